@@ -1,0 +1,133 @@
+import crypto from 'node:crypto';
+import { sql, type Transaction } from 'kysely';
+import type { DialectName, Executor } from '../db/database.js';
+import type { Database } from '../db/schema.js';
+import { fromJson, toBool, toIso, toJson, toNumber } from '../db/values.js';
+import { entryHash } from './chain.js';
+import type { AuditEntry, AuditEntryInput } from './audit.types.js';
+
+/**
+ * Appends entries to the chain inside the caller's transaction. Locking the head row orders appends
+ * from every connection and process: on PostgreSQL with SELECT ... FOR UPDATE, on SQLite through the
+ * write lock that BEGIN IMMEDIATE already holds.
+ */
+export async function appendEntries(
+  trx: Transaction<Database>,
+  dialect: DialectName,
+  inputs: ReadonlyArray<AuditEntryInput>,
+  timestamp: string,
+): Promise<AuditEntry[]> {
+  let head = trx.selectFrom('aegis_audit_head').select(['seq', 'entry_hash']).where('id', '=', 1);
+  if (dialect === 'postgres') head = head.forUpdate();
+  const current = await head.executeTakeFirstOrThrow();
+
+  let seq = toNumber(current.seq);
+  let prevHash = current.entry_hash;
+  const entries: AuditEntry[] = [];
+  for (const input of inputs) {
+    seq += 1;
+    const unhashed = {
+      id: crypto.randomUUID(),
+      seq,
+      timestamp,
+      credentialId: input.credentialId ?? null,
+      credentialName: input.credentialName,
+      action: input.action,
+      actor: input.actor,
+      target: input.target ?? null,
+      details: input.details ?? {},
+      ipAddress: input.ipAddress ?? null,
+      success: input.success,
+      errorMessage: input.errorMessage ?? null,
+      prevHash,
+    };
+    const entry = { ...unhashed, entryHash: entryHash(unhashed) };
+    entries.push(entry);
+    prevHash = entry.entryHash;
+  }
+  if (entries.length === 0) return entries;
+
+  await trx.insertInto('aegis_audit_log').values(entries.map(toRow)).execute();
+  await trx.updateTable('aegis_audit_head').set({ seq, entry_hash: prevHash }).where('id', '=', 1).execute();
+  return entries;
+}
+
+function toRow(entry: AuditEntry) {
+  return {
+    id: entry.id,
+    seq: entry.seq,
+    timestamp: entry.timestamp,
+    credential_id: entry.credentialId,
+    credential_name: entry.credentialName,
+    action: entry.action,
+    actor: entry.actor,
+    target: entry.target,
+    details: toJson(entry.details),
+    ip_address: entry.ipAddress,
+    success: entry.success,
+    error_message: entry.errorMessage,
+    prev_hash: entry.prevHash,
+    entry_hash: entry.entryHash,
+  };
+}
+
+type AuditRow = Awaited<ReturnType<typeof selectPage>>[number];
+
+export function fromRow(row: AuditRow): AuditEntry {
+  return {
+    id: row.id,
+    seq: toNumber(row.seq),
+    timestamp: toIso(row.timestamp),
+    credentialId: row.credential_id,
+    credentialName: row.credential_name,
+    action: row.action,
+    actor: row.actor,
+    target: row.target,
+    details: fromJson<Record<string, unknown>>(row.details),
+    ipAddress: row.ip_address,
+    success: toBool(row.success),
+    errorMessage: row.error_message,
+    prevHash: row.prev_hash,
+    entryHash: row.entry_hash,
+  };
+}
+
+function selectPage(db: Executor, afterSeq: number, limit: number) {
+  return db.selectFrom('aegis_audit_log').selectAll().where('seq', '>', afterSeq).orderBy('seq').limit(limit).execute();
+}
+
+/** Reads entries in chain order, `limit` at a time after `afterSeq`. */
+export async function readChainPage(db: Executor, afterSeq: number, limit: number): Promise<AuditEntry[]> {
+  return (await selectPage(db, afterSeq, limit)).map(fromRow);
+}
+
+export async function readHead(db: Executor): Promise<{ seq: number; entryHash: string }> {
+  const row = await db.selectFrom('aegis_audit_head').select(['seq', 'entry_hash']).where('id', '=', 1).executeTakeFirstOrThrow();
+  return { seq: toNumber(row.seq), entryHash: row.entry_hash };
+}
+
+export interface AuditQuery {
+  credentialName?: string | undefined;
+  action?: string | undefined;
+  actor?: string | undefined;
+  startDate?: string | undefined;
+  endDate?: string | undefined;
+  success?: boolean | undefined;
+  limit: number;
+  offset: number;
+}
+
+/** Lists entries newest first, with the total that matches the filters. */
+export async function queryEntries(db: Executor, query: AuditQuery): Promise<{ entries: AuditEntry[]; total: number }> {
+  let filtered = db.selectFrom('aegis_audit_log');
+  if (query.credentialName !== undefined) filtered = filtered.where('credential_name', '=', query.credentialName);
+  if (query.action !== undefined) filtered = filtered.where('action', '=', query.action);
+  if (query.actor !== undefined) filtered = filtered.where('actor', '=', query.actor);
+  if (query.startDate !== undefined) filtered = filtered.where('timestamp', '>=', query.startDate);
+  if (query.endDate !== undefined) filtered = filtered.where('timestamp', '<=', query.endDate);
+  if (query.success !== undefined) filtered = filtered.where('success', '=', query.success);
+
+  const rows = await filtered.selectAll().orderBy('seq', 'desc').limit(query.limit).offset(query.offset).execute();
+  const count = await filtered.select(sql<string | number>`count(*)`.as('count')).executeTakeFirstOrThrow();
+  return { entries: rows.map(fromRow), total: Number(count.count) };
+}

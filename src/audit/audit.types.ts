@@ -1,0 +1,53 @@
+/** What a caller records: one access to AEGIS, allowed, denied or failed. */
+export interface AuditEntryInput {
+  credentialId?: string | null;
+  /** The credential the call was about, or `*` for calls about no single credential (lists, tokens, keys). */
+  credentialName: string;
+  action: string;
+  /** The token's actor; never a name the client supplied. */
+  actor: string;
+  target?: string | null;
+  details?: Record<string, unknown>;
+  ipAddress?: string | null;
+  success: boolean;
+  errorMessage?: string | null;
+}
+
+/** A stored audit entry, with its place in the hash chain. */
+export interface AuditEntry {
+  id: string;
+  seq: number;
+  timestamp: string;
+  credentialId: string | null;
+  credentialName: string;
+  action: string;
+  actor: string;
+  target: string | null;
+  details: Record<string, unknown>;
+  ipAddress: string | null;
+  success: boolean;
+  errorMessage: string | null;
+  prevHash: string;
+  entryHash: string;
+}
+
+/** The hash before the first entry. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** Actions, as stored in `aegis_audit_log.action`. */
+export const AuditAction = {
+  authenticate: 'authenticate',
+  listed: 'listed',
+  read: 'read',
+  created: 'created',
+  updated: 'updated',
+  retired: 'retired',
+  versionsRead: 'versions_read',
+  revealed: 'revealed',
+  auditRead: 'audit_read',
+  tokenCreated: 'token_created',
+  tokenRevoked: 'token_revoked',
+  tokensListed: 'tokens_listed',
+  keyRotated: 'key_rotated',
+  imported: 'imported',
+} as const;

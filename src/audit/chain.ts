@@ -1,0 +1,27 @@
+import crypto from 'node:crypto';
+import { canonicalJson } from '../lib/json.js';
+import type { AuditEntry } from './audit.types.js';
+
+/**
+ * Computes an entry's hash: SHA-256 over the canonical JSON of every stored field except the hash
+ * itself, including the previous entry's hash. Adding, removing or renaming a field here invalidates
+ * every stored chain, so such a change needs a chain format version.
+ */
+export function entryHash(entry: Omit<AuditEntry, 'entryHash'>): string {
+  const fields = {
+    seq: entry.seq,
+    id: entry.id,
+    timestamp: entry.timestamp,
+    credential_id: entry.credentialId,
+    credential_name: entry.credentialName,
+    action: entry.action,
+    actor: entry.actor,
+    target: entry.target,
+    details: entry.details,
+    ip_address: entry.ipAddress,
+    success: entry.success,
+    error_message: entry.errorMessage,
+    prev_hash: entry.prevHash,
+  };
+  return crypto.createHash('sha256').update(canonicalJson(fields)).digest('hex');
+}

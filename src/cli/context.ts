@@ -1,0 +1,77 @@
+import os from 'node:os';
+import pino from 'pino';
+import { loadConfig, type Config } from '../config/config.js';
+import { AegisError, StartupError } from '../lib/errors.js';
+import { createLogger } from '../lib/logger.js';
+import { localCaller, type Caller } from '../tokens/caller.js';
+import { openVault, type Vault } from '../vault.js';
+
+/** Thrown by a command to end with a message and an exit code, without a stack trace. */
+export class CommandError extends Error {
+  constructor(message: string, readonly exitCode = 1) {
+    super(message);
+  }
+}
+
+/** The caller for commands run on the server: the operating-system user, with every scope. */
+export function cliCaller(): Caller {
+  return localCaller(`cli:${os.userInfo().username}`);
+}
+
+/**
+ * Opens the vault for one command, runs it and closes the vault. Logs go to stderr at `warn` unless
+ * AEGIS_LOG_LEVEL says otherwise, so stdout holds only the command's output.
+ */
+export async function withVault<T>(run: (vault: Vault) => Promise<T>, config: Config = loadConfig()): Promise<T> {
+  const level = process.env.AEGIS_LOG_LEVEL ?? 'warn';
+  const log = createLogger(level, pino.destination(2));
+  const vault = await openVault(config, { log });
+  try {
+    return await run(vault);
+  } finally {
+    await vault.close();
+  }
+}
+
+/** Prints an error the user can act on and sets the exit code; anything unexpected keeps its stack on stderr. */
+export function reportFailure(error: unknown): void {
+  if (error instanceof CommandError) {
+    process.stderr.write(`aegis: ${error.message}\n`);
+    process.exitCode = error.exitCode;
+  } else if (error instanceof AegisError || error instanceof StartupError) {
+    process.stderr.write(`aegis: ${error.message}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stderr.write(`aegis: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Prints rows as aligned columns under a header. */
+export function printTable(headers: string[], rows: Array<Array<string | number | null | undefined>>): void {
+  const text = rows.map((row) => row.map((cell) => (cell === null || cell === undefined ? '-' : String(cell))));
+  const widths = headers.map((header, column) => Math.max(header.length, ...text.map((row) => row[column]!.length)));
+  const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
+  process.stdout.write(`${line(headers)}\n`);
+  for (const row of text) process.stdout.write(`${line(row)}\n`);
+}
+
+/** Reads a secret from standard input, dropping one trailing newline (as `echo` adds). */
+export async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function parseInteger(value: string): number {
+  if (!/^-?\d+$/.test(value)) throw new CommandError(`"${value}" is not an integer`, 2);
+  return Number(value);
+}

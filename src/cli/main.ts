@@ -1,0 +1,39 @@
+import { Command, CommanderError } from 'commander';
+import { AEGIS_VERSION } from '../http/health.routes.js';
+import { registerAuditCommands } from './commands/audit.js';
+import { registerCredentialCommands } from './commands/credentials.js';
+import { registerImportCommands } from './commands/import.js';
+import { registerInitCommand } from './commands/init.js';
+import { registerKeyCommands } from './commands/keys.js';
+import { registerServeCommand } from './commands/serve.js';
+import { registerTokenCommands } from './commands/tokens.js';
+import { reportFailure } from './context.js';
+
+export function buildProgram(): Command {
+  const program = new Command('aegis')
+    .description('AEGIS: a self-hosted credential vault for automation platforms and AI agents.\nConfiguration comes from environment variables; see docs/configuration.md.')
+    .version(AEGIS_VERSION)
+    .showHelpAfterError()
+    .exitOverride();
+  registerServeCommand(program);
+  registerInitCommand(program);
+  registerCredentialCommands(program);
+  registerTokenCommands(program);
+  registerAuditCommands(program);
+  registerKeyCommands(program);
+  registerImportCommands(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode;
+      return;
+    }
+    reportFailure(error);
+  }
+}

@@ -1,0 +1,86 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { KeySource } from '../config/config.js';
+import { StartupError } from '../lib/errors.js';
+import { decodeMasterKey, derivePassphraseKey, generateMasterKey, rejectWeakPassphrase } from './key-material.js';
+
+/** A master key read from the configured source; `kdfSalt` is set for passphrase-derived keys. */
+export interface KeyCandidate {
+  key: Buffer;
+  kdfSalt: string | null;
+}
+
+export function describeKeySource(source: KeySource): string {
+  switch (source.kind) {
+    case 'file':
+      return `key file ${source.path}`;
+    case 'env':
+      return `environment variable ${source.variable}`;
+    case 'passphrase':
+      return `passphrase in ${source.variable}`;
+  }
+}
+
+/**
+ * Reads every master key the source holds. A key file holds one base64 key per line (blank lines and
+ * `#` comments are skipped) and must not be readable by group or others. The environment variable holds
+ * comma-separated base64 keys. A passphrase yields one key per stored salt.
+ */
+export function readKeyCandidates(source: KeySource, salts: ReadonlyArray<string>): KeyCandidate[] {
+  switch (source.kind) {
+    case 'file':
+      return readKeyFile(source.path).map((key) => ({ key, kdfSalt: null }));
+    case 'env':
+      return source.value
+        .split(',')
+        .filter((part) => part.trim() !== '')
+        .map((part, index) => ({ key: decodeMasterKey(part, `${source.variable} entry ${index + 1}`), kdfSalt: null }));
+    case 'passphrase':
+      rejectWeakPassphrase(source.value, source.variable);
+      return salts.map((salt) => ({ key: derivePassphraseKey(source.value, salt), kdfSalt: salt }));
+  }
+}
+
+export function readKeyFile(file: string): Buffer[] {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch {
+    throw new StartupError(`Key file ${file} does not exist. Set AEGIS_MASTER_KEY_FILE to the file that holds this vault's master key.`);
+  }
+  if ((stat.mode & 0o077) !== 0) {
+    const mode = (stat.mode & 0o777).toString(8).padStart(3, '0');
+    throw new StartupError(`Key file ${file} is readable by other users (mode ${mode}). Run \`chmod 600 ${file}\` and start again.`);
+  }
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  const keys: Buffer[] = [];
+  lines.forEach((line, index) => {
+    const text = line.trim();
+    if (text === '' || text.startsWith('#')) return;
+    keys.push(decodeMasterKey(text, `${file} line ${index + 1}`));
+  });
+  if (keys.length === 0) throw new StartupError(`Key file ${file} holds no key. Generate one with \`aegis init\`.`);
+  return keys;
+}
+
+/** Creates a key file with one new random key, mode 0600. Fails if the file exists. */
+export function createKeyFile(file: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const text = `# AEGIS master keys, one base64 key per line. Keep this file apart from the database and backed up.\n${generateMasterKey().toString('base64')}\n`;
+  fs.writeFileSync(file, text, { mode: 0o600, flag: 'wx' });
+}
+
+/** Appends a key to a key file by writing a new file beside it and renaming it over the old one. */
+export function appendKeyToFile(file: string, key: Buffer): void {
+  const current = fs.readFileSync(file, 'utf8');
+  const next = `${current.endsWith('\n') || current === '' ? current : `${current}\n`}${key.toString('base64')}\n`;
+  const temporary = `${file}.${process.pid}.tmp`;
+  const handle = fs.openSync(temporary, 'w', 0o600);
+  try {
+    fs.writeSync(handle, next);
+    fs.fsyncSync(handle);
+  } finally {
+    fs.closeSync(handle);
+  }
+  fs.renameSync(temporary, file);
+}

@@ -1,0 +1,137 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import type { KeySource } from '../config/config.js';
+import type { Db } from '../db/database.js';
+import type { Clock } from '../lib/clock.js';
+import { StartupError } from '../lib/errors.js';
+import { generateMasterKey, keyCheckValue, newKeyId, newSalt } from './key-material.js';
+import { appendKeyToFile, describeKeySource, readKeyCandidates } from './key-sources.js';
+import type { Keyring } from './keyring.js';
+import { insertMasterKey, listMasterKeys, setMasterKeyState } from './master-keys.repository.js';
+
+export interface MasterKeyRotationResult {
+  newKeyId: string;
+  rewrapped: number;
+  retiredKeyIds: string[];
+}
+
+export interface MasterKeyRotationOptions {
+  /** Rows re-wrapped per transaction. */
+  batchSize?: number;
+  /**
+   * Wait before the final pass, in milliseconds, so that a write another process began under the old
+   * key before the switch has committed and is re-wrapped too.
+   */
+  settleMs?: number;
+}
+
+/**
+ * Rotates the master key online: adds a new key, makes it current, re-wraps every data key under it in
+ * small transactions, then retires the old keys. Servers keep serving throughout: they find the new key
+ * in the same source when they first meet it, and a value written meanwhile under the old key is caught
+ * by the next pass.
+ */
+export async function rotateMasterKey(
+  db: Db,
+  keyring: Keyring,
+  source: KeySource,
+  clock: Clock,
+  options: MasterKeyRotationOptions = {},
+): Promise<MasterKeyRotationResult> {
+  const newKeyId = await addNewKey(db, source, clock);
+  await db.kysely.transaction().execute(async (trx) => {
+    await trx.updateTable('aegis_master_keys').set({ state: 'active' }).where('state', '=', 'current').execute();
+    await setMasterKeyState(trx, newKeyId, 'current', clock.now().toISOString());
+  });
+
+  let rewrapped = 0;
+  for (;;) {
+    rewrapped += await rewrapAll(db, keyring, newKeyId, options.batchSize ?? 200);
+    await delay(options.settleMs ?? 2_000);
+    const left = await countOtherKeyRows(db, newKeyId);
+    if (left === 0) break;
+  }
+
+  const retiredKeyIds: string[] = [];
+  for (const record of await listMasterKeys(db.kysely)) {
+    if (record.keyId === newKeyId || record.state === 'retired') continue;
+    await setMasterKeyState(db.kysely, record.keyId, 'retired', clock.now().toISOString());
+    retiredKeyIds.push(record.keyId);
+  }
+  return { newKeyId, rewrapped, retiredKeyIds };
+}
+
+async function addNewKey(db: Db, source: KeySource, clock: Clock): Promise<string> {
+  const known = new Set((await listMasterKeys(db.kysely)).map((record) => record.checkValue));
+  let key: Buffer;
+  let kdfSalt: string | null = null;
+  if (source.kind === 'file') {
+    key = generateMasterKey();
+    appendKeyToFile(source.path, key);
+  } else if (source.kind === 'passphrase') {
+    kdfSalt = newSalt();
+    key = readKeyCandidates(source, [kdfSalt])[0]!.key;
+  } else {
+    const fresh = readKeyCandidates(source, []).find((candidate) => !known.has(keyCheckValue(candidate.key)));
+    if (!fresh) {
+      throw new StartupError(
+        `The ${describeKeySource(source)} holds no new key. Add a new base64 key as another comma-separated entry, restart every AEGIS process with it, then run \`aegis keys rotate\` again.`,
+      );
+    }
+    key = fresh.key;
+  }
+  const keyId = newKeyId();
+  await insertMasterKey(db.kysely, {
+    keyId,
+    state: 'active',
+    checkValue: keyCheckValue(key),
+    source: source.kind,
+    kdfSalt,
+    createdAt: clock.now().toISOString(),
+  });
+  return keyId;
+}
+
+async function rewrapAll(db: Db, keyring: Keyring, toKeyId: string, batchSize: number): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const done = await db.kysely.transaction().execute(async (trx) => {
+      const rows = await trx
+        .selectFrom('aegis_credential_versions')
+        .select(['id', 'credential_id', 'version', 'encrypted_value', 'is_current'])
+        .where('encrypted_value', 'is not', null)
+        .where('encryption_key_id', '!=', toKeyId)
+        .limit(batchSize)
+        .execute();
+      for (const row of rows) {
+        const context = { credentialId: row.credential_id, version: row.version };
+        const envelope = await keyring.rewrap(row.encrypted_value!, context, toKeyId, trx);
+        // Compare-and-set on the old envelope: a row another process changed meanwhile is left to the next pass.
+        await trx
+          .updateTable('aegis_credential_versions')
+          .set({ encrypted_value: envelope, encryption_key_id: toKeyId })
+          .where('id', '=', row.id)
+          .where('encrypted_value', '=', row.encrypted_value)
+          .execute();
+        await trx
+          .updateTable('aegis_credentials')
+          .set({ encrypted_value: envelope, encryption_key_id: toKeyId })
+          .where('id', '=', row.credential_id)
+          .where('encrypted_value', '=', row.encrypted_value)
+          .execute();
+      }
+      return rows.length;
+    });
+    total += done;
+    if (done < batchSize) return total;
+  }
+}
+
+async function countOtherKeyRows(db: Db, keyId: string): Promise<number> {
+  const row = await db.kysely
+    .selectFrom('aegis_credential_versions')
+    .select((eb) => eb.fn.countAll<string | number>().as('count'))
+    .where('encrypted_value', 'is not', null)
+    .where('encryption_key_id', '!=', keyId)
+    .executeTakeFirstOrThrow();
+  return Number(row.count);
+}

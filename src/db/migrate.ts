@@ -1,0 +1,52 @@
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { Db, DialectName } from './database.js';
+import * as initial from './migrations/0001_initial.js';
+
+interface DialectMigration {
+  up(db: Kysely<any>, dialect: DialectName): Promise<void>;
+}
+
+/** Every migration in order. Names sort in the order they run; never rename or edit a released one. */
+const migrations: Record<string, DialectMigration> = {
+  '0001_initial': initial,
+};
+
+class StaticMigrationProvider implements MigrationProvider {
+  constructor(private readonly dialect: DialectName) {}
+
+  async getMigrations(): Promise<Record<string, Migration>> {
+    const bound: Record<string, Migration> = {};
+    for (const [name, migration] of Object.entries(migrations)) {
+      bound[name] = { up: (db) => migration.up(db, this.dialect) };
+    }
+    return bound;
+  }
+}
+
+/** Brings the schema up to date. Safe to run on every start and from several processes at once (Kysely takes a lock). */
+export async function migrateToLatest(db: Db): Promise<string[]> {
+  const migrator = new Migrator({
+    db: db.kysely,
+    provider: new StaticMigrationProvider(db.dialect),
+    migrationTableName: 'aegis_migrations',
+    migrationLockTableName: 'aegis_migrations_lock',
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`Database migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return (results ?? []).filter((result) => result.status === 'Success').map((result) => result.migrationName);
+}
+
+/** Tells whether migrations are waiting, for `aegis doctor` and start-up messages. */
+export async function pendingMigrations(db: Db): Promise<string[]> {
+  const migrator = new Migrator({
+    db: db.kysely,
+    provider: new StaticMigrationProvider(db.dialect),
+    migrationTableName: 'aegis_migrations',
+    migrationLockTableName: 'aegis_migrations_lock',
+  });
+  const all = await migrator.getMigrations();
+  return all.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name);
+}

@@ -1,0 +1,179 @@
+import type { ColumnType } from 'kysely';
+
+/**
+ * Table types. Instants are written as ISO-8601 UTC strings; PostgreSQL reads them back as `Date`
+ * (timestamptz) and SQLite as strings, so reads go through `toIso`. JSON columns are written as
+ * JSON text and read back parsed (PostgreSQL jsonb) or as text (SQLite), so reads go through
+ * `fromJson`. Booleans read back as `boolean` (PostgreSQL) or 0/1 (SQLite).
+ */
+type Instant = ColumnType<Date | string, string, string>;
+type NullableInstant = ColumnType<Date | string | null, string | null | undefined, string | null>;
+type Json = ColumnType<unknown, string, string>;
+type Bool = ColumnType<boolean | number, boolean, boolean>;
+type BigCount = ColumnType<string | number | bigint, number, number>;
+
+export interface CredentialsTable {
+  id: string;
+  name: string;
+  credential_type: string;
+  provider: string;
+  description: string | null;
+  encrypted_value: string | null;
+  encryption_key_id: string | null;
+  provider_credential_id: string | null;
+  provider_config: Json;
+  status: string;
+  created_at: Instant;
+  updated_at: Instant;
+  expires_at: NullableInstant;
+  last_rotated_at: NullableInstant;
+  last_used_at: NullableInstant;
+  last_health_check: NullableInstant;
+  rotation_enabled: Bool;
+  rotation_interval_hours: number;
+  rotation_strategy: string;
+  next_rotation_at: NullableInstant;
+  alert_threshold_hours: number;
+  alert_sent: Bool;
+  tags: Json;
+  metadata: Json;
+}
+
+export interface CredentialVersionsTable {
+  id: string;
+  credential_id: string;
+  version: number;
+  encrypted_value: string | null;
+  encryption_key_id: string | null;
+  provider_credential_id: string | null;
+  created_at: Instant;
+  created_by: string | null;
+  reason: string | null;
+  is_current: Bool;
+  state: string;
+}
+
+export interface AuditLogTable {
+  id: string;
+  seq: BigCount;
+  timestamp: Instant;
+  credential_id: string | null;
+  credential_name: string;
+  action: string;
+  actor: string;
+  target: string | null;
+  details: Json;
+  ip_address: string | null;
+  success: Bool;
+  error_message: string | null;
+  prev_hash: string;
+  entry_hash: string;
+}
+
+export interface AuditHeadTable {
+  id: number;
+  seq: BigCount;
+  entry_hash: string;
+}
+
+export interface RotationHistoryTable {
+  id: string;
+  credential_id: string;
+  rotated_at: Instant;
+  previous_version: number | null;
+  new_version: number | null;
+  trigger: string;
+  duration_ms: number | null;
+  success: Bool;
+  error_message: string | null;
+  rolled_back: Bool;
+  rollback_at: NullableInstant;
+}
+
+export interface HealthChecksTable {
+  id: string;
+  credential_id: string;
+  checked_at: Instant;
+  status: string;
+  response_time_ms: number | null;
+  details: Json;
+  error_message: string | null;
+}
+
+export interface TemplatesTable {
+  id: string;
+  name: string;
+  credential_type: string;
+  provider: string;
+  description: string | null;
+  schema: Json;
+  rotation_defaults: Json | null;
+  created_at: Instant;
+}
+
+export interface TokensTable {
+  id: string;
+  actor: string;
+  description: string | null;
+  scopes: Json;
+  name_patterns: Json;
+  tags: Json;
+  secret_hash: string;
+  created_at: Instant;
+  created_by: string;
+  expires_at: NullableInstant;
+  last_used_at: NullableInstant;
+  revoked_at: NullableInstant;
+}
+
+export interface MasterKeysTable {
+  key_id: string;
+  state: string;
+  check_value: string;
+  source: string;
+  kdf_salt: string | null;
+  created_at: Instant;
+  retired_at: NullableInstant;
+}
+
+export interface AlertOutboxTable {
+  id: string;
+  alert_type: string;
+  condition_key: string;
+  credential_id: string | null;
+  credential_name: string;
+  message: string;
+  priority: string;
+  channel: string;
+  details: Json;
+  created_at: Instant;
+  state: string;
+  attempts: number;
+  next_attempt_at: Instant;
+  delivered_at: NullableInstant;
+  last_error: string | null;
+}
+
+export interface LeasesTable {
+  name: string;
+  owner: string;
+  fencing_token: BigCount;
+  acquired_at: Instant;
+  expires_at: Instant;
+  heartbeat_at: Instant;
+}
+
+export interface Database {
+  aegis_credentials: CredentialsTable;
+  aegis_credential_versions: CredentialVersionsTable;
+  aegis_audit_log: AuditLogTable;
+  aegis_audit_head: AuditHeadTable;
+  aegis_rotation_history: RotationHistoryTable;
+  aegis_health_checks: HealthChecksTable;
+  aegis_templates: TemplatesTable;
+  aegis_tokens: TokensTable;
+  aegis_master_keys: MasterKeysTable;
+  aegis_alert_outbox: AlertOutboxTable;
+  aegis_leases: LeasesTable;
+}
+

@@ -1,0 +1,106 @@
+import swagger from '@fastify/swagger';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { wasAudited } from '../audit/audited-errors.js';
+import { registerAuditRoutes } from '../audit/audit.routes.js';
+import { AegisError } from '../lib/errors.js';
+import { registerCredentialRoutes } from '../registry/credentials.routes.js';
+import { registerTokenRoutes } from '../tokens/tokens.routes.js';
+import type { Vault } from '../vault.js';
+import { registerAuthentication } from './auth.js';
+import { AEGIS_VERSION, registerHealthRoute } from './health.routes.js';
+import { problem, requestLabel, sendProblem, toProblem } from './problem.js';
+import { validatorCompiler } from './validation.js';
+
+/** Builds the HTTP API on an open vault. The caller listens, or calls `inject` in tests. */
+export async function buildApp(vault: Vault): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: vault.log as FastifyBaseLogger,
+    // The onResponse hook below writes one line per request instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: vault.config.bodyLimitBytes,
+    // Large integers and prototype keys in JSON bodies are rejected rather than silently reshaped.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    routerOptions: { maxParamLength: 256 },
+  });
+  app.setValidatorCompiler(validatorCompiler);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'AEGIS credential vault', version: AEGIS_VERSION, description: 'Credentials by name for automation platforms and AI agents.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  registerAuthentication(app, { tokens: vault.tokens, audit: vault.audit, limiter: vault.authFailures });
+
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('cache-control', 'no-store');
+    reply.header('x-content-type-options', 'nosniff');
+  });
+
+  // One log line per request: ids and outcome, never bodies or headers.
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        route: request.routeOptions.url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+        actor: request.caller?.actor,
+        ip: request.ip,
+      },
+      'request',
+    );
+  });
+
+  app.setErrorHandler(async (error, request, reply) => {
+    const body = toProblem(error);
+    if (body.status >= 500) {
+      request.log.error({ err: describeError(error), route: requestLabel(request) }, 'request failed');
+    }
+    const caller = request.caller;
+    if (caller && !wasAudited(error)) {
+      // Failures the services did not record themselves (validation, unknown token ids, ...).
+      try {
+        await vault.audit.record({
+          credentialName: (request.params as { name?: string } | undefined)?.name ?? '*',
+          action: request.routeOptions.config.action ?? 'unknown',
+          actor: caller.actor,
+          target: requestLabel(request),
+          ipAddress: caller.ipAddress,
+          success: false,
+          errorMessage: `${body.code}: ${body.detail}`,
+        });
+      } catch (auditError) {
+        request.log.error({ err: describeError(auditError) }, 'failed to write the audit entry of a failed request');
+        return sendProblem(reply, problem(503, 'audit_unavailable', 'The audit log could not be written, so the request was not completed. Retry later.'));
+      }
+    }
+    return sendProblem(reply, body);
+  });
+
+  app.setNotFoundHandler(async (request, reply) =>
+    sendProblem(reply, problem(404, 'route_not_found', `No route ${request.method} ${request.url.split('?')[0]}. The API is described at /openapi.json.`)),
+  );
+
+  app.get('/openapi.json', { config: { scope: null }, schema: { hide: true } }, async () => app.swagger());
+
+  registerHealthRoute(app, { db: vault.db, clock: vault.clock });
+  registerCredentialRoutes(app, vault.registry);
+  registerTokenRoutes(app, vault.tokens);
+  registerAuditRoutes(app, { audit: vault.audit, db: vault.db });
+  return app;
+}
+
+/** Keeps what helps an operator (class, code, message of our own errors) and drops upstream text that might carry a value. */
+function describeError(error: unknown): Record<string, unknown> {
+  if (error instanceof AegisError) return { type: error.name, code: error.code, message: error.message };
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return { type: error.name, code, stack: error.stack?.split('\n').slice(0, 6).join('\n') };
+  }
+  return { type: typeof error };
+}

@@ -1,0 +1,99 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AuditLog } from '../audit/audit.service.js';
+import { markAudited } from '../audit/audited-errors.js';
+import { AuditAction } from '../audit/audit.types.js';
+import { ForbiddenError, RateLimitedError, UnauthorizedError } from '../lib/errors.js';
+import type { AuthFailureLimiter } from '../tokens/auth-failures.js';
+import type { Caller } from '../tokens/caller.js';
+import { hasScope, type Scope } from '../tokens/scopes.js';
+import type { TokenService } from '../tokens/tokens.service.js';
+import { requestLabel } from './problem.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The scope a token needs for this route; `null` for public routes. */
+    scope?: Scope | null;
+    /** The audit action this route records, also for its failures. */
+    action?: string;
+  }
+  interface FastifyRequest {
+    caller: Caller | null;
+  }
+}
+
+export function requireCaller(request: FastifyRequest): Caller {
+  if (!request.caller) throw new UnauthorizedError('This route needs a token.');
+  return request.caller;
+}
+
+/**
+ * Authenticates every route that declares a scope, before its body is read: a missing or bad token is
+ * 401, a token without the scope 403, and an address with too many failures 429. Each of these
+ * is written to the audit log with the address and what was attempted.
+ */
+export function registerAuthentication(
+  app: FastifyInstance,
+  deps: { tokens: TokenService; audit: AuditLog; limiter: AuthFailureLimiter },
+): void {
+  app.decorateRequest('caller', null);
+  app.addHook('onRequest', async (request) => {
+    const { scope, action } = request.routeOptions.config;
+    if (!scope) return;
+    const address = request.ip;
+    const credentialName = (request.params as { name?: string } | undefined)?.name ?? '*';
+    const deny = async (error: Error, actor: string, reason: string, attempted: string) => {
+      await deps.audit.record({
+        credentialName,
+        action: attempted,
+        actor,
+        target: requestLabel(request),
+        ipAddress: address,
+        success: false,
+        errorMessage: reason,
+      });
+      markAudited(error);
+      throw error;
+    };
+
+    const blockedFor = deps.limiter.blockedFor(address);
+    if (blockedFor > 0) {
+      await deny(
+        new RateLimitedError(`Too many failed authentications from ${address}; try again in ${blockedFor} seconds.`, blockedFor),
+        'anonymous',
+        'rate_limited: too many failed authentications',
+        AuditAction.authenticate,
+      );
+    }
+
+    const header = request.headers.authorization;
+    const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    if (!match) {
+      deps.limiter.recordFailure(address);
+      await deny(
+        new UnauthorizedError('Missing token. Send it as "Authorization: Bearer <token>".'),
+        'anonymous',
+        'unauthorized: missing token',
+        AuditAction.authenticate,
+      );
+      return;
+    }
+    let caller: Caller;
+    try {
+      caller = await deps.tokens.authenticate(match[1]!, address);
+    } catch (error) {
+      if (!(error instanceof UnauthorizedError)) throw error;
+      deps.limiter.recordFailure(address);
+      await deny(error, 'anonymous', 'unauthorized: invalid or expired token', AuditAction.authenticate);
+      return;
+    }
+    if (!hasScope(caller.scopes, scope)) {
+      await deny(
+        new ForbiddenError(`This token lacks the scope ${scope}. Ask an admin for a token with it.`),
+        caller.actor,
+        `forbidden: missing scope ${scope}`,
+        action ?? AuditAction.authenticate,
+      );
+    }
+    request.caller = caller;
+  });
+}

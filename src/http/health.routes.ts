@@ -1,0 +1,49 @@
+import type { FastifyInstance } from 'fastify';
+import type { Db } from '../db/database.js';
+import type { Clock } from '../lib/clock.js';
+import { listCredentials } from '../registry/credentials.repository.js';
+import { problemSchema } from './shared-schemas.js';
+
+export const AEGIS_VERSION = '0.1.0';
+
+/** `GET /health`: liveness and counts, the one route without a token. It reads no credential names. */
+export function registerHealthRoute(app: FastifyInstance, deps: { db: Db; clock: Clock }): void {
+  app.get(
+    '/health',
+    {
+      config: { scope: null },
+      schema: {
+        tags: ['health'],
+        summary: 'Service status and credential counts (no token needed)',
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              status: { type: 'string' },
+              agent: { type: 'string' },
+              version: { type: 'string' },
+              database: { type: 'string' },
+              credentials_count: { type: 'integer' },
+              healthy_count: { type: 'integer' },
+              expiring_count: { type: 'integer' },
+            },
+          },
+          503: problemSchema,
+        },
+      },
+    },
+    async () => {
+      const { byStatus } = await listCredentials(deps.db.kysely, deps.db.dialect, {}, { limit: 0, offset: 0 }, deps.clock.now());
+      const total = Object.values(byStatus).reduce((sum, count) => sum + count, 0);
+      return {
+        status: 'ok',
+        agent: 'AEGIS',
+        version: AEGIS_VERSION,
+        database: deps.db.dialect,
+        credentials_count: total,
+        healthy_count: byStatus.active,
+        expiring_count: byStatus.expiring,
+      };
+    },
+  );
+}

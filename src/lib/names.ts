@@ -1,0 +1,23 @@
+/**
+ * Credential names: 1 to 128 characters of letters, digits, `.`, `_`, `-` and `/`, without `..`.
+ * The slash allows folder-like names (`team/openai`); the `..` ban keeps names safe to use in paths.
+ */
+export const CREDENTIAL_NAME_PATTERN = '^(?!.*\\.\\.)[A-Za-z0-9._/-]{1,128}$';
+
+const credentialNameRegex = new RegExp(CREDENTIAL_NAME_PATTERN);
+
+export function isValidCredentialName(name: string): boolean {
+  return credentialNameRegex.test(name);
+}
+
+/** Tags: short labels used for filtering and for limiting tokens. */
+export const TAG_PATTERN = '^[A-Za-z0-9._:/-]{1,64}$';
+
+/**
+ * Tests a name against a glob where `*` matches any run of characters, including `/`.
+ * Token name limits use it (`team/*`, `*-prod`).
+ */
+export function matchesNamePattern(name: string, pattern: string): boolean {
+  const escaped = pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\/-]/g, '\\$&'));
+  return new RegExp(`^${escaped.join('.*')}$`).test(name);
+}

@@ -1,0 +1,122 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { PayloadTooLargeError, ValidationError } from '../lib/errors.js';
+import { MAX_VALUE_BYTES, type Credential, type Provider, type RotationStrategy } from './credential.types.js';
+
+/** The fields a client may set when it creates a credential (the request's snake_case names). */
+export interface CreateCredentialInput {
+  name: string;
+  credential_type: string;
+  provider?: Provider;
+  description?: string | null;
+  provider_credential_id?: string | null;
+  provider_config?: Record<string, unknown>;
+  value?: string;
+  expires_at?: string | null;
+  rotation_enabled?: boolean;
+  rotation_interval_hours?: number;
+  rotation_strategy?: RotationStrategy;
+  alert_threshold_hours?: number;
+  tags?: string[];
+  metadata?: Record<string, unknown>;
+}
+
+/** The fields a client may change. `null` clears a nullable field. */
+export interface UpdateCredentialInput {
+  description?: string | null;
+  expires_at?: string | null;
+  rotation_enabled?: boolean;
+  rotation_interval_hours?: number;
+  rotation_strategy?: RotationStrategy;
+  alert_threshold_hours?: number;
+  tags?: string[];
+  metadata?: Record<string, unknown>;
+  provider_credential_id?: string | null;
+  provider_config?: Record<string, unknown>;
+  value?: string;
+}
+
+const maxMetadataBytes = 16 * 1024;
+const envVariablePattern = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+/** Checks a value before it is sealed: well-formed Unicode, so it round-trips byte for byte, and at most 64 KiB. */
+export function checkValue(value: string): void {
+  if (!value.isWellFormed()) {
+    throw new ValidationError('value', 'must be well-formed Unicode (it contains an unpaired surrogate)');
+  }
+  const bytes = Buffer.byteLength(value, 'utf8');
+  if (bytes > MAX_VALUE_BYTES) {
+    throw new PayloadTooLargeError('value', `must be at most ${MAX_VALUE_BYTES} bytes of UTF-8, got ${bytes}`);
+  }
+}
+
+export function checkMetadata(metadata: Record<string, unknown>): void {
+  const bytes = Buffer.byteLength(JSON.stringify(metadata), 'utf8');
+  if (bytes > maxMetadataBytes) throw new ValidationError('metadata', `must serialize to at most ${maxMetadataBytes} bytes, got ${bytes}`);
+}
+
+/** Parses an ISO-8601 date-time with an offset into the stored UTC form; null stays null. */
+export function normalizeInstant(field: string, value: string | null | undefined): string | null {
+  if (value === null || value === undefined) return null;
+  const instant = new Date(value);
+  if (Number.isNaN(instant.getTime())) throw new ValidationError(field, `"${value}" is not a valid ISO-8601 date-time`);
+  return instant.toISOString();
+}
+
+/**
+ * Checks the provider settings. An `env` credential names a file and a variable, and the file must lie
+ * inside one of the allowed folders (after resolving symbolic links), so the API cannot point AEGIS at
+ * arbitrary files.
+ */
+export function checkProviderConfig(provider: Provider, config: Record<string, unknown>, envAllowedDirs: ReadonlyArray<string>): Record<string, unknown> {
+  if (provider !== 'env') return config;
+  const file = config.file;
+  const variable = config.variable;
+  if (typeof file !== 'string' || file === '') throw new ValidationError('provider_config.file', 'is required for env credentials: the path of the .env file');
+  if (typeof variable !== 'string' || !envVariablePattern.test(variable)) {
+    throw new ValidationError('provider_config.variable', 'must be an environment variable name (letters, digits, _; not starting with a digit)');
+  }
+  const resolved = resolveAllowedPath(file, envAllowedDirs);
+  return { ...config, file: resolved, variable };
+}
+
+function resolveAllowedPath(file: string, allowedDirs: ReadonlyArray<string>): string {
+  if (!path.isAbsolute(file)) throw new ValidationError('provider_config.file', `must be an absolute path, got "${file}"`);
+  const resolved = realPathOfExistingPart(path.resolve(file));
+  const allowed = allowedDirs.map((dir) => realPathOfExistingPart(dir));
+  if (!allowed.some((dir) => resolved === dir || resolved.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep))) {
+    throw new ValidationError('provider_config.file', `"${file}" is outside the folders allowed for env credentials (AEGIS_ENV_ALLOWED_DIRS)`);
+  }
+  return resolved;
+}
+
+/** Resolves symbolic links in the longest existing prefix of a path, so a link cannot lead out of a folder. */
+function realPathOfExistingPart(target: string): string {
+  let existing = target;
+  const rest: string[] = [];
+  while (!fs.existsSync(existing)) {
+    const parent = path.dirname(existing);
+    if (parent === existing) break;
+    rest.unshift(path.basename(existing));
+    existing = parent;
+  }
+  return path.join(fs.realpathSync(existing), ...rest);
+}
+
+/**
+ * When the next scheduled rotation falls: `interval` hours (UTC) after the last rotation or creation
+ * for `scheduled`, `alert_threshold_hours` before expiry for `on_expiry`, never for `manual` or disabled.
+ */
+export function nextRotationAt(
+  credential: Pick<Credential, 'rotationEnabled' | 'rotationStrategy' | 'rotationIntervalHours' | 'expiresAt' | 'alertThresholdHours' | 'lastRotatedAt' | 'createdAt'>,
+): string | null {
+  if (!credential.rotationEnabled) return null;
+  if (credential.rotationStrategy === 'scheduled') {
+    const from = new Date(credential.lastRotatedAt ?? credential.createdAt).getTime();
+    return new Date(from + credential.rotationIntervalHours * 3_600_000).toISOString();
+  }
+  if (credential.rotationStrategy === 'on_expiry' && credential.expiresAt !== null) {
+    return new Date(new Date(credential.expiresAt).getTime() - credential.alertThresholdHours * 3_600_000).toISOString();
+  }
+  return null;
+}

@@ -1,0 +1,162 @@
+import { sql, type Selectable } from 'kysely';
+import type { DialectName, Executor } from '../db/database.js';
+import type { CredentialsTable } from '../db/schema.js';
+import { fromJson, toBool, toIso, toJson } from '../db/values.js';
+import type { Credential, CredentialStatus, HealthCheckSummary } from './credential.types.js';
+import { effectiveStatusSql } from './status.js';
+
+export function credentialFromRow(row: Selectable<CredentialsTable>): Credential {
+  return {
+    id: row.id,
+    name: row.name,
+    credentialType: row.credential_type,
+    provider: row.provider as Credential['provider'],
+    description: row.description,
+    encryptedValue: row.encrypted_value,
+    encryptionKeyId: row.encryption_key_id,
+    providerCredentialId: row.provider_credential_id,
+    providerConfig: fromJson<Record<string, unknown>>(row.provider_config),
+    status: row.status as CredentialStatus,
+    createdAt: toIso(row.created_at),
+    updatedAt: toIso(row.updated_at),
+    expiresAt: toIso(row.expires_at),
+    lastRotatedAt: toIso(row.last_rotated_at),
+    lastUsedAt: toIso(row.last_used_at),
+    lastHealthCheck: toIso(row.last_health_check),
+    rotationEnabled: toBool(row.rotation_enabled),
+    rotationIntervalHours: row.rotation_interval_hours,
+    rotationStrategy: row.rotation_strategy as Credential['rotationStrategy'],
+    nextRotationAt: toIso(row.next_rotation_at),
+    alertThresholdHours: row.alert_threshold_hours,
+    alertSent: toBool(row.alert_sent),
+    tags: fromJson<string[]>(row.tags),
+    metadata: fromJson<Record<string, unknown>>(row.metadata),
+  };
+}
+
+function toRow(credential: Credential) {
+  return {
+    id: credential.id,
+    name: credential.name,
+    credential_type: credential.credentialType,
+    provider: credential.provider,
+    description: credential.description,
+    encrypted_value: credential.encryptedValue,
+    encryption_key_id: credential.encryptionKeyId,
+    provider_credential_id: credential.providerCredentialId,
+    provider_config: toJson(credential.providerConfig),
+    status: credential.status,
+    created_at: credential.createdAt,
+    updated_at: credential.updatedAt,
+    expires_at: credential.expiresAt,
+    last_rotated_at: credential.lastRotatedAt,
+    last_used_at: credential.lastUsedAt,
+    last_health_check: credential.lastHealthCheck,
+    rotation_enabled: credential.rotationEnabled,
+    rotation_interval_hours: credential.rotationIntervalHours,
+    rotation_strategy: credential.rotationStrategy,
+    next_rotation_at: credential.nextRotationAt,
+    alert_threshold_hours: credential.alertThresholdHours,
+    alert_sent: credential.alertSent,
+    tags: toJson(credential.tags),
+    metadata: toJson(credential.metadata),
+  };
+}
+
+export async function insertCredential(db: Executor, credential: Credential): Promise<void> {
+  await db.insertInto('aegis_credentials').values(toRow(credential)).execute();
+}
+
+/** Writes every column of the credential but its id, name and creation time. */
+export async function saveCredential(db: Executor, credential: Credential): Promise<void> {
+  const { id: _id, name: _name, created_at: _createdAt, ...columns } = toRow(credential);
+  await db.updateTable('aegis_credentials').set(columns).where('id', '=', credential.id).execute();
+}
+
+export async function findCredentialByName(db: Executor, name: string): Promise<Credential | undefined> {
+  const row = await db.selectFrom('aegis_credentials').selectAll().where('name', '=', name).executeTakeFirst();
+  return row ? credentialFromRow(row) : undefined;
+}
+
+export async function touchCredential(db: Executor, id: string, at: string): Promise<void> {
+  await db.updateTable('aegis_credentials').set({ last_used_at: at }).where('id', '=', id).execute();
+}
+
+export interface CredentialFilter {
+  status?: CredentialStatus | undefined;
+  provider?: string | undefined;
+  credentialType?: string | undefined;
+  tag?: string | undefined;
+  /** Token limits: when either list is set, only credentials matching a pattern or carrying a tag. */
+  reach?: { namePatterns: string[]; tags: string[] } | undefined;
+}
+
+export interface CredentialPage {
+  credentials: Credential[];
+  total: number;
+  /** Counts by status as of `now` over every credential that matches the filter apart from `status`. */
+  byStatus: Record<CredentialStatus, number>;
+}
+
+/** Lists credentials by name, filtered; status filters and counts use the status as of `now`. */
+export async function listCredentials(
+  db: Executor,
+  dialect: DialectName,
+  filter: CredentialFilter,
+  page: { limit: number; offset: number },
+  now: Date,
+): Promise<CredentialPage> {
+  const status = effectiveStatusSql(dialect, now);
+  let base = db.selectFrom('aegis_credentials');
+  if (filter.provider !== undefined) base = base.where('provider', '=', filter.provider);
+  if (filter.credentialType !== undefined) base = base.where('credential_type', '=', filter.credentialType);
+  if (filter.tag !== undefined) base = base.where(hasTag(dialect, filter.tag));
+  if (filter.reach && (filter.reach.namePatterns.length > 0 || filter.reach.tags.length > 0)) {
+    const reach = filter.reach;
+    base = base.where((eb) =>
+      eb.or([...reach.namePatterns.map((pattern) => nameMatches(dialect, pattern)), ...reach.tags.map((tag) => hasTag(dialect, tag))]),
+    );
+  }
+
+  const counts = await base.select([status.as('effective_status'), sql<string | number>`count(*)`.as('count')]).groupBy(sql`1`).execute();
+  const byStatus = { active: 0, expiring: 0, expired: 0, rotating: 0, failed: 0, retired: 0 } as Record<CredentialStatus, number>;
+  for (const row of counts) byStatus[row.effective_status] = Number(row.count);
+
+  const filtered = filter.status === undefined ? base : base.where(status, '=', filter.status);
+  const rows = await filtered.selectAll().orderBy('name').limit(page.limit).offset(page.offset).execute();
+  const total = filter.status === undefined ? Object.values(byStatus).reduce((sum, count) => sum + count, 0) : byStatus[filter.status];
+  return { credentials: rows.map(credentialFromRow), total, byStatus };
+}
+
+function hasTag(dialect: DialectName, tag: string) {
+  return dialect === 'postgres'
+    ? sql<boolean>`(tags @> ${JSON.stringify([tag])}::jsonb)`
+    : sql<boolean>`(exists (select 1 from json_each(aegis_credentials.tags) where json_each.value = ${tag}))`;
+}
+
+/**
+ * Matches a token's name glob in SQL, case-sensitively like `matchesNamePattern`. Patterns hold only name
+ * characters and `*`, so SQLite's GLOB needs no escaping; for PostgreSQL's LIKE, `_` and `%` are escaped.
+ */
+function nameMatches(dialect: DialectName, pattern: string) {
+  if (dialect === 'sqlite') return sql<boolean>`(name glob ${pattern})`;
+  const like = pattern.replace(/[\\%_]/g, '\\$&').replace(/\*/g, '%');
+  return sql<boolean>`(name like ${like} escape '\\')`;
+}
+
+export async function latestHealthCheck(db: Executor, credentialId: string): Promise<HealthCheckSummary> {
+  const row = await db
+    .selectFrom('aegis_health_checks')
+    .select(['status', 'checked_at', 'response_time_ms', 'error_message'])
+    .where('credential_id', '=', credentialId)
+    .orderBy('checked_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (!row) return { status: 'unknown', checkedAt: null, responseTimeMs: null, errorMessage: null };
+  return {
+    status: row.status as HealthCheckSummary['status'],
+    checkedAt: toIso(row.checked_at),
+    responseTimeMs: row.response_time_ms,
+    errorMessage: row.error_message,
+  };
+}

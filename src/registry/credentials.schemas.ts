@@ -1,0 +1,126 @@
+import { CREDENTIAL_NAME_PATTERN, TAG_PATTERN } from '../lib/names.js';
+import { dateTime, multilineTextPattern, nullableDateTime, plainTextPattern } from '../http/shared-schemas.js';
+import { MAX_VALUE_BYTES, PROVIDERS, ROTATION_STRATEGIES, STATUSES } from './credential.types.js';
+
+const name = { type: 'string', pattern: CREDENTIAL_NAME_PATTERN, minLength: 1, maxLength: 128 } as const;
+const tags = { type: 'array', maxItems: 32, uniqueItems: true, items: { type: 'string', pattern: TAG_PATTERN } } as const;
+const metadata = { type: 'object', additionalProperties: true } as const;
+const providerConfig = { type: 'object', additionalProperties: true } as const;
+const credentialType = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:/-]+$' } as const;
+const providerCredentialId = { type: ['string', 'null'], minLength: 1, maxLength: 256, pattern: plainTextPattern } as const;
+const description = { type: ['string', 'null'], maxLength: 2000, pattern: multilineTextPattern } as const;
+// JSON escapes make a string longer than its UTF-8 bytes, so the schema only caps characters;
+// the byte limit is checked after parsing.
+const value = { type: 'string', maxLength: MAX_VALUE_BYTES } as const;
+const hours = { type: 'integer', minimum: 1, maximum: 87_600 } as const;
+const thresholdHours = { type: 'integer', minimum: 0, maximum: 87_600 } as const;
+
+export const nameParams = {
+  type: 'object',
+  required: ['name'],
+  properties: { name },
+} as const;
+
+export const createCredentialBody = {
+  type: 'object',
+  required: ['name', 'credential_type'],
+  additionalProperties: false,
+  properties: {
+    name,
+    credential_type: credentialType,
+    provider: { type: 'string', enum: PROVIDERS },
+    description,
+    provider_credential_id: providerCredentialId,
+    provider_config: providerConfig,
+    value,
+    expires_at: nullableDateTime,
+    rotation_enabled: { type: 'boolean' },
+    rotation_interval_hours: hours,
+    rotation_strategy: { type: 'string', enum: ROTATION_STRATEGIES },
+    alert_threshold_hours: thresholdHours,
+    tags,
+    metadata,
+  },
+} as const;
+
+export const updateCredentialBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    description,
+    expires_at: nullableDateTime,
+    rotation_enabled: { type: 'boolean' },
+    rotation_interval_hours: hours,
+    rotation_strategy: { type: 'string', enum: ROTATION_STRATEGIES },
+    alert_threshold_hours: thresholdHours,
+    tags,
+    metadata,
+    provider_credential_id: providerCredentialId,
+    provider_config: providerConfig,
+    value,
+  },
+} as const;
+
+export const listCredentialsQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    status: { type: 'string', enum: STATUSES },
+    provider: { type: 'string', enum: PROVIDERS },
+    type: credentialType,
+    tag: { type: 'string', pattern: TAG_PATTERN },
+    limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
+    offset: { type: 'integer', minimum: 0, maximum: 1_000_000_000, default: 0 },
+  },
+} as const;
+
+export const revealQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { version: { type: 'integer', minimum: 1, maximum: 2_147_483_647 } },
+} as const;
+
+/** A credential as the API shows it: never its value or ciphertext. */
+export const credentialView = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    credential_type: { type: 'string' },
+    provider: { type: 'string' },
+    description: { type: ['string', 'null'] },
+    provider_credential_id: { type: ['string', 'null'] },
+    provider_config: { type: 'object', additionalProperties: true },
+    status: { type: 'string', enum: STATUSES },
+    created_at: dateTime,
+    updated_at: dateTime,
+    expires_at: nullableDateTime,
+    last_rotated_at: nullableDateTime,
+    last_used_at: nullableDateTime,
+    last_health_check: nullableDateTime,
+    rotation_enabled: { type: 'boolean' },
+    rotation_interval_hours: { type: 'integer' },
+    rotation_strategy: { type: 'string' },
+    next_rotation_at: nullableDateTime,
+    alert_threshold_hours: { type: 'integer' },
+    alert_sent: { type: 'boolean' },
+    has_value: { type: 'boolean' },
+    tags: { type: 'array', items: { type: 'string' } },
+    metadata: { type: 'object', additionalProperties: true },
+  },
+} as const;
+
+export const versionView = {
+  type: 'object',
+  properties: {
+    version: { type: 'integer' },
+    created_at: dateTime,
+    created_by: { type: ['string', 'null'] },
+    reason: { type: ['string', 'null'] },
+    is_current: { type: 'boolean' },
+    state: { type: 'string' },
+    has_value: { type: 'boolean' },
+    encryption_key_id: { type: ['string', 'null'] },
+    provider_credential_id: { type: ['string', 'null'] },
+  },
+} as const;

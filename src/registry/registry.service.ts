@@ -1,0 +1,357 @@
+import crypto from 'node:crypto';
+import type { Transaction } from 'kysely';
+import type { AuditLog } from '../audit/audit.service.js';
+import { markAudited } from '../audit/audited-errors.js';
+import { AuditAction, type AuditEntryInput } from '../audit/audit.types.js';
+import { currentMasterKeyId } from '../crypto/master-keys.repository.js';
+import { EnvelopeError, type Keyring } from '../crypto/keyring.js';
+import type { Db } from '../db/database.js';
+import type { Database } from '../db/schema.js';
+import type { Clock } from '../lib/clock.js';
+import { AegisError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../lib/errors.js';
+import { callerReaches, type Caller } from '../tokens/caller.js';
+import {
+  checkMetadata,
+  checkProviderConfig,
+  checkValue,
+  nextRotationAt,
+  normalizeInstant,
+  type CreateCredentialInput,
+  type UpdateCredentialInput,
+} from './credential-input.js';
+import type { Credential, CredentialStatus, CredentialVersion, HealthCheckSummary, VersionReason } from './credential.types.js';
+import {
+  findCredentialByName,
+  insertCredential,
+  latestHealthCheck,
+  listCredentials,
+  saveCredential,
+  touchCredential,
+  type CredentialFilter,
+  type CredentialPage,
+} from './credentials.repository.js';
+import { effectiveStatus } from './status.js';
+import { findCurrentVersion, findVersion, highestVersionNumber, insertVersion, listVersions, makeCurrent } from './versions.repository.js';
+
+export interface CredentialDetail {
+  credential: Credential;
+  health: HealthCheckSummary;
+  currentVersion: number | null;
+  versionCount: number;
+}
+
+export interface RegistryDeps {
+  db: Db;
+  clock: Clock;
+  keyring: Keyring;
+  audit: AuditLog;
+  envAllowedDirs: ReadonlyArray<string>;
+}
+
+/**
+ * The credential registry: create, read, list, change, retire, list versions and reveal. Values are
+ * sealed before they reach the database and leave it only through `reveal`. Every call writes an audit
+ * entry: successes in the same transaction as their change, failures on their own.
+ */
+export class RegistryService {
+  readonly #deps: RegistryDeps;
+
+  constructor(deps: RegistryDeps) {
+    this.#deps = deps;
+  }
+
+  get #db() {
+    return this.#deps.db;
+  }
+
+  async list(caller: Caller, filter: CredentialFilter, page: { limit: number; offset: number }): Promise<CredentialPage> {
+    return this.#audited(caller, AuditAction.listed, '*', async () => {
+      const now = this.#deps.clock.now();
+      const result = await listCredentials(this.#db.kysely, this.#db.dialect, { ...filter, reach: caller }, page, now);
+      await this.#deps.audit.record(this.#entry(caller, AuditAction.listed, null, {
+        details: { filter: { status: filter.status, provider: filter.provider, type: filter.credentialType, tag: filter.tag }, returned: result.credentials.length },
+      }));
+      return { ...result, credentials: result.credentials.map((credential) => withStatus(credential, now)) };
+    });
+  }
+
+  async get(caller: Caller, name: string): Promise<CredentialDetail> {
+    return this.#audited(caller, AuditAction.read, name, () =>
+      this.#db.kysely.transaction().execute(async (trx) => {
+        const credential = await this.#load(trx, caller, name);
+        const now = this.#deps.clock.now().toISOString();
+        await touchCredential(trx, credential.id, now);
+        await this.#deps.audit.recordIn(trx, this.#entry(caller, AuditAction.read, credential));
+        const versions = await listVersions(trx, credential.id);
+        return {
+          credential: withStatus({ ...credential, lastUsedAt: now }, this.#deps.clock.now()),
+          health: await latestHealthCheck(trx, credential.id),
+          currentVersion: versions.find((version) => version.isCurrent)?.version ?? null,
+          versionCount: versions.length,
+        };
+      }),
+    );
+  }
+
+  async create(caller: Caller, input: CreateCredentialInput): Promise<Credential> {
+    return this.#audited(caller, AuditAction.created, input.name, async () => {
+      const provider = input.provider ?? 'n8n';
+      const tags = input.tags ?? [];
+      if (!callerReaches(caller, { name: input.name, tags })) {
+        throw new ForbiddenError(`This token is limited to other names or tags and cannot create "${input.name}".`);
+      }
+      if (input.value !== undefined) checkValue(input.value);
+      if (input.metadata) checkMetadata(input.metadata);
+      const now = this.#deps.clock.now().toISOString();
+      const draft: Credential = {
+        id: crypto.randomUUID(),
+        name: input.name,
+        credentialType: input.credential_type,
+        provider,
+        description: input.description ?? null,
+        encryptedValue: null,
+        encryptionKeyId: null,
+        providerCredentialId: input.provider_credential_id ?? null,
+        providerConfig: checkProviderConfig(provider, input.provider_config ?? {}, this.#deps.envAllowedDirs),
+        status: 'active',
+        createdAt: now,
+        updatedAt: now,
+        expiresAt: normalizeInstant('expires_at', input.expires_at),
+        lastRotatedAt: null,
+        lastUsedAt: null,
+        lastHealthCheck: null,
+        rotationEnabled: input.rotation_enabled ?? false,
+        rotationIntervalHours: input.rotation_interval_hours ?? 720,
+        rotationStrategy: input.rotation_strategy ?? 'manual',
+        nextRotationAt: null,
+        alertThresholdHours: input.alert_threshold_hours ?? 168,
+        alertSent: false,
+        tags,
+        metadata: input.metadata ?? {},
+      };
+      const credential = { ...draft, nextRotationAt: nextRotationAt(draft) };
+      return this.#db.kysely.transaction().execute(async (trx) => {
+        if (await findCredentialByName(trx, credential.name)) throw credentialExists(credential.name);
+        await insertCredential(trx, credential);
+        const version = await this.#writeVersion(trx, caller, credential, 1, input.value, 'initial');
+        await this.#deps.audit.recordIn(
+          trx,
+          this.#entry(caller, AuditAction.created, credential, {
+            details: { provider, credential_type: credential.credentialType, version: 1, has_value: input.value !== undefined },
+          }),
+        );
+        return { ...credential, encryptedValue: version.encryptedValue, encryptionKeyId: version.encryptionKeyId };
+      });
+    });
+  }
+
+  async update(caller: Caller, name: string, patch: UpdateCredentialInput): Promise<{ credential: Credential; updatedFields: string[] }> {
+    return this.#audited(caller, AuditAction.updated, name, async () => {
+      const updatedFields = Object.keys(patch).filter((key) => (patch as Record<string, unknown>)[key] !== undefined);
+      if (updatedFields.length === 0) throw new ValidationError('body', 'must set at least one field to change');
+      if (patch.value !== undefined) checkValue(patch.value);
+      if (patch.metadata) checkMetadata(patch.metadata);
+
+      return this.#db.kysely.transaction().execute(async (trx) => {
+        const existing = await this.#load(trx, caller, name);
+        if (existing.status === 'retired') {
+          throw new ConflictError('credential_retired', `Credential "${name}" is retired and cannot be changed. Create a new credential instead.`);
+        }
+        const now = this.#deps.clock.now().toISOString();
+        const changed: Credential = {
+          ...existing,
+          description: patch.description !== undefined ? patch.description : existing.description,
+          expiresAt: patch.expires_at !== undefined ? normalizeInstant('expires_at', patch.expires_at) : existing.expiresAt,
+          rotationEnabled: patch.rotation_enabled ?? existing.rotationEnabled,
+          rotationIntervalHours: patch.rotation_interval_hours ?? existing.rotationIntervalHours,
+          rotationStrategy: patch.rotation_strategy ?? existing.rotationStrategy,
+          alertThresholdHours: patch.alert_threshold_hours ?? existing.alertThresholdHours,
+          tags: patch.tags ?? existing.tags,
+          metadata: patch.metadata ?? existing.metadata,
+          providerCredentialId: patch.provider_credential_id !== undefined ? patch.provider_credential_id : existing.providerCredentialId,
+          providerConfig:
+            patch.provider_config !== undefined
+              ? checkProviderConfig(existing.provider, patch.provider_config, this.#deps.envAllowedDirs)
+              : existing.providerConfig,
+          updatedAt: now,
+        };
+        if (!callerReaches(caller, changed)) {
+          throw new ForbiddenError(`This token is limited to other names or tags and cannot give "${name}" these tags.`);
+        }
+        // A new expiry date is a new condition to alert on.
+        if (changed.expiresAt !== existing.expiresAt) changed.alertSent = false;
+        changed.nextRotationAt = nextRotationAt(changed);
+
+        let newVersion: number | null = null;
+        if (patch.value !== undefined || changed.providerCredentialId !== existing.providerCredentialId) {
+          newVersion = (await highestVersionNumber(trx, existing.id)) + 1;
+          const value = patch.value ?? (await this.#currentValue(trx, existing));
+          const version = await this.#writeVersion(trx, caller, changed, newVersion, value, 'manual_update');
+          changed.encryptedValue = version.encryptedValue;
+          changed.encryptionKeyId = version.encryptionKeyId;
+        }
+        await saveCredential(trx, changed);
+        await this.#deps.audit.recordIn(
+          trx,
+          this.#entry(caller, AuditAction.updated, changed, {
+            details: { updated_fields: updatedFields, ...(newVersion !== null ? { new_version: newVersion } : {}) },
+          }),
+        );
+        return { credential: withStatus(changed, this.#deps.clock.now()), updatedFields };
+      });
+    });
+  }
+
+  async retire(caller: Caller, name: string): Promise<{ credential: Credential; alreadyRetired: boolean }> {
+    return this.#audited(caller, AuditAction.retired, name, () =>
+      this.#db.kysely.transaction().execute(async (trx) => {
+        const existing = await this.#load(trx, caller, name);
+        const alreadyRetired = existing.status === 'retired';
+        const credential: Credential = alreadyRetired
+          ? existing
+          : { ...existing, status: 'retired', updatedAt: this.#deps.clock.now().toISOString(), nextRotationAt: null };
+        if (!alreadyRetired) await saveCredential(trx, credential);
+        await this.#deps.audit.recordIn(trx, this.#entry(caller, AuditAction.retired, credential, { details: { already_retired: alreadyRetired } }));
+        return { credential, alreadyRetired };
+      }),
+    );
+  }
+
+  async versions(caller: Caller, name: string): Promise<{ credential: Credential; versions: CredentialVersion[] }> {
+    return this.#audited(caller, AuditAction.versionsRead, name, () =>
+      this.#db.kysely.transaction().execute(async (trx) => {
+        const credential = await this.#load(trx, caller, name);
+        const versions = await listVersions(trx, credential.id);
+        await this.#deps.audit.recordIn(trx, this.#entry(caller, AuditAction.versionsRead, credential, { details: { count: versions.length } }));
+        return { credential, versions };
+      }),
+    );
+  }
+
+  /** Decrypts a version's value (the current one by default). The only way a value leaves AEGIS. */
+  async reveal(caller: Caller, name: string, versionNumber?: number): Promise<{ credential: Credential; version: number; value: string }> {
+    return this.#audited(caller, AuditAction.revealed, name, () =>
+      this.#db.kysely.transaction().execute(async (trx) => {
+        const credential = await this.#load(trx, caller, name);
+        const version =
+          versionNumber === undefined ? await findCurrentVersion(trx, credential.id) : await findVersion(trx, credential.id, versionNumber);
+        if (!version) {
+          throw new NotFoundError(`Credential "${name}" has no version ${versionNumber ?? '(current)'}. List them with GET /credentials/${name}/versions.`, 'version_not_found');
+        }
+        if (version.encryptedValue === null) {
+          throw new NotFoundError(`Credential "${name}" version ${version.version} stores no value; its provider holds it.`, 'value_not_stored');
+        }
+        const value = await this.#open(trx, credential, version);
+        await touchCredential(trx, credential.id, this.#deps.clock.now().toISOString());
+        await this.#deps.audit.recordIn(trx, this.#entry(caller, AuditAction.revealed, credential, { details: { version: version.version } }));
+        return { credential, version: version.version, value };
+      }),
+    );
+  }
+
+  async #load(trx: Transaction<Database>, caller: Caller, name: string): Promise<Credential> {
+    const credential = await findCredentialByName(trx, name);
+    if (!credential) throw new NotFoundError(`Credential "${name}" not found. List credentials with GET /credentials.`, 'credential_not_found');
+    if (!callerReaches(caller, credential)) {
+      throw new ForbiddenError(`This token is limited to other names or tags and cannot reach credential "${name}".`);
+    }
+    return credential;
+  }
+
+  async #writeVersion(
+    trx: Transaction<Database>,
+    caller: Caller,
+    credential: Credential,
+    versionNumber: number,
+    value: string | undefined | null,
+    reason: VersionReason,
+  ): Promise<CredentialVersion> {
+    const keyId = value === undefined || value === null ? null : await currentMasterKeyId(trx);
+    const version: CredentialVersion = {
+      id: crypto.randomUUID(),
+      credentialId: credential.id,
+      version: versionNumber,
+      encryptedValue: keyId === null ? null : await this.#deps.keyring.seal(value!, { credentialId: credential.id, version: versionNumber }, keyId, trx),
+      encryptionKeyId: keyId,
+      providerCredentialId: credential.providerCredentialId,
+      createdAt: this.#deps.clock.now().toISOString(),
+      createdBy: caller.actor,
+      reason,
+      isCurrent: false,
+      state: 'committed',
+    };
+    await insertVersion(trx, version);
+    await makeCurrent(trx, credential.id, versionNumber);
+    await trx
+      .updateTable('aegis_credentials')
+      .set({ encrypted_value: version.encryptedValue, encryption_key_id: version.encryptionKeyId })
+      .where('id', '=', credential.id)
+      .execute();
+    return { ...version, isCurrent: true };
+  }
+
+  async #currentValue(trx: Transaction<Database>, credential: Credential): Promise<string | null> {
+    const current = await findCurrentVersion(trx, credential.id);
+    return current?.encryptedValue ? this.#open(trx, credential, current) : null;
+  }
+
+  async #open(trx: Transaction<Database>, credential: Credential, version: CredentialVersion): Promise<string> {
+    try {
+      return await this.#deps.keyring.open(version.encryptedValue!, { credentialId: credential.id, version: version.version }, trx);
+    } catch (error) {
+      if (!(error instanceof EnvelopeError)) throw error;
+      throw new AegisError(
+        500,
+        'decryption_failed',
+        `The stored value of credential "${credential.name}" version ${version.version} failed to decrypt: the row was changed or copied from another credential. Restore it from a backup.`,
+      );
+    }
+  }
+
+  #entry(caller: Caller, action: string, credential: Credential | null, extra: Partial<AuditEntryInput> = {}): AuditEntryInput {
+    return {
+      credentialId: credential?.id ?? null,
+      credentialName: credential?.name ?? '*',
+      action,
+      actor: caller.actor,
+      ipAddress: caller.ipAddress,
+      success: true,
+      ...extra,
+    };
+  }
+
+  /** Runs a call and, when it fails, writes the failure to the audit log before passing the error on. */
+  async #audited<T>(caller: Caller, action: string, name: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      const failure = action === AuditAction.created && uniqueViolation(error) ? credentialExists(name) : error;
+      const credential = name === '*' ? undefined : await findCredentialByName(this.#db.kysely, name).catch(() => undefined);
+      await this.#deps.audit.record({
+        credentialId: credential?.id ?? null,
+        credentialName: name,
+        action,
+        actor: caller.actor,
+        ipAddress: caller.ipAddress,
+        success: false,
+        errorMessage: failure instanceof AegisError ? `${failure.code}: ${failure.message}` : 'internal error',
+      });
+      markAudited(failure);
+      throw failure;
+    }
+  }
+}
+
+function withStatus(credential: Credential, now: Date): Credential {
+  return { ...credential, status: effectiveStatus(credential, now) as CredentialStatus };
+}
+
+function credentialExists(name: string): ConflictError {
+  return new ConflictError('credential_exists', `A credential named "${name}" already exists. Choose another name or PATCH the existing one.`);
+}
+
+/** Recognizes a unique-constraint violation from either database (two creates of one name racing). */
+function uniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+}

@@ -1,0 +1,98 @@
+import type { Selectable } from 'kysely';
+import type { Executor } from '../db/database.js';
+import type { CredentialVersionsTable } from '../db/schema.js';
+import { toBool, toIso } from '../db/values.js';
+import type { CredentialVersion, VersionState } from './credential.types.js';
+
+function fromRow(row: Selectable<CredentialVersionsTable>): CredentialVersion {
+  return {
+    id: row.id,
+    credentialId: row.credential_id,
+    version: row.version,
+    encryptedValue: row.encrypted_value,
+    encryptionKeyId: row.encryption_key_id,
+    providerCredentialId: row.provider_credential_id,
+    createdAt: toIso(row.created_at),
+    createdBy: row.created_by,
+    reason: row.reason,
+    isCurrent: toBool(row.is_current),
+    state: row.state as VersionState,
+  };
+}
+
+export async function insertVersion(db: Executor, version: CredentialVersion): Promise<void> {
+  await db
+    .insertInto('aegis_credential_versions')
+    .values({
+      id: version.id,
+      credential_id: version.credentialId,
+      version: version.version,
+      encrypted_value: version.encryptedValue,
+      encryption_key_id: version.encryptionKeyId,
+      provider_credential_id: version.providerCredentialId,
+      created_at: version.createdAt,
+      created_by: version.createdBy,
+      reason: version.reason,
+      is_current: version.isCurrent,
+      state: version.state,
+    })
+    .execute();
+}
+
+export async function listVersions(db: Executor, credentialId: string): Promise<CredentialVersion[]> {
+  const rows = await db
+    .selectFrom('aegis_credential_versions')
+    .selectAll()
+    .where('credential_id', '=', credentialId)
+    .orderBy('version', 'desc')
+    .execute();
+  return rows.map(fromRow);
+}
+
+export async function findVersion(db: Executor, credentialId: string, version: number): Promise<CredentialVersion | undefined> {
+  const row = await db
+    .selectFrom('aegis_credential_versions')
+    .selectAll()
+    .where('credential_id', '=', credentialId)
+    .where('version', '=', version)
+    .executeTakeFirst();
+  return row ? fromRow(row) : undefined;
+}
+
+export async function findCurrentVersion(db: Executor, credentialId: string): Promise<CredentialVersion | undefined> {
+  const row = await db
+    .selectFrom('aegis_credential_versions')
+    .selectAll()
+    .where('credential_id', '=', credentialId)
+    .where('is_current', '=', true)
+    .executeTakeFirst();
+  return row ? fromRow(row) : undefined;
+}
+
+export async function highestVersionNumber(db: Executor, credentialId: string): Promise<number> {
+  const row = await db
+    .selectFrom('aegis_credential_versions')
+    .select((eb) => eb.fn.max('version').as('highest'))
+    .where('credential_id', '=', credentialId)
+    .executeTakeFirst();
+  return Number(row?.highest ?? 0);
+}
+
+/**
+ * Makes `version` the current one. The old current version is cleared first, because the
+ * one-current-version index would reject two current rows even for a moment.
+ */
+export async function makeCurrent(db: Executor, credentialId: string, version: number): Promise<void> {
+  await db
+    .updateTable('aegis_credential_versions')
+    .set({ is_current: false })
+    .where('credential_id', '=', credentialId)
+    .where('is_current', '=', true)
+    .execute();
+  await db
+    .updateTable('aegis_credential_versions')
+    .set({ is_current: true, state: 'committed' })
+    .where('credential_id', '=', credentialId)
+    .where('version', '=', version)
+    .execute();
+}

@@ -1,0 +1,26 @@
+import { matchesNamePattern } from '../lib/names.js';
+import type { Scope } from './scopes.js';
+
+/** Who is calling: the token's actor and what the token allows, plus where the call came from. */
+export interface Caller {
+  actor: string;
+  tokenId: string | null;
+  scopes: Scope[];
+  /** When not empty, the token reaches only credentials whose name matches one of these globs ... */
+  namePatterns: string[];
+  /** ... or that carry one of these tags. With both lists empty it reaches every credential. */
+  tags: string[];
+  ipAddress: string | null;
+}
+
+/** A caller for commands run on the server itself (`aegis credentials ...`), with every scope. */
+export function localCaller(actor: string): Caller {
+  return { actor, tokenId: null, scopes: ['admin'], namePatterns: [], tags: [], ipAddress: null };
+}
+
+/** Tells whether the caller's token limits let it reach a credential with this name and these tags. */
+export function callerReaches(caller: Caller, credential: { name: string; tags: ReadonlyArray<string> }): boolean {
+  if (caller.namePatterns.length === 0 && caller.tags.length === 0) return true;
+  if (caller.namePatterns.some((pattern) => matchesNamePattern(credential.name, pattern))) return true;
+  return caller.tags.some((tag) => credential.tags.includes(tag));
+}

@@ -1,0 +1,171 @@
+import type { AuditLog } from '../audit/audit.service.js';
+import { AuditAction } from '../audit/audit.types.js';
+import type { Db } from '../db/database.js';
+import type { Clock } from '../lib/clock.js';
+import { NotFoundError, UnauthorizedError, ValidationError } from '../lib/errors.js';
+import { TAG_PATTERN } from '../lib/names.js';
+import type { Caller } from './caller.js';
+import { isScope, type Scope } from './scopes.js';
+import { hashSecret, newToken, parseToken, secretMatches } from './token-format.js';
+import { countTokens, findToken, insertToken, listTokens, markRevoked, touchToken, type TokenRecord } from './tokens.repository.js';
+
+export interface CreateTokenInput {
+  actor: string;
+  scopes: string[];
+  namePatterns?: string[];
+  tags?: string[];
+  description?: string | null;
+  expiresAt?: string | null;
+}
+
+/** The public view of a token: everything but the secret and its hash. */
+export type TokenView = Omit<TokenRecord, 'secretHash'>;
+
+const actorPattern = /^[A-Za-z0-9._:@/-]{1,64}$/;
+const namePatternRegex = /^[A-Za-z0-9._/*-]{1,128}$/;
+const tagRegex = new RegExp(TAG_PATTERN);
+/** How stale `last_used_at` may get before an authentication writes it again; saves a write per request. */
+const touchIntervalMs = 60_000;
+
+/** Creates, lists, revokes and checks API tokens. Tokens are stored as a hash of their secret only. */
+export class TokenService {
+  readonly #db: Db;
+  readonly #clock: Clock;
+  readonly #audit: AuditLog;
+
+  constructor(deps: { db: Db; clock: Clock; audit: AuditLog }) {
+    this.#db = deps.db;
+    this.#clock = deps.clock;
+    this.#audit = deps.audit;
+  }
+
+  /** Creates a token and returns its plaintext, which is shown once and never stored. */
+  async create(caller: Caller, input: CreateTokenInput): Promise<{ token: string; view: TokenView }> {
+    const scopes = validateScopes(input.scopes);
+    if (!actorPattern.test(input.actor)) {
+      throw new ValidationError('actor', 'must be 1 to 64 letters, digits or . _ : @ / -');
+    }
+    for (const pattern of input.namePatterns ?? []) {
+      if (!namePatternRegex.test(pattern)) throw new ValidationError('name_patterns', `"${pattern}" must be 1 to 128 name characters or *`);
+    }
+    for (const tag of input.tags ?? []) {
+      if (!tagRegex.test(tag)) throw new ValidationError('tags', `"${tag}" must be 1 to 64 letters, digits or . _ : / -`);
+    }
+    const expiresAt = input.expiresAt ? validateInstant('expires_at', input.expiresAt) : null;
+    const { id, secret, token } = newToken();
+    const record: TokenRecord = {
+      id,
+      actor: input.actor,
+      description: input.description ?? null,
+      scopes,
+      namePatterns: input.namePatterns ?? [],
+      tags: input.tags ?? [],
+      secretHash: hashSecret(secret),
+      createdAt: this.#clock.now().toISOString(),
+      createdBy: caller.actor,
+      expiresAt,
+      lastUsedAt: null,
+      revokedAt: null,
+    };
+    await this.#db.kysely.transaction().execute(async (trx) => {
+      await insertToken(trx, record);
+      await this.#audit.recordIn(trx, {
+        credentialName: '*',
+        action: AuditAction.tokenCreated,
+        actor: caller.actor,
+        target: `token:${id}`,
+        details: { token_id: id, token_actor: record.actor, scopes, name_patterns: record.namePatterns, tags: record.tags },
+        ipAddress: caller.ipAddress,
+        success: true,
+      });
+    });
+    return { token, view: toView(record) };
+  }
+
+  /** Creates the first admin token when the vault has none; returns its plaintext, or null. */
+  async createInitialAdmin(): Promise<string | null> {
+    if ((await countTokens(this.#db.kysely)) > 0) return null;
+    const system: Caller = { actor: 'system', tokenId: null, scopes: ['admin'], namePatterns: [], tags: [], ipAddress: null };
+    const { token } = await this.create(system, { actor: 'admin', scopes: ['admin'], description: 'created at first start' });
+    return token;
+  }
+
+  async list(caller: Caller): Promise<TokenView[]> {
+    const tokens = await listTokens(this.#db.kysely);
+    await this.#audit.record({
+      credentialName: '*',
+      action: AuditAction.tokensListed,
+      actor: caller.actor,
+      ipAddress: caller.ipAddress,
+      success: true,
+      details: { count: tokens.length },
+    });
+    return tokens.map(toView);
+  }
+
+  async revoke(caller: Caller, id: string): Promise<TokenView> {
+    return this.#db.kysely.transaction().execute(async (trx) => {
+      const token = await findToken(trx, id);
+      if (!token) throw new NotFoundError(`Token ${id} not found. List tokens with \`aegis tokens list\`.`, 'token_not_found');
+      const revokedAt = this.#clock.now().toISOString();
+      await markRevoked(trx, id, revokedAt);
+      await this.#audit.recordIn(trx, {
+        credentialName: '*',
+        action: AuditAction.tokenRevoked,
+        actor: caller.actor,
+        target: `token:${id}`,
+        details: { token_id: id, token_actor: token.actor },
+        ipAddress: caller.ipAddress,
+        success: true,
+      });
+      return toView({ ...token, revokedAt: token.revokedAt ?? revokedAt });
+    });
+  }
+
+  /**
+   * Checks a bearer token and returns the caller it stands for. Every failure gives the same message,
+   * so a client cannot tell a wrong secret from an unknown, revoked or expired token.
+   */
+  async authenticate(presented: string, ipAddress: string | null): Promise<Caller> {
+    const parsed = parseToken(presented);
+    const record = parsed ? await findToken(this.#db.kysely, parsed.id) : undefined;
+    const now = this.#clock.now();
+    const valid =
+      parsed !== null &&
+      record !== undefined &&
+      secretMatches(parsed.secret, record.secretHash) &&
+      record.revokedAt === null &&
+      (record.expiresAt === null || new Date(record.expiresAt) > now);
+    if (!valid || !record) throw new UnauthorizedError('Invalid or expired token. Send a valid token as "Authorization: Bearer <token>".');
+    if (!record.lastUsedAt || now.getTime() - new Date(record.lastUsedAt).getTime() > touchIntervalMs) {
+      await touchToken(this.#db.kysely, record.id, now.toISOString());
+    }
+    return {
+      actor: record.actor,
+      tokenId: record.id,
+      scopes: record.scopes,
+      namePatterns: record.namePatterns,
+      tags: record.tags,
+      ipAddress,
+    };
+  }
+}
+
+function toView(record: TokenRecord): TokenView {
+  const { secretHash: _secretHash, ...view } = record;
+  return view;
+}
+
+function validateScopes(scopes: string[]): Scope[] {
+  if (scopes.length === 0) throw new ValidationError('scopes', 'must name at least one scope');
+  for (const scope of scopes) {
+    if (!isScope(scope)) throw new ValidationError('scopes', `unknown scope "${scope}"`);
+  }
+  return [...new Set(scopes)] as Scope[];
+}
+
+function validateInstant(field: string, value: string): string {
+  const instant = new Date(value);
+  if (Number.isNaN(instant.getTime())) throw new ValidationError(field, 'must be an ISO-8601 date-time');
+  return instant.toISOString();
+}

@@ -1,0 +1,60 @@
+import type { Logger } from 'pino';
+import { AuditLog } from './audit/audit.service.js';
+import type { Config } from './config/config.js';
+import { registerFirstKey, verifyKeyring } from './crypto/keyring-loader.js';
+import type { Keyring } from './crypto/keyring.js';
+import { openDatabase, type Db } from './db/database.js';
+import { migrateToLatest } from './db/migrate.js';
+import { systemClock, type Clock } from './lib/clock.js';
+import { RegistryService } from './registry/registry.service.js';
+import { AuthFailureLimiter } from './tokens/auth-failures.js';
+import { TokenService } from './tokens/tokens.service.js';
+
+/** One open vault: the database, the keyring and the services on top of them. The server and the CLI both use it. */
+export interface Vault {
+  config: Config;
+  db: Db;
+  clock: Clock;
+  log: Logger;
+  keyring: Keyring;
+  audit: AuditLog;
+  tokens: TokenService;
+  registry: RegistryService;
+  authFailures: AuthFailureLimiter;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the vault in the order that keeps a misconfigured start from writing anything: open the
+ * database, check the master keys against it, and only then migrate and register a first key.
+ */
+export async function openVault(config: Config, options: { log: Logger; clock?: Clock }): Promise<Vault> {
+  const clock = options.clock ?? systemClock;
+  const db = await openDatabase(config);
+  try {
+    const { keyring, registered } = await verifyKeyring(db, config.keySource);
+    const applied = await migrateToLatest(db);
+    if (applied.length > 0) options.log.info({ migrations: applied, database: db.dialect }, 'applied database migrations');
+    if (!registered) {
+      const { keyId, key } = await registerFirstKey(db, config.keySource, clock, options.log);
+      keyring.add(keyId, key);
+      options.log.info({ keyId, source: config.keySource.kind }, 'registered the first master key');
+    }
+    const audit = new AuditLog({ db, clock });
+    return {
+      config,
+      db,
+      clock,
+      log: options.log,
+      keyring,
+      audit,
+      tokens: new TokenService({ db, clock, audit }),
+      registry: new RegistryService({ db, clock, keyring, audit, envAllowedDirs: config.envAllowedDirs }),
+      authFailures: new AuthFailureLimiter({ limit: config.authFailureLimit, windowSeconds: config.authFailureWindowSeconds, clock }),
+      close: () => db.close(),
+    };
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+}

@@ -1,0 +1,52 @@
+import pg from 'pg';
+
+/** The PostgreSQL server the tests use; the machine's local one by default. */
+export const testPostgresUrl = process.env.AEGIS_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+let reachable: Promise<boolean> | undefined;
+
+/** Tells whether the test PostgreSQL answers, once per process. */
+export function postgresReachable(): Promise<boolean> {
+  reachable ??= (async () => {
+    const client = new pg.Client({ connectionString: testPostgresUrl, connectionTimeoutMillis: 3_000 });
+    try {
+      await client.connect();
+      await client.query('select 1');
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await client.end().catch(() => {});
+    }
+  })();
+  return reachable;
+}
+
+export type DialectName = 'sqlite' | 'postgres';
+
+/**
+ * The dialects a suite runs on. PostgreSQL is skipped with a printed reason when it is not reachable,
+ * except under CI (CI=true), where a missing PostgreSQL fails the run instead.
+ */
+export async function testDialects(): Promise<DialectName[]> {
+  if (process.env.AEGIS_TEST_DIALECTS) {
+    return process.env.AEGIS_TEST_DIALECTS.split(',').map((name) => name.trim()) as DialectName[];
+  }
+  if (await postgresReachable()) return ['sqlite', 'postgres'];
+  if (process.env.CI === 'true') {
+    throw new Error(`PostgreSQL is not reachable at ${testPostgresUrl}, and CI=true requires it. Start it or set AEGIS_TEST_DATABASE_URL.`);
+  }
+  process.stdout.write(`# skipping PostgreSQL runs: no server at ${testPostgresUrl} (set AEGIS_TEST_DATABASE_URL to use another)\n`);
+  return ['sqlite'];
+}
+
+/** Drops a test schema and everything in it. */
+export async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: testPostgresUrl });
+  await client.connect();
+  try {
+    await client.query(`drop schema if exists "${schema}" cascade`);
+  } finally {
+    await client.end();
+  }
+}
