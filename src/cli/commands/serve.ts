@@ -21,7 +21,9 @@ export function registerServeCommand(program: Command): void {
       const adminToken = await vault.tokens.createInitialAdmin();
       const app = await buildApp(vault);
       await app.listen({ host, port });
-      log.info({ host, port, database: vault.db.dialect, location: vault.db.location }, 'AEGIS is serving');
+      const address = app.server.address();
+      const listening = typeof address === 'object' && address !== null ? address.port : port;
+      log.info({ host, port: listening, database: vault.db.dialect, location: vault.db.location }, 'AEGIS is serving');
       if (adminToken) {
         // Printed once, outside the log, so it never lands in a log file that collects the JSON lines.
         process.stdout.write(`\nAEGIS admin token (shown once; store it now, e.g. export AEGIS_TOKEN=...):\n${adminToken}\n\n`);
