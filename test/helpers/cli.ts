@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const cliEntry = path.join(root, 'src/cli/bin.ts');
+/** tsx resolved from this project, so children can start in any folder. */
+export const tsxLoader = import.meta.resolve('tsx');
 
 export interface CliResult {
   code: number | null;
@@ -17,7 +19,7 @@ export interface CliResult {
  */
 export function runCli(args: string[], env: Record<string, string>, options: { input?: string; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', cliEntry, ...args], {
+    const child = spawn(process.execPath, ['--import', tsxLoader, cliEntry, ...args], {
       cwd: options.cwd ?? root,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
