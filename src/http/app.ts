@@ -1,5 +1,5 @@
 import swagger from '@fastify/swagger';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify';
 import { wasAudited } from '../audit/audited-errors.js';
 import { registerAuditRoutes } from '../audit/audit.routes.js';
 import { AegisError } from '../lib/errors.js';
@@ -11,8 +11,13 @@ import { AEGIS_VERSION, registerHealthRoute } from './health.routes.js';
 import { problem, requestLabel, sendProblem, toProblem } from './problem.js';
 import { validatorCompiler } from './validation.js';
 
+export interface BuildAppOptions {
+  /** Called with the options of each route as Fastify registers it; tests use it to list every route. */
+  onRoute?: (route: RouteOptions) => void;
+}
+
 /** Builds the HTTP API on an open vault. The caller listens, or calls `inject` in tests. */
-export async function buildApp(vault: Vault): Promise<FastifyInstance> {
+export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: vault.log as FastifyBaseLogger,
     // The onResponse hook below writes one line per request instead of Fastify's two.
@@ -23,6 +28,7 @@ export async function buildApp(vault: Vault): Promise<FastifyInstance> {
     onConstructorPoisoning: 'error',
     routerOptions: { maxParamLength: 256 },
   });
+  if (options.onRoute) app.addHook('onRoute', options.onRoute);
   app.setValidatorCompiler(validatorCompiler);
 
   await app.register(swagger, {

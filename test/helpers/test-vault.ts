@@ -65,7 +65,7 @@ export async function openTestVault(dialect: DialectName, options: TestVaultOpti
   const config = loadConfig(env, dir);
   const clock = options.clock ?? new ManualClock('2026-06-01T12:00:00.000Z');
   const logs = new LogCapture();
-  const vault = await openVault(config, { log: createLogger('info', logs), clock });
+  const vault = await openVault(config, { log: createLogger(config.logLevel, logs), clock });
   const adminToken = (await vault.tokens.createInitialAdmin()) ?? '';
   const app = await buildApp(vault);
   await app.ready();
@@ -96,9 +96,9 @@ export async function destroyTestVault(test: TestVault): Promise<void> {
 /** Sends a request with a bearer token through Fastify's injection (no socket). */
 export async function call(
   app: FastifyInstance,
-  method: 'GET' | 'POST' | 'PATCH' | 'DELETE' | 'PUT',
+  method: 'GET' | 'HEAD' | 'POST' | 'PATCH' | 'DELETE' | 'PUT',
   url: string,
-  options: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  options: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string>; remoteAddress?: string } = {},
 ) {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
@@ -107,6 +107,7 @@ export async function call(
     method,
     url,
     headers,
+    ...(options.remoteAddress !== undefined ? { remoteAddress: options.remoteAddress } : {}),
     ...(options.rawBody !== undefined ? { payload: options.rawBody } : options.body !== undefined ? { payload: JSON.stringify(options.body) } : {}),
   });
   let json: any;
