@@ -49,7 +49,7 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       keyring,
       audit,
       tokens: new TokenService({ db, clock, audit }),
-      registry: new RegistryService({ db, clock, keyring, audit, envAllowedDirs: config.envAllowedDirs }),
+      registry: new RegistryService({ db, log: options.log, clock, keyring, audit, envAllowedDirs: config.envAllowedDirs }),
       authFailures: new AuthFailureLimiter({ limit: config.authFailureLimit, windowSeconds: config.authFailureWindowSeconds, clock }),
       close: () => db.close(),
     };

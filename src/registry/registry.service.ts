@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { Transaction } from 'kysely';
+import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit.service.js';
 import { markAudited } from '../audit/audited-errors.js';
 import { AuditAction, type AuditEntryInput } from '../audit/audit.types.js';
@@ -42,6 +43,7 @@ export interface CredentialDetail {
 
 export interface RegistryDeps {
   db: Db;
+  log: Logger;
   clock: Clock;
   keyring: Keyring;
   audit: AuditLog;
@@ -141,6 +143,9 @@ export class RegistryService {
           }),
         );
         return { ...credential, encryptedValue: version.encryptedValue, encryptionKeyId: version.encryptionKeyId };
+      }).then((created) => {
+        this.#deps.log.info({ credentialId: created.id, name: created.name, provider, actor: caller.actor }, 'credential created');
+        return created;
       });
     });
   }
@@ -197,7 +202,10 @@ export class RegistryService {
             details: { updated_fields: updatedFields, ...(newVersion !== null ? { new_version: newVersion } : {}) },
           }),
         );
-        return { credential: withStatus(changed, this.#deps.clock.now()), updatedFields };
+        return { credential: withStatus(changed, this.#deps.clock.now()), updatedFields, newVersion };
+      }).then(({ credential, updatedFields, newVersion }) => {
+        this.#deps.log.info({ credentialId: credential.id, name, updatedFields, newVersion, actor: caller.actor }, 'credential updated');
+        return { credential, updatedFields };
       });
     });
   }
@@ -211,6 +219,7 @@ export class RegistryService {
           ? existing
           : { ...existing, status: 'retired', updatedAt: this.#deps.clock.now().toISOString(), nextRotationAt: null };
         if (!alreadyRetired) await saveCredential(trx, credential);
+        if (!alreadyRetired) this.#deps.log.info({ credentialId: credential.id, name, actor: caller.actor }, 'credential retired');
         await this.#deps.audit.recordIn(trx, this.#entry(caller, AuditAction.retired, credential, { details: { already_retired: alreadyRetired } }));
         return { credential, alreadyRetired };
       }),

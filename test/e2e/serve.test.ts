@@ -62,9 +62,9 @@ describe('aegis serve', () => {
   it('answers /health and /openapi.json', async () => {
     const health = await fetch(`http://127.0.0.1:${server.port}/health`);
     assert.equal(health.status, 200);
-    assert.equal((await health.json()).agent, 'AEGIS');
+    assert.equal(((await health.json()) as { agent: string }).agent, 'AEGIS');
     const openapi = await fetch(`http://127.0.0.1:${server.port}/openapi.json`);
-    const document = await openapi.json();
+    const document = (await openapi.json()) as { openapi: string; paths: Record<string, unknown> };
     assert.equal(document.openapi, '3.0.3');
     assert.ok(document.paths['/credentials/{name}/value']);
   });
