@@ -112,9 +112,16 @@ export function parseEnvelope(text: string): EnvelopeParts {
   return parts;
 }
 
+/**
+ * Decodes one base64url field and accepts only the canonical encoding. Node's decoder ignores a dangling
+ * last character and the unused low bits of the final one, so without the round-trip check one stored
+ * value would have several accepted spellings and a changed character could still open.
+ */
 function decodeField(name: string, text: string): Buffer {
   if (!base64UrlPattern.test(text)) throw new EnvelopeError(`${name} is not base64url`);
-  return Buffer.from(text, 'base64url');
+  const bytes = Buffer.from(text, 'base64url');
+  if (bytes.toString('base64url') !== text) throw new EnvelopeError(`${name} is not canonical base64url`);
+  return bytes;
 }
 
 export function isValidKeyId(keyId: string): boolean {

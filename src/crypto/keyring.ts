@@ -58,6 +58,8 @@ export class Keyring {
 
   /** Seals a value for one credential version under the master key `keyId`. */
   async seal(value: string, context: EnvelopeContext, keyId: string, db?: Executor): Promise<string> {
+    // UTF-8 cannot encode a lone surrogate: Buffer.from would store U+FFFD in its place and reveal another value.
+    if (!value.isWellFormed()) throw new EnvelopeError('the value contains a lone UTF-16 surrogate, which UTF-8 cannot store');
     const masterKey = await this.key(keyId, db);
     const dataKey = newDataKey();
     const wrapIv = newIv();
