@@ -1,8 +1,10 @@
 import os from 'node:os';
+import { InvalidArgumentError } from 'commander';
 import pino from 'pino';
 import { loadConfig, type Config } from '../config/config.js';
 import { AegisError, StartupError } from '../lib/errors.js';
 import { createLogger } from '../lib/logger.js';
+import { TAG_PATTERN } from '../lib/names.js';
 import { localCaller, type Caller } from '../tokens/caller.js';
 import { openVault, type Vault } from '../vault.js';
 
@@ -38,13 +40,27 @@ export function reportFailure(error: unknown): void {
   if (error instanceof CommandError) {
     process.stderr.write(`aegis: ${error.message}\n`);
     process.exitCode = error.exitCode;
-  } else if (error instanceof AegisError || error instanceof StartupError) {
+  } else if (error instanceof AegisError) {
+    process.stderr.write(`aegis: ${cliMessage(error)}\n`);
+    process.exitCode = 1;
+  } else if (error instanceof StartupError) {
     process.stderr.write(`aegis: ${error.message}\n`);
     process.exitCode = 1;
   } else {
     process.stderr.write(`aegis: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exitCode = 1;
   }
+}
+
+/**
+ * Rewrites the next step in an error's message as a command, because the registry's messages are
+ * written for API clients and name the HTTP request to send.
+ */
+function cliMessage(error: AegisError): string {
+  if (error.code === 'credential_not_found') {
+    return error.message.replace(/List credentials with GET \/credentials\.$/, 'List credentials with `aegis credentials list`.');
+  }
+  return error.message;
 }
 
 export function printJson(value: unknown): void {
@@ -71,7 +87,15 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
+const tagRegex = new RegExp(TAG_PATTERN);
+
+/** Collects a repeatable `--tag`, rejecting a tag the HTTP API would reject too. */
+export function collectTag(value: string, previous: string[] = []): string[] {
+  if (!tagRegex.test(value)) throw new InvalidArgumentError('Use 1 to 64 letters, digits or . _ : / -.');
+  return collect(value, previous);
+}
+
 export function parseInteger(value: string): number {
-  if (!/^-?\d+$/.test(value)) throw new CommandError(`"${value}" is not an integer`, 2);
+  if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError('Expected an integer.');
   return Number(value);
 }

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import type { CreateCredentialInput, UpdateCredentialInput } from '../../registry/credential-input.js';
 import { PROVIDERS, ROTATION_STRATEGIES, STATUSES, type CredentialStatus, type Provider, type RotationStrategy } from '../../registry/credential.types.js';
 import { credentialView } from '../../registry/credential-view.js';
-import { cliCaller, collect, CommandError, parseInteger, printJson, printTable, readStdin, withVault } from '../context.js';
+import { checkCreateInput, checkUpdateInput } from '../input-check.js';
+import { cliCaller, collectTag, CommandError, parseInteger, printJson, printTable, readStdin, withVault } from '../context.js';
 
 interface SettingOptions {
   description?: string;
@@ -29,7 +30,7 @@ function addSettingOptions(command: Command): Command {
     .option('--rotation-interval <hours>', 'hours between scheduled rotations, counted in UTC', parseInteger)
     .option('--rotation-strategy <strategy>', `one of ${ROTATION_STRATEGIES.join(', ')}`)
     .option('--alert-threshold <hours>', 'hours before expiry when the credential counts as expiring', parseInteger)
-    .option('--tag <tag>', 'a tag; repeat for several (replaces the tag list on update)', collect)
+    .option('--tag <tag>', 'a tag; repeat for several (replaces the tag list on update)', collectTag)
     .option('--metadata <json>', 'a JSON object of metadata')
     .option('--provider-id <id>', "the provider's id for it (n8n credential id, ...)")
     .option('--provider-config <json>', 'provider settings as a JSON object, e.g. {"file":"/srv/app/.env","variable":"API_KEY"}')
@@ -137,6 +138,7 @@ export function registerCredentialCommands(program: Command): void {
       provider: options.provider as Provider,
       rotation_enabled: settings.rotation_enabled ?? false,
     };
+    checkCreateInput(input);
     await withVault(async (vault) => {
       const credential = await vault.registry.create(cliCaller(), input);
       if (options.json) return printJson(credentialView(credential));
@@ -147,6 +149,8 @@ export function registerCredentialCommands(program: Command): void {
   addSettingOptions(credentials.command('update <name>').description('Change settings; a new value writes a new version')).action(
     async (name: string, options: SettingOptions) => {
       const settings = await readSettings(options);
+      if (Object.keys(settings).length === 0) throw new CommandError('nothing to change: give at least one option, e.g. --description or --value-stdin', 2);
+      checkUpdateInput(settings);
       await withVault(async (vault) => {
         const { credential, updatedFields } = await vault.registry.update(cliCaller(), name, settings);
         if (options.json) return printJson({ credential: credentialView(credential), updated_fields: updatedFields });
