@@ -1,44 +1,42 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'dotenv';
 import { AegisError } from '../lib/errors.js';
 import { isValidCredentialName } from '../lib/names.js';
-import type { RegistryService } from '../registry/registry.service.js';
+import { checkProviderConfig } from '../registry/credential-input.js';
 import type { Caller } from '../tokens/caller.js';
-import { emptyReport, type ImportReport } from './import-report.js';
+import { credentialExists, emptyReport, readImportFile, recordImport, type ImportReport, type ImportTarget } from './import-report.js';
 
 export interface DotenvImportOptions {
   /** Put before each variable name to make the credential name, e.g. `billing/`. */
-  prefix?: string;
-  tags?: string[];
-  dryRun?: boolean;
+  prefix?: string | undefined;
+  tags?: string[] | undefined;
+  dryRun?: boolean | undefined;
 }
 
 /**
  * Registers each variable of a `.env` file as an `env` credential that points back at the file and
- * variable, with the variable's value sealed as version 1. Existing names, empty values and names AEGIS
- * cannot use are skipped with the reason.
+ * variable, with the variable's value sealed as version 1. Existing names, empty values, names AEGIS
+ * cannot use and files outside AEGIS_ENV_ALLOWED_DIRS are skipped with the reason. A dry run applies
+ * the same checks and writes nothing, not even an audit entry.
  */
-export async function importDotenv(registry: RegistryService, caller: Caller, file: string, options: DotenvImportOptions = {}): Promise<ImportReport> {
+export async function importDotenv(target: ImportTarget, caller: Caller, file: string, options: DotenvImportOptions = {}): Promise<ImportReport> {
   const absolute = path.resolve(file);
-  const variables = parse(fs.readFileSync(absolute));
-  const report = emptyReport(absolute);
+  const variables = parse(readImportFile(absolute));
+  const dryRun = options.dryRun ?? false;
+  const report = emptyReport(absolute, dryRun);
   for (const [variable, value] of Object.entries(variables)) {
     const name = `${options.prefix ?? ''}${variable}`;
-    if (!isValidCredentialName(name)) {
-      report.skipped.push({ name, reason: 'not a valid credential name (letters, digits, . _ - / up to 128 characters)' });
+    const problem = await describeProblem(target, name, variable, value, absolute);
+    if (problem) {
+      report.skipped.push({ name, reason: problem });
       continue;
     }
-    if (value === '') {
-      report.skipped.push({ name, reason: 'empty value' });
-      continue;
-    }
-    if (options.dryRun) {
-      report.created.push({ name, detail: 'dry run' });
+    if (dryRun) {
+      report.created.push({ name, detail: `from ${variable}` });
       continue;
     }
     try {
-      await registry.create(caller, {
+      await target.registry.create(caller, {
         name,
         credential_type: 'env_var',
         provider: 'env',
@@ -47,11 +45,25 @@ export async function importDotenv(registry: RegistryService, caller: Caller, fi
         tags: options.tags ?? [],
         metadata: { imported_from: 'dotenv' },
       });
-      report.created.push({ name });
+      report.created.push({ name, detail: `from ${variable}` });
     } catch (error) {
       if (!(error instanceof AegisError)) throw error;
       report.skipped.push({ name, reason: error.code === 'credential_exists' ? 'already exists' : error.message });
     }
   }
+  if (!dryRun) await recordImport(target, caller, 'dotenv', report);
   return report;
+}
+
+async function describeProblem(target: ImportTarget, name: string, variable: string, value: string, file: string): Promise<string | null> {
+  if (!isValidCredentialName(name)) return 'not a valid credential name (1 to 128 letters, digits, . _ - /, no ..)';
+  if (value === '') return 'empty value';
+  try {
+    checkProviderConfig('env', { file, variable }, target.config.envAllowedDirs);
+  } catch (error) {
+    if (!(error instanceof AegisError)) throw error;
+    return error.message;
+  }
+  if (await credentialExists(target, name)) return 'already exists';
+  return null;
 }

@@ -1,10 +1,64 @@
-/** What an import did with each entry of its input. Never holds a value. */
+import fs from 'node:fs';
+import { AuditAction } from '../audit/audit.types.js';
+import { ValidationError } from '../lib/errors.js';
+import { findCredentialByName } from '../registry/credentials.repository.js';
+import type { Caller } from '../tokens/caller.js';
+import type { Vault } from '../vault.js';
+
+/** What an import did with each entry of its input. It never contains a value. */
 export interface ImportReport {
   source: string;
+  /** True when nothing was written: `created` then lists what a real run would create. */
+  dry_run: boolean;
   created: Array<{ name: string; detail?: string }>;
   skipped: Array<{ name: string; reason: string }>;
 }
 
-export function emptyReport(source: string): ImportReport {
-  return { source, created: [], skipped: [] };
+/** The parts of an open vault an import uses. */
+export type ImportTarget = Pick<Vault, 'registry' | 'db' | 'audit' | 'config'>;
+
+export function emptyReport(source: string, dryRun: boolean): ImportReport {
+  return { source, dry_run: dryRun, created: [], skipped: [] };
+}
+
+const readErrorReasons: Record<string, string> = {
+  ENOENT: 'no such file',
+  EISDIR: 'is a folder',
+  EACCES: 'permission denied',
+};
+
+/** Reads an input file, turning a missing or unreadable file into an error that names it. */
+export function readImportFile(file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    const reason = readErrorReasons[code] ?? `read failed (${code || (error as Error).message})`;
+    throw new ValidationError('file', `cannot read ${file}: ${reason}`);
+  }
+}
+
+/**
+ * Tells whether a credential of this name exists, without writing an audit entry, so a dry run writes
+ * nothing. A real run still relies on the registry's own check, which also catches a concurrent create.
+ */
+export async function credentialExists(target: ImportTarget, name: string): Promise<boolean> {
+  return (await findCredentialByName(target.db.kysely, name)) !== undefined;
+}
+
+/** Records one `imported` audit entry that sums up a real import run. Each created credential also has its own `created` entry. */
+export async function recordImport(target: ImportTarget, caller: Caller, format: 'dotenv' | 'n8n', report: ImportReport): Promise<void> {
+  await target.audit.record({
+    credentialName: '*',
+    action: AuditAction.imported,
+    actor: caller.actor,
+    ipAddress: caller.ipAddress,
+    target: report.source,
+    success: true,
+    details: {
+      format,
+      created: report.created.map((entry) => entry.name),
+      skipped: report.skipped.map((entry) => ({ name: entry.name, reason: entry.reason })),
+    },
+  });
 }

@@ -1,0 +1,211 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { readHead } from '../../src/audit/audit.repository.js';
+import { localCaller } from '../../src/tokens/caller.js';
+import { runCli, type CliResult } from '../helpers/cli.js';
+import { testDialects } from '../helpers/databases.js';
+import { destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
+
+const examples = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples');
+
+/** The variables of examples/app.env that the importer registers, with the values it must seal. */
+const dotenvValues: Record<string, string> = {
+  OPENAI_API_KEY: 'sk-proj-EXAMPLE4fK9q2LmT7vXw3Rb8NcY1dHs6Jp0Ue5Za',
+  GITHUB_TOKEN: 'ghp_EXAMPLEa1B2c3D4e5F6g7H8i9J0kLmNoPqRsT',
+  SLACK_WEBHOOK_URL: 'https://hooks.slack.example/services/T0EXAMPLE/B0EXAMPLE/xYzEXAMPLEwebhook42',
+  DATABASE_URL: 'postgres://invoices:EXAMPLE-db-pass-7Qw@127.0.0.1:5432/invoices',
+  STRIPE_SECRET_KEY: 'sk_test_EXAMPLE51HqLr2eZvKYlo2C8Xy',
+};
+
+/** The entries of examples/n8n-credentials.json that carry decrypted data, by the name AEGIS gives them. */
+const n8nImported: Record<string, { id: string; type: string }> = {
+  OpenAI: { id: 'Xq7bN2pLk4RtW9sE', type: 'openAiApi' },
+  'GitHub-Release-Bot': { id: 'Fv3Hy8Mz1CdQ6aPu', type: 'githubApi' },
+  'Billing-API-header': { id: 'Kp5Wd9Ts2GxB7nLe', type: 'httpHeaderAuth' },
+  'Ops-alerts-Telegram': { id: 'Ry2Jc6Nv8QhZ4kMb', type: 'telegramApi' },
+};
+
+interface ExportEntry {
+  id: string;
+  name: string;
+  type: string;
+  data: Record<string, string> | string;
+}
+
+const n8nExport = JSON.parse(fs.readFileSync(path.join(examples, 'n8n-credentials.json'), 'utf8')) as ExportEntry[];
+
+/** Lists the values in the two example files, which must never appear in CLI output. */
+function exampleSecrets(): string[] {
+  const fromN8n = n8nExport.flatMap((entry) => (typeof entry.data === 'string' ? [entry.data] : Object.values(entry.data)));
+  return [...Object.values(dotenvValues), 'EXAMPLE-smtp-Hx93kLq', ...fromN8n.filter((value) => value.includes('EXAMPLE'))];
+}
+
+/** Splits the report lines of `aegis import` into `created` and `skipped` entries. */
+function reportLines(stdout: string): { created: string[]; skipped: Map<string, string> } {
+  const created: string[] = [];
+  const skipped = new Map<string, string>();
+  for (const line of stdout.split('\n')) {
+    const createdMatch = /^ {2}(?:created|would create) {2}(\S+)/.exec(line);
+    if (createdMatch) created.push(createdMatch[1]!);
+    const skippedMatch = /^ {2}skipped {2}(.+?): (.+)$/.exec(line);
+    if (skippedMatch) skipped.set(skippedMatch[1]!, skippedMatch[2]!);
+  }
+  return { created, skipped };
+}
+
+for (const dialect of await testDialects()) {
+  describe(`aegis import on ${dialect}`, () => {
+    let t: TestVault;
+    let envFile: string;
+    let n8nFile: string;
+    const outputs: CliResult[] = [];
+    const caller = localCaller('import-test');
+
+    async function aegis(args: string[]): Promise<CliResult> {
+      const result = await runCli(args, t.env);
+      outputs.push(result);
+      return result;
+    }
+
+    /** Counts credential rows directly, because a registry list would write an audit entry. */
+    async function credentialTotal(): Promise<number> {
+      const row = await t.vault.db.kysely.selectFrom('aegis_credentials').select((eb) => eb.fn.countAll().as('count')).executeTakeFirstOrThrow();
+      return Number(row.count);
+    }
+
+    before(async () => {
+      t = await openTestVault(dialect);
+      // env credentials must point into AEGIS_ENV_ALLOWED_DIRS, which is the test's folder.
+      envFile = path.join(t.dir, 'app.env');
+      n8nFile = path.join(t.dir, 'n8n-credentials.json');
+      fs.copyFileSync(path.join(examples, 'app.env'), envFile);
+      fs.copyFileSync(path.join(examples, 'n8n-credentials.json'), n8nFile);
+    });
+    after(async () => destroyTestVault(t));
+
+    it('dry run writes nothing', async () => {
+      const headBefore = await readHead(t.vault.db.kysely);
+
+      const dotenv = await aegis(['import', 'dotenv', envFile, '--dry-run']);
+      assert.equal(dotenv.code, 0, dotenv.stderr);
+      assert.match(dotenv.stdout, /^dry run of .*app\.env, nothing written: 5 would be created, 2 skipped$/m);
+      assert.deepEqual(reportLines(dotenv.stdout).created.sort(), Object.keys(dotenvValues).sort());
+
+      const n8n = await aegis(['import', 'n8n', n8nFile, '--dry-run']);
+      assert.equal(n8n.code, 0, n8n.stderr);
+      assert.match(n8n.stdout, /nothing written: 4 would be created, 1 skipped$/m);
+
+      assert.equal(await credentialTotal(), 0);
+      assert.deepEqual(await readHead(t.vault.db.kysely), headBefore);
+    });
+
+    it('imports a dotenv file', async () => {
+      const result = await aegis(['import', 'dotenv', envFile]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /^imported from .*app\.env: 5 created, 2 skipped$/m);
+      const lines = reportLines(result.stdout);
+      assert.deepEqual(lines.created.sort(), Object.keys(dotenvValues).sort());
+      assert.equal(lines.skipped.get('SENTRY_DSN'), 'empty value');
+      assert.match(lines.skipped.get('smtp.password') ?? '', /provider_config\.variable: must be an environment variable name/);
+
+      const expectedFile = fs.realpathSync(envFile);
+      for (const [variable, value] of Object.entries(dotenvValues)) {
+        const { credential } = await t.vault.registry.get(caller, variable);
+        assert.equal(credential.provider, 'env', variable);
+        assert.equal(credential.credentialType, 'env_var', variable);
+        assert.deepEqual(credential.providerConfig, { file: expectedFile, variable });
+        const revealed = await t.vault.registry.reveal(caller, variable);
+        assert.equal(revealed.value, value, variable);
+        assert.equal(revealed.version, 1);
+      }
+      assert.equal(await credentialTotal(), 5);
+    });
+
+    it('imports an n8n export', async () => {
+      const result = await aegis(['import', 'n8n', n8nFile]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /^imported from .*n8n-credentials\.json: 4 created, 1 skipped$/m);
+      const lines = reportLines(result.stdout);
+      assert.deepEqual(lines.created.sort(), Object.keys(n8nImported).sort());
+      assert.match(lines.skipped.get('Slack Workspace') ?? '', /data is encrypted; export again with `n8n export:credentials --all --decrypted`/);
+
+      for (const [name, expected] of Object.entries(n8nImported)) {
+        const { credential } = await t.vault.registry.get(caller, name);
+        assert.equal(credential.provider, 'n8n', name);
+        assert.equal(credential.credentialType, expected.type, name);
+        assert.equal(credential.providerCredentialId, expected.id, name);
+        const source = n8nExport.find((entry) => entry.id === expected.id)!;
+        assert.equal(credential.metadata.n8n_name, source.name);
+        const revealed = await t.vault.registry.reveal(caller, name);
+        assert.deepEqual(JSON.parse(revealed.value), source.data);
+      }
+      assert.equal(await credentialTotal(), 9);
+    });
+
+    it('records each import in audit', async () => {
+      const { entries } = await t.vault.audit.query({ action: 'imported', limit: 10, offset: 0 });
+      assert.equal(entries.length, 2);
+      const formats = entries.map((entry) => entry.details.format).sort();
+      assert.deepEqual(formats, ['dotenv', 'n8n']);
+      const n8nEntry = entries.find((entry) => entry.details.format === 'n8n')!;
+      assert.equal(n8nEntry.target, n8nFile);
+      assert.deepEqual((n8nEntry.details.created as string[]).sort(), Object.keys(n8nImported).sort());
+    });
+
+    it('second import skips existing names', async () => {
+      const dotenv = await aegis(['import', 'dotenv', envFile]);
+      assert.equal(dotenv.code, 0, dotenv.stderr);
+      assert.match(dotenv.stdout, /: 0 created, 7 skipped$/m);
+      const dotenvLines = reportLines(dotenv.stdout);
+      for (const variable of Object.keys(dotenvValues)) assert.equal(dotenvLines.skipped.get(variable), 'already exists', variable);
+
+      const n8n = await aegis(['import', 'n8n', n8nFile]);
+      assert.equal(n8n.code, 0, n8n.stderr);
+      assert.match(n8n.stdout, /: 0 created, 5 skipped$/m);
+      const n8nLines = reportLines(n8n.stdout);
+      for (const name of Object.keys(n8nImported)) assert.equal(n8nLines.skipped.get(name), 'already exists', name);
+      assert.equal(await credentialTotal(), 9);
+
+      const again = await aegis(['import', 'n8n', n8nFile, '--dry-run']);
+      assert.match(again.stdout, /0 would be created, 5 skipped$/m);
+    });
+
+    it('prints a JSON report', async () => {
+      const result = await aegis(['import', 'n8n', n8nFile, '--dry-run', '--json']);
+      assert.equal(result.code, 0, result.stderr);
+      const report = JSON.parse(result.stdout) as { source: string; dry_run: boolean; created: unknown[]; skipped: Array<{ name: string; reason: string }> };
+      assert.equal(report.source, n8nFile);
+      assert.equal(report.dry_run, true);
+      assert.deepEqual(report.created, []);
+      assert.equal(report.skipped.length, 5);
+      assert.deepEqual(report.skipped.find((entry) => entry.name === 'OpenAI'), { name: 'OpenAI', reason: 'already exists' });
+    });
+
+    it('names a missing file', async () => {
+      const missing = path.join(t.dir, 'missing.env');
+      const result = await aegis(['import', 'dotenv', missing]);
+      assert.equal(result.code, 1);
+      assert.equal(result.stderr.trim(), `aegis: file: cannot read ${missing}: no such file`);
+    });
+
+    it('rejects a file that is not JSON', async () => {
+      const result = await aegis(['import', 'n8n', envFile]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^aegis: file: .*app\.env is not valid JSON: /);
+      assert.equal(result.stderr.trim().split('\n').length, 1);
+    });
+
+    it('keeps values out of output', () => {
+      assert.ok(outputs.length >= 8);
+      for (const secret of exampleSecrets()) {
+        for (const output of outputs) {
+          assert.ok(!output.stdout.includes(secret), `stdout contains a value from the example files`);
+          assert.ok(!output.stderr.includes(secret), `stderr contains a value from the example files`);
+        }
+      }
+    });
+  });
+}
