@@ -30,6 +30,9 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
   });
   if (options.onRoute) app.addHook('onRoute', options.onRoute);
   app.setValidatorCompiler(validatorCompiler);
+  // Every body is JSON. Fastify also parses text/plain by default, which a browser may send across
+  // origins without a preflight, so it is removed and such a body gets 415.
+  app.removeContentTypeParser('text/plain');
 
   await app.register(swagger, {
     openapi: {

@@ -1,5 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AegisError } from '../lib/errors.js';
+import { CREDENTIAL_NAME_PATTERN, TAG_PATTERN } from '../lib/names.js';
+import { multilineTextPattern, plainTextPattern } from './shared-schemas.js';
 
 /** An RFC 9457 problem document, plus AEGIS's stable `code` and, for bad input, the `field`. */
 export interface Problem {
@@ -50,7 +52,10 @@ export function toProblem(error: unknown): Problem {
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return problem(400, 'invalid_json', 'body: the body is empty but Content-Type is application/json; send a JSON object.', { field: 'body' });
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return problem(400, 'invalid_json', 'body: the body is not valid JSON.', { field: 'body' });
+      // Fastify raises this code for a syntax error and for a "__proto__" or "constructor" key alike.
+      return problem(400, 'invalid_json', 'body: the body is not valid JSON, or it contains a "__proto__" or "constructor" key, which AEGIS rejects.', {
+        field: 'body',
+      });
   }
   if (fastifyError.statusCode === 400 && error instanceof SyntaxError) {
     return problem(400, 'invalid_json', 'body: the body is not valid JSON.', { field: 'body' });
@@ -93,10 +98,20 @@ function issueMessage(issue: ValidationIssue): string {
       return 'is not a known field';
     case 'enum':
       return `must be one of ${(issue.params.allowedValues as unknown[]).join(', ')}`;
+    case 'pattern':
+      return patternDescriptions[issue.params.pattern as string] ?? issue.message ?? 'is invalid';
     default:
       return issue.message ?? 'is invalid';
   }
 }
+
+/** Plain descriptions of the shared patterns, so a rejected field gets a sentence rather than a regular expression. */
+const patternDescriptions: Record<string, string> = {
+  [CREDENTIAL_NAME_PATTERN]: 'must be 1 to 128 letters, digits, ".", "_", "-" or "/", without ".."',
+  [TAG_PATTERN]: 'must be 1 to 64 letters, digits, ".", "_", ":", "/" or "-"',
+  [plainTextPattern]: 'must not contain control characters (such as NUL or ESC) or unpaired surrogates',
+  [multilineTextPattern]: 'must not contain control characters other than tab and line breaks, or unpaired surrogates',
+};
 
 /** Connection-level failures of PostgreSQL or a busy SQLite file: the request may succeed later. */
 export function databaseUnavailable(error: unknown): boolean {

@@ -26,11 +26,15 @@ export const errorResponses = {
   503: problemSchema,
 } as const;
 
-/** Printable text without control characters; PostgreSQL also rejects NUL in text. */
-export const plainTextPattern = '^[^\\u0000-\\u001f\\u007f]*$';
+/**
+ * Printable text without control characters or unpaired surrogates. PostgreSQL rejects NUL in text, and
+ * an unpaired surrogate cannot be encoded as UTF-8, so the driver would store U+FFFD instead. Ajv
+ * compiles patterns with the `u` flag, so a surrogate pair is one code point and still matches.
+ */
+export const plainTextPattern = '^[^\\u0000-\\u001f\\u007f\\ud800-\\udfff]*$';
 
-/** Free text that may span lines but holds no NUL or other control character but tab and newline. */
-export const multilineTextPattern = '^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$';
+/** Free text that may span lines: no control character but tab, newline and carriage return, and no unpaired surrogate. */
+export const multilineTextPattern = '^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f\\ud800-\\udfff]*$';
 
 export const dateTime = { type: 'string', format: 'date-time' } as const;
 export const nullableDateTime = { type: ['string', 'null'], format: 'date-time' } as const;

@@ -1,5 +1,6 @@
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
+import { fullFormats } from 'ajv-formats/dist/formats.js';
 import type { FastifySchemaCompiler } from 'fastify';
 
 /**
@@ -15,8 +16,24 @@ function makeAjv(coerce: boolean): Ajv.default {
     allErrors: false,
     strict: false,
   });
-  addFormats.default(ajv, { mode: 'full', formats: ['date-time', 'uri', 'uuid'] });
+  addFormats.default(ajv, { mode: 'full', formats: ['uri', 'uuid'] });
+  ajv.addFormat('date-time', { type: 'string', validate: isStorableDateTime });
   return ajv;
+}
+
+const rfc3339DateTime = fullFormats['date-time'] as { validate: (text: string) => boolean };
+
+/**
+ * Accepts an RFC 3339 date-time only when `Date` can parse it and both databases can store it.
+ * ajv-formats alone accepts a leap second (23:59:60), which `Date.parse` turns into NaN, and
+ * year 0000, which PostgreSQL's timestamptz rejects.
+ */
+function isStorableDateTime(text: string): boolean {
+  if (!rfc3339DateTime.validate(text)) return false;
+  const millis = Date.parse(text);
+  if (Number.isNaN(millis)) return false;
+  const year = new Date(millis).getUTCFullYear();
+  return year >= 1 && year <= 9999;
 }
 
 const bodyAjv = makeAjv(false);

@@ -37,6 +37,8 @@ export interface UpdateCredentialInput {
 }
 
 const maxMetadataBytes = 16 * 1024;
+const maxProviderConfigBytes = 16 * 1024;
+const maxJsonDepth = 32;
 const envVariablePattern = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 /** Checks a value before it is sealed: well-formed Unicode, so it round-trips byte for byte, and at most 64 KiB. */
@@ -51,8 +53,42 @@ export function checkValue(value: string): void {
 }
 
 export function checkMetadata(metadata: Record<string, unknown>): void {
-  const bytes = Buffer.byteLength(JSON.stringify(metadata), 'utf8');
-  if (bytes > maxMetadataBytes) throw new ValidationError('metadata', `must serialize to at most ${maxMetadataBytes} bytes, got ${bytes}`);
+  checkJsonDocument('metadata', metadata, maxMetadataBytes);
+}
+
+/**
+ * Checks a client's JSON object before it is stored: at most 32 levels of nesting, no NUL
+ * character and no unpaired surrogate in any key or string, and at most `maxBytes` once serialized.
+ * PostgreSQL's jsonb rejects both kinds of character, so without this check the two databases would
+ * differ (a 500 on one, a stored row on the other). The error names the path to the bad member.
+ */
+export function checkJsonDocument(field: string, document: Record<string, unknown>, maxBytes: number): void {
+  // Iterative walk, so a deeply nested body cannot overflow the stack before the depth check.
+  const pending: Array<{ path: string; node: unknown; depth: number }> = [{ path: field, node: document, depth: 0 }];
+  while (pending.length > 0) {
+    const { path: nodePath, node, depth } = pending.pop()!;
+    if (typeof node === 'string') {
+      const problem = unstorableText(node);
+      if (problem) throw new ValidationError(nodePath, `must not contain ${problem}`);
+      continue;
+    }
+    if (node === null || typeof node !== 'object') continue;
+    if (depth >= maxJsonDepth) throw new ValidationError(field, `must nest at most ${maxJsonDepth} levels of objects and arrays`);
+    for (const [key, child] of Object.entries(node)) {
+      const problem = unstorableText(key);
+      if (problem) throw new ValidationError(nodePath, `has a key that contains ${problem}`);
+      pending.push({ path: `${nodePath}.${key}`, node: child, depth: depth + 1 });
+    }
+  }
+  const bytes = Buffer.byteLength(JSON.stringify(document), 'utf8');
+  if (bytes > maxBytes) throw new ValidationError(field, `must serialize to at most ${maxBytes} bytes, got ${bytes}`);
+}
+
+/** Names what PostgreSQL cannot store in text or jsonb, or returns null when the text is storable. */
+function unstorableText(text: string): string | null {
+  if (text.includes('\u0000')) return 'a NUL character (U+0000)';
+  if (!text.isWellFormed()) return 'an unpaired surrogate (not well-formed Unicode)';
+  return null;
 }
 
 /** Parses an ISO-8601 date-time with an offset into the stored UTC form; null stays null. */
@@ -64,11 +100,12 @@ export function normalizeInstant(field: string, value: string | null | undefined
 }
 
 /**
- * Checks the provider settings. An `env` credential names a file and a variable, and the file must lie
- * inside one of the allowed folders (after resolving symbolic links), so the API cannot point AEGIS at
- * arbitrary files.
+ * Checks the provider settings as a JSON document (see `checkJsonDocument`). An `env` credential
+ * names a file and a variable, and the file must lie inside one of the allowed folders (after
+ * resolving symbolic links), so the API cannot point AEGIS at arbitrary files.
  */
 export function checkProviderConfig(provider: Provider, config: Record<string, unknown>, envAllowedDirs: ReadonlyArray<string>): Record<string, unknown> {
+  checkJsonDocument('provider_config', config, maxProviderConfigBytes);
   if (provider !== 'env') return config;
   const file = config.file;
   const variable = config.variable;

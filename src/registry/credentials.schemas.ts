@@ -9,9 +9,10 @@ const providerConfig = { type: 'object', additionalProperties: true } as const;
 const credentialType = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:/-]+$' } as const;
 const providerCredentialId = { type: ['string', 'null'], minLength: 1, maxLength: 256, pattern: plainTextPattern } as const;
 const description = { type: ['string', 'null'], maxLength: 2000, pattern: multilineTextPattern } as const;
-// JSON escapes make a string longer than its UTF-8 bytes, so the schema only caps characters;
-// the byte limit is checked after parsing.
-const value = { type: 'string', maxLength: MAX_VALUE_BYTES } as const;
+// The 64 KiB limit counts UTF-8 bytes, which the schema cannot measure, so it is checked after
+// parsing and rejected with 413 naming `value`. A character cap here would give 400 for some
+// of the same values. The body limit bounds what reaches that check.
+const value = { type: 'string', description: `At most ${MAX_VALUE_BYTES} bytes of UTF-8; a longer value gets 413.` } as const;
 const hours = { type: 'integer', minimum: 1, maximum: 87_600 } as const;
 const thresholdHours = { type: 'integer', minimum: 0, maximum: 87_600 } as const;
 

@@ -52,6 +52,9 @@ export class TokenService {
       if (!tagRegex.test(tag)) throw new ValidationError('tags', `"${tag}" must be 1 to 64 letters, digits or . _ : / -`);
     }
     const expiresAt = input.expiresAt ? validateInstant('expires_at', input.expiresAt) : null;
+    if (expiresAt !== null && new Date(expiresAt) <= this.#clock.now()) {
+      throw new ValidationError('expires_at', `must be in the future, got ${expiresAt}. An expired token cannot authenticate.`);
+    }
     const { id, secret, token } = newToken();
     const record: TokenRecord = {
       id,
