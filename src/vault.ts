@@ -6,7 +6,10 @@ import type { Keyring } from './crypto/keyring.js';
 import { openDatabase, type Db } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { systemClock, type Clock } from './lib/clock.js';
+import { createAdapters } from './providers/registry.js';
+import type { AdapterRegistry } from './providers/adapter.js';
 import { RegistryService } from './registry/registry.service.js';
+import { processOwner, Rotation } from './rotation/rotation.service.js';
 import { AuthFailureLimiter } from './tokens/auth-failures.js';
 import { TokenService } from './tokens/tokens.service.js';
 
@@ -20,6 +23,8 @@ export interface Vault {
   audit: AuditLog;
   tokens: TokenService;
   registry: RegistryService;
+  adapters: AdapterRegistry;
+  rotation: Rotation;
   authFailures: AuthFailureLimiter;
   close(): Promise<void>;
 }
@@ -41,6 +46,16 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       options.log.info({ keyId, source: config.keySource.kind }, 'registered the first master key');
     }
     const audit = new AuditLog({ db, clock });
+    const adapters = createAdapters({
+      envAllowedDirs: config.envAllowedDirs,
+      envReloadCommands: config.envReloadCommands,
+      postgresAdminConnections: config.postgresAdminConnections,
+      providerTimeoutMs: config.providerTimeoutMs,
+    });
+    const rotation = new Rotation(
+      { db, clock, keyring, audit, log: options.log, adapters, owner: processOwner(), leaseTtlMs: config.rotationLeaseSeconds * 1000, attempts: config.rotationAttempts },
+      { concurrency: config.rotationConcurrency, versionRetentionDays: config.versionRetentionDays, historyRetentionDays: config.historyRetentionDays },
+    );
     return {
       config,
       db,
@@ -49,7 +64,9 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       keyring,
       audit,
       tokens: new TokenService({ db, clock, audit }),
-      registry: new RegistryService({ db, log: options.log, clock, keyring, audit, envAllowedDirs: config.envAllowedDirs }),
+      registry: new RegistryService({ db, log: options.log, clock, keyring, audit, adapters }),
+      adapters,
+      rotation,
       authFailures: new AuthFailureLimiter({ limit: config.authFailureLimit, windowSeconds: config.authFailureWindowSeconds, clock }),
       close: () => db.close(),
     };

@@ -26,6 +26,21 @@ export interface Config {
   envAllowedDirs: string[];
   /** Largest accepted request body, in bytes. */
   bodyLimitBytes: number;
+  /** Shell commands run after AEGIS rewrites a .env file, by absolute path. */
+  envReloadCommands: Record<string, string>;
+  /** Administrative PostgreSQL connections for `postgres` credentials, by name. */
+  postgresAdminConnections: Record<string, string>;
+  /** Time limit of one provider call (a test, a write), in milliseconds. */
+  providerTimeoutMs: number;
+  /** How long a rotation lease lasts without a heartbeat before another process may take it over. */
+  rotationLeaseSeconds: number;
+  /** Attempts per rotation; each retry after a failure uses a new value. */
+  rotationAttempts: number;
+  /** Rotations run at once by `run-scheduled`. */
+  rotationConcurrency: number;
+  /** Days after which non-current versions (but the rollback target) and rotation history are removed. */
+  versionRetentionDays: number;
+  historyRetentionDays: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -53,7 +68,34 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       .filter((dir) => dir !== '')
       .map((dir) => path.resolve(cwd, dir)),
     bodyLimitBytes: readInteger(env, 'AEGIS_BODY_LIMIT_BYTES', 512 * 1024, 1024, 16 * 1024 * 1024),
+    envReloadCommands: readStringMap(env, 'AEGIS_ENV_RELOAD_COMMANDS', (key) => path.resolve(cwd, key)),
+    postgresAdminConnections: {
+      ...(emptyToUndefined(env.AEGIS_POSTGRES_ADMIN_URL) ? { default: env.AEGIS_POSTGRES_ADMIN_URL! } : {}),
+      ...readStringMap(env, 'AEGIS_POSTGRES_CONNECTIONS', (key) => key),
+    },
+    providerTimeoutMs: readInteger(env, 'AEGIS_PROVIDER_TIMEOUT_MS', 10_000, 100, 600_000),
+    rotationLeaseSeconds: readInteger(env, 'AEGIS_ROTATION_LEASE_SECONDS', 300, 5, 86_400),
+    rotationAttempts: readInteger(env, 'AEGIS_ROTATION_ATTEMPTS', 3, 1, 10),
+    rotationConcurrency: readInteger(env, 'AEGIS_ROTATION_CONCURRENCY', 4, 1, 64),
+    versionRetentionDays: readInteger(env, 'AEGIS_VERSION_RETENTION_DAYS', 90, 1, 36_500),
+    historyRetentionDays: readInteger(env, 'AEGIS_HISTORY_RETENTION_DAYS', 90, 1, 36_500),
   };
+}
+
+/** Reads a JSON object of strings, e.g. {"/srv/app/.env": "systemctl reload app"}; `key` normalizes each key. */
+function readStringMap(env: Env, name: string, key: (raw: string) => string): Record<string, string> {
+  const raw = emptyToUndefined(env[name]);
+  if (raw === undefined) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new StartupError(`${name} must be a JSON object of strings, e.g. {"name": "value"}.`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || !Object.values(parsed).every((value) => typeof value === 'string')) {
+    throw new StartupError(`${name} must be a JSON object of strings, e.g. {"name": "value"}.`);
+  }
+  return Object.fromEntries(Object.entries(parsed as Record<string, string>).map(([entry, value]) => [key(entry), value]));
 }
 
 function readKeySource(env: Env, cwd: string, dataDir: string): KeySource {

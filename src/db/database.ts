@@ -17,6 +17,8 @@ export interface Db {
   readonly dialect: DialectName;
   /** Where the data lives, for messages: the SQLite file or the PostgreSQL database without credentials. */
   readonly location: string;
+  /** The PostgreSQL schema AEGIS's tables live in (the first of the search path); undefined on SQLite. */
+  readonly schema: string | undefined;
   close(): Promise<void>;
 }
 
@@ -34,7 +36,7 @@ function openSqlite(file: string): Db {
   raw.pragma('foreign_keys = ON');
   raw.pragma('busy_timeout = 5000');
   const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: new SqliteAdapter(raw) }) });
-  return { kysely, dialect: 'sqlite', location: file, close: () => kysely.destroy() };
+  return { kysely, dialect: 'sqlite', location: file, schema: undefined, close: () => kysely.destroy() };
 }
 
 async function openPostgres(url: string, schema: string | undefined, poolMax: number): Promise<Db> {
@@ -49,7 +51,14 @@ async function openPostgres(url: string, schema: string | undefined, poolMax: nu
   pool.on('error', () => {});
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(kysely);
-  return { kysely, dialect: 'postgres', location: describePostgresUrl(url, schema), close: () => kysely.destroy() };
+  const current = await sql<{ schema: string }>`select current_schema() as schema`.execute(kysely);
+  return {
+    kysely,
+    dialect: 'postgres',
+    location: describePostgresUrl(url, schema),
+    schema: current.rows[0]?.schema ?? schema ?? 'public',
+    close: () => kysely.destroy(),
+  };
 }
 
 function describePostgresUrl(url: string, schema: string | undefined): string {

@@ -1,6 +1,7 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { Db, DialectName } from './database.js';
 import * as initial from './migrations/0001_initial.js';
+import * as rotation from './migrations/0002_rotation.js';
 
 interface DialectMigration {
   up(db: Kysely<any>, dialect: DialectName): Promise<void>;
@@ -9,6 +10,7 @@ interface DialectMigration {
 /** Every migration in order. Names sort in the order they run; never rename or edit a released one. */
 const migrations: Record<string, DialectMigration> = {
   '0001_initial': initial,
+  '0002_rotation': rotation,
 };
 
 class StaticMigrationProvider implements MigrationProvider {
@@ -30,6 +32,8 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
     provider: new StaticMigrationProvider(db.dialect),
     migrationTableName: 'aegis_migrations',
     migrationLockTableName: 'aegis_migrations_lock',
+    // Kysely looks for its tables across all schemas unless told which one; name ours.
+    ...(db.schema ? { migrationTableSchema: db.schema } : {}),
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
@@ -46,6 +50,7 @@ export async function pendingMigrations(db: Db): Promise<string[]> {
     provider: new StaticMigrationProvider(db.dialect),
     migrationTableName: 'aegis_migrations',
     migrationLockTableName: 'aegis_migrations_lock',
+    ...(db.schema ? { migrationTableSchema: db.schema } : {}),
   });
   const all = await migrator.getMigrations();
   return all.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name);

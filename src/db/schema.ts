@@ -37,6 +37,9 @@ export interface CredentialsTable {
   alert_sent: Bool;
   tags: Json;
   metadata: Json;
+  rotation_cron: string | null;
+  rotation_timezone: string | null;
+  value_policy: ColumnType<unknown, string | null, string | null>;
 }
 
 export interface CredentialVersionsTable {
@@ -88,6 +91,9 @@ export interface RotationHistoryTable {
   error_message: string | null;
   rolled_back: Bool;
   rollback_at: NullableInstant;
+  actor: string | null;
+  reason: string | null;
+  attempts: ColumnType<number, number | undefined, number>;
 }
 
 export interface HealthChecksTable {

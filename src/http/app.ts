@@ -4,6 +4,7 @@ import { wasAudited } from '../audit/audited-errors.js';
 import { registerAuditRoutes } from '../audit/audit.routes.js';
 import { AegisError } from '../lib/errors.js';
 import { registerCredentialRoutes } from '../registry/credentials.routes.js';
+import { registerRotationRoutes } from '../rotation/rotation.routes.js';
 import { registerTokenRoutes } from '../tokens/tokens.routes.js';
 import type { Vault } from '../vault.js';
 import { registerAuthentication } from './auth.js';
@@ -101,6 +102,7 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
   registerCredentialRoutes(app, vault.registry);
   registerTokenRoutes(app, vault.tokens);
   registerAuditRoutes(app, { audit: vault.audit, db: vault.db });
+  registerRotationRoutes(app, vault.rotation);
   return app;
 }
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PayloadTooLargeError, ValidationError } from '../lib/errors.js';
-import { MAX_VALUE_BYTES, type Credential, type Provider, type RotationStrategy } from './credential.types.js';
+import { MAX_VALUE_BYTES, type Provider, type RotationStrategy, type ValuePolicy } from './credential.types.js';
 
 /** The fields a client may set when it creates a credential (the request's snake_case names). */
 export interface CreateCredentialInput {
@@ -19,6 +19,9 @@ export interface CreateCredentialInput {
   alert_threshold_hours?: number;
   tags?: string[];
   metadata?: Record<string, unknown>;
+  rotation_cron?: string | null;
+  rotation_timezone?: string | null;
+  value_policy?: ValuePolicy | null;
 }
 
 /** The fields a client may change. `null` clears a nullable field. */
@@ -34,6 +37,9 @@ export interface UpdateCredentialInput {
   provider_credential_id?: string | null;
   provider_config?: Record<string, unknown>;
   value?: string;
+  rotation_cron?: string | null;
+  rotation_timezone?: string | null;
+  value_policy?: ValuePolicy | null;
 }
 
 const maxMetadataBytes = 16 * 1024;
@@ -138,22 +144,4 @@ function realPathOfExistingPart(target: string): string {
     existing = parent;
   }
   return path.join(fs.realpathSync(existing), ...rest);
-}
-
-/**
- * When the next scheduled rotation falls: `interval` hours (UTC) after the last rotation or creation
- * for `scheduled`, `alert_threshold_hours` before expiry for `on_expiry`, never for `manual` or disabled.
- */
-export function nextRotationAt(
-  credential: Pick<Credential, 'rotationEnabled' | 'rotationStrategy' | 'rotationIntervalHours' | 'expiresAt' | 'alertThresholdHours' | 'lastRotatedAt' | 'createdAt'>,
-): string | null {
-  if (!credential.rotationEnabled) return null;
-  if (credential.rotationStrategy === 'scheduled') {
-    const from = new Date(credential.lastRotatedAt ?? credential.createdAt).getTime();
-    return new Date(from + credential.rotationIntervalHours * 3_600_000).toISOString();
-  }
-  if (credential.rotationStrategy === 'on_expiry' && credential.expiresAt !== null) {
-    return new Date(new Date(credential.expiresAt).getTime() - credential.alertThresholdHours * 3_600_000).toISOString();
-  }
-  return null;
 }

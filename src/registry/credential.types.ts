@@ -38,6 +38,21 @@ export interface Credential {
   alertSent: boolean;
   tags: string[];
   metadata: Record<string, unknown>;
+  /** A cron expression for `scheduled` rotation; when set it replaces `rotationIntervalHours`. */
+  rotationCron: string | null;
+  /** The IANA time zone the cron expression is read in; UTC when null. */
+  rotationTimezone: string | null;
+  /** How AEGIS makes new values for this credential; defaults apply when null. */
+  valuePolicy: ValuePolicy | null;
+}
+
+/** Rules for values AEGIS generates: length (prefix not counted), alphabet, prefix. */
+export interface ValuePolicy {
+  length?: number;
+  alphabet?: 'alphanumeric' | 'hex' | 'base64url' | 'ascii_printable' | string;
+  prefix?: string;
+  /** After a rotation, the new value expires this many hours later. */
+  validity_hours?: number;
 }
 
 export type VersionState = 'pending' | 'committed' | 'failed';

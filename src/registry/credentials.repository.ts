@@ -31,6 +31,9 @@ export function credentialFromRow(row: Selectable<CredentialsTable>): Credential
     alertSent: toBool(row.alert_sent),
     tags: fromJson<string[]>(row.tags),
     metadata: fromJson<Record<string, unknown>>(row.metadata),
+    rotationCron: row.rotation_cron,
+    rotationTimezone: row.rotation_timezone,
+    valuePolicy: row.value_policy === null || row.value_policy === undefined ? null : fromJson<Credential['valuePolicy']>(row.value_policy),
   };
 }
 
@@ -60,6 +63,9 @@ function toRow(credential: Credential) {
     alert_sent: credential.alertSent,
     tags: toJson(credential.tags),
     metadata: toJson(credential.metadata),
+    rotation_cron: credential.rotationCron,
+    rotation_timezone: credential.rotationTimezone,
+    value_policy: credential.valuePolicy === null ? null : toJson(credential.valuePolicy),
   };
 }
 

@@ -9,13 +9,13 @@ import { EnvelopeError, type Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/database.js';
 import type { Database } from '../db/schema.js';
 import type { Clock } from '../lib/clock.js';
+import type { AdapterRegistry } from '../providers/adapter.js';
 import { AegisError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../lib/errors.js';
 import { callerReaches, type Caller } from '../tokens/caller.js';
+import { hasScope } from '../tokens/scopes.js';
 import {
   checkMetadata,
-  checkProviderConfig,
   checkValue,
-  nextRotationAt,
   normalizeInstant,
   type CreateCredentialInput,
   type UpdateCredentialInput,
@@ -31,6 +31,8 @@ import {
   type CredentialFilter,
   type CredentialPage,
 } from './credentials.repository.js';
+import { checkCronSchedule, nextRotationAt } from '../rotation/schedule.js';
+import { checkValuePolicy } from '../rotation/value-policy.js';
 import { effectiveStatus } from './status.js';
 import { findCurrentVersion, findVersion, highestVersionNumber, insertVersion, listVersions, makeCurrent } from './versions.repository.js';
 
@@ -47,7 +49,7 @@ export interface RegistryDeps {
   clock: Clock;
   keyring: Keyring;
   audit: AuditLog;
-  envAllowedDirs: ReadonlyArray<string>;
+  adapters: AdapterRegistry;
 }
 
 /**
@@ -114,7 +116,7 @@ export class RegistryService {
         encryptedValue: null,
         encryptionKeyId: null,
         providerCredentialId: input.provider_credential_id ?? null,
-        providerConfig: checkProviderConfig(provider, input.provider_config ?? {}, this.#deps.envAllowedDirs),
+        providerConfig: this.#deps.adapters[provider].checkConfig(input.provider_config ?? {}),
         status: 'active',
         createdAt: now,
         updatedAt: now,
@@ -130,7 +132,12 @@ export class RegistryService {
         alertSent: false,
         tags,
         metadata: input.metadata ?? {},
+        rotationCron: input.rotation_cron ?? null,
+        rotationTimezone: input.rotation_timezone ?? null,
+        valuePolicy: input.value_policy ?? null,
       };
+      checkCronSchedule(draft.rotationCron, draft.rotationTimezone);
+      if (draft.valuePolicy) checkValuePolicy(draft.valuePolicy);
       const credential = { ...draft, nextRotationAt: nextRotationAt(draft) };
       return this.#db.kysely.transaction().execute(async (trx) => {
         if (await findCredentialByName(trx, credential.name)) throw credentialExists(credential.name);
@@ -173,16 +180,23 @@ export class RegistryService {
           alertThresholdHours: patch.alert_threshold_hours ?? existing.alertThresholdHours,
           tags: patch.tags ?? existing.tags,
           metadata: patch.metadata ?? existing.metadata,
+          rotationCron: patch.rotation_cron !== undefined ? patch.rotation_cron : existing.rotationCron,
+          rotationTimezone: patch.rotation_timezone !== undefined ? patch.rotation_timezone : existing.rotationTimezone,
+          valuePolicy: patch.value_policy !== undefined ? patch.value_policy : existing.valuePolicy,
           providerCredentialId: patch.provider_credential_id !== undefined ? patch.provider_credential_id : existing.providerCredentialId,
-          providerConfig:
-            patch.provider_config !== undefined
-              ? checkProviderConfig(existing.provider, patch.provider_config, this.#deps.envAllowedDirs)
-              : existing.providerConfig,
+          providerConfig: patch.provider_config !== undefined ? this.#deps.adapters[existing.provider].checkConfig(patch.provider_config) : existing.providerConfig,
           updatedAt: now,
         };
+        // Provider settings decide where AEGIS sends the value (a test URL, a file), so changing them on a
+        // credential that holds a value needs the scope that could read the value anyway.
+        if (patch.provider_config !== undefined && existing.encryptedValue !== null && !hasScope(caller.scopes, 'credentials:reveal')) {
+          throw new ForbiddenError(`Changing provider_config of "${name}" needs the credentials:reveal scope, because it decides where the value is sent.`);
+        }
         if (!callerReaches(caller, changed)) {
           throw new ForbiddenError(`This token is limited to other names or tags and cannot give "${name}" these tags.`);
         }
+        checkCronSchedule(changed.rotationCron, changed.rotationTimezone);
+        if (changed.valuePolicy) checkValuePolicy(changed.valuePolicy);
         // A new expiry date is a new condition to alert on.
         if (changed.expiresAt !== existing.expiresAt) changed.alertSent = false;
         changed.nextRotationAt = nextRotationAt(changed);

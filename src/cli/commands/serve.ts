@@ -19,6 +19,8 @@ export function registerServeCommand(program: Command): void {
       const log = createLogger(config.logLevel, pino.destination(1));
       const vault = await openVault(config, { log });
       const adminToken = await vault.tokens.createInitialAdmin();
+      // Rotations a crash interrupted are finished or undone before the first request.
+      await vault.rotation.recover();
       const app = await buildApp(vault);
       await app.listen({ host, port });
       const address = app.server.address();

@@ -1,0 +1,19 @@
+/** The alert types of the product request, with their priorities and channel. */
+export const ALERT_TYPES = {
+  credential_expiring: { priority: 'high', channel: 'telegram' },
+  credential_expired: { priority: 'critical', channel: 'telegram' },
+  rotation_failed: { priority: 'critical', channel: 'telegram' },
+  health_check_failed: { priority: 'high', channel: 'telegram' },
+  rotation_success: { priority: 'low', channel: 'telegram' },
+} as const;
+
+export type AlertType = keyof typeof ALERT_TYPES;
+
+/** Messages in the product request's wording. Callers pass texts already stripped of values. */
+export const alertMessages = {
+  credentialExpiring: (name: string, hours: number) => `🔐 Credential '${name}' expires in ${hours} hours`,
+  credentialExpired: (name: string) => `🚨 Credential '${name}' has EXPIRED`,
+  rotationFailed: (name: string, error: string) => `❌ Rotation failed for '${name}': ${error}`,
+  healthCheckFailed: (name: string, details: string) => `⚠️ Health check failed for '${name}': ${details}`,
+  rotationSuccess: (name: string) => `✅ Credential '${name}' rotated successfully`,
+};

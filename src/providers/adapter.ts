@@ -1,0 +1,63 @@
+import type { Credential, Provider } from '../registry/credential.types.js';
+
+/** What an adapter can do. The rotation engine and health monitor choose their steps from this. */
+export interface ProviderCapabilities {
+  /** Check that a value works (log in, call a test endpoint, read the file). */
+  test: boolean;
+  /** Put a value AEGIS chose (generated, supplied or an older version) into the provider. */
+  setValue: boolean;
+  /** Ask the provider for a new value (an API's rotation endpoint). */
+  issueValue: boolean;
+  /** Invalidate an old value at the provider. */
+  revoke: boolean;
+  /** Attach the credential to a workflow node. */
+  apply: boolean;
+  /** List the provider's credentials for a sync. */
+  list: boolean;
+}
+
+export interface TestResult {
+  healthy: boolean;
+  /** True when the credential has no test configured: nothing was checked, and health is unknown. */
+  skipped?: boolean;
+  responseTimeMs: number;
+  /** Details safe to store and show: status codes, row counts, never a value. */
+  details: Record<string, unknown>;
+  error: string | null;
+}
+
+/**
+ * One kind of place a credential lives. Every method receives the credential (with its validated
+ * `providerConfig`) and the value in question; none may log, store or return a value.
+ */
+export interface ProviderAdapter {
+  readonly provider: Provider;
+  readonly capabilities: ProviderCapabilities;
+  /** Checks and normalizes `provider_config` at create and update time; errors name the field. */
+  checkConfig(config: Record<string, unknown>): Record<string, unknown>;
+  test?(credential: Credential, value: string | null): Promise<TestResult>;
+  setValue?(credential: Credential, value: string, previous: string | null): Promise<void>;
+  /** Returns the new value; `current` authenticates the request where the provider needs it. */
+  issueValue?(credential: Credential, current: string | null): Promise<string>;
+  revoke?(credential: Credential, oldValue: string, newValue: string): Promise<void>;
+}
+
+/** Every provider has an adapter: a missing entry is a compile error. */
+export type AdapterRegistry = Record<Provider, ProviderAdapter>;
+
+/** A provider call that failed; the message is already stripped of values. */
+export class ProviderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProviderError';
+  }
+}
+
+/** Measures how long `run` takes, in whole milliseconds, on the monotonic clock. */
+export async function timed<T>(run: () => Promise<T>): Promise<{ result: T; ms: number }> {
+  const started = performance.now();
+  const result = await run();
+  return { result, ms: Math.round(performance.now() - started) };
+}
+
+export const noCapabilities: ProviderCapabilities = { test: false, setValue: false, issueValue: false, revoke: false, apply: false, list: false };

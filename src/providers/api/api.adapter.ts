@@ -1,0 +1,99 @@
+import { scrubSecrets } from '../../lib/redact.js';
+import type { Credential } from '../../registry/credential.types.js';
+import { ProviderError, type ProviderAdapter, type TestResult } from '../adapter.js';
+import { checkApiConfig, fill, fillJson, readPointer, type ApiConfig, type Placeholders, type RequestTemplate } from './api-template.js';
+
+/**
+ * A credential of an HTTP API, described by request templates: a test request, and optionally a
+ * rotation request whose JSON response holds the new value and a revoke request for the old one.
+ */
+export function createApiAdapter(options: { defaultTimeoutMs?: number } = {}): ProviderAdapter {
+  return {
+    provider: 'api',
+    capabilities: { test: true, setValue: false, issueValue: true, revoke: true, apply: false, list: false },
+
+    checkConfig(config) {
+      return checkApiConfig(config) as unknown as Record<string, unknown>;
+    },
+
+    async test(credential, value): Promise<TestResult> {
+      const config = apiConfig(credential);
+      const started = performance.now();
+      if (!config.test) return { healthy: false, skipped: true, responseTimeMs: 0, details: {}, error: 'no test request is configured (provider_config.test)' };
+      const testRequest = config.test;
+      try {
+        const response = await send(testRequest, { value }, config.timeout_ms ?? options.defaultTimeoutMs);
+        const healthy = statusMatches(testRequest, response.status);
+        return {
+          healthy,
+          responseTimeMs: Math.round(performance.now() - started),
+          details: { status: response.status },
+          error: healthy ? null : `test request answered HTTP ${response.status}`,
+        };
+      } catch (error) {
+        return { healthy: false, responseTimeMs: Math.round(performance.now() - started), details: {}, error: scrubSecrets(describe(error), [value ?? '']) };
+      }
+    },
+
+    async issueValue(credential, current) {
+      const config = apiConfig(credential);
+      if (!config.rotate) throw new ProviderError('this api credential has no rotation request; rotate it with a new value in the request');
+      let response: Response;
+      try {
+        response = await send(config.rotate, { value: current }, config.timeout_ms ?? options.defaultTimeoutMs);
+      } catch (error) {
+        throw new ProviderError(`rotation request failed: ${scrubSecrets(describe(error), [current ?? ''])}`);
+      }
+      if (!statusMatches(config.rotate, response.status)) throw new ProviderError(`rotation request answered HTTP ${response.status}`);
+      let document: unknown;
+      try {
+        document = await response.json();
+      } catch {
+        throw new ProviderError('rotation response is not JSON');
+      }
+      const value = readPointer(document, config.rotate.value_pointer!);
+      if (typeof value !== 'string' || value === '') throw new ProviderError(`rotation response holds no string at ${config.rotate.value_pointer}`);
+      return value;
+    },
+
+    async revoke(credential, oldValue, newValue) {
+      const config = apiConfig(credential);
+      if (!config.revoke) return;
+      let response: Response;
+      try {
+        response = await send(config.revoke, { value: newValue, old_value: oldValue, new_value: newValue }, config.timeout_ms ?? options.defaultTimeoutMs);
+      } catch (error) {
+        throw new ProviderError(`revoke request failed: ${scrubSecrets(describe(error), [oldValue, newValue])}`);
+      }
+      if (!statusMatches(config.revoke, response.status)) throw new ProviderError(`revoke request answered HTTP ${response.status}`);
+    },
+  };
+}
+
+function apiConfig(credential: Credential): ApiConfig {
+  return credential.providerConfig as unknown as ApiConfig;
+}
+
+async function send(template: RequestTemplate, values: Placeholders, timeoutMs = 10_000): Promise<Response> {
+  const url = new URL(fill(template.url, values, true));
+  for (const [key, entry] of Object.entries(template.query ?? {})) url.searchParams.set(key, fill(entry, values));
+  const headers = Object.fromEntries(Object.entries(template.headers ?? {}).map(([key, entry]) => [key, fill(entry, values)]));
+  const init: RequestInit = { method: template.method, headers, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) };
+  if (template.body !== undefined) {
+    init.body = JSON.stringify(fillJson(template.body, values));
+    headers['content-type'] ??= 'application/json';
+  }
+  const response = await fetch(url, init);
+  return response;
+}
+
+function statusMatches(template: RequestTemplate, status: number): boolean {
+  if (template.expected_status === undefined) return status >= 200 && status < 300;
+  return (Array.isArray(template.expected_status) ? template.expected_status : [template.expected_status]).includes(status);
+}
+
+function describe(error: unknown): string {
+  const cause = (error as { cause?: { code?: string } }).cause?.code;
+  if ((error as Error).name === 'TimeoutError') return 'the request timed out';
+  return cause ? `the request failed (${cause})` : 'the request failed';
+}

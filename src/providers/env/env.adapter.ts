@@ -1,0 +1,107 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { ValidationError } from '../../lib/errors.js';
+import type { Credential } from '../../registry/credential.types.js';
+import { ProviderError, type ProviderAdapter, type TestResult } from '../adapter.js';
+import { formatValue, readVariable, writeVariable } from './env-file.js';
+
+const run = promisify(execFile);
+const variablePattern = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+export interface EnvAdapterOptions {
+  /** Folders the .env files must lie in. */
+  allowedDirs: ReadonlyArray<string>;
+  /** Shell commands run after a file changes, by absolute file path; only the server's configuration sets them. */
+  reloadCommands: Readonly<Record<string, string>>;
+  reloadTimeoutMs?: number;
+}
+
+/**
+ * A credential kept as one variable in a .env file. AEGIS reads and writes the variable in place and can
+ * run a reload command for the file afterwards (for example to restart the service that reads it).
+ */
+export function createEnvAdapter(options: EnvAdapterOptions): ProviderAdapter {
+  return {
+    provider: 'env',
+    capabilities: { test: true, setValue: true, issueValue: false, revoke: false, apply: false, list: false },
+
+    checkConfig(config) {
+      const { file, variable } = config;
+      if (typeof file !== 'string' || file === '') throw new ValidationError('provider_config.file', 'is required for env credentials: the absolute path of the .env file');
+      if (typeof variable !== 'string' || !variablePattern.test(variable)) {
+        throw new ValidationError('provider_config.variable', 'must be an environment variable name (letters, digits and _, not starting with a digit)');
+      }
+      const unknown = Object.keys(config).filter((key) => key !== 'file' && key !== 'variable');
+      if (unknown.length > 0) throw new ValidationError(`provider_config.${unknown[0]}`, 'is not a setting of env credentials (file, variable)');
+      return { file: resolveAllowedPath(file, options.allowedDirs), variable };
+    },
+
+    async test(credential, value) {
+      const started = performance.now();
+      const { file, variable } = settings(credential);
+      let current: string | undefined;
+      try {
+        current = readVariable(file, variable);
+      } catch (error) {
+        return result(started, false, { file }, `reading ${file} failed: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+      }
+      if (current === undefined) return result(started, false, { file, variable }, `${variable} is missing from ${file}`);
+      if (current === '') return result(started, false, { file, variable }, `${variable} is empty in ${file}`);
+      if (value !== null && current !== value) return result(started, false, { file, variable }, `${variable} in ${file} holds another value than the current version`);
+      return result(started, true, { file, variable }, null);
+    },
+
+    async setValue(credential, value) {
+      const { file, variable } = settings(credential);
+      if (formatValue(value) === null) throw new ProviderError(`the new value of ${variable} cannot be written to a .env file (newline or unescapable quotes)`);
+      try {
+        writeVariable(file, variable, value);
+      } catch (error) {
+        throw new ProviderError(`writing ${variable} to ${file} failed: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+      }
+      if (readVariable(file, variable) !== value) throw new ProviderError(`${variable} in ${file} does not read back as written`);
+      const command = options.reloadCommands[file];
+      if (command) {
+        try {
+          await run('/bin/sh', ['-c', command], { timeout: options.reloadTimeoutMs ?? 30_000 });
+        } catch (error) {
+          const code = (error as { code?: unknown }).code;
+          throw new ProviderError(`the reload command for ${file} failed (exit ${String(code)})`);
+        }
+      }
+    },
+  };
+}
+
+function settings(credential: Credential): { file: string; variable: string } {
+  return { file: String(credential.providerConfig.file), variable: String(credential.providerConfig.variable) };
+}
+
+function result(started: number, healthy: boolean, details: Record<string, unknown>, error: string | null): TestResult {
+  return { healthy, responseTimeMs: Math.round(performance.now() - started), details, error };
+}
+
+/** Resolves the path (symbolic links included) and checks it lies inside an allowed folder. */
+export function resolveAllowedPath(file: string, allowedDirs: ReadonlyArray<string>): string {
+  if (!path.isAbsolute(file)) throw new ValidationError('provider_config.file', `must be an absolute path, got "${file}"`);
+  const resolved = realPathOfExistingPart(path.resolve(file));
+  const allowed = allowedDirs.map((dir) => realPathOfExistingPart(path.resolve(dir)));
+  const inside = allowed.some((dir) => resolved.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep));
+  if (!inside) throw new ValidationError('provider_config.file', `"${file}" is outside the folders allowed for env credentials (AEGIS_ENV_ALLOWED_DIRS)`);
+  return resolved;
+}
+
+/** Resolves symbolic links in the longest existing prefix of a path, so a link cannot lead out of a folder. */
+function realPathOfExistingPart(target: string): string {
+  let existing = target;
+  const rest: string[] = [];
+  while (!fs.existsSync(existing)) {
+    const parent = path.dirname(existing);
+    if (parent === existing) break;
+    rest.unshift(path.basename(existing));
+    existing = parent;
+  }
+  return path.join(fs.realpathSync(existing), ...rest);
+}

@@ -1,0 +1,24 @@
+import type { AdapterRegistry } from './adapter.js';
+import { createApiAdapter } from './api/api.adapter.js';
+import { createEnvAdapter } from './env/env.adapter.js';
+import { createN8nAdapter } from './n8n/n8n.adapter.js';
+import { createPostgresAdapter } from './postgres/postgres.adapter.js';
+import { createSupabaseAdapter } from './supabase/supabase.adapter.js';
+
+export interface ProviderSettings {
+  envAllowedDirs: ReadonlyArray<string>;
+  envReloadCommands: Readonly<Record<string, string>>;
+  postgresAdminConnections: Readonly<Record<string, string>>;
+  providerTimeoutMs: number;
+}
+
+/** One adapter per provider; the type makes a missing one a compile error. */
+export function createAdapters(settings: ProviderSettings): AdapterRegistry {
+  return {
+    env: createEnvAdapter({ allowedDirs: settings.envAllowedDirs, reloadCommands: settings.envReloadCommands }),
+    postgres: createPostgresAdapter({ adminConnections: settings.postgresAdminConnections, timeoutMs: settings.providerTimeoutMs }),
+    api: createApiAdapter({ defaultTimeoutMs: settings.providerTimeoutMs }),
+    n8n: createN8nAdapter(),
+    supabase: createSupabaseAdapter(),
+  };
+}

@@ -1,0 +1,130 @@
+import { alertMessages } from '../alerts/alert-types.js';
+import { enqueueAlert } from '../alerts/outbox.repository.js';
+import { acquireLease, releaseLease, stillHolds } from '../leases/leases.repository.js';
+import { scrubSecrets } from '../lib/redact.js';
+import type { Credential } from '../registry/credential.types.js';
+import { credentialFromRow, saveCredential } from '../registry/credentials.repository.js';
+import { listVersions, makeCurrent } from '../registry/versions.repository.js';
+import { insertRotation } from './history.repository.js';
+import { openVersion, type RotationDeps } from './rotation-deps.js';
+import { rotationLeaseName } from './rotation.engine.js';
+import { nextRotationAt } from './schedule.js';
+
+export interface RecoveryReport {
+  completed: string[];
+  restored: string[];
+  skipped: string[];
+}
+
+/**
+ * Finishes rotations a crashed process left behind: credentials still `rotating` or with a pending
+ * version, whose lease has expired. When the pending value passes its test, the provider already has
+ * it and the rotation is completed; otherwise the current version's value is put back at the provider
+ * (where it takes values) and the attempt is marked failed. Either way no credential stays `rotating`.
+ */
+export async function recoverRotations(deps: RotationDeps): Promise<RecoveryReport> {
+  const report: RecoveryReport = { completed: [], restored: [], skipped: [] };
+  const rows = await deps.db.kysely
+    .selectFrom('aegis_credentials')
+    .selectAll()
+    .where((eb) =>
+      eb.or([
+        eb('status', '=', 'rotating'),
+        eb.exists(
+          eb.selectFrom('aegis_credential_versions as v').select('v.id').whereRef('v.credential_id', '=', 'aegis_credentials.id').where('v.state', '=', 'pending'),
+        ),
+      ]),
+    )
+    .execute();
+  for (const row of rows) {
+    const credential = credentialFromRow(row);
+    const lease = await acquireLease(deps.db, rotationLeaseName(credential.id), deps.owner, deps.leaseTtlMs, deps.clock.now());
+    if (!lease) {
+      report.skipped.push(credential.name);
+      continue;
+    }
+    try {
+      const outcome = await recoverOne(deps, credential, lease);
+      report[outcome].push(credential.name);
+    } catch (error) {
+      deps.log.error({ credentialId: credential.id, error: (error as Error).message }, 'recovering an interrupted rotation failed; it is tried again at the next start');
+      report.skipped.push(credential.name);
+    } finally {
+      await releaseLease(deps.db.kysely, lease).catch(() => {});
+    }
+  }
+  if (rows.length > 0) deps.log.info({ ...report }, 'recovered interrupted rotations');
+  return report;
+}
+
+async function recoverOne(deps: RotationDeps, credential: Credential, lease: Parameters<typeof releaseLease>[1]): Promise<'completed' | 'restored'> {
+  const adapter = deps.adapters[credential.provider];
+  const versions = await listVersions(deps.db.kysely, credential.id);
+  const current = versions.find((entry) => entry.isCurrent);
+  const pending = versions.find((entry) => entry.state === 'pending');
+  const pendingValue = pending ? await openVersion(deps, deps.db.kysely, credential, pending) : null;
+  const currentValue = current ? await openVersion(deps, deps.db.kysely, credential, current) : null;
+
+  let complete = false;
+  if (pending && pendingValue !== null && adapter.test) {
+    const test = await adapter.test(credential, pendingValue);
+    complete = test.healthy;
+  }
+  if (!complete && adapter.setValue && currentValue !== null) {
+    await adapter.setValue(credential, currentValue, pendingValue);
+  }
+
+  const now = deps.clock.now();
+  await deps.db.kysely.transaction().execute(async (trx) => {
+    if (!(await stillHolds(trx, deps.db.dialect, lease))) throw new Error('the lease was taken over during recovery');
+    await trx.updateTable('aegis_credential_versions').set({ state: 'failed' }).where('credential_id', '=', credential.id).where('state', '=', 'pending').where('version', '!=', complete ? pending!.version : -1).execute();
+    let updated: Credential = { ...credential, status: 'active', updatedAt: now.toISOString() };
+    if (complete && pending) {
+      await makeCurrent(trx, credential.id, pending.version);
+      updated = { ...updated, encryptedValue: pending.encryptedValue, encryptionKeyId: pending.encryptionKeyId, lastRotatedAt: now.toISOString() };
+      updated.nextRotationAt = nextRotationAt(updated);
+    }
+    await saveCredential(trx, updated);
+    const previousVersion = current?.version ?? null;
+    const newVersion = pending?.version ?? null;
+    const error = complete ? null : 'the process stopped during the rotation; the previous value was restored';
+    await insertRotation(trx, {
+      credentialId: credential.id,
+      rotatedAt: now.toISOString(),
+      previousVersion,
+      newVersion,
+      trigger: 'recovery',
+      durationMs: 0,
+      success: complete,
+      errorMessage: error,
+      actor: 'system',
+      reason: 'recovery after an interrupted rotation',
+      attempts: 1,
+    });
+    await deps.audit.recordIn(trx, {
+      credentialId: credential.id,
+      credentialName: credential.name,
+      action: 'rotated',
+      actor: 'system',
+      success: complete,
+      errorMessage: error,
+      details: { trigger: 'recovery', previous_version: previousVersion, new_version: newVersion, outcome: complete ? 'completed' : 'restored' },
+    });
+    if (!complete && newVersion !== null) {
+      await enqueueAlert(
+        trx,
+        {
+          type: 'rotation_failed',
+          conditionKey: `rotation_failed:${credential.id}:${newVersion}`,
+          credentialId: credential.id,
+          credentialName: credential.name,
+          message: alertMessages.rotationFailed(credential.name, scrubSecrets(error!, [pendingValue ?? '', currentValue ?? ''])),
+          details: { attempted_version: newVersion, trigger: 'recovery' },
+        },
+        now,
+      );
+    }
+  });
+  return complete ? 'completed' : 'restored';
+}
+

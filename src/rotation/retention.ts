@@ -1,0 +1,46 @@
+import type { RotationDeps } from './rotation-deps.js';
+
+export interface RetentionResult {
+  versionsRemoved: number;
+  historyRemoved: number;
+}
+
+/**
+ * Removes versions that are neither current nor the newest committed version before the current one
+ * (the default rollback target) once they are older than `versionDays`, and rotation history older
+ * than `historyDays`. The current version is never removed.
+ */
+export async function applyRetention(deps: Pick<RotationDeps, 'db' | 'clock' | 'log'>, versionDays: number, historyDays: number): Promise<RetentionResult> {
+  const now = deps.clock.now().getTime();
+  const versionCutoff = new Date(now - versionDays * 86_400_000).toISOString();
+  const historyCutoff = new Date(now - historyDays * 86_400_000).toISOString();
+  return deps.db.kysely.transaction().execute(async (trx) => {
+    const candidates = await trx
+      .selectFrom('aegis_credential_versions')
+      .select(['id', 'credential_id', 'version'])
+      .where('is_current', '=', false)
+      .where('created_at', '<', versionCutoff)
+      .execute();
+    const credentialIds = [...new Set(candidates.map((row) => row.credential_id))];
+    const keep = new Set<string>();
+    for (const credentialId of credentialIds) {
+      const versions = await trx
+        .selectFrom('aegis_credential_versions')
+        .select(['id', 'version', 'is_current', 'state'])
+        .where('credential_id', '=', credentialId)
+        .orderBy('version', 'desc')
+        .execute();
+      const current = versions.find((row) => row.is_current === true || row.is_current === 1);
+      const rollbackTarget = versions.find((row) => row.state === 'committed' && current !== undefined && row.version < current.version);
+      if (rollbackTarget) keep.add(rollbackTarget.id);
+    }
+    const remove = candidates.filter((row) => !keep.has(row.id)).map((row) => row.id);
+    for (let start = 0; start < remove.length; start += 500) {
+      await trx.deleteFrom('aegis_credential_versions').where('id', 'in', remove.slice(start, start + 500)).where('is_current', '=', false).execute();
+    }
+    const history = await trx.deleteFrom('aegis_rotation_history').where('rotated_at', '<', historyCutoff).executeTakeFirst();
+    const result = { versionsRemoved: remove.length, historyRemoved: Number(history.numDeletedRows) };
+    if (result.versionsRemoved > 0 || result.historyRemoved > 0) deps.log.info(result, 'applied retention to versions and rotation history');
+    return result;
+  });
+}

@@ -1,0 +1,117 @@
+import type { AuditLog } from '../audit/audit.service.js';
+import { AegisError, ConflictError, NotFoundError } from '../lib/errors.js';
+import { acquireLease, releaseLease, stillHolds } from '../leases/leases.repository.js';
+import { scrubSecrets } from '../lib/redact.js';
+import { loadReachableCredential, runAudited } from '../registry/credential-access.js';
+import type { CredentialVersion } from '../registry/credential.types.js';
+import { listVersions, makeCurrent } from '../registry/versions.repository.js';
+import type { Caller } from '../tokens/caller.js';
+import { insertRotation, markRolledBack } from './history.repository.js';
+import { openVersion, type RotationDeps } from './rotation-deps.js';
+import { rotationLeaseName } from './rotation.engine.js';
+
+export interface RollbackOutcome {
+  fromVersion: number;
+  toVersion: number;
+}
+
+/**
+ * Makes an earlier version current again: re-applies its value at the provider (where the provider takes
+ * values), tests it, and only then switches the current version. Without `version` it goes back to the
+ * newest committed version before the current one. A version number that never existed is 404; one that
+ * retention removed is 410. Neither changes anything.
+ */
+export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller: Caller, name: string, version?: number): Promise<RollbackOutcome> {
+  return runAudited({ audit: deps.audit, db: deps.db.kysely }, caller, 'rolled_back', name, async () => {
+    const started = performance.now();
+    const credential = await loadReachableCredential(deps.db.kysely, caller, name);
+    if (credential.status === 'retired') throw new ConflictError('credential_retired', `Credential "${name}" is retired and cannot be rolled back.`);
+    const versions = await listVersions(deps.db.kysely, credential.id);
+    const current = versions.find((entry) => entry.isCurrent);
+    if (!current) throw new AegisError(500, 'no_current_version', `Credential "${name}" has no current version.`);
+    const target = pickTarget(name, versions, current, version);
+
+    const lease = await acquireLease(deps.db, rotationLeaseName(credential.id), deps.owner, deps.leaseTtlMs, deps.clock.now());
+    if (!lease) throw new ConflictError('rotation_in_progress', `A rotation of "${name}" is in progress. Retry the rollback once it has finished.`);
+    try {
+      const adapter = deps.adapters[credential.provider];
+      const targetValue = await openVersion(deps, deps.db.kysely, credential, target);
+      const currentValue = await openVersion(deps, deps.db.kysely, credential, current);
+      const secrets = [targetValue ?? '', currentValue ?? ''];
+      if (adapter.setValue && targetValue !== null) {
+        try {
+          await adapter.setValue(credential, targetValue, currentValue);
+        } catch (error) {
+          throw new AegisError(502, 'rollback_failed', `Rollback of "${name}" failed at the provider: ${scrubSecrets((error as Error).message, secrets)}. Version ${current.version} is still current.`);
+        }
+      }
+      if (adapter.test) {
+        const test = await adapter.test(credential, targetValue);
+        if (!test.healthy && !test.skipped) {
+          if (adapter.setValue && currentValue !== null) await adapter.setValue(credential, currentValue, targetValue).catch(() => {});
+          throw new AegisError(502, 'rollback_failed', `Version ${target.version} of "${name}" failed its test (${scrubSecrets(test.error ?? 'unhealthy', secrets)}); version ${current.version} is still current.`);
+        }
+      }
+      const now = deps.clock.now().toISOString();
+      const committed = await deps.db.kysely.transaction().execute(async (trx) => {
+        if (!(await stillHolds(trx, deps.db.dialect, lease))) return false;
+        await makeCurrent(trx, credential.id, target.version);
+        await trx
+          .updateTable('aegis_credentials')
+          .set({ encrypted_value: target.encryptedValue, encryption_key_id: target.encryptionKeyId, provider_credential_id: target.providerCredentialId, status: 'active', updated_at: now })
+          .where('id', '=', credential.id)
+          .execute();
+        await markRolledBack(trx, credential.id, current.version, now);
+        await insertRotation(trx, {
+          credentialId: credential.id,
+          rotatedAt: now,
+          previousVersion: current.version,
+          newVersion: target.version,
+          trigger: 'rollback',
+          durationMs: Math.round(performance.now() - started),
+          success: true,
+          errorMessage: null,
+          actor: caller.actor,
+          reason: null,
+          attempts: 1,
+        });
+        await deps.audit.recordIn(trx, {
+          credentialId: credential.id,
+          credentialName: credential.name,
+          action: 'rolled_back',
+          actor: caller.actor,
+          ipAddress: caller.ipAddress,
+          success: true,
+          details: { from_version: current.version, to_version: target.version },
+        });
+        return true;
+      });
+      if (!committed) throw new ConflictError('lease_lost', `The rotation lease of "${name}" was taken over, so the rollback did not commit.`);
+      deps.log.info({ credentialId: credential.id, name, fromVersion: current.version, toVersion: target.version }, 'credential rolled back');
+      return { fromVersion: current.version, toVersion: target.version };
+    } finally {
+      await releaseLease(deps.db.kysely, lease).catch(() => {});
+    }
+  });
+}
+
+function pickTarget(name: string, versions: CredentialVersion[], current: CredentialVersion, requested: number | undefined): CredentialVersion {
+  if (requested === undefined) {
+    const previous = versions.find((entry) => entry.state === 'committed' && entry.version < current.version);
+    if (!previous) throw new NotFoundError(`Credential "${name}" has no earlier committed version to roll back to.`, 'version_not_found');
+    return previous;
+  }
+  const target = versions.find((entry) => entry.version === requested);
+  if (!target) {
+    const highest = Math.max(...versions.map((entry) => entry.version));
+    if (requested <= highest) {
+      throw new AegisError(410, 'version_purged', `Version ${requested} of "${name}" was removed by retention and cannot be restored.`);
+    }
+    throw new NotFoundError(`Credential "${name}" has no version ${requested}; its newest is ${highest}.`, 'version_not_found');
+  }
+  if (target.isCurrent) throw new ConflictError('version_is_current', `Version ${requested} of "${name}" is already current.`);
+  if (target.state !== 'committed') {
+    throw new ConflictError('version_not_committed', `Version ${requested} of "${name}" is a ${target.state} rotation attempt and was never in use.`);
+  }
+  return target;
+}

@@ -1,0 +1,44 @@
+import type { Logger } from 'pino';
+import type { AuditLog } from '../audit/audit.service.js';
+import { currentMasterKeyId } from '../crypto/master-keys.repository.js';
+import { EnvelopeError, type Keyring } from '../crypto/keyring.js';
+import type { Db, Executor } from '../db/database.js';
+import type { Clock } from '../lib/clock.js';
+import { AegisError } from '../lib/errors.js';
+import type { AdapterRegistry } from '../providers/adapter.js';
+import type { Credential, CredentialVersion } from '../registry/credential.types.js';
+
+/** What the rotation engine, rollback and recovery work with. */
+export interface RotationDeps {
+  db: Db;
+  clock: Clock;
+  keyring: Keyring;
+  audit: AuditLog;
+  log: Logger;
+  adapters: AdapterRegistry;
+  /** This process's name in leases, unique per process. */
+  owner: string;
+  leaseTtlMs: number;
+  attempts: number;
+}
+
+/** Decrypts a version's value, or returns null when the version stores none. */
+export async function openVersion(deps: RotationDeps, db: Executor, credential: Credential, version: CredentialVersion): Promise<string | null> {
+  if (version.encryptedValue === null) return null;
+  try {
+    return await deps.keyring.open(version.encryptedValue, { credentialId: credential.id, version: version.version }, db);
+  } catch (error) {
+    if (!(error instanceof EnvelopeError)) throw error;
+    throw new AegisError(
+      500,
+      'decryption_failed',
+      `The stored value of credential "${credential.name}" version ${version.version} failed to decrypt: the row was changed or copied. Restore it from a backup.`,
+    );
+  }
+}
+
+/** Seals a value for a version under the current master key. */
+export async function sealVersion(deps: RotationDeps, db: Executor, credentialId: string, version: number, value: string): Promise<{ envelope: string; keyId: string }> {
+  const keyId = await currentMasterKeyId(db);
+  return { envelope: await deps.keyring.seal(value, { credentialId, version }, keyId, db), keyId };
+}

@@ -1,0 +1,340 @@
+import crypto from 'node:crypto';
+import type { Transaction } from 'kysely';
+import { alertMessages } from '../alerts/alert-types.js';
+import { enqueueAlert } from '../alerts/outbox.repository.js';
+import type { Database } from '../db/schema.js';
+import { AegisError, ConflictError } from '../lib/errors.js';
+import { scrubSecrets } from '../lib/redact.js';
+import { acquireLease, releaseLease, stillHolds, type Lease } from '../leases/leases.repository.js';
+import type { ProviderAdapter } from '../providers/adapter.js';
+import { loadReachableCredential, runAudited } from '../registry/credential-access.js';
+import type { Credential, CredentialVersion } from '../registry/credential.types.js';
+import { saveCredential } from '../registry/credentials.repository.js';
+import { findCurrentVersion, highestVersionNumber, insertVersion, makeCurrent } from '../registry/versions.repository.js';
+import type { Caller } from '../tokens/caller.js';
+import { insertRotation, type RotationTrigger } from './history.repository.js';
+import { openVersion, sealVersion, type RotationDeps } from './rotation-deps.js';
+import { nextRotationAt } from './schedule.js';
+import { generateValue } from './value-policy.js';
+
+export interface RotateRequest {
+  trigger: 'manual' | 'emergency' | 'scheduled' | 'expiry';
+  reason?: string | undefined;
+  /** A new value chosen by the caller; without it AEGIS generates one or asks the provider. */
+  value?: string | undefined;
+}
+
+export interface RotationOutcome {
+  credential: Credential;
+  previousVersion: number;
+  newVersion: number;
+  durationMs: number;
+  attempts: number;
+  revoked: boolean;
+}
+
+/** How the new value is obtained for a credential, chosen from the request and the adapter's capabilities. */
+type ValueSource = 'supplied' | 'generated' | 'issued';
+
+export class RotationFailedError extends AegisError {
+  constructor(name: string, reason: string, extra: Record<string, unknown>) {
+    super(502, 'rotation_failed', `Rotation of "${name}" failed: ${reason}. The previous version is still current; it is safe to retry.`, { extra });
+  }
+}
+
+export function rotationLeaseName(credentialId: string): string {
+  return `rotation:${credentialId}`;
+}
+
+/**
+ * The rotation protocol. For one credential at a time (a lease with a fencing token): write a pending
+ * version before the provider is touched, obtain the new value, set it at the provider, test it, then
+ * commit (promote the version, history, audit, alert) or restore the previous value at the provider and
+ * record the failure. Each retry after a failed test uses a new value.
+ */
+export class RotationEngine {
+  readonly #deps: RotationDeps;
+
+  constructor(deps: RotationDeps) {
+    this.#deps = deps;
+  }
+
+  async rotate(caller: Caller, name: string, request: RotateRequest): Promise<RotationOutcome> {
+    return runAudited({ audit: this.#deps.audit, db: this.#deps.db.kysely }, caller, 'rotated', name, async () => {
+      const credential = await loadReachableCredential(this.#deps.db.kysely, caller, name);
+      if (credential.status === 'retired') {
+        throw new ConflictError('credential_retired', `Credential "${name}" is retired and cannot be rotated.`);
+      }
+      const adapter = this.#deps.adapters[credential.provider];
+      const source = chooseSource(credential, adapter, request);
+      const lease = await acquireLease(this.#deps.db, rotationLeaseName(credential.id), this.#deps.owner, this.#deps.leaseTtlMs, this.#deps.clock.now());
+      if (!lease) {
+        throw new ConflictError('rotation_in_progress', `A rotation of "${name}" is already in progress. Retry once it has finished.`);
+      }
+      try {
+        return await this.#rotateHeld(caller, credential, adapter, source, request, lease);
+      } finally {
+        await releaseLease(this.#deps.db.kysely, lease).catch((error: unknown) => {
+          this.#deps.log.warn({ credentialId: credential.id, err: { message: (error as Error).message } }, 'failed to release a rotation lease; it expires by itself');
+        });
+      }
+    });
+  }
+
+  async #rotateHeld(
+    caller: Caller,
+    loaded: Credential,
+    adapter: ProviderAdapter,
+    source: ValueSource,
+    request: RotateRequest,
+    lease: Lease,
+  ): Promise<RotationOutcome> {
+    const started = performance.now();
+    const db = this.#deps.db.kysely;
+    const current = await findCurrentVersion(db, loaded.id);
+    if (!current) throw new AegisError(500, 'no_current_version', `Credential "${loaded.name}" has no current version.`);
+    const oldValue = await openVersion(this.#deps, db, loaded, current);
+
+    // Step 3: the pending version is on record before the provider is touched, so a crash leaves something to reconcile.
+    const pending = await this.#writePending(caller, loaded, current, source === 'issued' ? null : (request.value ?? generateValue(loaded.valuePolicy)));
+    const secrets = [oldValue ?? '', ...(request.value ? [request.value] : [])];
+    let value = pending.value;
+    let changedAtProvider = false;
+    let lastError = 'unknown error';
+    const maxAttempts = source === 'supplied' ? 1 : this.#deps.attempts;
+    let attempt = 0;
+
+    while (attempt < maxAttempts) {
+      attempt += 1;
+      try {
+        if (attempt > 1 && source === 'generated') value = await this.#updatePending(loaded, pending.version, generateValue(loaded.valuePolicy));
+        if (source === 'issued') value = await this.#updatePending(loaded, pending.version, await adapter.issueValue!(loaded, oldValue));
+        secrets.push(value!);
+        if (source !== 'issued' && adapter.setValue) {
+          changedAtProvider = true;
+          await adapter.setValue(loaded, value!, oldValue);
+        }
+        const test = adapter.test ? await adapter.test(loaded, value) : { healthy: true, skipped: true, error: null };
+        // A credential without a configured test is committed untested; the history and audit say so.
+        if (test.healthy || test.skipped) {
+          return await this.#commit(caller, loaded, current, pending.version, value!, oldValue, request, lease, {
+            durationMs: Math.round(performance.now() - started),
+            attempts: attempt,
+            adapter,
+          });
+        }
+        lastError = `the new value failed its test: ${test.error ?? 'unhealthy'}`;
+      } catch (error) {
+        if (error instanceof AegisError && error.code === 'lease_lost') throw error;
+        lastError = (error as Error).message ?? String(error);
+      }
+      this.#deps.log.warn({ credentialId: loaded.id, attempt, error: scrubSecrets(lastError, secrets) }, 'rotation attempt failed');
+    }
+
+    const restoreError = changedAtProvider ? await this.#restore(loaded, adapter, oldValue, secrets) : null;
+    const reason = scrubSecrets(restoreError ? `${lastError}; restoring the previous value also failed: ${restoreError}` : lastError, secrets);
+    await this.#recordFailure(caller, loaded, current.version, pending.version, request, reason, attempt, Math.round(performance.now() - started));
+    throw new RotationFailedError(loaded.name, reason, { previous_version: current.version, attempts: attempt });
+  }
+
+  /** Writes the pending version (the new value sealed, or none yet for provider-issued values) and marks the credential rotating. */
+  async #writePending(caller: Caller, credential: Credential, current: CredentialVersion, value: string | null): Promise<{ version: number; value: string | null }> {
+    return this.#deps.db.kysely.transaction().execute(async (trx) => {
+      // Pending versions left by a holder whose lease expired are abandoned: this rotation supersedes them.
+      await trx
+        .updateTable('aegis_credential_versions')
+        .set({ state: 'failed' })
+        .where('credential_id', '=', credential.id)
+        .where('state', '=', 'pending')
+        .execute();
+      const version = (await highestVersionNumber(trx, credential.id)) + 1;
+      const sealed = value === null ? null : await sealVersion(this.#deps, trx, credential.id, version, value);
+      await insertVersion(trx, {
+        id: crypto.randomUUID(),
+        credentialId: credential.id,
+        version,
+        encryptedValue: sealed?.envelope ?? null,
+        encryptionKeyId: sealed?.keyId ?? null,
+        providerCredentialId: current.providerCredentialId,
+        createdAt: this.#deps.clock.now().toISOString(),
+        createdBy: caller.actor,
+        reason: 'rotation',
+        isCurrent: false,
+        state: 'pending',
+      });
+      await trx.updateTable('aegis_credentials').set({ status: 'rotating' }).where('id', '=', credential.id).execute();
+      return { version, value };
+    });
+  }
+
+  async #updatePending(credential: Credential, version: number, value: string): Promise<string> {
+    await this.#deps.db.kysely.transaction().execute(async (trx) => {
+      const sealed = await sealVersion(this.#deps, trx, credential.id, version, value);
+      await trx
+        .updateTable('aegis_credential_versions')
+        .set({ encrypted_value: sealed.envelope, encryption_key_id: sealed.keyId })
+        .where('credential_id', '=', credential.id)
+        .where('version', '=', version)
+        .execute();
+    });
+    return value;
+  }
+
+  async #commit(
+    caller: Caller,
+    loaded: Credential,
+    current: CredentialVersion,
+    newVersion: number,
+    value: string,
+    oldValue: string | null,
+    request: RotateRequest,
+    lease: Lease,
+    run: { durationMs: number; attempts: number; adapter: ProviderAdapter },
+  ): Promise<RotationOutcome> {
+    const now = this.#deps.clock.now();
+    const committed = await this.#deps.db.kysely.transaction().execute(async (trx) => {
+      if (!(await stillHolds(trx, this.#deps.db.dialect, lease))) return null;
+      await makeCurrent(trx, loaded.id, newVersion);
+      const row = await trx.selectFrom('aegis_credential_versions').select(['encrypted_value', 'encryption_key_id']).where('credential_id', '=', loaded.id).where('version', '=', newVersion).executeTakeFirstOrThrow();
+      const credential = rotatedCredential(loaded, now, row.encrypted_value, row.encryption_key_id);
+      await saveCredential(trx, credential);
+      await this.#recordOutcome(trx, caller, credential, { previous: current.version, next: newVersion, request, success: true, error: null, attempts: run.attempts, durationMs: run.durationMs });
+      return credential;
+    });
+    if (!committed) {
+      throw new ConflictError('lease_lost', `The rotation lease of "${loaded.name}" was taken over by another process, so this rotation did not commit.`);
+    }
+    this.#deps.log.info({ credentialId: loaded.id, name: loaded.name, previousVersion: current.version, newVersion, trigger: request.trigger }, 'credential rotated');
+
+    let revoked = false;
+    if (request.trigger === 'emergency' && oldValue !== null && run.adapter.revoke && run.adapter.capabilities.revoke) {
+      try {
+        await run.adapter.revoke(committed, oldValue, value);
+        revoked = true;
+      } catch (error) {
+        const message = scrubSecrets((error as Error).message, [oldValue, value]);
+        this.#deps.log.warn({ credentialId: loaded.id, error: message }, 'revoking the old value failed after an emergency rotation');
+        await this.#deps.audit.record({ credentialId: loaded.id, credentialName: loaded.name, action: 'revoked', actor: caller.actor, ipAddress: caller.ipAddress, success: false, errorMessage: message });
+      }
+    }
+    return { credential: committed, previousVersion: current.version, newVersion, durationMs: run.durationMs, attempts: run.attempts, revoked };
+  }
+
+  async #restore(credential: Credential, adapter: ProviderAdapter, oldValue: string | null, secrets: string[]): Promise<string | null> {
+    if (oldValue === null || !adapter.setValue) return null;
+    try {
+      await adapter.setValue(credential, oldValue, null);
+      return null;
+    } catch (error) {
+      const message = scrubSecrets((error as Error).message, secrets);
+      this.#deps.log.error({ credentialId: credential.id, error: message }, 'restoring the previous value at the provider failed');
+      return message;
+    }
+  }
+
+  async #recordFailure(caller: Caller, loaded: Credential, previous: number, pendingVersion: number, request: RotateRequest, error: string, attempts: number, durationMs: number): Promise<void> {
+    await this.#deps.db.kysely.transaction().execute(async (trx) => {
+      await trx.updateTable('aegis_credential_versions').set({ state: 'failed' }).where('credential_id', '=', loaded.id).where('version', '=', pendingVersion).execute();
+      const credential: Credential = { ...loaded, status: 'failed', updatedAt: this.#deps.clock.now().toISOString() };
+      await trx.updateTable('aegis_credentials').set({ status: 'failed', updated_at: credential.updatedAt }).where('id', '=', loaded.id).execute();
+      await this.#recordOutcome(trx, caller, credential, { previous, next: pendingVersion, request, success: false, error, attempts, durationMs });
+    });
+    this.#deps.log.warn({ credentialId: loaded.id, name: loaded.name, attempts, trigger: request.trigger }, 'rotation failed');
+  }
+
+  /** History row, audit entry and alert of one rotation, in the transaction of its outcome. */
+  async #recordOutcome(
+    trx: Transaction<Database>,
+    caller: Caller,
+    credential: Credential,
+    outcome: { previous: number; next: number; request: RotateRequest; success: boolean; error: string | null; attempts: number; durationMs: number },
+  ): Promise<void> {
+    const now = this.#deps.clock.now();
+    await insertRotation(trx, {
+      credentialId: credential.id,
+      rotatedAt: now.toISOString(),
+      previousVersion: outcome.previous,
+      newVersion: outcome.next,
+      trigger: outcome.request.trigger as RotationTrigger,
+      durationMs: outcome.durationMs,
+      success: outcome.success,
+      errorMessage: outcome.error,
+      actor: caller.actor,
+      reason: outcome.request.reason ?? null,
+      attempts: outcome.attempts,
+    });
+    await this.#deps.audit.recordIn(trx, {
+      credentialId: credential.id,
+      credentialName: credential.name,
+      action: 'rotated',
+      actor: caller.actor,
+      ipAddress: caller.ipAddress,
+      success: outcome.success,
+      errorMessage: outcome.error,
+      details: { trigger: outcome.request.trigger, previous_version: outcome.previous, new_version: outcome.next, attempts: outcome.attempts, reason: outcome.request.reason ?? null },
+    });
+    const emergency = outcome.request.trigger === 'emergency';
+    await enqueueAlert(
+      trx,
+      outcome.success
+        ? {
+            type: 'rotation_success',
+            conditionKey: `rotation_success:${credential.id}:${outcome.next}`,
+            credentialId: credential.id,
+            credentialName: credential.name,
+            message: alertMessages.rotationSuccess(credential.name),
+            details: { previous_version: outcome.previous, new_version: outcome.next, trigger: outcome.request.trigger },
+            ...(emergency ? { priority: 'critical' } : {}),
+          }
+        : {
+            type: 'rotation_failed',
+            conditionKey: `rotation_failed:${credential.id}:${outcome.next}`,
+            credentialId: credential.id,
+            credentialName: credential.name,
+            message: alertMessages.rotationFailed(credential.name, outcome.error ?? 'unknown error'),
+            details: { previous_version: outcome.previous, attempted_version: outcome.next, trigger: outcome.request.trigger, attempts: outcome.attempts },
+          },
+      now,
+    );
+  }
+}
+
+/** Picks where the new value comes from, or rejects a rotation the provider cannot do. */
+function chooseSource(credential: Credential, adapter: ProviderAdapter, request: RotateRequest): ValueSource {
+  if (request.value !== undefined) {
+    if (!adapter.capabilities.setValue && !adapter.capabilities.test) {
+      throw new ConflictError('rotation_unsupported', `Provider ${credential.provider} cannot take or test a value yet, so "${credential.name}" cannot be rotated through AEGIS.`);
+    }
+    return 'supplied';
+  }
+  if (adapter.capabilities.issueValue && credential.providerConfig.rotate !== undefined) return 'issued';
+  if (adapter.capabilities.setValue) return 'generated';
+  throw new ConflictError(
+    'rotation_unsupported',
+    `Provider ${credential.provider} cannot issue or set a new value for "${credential.name}". Rotate it at the provider and send the new value in the request.`,
+  );
+}
+
+/** The credential after a committed rotation: active, new timestamps and schedule, expiry moved on where it applies. */
+function rotatedCredential(loaded: Credential, now: Date, envelope: string | null, keyId: string | null): Credential {
+  const nowIso = now.toISOString();
+  let expiresAt = loaded.expiresAt;
+  if (loaded.valuePolicy?.validity_hours !== undefined) {
+    expiresAt = new Date(now.getTime() + loaded.valuePolicy.validity_hours * 3_600_000).toISOString();
+  } else if (loaded.rotationStrategy === 'on_expiry' && loaded.expiresAt !== null) {
+    // Without a stated validity, the new value gets as long as the old one had.
+    const lifetime = new Date(loaded.expiresAt).getTime() - new Date(loaded.lastRotatedAt ?? loaded.createdAt).getTime();
+    expiresAt = new Date(now.getTime() + Math.max(lifetime, 3_600_000)).toISOString();
+  }
+  const credential: Credential = {
+    ...loaded,
+    status: 'active',
+    encryptedValue: envelope,
+    encryptionKeyId: keyId,
+    lastRotatedAt: nowIso,
+    updatedAt: nowIso,
+    expiresAt,
+    alertSent: expiresAt === loaded.expiresAt ? loaded.alertSent : false,
+  };
+  return { ...credential, nextRotationAt: nextRotationAt(credential) };
+}

@@ -1,0 +1,64 @@
+import { Cron } from 'croner';
+import { ValidationError } from '../lib/errors.js';
+import type { Credential } from '../registry/credential.types.js';
+
+type ScheduleFields = Pick<
+  Credential,
+  'rotationEnabled' | 'rotationStrategy' | 'rotationIntervalHours' | 'rotationCron' | 'rotationTimezone' | 'expiresAt' | 'alertThresholdHours' | 'lastRotatedAt' | 'createdAt' | 'status'
+>;
+
+/**
+ * When the next automatic rotation is due, or null for none:
+ * - `scheduled` with a cron expression: the next match after the last rotation (or creation), read in
+ *   the credential's IANA time zone. Croner treats daylight-saving changes as cron does: a time that
+ *   does not exist runs once in the hour after, a time that occurs twice runs once.
+ * - `scheduled` without one: `rotation_interval_hours` after the last rotation (or creation), counted
+ *   in UTC hours, so a daylight-saving change never shortens or stretches an interval.
+ * - `on_expiry`: `alert_threshold_hours` before `expires_at`.
+ * - `manual`, disabled, or retired: never.
+ */
+export function nextRotationAt(credential: ScheduleFields): string | null {
+  if (!credential.rotationEnabled || credential.status === 'retired') return null;
+  const from = new Date(credential.lastRotatedAt ?? credential.createdAt);
+  if (credential.rotationStrategy === 'scheduled') {
+    if (credential.rotationCron) {
+      const next = cronFor(credential.rotationCron, credential.rotationTimezone).nextRun(from);
+      return next ? next.toISOString() : null;
+    }
+    return new Date(from.getTime() + credential.rotationIntervalHours * 3_600_000).toISOString();
+  }
+  if (credential.rotationStrategy === 'on_expiry' && credential.expiresAt !== null) {
+    return new Date(new Date(credential.expiresAt).getTime() - credential.alertThresholdHours * 3_600_000).toISOString();
+  }
+  return null;
+}
+
+function cronFor(expression: string, timezone: string | null): Cron {
+  return new Cron(expression, { timezone: timezone ?? 'UTC', paused: true, legacyMode: true });
+}
+
+/** Checks a cron expression and time zone; the error names the field. */
+export function checkCronSchedule(expression: string | null | undefined, timezone: string | null | undefined): void {
+  if (timezone !== null && timezone !== undefined && !isTimeZone(timezone)) {
+    throw new ValidationError('rotation_timezone', `"${timezone}" is not an IANA time zone (e.g. Europe/Berlin)`);
+  }
+  if (expression === null || expression === undefined) return;
+  if (expression.trim().split(/\s+/).length !== 5) {
+    throw new ValidationError('rotation_cron', `"${expression}" must have five fields: minute hour day-of-month month day-of-week`);
+  }
+  try {
+    const next = cronFor(expression, timezone ?? null).nextRun(new Date('2000-01-01T00:00:00Z'));
+    if (!next) throw new Error('never matches');
+  } catch (error) {
+    throw new ValidationError('rotation_cron', `"${expression}" is not a valid cron expression: ${(error as Error).message}`);
+  }
+}
+
+function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,102 @@
+import { AegisError } from '../lib/errors.js';
+import { credentialFromRow } from '../registry/credentials.repository.js';
+import type { Credential } from '../registry/credential.types.js';
+import type { Caller } from '../tokens/caller.js';
+import type { RotationDeps } from './rotation-deps.js';
+import type { RotationEngine } from './rotation.engine.js';
+
+export interface ScheduledRunDetail {
+  credential: string;
+  status: 'rotated' | 'failed' | 'skipped';
+  trigger: 'scheduled' | 'expiry';
+  previous_version?: number;
+  new_version?: number;
+  error?: string;
+}
+
+export interface ScheduledRun {
+  rotated: number;
+  failed: number;
+  skipped: number;
+  details: ScheduledRunDetail[];
+}
+
+/** Credentials whose automatic rotation is due at `now` (next_rotation_at reached), by due time. */
+export async function dueCredentials(deps: Pick<RotationDeps, 'db'>, now: Date, limit = 10_000): Promise<Credential[]> {
+  const rows = await deps.db.kysely
+    .selectFrom('aegis_credentials')
+    .selectAll()
+    .where('rotation_enabled', '=', true)
+    .where('status', '!=', 'retired')
+    .where('rotation_strategy', 'in', ['scheduled', 'on_expiry'])
+    .where('next_rotation_at', 'is not', null)
+    .where('next_rotation_at', '<=', now.toISOString())
+    .orderBy('next_rotation_at')
+    .limit(limit)
+    .execute();
+  return rows.map(credentialFromRow);
+}
+
+/**
+ * Rotates every credential that is due, `concurrency` at a time. A credential another process is
+ * already rotating is skipped (it will have a new due time once that rotation commits).
+ */
+export async function runScheduledRotations(deps: RotationDeps, engine: RotationEngine, caller: Caller, concurrency: number): Promise<ScheduledRun> {
+  const due = await dueCredentials(deps, deps.clock.now());
+  const details: ScheduledRunDetail[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < due.length) {
+      const credential = due[next++]!;
+      const trigger = credential.rotationStrategy === 'on_expiry' ? 'expiry' : 'scheduled';
+      try {
+        const outcome = await engine.rotate(caller, credential.name, { trigger });
+        details.push({ credential: credential.name, status: 'rotated', trigger, previous_version: outcome.previousVersion, new_version: outcome.newVersion });
+      } catch (error) {
+        const skipped = error instanceof AegisError && (error.code === 'rotation_in_progress' || error.code === 'rotation_unsupported');
+        details.push({ credential: credential.name, status: skipped ? 'skipped' : 'failed', trigger, error: error instanceof AegisError ? error.message : 'internal error' });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, due.length) }, worker));
+  details.sort((a, b) => a.credential.localeCompare(b.credential));
+  return {
+    rotated: details.filter((detail) => detail.status === 'rotated').length,
+    failed: details.filter((detail) => detail.status === 'failed').length,
+    skipped: details.filter((detail) => detail.status === 'skipped').length,
+    details,
+  };
+}
+
+export interface ScheduleEntry {
+  name: string;
+  provider: string;
+  rotation_strategy: string;
+  next_rotation_at: string;
+  overdue_hours: number;
+}
+
+/** Upcoming (due later) and overdue (due now or earlier) automatic rotations. */
+export async function rotationSchedule(deps: Pick<RotationDeps, 'db' | 'clock'>, limit: number): Promise<{ upcoming: ScheduleEntry[]; overdue: ScheduleEntry[] }> {
+  const now = deps.clock.now();
+  const base = deps.db.kysely
+    .selectFrom('aegis_credentials')
+    .selectAll()
+    .where('rotation_enabled', '=', true)
+    .where('status', '!=', 'retired')
+    .where('next_rotation_at', 'is not', null);
+  const overdue = await base.where('next_rotation_at', '<=', now.toISOString()).orderBy('next_rotation_at').limit(limit).execute();
+  const upcoming = await base.where('next_rotation_at', '>', now.toISOString()).orderBy('next_rotation_at').limit(limit).execute();
+  const entry = (row: (typeof overdue)[number]): ScheduleEntry => {
+    const credential = credentialFromRow(row);
+    const due = new Date(credential.nextRotationAt!).getTime();
+    return {
+      name: credential.name,
+      provider: credential.provider,
+      rotation_strategy: credential.rotationStrategy,
+      next_rotation_at: credential.nextRotationAt!,
+      overdue_hours: Math.max(0, Math.floor((now.getTime() - due) / 3_600_000)),
+    };
+  };
+  return { upcoming: upcoming.map(entry), overdue: overdue.map(entry) };
+}
