@@ -42,3 +42,14 @@ export async function sealVersion(deps: RotationDeps, db: Executor, credentialId
   const keyId = await currentMasterKeyId(db);
   return { envelope: await deps.keyring.seal(value, { credentialId, version }, keyId, db), keyId };
 }
+
+/** The protocol steps after which a test can stop the process, to prove that recovery works. */
+export type CrashPoint = 'after_pending' | 'after_provider_set' | 'after_test';
+
+/**
+ * Kills this process with SIGKILL at the named step when AEGIS_TEST_CRASH_AT names it. Only the crash
+ * tests set the variable; it exists so they can stop a real server between two protocol steps.
+ */
+export function crashPoint(step: CrashPoint): void {
+  if (process.env.AEGIS_TEST_CRASH_AT === step) process.kill(process.pid, 'SIGKILL');
+}

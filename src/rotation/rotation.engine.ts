@@ -13,7 +13,7 @@ import { saveCredential } from '../registry/credentials.repository.js';
 import { findCurrentVersion, highestVersionNumber, insertVersion, makeCurrent } from '../registry/versions.repository.js';
 import type { Caller } from '../tokens/caller.js';
 import { insertRotation, type RotationTrigger } from './history.repository.js';
-import { openVersion, sealVersion, type RotationDeps } from './rotation-deps.js';
+import { crashPoint, openVersion, sealVersion, type RotationDeps } from './rotation-deps.js';
 import { nextRotationAt } from './schedule.js';
 import { generateValue } from './value-policy.js';
 
@@ -97,6 +97,7 @@ export class RotationEngine {
 
     // Step 3: the pending version is on record before the provider is touched, so a crash leaves something to reconcile.
     const pending = await this.#writePending(caller, loaded, current, source === 'issued' ? null : (request.value ?? generateValue(loaded.valuePolicy)));
+    crashPoint('after_pending');
     const secrets = [oldValue ?? '', ...(request.value ? [request.value] : [])];
     let value = pending.value;
     let changedAtProvider = false;
@@ -113,10 +114,12 @@ export class RotationEngine {
         if (source !== 'issued' && adapter.setValue) {
           changedAtProvider = true;
           await adapter.setValue(loaded, value!, oldValue);
+          crashPoint('after_provider_set');
         }
         const test = adapter.test ? await adapter.test(loaded, value) : { healthy: true, skipped: true, error: null };
         // A credential without a configured test is committed untested; the history and audit say so.
         if (test.healthy || test.skipped) {
+          crashPoint('after_test');
           return await this.#commit(caller, loaded, current, pending.version, value!, oldValue, request, lease, {
             durationMs: Math.round(performance.now() - started),
             attempts: attempt,
