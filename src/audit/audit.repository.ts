@@ -92,13 +92,26 @@ export function fromRow(row: AuditRow): AuditEntry {
   };
 }
 
-function selectPage(db: Executor, afterSeq: number, limit: number) {
-  return db.selectFrom('aegis_audit_log').selectAll().where('seq', '>', afterSeq).orderBy('seq').limit(limit).execute();
+function selectPage(db: Executor, afterSeq: number, throughSeq: number, limit: number) {
+  return db
+    .selectFrom('aegis_audit_log')
+    .selectAll()
+    .where('seq', '>', afterSeq)
+    .where('seq', '<=', throughSeq)
+    .orderBy('seq')
+    .limit(limit)
+    .execute();
 }
 
-/** Reads entries in chain order, `limit` at a time after `afterSeq`. */
-export async function readChainPage(db: Executor, afterSeq: number, limit: number): Promise<AuditEntry[]> {
-  return (await selectPage(db, afterSeq, limit)).map(fromRow);
+/** Reads entries in chain order, `limit` at a time, with sequence numbers after `afterSeq` and up to `throughSeq`. */
+export async function readChainPage(db: Executor, afterSeq: number, throughSeq: number, limit: number): Promise<AuditEntry[]> {
+  return (await selectPage(db, afterSeq, throughSeq, limit)).map(fromRow);
+}
+
+/** Reads the entry with the highest sequence number, or undefined when the log is empty. */
+export async function readLastEntry(db: Executor): Promise<AuditEntry | undefined> {
+  const row = await db.selectFrom('aegis_audit_log').selectAll().orderBy('seq', 'desc').limit(1).executeTakeFirst();
+  return row ? fromRow(row) : undefined;
 }
 
 export async function readHead(db: Executor): Promise<{ seq: number; entryHash: string }> {

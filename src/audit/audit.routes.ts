@@ -5,7 +5,7 @@ import type { Db } from '../db/database.js';
 import { ValidationError } from '../lib/errors.js';
 import type { AuditLog } from './audit.service.js';
 import { AuditAction, type AuditEntry } from './audit.types.js';
-import { verifyAuditChain } from './verify.js';
+import { recordVerification, verifyAuditChain } from './verify.js';
 
 const entrySchema = {
   type: 'object',
@@ -142,15 +142,8 @@ export function registerAuditRoutes(app: FastifyInstance, deps: { audit: AuditLo
     async (request) => {
       const caller = requireCaller(request);
       const report = await verifyAuditChain(deps.db.kysely);
-      await deps.audit.record({
-        credentialName: '*',
-        action: AuditAction.auditRead,
-        actor: caller.actor,
-        ipAddress: caller.ipAddress,
-        target: 'chain',
-        success: true,
-        details: { verified: report.ok, checked: report.checked },
-      });
+      const auditError = await recordVerification(deps.audit, caller, report);
+      if (auditError) request.log.error({ err: auditError, problem: report.problem }, 'failed to record an audit chain check that found a problem');
       return { ok: report.ok, checked: report.checked, head_seq: report.headSeq, problem: report.problem };
     },
   );

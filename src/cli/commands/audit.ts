@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { AuditAction } from '../../audit/audit.types.js';
-import { verifyAuditChain } from '../../audit/verify.js';
+import { recordVerification, verifyAuditChain } from '../../audit/verify.js';
 import { cliCaller, printJson, withVault } from '../context.js';
 
 export function registerAuditCommands(program: Command): void {
@@ -13,18 +12,12 @@ export function registerAuditCommands(program: Command): void {
     .action(async (options: { json?: boolean }) => {
       await withVault(async (vault) => {
         const report = await verifyAuditChain(vault.db.kysely);
-        const caller = cliCaller();
-        await vault.audit.record({
-          credentialName: '*',
-          action: AuditAction.auditRead,
-          actor: caller.actor,
-          target: 'chain',
-          success: true,
-          details: { verified: report.ok, checked: report.checked },
-        });
-        if (options.json) printJson(report);
+        const auditError = await recordVerification(vault.audit, cliCaller(), report);
+        // The JSON has the same fields as GET /audit/verify.
+        if (options.json) printJson({ ok: report.ok, checked: report.checked, head_seq: report.headSeq, problem: report.problem });
         else if (report.ok) process.stdout.write(`audit chain verified: ${report.checked} entries, head ${report.headSeq}\n`);
-        else process.stdout.write(`audit chain BROKEN after ${report.checked} good entries: ${report.problem!.message}\n`);
+        else process.stdout.write(`audit chain verification failed after ${report.checked} good entries: ${report.problem!.message}\n`);
+        if (auditError) process.stderr.write(`aegis: writing the audit entry for this check failed too: ${auditError.message.split('\n')[0]}\n`);
         if (!report.ok) process.exitCode = 1;
       });
     });
