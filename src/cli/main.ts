@@ -5,6 +5,7 @@ import { registerCredentialCommands } from './commands/credentials.js';
 import { registerImportCommands } from './commands/import.js';
 import { registerInitCommand } from './commands/init.js';
 import { registerKeyCommands } from './commands/keys.js';
+import { registerRotationCommands } from './commands/rotation.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerTokenCommands } from './commands/tokens.js';
 import { reportFailure } from './context.js';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerAuditCommands(program);
   registerKeyCommands(program);
   registerImportCommands(program);
+  registerRotationCommands(program);
   return program;
 }
 
