@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { buildApp } from '../../src/http/app.js';
@@ -58,6 +60,19 @@ for (const dialect of await testDialects()) {
   const t = await openTestVault(dialect, { env: { AEGIS_AUTH_FAILURE_LIMIT: '1000000' } });
   const { app, routes } = await appWithRoutes(t);
 
+  /** Creates an env credential whose file lies in the vault's folder, so rotating it touches nothing else; returns its path segment. */
+  async function createEnvCredential(): Promise<string> {
+    const name = `matrix/env-${crypto.randomUUID()}`;
+    const file = path.join(t.dir, `${crypto.randomUUID()}.env`);
+    fs.writeFileSync(file, 'API_KEY=first-value\n', { mode: 0o600 });
+    const created = await call(app, 'POST', '/credentials', {
+      token: t.adminToken,
+      body: { name, credential_type: 'env', provider: 'env', provider_config: { file, variable: 'API_KEY' }, value: 'first-value' },
+    });
+    assert.equal(created.status, 201, created.body);
+    return encodeURIComponent(name);
+  }
+
   /** Builds a request that succeeds on the route, creating any record it consumes. */
   async function successRequest(route: RouteUnderTest): Promise<SuccessRequest> {
     const key = `${route.method} ${route.url}`;
@@ -72,6 +87,16 @@ for (const dialect of await testDialects()) {
         assert.equal(created.status, 201, created.body);
         return { url: `/credentials/${encodeURIComponent(name)}` };
       }
+      case 'POST /credentials/:name/rotate':
+        return { url: `/credentials/${await createEnvCredential()}/rotate`, body: { trigger: 'manual', reason: 'auth matrix' } };
+      case 'POST /credentials/:name/rollback': {
+        const name = await createEnvCredential();
+        const rotated = await call(app, 'POST', `/credentials/${name}/rotate`, { token: t.adminToken, body: { trigger: 'manual' } });
+        assert.equal(rotated.status, 200, rotated.body);
+        return { url: `/credentials/${name}/rollback`, body: {} };
+      }
+      case 'POST /rotation/run-scheduled':
+        return { url: '/rotation/run-scheduled' };
       case 'POST /tokens':
         return { url: '/tokens', body: { actor: 'matrix-created', scopes: ['credentials:read'] } };
       case 'DELETE /tokens/:id': {
