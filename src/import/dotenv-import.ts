@@ -2,7 +2,6 @@ import path from 'node:path';
 import { parse } from 'dotenv';
 import { AegisError } from '../lib/errors.js';
 import { isValidCredentialName } from '../lib/names.js';
-import { checkProviderConfig } from '../registry/credential-input.js';
 import type { Caller } from '../tokens/caller.js';
 import { credentialExists, emptyReport, readImportFile, recordImport, type ImportReport, type ImportTarget } from './import-report.js';
 
@@ -59,7 +58,7 @@ async function describeProblem(target: ImportTarget, name: string, variable: str
   if (!isValidCredentialName(name)) return 'not a valid credential name (1 to 128 letters, digits, . _ - /, no ..)';
   if (value === '') return 'empty value';
   try {
-    checkProviderConfig('env', { file, variable }, target.config.envAllowedDirs);
+    target.adapters.env.checkConfig({ file, variable });
   } catch (error) {
     if (!(error instanceof AegisError)) throw error;
     return error.message;

@@ -106,42 +106,9 @@ export function normalizeInstant(field: string, value: string | null | undefined
 }
 
 /**
- * Checks the provider settings as a JSON document (see `checkJsonDocument`). An `env` credential
- * names a file and a variable, and the file must lie inside one of the allowed folders (after
- * resolving symbolic links), so the API cannot point AEGIS at arbitrary files.
+ * Checks provider settings as a JSON document (see `checkJsonDocument`) before the provider's adapter
+ * checks their meaning.
  */
-export function checkProviderConfig(provider: Provider, config: Record<string, unknown>, envAllowedDirs: ReadonlyArray<string>): Record<string, unknown> {
+export function checkProviderConfigDocument(config: Record<string, unknown>): void {
   checkJsonDocument('provider_config', config, maxProviderConfigBytes);
-  if (provider !== 'env') return config;
-  const file = config.file;
-  const variable = config.variable;
-  if (typeof file !== 'string' || file === '') throw new ValidationError('provider_config.file', 'is required for env credentials: the path of the .env file');
-  if (typeof variable !== 'string' || !envVariablePattern.test(variable)) {
-    throw new ValidationError('provider_config.variable', 'must be an environment variable name (letters, digits, _; not starting with a digit)');
-  }
-  const resolved = resolveAllowedPath(file, envAllowedDirs);
-  return { ...config, file: resolved, variable };
-}
-
-function resolveAllowedPath(file: string, allowedDirs: ReadonlyArray<string>): string {
-  if (!path.isAbsolute(file)) throw new ValidationError('provider_config.file', `must be an absolute path, got "${file}"`);
-  const resolved = realPathOfExistingPart(path.resolve(file));
-  const allowed = allowedDirs.map((dir) => realPathOfExistingPart(dir));
-  if (!allowed.some((dir) => resolved === dir || resolved.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep))) {
-    throw new ValidationError('provider_config.file', `"${file}" is outside the folders allowed for env credentials (AEGIS_ENV_ALLOWED_DIRS)`);
-  }
-  return resolved;
-}
-
-/** Resolves symbolic links in the longest existing prefix of a path, so a link cannot lead out of a folder. */
-function realPathOfExistingPart(target: string): string {
-  let existing = target;
-  const rest: string[] = [];
-  while (!fs.existsSync(existing)) {
-    const parent = path.dirname(existing);
-    if (parent === existing) break;
-    rest.unshift(path.basename(existing));
-    existing = parent;
-  }
-  return path.join(fs.realpathSync(existing), ...rest);
 }

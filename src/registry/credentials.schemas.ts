@@ -15,6 +15,19 @@ const description = { type: ['string', 'null'], maxLength: 2000, pattern: multil
 const value = { type: 'string', description: `At most ${MAX_VALUE_BYTES} bytes of UTF-8; a longer value gets 413.` } as const;
 const hours = { type: 'integer', minimum: 1, maximum: 87_600 } as const;
 const thresholdHours = { type: 'integer', minimum: 0, maximum: 87_600 } as const;
+// The expression and zone are parsed by the service (croner and Intl), which names the field on error.
+const rotationCron = { type: ['string', 'null'], minLength: 9, maxLength: 128, pattern: '^[0-9A-Za-z*/,\\- ?#LW]+$' } as const;
+const rotationTimezone = { type: ['string', 'null'], minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_+/-]+$' } as const;
+const valuePolicy = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  properties: {
+    length: { type: 'integer', minimum: 16, maximum: 1024 },
+    alphabet: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[\\x21-\\x7e]+$' },
+    prefix: { type: 'string', maxLength: 32, pattern: '^[A-Za-z0-9_.:-]*$' },
+    validity_hours: { type: 'integer', minimum: 1, maximum: 87_600 },
+  },
+} as const;
 
 export const nameParams = {
   type: 'object',
@@ -38,6 +51,9 @@ export const createCredentialBody = {
     rotation_enabled: { type: 'boolean' },
     rotation_interval_hours: hours,
     rotation_strategy: { type: 'string', enum: ROTATION_STRATEGIES },
+    rotation_cron: rotationCron,
+    rotation_timezone: rotationTimezone,
+    value_policy: valuePolicy,
     alert_threshold_hours: thresholdHours,
     tags,
     metadata,
@@ -53,6 +69,9 @@ export const updateCredentialBody = {
     rotation_enabled: { type: 'boolean' },
     rotation_interval_hours: hours,
     rotation_strategy: { type: 'string', enum: ROTATION_STRATEGIES },
+    rotation_cron: rotationCron,
+    rotation_timezone: rotationTimezone,
+    value_policy: valuePolicy,
     alert_threshold_hours: thresholdHours,
     tags,
     metadata,
@@ -103,6 +122,9 @@ export const credentialView = {
     rotation_interval_hours: { type: 'integer' },
     rotation_strategy: { type: 'string' },
     next_rotation_at: nullableDateTime,
+    rotation_cron: { type: ['string', 'null'] },
+    rotation_timezone: { type: ['string', 'null'] },
+    value_policy: { type: ['object', 'null'], additionalProperties: true },
     alert_threshold_hours: { type: 'integer' },
     alert_sent: { type: 'boolean' },
     has_value: { type: 'boolean' },

@@ -15,12 +15,13 @@ import { callerReaches, type Caller } from '../tokens/caller.js';
 import { hasScope } from '../tokens/scopes.js';
 import {
   checkMetadata,
+  checkProviderConfigDocument,
   checkValue,
   normalizeInstant,
   type CreateCredentialInput,
   type UpdateCredentialInput,
 } from './credential-input.js';
-import type { Credential, CredentialStatus, CredentialVersion, HealthCheckSummary, VersionReason } from './credential.types.js';
+import type { Credential, CredentialStatus, CredentialVersion, HealthCheckSummary, Provider, VersionReason } from './credential.types.js';
 import {
   findCredentialByName,
   insertCredential,
@@ -116,7 +117,7 @@ export class RegistryService {
         encryptedValue: null,
         encryptionKeyId: null,
         providerCredentialId: input.provider_credential_id ?? null,
-        providerConfig: this.#deps.adapters[provider].checkConfig(input.provider_config ?? {}),
+        providerConfig: this.#checkProviderConfig(provider, input.provider_config ?? {}),
         status: 'active',
         createdAt: now,
         updatedAt: now,
@@ -184,7 +185,7 @@ export class RegistryService {
           rotationTimezone: patch.rotation_timezone !== undefined ? patch.rotation_timezone : existing.rotationTimezone,
           valuePolicy: patch.value_policy !== undefined ? patch.value_policy : existing.valuePolicy,
           providerCredentialId: patch.provider_credential_id !== undefined ? patch.provider_credential_id : existing.providerCredentialId,
-          providerConfig: patch.provider_config !== undefined ? this.#deps.adapters[existing.provider].checkConfig(patch.provider_config) : existing.providerConfig,
+          providerConfig: patch.provider_config !== undefined ? this.#checkProviderConfig(existing.provider, patch.provider_config) : existing.providerConfig,
           updatedAt: now,
         };
         // Provider settings decide where AEGIS sends the value (a test URL, a file), so changing them on a
@@ -270,6 +271,11 @@ export class RegistryService {
         return { credential, version: version.version, value };
       }),
     );
+  }
+
+  #checkProviderConfig(provider: Provider, config: Record<string, unknown>): Record<string, unknown> {
+    checkProviderConfigDocument(config);
+    return this.#deps.adapters[provider].checkConfig(config);
   }
 
   async #load(trx: Transaction<Database>, caller: Caller, name: string): Promise<Credential> {

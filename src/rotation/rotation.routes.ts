@@ -59,7 +59,8 @@ export function registerRotationRoutes(app: FastifyInstance, rotation: Rotation)
           properties: {
             trigger: { type: 'string', enum: ['manual', 'emergency'], default: 'manual' },
             reason: { type: 'string', maxLength: 500, pattern: plainTextPattern },
-            value: { type: 'string', maxLength: MAX_VALUE_BYTES },
+            // The byte limit is checked after parsing (413 naming `value`), as for credentials.
+            value: { type: 'string', description: `At most ${MAX_VALUE_BYTES} bytes of UTF-8` },
           },
         },
         response: {
