@@ -41,6 +41,22 @@ export function readKeyCandidates(source: KeySource, salts: ReadonlyArray<string
   }
 }
 
+/**
+ * Reads the source once and throws StartupError when it cannot yield a usable key: a missing or exposed
+ * key file, a short or weak key, an empty variable, a weak passphrase. A default key file that does not
+ * exist yet passes, because the first start creates it.
+ */
+export function checkKeySource(source: KeySource): void {
+  if (source.kind === 'file' && source.generated && !fs.existsSync(source.path)) return;
+  if (source.kind === 'passphrase') {
+    rejectWeakPassphrase(source.value, source.variable);
+    return;
+  }
+  if (readKeyCandidates(source, []).length === 0) {
+    throw new StartupError(`The ${describeKeySource(source)} contains no master key. Set it to a base64 key from \`aegis keys generate\`.`);
+  }
+}
+
 export function readKeyFile(file: string): Buffer[] {
   let stat: fs.Stats;
   try {

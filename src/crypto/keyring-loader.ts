@@ -5,7 +5,7 @@ import { tableExists, type Db, type Executor } from '../db/database.js';
 import type { Clock } from '../lib/clock.js';
 import { StartupError } from '../lib/errors.js';
 import { keyCheckValue, newKeyId, newSalt } from './key-material.js';
-import { createKeyFile, describeKeySource, readKeyCandidates } from './key-sources.js';
+import { checkKeySource, createKeyFile, describeKeySource, readKeyCandidates } from './key-sources.js';
 import { Keyring } from './keyring.js';
 import { insertMasterKey, listMasterKeys, type MasterKeyRecord } from './master-keys.repository.js';
 
@@ -17,6 +17,8 @@ import { insertMasterKey, listMasterKeys, type MasterKeyRecord } from './master-
 export async function verifyKeyring(db: Db, source: KeySource): Promise<{ keyring: Keyring; registered: boolean }> {
   const records = (await tableExists(db, 'aegis_master_keys')) ? await listMasterKeys(db.kysely) : [];
   if (records.length === 0) {
+    // A new vault: reject an unusable key source now, because migrations write the schema next.
+    checkKeySource(source);
     return { keyring: new Keyring(new Map(), resolverFor(db, source)), registered: false };
   }
   if (source.kind === 'file' && source.generated && !fs.existsSync(source.path)) {
