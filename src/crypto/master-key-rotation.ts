@@ -1,11 +1,12 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { KeySource } from '../config/config.js';
-import type { Db } from '../db/database.js';
+import type { Db, Executor } from '../db/database.js';
 import type { Clock } from '../lib/clock.js';
-import { StartupError } from '../lib/errors.js';
+import { AegisError, StartupError } from '../lib/errors.js';
+import { EnvelopeError } from './envelope.js';
 import { generateMasterKey, keyCheckValue, newKeyId, newSalt } from './key-material.js';
 import { appendKeyToFile, describeKeySource, readKeyCandidates } from './key-sources.js';
-import type { Keyring } from './keyring.js';
+import { KeyUnavailableError, type Keyring } from './keyring.js';
 import { insertMasterKey, listMasterKeys, setMasterKeyState } from './master-keys.repository.js';
 
 export interface MasterKeyRotationResult {
@@ -37,7 +38,8 @@ export async function rotateMasterKey(
   clock: Clock,
   options: MasterKeyRotationOptions = {},
 ): Promise<MasterKeyRotationResult> {
-  const newKeyId = await addNewKey(db, source, clock);
+  const { keyId: newKeyId, key } = await addNewKey(db, source, clock);
+  keyring.add(newKeyId, key);
   await db.kysely.transaction().execute(async (trx) => {
     await trx.updateTable('aegis_master_keys').set({ state: 'active' }).where('state', '=', 'current').execute();
     await setMasterKeyState(trx, newKeyId, 'current', clock.now().toISOString());
@@ -60,7 +62,7 @@ export async function rotateMasterKey(
   return { newKeyId, rewrapped, retiredKeyIds };
 }
 
-async function addNewKey(db: Db, source: KeySource, clock: Clock): Promise<string> {
+async function addNewKey(db: Db, source: KeySource, clock: Clock): Promise<{ keyId: string; key: Buffer }> {
   const known = new Set((await listMasterKeys(db.kysely)).map((record) => record.checkValue));
   let key: Buffer;
   let kdfSalt: string | null = null;
@@ -88,7 +90,7 @@ async function addNewKey(db: Db, source: KeySource, clock: Clock): Promise<strin
     kdfSalt,
     createdAt: clock.now().toISOString(),
   });
-  return keyId;
+  return { keyId, key };
 }
 
 async function rewrapAll(db: Db, keyring: Keyring, toKeyId: string, batchSize: number): Promise<number> {
@@ -104,7 +106,13 @@ async function rewrapAll(db: Db, keyring: Keyring, toKeyId: string, batchSize: n
         .execute();
       for (const row of rows) {
         const context = { credentialId: row.credential_id, version: row.version };
-        const envelope = await keyring.rewrap(row.encrypted_value!, context, toKeyId, trx);
+        let envelope: string;
+        try {
+          envelope = await keyring.rewrap(row.encrypted_value!, context, toKeyId, trx);
+        } catch (error) {
+          if (!(error instanceof EnvelopeError || error instanceof KeyUnavailableError)) throw error;
+          throw await rewrapFailure(trx, row, toKeyId, error);
+        }
         // Compare-and-set on the old envelope: a row another process changed meanwhile is left to the next pass.
         await trx
           .updateTable('aegis_credential_versions')
@@ -124,6 +132,28 @@ async function rewrapAll(db: Db, keyring: Keyring, toKeyId: string, batchSize: n
     total += done;
     if (done < batchSize) return total;
   }
+}
+
+/**
+ * Builds the error for a row that cannot be re-wrapped, naming the credential and version. Nothing is
+ * retired in that case: the new key stays current and the old keys stay active until a later rotation.
+ */
+async function rewrapFailure(
+  trx: Executor,
+  row: { credential_id: string; version: number },
+  toKeyId: string,
+  cause: EnvelopeError | KeyUnavailableError,
+): Promise<AegisError> {
+  const credential = await trx.selectFrom('aegis_credentials').select('name').where('id', '=', row.credential_id).executeTakeFirst();
+  const name = credential ? `"${credential.name}" (id ${row.credential_id})` : `id ${row.credential_id}`;
+  const error = new AegisError(
+    500,
+    'rewrap_failed',
+    `Master key rotation stopped: the stored value of credential ${name} version ${row.version} could not be re-wrapped under master key ${toKeyId} (${cause.message}). The new key stays current and no key was retired. Restore that row from a backup, or add its missing master key, then run \`aegis keys rotate\` again.`,
+    { extra: { credential_id: row.credential_id, version: row.version } },
+  );
+  error.cause = cause;
+  return error;
 }
 
 async function countOtherKeyRows(db: Db, keyId: string): Promise<number> {
