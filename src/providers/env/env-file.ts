@@ -1,10 +1,14 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'dotenv';
 
-/** A line that assigns `variable`, with an optional `export ` in front, as dotenv reads it. */
+/**
+ * Builds the pattern of a line that assigns `variable` as dotenv 17 reads it: optional leading space and
+ * `export `, then `NAME=` or `NAME: `. The adapter allows only letters, digits and _ in `variable`, so it needs no escaping.
+ */
 function assignment(variable: string): RegExp {
-  return new RegExp(`^(\\s*)(export\\s+)?${variable}\\s*=`);
+  return new RegExp(`^(\\s*)(export\\s+)?${variable}(?:\\s*=|:\\s)`);
 }
 
 /** Reads one variable of a .env file with dotenv's rules; undefined when the file or variable is missing. */
@@ -20,57 +24,94 @@ export function readVariable(file: string, variable: string): string | undefined
 }
 
 /**
- * Formats a value as dotenv reads it back unchanged: bare when it holds only safe characters, single
- * quotes (no escapes in dotenv) otherwise. Returns null for values no form can carry (a newline, or
- * both a single quote and characters that need quoting).
+ * Formats a value as dotenv 17 reads it back unchanged: bare when it contains only safe characters, else
+ * in single quotes, double quotes or backticks, whichever the value does not contain. dotenv has no escapes
+ * inside quotes, and it expands \\n and \\r inside double quotes. Returns null for values no form can
+ * carry: a line break, or all three quote characters.
  */
 export function formatValue(value: string): string | null {
   if (/^[A-Za-z0-9_\-.:/+=@,%!?*~^]*$/.test(value)) return value;
   if (/[\r\n]/.test(value)) return null;
   if (!value.includes("'")) return `'${value}'`;
   if (!value.includes('"') && !value.includes('\\') && !value.includes('$')) return `"${value}"`;
+  if (!value.includes('`')) return `\`${value}\``;
   return null;
 }
 
+/** The end of a dotenv assignment after its value: spaces and an optional `# comment`. */
+const trailingComment = /^(?:'(?:\\'|[^'])*'|"(?:\\"|[^"])*"|`(?:\\`|[^`])*`|[^#\r\n]*?)(\s+#.*)?\s*$/;
+
 /**
- * Sets one variable in a .env file and keeps every other byte: other lines, comments, blank lines and
- * their order. The first assignment of the variable is replaced (later duplicates are left as they are,
- * and dotenv reads the first); a missing variable is appended. The file is replaced atomically: the new
- * text goes to a temporary file in the same folder with the old file's mode, is flushed with fsync, and
- * is renamed over the old one, so a reader sees the old file or the new one, never a mix.
+ * Sets one variable in a .env file and keeps every other byte: other lines, comments, blank lines, their
+ * order and line endings (LF or CRLF). The last assignment of the variable is replaced, because dotenv
+ * and shells read the last one. Earlier duplicates and a `# comment` after the old value are kept. A
+ * missing variable is appended. The result is parsed again, and the write is rejected unless every
+ * other variable reads as before and this one reads as `value`.
+ *
+ * The file is replaced atomically: the new text goes to a temporary file in the same folder with the old
+ * file's mode and owner, is flushed with fsync, and is renamed over the old one, so a reader sees the old
+ * file or the new one, never a mix.
  */
 export function writeVariable(file: string, variable: string, value: string): void {
   const formatted = formatValue(value);
-  if (formatted === null) throw new Error(`the value of ${variable} cannot be written to a .env file (it holds a newline or unescapable quotes)`);
+  if (formatted === null) throw new Error(`the value of ${variable} cannot be written to a .env file (it contains a line break or all three quote characters)`);
   const stat = fs.statSync(file);
   const text = fs.readFileSync(file, 'utf8');
   const lines = text.split('\n');
   const pattern = assignment(variable);
-  const index = lines.findIndex((line) => pattern.test(line));
-  const line = `${variable}=${formatted}`;
+  const index = lines.findLastIndex((line) => pattern.test(line));
+  const newline = text.includes('\r\n') ? '\r\n' : '\n';
+  const assigned = `${variable}=${formatted}`;
   if (index >= 0) {
-    const match = pattern.exec(lines[index]!)!;
-    const trailingCarriageReturn = lines[index]!.endsWith('\r') ? '\r' : '';
-    lines[index] = `${match[1]}${match[2] ?? ''}${line}${trailingCarriageReturn}`;
+    const old = lines[index]!;
+    const carriageReturn = old.endsWith('\r') ? '\r' : '';
+    const body = carriageReturn ? old.slice(0, -1) : old;
+    const match = pattern.exec(body)!;
+    const comment = trailingComment.exec(body.slice(match[0].length).trimStart())?.[1] ?? '';
+    lines[index] = `${match[1]}${match[2] ?? ''}${assigned}${comment}${carriageReturn}`;
   } else {
-    if (lines.length > 0 && lines[lines.length - 1] === '') lines.splice(lines.length - 1, 0, line);
-    else lines.push(line);
+    const appended = newline === '\r\n' ? `${assigned}\r` : assigned;
+    if (lines[lines.length - 1] === '') lines.splice(lines.length - 1, 0, appended);
+    else {
+      // The file does not end with a line break: end the old last line first.
+      if (newline === '\r\n') lines[lines.length - 1] += '\r';
+      lines.push(appended);
+    }
   }
-  replaceAtomically(file, lines.join('\n'), stat.mode & 0o7777);
+  const updated = lines.join('\n');
+  checkOnlyVariableChanged(file, variable, value, text, updated);
+  replaceAtomically(file, updated, stat);
 }
 
-function replaceAtomically(file: string, text: string, mode: number): void {
+/** Rejects a rewrite that would change how dotenv reads any other variable (for example inside a multi-line value). */
+function checkOnlyVariableChanged(file: string, variable: string, value: string, before: string, after: string): void {
+  const expected = { ...parse(before), [variable]: value };
+  const actual = parse(after);
+  // The other variables come first, so the message names the one the rewrite would break.
+  const keys = new Set([...Object.keys(expected), ...Object.keys(actual)]);
+  keys.delete(variable);
+  for (const key of [...keys, variable]) {
+    if (expected[key] !== actual[key]) {
+      throw new Error(`rewriting ${variable} in ${file} would change how ${key} is read, so the file was left unchanged. Edit it by hand.`);
+    }
+  }
+}
+
+function replaceAtomically(file: string, text: string, stat: fs.Stats): void {
+  const mode = stat.mode & 0o7777;
   const directory = path.dirname(file);
-  const temporary = path.join(directory, `.${path.basename(file)}.aegis-${process.pid}-${Date.now()}.tmp`);
+  // A random name per write: two writes in the same millisecond must not collide.
+  const temporary = path.join(directory, `.${path.basename(file)}.aegis-${process.pid}-${crypto.randomBytes(6).toString('hex')}.tmp`);
   const handle = fs.openSync(temporary, 'wx', mode);
   try {
-    fs.writeFileSync(handle, text);
-    fs.fchmodSync(handle, mode);
-    fs.fsyncSync(handle);
-  } finally {
-    fs.closeSync(handle);
-  }
-  try {
+    try {
+      fs.writeFileSync(handle, text);
+      fs.fchmodSync(handle, mode);
+      keepOwner(handle, stat, file);
+      fs.fsyncSync(handle);
+    } finally {
+      fs.closeSync(handle);
+    }
     fs.renameSync(temporary, file);
   } catch (error) {
     fs.rmSync(temporary, { force: true });
@@ -82,5 +123,20 @@ function replaceAtomically(file: string, text: string, mode: number): void {
     fs.fsyncSync(directoryHandle);
   } finally {
     fs.closeSync(directoryHandle);
+  }
+}
+
+/**
+ * Gives the new file the old one's owner and group, so the service reading it still can. Only root can
+ * give a file away; any other process fails here instead of leaving the file with another owner.
+ */
+function keepOwner(handle: number, stat: fs.Stats, file: string): void {
+  const created = fs.fstatSync(handle);
+  if (created.uid === stat.uid && created.gid === stat.gid) return;
+  try {
+    fs.fchownSync(handle, stat.uid, stat.gid);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw Object.assign(new Error(`${file} is owned by uid ${stat.uid} gid ${stat.gid}, and this process cannot create a replacement with that owner (${code})`), { code });
   }
 }

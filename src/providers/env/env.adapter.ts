@@ -23,6 +23,8 @@ export interface EnvAdapterOptions {
  * run a reload command for the file afterwards (for example to restart the service that reads it).
  */
 export function createEnvAdapter(options: EnvAdapterOptions): ProviderAdapter {
+  // Credentials store the file's real path (see resolveAllowedPath), so the configured keys are resolved the same way.
+  const reloadCommands = new Map(Object.entries(options.reloadCommands).map(([file, command]) => [realPathOfExistingPart(path.resolve(file)), command]));
   return {
     provider: 'env',
     capabilities: { test: true, setValue: true, issueValue: false, revoke: false, apply: false, list: false },
@@ -55,20 +57,23 @@ export function createEnvAdapter(options: EnvAdapterOptions): ProviderAdapter {
 
     async setValue(credential, value) {
       const { file, variable } = settings(credential);
-      if (formatValue(value) === null) throw new ProviderError(`the new value of ${variable} cannot be written to a .env file (newline or unescapable quotes)`);
+      if (formatValue(value) === null) throw new ProviderError(`the new value of ${variable} cannot be written to a .env file (it contains a line break or all three quote characters)`);
       try {
         writeVariable(file, variable, value);
       } catch (error) {
-        throw new ProviderError(`writing ${variable} to ${file} failed: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+        const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+        throw new ProviderError(`writing ${variable} to ${file} failed: ${reason}`);
       }
       if (readVariable(file, variable) !== value) throw new ProviderError(`${variable} in ${file} does not read back as written`);
-      const command = options.reloadCommands[file];
+      const command = reloadCommands.get(file);
       if (command) {
+        const timeoutMs = options.reloadTimeoutMs ?? 30_000;
         try {
-          await run('/bin/sh', ['-c', command], { timeout: options.reloadTimeoutMs ?? 30_000 });
+          await run('/bin/sh', ['-c', command], { timeout: timeoutMs });
         } catch (error) {
-          const code = (error as { code?: unknown }).code;
-          throw new ProviderError(`the reload command for ${file} failed (exit ${String(code)})`);
+          const { code, killed, signal } = error as { code?: unknown; killed?: boolean; signal?: string | null };
+          if (killed) throw new ProviderError(`the reload command for ${file} timed out after ${timeoutMs} ms`);
+          throw new ProviderError(`the reload command for ${file} failed (${typeof code === 'number' ? `exit ${code}` : (signal ?? String(code))})`);
         }
       }
     },
