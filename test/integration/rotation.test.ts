@@ -1,0 +1,360 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
+import { acquireLease } from '../../src/leases/leases.repository.js';
+import type { ProviderAdapter } from '../../src/providers/adapter.js';
+import { rotationLeaseName } from '../../src/rotation/rotation.engine.js';
+import { testDialects } from '../helpers/databases.js';
+import { call, destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
+
+const otherLines = '# service settings\nDB_HOST=db.internal\n\nexport LOG_LEVEL=debug\n';
+
+/** Writes a .env file holding `variable=value` between other lines, and creates an env credential for it. */
+async function createEnvCredential(t: TestVault, name: string, value: string, file = path.join(t.dir, `${name}.env`)): Promise<{ file: string; id: string }> {
+  fs.writeFileSync(file, `${otherLines}API_KEY=${value}\nTRAILING=1\n`);
+  const created = await call(t.app, 'POST', '/credentials', {
+    token: t.adminToken,
+    body: { name, credential_type: 'apiKey', provider: 'env', provider_config: { file, variable: 'API_KEY' }, value },
+  });
+  assert.equal(created.status, 201, created.body);
+  const row = await t.vault.db.kysely.selectFrom('aegis_credentials').select('id').where('name', '=', name).executeTakeFirstOrThrow();
+  return { file, id: row.id };
+}
+
+function fileValue(file: string): string | undefined {
+  const line = fs.readFileSync(file, 'utf8').split('\n').find((text) => text.startsWith('API_KEY='));
+  return line?.slice('API_KEY='.length);
+}
+
+async function reveal(t: TestVault, name: string): Promise<{ value: string; version: number }> {
+  const response = await call(t.app, 'GET', `/credentials/${name}/value`, { token: t.adminToken });
+  assert.equal(response.status, 200, response.body);
+  return response.json;
+}
+
+async function versionRows(t: TestVault, credentialId: string) {
+  return t.vault.db.kysely
+    .selectFrom('aegis_credential_versions')
+    .select(['version', 'is_current', 'state', 'reason'])
+    .where('credential_id', '=', credentialId)
+    .orderBy('version')
+    .execute();
+}
+
+async function currentVersion(t: TestVault, credentialId: string): Promise<number> {
+  const rows = await versionRows(t, credentialId);
+  const current = rows.filter((row) => row.is_current === true || row.is_current === 1);
+  assert.equal(current.length, 1, `expected one current version, got ${JSON.stringify(rows)}`);
+  return current[0]!.version;
+}
+
+async function outboxRows(t: TestVault, credentialId: string) {
+  return t.vault.db.kysely.selectFrom('aegis_alert_outbox').selectAll().where('credential_id', '=', credentialId).orderBy('created_at').execute();
+}
+
+/** Runs `afterSet` after each value the env adapter writes for one credential; returns a function that undoes the wrap. */
+function wrapSetValue(t: TestVault, credentialId: string, afterSet: () => Promise<void>): () => void {
+  const adapter = t.vault.adapters.env as { setValue: NonNullable<ProviderAdapter['setValue']> };
+  const original = adapter.setValue;
+  adapter.setValue = async (credential, value, previous) => {
+    await original(credential, value, previous);
+    if (credential.id === credentialId) await afterSet();
+  };
+  return () => {
+    adapter.setValue = original;
+  };
+}
+
+/** Every row of a table as JSON text, to search for values that must not be stored there. */
+async function tableText(t: TestVault, table: string): Promise<string> {
+  const result = await sql`select * from ${sql.table(table)}`.execute(t.vault.db.kysely);
+  return JSON.stringify(result.rows);
+}
+
+for (const dialect of await testDialects()) {
+  describe(`rotation engine on ${dialect}`, () => {
+    let t: TestVault;
+    let dir: string;
+    let failingFile: string;
+    let reloadLog: string;
+
+    before(async () => {
+      dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-rotation-')));
+      failingFile = path.join(dir, 'failing.env');
+      reloadLog = path.join(dir, 'reload.log');
+      // The reload command of failing.env records what the file held, then fails, so every attempt fails at the provider.
+      const reloadCommands = { [failingFile]: `cat '${failingFile}' >> '${reloadLog}'; exit 1` };
+      t = await openTestVault(dialect, { reuse: { dir }, env: { AEGIS_ENV_RELOAD_COMMANDS: JSON.stringify(reloadCommands) } });
+    });
+    after(async () => destroyTestVault(t));
+
+    it('manual rotate writes version 2', async () => {
+      const { file, id } = await createEnvCredential(t, 'svc-a', 'initial-value-a');
+      const before = fs.readFileSync(file, 'utf8');
+
+      const rotated = await call(t.app, 'POST', '/credentials/svc-a/rotate', { token: t.adminToken, body: {} });
+      assert.equal(rotated.status, 200, rotated.body);
+      assert.equal(rotated.json.previous_version, 1);
+      assert.equal(rotated.json.new_version, 2);
+
+      const rows = await versionRows(t, id);
+      assert.equal(rows.length, 2);
+      assert.equal(rows[1]!.reason, 'rotation');
+      assert.equal(rows[1]!.state, 'committed');
+      assert.equal(await currentVersion(t, id), 2);
+
+      const revealed = await reveal(t, 'svc-a');
+      assert.equal(revealed.version, 2);
+      assert.notEqual(revealed.value, 'initial-value-a');
+      assert.equal(fileValue(file), revealed.value);
+      const after = fs.readFileSync(file, 'utf8');
+      assert.equal(after.replace(revealed.value, 'initial-value-a'), before);
+
+      const history = await call(t.app, 'GET', '/rotation/history?credential_name=svc-a', { token: t.adminToken });
+      assert.equal(history.status, 200);
+      assert.equal(history.json.total, 1);
+      const entry = history.json.history[0];
+      assert.equal(entry.trigger, 'manual');
+      assert.equal(entry.success, true);
+      assert.equal(entry.previous_version, 1);
+      assert.equal(entry.new_version, 2);
+      assert.equal(typeof entry.duration_ms, 'number');
+      assert.ok(entry.duration_ms >= 0);
+
+      const audit = await t.vault.db.kysely.selectFrom('aegis_audit_log').selectAll().where('credential_id', '=', id).where('action', '=', 'rotated').execute();
+      assert.equal(audit.length, 1);
+      assert.ok(audit[0]!.success === true || audit[0]!.success === 1);
+
+      const alerts = await outboxRows(t, id);
+      assert.equal(alerts.length, 1);
+      assert.equal(alerts[0]!.alert_type, 'rotation_success');
+      assert.equal(alerts[0]!.message, "✅ Credential 'svc-a' rotated successfully");
+      assert.equal(alerts[0]!.priority, 'low');
+
+      const credential = await t.vault.db.kysely.selectFrom('aegis_credentials').select('status').where('id', '=', id).executeTakeFirstOrThrow();
+      assert.equal(credential.status, 'active');
+      const leases = await t.vault.db.kysely.selectFrom('aegis_leases').selectAll().where('name', '=', rotationLeaseName(id)).execute();
+      assert.equal(leases.length, 0);
+    });
+
+    it('concurrent rotations: one wins', async () => {
+      const { id } = await createEnvCredential(t, 'svc-b', 'initial-value-b');
+      // A rotation that gets the lease waits in setValue until every request has finished or got that far.
+      // So all ten overlap in time, because without the gate one rotation can finish before the next request starts.
+      let arrived = 0;
+      let openGate = () => {};
+      const gate = new Promise<void>((resolve) => (openGate = resolve));
+      const settle = () => {
+        arrived += 1;
+        if (arrived === 10) openGate();
+      };
+      const restore = wrapSetValue(t, id, async () => {
+        settle();
+        await gate;
+      });
+      let responses;
+      try {
+        responses = await Promise.all(
+          Array.from({ length: 10 }, () =>
+            call(t.app, 'POST', '/credentials/svc-b/rotate', { token: t.adminToken, body: {} }).then((response) => {
+              if (response.status !== 200) settle();
+              return response;
+            }),
+          ),
+        );
+      } finally {
+        restore();
+      }
+      const statuses = responses.map((response) => response.status).sort();
+      assert.deepEqual(statuses, [200, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
+      for (const response of responses.filter((entry) => entry.status === 409)) {
+        assert.equal(response.json.code, 'rotation_in_progress');
+      }
+      const rows = await versionRows(t, id);
+      assert.equal(rows.length, 2);
+      assert.equal(await currentVersion(t, id), 2);
+    });
+
+    it('expired lease is taken over', async () => {
+      const { id } = await createEnvCredential(t, 'svc-c', 'initial-value-c');
+      const otherLease = await acquireLease(t.vault.db, rotationLeaseName(id), 'other-process', 60_000, t.clock.now());
+      assert.ok(otherLease);
+
+      const blocked = await call(t.app, 'POST', '/credentials/svc-c/rotate', { token: t.adminToken, body: {} });
+      assert.equal(blocked.status, 409);
+      assert.equal(blocked.json.code, 'rotation_in_progress');
+      assert.equal(await currentVersion(t, id), 1);
+
+      t.clock.advanceMs(61_000);
+      const rotated = await call(t.app, 'POST', '/credentials/svc-c/rotate', { token: t.adminToken, body: {} });
+      assert.equal(rotated.status, 200, rotated.body);
+      assert.equal(await currentVersion(t, id), 2);
+    });
+
+    it('lost lease cannot commit', async () => {
+      const { file, id } = await createEnvCredential(t, 'svc-d', 'initial-value-d');
+      // Between setting the value and committing, another process takes the lease over.
+      const restore = wrapSetValue(t, id, async () => {
+        await t.vault.db.kysely
+          .updateTable('aegis_leases')
+          .set({ owner: 'thief', fencing_token: sql`fencing_token + 1` })
+          .where('name', '=', rotationLeaseName(id))
+          .execute();
+      });
+      try {
+        const rotated = await call(t.app, 'POST', '/credentials/svc-d/rotate', { token: t.adminToken, body: {} });
+        assert.equal(rotated.status, 409, rotated.body);
+        assert.equal(rotated.json.code, 'lease_lost');
+      } finally {
+        restore();
+      }
+      assert.equal(await currentVersion(t, id), 1);
+      assert.equal((await reveal(t, 'svc-d')).version, 1);
+      const lease = await t.vault.db.kysely.selectFrom('aegis_leases').selectAll().where('name', '=', rotationLeaseName(id)).executeTakeFirst();
+      assert.equal(lease?.owner, 'thief');
+
+      // Once the thief's lease expires, recovery finishes the rotation the file already carries.
+      t.clock.advanceMs(t.vault.config.rotationLeaseSeconds * 1000 + 1000);
+      const report = await t.vault.rotation.recover();
+      assert.deepEqual(report.completed, ['svc-d']);
+      const revealed = await reveal(t, 'svc-d');
+      assert.equal(revealed.version, 2);
+      assert.equal(fileValue(file), revealed.value);
+    });
+
+    it('failing provider keeps old version', async () => {
+      const { file, id } = await createEnvCredential(t, 'svc-e', 'initial-value-e', failingFile);
+      const rotated = await call(t.app, 'POST', '/credentials/svc-e/rotate', { token: t.adminToken, body: {} });
+      assert.equal(rotated.status, 502, rotated.body);
+      assert.equal(rotated.json.code, 'rotation_failed');
+
+      const tried = fs
+        .readFileSync(reloadLog, 'utf8')
+        .split('\n')
+        .filter((line) => line.startsWith('API_KEY='))
+        .map((line) => line.slice('API_KEY='.length));
+      // Three attempts, then the restore of the old value (whose reload also fails).
+      assert.equal(tried.length, 4);
+      const attempts = tried.slice(0, 3);
+      assert.equal(new Set(attempts).size, 3);
+      assert.ok(!attempts.includes('initial-value-e'));
+      assert.equal(tried[3], 'initial-value-e');
+
+      assert.equal(fileValue(file), 'initial-value-e');
+      assert.equal(await currentVersion(t, id), 1);
+      assert.equal((await reveal(t, 'svc-e')).value, 'initial-value-e');
+      const rows = await versionRows(t, id);
+      assert.deepEqual(
+        rows.map((row) => row.state),
+        ['committed', 'failed'],
+      );
+      const credential = await t.vault.db.kysely.selectFrom('aegis_credentials').select('status').where('id', '=', id).executeTakeFirstOrThrow();
+      assert.equal(credential.status, 'failed');
+
+      const alerts = await outboxRows(t, id);
+      assert.equal(alerts.length, 1);
+      assert.equal(alerts[0]!.alert_type, 'rotation_failed');
+      assert.match(alerts[0]!.message, /^❌ Rotation failed for 'svc-e': .+/);
+      assert.equal(alerts[0]!.priority, 'critical');
+
+      const history = await call(t.app, 'GET', '/rotation/history?credential_name=svc-e', { token: t.adminToken });
+      assert.equal(history.json.total, 1);
+      assert.equal(history.json.history[0].success, false);
+      assert.equal(history.json.history[0].attempts, 3);
+
+      for (const table of ['aegis_alert_outbox', 'aegis_rotation_history', 'aegis_audit_log']) {
+        const text = await tableText(t, table);
+        for (const value of tried) assert.ok(!text.includes(value), `${table} holds a value`);
+      }
+    });
+
+    it('rollback switches between versions', async () => {
+      const { file, id } = await createEnvCredential(t, 'svc-f', 'initial-value-f');
+      const values = ['initial-value-f'];
+      for (let index = 0; index < 2; index += 1) {
+        const rotated = await call(t.app, 'POST', '/credentials/svc-f/rotate', { token: t.adminToken, body: {} });
+        assert.equal(rotated.status, 200, rotated.body);
+        values.push((await reveal(t, 'svc-f')).value);
+      }
+      assert.equal(await currentVersion(t, id), 3);
+
+      const toFirst = await call(t.app, 'POST', '/credentials/svc-f/rollback', { token: t.adminToken, body: { version: 1 } });
+      assert.equal(toFirst.status, 200, toFirst.body);
+      assert.equal(toFirst.json.from_version, 3);
+      assert.equal(toFirst.json.to_version, 1);
+      assert.equal(fileValue(file), values[0]);
+      assert.deepEqual(await reveal(t, 'svc-f'), { name: 'svc-f', version: 1, value: values[0] });
+
+      const toSecond = await call(t.app, 'POST', '/credentials/svc-f/rollback', { token: t.adminToken, body: { version: 2 } });
+      assert.equal(toSecond.status, 200, toSecond.body);
+      assert.equal(fileValue(file), values[1]);
+      assert.deepEqual(await reveal(t, 'svc-f'), { name: 'svc-f', version: 2, value: values[1] });
+
+      const unknown = await call(t.app, 'POST', '/credentials/svc-f/rollback', { token: t.adminToken, body: { version: 99 } });
+      assert.equal(unknown.status, 404);
+      assert.equal(unknown.json.code, 'version_not_found');
+      assert.equal(await currentVersion(t, id), 2);
+      assert.equal(fileValue(file), values[1]);
+
+      const history = await call(t.app, 'GET', '/rotation/history?credential_name=svc-f', { token: t.adminToken });
+      const rotations = history.json.history.filter((entry: { trigger: string }) => entry.trigger === 'manual');
+      const undone = rotations.find((entry: { new_version: number }) => entry.new_version === 3);
+      assert.equal(undone.rolled_back, true);
+      assert.equal(typeof undone.rollback_at, 'string');
+      const rollbacks = history.json.history.filter((entry: { trigger: string }) => entry.trigger === 'rollback');
+      assert.equal(rollbacks.length, 2);
+    });
+
+    it('emergency rotation alerts as critical', async () => {
+      const { id } = await createEnvCredential(t, 'svc-g', 'initial-value-g');
+      const rotated = await call(t.app, 'POST', '/credentials/svc-g/rotate', { token: t.adminToken, body: { trigger: 'emergency', reason: 'leaked in a log' } });
+      assert.equal(rotated.status, 200, rotated.body);
+      const alerts = await outboxRows(t, id);
+      assert.equal(alerts.length, 1);
+      assert.equal(alerts[0]!.alert_type, 'rotation_success');
+      assert.equal(alerts[0]!.priority, 'critical');
+      const history = await call(t.app, 'GET', '/rotation/history?credential_name=svc-g', { token: t.adminToken });
+      assert.equal(history.json.history[0].trigger, 'emergency');
+      assert.equal(history.json.history[0].reason, 'leaked in a log');
+    });
+
+    // Moves the shared clock by 91 days, so it runs last.
+    it('retention keeps current and previous', async () => {
+      const { file, id } = await createEnvCredential(t, 'svc-h', 'initial-value-h');
+      for (let index = 0; index < 3; index += 1) {
+        const rotated = await call(t.app, 'POST', '/credentials/svc-h/rotate', { token: t.adminToken, body: {} });
+        assert.equal(rotated.status, 200, rotated.body);
+      }
+      const current = await reveal(t, 'svc-h');
+      assert.equal(current.version, 4);
+
+      t.clock.advanceHours(91 * 24);
+      const result = await t.vault.rotation.retention();
+      assert.ok(result.versionsRemoved >= 2);
+      const rows = await versionRows(t, id);
+      assert.deepEqual(
+        rows.map((row) => row.version),
+        [3, 4],
+      );
+      assert.equal(await currentVersion(t, id), 4);
+
+      const purged = await call(t.app, 'POST', '/credentials/svc-h/rollback', { token: t.adminToken, body: { version: 1 } });
+      assert.equal(purged.status, 410, purged.body);
+      assert.equal(purged.json.code, 'version_purged');
+      assert.equal(await currentVersion(t, id), 4);
+      assert.equal(fileValue(file), current.value);
+
+      const unknown = await call(t.app, 'POST', '/credentials/svc-h/rollback', { token: t.adminToken, body: { version: 5 } });
+      assert.equal(unknown.status, 404);
+      assert.equal(unknown.json.code, 'version_not_found');
+      assert.equal(fileValue(file), current.value);
+
+      const previous = await call(t.app, 'POST', '/credentials/svc-h/rollback', { token: t.adminToken, body: {} });
+      assert.equal(previous.status, 200, previous.body);
+      assert.equal(previous.json.to_version, 3);
+    });
+  });
+}

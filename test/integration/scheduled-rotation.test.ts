@@ -1,0 +1,214 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { CreateCredentialInput } from '../../src/registry/credential-input.js';
+import type { Caller } from '../../src/tokens/caller.js';
+import { testDialects } from '../helpers/databases.js';
+import { call, destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
+import { ManualClock } from '../../src/lib/clock.js';
+
+const setupCaller: Caller = { actor: 'test-setup', tokenId: null, scopes: ['admin'], namePatterns: [], tags: [], ipAddress: null };
+
+/** Creates an env credential through the service, which takes rotation_cron and rotation_timezone. */
+async function createEnvCredential(t: TestVault, name: string, settings: Partial<CreateCredentialInput>): Promise<string> {
+  const file = path.join(t.dir, `${name}.env`);
+  fs.writeFileSync(file, `API_KEY=initial-${name}\n`);
+  const credential = await t.vault.registry.create(setupCaller, {
+    name,
+    credential_type: 'apiKey',
+    provider: 'env',
+    provider_config: { file, variable: 'API_KEY' },
+    value: `initial-${name}`,
+    rotation_enabled: true,
+    ...settings,
+  });
+  return credential.id;
+}
+
+async function runScheduled(t: TestVault) {
+  const response = await call(t.app, 'POST', '/rotation/run-scheduled', { token: t.adminToken });
+  assert.equal(response.status, 200, response.body);
+  assert.equal(response.json.failed, 0, response.body);
+  return response.json;
+}
+
+/** Calls run-scheduled once per simulated hour until `until`, starting at the clock's time. */
+async function tickHourly(t: TestVault, until: string): Promise<void> {
+  while (t.clock.now().toISOString() < until) {
+    await runScheduled(t);
+    t.clock.advanceHours(1);
+  }
+}
+
+async function scheduledRotations(t: TestVault, credentialId: string, since: string): Promise<string[]> {
+  const rows = await t.vault.db.kysely
+    .selectFrom('aegis_rotation_history')
+    .select('rotated_at')
+    .where('credential_id', '=', credentialId)
+    .where('trigger', 'in', ['scheduled', 'expiry'])
+    .orderBy('rotated_at')
+    .execute();
+  return rows.map((row) => new Date(row.rotated_at as string | Date).toISOString()).filter((at) => at >= since);
+}
+
+async function nextRotationOf(t: TestVault, name: string): Promise<string | null> {
+  const row = await t.vault.db.kysely.selectFrom('aegis_credentials').select('next_rotation_at').where('name', '=', name).executeTakeFirstOrThrow();
+  return row.next_rotation_at === null ? null : new Date(row.next_rotation_at as string | Date).toISOString();
+}
+
+function localDate(instant: string, timeZone: string): string {
+  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(instant));
+}
+
+/** Lists every calendar date from `first` to `last`, inclusive. */
+function datesFrom(first: string, last: string): string[] {
+  const dates: string[] = [];
+  for (let day = new Date(`${first}T00:00:00Z`); day <= new Date(`${last}T00:00:00Z`); day = new Date(day.getTime() + 86_400_000)) {
+    dates.push(day.toISOString().slice(0, 10));
+  }
+  return dates;
+}
+
+/** Weeks around the four daylight-saving changes of 2026 in Berlin and Sydney, and the local days whose 02:30 run falls inside each. */
+const windows: Array<{ from: string; until: string; berlin: [string, string]; sydney: [string, string] }> = [
+  { from: '2026-03-26T00:00:00.000Z', until: '2026-04-08T00:00:00.000Z', berlin: ['2026-03-26', '2026-04-07'], sydney: ['2026-03-27', '2026-04-08'] },
+  { from: '2026-10-01T00:00:00.000Z', until: '2026-10-07T00:00:00.000Z', berlin: ['2026-10-01', '2026-10-06'], sydney: ['2026-10-02', '2026-10-07'] },
+  { from: '2026-10-22T00:00:00.000Z', until: '2026-10-28T00:00:00.000Z', berlin: ['2026-10-22', '2026-10-27'], sydney: ['2026-10-23', '2026-10-28'] },
+];
+
+for (const dialect of await testDialects()) {
+  describe(`scheduled rotation on ${dialect}`, () => {
+    let t: TestVault;
+
+    before(async () => {
+      t = await openTestVault(dialect, { clock: new ManualClock('2026-03-20T00:00:00.000Z') });
+    });
+    after(async () => destroyTestVault(t));
+
+    it('cron runs once per local day', async () => {
+      const berlin = await createEnvCredential(t, 'cron-berlin', { rotation_strategy: 'scheduled', rotation_cron: '30 2 * * *', rotation_timezone: 'Europe/Berlin' });
+      const sydney = await createEnvCredential(t, 'cron-sydney', { rotation_strategy: 'scheduled', rotation_cron: '30 2 * * *', rotation_timezone: 'Australia/Sydney' });
+      const interval = await createEnvCredential(t, 'interval-24h', { rotation_strategy: 'scheduled', rotation_interval_hours: 24 });
+
+      for (const window of windows) {
+        // Catch up on the days between windows with one run, then count from a clean start.
+        t.clock.set(new Date(new Date(window.from).getTime() - 3_600_000));
+        await runScheduled(t);
+        t.clock.set(window.from);
+        await tickHourly(t, window.until);
+
+        const berlinRuns = await scheduledRotations(t, berlin, window.from);
+        assert.deepEqual(
+          berlinRuns.map((run) => localDate(run, 'Europe/Berlin')),
+          datesFrom(window.berlin[0], window.berlin[1]),
+          `Berlin runs: ${berlinRuns.join(', ')}`,
+        );
+        const sydneyRuns = await scheduledRotations(t, sydney, window.from);
+        assert.deepEqual(
+          sydneyRuns.map((run) => localDate(run, 'Australia/Sydney')),
+          datesFrom(window.sydney[0], window.sydney[1]),
+          `Sydney runs: ${sydneyRuns.join(', ')}`,
+        );
+        // 24 hours in UTC: the interval credential rotates at the same UTC hour every day.
+        const intervalRuns = await scheduledRotations(t, interval, window.from);
+        const hours = new Set(intervalRuns.map((run) => new Date(run).getUTCHours()));
+        assert.equal(hours.size, 1, `interval runs: ${intervalRuns.join(', ')}`);
+        const windowDays = (new Date(window.until).getTime() - new Date(window.from).getTime()) / 86_400_000;
+        assert.equal(intervalRuns.length, windowDays);
+      }
+
+      const versions = await t.vault.db.kysely.selectFrom('aegis_credential_versions').select('state').where('credential_id', '=', berlin).execute();
+      assert.ok(versions.every((row) => row.state === 'committed'));
+
+      // The later tests count due credentials, so these stop here.
+      for (const name of ['cron-berlin', 'cron-sydney', 'interval-24h']) await t.vault.registry.update(setupCaller, name, { rotation_enabled: false });
+    });
+
+    it('changed schedule replaces the old', async () => {
+      t.clock.set('2026-11-02T00:00:00.000Z');
+      const id = await createEnvCredential(t, 'changing', { rotation_strategy: 'scheduled', rotation_cron: '30 2 * * *', rotation_timezone: 'Europe/Berlin' });
+      assert.equal(await nextRotationOf(t, 'changing'), '2026-11-02T01:30:00.000Z');
+
+      await t.vault.registry.update(setupCaller, 'changing', { rotation_cron: '0 14 * * *', rotation_timezone: 'UTC' });
+      assert.equal(await nextRotationOf(t, 'changing'), '2026-11-02T14:00:00.000Z');
+
+      const since = t.clock.now().toISOString();
+      await tickHourly(t, '2026-11-05T00:00:00.000Z');
+      const runs = await scheduledRotations(t, id, since);
+      assert.deepEqual(runs, ['2026-11-02T14:00:00.000Z', '2026-11-03T14:00:00.000Z', '2026-11-04T14:00:00.000Z']);
+
+      // Over HTTP: a plain interval instead of the cron schedule, counted from the last rotation.
+      await t.vault.registry.update(setupCaller, 'changing', { rotation_cron: null });
+      const patched = await call(t.app, 'PATCH', '/credentials/changing', { token: t.adminToken, body: { rotation_interval_hours: 48 } });
+      assert.equal(patched.status, 200, patched.body);
+      assert.equal(await nextRotationOf(t, 'changing'), '2026-11-06T14:00:00.000Z');
+      const sinceInterval = t.clock.now().toISOString();
+      await tickHourly(t, '2026-11-09T00:00:00.000Z');
+      assert.deepEqual(await scheduledRotations(t, id, sinceInterval), ['2026-11-06T14:00:00.000Z', '2026-11-08T14:00:00.000Z']);
+
+      const disabled = await call(t.app, 'PATCH', '/credentials/changing', { token: t.adminToken, body: { rotation_enabled: false } });
+      assert.equal(disabled.status, 200, disabled.body);
+      assert.equal(await nextRotationOf(t, 'changing'), null);
+      const sinceDisabled = t.clock.now().toISOString();
+      await tickHourly(t, '2026-11-12T00:00:00.000Z');
+      assert.deepEqual(await scheduledRotations(t, id, sinceDisabled), []);
+    });
+
+    it('schedule lists upcoming and overdue', async () => {
+      t.clock.set('2026-12-01T00:00:00.000Z');
+      await runScheduled(t);
+      await createEnvCredential(t, 'due-soon', { rotation_strategy: 'scheduled', rotation_interval_hours: 10 });
+      await createEnvCredential(t, 'due-later', { rotation_strategy: 'scheduled', rotation_interval_hours: 40 });
+      await createEnvCredential(t, 'manual-only', { rotation_strategy: 'manual' });
+      t.clock.advanceHours(16);
+
+      const schedule = await call(t.app, 'GET', '/rotation/schedule', { token: t.adminToken });
+      assert.equal(schedule.status, 200, schedule.body);
+      const overdue = schedule.json.overdue_rotations.map((entry: { name: string }) => entry.name);
+      const upcoming = schedule.json.upcoming_rotations.map((entry: { name: string }) => entry.name);
+      assert.deepEqual(overdue, ['due-soon']);
+      assert.equal(schedule.json.overdue_rotations[0].overdue_hours, 6);
+      assert.equal(schedule.json.overdue_rotations[0].next_rotation_at, '2026-12-01T10:00:00.000Z');
+      assert.ok(upcoming.includes('due-later'));
+      assert.ok(!upcoming.includes('manual-only'));
+      assert.ok(!overdue.includes('manual-only'));
+
+      const run = await runScheduled(t);
+      assert.deepEqual(
+        run.details.map((detail: { credential: string }) => detail.credential),
+        ['due-soon'],
+      );
+      const after = await call(t.app, 'GET', '/rotation/schedule', { token: t.adminToken });
+      assert.deepEqual(after.json.overdue_rotations, []);
+      assert.ok(after.json.upcoming_rotations.some((entry: { name: string }) => entry.name === 'due-soon'));
+    });
+
+    it('on_expiry rotates before expiry', async () => {
+      t.clock.set('2027-01-01T00:00:00.000Z');
+      await runScheduled(t);
+      const id = await createEnvCredential(t, 'expiring', { rotation_strategy: 'on_expiry', expires_at: '2027-01-05T00:00:00.000Z', alert_threshold_hours: 24 });
+      assert.equal(await nextRotationOf(t, 'expiring'), '2027-01-04T00:00:00.000Z');
+
+      t.clock.set('2027-01-03T23:00:00.000Z');
+      await runScheduled(t);
+      assert.deepEqual(await scheduledRotations(t, id, '2027-01-01T00:00:00.000Z'), []);
+
+      t.clock.set('2027-01-04T00:00:00.000Z');
+      const run = await runScheduled(t);
+      const detail = run.details.find((entry: { credential: string }) => entry.credential === 'expiring');
+      assert.equal(detail.status, 'rotated');
+      assert.equal(detail.trigger, 'expiry');
+
+      const row = await t.vault.db.kysely.selectFrom('aegis_credentials').select(['expires_at', 'status']).where('id', '=', id).executeTakeFirstOrThrow();
+      // The new value gets the old one's lifetime: four days from creation to expiry.
+      assert.equal(new Date(row.expires_at as string | Date).toISOString(), '2027-01-08T00:00:00.000Z');
+      assert.equal(row.status, 'active');
+      assert.equal(await nextRotationOf(t, 'expiring'), '2027-01-07T00:00:00.000Z');
+
+      t.clock.set('2027-01-04T01:00:00.000Z');
+      await runScheduled(t);
+      assert.equal((await scheduledRotations(t, id, '2027-01-01T00:00:00.000Z')).length, 1);
+    });
+  });
+}
