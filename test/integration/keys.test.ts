@@ -484,6 +484,34 @@ for (const dialect of await testDialects()) {
       }
     });
 
+    it('rotates a passphrase key', async () => {
+      const env = { AEGIS_MASTER_PASSPHRASE: 'a passphrase long enough for AEGIS' };
+      const t = await openTestVault(dialect, { env });
+      try {
+        await createCredential(t, t.adminToken, 'theta', 'theta-secret');
+        const [oldKey] = await listMasterKeys(t.vault.db.kysely);
+
+        const result = await rotateMasterKey(t.vault.db, t.vault.keyring, t.vault.config.keySource, t.vault.clock, { settleMs: 0 });
+
+        const newKey = (await listMasterKeys(t.vault.db.kysely)).find((record) => record.keyId === result.newKeyId);
+        assert.equal(newKey?.state, 'current');
+        assert.ok(newKey?.kdfSalt);
+        assert.notEqual(newKey?.kdfSalt, oldKey?.kdfSalt);
+        assert.notEqual(newKey?.checkValue, oldKey?.checkValue);
+        assert.deepEqual(result.retiredKeyIds, [oldKey!.keyId]);
+        await t.close();
+
+        const restarted = await reopen(t, env);
+        try {
+          assert.equal(await revealValue(restarted, t.adminToken, 'theta'), 'theta-secret');
+        } finally {
+          await restarted.close();
+        }
+      } finally {
+        await destroyTestVault(t);
+      }
+    });
+
     it('rotates through the CLI', async () => {
       const t = await openTestVault(dialect);
       try {
