@@ -21,6 +21,8 @@ export interface ApiConfig {
 }
 
 const methods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
+/** An HTTP header name: a token of RFC 9110, section 5.6.2. */
+const headerNamePattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** Checks an `api` provider_config; errors name the field, e.g. `provider_config.rotate.value_pointer`. */
 export function checkApiConfig(config: Record<string, unknown>): ApiConfig {
@@ -30,7 +32,8 @@ export function checkApiConfig(config: Record<string, unknown>): ApiConfig {
   if (config.test !== undefined) checked.test = checkTemplate('provider_config.test', config.test);
   if (config.rotate !== undefined) {
     checked.rotate = checkTemplate('provider_config.rotate', config.rotate);
-    if (typeof checked.rotate.value_pointer !== 'string' || !/^(\/([^~]|~[01])*)+$/.test(checked.rotate.value_pointer)) {
+    // Each reference token excludes `/`, so the pattern cannot backtrack exponentially on a long pointer.
+    if (typeof checked.rotate.value_pointer !== 'string' || !/^(\/([^~/]|~[01])*)+$/.test(checked.rotate.value_pointer)) {
       throw new ValidationError('provider_config.rotate.value_pointer', 'must be a JSON pointer to the new value in the response, e.g. /key');
     }
   }
@@ -65,6 +68,10 @@ function checkTemplate(field: string, value: unknown): RequestTemplate {
       throw new ValidationError(`${field}.${part}`, 'must be an object of strings');
     }
   }
+  // Checked here so a bad header name fails at create time, not at the first rotation.
+  const badHeader = Object.keys((template.headers as Record<string, string> | undefined) ?? {}).find((name) => !headerNamePattern.test(name));
+  if (badHeader !== undefined) throw new ValidationError(`${field}.headers`, `"${badHeader}" is not a valid HTTP header name`);
+  if (template.body !== undefined && template.method === 'GET') throw new ValidationError(`${field}.body`, 'is not allowed on a GET request');
   const statuses = template.expected_status;
   if (statuses !== undefined) {
     const list = Array.isArray(statuses) ? statuses : [statuses];
@@ -99,12 +106,17 @@ export function fillJson(value: unknown, values: Placeholders): unknown {
   return value;
 }
 
-/** Reads the value at a JSON pointer (RFC 6901); undefined when the path does not exist. */
+/**
+ * Reads the value at a JSON pointer (RFC 6901); undefined when the path does not exist. An array takes
+ * only decimal indexes without leading zeros, so `/keys/length` or `/keys/01` find nothing.
+ */
 export function readPointer(document: unknown, pointer: string): unknown {
   let current = document;
   for (const token of pointer.split('/').slice(1)) {
     const key = token.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (current === null || typeof current !== 'object' || !Object.prototype.hasOwnProperty.call(current, key)) return undefined;
+    if (current === null || typeof current !== 'object') return undefined;
+    if (Array.isArray(current) && !/^(0|[1-9][0-9]*)$/.test(key)) return undefined;
+    if (!Object.prototype.hasOwnProperty.call(current, key)) return undefined;
     current = (current as Record<string, unknown>)[key];
   }
   return current;

@@ -23,6 +23,7 @@ export function createApiAdapter(options: { defaultTimeoutMs?: number } = {}): P
       const testRequest = config.test;
       try {
         const response = await send(testRequest, { value }, config.timeout_ms ?? options.defaultTimeoutMs);
+        await discardBody(response);
         const healthy = statusMatches(testRequest, response.status);
         return {
           healthy,
@@ -40,14 +41,24 @@ export function createApiAdapter(options: { defaultTimeoutMs?: number } = {}): P
       if (!config.rotate) throw new ProviderError('this api credential has no rotation request; rotate it with a new value in the request');
       let response: Response;
       try {
-        response = await send(config.rotate, { value: current }, config.timeout_ms ?? options.defaultTimeoutMs);
+        response = await send(config.rotate, { value: current, old_value: current }, config.timeout_ms ?? options.defaultTimeoutMs);
       } catch (error) {
         throw new ProviderError(`rotation request failed: ${scrubSecrets(describe(error), [current ?? ''])}`);
       }
-      if (!statusMatches(config.rotate, response.status)) throw new ProviderError(`rotation request answered HTTP ${response.status}`);
+      if (!statusMatches(config.rotate, response.status)) {
+        await discardBody(response);
+        throw new ProviderError(`rotation request answered HTTP ${response.status}`);
+      }
+      let text: string;
+      try {
+        text = await response.text();
+      } catch (error) {
+        // The time limit covers the body too, so a server that stalls after the headers ends up here.
+        throw new ProviderError(`reading the rotation response failed: ${scrubSecrets(describe(error), [current ?? ''])}`);
+      }
       let document: unknown;
       try {
-        document = await response.json();
+        document = JSON.parse(text);
       } catch {
         throw new ProviderError('rotation response is not JSON');
       }
@@ -65,6 +76,7 @@ export function createApiAdapter(options: { defaultTimeoutMs?: number } = {}): P
       } catch (error) {
         throw new ProviderError(`revoke request failed: ${scrubSecrets(describe(error), [oldValue, newValue])}`);
       }
+      await discardBody(response);
       if (!statusMatches(config.revoke, response.status)) throw new ProviderError(`revoke request answered HTTP ${response.status}`);
     },
   };
@@ -85,6 +97,11 @@ async function send(template: RequestTemplate, values: Placeholders, timeoutMs =
   }
   const response = await fetch(url, init);
   return response;
+}
+
+/** Cancels a response body so the connection is released; a failure to cancel changes nothing. */
+async function discardBody(response: Response): Promise<void> {
+  await response.body?.cancel().catch(() => {});
 }
 
 function statusMatches(template: RequestTemplate, status: number): boolean {
