@@ -1,3 +1,5 @@
+import crypto from 'node:crypto';
+import os from 'node:os';
 import { sql, type Transaction } from 'kysely';
 import type { Db, Executor } from '../db/database.js';
 import type { Database } from '../db/schema.js';
@@ -36,6 +38,57 @@ export async function acquireLease(db: Db, name: string, owner: string, ttlMs: n
     .returning(['fencing_token'])
     .executeTakeFirst();
   return takenOver ? { name, owner, fencingToken: toNumber(takenOver.fencing_token), expiresAt } : null;
+}
+
+/**
+ * Takes a lease over from `holder` before it expires, because the caller knows that holder is gone (see
+ * `ownerProcessIsGone`). Compares owner and fencing token in the update, so a lease that changed hands
+ * meanwhile stays with its new holder and this returns null.
+ */
+export async function takeOverLease(db: Db, holder: Lease, owner: string, ttlMs: number, now: Date): Promise<Lease | null> {
+  const at = now.toISOString();
+  const expiresAt = new Date(now.getTime() + ttlMs).toISOString();
+  const takenOver = await db.kysely
+    .updateTable('aegis_leases')
+    .set({ owner, fencing_token: sql`fencing_token + 1`, acquired_at: at, expires_at: expiresAt, heartbeat_at: at })
+    .where('name', '=', holder.name)
+    .where('owner', '=', holder.owner)
+    .where('fencing_token', '=', holder.fencingToken)
+    .returning(['fencing_token'])
+    .executeTakeFirst();
+  return takenOver ? { name: holder.name, owner, fencingToken: toNumber(takenOver.fencing_token), expiresAt } : null;
+}
+
+/** Reads the current holder of a lease, or undefined when the lease is free. */
+export async function findLease(db: Executor, name: string): Promise<Lease | undefined> {
+  const row = await db.selectFrom('aegis_leases').select(['name', 'owner', 'fencing_token', 'expires_at']).where('name', '=', name).executeTakeFirst();
+  if (!row) return undefined;
+  return { name: row.name, owner: row.owner, fencingToken: toNumber(row.fencing_token), expiresAt: new Date(row.expires_at as string | Date).toISOString() };
+}
+
+/** Builds a lease owner name that is unique per process: host name, process id and a random suffix. */
+export function processOwner(): string {
+  return `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * Tells whether a lease owner named by `processOwner` was a process on this host that no longer runs,
+ * so its leases can be taken over at once instead of after they expire (a crashed server restarting).
+ * Owners on other hosts, and names in another form, count as alive: only their expiry frees their leases.
+ * NOTE: two containers that share a database and a host name but not a process namespace can see each
+ * other's live process ids as gone. The fencing token then keeps the earlier holder from committing.
+ */
+export function ownerProcessIsGone(owner: string): boolean {
+  const match = /^(.+):(\d+):[0-9a-f]+$/.exec(owner);
+  if (!match || match[1] !== os.hostname()) return false;
+  const pid = Number(match[2]);
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
 }
 
 /** Extends a lease this holder still has; false when it was taken over. */

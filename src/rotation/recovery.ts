@@ -1,6 +1,6 @@
 import { alertMessages } from '../alerts/alert-types.js';
 import { enqueueAlert } from '../alerts/outbox.repository.js';
-import { acquireLease, releaseLease, stillHolds } from '../leases/leases.repository.js';
+import { acquireLease, findLease, ownerProcessIsGone, releaseLease, stillHolds, takeOverLease, type Lease } from '../leases/leases.repository.js';
 import { scrubSecrets } from '../lib/redact.js';
 import type { Credential } from '../registry/credential.types.js';
 import { credentialFromRow, saveCredential } from '../registry/credentials.repository.js';
@@ -38,7 +38,7 @@ export async function recoverRotations(deps: RotationDeps): Promise<RecoveryRepo
     .execute();
   for (const row of rows) {
     const credential = credentialFromRow(row);
-    const lease = await acquireLease(deps.db, rotationLeaseName(credential.id), deps.owner, deps.leaseTtlMs, deps.clock.now());
+    const lease = await leaseForRecovery(deps, credential);
     if (!lease) {
       report.skipped.push(credential.name);
       continue;
@@ -57,7 +57,21 @@ export async function recoverRotations(deps: RotationDeps): Promise<RecoveryRepo
   return report;
 }
 
-async function recoverOne(deps: RotationDeps, credential: Credential, lease: Parameters<typeof releaseLease>[1]): Promise<'completed' | 'restored'> {
+/**
+ * Takes the credential's rotation lease when it is free or expired, or when its holder was a process on
+ * this host that has stopped, because a server killed mid-rotation restarts well before its lease expires.
+ */
+async function leaseForRecovery(deps: RotationDeps, credential: Credential): Promise<Lease | null> {
+  const name = rotationLeaseName(credential.id);
+  const lease = await acquireLease(deps.db, name, deps.owner, deps.leaseTtlMs, deps.clock.now());
+  if (lease) return lease;
+  const holder = await findLease(deps.db.kysely, name);
+  if (!holder || !ownerProcessIsGone(holder.owner)) return null;
+  deps.log.info({ credentialId: credential.id, previousOwner: holder.owner }, 'taking over the rotation lease of a stopped process');
+  return takeOverLease(deps.db, holder, deps.owner, deps.leaseTtlMs, deps.clock.now());
+}
+
+async function recoverOne(deps: RotationDeps, credential: Credential, lease: Lease): Promise<'completed' | 'restored'> {
   const adapter = deps.adapters[credential.provider];
   const versions = await listVersions(deps.db.kysely, credential.id);
   const current = versions.find((entry) => entry.isCurrent);

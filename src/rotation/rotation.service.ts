@@ -1,5 +1,3 @@
-import crypto from 'node:crypto';
-import os from 'node:os';
 import type { Caller } from '../tokens/caller.js';
 import { listRotations, type RotationRecord } from './history.repository.js';
 import { recoverRotations, type RecoveryReport } from './recovery.js';
@@ -74,7 +72,4 @@ export class Rotation {
   }
 }
 
-/** A lease owner name that is unique per process: host, process id and a random suffix. */
-export function processOwner(): string {
-  return `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
-}
+export { processOwner } from '../leases/leases.repository.js';
