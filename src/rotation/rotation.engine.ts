@@ -291,7 +291,7 @@ export class RotationEngine {
           }
         : {
             type: 'rotation_failed',
-            conditionKey: `rotation_failed:${credential.id}:${outcome.next}`,
+            conditionKey: failureConditionKey(credential.id, outcome.request.trigger, outcome.previous, outcome.next),
             credentialId: credential.id,
             credentialName: credential.name,
             message: alertMessages.rotationFailed(credential.name, outcome.error ?? 'unknown error'),
@@ -300,6 +300,16 @@ export class RotationEngine {
       now,
     );
   }
+}
+
+/**
+ * Names the condition a failed rotation alerts on. The scheduler retries a failed credential at every run,
+ * so its failures count as one condition until a rotation succeeds and changes the current version. A
+ * manual or emergency rotation is a new request each time, so each of its failures alerts.
+ */
+function failureConditionKey(credentialId: string, trigger: RotateRequest['trigger'], currentVersion: number, attemptedVersion: number): string {
+  if (trigger === 'scheduled' || trigger === 'expiry') return `rotation_failed:${credentialId}:automatic:from:${currentVersion}`;
+  return `rotation_failed:${credentialId}:${attemptedVersion}`;
 }
 
 /** Picks where the new value comes from, or rejects a rotation the provider cannot do. */

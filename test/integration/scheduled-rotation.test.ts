@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CreateCredentialInput } from '../../src/registry/credential-input.js';
@@ -11,8 +12,7 @@ import { ManualClock } from '../../src/lib/clock.js';
 const setupCaller: Caller = { actor: 'test-setup', tokenId: null, scopes: ['admin'], namePatterns: [], tags: [], ipAddress: null };
 
 /** Creates an env credential through the service, which takes rotation_cron and rotation_timezone. */
-async function createEnvCredential(t: TestVault, name: string, settings: Partial<CreateCredentialInput>): Promise<string> {
-  const file = path.join(t.dir, `${name}.env`);
+async function createEnvCredential(t: TestVault, name: string, settings: Partial<CreateCredentialInput>, file = path.join(t.dir, `${name}.env`)): Promise<string> {
   fs.writeFileSync(file, `API_KEY=initial-${name}\n`);
   const credential = await t.vault.registry.create(setupCaller, {
     name,
@@ -26,10 +26,10 @@ async function createEnvCredential(t: TestVault, name: string, settings: Partial
   return credential.id;
 }
 
-async function runScheduled(t: TestVault) {
+async function runScheduled(t: TestVault, expectedFailures = 0) {
   const response = await call(t.app, 'POST', '/rotation/run-scheduled', { token: t.adminToken });
   assert.equal(response.status, 200, response.body);
-  assert.equal(response.json.failed, 0, response.body);
+  assert.equal(response.json.failed, expectedFailures, response.body);
   return response.json;
 }
 
@@ -80,9 +80,18 @@ const windows: Array<{ from: string; until: string; berlin: [string, string]; sy
 for (const dialect of await testDialects()) {
   describe(`scheduled rotation on ${dialect}`, () => {
     let t: TestVault;
+    let failingFile: string;
 
     before(async () => {
-      t = await openTestVault(dialect, { clock: new ManualClock('2026-03-20T00:00:00.000Z') });
+      const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-scheduled-')));
+      failingFile = path.join(dir, 'failing.env');
+      // Every write to failing.env fails at its reload command, so each rotation of it fails.
+      const reloadCommands = { [failingFile]: 'exit 1' };
+      t = await openTestVault(dialect, {
+        reuse: { dir },
+        clock: new ManualClock('2026-03-20T00:00:00.000Z'),
+        env: { AEGIS_ENV_RELOAD_COMMANDS: JSON.stringify(reloadCommands) },
+      });
     });
     after(async () => destroyTestVault(t));
 
@@ -209,6 +218,31 @@ for (const dialect of await testDialects()) {
       t.clock.set('2027-01-04T01:00:00.000Z');
       await runScheduled(t);
       assert.equal((await scheduledRotations(t, id, '2027-01-01T00:00:00.000Z')).length, 1);
+    });
+
+    it('repeated scheduled failure alerts once', async () => {
+      t.clock.set('2027-02-01T00:00:00.000Z');
+      await runScheduled(t);
+      const id = await createEnvCredential(t, 'failing', { rotation_strategy: 'scheduled', rotation_interval_hours: 1 }, failingFile);
+
+      for (let hour = 1; hour <= 3; hour += 1) {
+        t.clock.advanceHours(1);
+        await runScheduled(t, 1);
+      }
+      const history = await t.vault.db.kysely.selectFrom('aegis_rotation_history').select('success').where('credential_id', '=', id).execute();
+      assert.equal(history.length, 3);
+      assert.ok(history.every((row) => row.success === false || row.success === 0));
+      const alerts = await t.vault.db.kysely.selectFrom('aegis_alert_outbox').selectAll().where('credential_id', '=', id).execute();
+      assert.equal(alerts.length, 1);
+      assert.equal(alerts[0]!.alert_type, 'rotation_failed');
+      assert.match(alerts[0]!.message, /^❌ Rotation failed for 'failing': /);
+
+      // A manual rotation is a new request, so its failure alerts again.
+      const manual = await call(t.app, 'POST', '/credentials/failing/rotate', { token: t.adminToken, body: {} });
+      assert.equal(manual.status, 502, manual.body);
+      const afterManual = await t.vault.db.kysely.selectFrom('aegis_alert_outbox').select('alert_type').where('credential_id', '=', id).execute();
+      assert.equal(afterManual.length, 2);
+      await t.vault.registry.update(setupCaller, 'failing', { rotation_enabled: false });
     });
   });
 }
