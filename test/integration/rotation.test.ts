@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -223,6 +224,26 @@ for (const dialect of await testDialects()) {
       const revealed = await reveal(t, 'svc-d');
       assert.equal(revealed.version, 2);
       assert.equal(fileValue(file), revealed.value);
+    });
+
+    it('recovery takes stopped holder lease', async () => {
+      const { id } = await createEnvCredential(t, 'svc-i', 'initial-value-i');
+      const stopped = spawnSync(process.execPath, ['-e', '']);
+      assert.equal(stopped.status, 0);
+      const leaseName = rotationLeaseName(id);
+      await t.vault.db.kysely.updateTable('aegis_credentials').set({ status: 'rotating' }).where('id', '=', id).execute();
+
+      // A live process on this host (the test runner's parent) keeps its lease until it expires.
+      assert.ok(await acquireLease(t.vault.db, leaseName, `${os.hostname()}:${process.ppid}:abcdef`, 60_000, t.clock.now()));
+      const whileAlive = await t.vault.rotation.recover();
+      assert.deepEqual(whileAlive.skipped, ['svc-i']);
+
+      await t.vault.db.kysely.updateTable('aegis_leases').set({ owner: `${os.hostname()}:${stopped.pid}:abcdef` }).where('name', '=', leaseName).execute();
+      const afterStop = await t.vault.rotation.recover();
+      assert.deepEqual(afterStop.restored, ['svc-i']);
+      const credential = await t.vault.db.kysely.selectFrom('aegis_credentials').select('status').where('id', '=', id).executeTakeFirstOrThrow();
+      assert.equal(credential.status, 'active');
+      assert.equal(await currentVersion(t, id), 1);
     });
 
     it('failing provider keeps old version', async () => {
