@@ -58,9 +58,11 @@ export function createPostgresAdapter(options: PostgresAdapterOptions): Provider
       if (value === null) return { healthy: false, responseTimeMs: 0, details: { role }, error: 'AEGIS holds no password for this role' };
       const target = new URL(adminUrl(credential));
       target.username = encodeURIComponent(role);
-      target.password = '';
+      // The password goes into the URL: pg 8 lets every field of a connection string, an empty password
+      // included, override the same field passed beside it, so `password: value` would be dropped.
+      target.password = encodeURIComponent(value);
       if (credential.providerConfig.database) target.pathname = `/${String(credential.providerConfig.database)}`;
-      const client = new pg.Client({ connectionString: target.toString(), password: value, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+      const client = new pg.Client({ connectionString: target.toString(), connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
       client.on('error', () => {});
       try {
         await client.connect();
