@@ -26,7 +26,7 @@ export function readVariable(file: string, variable: string): string | undefined
 /**
  * Formats a value as dotenv 17 reads it back unchanged: bare when it contains only safe characters, else
  * in single quotes, double quotes or backticks, whichever the value does not contain. dotenv has no escapes
- * inside quotes, and it expands \\n and \\r inside double quotes. Returns null for values no form can
+ * inside quotes, and it expands \n and \r inside double quotes. Returns null for values no form can
  * carry: a line break, or all three quote characters.
  */
 export function formatValue(value: string): string | null {
