@@ -5,7 +5,7 @@ import { findCredentialByName } from '../registry/credentials.repository.js';
 import type { Caller } from '../tokens/caller.js';
 import type { Vault } from '../vault.js';
 
-/** What an import did with each entry of its input. It never contains a value. */
+/** The outcome of an import for each entry of its input. It never contains a value. */
 export interface ImportReport {
   source: string;
   /** True when nothing was written: `created` then lists what a real run would create. */
@@ -15,7 +15,7 @@ export interface ImportReport {
 }
 
 /** The parts of an open vault an import uses. */
-export type ImportTarget = Pick<Vault, 'registry' | 'db' | 'audit' | 'config'>;
+export type ImportTarget = Pick<Vault, 'registry' | 'db' | 'audit' | 'adapters'>;
 
 export function emptyReport(source: string, dryRun: boolean): ImportReport {
   return { source, dry_run: dryRun, created: [], skipped: [] };
