@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { localCaller } from '../../src/tokens/caller.js';
+import { runCli, type CliResult } from '../helpers/cli.js';
+import { testDialects } from '../helpers/databases.js';
+import { call, destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
+
+// Kept apart from cli.test.ts because each command starts a child process, and the two files together
+// take longer than the runner's per-file time limit on a busy machine.
+
+function assertOneLineError(result: CliResult, pattern: RegExp): void {
+  assert.equal(result.code, 1, result.stdout);
+  const lines = result.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, result.stderr);
+  assert.match(lines[0]!, pattern);
+  assert.ok(!/\n\s+at /.test(result.stderr), 'no stack trace');
+}
+
+for (const dialect of await testDialects()) {
+  describe(`aegis credentials and tokens on ${dialect}`, () => {
+    let t: TestVault;
+    const secret = `sk-cli-${crypto.randomBytes(12).toString('hex')}`;
+    const outputs: CliResult[] = [];
+    const caller = localCaller('cli-test');
+    const apiConfig = JSON.stringify({ test: { method: 'GET', url: 'http://127.0.0.1:9/v1/models', headers: { Authorization: 'Bearer {{value}}' } } });
+    let readerToken = '';
+    let readerTokenId = '';
+
+    async function aegis(args: string[], input?: string): Promise<CliResult> {
+      const result = await runCli(args, t.env, input === undefined ? {} : { input });
+      outputs.push(result);
+      return result;
+    }
+
+    before(async () => {
+      t = await openTestVault(dialect);
+    });
+    after(async () => destroyTestVault(t));
+
+    it('creates with a value from stdin', async () => {
+      const result = await aegis(
+        ['credentials', 'create', 'openai/prod', '--type', 'openAiApi', '--provider', 'api', '--provider-config', apiConfig, '--tag', 'prod', '--value-stdin'],
+        `${secret}\n`,
+      );
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /^created openai\/prod \([0-9a-f-]{36}\), value sealed as version 1\n$/);
+
+      const revealed = await t.vault.registry.reveal(caller, 'openai/prod');
+      assert.equal(revealed.value, secret);
+      assert.equal(revealed.version, 1);
+    });
+
+    it('rejects an invalid name', async () => {
+      const result = await aegis(['credentials', 'create', '../etc', '--type', 'openAiApi', '--provider', 'n8n']);
+      assert.equal(result.code, 2);
+      assert.equal(result.stderr, 'aegis: invalid NAME: use 1 to 128 letters, digits, . _ - /, without ..\n');
+    });
+
+    it('lists credentials as JSON', async () => {
+      const result = await aegis(['credentials', 'list', '--json']);
+      assert.equal(result.code, 0, result.stderr);
+      const page = JSON.parse(result.stdout) as { credentials: Array<{ name: string; provider: string; has_value: boolean; tags: string[] }>; total: number };
+      assert.equal(page.total, 1);
+      assert.equal(page.credentials[0]!.name, 'openai/prod');
+      assert.equal(page.credentials[0]!.provider, 'api');
+      assert.equal(page.credentials[0]!.has_value, true);
+      assert.deepEqual(page.credentials[0]!.tags, ['prod']);
+    });
+
+    it('gets one credential without value', async () => {
+      const result = await aegis(['credentials', 'get', 'openai/prod']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /^name {2,}openai\/prod$/m);
+      assert.match(result.stdout, /^has_value {2,}true$/m);
+      assert.match(result.stdout, /^current_version {2,}1$/m);
+
+      const json = await aegis(['credentials', 'get', 'openai/prod', '--json']);
+      assert.equal(JSON.parse(json.stdout).credential_type, 'openAiApi');
+    });
+
+    it('updates a description', async () => {
+      const result = await aegis(['credentials', 'update', 'openai/prod', '--description', 'x']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, 'updated openai/prod: description\n');
+      const { credential } = await t.vault.registry.get(caller, 'openai/prod');
+      assert.equal(credential.description, 'x');
+    });
+
+    it('rejects an update without changes', async () => {
+      const result = await aegis(['credentials', 'update', 'openai/prod']);
+      assert.equal(result.code, 2);
+      assert.match(result.stderr, /^aegis: nothing to change: give at least one option/);
+    });
+
+    it('creates a token that works', async () => {
+      const result = await aegis(['tokens', 'create', '--actor', 'ARIA', '--scope', 'credentials:read']);
+      assert.equal(result.code, 0, result.stderr);
+      const [summary, token] = result.stdout.trim().split('\n');
+      const match = /^token ([0-9a-f]{12}) for ARIA \(credentials:read\); shown once:$/.exec(summary ?? '');
+      assert.ok(match, summary);
+      readerTokenId = match[1]!;
+      readerToken = token ?? '';
+      assert.ok(readerToken.startsWith(`aegis_${readerTokenId}_`), 'the token starts with its id');
+
+      const read = await call(t.app, 'GET', '/credentials/openai%2Fprod', { token: readerToken });
+      assert.equal(read.status, 200);
+      const reveal = await call(t.app, 'GET', '/credentials/openai%2Fprod/value', { token: readerToken });
+      assert.equal(reveal.status, 403);
+    });
+
+    it('lists tokens without secrets', async () => {
+      const row = await t.vault.db.kysely.selectFrom('aegis_tokens').select('secret_hash').where('id', '=', readerTokenId).executeTakeFirstOrThrow();
+      const readerSecret = readerToken.slice(`aegis_${readerTokenId}_`.length);
+
+      for (const args of [['tokens', 'list'], ['tokens', 'list', '--json']]) {
+        const result = await aegis(args);
+        assert.equal(result.code, 0, result.stderr);
+        assert.ok(result.stdout.includes(readerTokenId), 'lists the token id');
+        assert.ok(result.stdout.includes('ARIA'), 'lists the actor');
+        assert.ok(!result.stdout.includes(readerSecret), 'prints no token secret');
+        assert.ok(!result.stdout.includes(row.secret_hash), 'prints no token hash');
+        assert.ok(!result.stdout.includes(t.adminToken.split('_')[2]!), 'prints no admin secret');
+      }
+    });
+
+    it('revokes a token', async () => {
+      const result = await aegis(['tokens', 'revoke', readerTokenId]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, `revoked token ${readerTokenId} of ARIA\n`);
+      const read = await call(t.app, 'GET', '/credentials/openai%2Fprod', { token: readerToken });
+      assert.equal(read.status, 401);
+
+      const list = await aegis(['tokens', 'list']);
+      assert.match(list.stdout, new RegExp(`^${readerTokenId} .*revoked$`, 'm'));
+    });
+
+    it('rejects an unknown token id', async () => {
+      assertOneLineError(await aegis(['tokens', 'revoke', '000000000000']), /^aegis: Token 000000000000 not found\. List tokens with `aegis tokens list`\.$/);
+    });
+
+    it('retires a credential', async () => {
+      const result = await aegis(['credentials', 'retire', 'openai/prod']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, 'retired openai/prod\n');
+      const { credential } = await t.vault.registry.get(caller, 'openai/prod');
+      assert.equal(credential.status, 'retired');
+
+      const again = await aegis(['credentials', 'retire', 'openai/prod']);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(again.stdout, 'openai/prod was already retired\n');
+    });
+
+    it('names an unknown credential', async () => {
+      const expected = /^aegis: Credential "ghost" not found\. List credentials with `aegis credentials list`\.$/;
+      const results = await Promise.all([
+        aegis(['credentials', 'get', 'ghost']),
+        aegis(['credentials', 'get', 'ghost', '--json']),
+        aegis(['credentials', 'update', 'ghost', '--description', 'x']),
+        aegis(['credentials', 'update', 'ghost', '--value-stdin'], 'new-value\n'),
+        aegis(['credentials', 'retire', 'ghost']),
+      ]);
+      for (const result of results) assertOneLineError(result, expected);
+    });
+
+    it('keeps the value out of output', () => {
+      assert.ok(outputs.length >= 15);
+      for (const output of outputs) {
+        assert.ok(!output.stdout.includes(secret), 'stdout contains the value');
+        assert.ok(!output.stderr.includes(secret), 'stderr contains the value');
+      }
+    });
+  });
+}

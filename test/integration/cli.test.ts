@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { CommanderError, type Command } from 'commander';
+import { buildProgram } from '../../src/cli/main.js';
+import { runCli } from '../helpers/cli.js';
+import { dropSchema, testDialects, testPostgresUrl } from '../helpers/databases.js';
+
+/** Lists the path of every command and subcommand, e.g. ['credentials', 'list'], from the real program. */
+function commandPaths(command: Command, prefix: string[] = []): string[][] {
+  return command.commands.flatMap((sub) => {
+    const own = [...prefix, sub.name()];
+    return [own, ...commandPaths(sub, own)];
+  });
+}
+
+function allCommands(command: Command): Command[] {
+  return [command, ...command.commands.flatMap(allCommands)];
+}
+
+/**
+ * Runs `aegis ARGS` in this process on a fresh program, capturing what commander prints. It is used for
+ * help output, which touches no vault, because a child process per command takes seconds to start.
+ */
+async function parseInProcess(args: string[]): Promise<{ exitCode: number; output: string }> {
+  const program = buildProgram();
+  let output = '';
+  for (const command of allCommands(program)) {
+    command.configureOutput({ writeOut: (text) => (output += text), writeErr: (text) => (output += text) });
+  }
+  try {
+    await program.parseAsync(args, { from: 'user' });
+    return { exitCode: 0, output };
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    return { exitCode: error.exitCode, output };
+  }
+}
+
+describe('aegis help', () => {
+  it('prints top-level usage', async () => {
+    const result = await runCli(['--help'], {});
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^Usage: aegis \[options\] \[command\]/);
+    for (const name of ['serve', 'init', 'credentials', 'tokens', 'audit', 'keys', 'import']) {
+      assert.match(result.stdout, new RegExp(`^  ${name}\\b`, 'm'), `lists ${name}`);
+    }
+  });
+
+  it('prints usage for every command', async () => {
+    const paths = commandPaths(buildProgram());
+    assert.ok(paths.length >= 15, `found only ${paths.length} commands`);
+    for (const commandPath of paths) {
+      const result = await parseInProcess([...commandPath, '--help']);
+      const label = commandPath.join(' ');
+      assert.equal(result.exitCode, 0, `${label}: ${result.output}`);
+      assert.ok(result.output.startsWith(`Usage: aegis ${label}`), `${label}: ${result.output.split('\n')[0]}`);
+      assert.match(result.output, /-h, --help/, label);
+    }
+  });
+
+  it('prints subcommand usage from the binary', async () => {
+    const result = await runCli(['import', 'dotenv', '--help'], {});
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^Usage: aegis import dotenv \[options\] <file>/);
+  });
+
+  it('rejects an unknown option', async () => {
+    const result = await runCli(['credentials', 'list', '--colour'], {});
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^error: unknown option '--colour'/);
+  });
+
+  it('rejects an unknown command', async () => {
+    const result = await runCli(['credential'], {});
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /unknown command 'credential'/);
+  });
+
+  it('rejects a non-integer option', async () => {
+    const result = await runCli(['credentials', 'list', '--limit', 'ten'], {});
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^error: option '--limit <count>' argument 'ten' is invalid\. Expected an integer\./);
+  });
+});
+
+for (const dialect of await testDialects()) {
+  describe(`aegis init on ${dialect}`, () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-init-'));
+    const schema = `aegis_t_${crypto.randomBytes(6).toString('hex')}`;
+    const env: Record<string, string> = {
+      AEGIS_DATA_DIR: dir,
+      ...(dialect === 'postgres' ? { DATABASE_URL: testPostgresUrl, AEGIS_DATABASE_SCHEMA: schema } : {}),
+    };
+    after(async () => {
+      if (dialect === 'postgres') await dropSchema(schema);
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('prints an admin token once', async () => {
+      const first = await runCli(['init'], env);
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(first.stdout, new RegExp(`^Vault ready: ${dialect} at `));
+      const tokens = first.stdout.match(/aegis_[0-9a-f]{12}_\S+/g) ?? [];
+      assert.equal(tokens.length, 1, first.stdout);
+
+      const second = await runCli(['init'], env);
+      assert.equal(second.code, 0, second.stderr);
+      assert.match(second.stdout, /The vault already has tokens; no admin token was created\./);
+      assert.ok(!/aegis_[0-9a-f]{12}_/.test(second.stdout), 'the second init prints no token');
+
+      const list = await runCli(['tokens', 'list', '--json'], env);
+      assert.equal(list.code, 0, list.stderr);
+      const listed = JSON.parse(list.stdout) as { tokens: Array<{ id: string; scopes: string[] }> };
+      assert.equal(listed.tokens.length, 1);
+      assert.deepEqual(listed.tokens[0]!.scopes, ['admin']);
+      assert.ok(tokens[0]!.startsWith(`aegis_${listed.tokens[0]!.id}_`));
+    });
+  });
+}
