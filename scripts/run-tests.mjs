@@ -20,7 +20,7 @@ const options = args.filter((arg) => arg.startsWith('--'));
 const files = explicit.length > 0 ? explicit : findTests('test').sort();
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=120000', ...options, ...files],
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...options, ...files],
   { stdio: 'inherit' },
 );
 process.exit(result.status ?? 1);
