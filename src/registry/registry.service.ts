@@ -5,7 +5,7 @@ import type { AuditLog } from '../audit/audit.service.js';
 import { markAudited } from '../audit/audited-errors.js';
 import { AuditAction, type AuditEntryInput } from '../audit/audit.types.js';
 import { currentMasterKeyId } from '../crypto/master-keys.repository.js';
-import { EnvelopeError, type Keyring } from '../crypto/keyring.js';
+import { EnvelopeError, KeyUnavailableError, type Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/database.js';
 import type { Database } from '../db/schema.js';
 import type { Clock } from '../lib/clock.js';
@@ -328,6 +328,9 @@ export class RegistryService {
     try {
       return await this.#deps.keyring.open(version.encryptedValue!, { credentialId: credential.id, version: version.version }, trx);
     } catch (error) {
+      if (error instanceof KeyUnavailableError) {
+        throw new AegisError(500, 'key_unavailable', `Version ${version.version} of credential "${credential.name}" is sealed under master key ${error.keyId}, which this process does not hold. Add that key to the configured key source.`);
+      }
       if (!(error instanceof EnvelopeError)) throw error;
       throw new AegisError(
         500,

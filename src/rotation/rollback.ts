@@ -48,7 +48,11 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
       if (adapter.test) {
         const test = await adapter.test(credential, targetValue);
         if (!test.healthy && !test.skipped) {
-          if (adapter.setValue && currentValue !== null) await adapter.setValue(credential, currentValue, targetValue).catch(() => {});
+          if (adapter.setValue && currentValue !== null) {
+            await adapter.setValue(credential, currentValue, targetValue).catch((error: unknown) => {
+              deps.log.error({ credentialId: credential.id, error: scrubSecrets((error as Error).message, secrets) }, 'restoring the current value after a failed rollback test failed');
+            });
+          }
           throw new AegisError(502, 'rollback_failed', `Version ${target.version} of "${name}" failed its test (${scrubSecrets(test.error ?? 'unhealthy', secrets)}); version ${current.version} is still current.`);
         }
       }

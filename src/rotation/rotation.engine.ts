@@ -102,7 +102,8 @@ export class RotationEngine {
     let value = pending.value;
     let changedAtProvider = false;
     let lastError = 'unknown error';
-    const maxAttempts = source === 'supplied' ? 1 : this.#deps.attempts;
+    // A supplied value is tried once. So is a provider-issued one: each retry would create another live key at the vendor.
+    const maxAttempts = source === 'generated' ? this.#deps.attempts : 1;
     let attempt = 0;
 
     while (attempt < maxAttempts) {
@@ -134,7 +135,11 @@ export class RotationEngine {
       this.#deps.log.warn({ credentialId: loaded.id, attempt, error: scrubSecrets(lastError, secrets) }, 'rotation attempt failed');
     }
 
-    const restoreError = changedAtProvider ? await this.#restore(loaded, adapter, oldValue, secrets) : null;
+    const restoreError = changedAtProvider
+      ? await this.#restore(loaded, adapter, oldValue, secrets)
+      : source === 'issued' && value !== null
+        ? await this.#revokeIssued(loaded, adapter, value, oldValue, secrets)
+        : null;
     const reason = scrubSecrets(restoreError ? `${lastError}; restoring the previous value also failed: ${restoreError}` : lastError, secrets);
     await this.#recordFailure(caller, loaded, current.version, pending.version, request, reason, attempt, Math.round(performance.now() - started));
     throw new RotationFailedError(loaded.name, reason, { previous_version: current.version, attempts: attempt });
@@ -232,6 +237,19 @@ export class RotationEngine {
       const message = scrubSecrets((error as Error).message, secrets);
       this.#deps.log.error({ credentialId: credential.id, error: message }, 'restoring the previous value at the provider failed');
       return message;
+    }
+  }
+
+  /** Revokes a provider-issued value that failed its test, so no unused live key is left at the vendor. */
+  async #revokeIssued(credential: Credential, adapter: ProviderAdapter, issued: string, current: string | null, secrets: string[]): Promise<string | null> {
+    if (!adapter.revoke || !adapter.capabilities.revoke || credential.providerConfig.revoke === undefined) return null;
+    try {
+      await adapter.revoke(credential, issued, current ?? '');
+      return null;
+    } catch (error) {
+      const message = scrubSecrets((error as Error).message, secrets);
+      this.#deps.log.error({ credentialId: credential.id, error: message }, 'revoking the issued value that failed its test failed');
+      return `revoking the new value failed: ${message}`;
     }
   }
 
