@@ -41,6 +41,21 @@ export interface Config {
   /** Days after which non-current versions (but the rollback target) and rotation history are removed. */
   versionRetentionDays: number;
   historyRetentionDays: number;
+  /** Alert sinks; each is off when unset. */
+  hermesUrl: string | undefined;
+  eventBusUrl: string | undefined;
+  webhooks: Array<{ url: string; secret: string }>;
+  /** Hours before expiry at which a `credential_expiring` alert is raised, one per lead time. */
+  alertLeadHours: number[];
+  /** Health checks run at once by `check-all`. */
+  healthConcurrency: number;
+  /** Whether `aegis serve` runs the scheduler (it still takes the leader lease first). */
+  schedulerEnabled: boolean;
+  /** Cron expressions of the scheduler's jobs, read in `reportTimezone` for the report and UTC otherwise. */
+  schedules: { healthChecks: string; rotations: string; expiryChecks: string; dailyReport: string; retention: string };
+  /** Seconds between alert delivery runs. */
+  alertDeliverySeconds: number;
+  reportTimezone: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -79,7 +94,61 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     rotationConcurrency: readInteger(env, 'AEGIS_ROTATION_CONCURRENCY', 4, 1, 64),
     versionRetentionDays: readInteger(env, 'AEGIS_VERSION_RETENTION_DAYS', 90, 1, 36_500),
     historyRetentionDays: readInteger(env, 'AEGIS_HISTORY_RETENTION_DAYS', 90, 1, 36_500),
+    hermesUrl: readUrl(env, 'HERMES_URL'),
+    eventBusUrl: readUrl(env, 'EVENT_BUS_URL'),
+    webhooks: readWebhooks(env),
+    alertLeadHours: readIntegerList(env, 'AEGIS_ALERT_LEAD_HOURS', [168], 1, 87_600),
+    healthConcurrency: readInteger(env, 'AEGIS_HEALTH_CONCURRENCY', 50, 1, 1000),
+    schedulerEnabled: (env.AEGIS_SCHEDULER ?? 'on') !== 'off',
+    schedules: {
+      healthChecks: env.AEGIS_CRON_HEALTH_CHECKS ?? '0 * * * *',
+      rotations: env.AEGIS_CRON_ROTATIONS ?? '30 * * * *',
+      expiryChecks: env.AEGIS_CRON_EXPIRY_CHECKS ?? '*/5 * * * *',
+      dailyReport: env.AEGIS_CRON_DAILY_REPORT ?? '0 8 * * *',
+      retention: env.AEGIS_CRON_RETENTION ?? '15 3 * * *',
+    },
+    alertDeliverySeconds: readInteger(env, 'AEGIS_ALERT_DELIVERY_SECONDS', 5, 1, 3600),
+    reportTimezone: env.AEGIS_REPORT_TIMEZONE ?? 'UTC',
   };
+}
+
+function readUrl(env: Env, name: string): string | undefined {
+  const raw = emptyToUndefined(env[name]);
+  if (raw === undefined) return undefined;
+  try {
+    const url = new URL(raw);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('protocol');
+  } catch {
+    throw new StartupError(`${name} must be an http or https URL, got "${raw}".`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+/** Reads AEGIS_WEBHOOKS, a JSON list of {"url", "secret"}: each alert is POSTed there with an HMAC-SHA256 signature. */
+function readWebhooks(env: Env): Array<{ url: string; secret: string }> {
+  const raw = emptyToUndefined(env.AEGIS_WEBHOOKS);
+  if (raw === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    parsed = undefined;
+  }
+  const valid =
+    Array.isArray(parsed) &&
+    parsed.every((entry) => typeof entry === 'object' && entry !== null && typeof entry.url === 'string' && typeof entry.secret === 'string' && entry.secret.length >= 16);
+  if (!valid) throw new StartupError('AEGIS_WEBHOOKS must be a JSON list of {"url": "...", "secret": "..."} with secrets of 16 or more characters.');
+  return (parsed as Array<{ url: string; secret: string }>).map((entry, index) => ({ url: readUrl({ [`AEGIS_WEBHOOKS[${index}].url`]: entry.url }, `AEGIS_WEBHOOKS[${index}].url`)!, secret: entry.secret }));
+}
+
+function readIntegerList(env: Env, name: string, fallback: number[], min: number, max: number): number[] {
+  const raw = emptyToUndefined(env[name]);
+  if (raw === undefined) return fallback;
+  const values = raw.split(',').map((part) => part.trim());
+  if (!values.every((part) => /^\d+$/.test(part) && Number(part) >= min && Number(part) <= max)) {
+    throw new StartupError(`${name} must be a comma-separated list of whole numbers from ${min} to ${max}, got "${raw}".`);
+  }
+  return [...new Set(values.map(Number))].sort((a, b) => b - a);
 }
 
 /** Reads a JSON object of strings, e.g. {"/srv/app/.env": "systemctl reload app"}; `key` normalizes each key. */
