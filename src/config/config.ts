@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { StartupError } from '../lib/errors.js';
 
-/** Where the master keys come from. Exactly one source is used; see docs/configuration.md. */
+/** The source of the master keys. Exactly one is used; docs/configuration.md lists them. */
 export type KeySource =
   | { kind: 'file'; path: string; generated: boolean }
   | { kind: 'env'; variable: string; value: string }

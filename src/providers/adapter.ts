@@ -1,6 +1,6 @@
 import type { Credential, Provider } from '../registry/credential.types.js';
 
-/** What an adapter can do. The rotation engine and health monitor choose their steps from this. */
+/** Capabilities of an adapter. The rotation engine and health monitor choose their steps from them. */
 export interface ProviderCapabilities {
   /** Check that a value works (log in, call a test endpoint, read the file). */
   test: boolean;

@@ -1,6 +1,6 @@
 import type { Credential, CredentialVersion } from './credential.types.js';
 
-/** The API form of a credential: the request's snake_case fields, with `has_value` in place of the ciphertext. */
+/** Converts a credential to its API form: the request's snake_case fields, with `has_value` in place of the ciphertext. */
 export function credentialView(credential: Credential) {
   return {
     id: credential.id,

@@ -188,8 +188,8 @@ export class RegistryService {
           providerConfig: patch.provider_config !== undefined ? this.#checkProviderConfig(existing.provider, patch.provider_config) : existing.providerConfig,
           updatedAt: now,
         };
-        // Provider settings decide where AEGIS sends the value (a test URL, a file), so changing them on a
-        // credential that holds a value needs the scope that could read the value anyway.
+        // Provider settings decide where AEGIS sends the value (a test URL, a file). Changing them on a
+        // credential that stores a value therefore needs the scope that could read the value anyway.
         if (patch.provider_config !== undefined && existing.encryptedValue !== null && !hasScope(caller.scopes, 'credentials:reveal')) {
           throw new ForbiddenError(`Changing provider_config of "${name}" needs the credentials:reveal scope, because it decides where the value is sent.`);
         }
@@ -263,7 +263,7 @@ export class RegistryService {
           throw new NotFoundError(`Credential "${name}" has no version ${versionNumber ?? '(current)'}. List them with GET /credentials/${name}/versions.`, 'version_not_found');
         }
         if (version.encryptedValue === null) {
-          throw new NotFoundError(`Credential "${name}" version ${version.version} stores no value; its provider holds it.`, 'value_not_stored');
+          throw new NotFoundError(`Credential "${name}" version ${version.version} stores no value, because its provider keeps it.`, 'value_not_stored');
         }
         const value = await this.#open(trx, credential, version);
         await touchCredential(trx, credential.id, this.#deps.clock.now().toISOString());

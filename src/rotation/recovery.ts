@@ -19,7 +19,7 @@ export interface RecoveryReport {
 /**
  * Finishes rotations a crashed process left behind: credentials still `rotating` or with a pending
  * version, whose lease has expired. When the pending value passes its test, the provider already has
- * it and the rotation is completed; otherwise the current version's value is put back at the provider
+ * it, so the rotation is completed. Otherwise the current version's value is put back at the provider
  * (where it takes values) and the attempt is marked failed. Either way no credential stays `rotating`.
  */
 export async function recoverRotations(deps: RotationDeps): Promise<RecoveryReport> {

@@ -8,7 +8,7 @@ import { AegisError } from '../lib/errors.js';
 import type { AdapterRegistry } from '../providers/adapter.js';
 import type { Credential, CredentialVersion } from '../registry/credential.types.js';
 
-/** What the rotation engine, rollback and recovery work with. */
+/** Dependencies of the rotation engine, rollback and recovery. */
 export interface RotationDeps {
   db: Db;
   clock: Clock;

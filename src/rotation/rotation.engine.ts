@@ -20,7 +20,7 @@ import { generateValue } from './value-policy.js';
 export interface RotateRequest {
   trigger: 'manual' | 'emergency' | 'scheduled' | 'expiry';
   reason?: string | undefined;
-  /** A new value chosen by the caller; without it AEGIS generates one or asks the provider. */
+  /** A new value chosen by the caller. Without it AEGIS generates one or requests one from the provider. */
   value?: string | undefined;
 }
 
@@ -33,7 +33,7 @@ export interface RotationOutcome {
   revoked: boolean;
 }
 
-/** How the new value is obtained for a credential, chosen from the request and the adapter's capabilities. */
+/** The origin of the new value, chosen from the request and the adapter's capabilities. */
 type ValueSource = 'supplied' | 'generated' | 'issued';
 
 export class RotationFailedError extends AegisError {
@@ -47,10 +47,10 @@ export function rotationLeaseName(credentialId: string): string {
 }
 
 /**
- * The rotation protocol. For one credential at a time (a lease with a fencing token): write a pending
- * version before the provider is touched, obtain the new value, set it at the provider, test it, then
- * commit (promote the version, history, audit, alert) or restore the previous value at the provider and
- * record the failure. Each retry after a failed test uses a new value.
+ * Runs the rotation protocol for one credential at a time, under a lease with a fencing token. It writes
+ * a pending version before the provider is touched, obtains the new value, sets it at the provider and
+ * tests it. Then it commits (version, history, audit, alert), or it restores the previous value at the
+ * provider and records the failure. Each retry after a failed test uses a new value.
  */
 export class RotationEngine {
   readonly #deps: RotationDeps;
@@ -118,7 +118,7 @@ export class RotationEngine {
           crashPoint('after_provider_set');
         }
         const test = adapter.test ? await adapter.test(loaded, value) : { healthy: true, skipped: true, error: null };
-        // A credential without a configured test is committed untested; the history and audit say so.
+        // A credential without a configured test is committed untested.
         if (test.healthy || test.skipped) {
           crashPoint('after_test');
           return await this.#commit(caller, loaded, current, pending.version, value!, oldValue, request, lease, {
@@ -346,7 +346,7 @@ function chooseSource(credential: Credential, adapter: ProviderAdapter, request:
   );
 }
 
-/** The credential after a committed rotation: active, new timestamps and schedule, expiry moved on where it applies. */
+/** Builds the credential after a committed rotation: active, new timestamps and schedule, expiry moved on where it applies. */
 function rotatedCredential(loaded: Credential, now: Date, envelope: string | null, keyId: string | null): Credential {
   const nowIso = now.toISOString();
   let expiresAt = loaded.expiresAt;
