@@ -2,6 +2,7 @@ import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'k
 import type { Db, DialectName } from './database.js';
 import * as initial from './migrations/0001_initial.js';
 import * as rotation from './migrations/0002_rotation.js';
+import * as alertDeliveries from './migrations/0003_alert_deliveries.js';
 
 interface DialectMigration {
   up(db: Kysely<any>, dialect: DialectName): Promise<void>;
@@ -11,6 +12,7 @@ interface DialectMigration {
 const migrations: Record<string, DialectMigration> = {
   '0001_initial': initial,
   '0002_rotation': rotation,
+  '0003_alert_deliveries': alertDeliveries,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -160,6 +160,17 @@ export interface AlertOutboxTable {
   last_error: string | null;
 }
 
+/** One alert's delivery to one sink; see migration 0003_alert_deliveries. */
+export interface AlertDeliveriesTable {
+  alert_id: string;
+  sink: string;
+  state: string;
+  attempts: number;
+  next_attempt_at: Instant;
+  last_error: string | null;
+  delivered_at: NullableInstant;
+}
+
 export interface LeasesTable {
   name: string;
   owner: string;
@@ -180,6 +191,7 @@ export interface Database {
   aegis_tokens: TokensTable;
   aegis_master_keys: MasterKeysTable;
   aegis_alert_outbox: AlertOutboxTable;
+  aegis_alert_deliveries: AlertDeliveriesTable;
   aegis_leases: LeasesTable;
 }
 
