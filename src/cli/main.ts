@@ -15,6 +15,9 @@ export function buildProgram(): Command {
     .description('AEGIS: a self-hosted credential vault for automation platforms and AI agents.\nConfiguration comes from environment variables; see docs/configuration.md.')
     .version(AEGIS_VERSION)
     .showHelpAfterError()
+    // Program options count only before the command, so `rollback NAME --version 2` reaches rollback
+    // instead of printing the program's version.
+    .enablePositionalOptions()
     .exitOverride();
   registerServeCommand(program);
   registerInitCommand(program);

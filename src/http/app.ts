@@ -1,10 +1,13 @@
 import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify';
+import { registerAlertRoutes } from '../alerts/alerts.routes.js';
 import { wasAudited } from '../audit/audited-errors.js';
 import { registerAuditRoutes } from '../audit/audit.routes.js';
+import { registerHealthMonitorRoutes } from '../health/health.routes.js';
 import { AegisError } from '../lib/errors.js';
 import { registerCredentialRoutes } from '../registry/credentials.routes.js';
 import { registerRotationRoutes } from '../rotation/rotation.routes.js';
+import { registerSchedulerRoutes } from '../scheduler/scheduler.routes.js';
 import { registerTokenRoutes } from '../tokens/tokens.routes.js';
 import type { Vault } from '../vault.js';
 import { registerAuthentication } from './auth.js';
@@ -92,9 +95,11 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
     return sendProblem(reply, body);
   });
 
-  app.setNotFoundHandler(async (request, reply) =>
-    sendProblem(reply, problem(404, 'route_not_found', `No route ${request.method} ${request.url.split('?')[0]}. The API is described at /openapi.json.`)),
-  );
+  app.setNotFoundHandler(async (request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    const slashHint = /^\/credentials\/[^/]+\/[^/]+/.test(path) ? ' Encode a / inside a credential name as %2F.' : '';
+    return sendProblem(reply, problem(404, 'route_not_found', `No route ${request.method} ${path}.${slashHint} The API is described at /openapi.json.`));
+  });
 
   app.get('/openapi.json', { config: { scope: null }, schema: { hide: true } }, async () => app.swagger());
 
@@ -103,6 +108,9 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
   registerTokenRoutes(app, vault.tokens);
   registerAuditRoutes(app, { audit: vault.audit, db: vault.db });
   registerRotationRoutes(app, vault.rotation);
+  registerHealthMonitorRoutes(app, vault.health);
+  registerSchedulerRoutes(app, { scheduler: vault.scheduler, audit: vault.audit });
+  registerAlertRoutes(app, { alerts: vault.alerts, audit: vault.audit });
   return app;
 }
 

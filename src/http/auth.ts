@@ -70,7 +70,9 @@ export function registerAuthentication(
     if (!match) {
       deps.limiter.recordFailure(address);
       await deny(
-        new UnauthorizedError('Missing token. Send it as "Authorization: Bearer <token>".'),
+        new UnauthorizedError(
+          header ? 'The Authorization header must be "Bearer <token>".' : 'Missing token. Send it as "Authorization: Bearer <token>".',
+        ),
         'anonymous',
         'unauthorized: missing token',
         AuditAction.authenticate,

@@ -332,14 +332,13 @@ function failureConditionKey(credentialId: string, trigger: RotateRequest['trigg
 
 /** Picks where the new value comes from, or rejects a rotation the provider cannot do. */
 function chooseSource(credential: Credential, adapter: ProviderAdapter, request: RotateRequest): ValueSource {
-  if (request.value !== undefined) {
-    if (!adapter.capabilities.setValue && !adapter.capabilities.test) {
-      throw new ConflictError('rotation_unsupported', `Provider ${credential.provider} cannot take or test a value yet, so "${credential.name}" cannot be rotated through AEGIS.`);
-    }
-    return 'supplied';
+  const { setValue, test, issueValue } = adapter.capabilities;
+  if (!setValue && !test && !issueValue) {
+    throw new ConflictError('rotation_unsupported', `AEGIS cannot rotate ${credential.provider} credentials yet, so "${credential.name}" cannot be rotated through AEGIS.`);
   }
-  if (adapter.capabilities.issueValue && credential.providerConfig.rotate !== undefined) return 'issued';
-  if (adapter.capabilities.setValue) return 'generated';
+  if (request.value !== undefined) return 'supplied';
+  if (issueValue && credential.providerConfig.rotate !== undefined) return 'issued';
+  if (setValue) return 'generated';
   throw new ConflictError(
     'rotation_unsupported',
     `Provider ${credential.provider} cannot issue or set a new value for "${credential.name}". Rotate it at the provider and send the new value in the request.`,
