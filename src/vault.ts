@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { AlertService } from './alerts/alert.service.js';
 import { AuditLog } from './audit/audit.service.js';
 import type { Config } from './config/config.js';
 import { registerFirstKey, verifyKeyring } from './crypto/keyring-loader.js';
@@ -25,6 +26,7 @@ export interface Vault {
   registry: RegistryService;
   adapters: AdapterRegistry;
   rotation: Rotation;
+  alerts: AlertService;
   authFailures: AuthFailureLimiter;
   close(): Promise<void>;
 }
@@ -67,6 +69,7 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       registry: new RegistryService({ db, log: options.log, clock, keyring, audit, adapters }),
       adapters,
       rotation,
+      alerts: new AlertService({ db, clock, log: options.log, config }),
       authFailures: new AuthFailureLimiter({ limit: config.authFailureLimit, windowSeconds: config.authFailureWindowSeconds, clock }),
       close: () => db.close(),
     };

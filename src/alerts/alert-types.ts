@@ -5,6 +5,8 @@ export const ALERT_TYPES = {
   rotation_failed: { priority: 'critical', channel: 'telegram' },
   health_check_failed: { priority: 'high', channel: 'telegram' },
   rotation_success: { priority: 'low', channel: 'telegram' },
+  // Not in the product request: the scheduler's daily summary, delivered like any other alert.
+  daily_report: { priority: 'low', channel: 'telegram' },
 } as const;
 
 export type AlertType = keyof typeof ALERT_TYPES;

@@ -97,6 +97,8 @@ for (const dialect of await testDialects()) {
       }
       case 'POST /rotation/run-scheduled':
         return { url: '/rotation/run-scheduled' };
+      case 'POST /alerts/deliver':
+        return { url: '/alerts/deliver' };
       case 'POST /tokens':
         return { url: '/tokens', body: { actor: 'matrix-created', scopes: ['credentials:read'] } };
       case 'DELETE /tokens/:id': {
