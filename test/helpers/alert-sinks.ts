@@ -1,0 +1,87 @@
+import crypto from 'node:crypto';
+import { enqueueAlert } from '../../src/alerts/outbox.repository.js';
+import type { AlertType } from '../../src/alerts/alert-types.js';
+import { sendJson, startHttpStub, type HttpStub, type RecordedRequest } from './http-stub.js';
+import type { TestVault } from './test-vault.js';
+
+/** A stand-in alert receiver on 127.0.0.1 that responds with 200, or with 503 while `down` is true. */
+export interface SinkStub {
+  stub: HttpStub;
+  down: boolean;
+  /** Every request with the status of its response. */
+  exchanges: Array<{ request: RecordedRequest; status: number }>;
+  /** How often each alert id (the `idempotency-key` header) got a 200 response. */
+  deliveredCounts(): Map<string, number>;
+}
+
+export async function startSinkStub(): Promise<SinkStub> {
+  const exchanges: SinkStub['exchanges'] = [];
+  const sink: SinkStub = {
+    stub: undefined as unknown as HttpStub,
+    down: false,
+    exchanges,
+    deliveredCounts() {
+      const counts = new Map<string, number>();
+      for (const entry of exchanges) {
+        if (entry.status !== 200) continue;
+        const key = String(entry.request.headers['idempotency-key']);
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      }
+      return counts;
+    },
+  };
+  sink.stub = await startHttpStub((request, response) => {
+    const status = sink.down ? 503 : 200;
+    exchanges.push({ request, status });
+    sendJson(response, status, status === 200 ? { ok: true } : { error: 'unavailable' });
+  });
+  return sink;
+}
+
+/** HERMES, the event bus and one webhook, each a stub, with the environment settings that point a vault at them. */
+export interface SinkStubs {
+  hermes: SinkStub;
+  eventBus: SinkStub;
+  webhook: SinkStub;
+  webhookSecret: string;
+  env: Record<string, string>;
+  close(): Promise<void>;
+}
+
+export async function startSinkStubs(): Promise<SinkStubs> {
+  const hermes = await startSinkStub();
+  const eventBus = await startSinkStub();
+  const webhook = await startSinkStub();
+  const webhookSecret = crypto.randomBytes(24).toString('hex');
+  return {
+    hermes,
+    eventBus,
+    webhook,
+    webhookSecret,
+    env: {
+      HERMES_URL: hermes.stub.url,
+      EVENT_BUS_URL: eventBus.stub.url,
+      AEGIS_WEBHOOKS: JSON.stringify([{ url: `${webhook.stub.url}/hook`, secret: webhookSecret }]),
+    },
+    async close() {
+      await Promise.all([hermes.stub.close(), eventBus.stub.close(), webhook.stub.close()]);
+    },
+  };
+}
+
+/** Writes an alert to the outbox at the vault clock's time, with a new condition key; returns its id. */
+export async function raiseAlert(
+  t: TestVault,
+  type: AlertType,
+  credentialName: string,
+  details: Record<string, unknown> = {},
+): Promise<string> {
+  const conditionKey = `${type}:${credentialName}:${crypto.randomUUID()}`;
+  await enqueueAlert(
+    t.vault.db.kysely,
+    { type, conditionKey, credentialId: null, credentialName, message: `test alert ${type} for '${credentialName}'`, details },
+    t.clock.now(),
+  );
+  const row = await t.vault.db.kysely.selectFrom('aegis_alert_outbox').select('id').where('condition_key', '=', conditionKey).executeTakeFirstOrThrow();
+  return row.id;
+}
