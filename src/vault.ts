@@ -10,6 +10,8 @@ import { systemClock, type Clock } from './lib/clock.js';
 import { createAdapters } from './providers/registry.js';
 import type { AdapterRegistry } from './providers/adapter.js';
 import { RegistryService } from './registry/registry.service.js';
+import type { Scheduler } from './scheduler/scheduler.js';
+import { createVaultScheduler } from './scheduler/vault-scheduler.js';
 import { processOwner, Rotation } from './rotation/rotation.service.js';
 import { AuthFailureLimiter } from './tokens/auth-failures.js';
 import { TokenService } from './tokens/tokens.service.js';
@@ -28,6 +30,7 @@ export interface Vault {
   rotation: Rotation;
   alerts: AlertService;
   authFailures: AuthFailureLimiter;
+  scheduler: Scheduler;
   close(): Promise<void>;
 }
 
@@ -58,7 +61,7 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       { db, clock, keyring, audit, log: options.log, adapters, owner: processOwner(), leaseTtlMs: config.rotationLeaseSeconds * 1000, attempts: config.rotationAttempts },
       { concurrency: config.rotationConcurrency, versionRetentionDays: config.versionRetentionDays, historyRetentionDays: config.historyRetentionDays },
     );
-    return {
+    const services = {
       config,
       db,
       clock,
@@ -72,6 +75,16 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       alerts: new AlertService({ db, clock, log: options.log, config }),
       authFailures: new AuthFailureLimiter({ limit: config.authFailureLimit, windowSeconds: config.authFailureWindowSeconds, clock }),
       close: () => db.close(),
+    };
+    const scheduler = createVaultScheduler(services);
+    // The scheduler releases its lease, after its running jobs end, before the database closes.
+    return {
+      ...services,
+      scheduler,
+      close: async () => {
+        await scheduler.stop();
+        await db.close();
+      },
     };
   } catch (error) {
     await db.close();

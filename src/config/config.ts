@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { StartupError } from '../lib/errors.js';
+import { cronScheduleError } from '../scheduler/job-schedule.js';
 
 /** The source of the master keys. Exactly one is used; docs/configuration.md lists them. */
 export type KeySource =
@@ -51,6 +52,8 @@ export interface Config {
   healthConcurrency: number;
   /** Whether `aegis serve` runs the scheduler (it still takes the leader lease first). */
   schedulerEnabled: boolean;
+  /** How long the scheduler leader lease lasts without renewal; the leader renews it every third of that. */
+  schedulerLeaseSeconds: number;
   /** Cron expressions of the scheduler's jobs, read in `reportTimezone` for the report and UTC otherwise. */
   schedules: { healthChecks: string; rotations: string; expiryChecks: string; dailyReport: string; retention: string };
   /** Seconds between alert delivery runs. */
@@ -99,17 +102,47 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     webhooks: readWebhooks(env),
     alertLeadHours: readIntegerList(env, 'AEGIS_ALERT_LEAD_HOURS', [168], 1, 87_600),
     healthConcurrency: readInteger(env, 'AEGIS_HEALTH_CONCURRENCY', 50, 1, 1000),
-    schedulerEnabled: (env.AEGIS_SCHEDULER ?? 'on') !== 'off',
-    schedules: {
-      healthChecks: env.AEGIS_CRON_HEALTH_CHECKS ?? '0 * * * *',
-      rotations: env.AEGIS_CRON_ROTATIONS ?? '30 * * * *',
-      expiryChecks: env.AEGIS_CRON_EXPIRY_CHECKS ?? '*/5 * * * *',
-      dailyReport: env.AEGIS_CRON_DAILY_REPORT ?? '0 8 * * *',
-      retention: env.AEGIS_CRON_RETENTION ?? '15 3 * * *',
-    },
+    schedulerEnabled: readOnOff(env, 'AEGIS_SCHEDULER', true),
+    schedulerLeaseSeconds: readInteger(env, 'AEGIS_SCHEDULER_LEASE_SECONDS', 30, 3, 3600),
+    schedules: readSchedules(env),
     alertDeliverySeconds: readInteger(env, 'AEGIS_ALERT_DELIVERY_SECONDS', 5, 1, 3600),
-    reportTimezone: env.AEGIS_REPORT_TIMEZONE ?? 'UTC',
+    reportTimezone: readTimezone(env, 'AEGIS_REPORT_TIMEZONE', 'UTC'),
   };
+}
+
+/** Reads the scheduler's cron expressions; each is checked in UTC, which accepts every valid expression. */
+function readSchedules(env: Env): Config['schedules'] {
+  const read = (name: string, fallback: string): string => {
+    const expression = emptyToUndefined(env[name])?.trim() ?? fallback;
+    const error = cronScheduleError(name, expression, 'UTC');
+    if (error) throw new StartupError(error);
+    return expression;
+  };
+  return {
+    healthChecks: read('AEGIS_CRON_HEALTH_CHECKS', '0 * * * *'),
+    rotations: read('AEGIS_CRON_ROTATIONS', '30 * * * *'),
+    expiryChecks: read('AEGIS_CRON_EXPIRY_CHECKS', '*/5 * * * *'),
+    dailyReport: read('AEGIS_CRON_DAILY_REPORT', '0 8 * * *'),
+    retention: read('AEGIS_CRON_RETENTION', '15 3 * * *'),
+  };
+}
+
+function readOnOff(env: Env, name: string, fallback: boolean): boolean {
+  const raw = emptyToUndefined(env[name]);
+  if (raw === undefined) return fallback;
+  if (raw === 'on') return true;
+  if (raw === 'off') return false;
+  throw new StartupError(`${name} must be "on" or "off", got "${raw}".`);
+}
+
+function readTimezone(env: Env, name: string, fallback: string): string {
+  const zone = emptyToUndefined(env[name]) ?? fallback;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+  } catch {
+    throw new StartupError(`${name} must be an IANA time zone such as Europe/Berlin, got "${zone}".`);
+  }
+  return zone;
 }
 
 function readUrl(env: Env, name: string): string | undefined {

@@ -3,6 +3,7 @@ import type { Db, DialectName } from './database.js';
 import * as initial from './migrations/0001_initial.js';
 import * as rotation from './migrations/0002_rotation.js';
 import * as alertDeliveries from './migrations/0003_alert_deliveries.js';
+import * as schedulerJobs from './migrations/0004_scheduler_jobs.js';
 
 interface DialectMigration {
   up(db: Kysely<any>, dialect: DialectName): Promise<void>;
@@ -13,6 +14,7 @@ const migrations: Record<string, DialectMigration> = {
   '0001_initial': initial,
   '0002_rotation': rotation,
   '0003_alert_deliveries': alertDeliveries,
+  '0004_scheduler_jobs': schedulerJobs,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -180,6 +180,16 @@ export interface LeasesTable {
   heartbeat_at: Instant;
 }
 
+export interface SchedulerJobsTable {
+  name: string;
+  last_scheduled_at: Instant;
+  last_run_at: NullableInstant;
+  /** `running`, `succeeded`, `failed`, or `interrupted` (its leader stopped before the job ended); null before the first run. */
+  last_status: string | null;
+  last_error: string | null;
+  last_duration_ms: number | null;
+}
+
 export interface Database {
   aegis_credentials: CredentialsTable;
   aegis_credential_versions: CredentialVersionsTable;
@@ -193,5 +203,6 @@ export interface Database {
   aegis_alert_outbox: AlertOutboxTable;
   aegis_alert_deliveries: AlertDeliveriesTable;
   aegis_leases: LeasesTable;
+  aegis_scheduler_jobs: SchedulerJobsTable;
 }
 

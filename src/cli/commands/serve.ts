@@ -26,12 +26,16 @@ export function registerServeCommand(program: Command): void {
       const address = app.server.address();
       const listening = typeof address === 'object' && address !== null ? address.port : port;
       log.info({ host, port: listening, database: vault.db.dialect, location: vault.db.location }, 'AEGIS is serving');
+      if (config.schedulerEnabled) vault.scheduler.start();
+      else log.info('the scheduler is off (AEGIS_SCHEDULER=off); this process runs no scheduled jobs');
       if (adminToken) {
         // Printed once, outside the log, so it never lands in a log file that collects the JSON lines.
         process.stdout.write(`\nAEGIS admin token (shown once; store it now, e.g. export AEGIS_TOKEN=...):\n${adminToken}\n\n`);
       }
       const stop = async (signal: string) => {
         log.info({ signal }, 'stopping');
+        // The running scheduler job ends and the leader lease is released before the database closes.
+        await vault.scheduler.stop();
         await app.close();
         await vault.close();
         process.exit(0);
