@@ -6,6 +6,7 @@ import { registerFirstKey, verifyKeyring } from './crypto/keyring-loader.js';
 import type { Keyring } from './crypto/keyring.js';
 import { openDatabase, type Db } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
+import { HealthMonitor } from './health/health-monitor.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { createAdapters } from './providers/registry.js';
 import type { AdapterRegistry } from './providers/adapter.js';
@@ -28,6 +29,7 @@ export interface Vault {
   registry: RegistryService;
   adapters: AdapterRegistry;
   rotation: Rotation;
+  health: HealthMonitor;
   alerts: AlertService;
   authFailures: AuthFailureLimiter;
   scheduler: Scheduler;
@@ -72,6 +74,7 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       registry: new RegistryService({ db, log: options.log, clock, keyring, audit, adapters }),
       adapters,
       rotation,
+      health: new HealthMonitor({ db, clock, log: options.log, keyring, adapters, audit, config }),
       alerts: new AlertService({ db, clock, log: options.log, config }),
       authFailures: new AuthFailureLimiter({ limit: config.authFailureLimit, windowSeconds: config.authFailureWindowSeconds, clock }),
       close: () => db.close(),

@@ -97,6 +97,10 @@ for (const dialect of await testDialects()) {
       }
       case 'POST /rotation/run-scheduled':
         return { url: '/rotation/run-scheduled' };
+      case 'POST /credentials/:name/test':
+        return { url: `/credentials/${seededPath}/test` };
+      case 'POST /health/check-all':
+        return { url: '/health/check-all' };
       case 'POST /alerts/deliver':
         return { url: '/alerts/deliver' };
       case 'POST /tokens':

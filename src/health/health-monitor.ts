@@ -1,0 +1,305 @@
+import { enqueueAlert } from '../alerts/outbox.repository.js';
+import { alertMessages } from '../alerts/alert-types.js';
+import { markAudited } from '../audit/audited-errors.js';
+import { EnvelopeError, KeyUnavailableError } from '../crypto/keyring.js';
+import { AegisError, ForbiddenError, NotFoundError } from '../lib/errors.js';
+import type { Credential } from '../registry/credential.types.js';
+import { credentialFromRow } from '../registry/credentials.repository.js';
+import { expiryStatusSql } from '../registry/status.js';
+import { callerReaches, type Caller } from '../tokens/caller.js';
+import { healthDashboard, expiringCredentials, type DashboardPage, type Dashboard, type ExpiringList } from './dashboard.js';
+import { evaluateExpiry } from './expiry.js';
+import { insertHealthCheck } from './health-checks.repository.js';
+import type { CheckAllResult, ExpiryRun, HealthCheckResult, HealthMonitorDeps } from './health.types.js';
+import { runProviderTest, testLimitMs, type ProviderTestOutcome } from './provider-test.js';
+
+/** A credential with the envelope and number of its current version, as a check needs them. */
+interface CheckTarget {
+  credential: Credential;
+  version: number | null;
+  envelope: string | null;
+}
+
+type CheckTrigger = 'manual' | 'check_all';
+
+/**
+ * Runs health checks (one credential, or all of them a bounded number at a time), moves credentials
+ * between `failed` and their expiry status, raises `health_check_failed`, `credential_expiring` and
+ * `credential_expired` alerts once per condition, and serves the dashboard and expiring list.
+ */
+export class HealthMonitor {
+  readonly #deps: HealthMonitorDeps;
+
+  constructor(deps: HealthMonitorDeps) {
+    this.#deps = deps;
+  }
+
+  /** Tests one credential's current value at its provider and records the check. */
+  async checkOne(caller: Caller, name: string): Promise<HealthCheckResult> {
+    try {
+      const target = await this.#loadTarget(name);
+      if (!target) throw new NotFoundError(`Credential "${name}" not found. List credentials with GET /credentials.`, 'credential_not_found');
+      if (!callerReaches(caller, target.credential)) {
+        throw new ForbiddenError(`This token is limited to other names or tags and cannot reach credential "${name}".`);
+      }
+      return await this.#check(caller, target, 'manual');
+    } catch (error) {
+      await this.#auditFailure(caller, 'tested', name, error);
+      throw error;
+    }
+  }
+
+  /**
+   * Tests every non-retired credential the caller reaches, `healthConcurrency` at a time. Credentials are
+   * read a page at a time and each value is decrypted just before its test, so memory contains about one
+   * page of rows and `healthConcurrency` values, whatever the number of credentials.
+   */
+  async checkAll(caller: Caller): Promise<CheckAllResult> {
+    const feed = new CheckFeed((after, limit) => this.#loadPage(after, limit), Math.max(100, 2 * this.#deps.config.healthConcurrency));
+    const details: CheckAllResult['details'] = [];
+    // A failed write (the database or the audit log) ends the run: the other workers stop taking credentials.
+    let stopped = false;
+    const worker = async () => {
+      for (let target = await feed.next(); target !== undefined && !stopped; target = await feed.next()) {
+        if (!callerReaches(caller, target.credential)) continue;
+        try {
+          const result = await this.#check(caller, target, 'check_all');
+          details.push({ name: result.name, status: result.status, response_time_ms: result.responseTimeMs, error: result.error });
+        } catch (error) {
+          stopped = true;
+          throw error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: this.#deps.config.healthConcurrency }, worker));
+    details.sort((a, b) => compareNames(a.name, b.name));
+
+    const summary = {
+      checked: details.length,
+      healthy: details.filter((detail) => detail.status === 'healthy').length,
+      unhealthy: details.filter((detail) => detail.status === 'unhealthy').length,
+    };
+    await this.#deps.audit.record({ credentialName: '*', action: 'checked_all', actor: caller.actor, ipAddress: caller.ipAddress, success: true, details: summary });
+    this.#deps.log.info({ ...summary, unknown: summary.checked - summary.healthy - summary.unhealthy, actor: caller.actor }, 'health checks finished');
+    return { ...summary, details };
+  }
+
+  /** Moves stored statuses to expiring or expired as time passes and raises the expiry alerts that are due. */
+  evaluateExpiry(): Promise<ExpiryRun> {
+    return evaluateExpiry(this.#deps);
+  }
+
+  /** Counts by status, a page of credentials with their colour, and the newest alerts, limited to what the caller reaches. */
+  async dashboard(caller: Caller, page: DashboardPage): Promise<Dashboard> {
+    const dashboard = await healthDashboard(this.#deps, caller, page);
+    await this.#deps.audit.record({
+      credentialName: '*',
+      action: 'dashboard_read',
+      actor: caller.actor,
+      ipAddress: caller.ipAddress,
+      success: true,
+      details: { returned: dashboard.credentials.length, status: page.status ?? null },
+    });
+    return dashboard;
+  }
+
+  /** Credentials that expire within `thresholdHours`, or within their own alert threshold when it is undefined. */
+  async expiring(caller: Caller, query: { thresholdHours: number | undefined; limit: number; offset: number }): Promise<ExpiringList> {
+    const list = await expiringCredentials(this.#deps, caller, query);
+    await this.#deps.audit.record({
+      credentialName: '*',
+      action: 'expiring_read',
+      actor: caller.actor,
+      ipAddress: caller.ipAddress,
+      success: true,
+      details: { threshold_hours: query.thresholdHours ?? null, count: list.count },
+    });
+    return list;
+  }
+
+  async #check(caller: Caller, target: CheckTarget, trigger: CheckTrigger): Promise<HealthCheckResult> {
+    const { credential } = target;
+    const adapter = this.#deps.adapters[credential.provider];
+    let outcome: ProviderTestOutcome;
+    try {
+      const value = await this.#open(target);
+      outcome = await runProviderTest(adapter, credential, value, testLimitMs(credential, this.#deps.config.providerTimeoutMs));
+    } catch (error) {
+      if (!(error instanceof AegisError)) throw error;
+      outcome = { status: 'unhealthy', responseTimeMs: null, details: {}, error: error.message };
+    }
+    return this.#record(caller, credential, outcome, trigger);
+  }
+
+  /**
+   * Stores the check and, in the same transaction, its effect on the credential. An unhealthy check moves
+   * the credential to `failed` and raises one `health_check_failed` alert, unless it was failed already.
+   * A healthy check moves a failed credential back to the status its expiry date gives. Rotating and
+   * retired credentials keep their status. The audit entry commits with the check.
+   */
+  async #record(caller: Caller, credential: Credential, outcome: ProviderTestOutcome, trigger: CheckTrigger): Promise<HealthCheckResult> {
+    const { db, clock, audit, log } = this.#deps;
+    const now = clock.now();
+    const checkedAt = now.toISOString();
+    const { checkId, change } = await db.kysely.transaction().execute(async (trx) => {
+      const checkId = await insertHealthCheck(trx, {
+        credentialId: credential.id,
+        checkedAt,
+        status: outcome.status,
+        responseTimeMs: outcome.responseTimeMs,
+        details: outcome.details,
+        errorMessage: outcome.error,
+      });
+      let change: 'failed' | 'recovered' | null = null;
+      if (outcome.status === 'unhealthy') {
+        const updated = await trx
+          .updateTable('aegis_credentials')
+          .set({ status: 'failed' })
+          .where('id', '=', credential.id)
+          .where('status', 'not in', ['failed', 'rotating', 'retired'])
+          .executeTakeFirst();
+        if (Number(updated.numUpdatedRows) > 0) {
+          change = 'failed';
+          // The key names this failure by the check that began it, so a failure after a recovery alerts again.
+          await enqueueAlert(
+            trx,
+            {
+              type: 'health_check_failed',
+              conditionKey: `health_check_failed:${credential.id}:${checkId}`,
+              credentialId: credential.id,
+              credentialName: credential.name,
+              message: alertMessages.healthCheckFailed(credential.name, outcome.error ?? 'unhealthy'),
+              details: { check_id: checkId, response_time_ms: outcome.responseTimeMs, check_details: outcome.details },
+            },
+            now,
+          );
+        }
+      } else if (outcome.status === 'healthy') {
+        const updated = await trx
+          .updateTable('aegis_credentials')
+          .set({ status: expiryStatusSql(db.dialect, now) })
+          .where('id', '=', credential.id)
+          .where('status', '=', 'failed')
+          .executeTakeFirst();
+        if (Number(updated.numUpdatedRows) > 0) change = 'recovered';
+      }
+      await audit.recordIn(trx, {
+        credentialId: credential.id,
+        credentialName: credential.name,
+        action: 'tested',
+        actor: caller.actor,
+        ipAddress: caller.ipAddress,
+        success: true,
+        details: { status: outcome.status, response_time_ms: outcome.responseTimeMs, trigger, ...(change ? { status_change: change } : {}) },
+      });
+      return { checkId, change };
+    });
+
+    if (change === 'failed') log.warn({ credentialId: credential.id, name: credential.name, error: outcome.error }, 'health check failed; credential marked failed');
+    if (change === 'recovered') log.info({ credentialId: credential.id, name: credential.name }, 'health check passed; failed credential recovered');
+    return {
+      checkId,
+      credentialId: credential.id,
+      name: credential.name,
+      status: outcome.status,
+      responseTimeMs: outcome.responseTimeMs,
+      details: outcome.details,
+      error: outcome.error,
+      checkedAt,
+    };
+  }
+
+  /** Decrypts the current version's value; null when AEGIS stores none (the provider keeps it). */
+  async #open(target: CheckTarget): Promise<string | null> {
+    if (target.envelope === null || target.version === null) return null;
+    const { credential, version } = target;
+    try {
+      return await this.#deps.keyring.open(target.envelope, { credentialId: credential.id, version }, this.#deps.db.kysely);
+    } catch (error) {
+      if (error instanceof KeyUnavailableError) {
+        throw new AegisError(500, 'key_unavailable', `version ${version} is sealed under master key ${error.keyId}, which this process does not hold`);
+      }
+      if (error instanceof EnvelopeError) {
+        throw new AegisError(500, 'decryption_failed', `the stored value of version ${version} failed to decrypt; restore it from a backup`);
+      }
+      throw error;
+    }
+  }
+
+  #targetQuery() {
+    return this.#deps.db.kysely
+      .selectFrom('aegis_credentials as c')
+      .leftJoin('aegis_credential_versions as v', (join) => join.onRef('v.credential_id', '=', 'c.id').on('v.is_current', '=', true))
+      .selectAll('c')
+      .select(['v.version as current_version', 'v.encrypted_value as current_envelope']);
+  }
+
+  async #loadTarget(name: string): Promise<CheckTarget | undefined> {
+    const row = await this.#targetQuery().where('c.name', '=', name).executeTakeFirst();
+    return row ? { credential: credentialFromRow(row), version: row.current_version, envelope: row.current_envelope } : undefined;
+  }
+
+  /** The next page of non-retired credentials after `after` in name order (keyset paging, so each page is one index range). */
+  async #loadPage(after: string | null, limit: number): Promise<CheckTarget[]> {
+    let query = this.#targetQuery().where('c.status', '!=', 'retired');
+    if (after !== null) query = query.where('c.name', '>', after);
+    const rows = await query.orderBy('c.name').limit(limit).execute();
+    return rows.map((row) => ({ credential: credentialFromRow(row), version: row.current_version, envelope: row.current_envelope }));
+  }
+
+  async #auditFailure(caller: Caller, action: string, name: string, error: unknown): Promise<void> {
+    const credential = await this.#deps.db.kysely.selectFrom('aegis_credentials').select('id').where('name', '=', name).executeTakeFirst().catch(() => undefined);
+    await this.#deps.audit.record({
+      credentialId: credential?.id ?? null,
+      credentialName: name,
+      action,
+      actor: caller.actor,
+      ipAddress: caller.ipAddress,
+      success: false,
+      errorMessage: error instanceof AegisError ? `${error.code}: ${error.message}` : 'internal error',
+    });
+    markAudited(error);
+  }
+}
+
+/** Orders names by UTF-16 code unit, so the result does not depend on the process locale. */
+function compareNames(a: string, b: string): number {
+  if (a < b) return -1;
+  if (a > b) return 1;
+  return 0;
+}
+
+/**
+ * Hands out check targets one at a time to concurrent workers, loading the next page only when the
+ * current one is used up. Only one page load runs at a time.
+ */
+class CheckFeed {
+  readonly #load: (after: string | null, limit: number) => Promise<CheckTarget[]>;
+  readonly #pageSize: number;
+  #buffer: CheckTarget[] = [];
+  #after: string | null = null;
+  #exhausted = false;
+  #loading: Promise<void> | null = null;
+
+  constructor(load: (after: string | null, limit: number) => Promise<CheckTarget[]>, pageSize: number) {
+    this.#load = load;
+    this.#pageSize = pageSize;
+  }
+
+  async next(): Promise<CheckTarget | undefined> {
+    while (this.#buffer.length === 0 && !this.#exhausted) {
+      this.#loading ??= this.#fill().finally(() => {
+        this.#loading = null;
+      });
+      await this.#loading;
+    }
+    return this.#buffer.shift();
+  }
+
+  async #fill(): Promise<void> {
+    const page = await this.#load(this.#after, this.#pageSize);
+    if (page.length < this.#pageSize) this.#exhausted = true;
+    if (page.length > 0) this.#after = page[page.length - 1]!.credential.name;
+    this.#buffer.push(...page);
+  }
+}

@@ -1,0 +1,234 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { postgresReachable, testDialects, testPostgresUrl } from '../helpers/databases.js';
+import { alertsOf, createApiCredential, setupCaller, storedStatus } from '../helpers/health-fixtures.js';
+import { startHttpStub, type HttpStub } from '../helpers/http-stub.js';
+import { call, destroyTestVault, openTestVault, tokenWith, type TestVault } from '../helpers/test-vault.js';
+
+const pgServer = await postgresReachable();
+
+for (const dialect of await testDialects()) {
+  describe(`health checks on ${dialect}`, () => {
+    let t: TestVault;
+    let stub: HttpStub;
+    /** The status code of the stand-in API's response to every test request. */
+    let answer = 200;
+    const name = 'billing/api-key';
+
+    before(async () => {
+      stub = await startHttpStub((_request, response) => {
+        response.writeHead(answer);
+        response.end();
+      });
+      t = await openTestVault(dialect, { env: { AEGIS_POSTGRES_ADMIN_URL: testPostgresUrl } });
+      await createApiCredential(t, name, stub.url);
+    });
+    after(async () => {
+      await destroyTestVault(t);
+      await stub.close();
+    });
+
+    async function test(credential: string, token = t.adminToken) {
+      const response = await call(t.app, 'POST', `/credentials/${encodeURIComponent(credential)}/test`, { token });
+      assert.equal(response.status, 200, response.body);
+      return response.json;
+    }
+
+    async function dashboardEntry(credential: string) {
+      const response = await call(t.app, 'GET', '/health/dashboard?limit=1000', { token: t.adminToken });
+      assert.equal(response.status, 200, response.body);
+      return response.json.credentials.find((entry: { name: string }) => entry.name === credential);
+    }
+
+    it('passing api check is healthy', async () => {
+      answer = 200;
+      const result = await test(name);
+      assert.equal(result.status, 'healthy');
+      assert.equal(result.details.status, 200);
+      assert.equal(typeof result.response_time_ms, 'number');
+      assert.equal(result.error, null);
+      assert.equal(stub.requests.at(-1)?.headers.authorization, `Bearer value-of-${name}`);
+      assert.equal(await storedStatus(t, name), 'active');
+
+      const rows = await t.vault.db.kysely.selectFrom('aegis_health_checks').selectAll().execute();
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0]!.status, 'healthy');
+      const credential = await t.vault.db.kysely.selectFrom('aegis_credentials').select('last_health_check').where('name', '=', name).executeTakeFirstOrThrow();
+      assert.equal(new Date(credential.last_health_check!).toISOString(), t.clock.now().toISOString());
+    });
+
+    it('failing check marks failed once', async () => {
+      answer = 401;
+      t.clock.advanceHours(1);
+      const result = await test(name);
+      assert.equal(result.status, 'unhealthy');
+      assert.equal(result.details.status, 401);
+      assert.equal(result.error, 'test request answered HTTP 401');
+      assert.equal(await storedStatus(t, name), 'failed');
+
+      const entry = await dashboardEntry(name);
+      assert.equal(entry.status, 'failed');
+      assert.equal(entry.health, 'unhealthy');
+      assert.equal(entry.colour, 'red');
+      assert.equal(entry.label, 'Action Required');
+
+      const alerts = await alertsOf(t, 'health_check_failed', name);
+      assert.equal(alerts.length, 1);
+      assert.equal(alerts[0]!.message, `⚠️ Health check failed for '${name}': test request answered HTTP 401`);
+      assert.equal(alerts[0]!.priority, 'high');
+
+      const stored = await t.vault.db.kysely.selectFrom('aegis_health_checks').select(['status', 'error_message']).orderBy('checked_at', 'desc').limit(1).executeTakeFirstOrThrow();
+      assert.equal(stored.status, 'unhealthy');
+      assert.ok(!String(stored.error_message).includes(`value-of-${name}`));
+    });
+
+    it('repeated failures raise no alert', async () => {
+      for (let round = 0; round < 3; round += 1) {
+        t.clock.advanceHours(1);
+        assert.equal((await test(name)).status, 'unhealthy');
+      }
+      const all = await call(t.app, 'POST', '/health/check-all', { token: t.adminToken });
+      assert.equal(all.status, 200, all.body);
+      assert.equal(all.json.unhealthy, 1);
+      assert.equal((await alertsOf(t, 'health_check_failed', name)).length, 1);
+      assert.equal(await storedStatus(t, name), 'failed');
+    });
+
+    it('passing check recovers to active', async () => {
+      answer = 200;
+      t.clock.advanceHours(1);
+      assert.equal((await test(name)).status, 'healthy');
+      assert.equal(await storedStatus(t, name), 'active');
+      const entry = await dashboardEntry(name);
+      assert.equal(entry.colour, 'green');
+      assert.equal(entry.label, 'Healthy');
+      assert.equal(entry.health, 'healthy');
+      assert.equal((await alertsOf(t, 'health_check_failed', name)).length, 1);
+    });
+
+    it('new failure alerts again', async () => {
+      answer = 503;
+      t.clock.advanceHours(1);
+      assert.equal((await test(name)).status, 'unhealthy');
+      const alerts = await alertsOf(t, 'health_check_failed', name);
+      assert.equal(alerts.length, 2);
+      assert.notEqual(alerts[0]!.condition_key, alerts[1]!.condition_key);
+      assert.equal(alerts[1]!.message, `⚠️ Health check failed for '${name}': test request answered HTTP 503`);
+      answer = 200;
+      t.clock.advanceHours(1);
+      await test(name);
+    });
+
+    it('recovery keeps the expiry status', async () => {
+      const expiring = 'billing/expiring-key';
+      await createApiCredential(t, expiring, stub.url, { expires_at: new Date(t.clock.now().getTime() + 10 * 3_600_000).toISOString() });
+      answer = 500;
+      await test(expiring);
+      assert.equal(await storedStatus(t, expiring), 'failed');
+      answer = 200;
+      t.clock.advanceHours(1);
+      await test(expiring);
+      assert.equal(await storedStatus(t, expiring), 'expiring');
+    });
+
+    it('rotating credential keeps its status', async () => {
+      const rotating = 'billing/rotating-key';
+      await createApiCredential(t, rotating, stub.url);
+      await t.vault.db.kysely.updateTable('aegis_credentials').set({ status: 'rotating' }).where('name', '=', rotating).execute();
+      answer = 401;
+      assert.equal((await test(rotating)).status, 'unhealthy');
+      assert.equal(await storedStatus(t, rotating), 'rotating');
+      assert.equal((await alertsOf(t, 'health_check_failed', rotating)).length, 0);
+      answer = 200;
+    });
+
+    it('env check reads the file', async () => {
+      const file = path.join(t.dir, 'app.env');
+      fs.writeFileSync(file, 'API_KEY=env-value-1\n');
+      await t.vault.registry.create(setupCaller, { name: 'app/env-key', credential_type: 'apiKey', provider: 'env', provider_config: { file, variable: 'API_KEY' }, value: 'env-value-1' });
+      assert.equal((await test('app/env-key')).status, 'healthy');
+
+      t.clock.advanceHours(1);
+      fs.writeFileSync(file, 'API_KEY=\n');
+      const empty = await test('app/env-key');
+      assert.equal(empty.status, 'unhealthy');
+      assert.equal(empty.error, `API_KEY is empty in ${file}`);
+
+      t.clock.advanceHours(1);
+      fs.writeFileSync(file, 'OTHER=1\n');
+      const missing = await test('app/env-key');
+      assert.equal(missing.status, 'unhealthy');
+      assert.equal(missing.error, `API_KEY is missing from ${file}`);
+      assert.equal(await storedStatus(t, 'app/env-key'), 'failed');
+    });
+
+    it('untestable providers are unknown', async () => {
+      await t.vault.registry.create(setupCaller, { name: 'flows/n8n-cred', credential_type: 'httpHeaderAuth', provider: 'n8n', provider_credential_id: '17' });
+      await t.vault.registry.create(setupCaller, { name: 'db/supabase-key', credential_type: 'supabaseApi', provider: 'supabase', value: 'supabase-value' });
+      await t.vault.registry.create(setupCaller, { name: 'billing/no-test', credential_type: 'httpHeaderAuth', provider: 'api', value: 'no-test-value' });
+      for (const credential of ['flows/n8n-cred', 'db/supabase-key', 'billing/no-test']) {
+        const result = await test(credential);
+        assert.equal(result.status, 'unknown', credential);
+        assert.equal(result.response_time_ms, null, credential);
+        assert.equal(await storedStatus(t, credential), 'active', credential);
+      }
+      const row = await t.vault.db.kysely
+        .selectFrom('aegis_health_checks as h')
+        .innerJoin('aegis_credentials as c', 'c.id', 'h.credential_id')
+        .select(['h.status', 'h.error_message'])
+        .where('c.name', '=', 'flows/n8n-cred')
+        .executeTakeFirstOrThrow();
+      assert.equal(row.status, 'unknown');
+      assert.equal(row.error_message, 'provider n8n has no health check yet');
+    });
+
+    it('postgres check logs in', { skip: !pgServer && 'no PostgreSQL server' }, async () => {
+      await t.vault.registry.create(setupCaller, { name: 'db/login', credential_type: 'postgres', provider: 'postgres', provider_config: { role: 'postgres' }, value: 'any-password' });
+      const healthy = await test('db/login');
+      assert.equal(healthy.status, 'healthy', JSON.stringify(healthy));
+      assert.equal(healthy.details.role, 'postgres');
+
+      await t.vault.registry.create(setupCaller, { name: 'db/no-role', credential_type: 'postgres', provider: 'postgres', provider_config: { role: 'aegis_no_such_role' }, value: 'any-password' });
+      const unhealthy = await test('db/no-role');
+      assert.equal(unhealthy.status, 'unhealthy');
+      assert.match(unhealthy.error, /^login as aegis_no_such_role failed/);
+    });
+
+    it('test is audited', async () => {
+      const token = await tokenWith(t, 'agent-reader', ['credentials:read']);
+      await test(name, token);
+      const rows = await t.vault.db.kysely.selectFrom('aegis_audit_log').selectAll().where('actor', '=', 'agent-reader').where('action', '=', 'tested').execute();
+      assert.equal(rows.length, 1);
+      assert.equal(Boolean(rows[0]!.success), true);
+      assert.equal(rows[0]!.credential_name, name);
+    });
+
+    it('test respects token limits', async () => {
+      const token = await tokenWith(t, 'limited-reader', ['credentials:read'], { namePatterns: ['app/*'] });
+      const denied = await call(t.app, 'POST', `/credentials/${encodeURIComponent(name)}/test`, { token });
+      assert.equal(denied.status, 403, denied.body);
+      const missing = await call(t.app, 'POST', '/credentials/app%2Fnone/test', { token });
+      assert.equal(missing.status, 404, missing.body);
+      const rows = await t.vault.db.kysely.selectFrom('aegis_audit_log').selectAll().where('actor', '=', 'limited-reader').execute();
+      assert.equal(rows.length, 2);
+      assert.ok(rows.every((row) => !row.success));
+    });
+
+    it('check-all needs the rotate scope', async () => {
+      const token = await tokenWith(t, 'reader-only', ['credentials:read']);
+      const response = await call(t.app, 'POST', '/health/check-all', { token });
+      assert.equal(response.status, 403, response.body);
+    });
+
+    it('no value in logs or checks', async () => {
+      const text = t.logs.text();
+      const checks = JSON.stringify(await t.vault.db.kysely.selectFrom('aegis_health_checks').selectAll().execute());
+      for (const secret of [`value-of-${name}`, 'env-value-1', 'any-password']) {
+        assert.ok(!text.includes(secret), `log holds ${secret}`);
+        assert.ok(!checks.includes(secret), `health checks hold ${secret}`);
+      }
+    });
+  });
+}
