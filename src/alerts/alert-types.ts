@@ -7,6 +7,8 @@ export const ALERT_TYPES = {
   rotation_success: { priority: 'low', channel: 'telegram' },
   // Not in the product request: the scheduler's daily summary, delivered like any other alert.
   daily_report: { priority: 'low', channel: 'telegram' },
+  // Not in the product request: an audit anomaly rule fired (see src/audit/anomalies.ts).
+  audit_anomaly: { priority: 'high', channel: 'telegram' },
 } as const;
 
 export type AlertType = keyof typeof ALERT_TYPES;

@@ -1,11 +1,25 @@
+import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { requireCaller } from '../http/auth.js';
 import { dateTime, errorResponses, plainTextPattern } from '../http/shared-schemas.js';
+import type { AuditSettings } from './audit-settings.js';
 import type { Db } from '../db/database.js';
+import type { Keyring } from '../crypto/keyring.js';
+import type { Clock } from '../lib/clock.js';
 import { ValidationError } from '../lib/errors.js';
 import type { AuditLog } from './audit.service.js';
 import { AuditAction, type AuditEntry } from './audit.types.js';
-import { recordVerification, verifyAuditChain } from './verify.js';
+import { exportContentTypes, exportLines, type ExportFormat } from './export.js';
+import { buildAuditReport } from './report.js';
+import { prunedView, recordVerification, verifyAuditChain } from './verify.js';
+
+export interface AuditRouteDeps {
+  audit: AuditLog;
+  db: Db;
+  keyring: Keyring;
+  clock: Clock;
+  config: { audit: AuditSettings };
+}
 
 const entrySchema = {
   type: 'object',
@@ -57,8 +71,11 @@ export function entryView(entry: AuditEntry) {
   };
 }
 
-/** `GET /audit/log` with the request's filters, and `GET /audit/verify`, which checks the hash chain. */
-export function registerAuditRoutes(app: FastifyInstance, deps: { audit: AuditLog; db: Db }): void {
+/**
+ * `GET /audit/log` with the request's filters, `GET /audit/verify`, which checks the hash chain,
+ * `GET /audit/report` and `GET /audit/export`.
+ */
+export function registerAuditRoutes(app: FastifyInstance, deps: AuditRouteDeps): void {
   const text = { type: 'string', minLength: 1, maxLength: 128, pattern: plainTextPattern } as const;
   app.get<{ Querystring: LogQuery }>(
     '/audit/log',
@@ -90,9 +107,7 @@ export function registerAuditRoutes(app: FastifyInstance, deps: { audit: AuditLo
     async (request) => {
       const caller = requireCaller(request);
       const query = request.query;
-      const startDate = query.start_date ? new Date(query.start_date).toISOString() : undefined;
-      const endDate = query.end_date ? new Date(query.end_date).toISOString() : undefined;
-      if (startDate && endDate && startDate > endDate) throw new ValidationError('start_date', 'must not be after end_date');
+      const { startDate, endDate } = readDateRange(query);
       const result = await deps.audit.query({
         credentialName: query.credential_name,
         action: query.action,
@@ -129,6 +144,10 @@ export function registerAuditRoutes(app: FastifyInstance, deps: { audit: AuditLo
               ok: { type: 'boolean' },
               checked: { type: 'integer' },
               head_seq: { type: 'integer' },
+              pruned: {
+                type: ['object', 'null'],
+                properties: { first_seq: { type: 'integer' }, last_seq: { type: 'integer' }, checkpoints: { type: 'integer' }, last_pruned_at: dateTime },
+              },
               problem: {
                 type: ['object', 'null'],
                 properties: { seq: { type: 'integer' }, id: { type: ['string', 'null'] }, reason: { type: 'string' }, message: { type: 'string' } },
@@ -141,10 +160,151 @@ export function registerAuditRoutes(app: FastifyInstance, deps: { audit: AuditLo
     },
     async (request) => {
       const caller = requireCaller(request);
-      const report = await verifyAuditChain(deps.db.kysely);
+      const report = await verifyAuditChain(deps.db.kysely, deps.keyring);
       const auditError = await recordVerification(deps.audit, caller, report);
       if (auditError) request.log.error({ err: auditError, problem: report.problem }, 'failed to record an audit chain check that found a problem');
-      return { ok: report.ok, checked: report.checked, head_seq: report.headSeq, problem: report.problem };
+      return { ok: report.ok, checked: report.checked, head_seq: report.headSeq, pruned: prunedView(report.pruned), problem: report.problem };
+    },
+  );
+
+  registerReportRoute(app, deps);
+  registerExportRoute(app, deps, text);
+}
+
+/** Reads optional start_date and end_date, normalized to ISO-8601 UTC, and rejects a start after the end. */
+function readDateRange(query: { start_date?: string | undefined; end_date?: string | undefined }) {
+  const startDate = query.start_date ? new Date(query.start_date).toISOString() : undefined;
+  const endDate = query.end_date ? new Date(query.end_date).toISOString() : undefined;
+  if (startDate && endDate && startDate > endDate) throw new ValidationError('start_date', `must not be after end_date (${endDate}), got ${startDate}`);
+  return { startDate, endDate };
+}
+
+const countSchema = { type: 'integer' } as const;
+const anomalySchema = {
+  type: 'object',
+  properties: {
+    type: { type: 'string' },
+    reason: { type: 'string' },
+    actor: { type: ['string', 'null'] },
+    credential_name: { type: ['string', 'null'] },
+    ip_address: { type: ['string', 'null'] },
+    first_at: dateTime,
+    last_at: dateTime,
+    entry_count: countSchema,
+    entry_seqs: { type: 'array', items: countSchema },
+    entry_ids: { type: 'array', items: { type: 'string' } },
+  },
+} as const;
+
+function registerReportRoute(app: FastifyInstance, deps: AuditRouteDeps): void {
+  app.get<{ Querystring: { start_date: string; end_date: string } }>(
+    '/audit/report',
+    {
+      config: { scope: 'audit:read', action: AuditAction.auditReported },
+      schema: {
+        tags: ['audit'],
+        summary: 'Compliance report of a period: totals, per credential, action and actor, and anomalies (UTC)',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['start_date', 'end_date'],
+          properties: { start_date: dateTime, end_date: dateTime },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              period: { type: 'object', properties: { start: dateTime, end: dateTime } },
+              summary: {
+                type: 'object',
+                properties: { total_accesses: countSchema, rotations: countSchema, failures: countSchema, unique_actors: countSchema },
+              },
+              by_credential: {
+                type: 'array',
+                items: { type: 'object', properties: { credential_name: { type: 'string' }, accesses: countSchema, failures: countSchema, last_access: dateTime } },
+              },
+              by_action: { type: 'array', items: { type: 'object', properties: { action: { type: 'string' }, count: countSchema, failures: countSchema } } },
+              by_actor: { type: 'array', items: { type: 'object', properties: { actor: { type: 'string' }, count: countSchema, failures: countSchema } } },
+              anomalies: { type: 'array', items: anomalySchema },
+            },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const caller = requireCaller(request);
+      const { startDate, endDate } = readDateRange(request.query);
+      const report = await buildAuditReport(
+        deps.db,
+        { start: startDate!, end: endDate! },
+        { anomalies: deps.config.audit.anomalies, clock: deps.clock },
+      );
+      await deps.audit.record({
+        credentialName: '*',
+        action: AuditAction.auditReported,
+        actor: caller.actor,
+        ipAddress: caller.ipAddress,
+        target: 'report',
+        success: true,
+        details: { start: startDate, end: endDate, entries: report.summary.total_accesses, anomalies: report.anomalies.length },
+      });
+      return report;
+    },
+  );
+}
+
+interface ExportQuery {
+  format: ExportFormat;
+  start_date?: string;
+  end_date?: string;
+  credential_name?: string;
+  actor?: string;
+  action?: string;
+}
+
+function registerExportRoute(app: FastifyInstance, deps: AuditRouteDeps, text: object): void {
+  app.get<{ Querystring: ExportQuery }>(
+    '/audit/export',
+    {
+      config: { scope: 'audit:read', action: AuditAction.auditExported },
+      schema: {
+        tags: ['audit'],
+        summary: 'Stream audit entries as CSV or JSON lines, oldest first, with their hashes for offline verification',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            format: { type: 'string', enum: ['csv', 'jsonl'], default: 'jsonl' },
+            start_date: dateTime,
+            end_date: dateTime,
+            credential_name: text,
+            actor: text,
+            action: text,
+          },
+        },
+        response: { 200: { type: 'string', description: 'CSV with a header line, or one JSON object per line' }, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const caller = requireCaller(request);
+      const query = request.query;
+      const { startDate, endDate } = readDateRange(query);
+      const filter = { startDate, endDate, credentialName: query.credential_name, actor: query.actor, action: query.action };
+      // The export is recorded before it starts: once the first line is sent, the status can no longer change.
+      await deps.audit.record({
+        credentialName: query.credential_name ?? '*',
+        action: AuditAction.auditExported,
+        actor: caller.actor,
+        ipAddress: caller.ipAddress,
+        target: 'export',
+        success: true,
+        details: { format: query.format, start_date: startDate ?? null, end_date: endDate ?? null, actor: query.actor ?? null, action: query.action ?? null },
+      });
+      const extension = query.format === 'csv' ? 'csv' : 'jsonl';
+      reply.type(exportContentTypes[query.format]);
+      reply.header('content-disposition', `attachment; filename="aegis-audit.${extension}"`);
+      return reply.send(Readable.from(exportLines(deps.db.kysely, filter, query.format)));
     },
   );
 }

@@ -50,4 +50,7 @@ export const AuditAction = {
   tokensListed: 'tokens_listed',
   keyRotated: 'key_rotated',
   imported: 'imported',
+  auditPruned: 'audit_pruned',
+  auditExported: 'audit_exported',
+  auditReported: 'audit_reported',
 } as const;

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { readAuditSettings, type AuditSettings } from '../audit/audit-settings.js';
 import { StartupError } from '../lib/errors.js';
 import { cronScheduleError } from '../scheduler/job-schedule.js';
 
@@ -59,6 +60,8 @@ export interface Config {
   /** Seconds between alert delivery runs. */
   alertDeliverySeconds: number;
   reportTimezone: string;
+  /** Audit retention (AEGIS_AUDIT_RETENTION_DAYS) and anomaly thresholds (AEGIS_ANOMALY_*). */
+  audit: AuditSettings;
 }
 
 type Env = Record<string, string | undefined>;
@@ -107,6 +110,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     schedules: readSchedules(env),
     alertDeliverySeconds: readInteger(env, 'AEGIS_ALERT_DELIVERY_SECONDS', 5, 1, 3600),
     reportTimezone: readTimezone(env, 'AEGIS_REPORT_TIMEZONE', 'UTC'),
+    audit: readAuditSettings(env),
   };
 }
 

@@ -4,6 +4,7 @@ import * as initial from './migrations/0001_initial.js';
 import * as rotation from './migrations/0002_rotation.js';
 import * as alertDeliveries from './migrations/0003_alert_deliveries.js';
 import * as schedulerJobs from './migrations/0004_scheduler_jobs.js';
+import * as auditCheckpoints from './migrations/0005_audit_checkpoints.js';
 
 interface DialectMigration {
   up(db: Kysely<any>, dialect: DialectName): Promise<void>;
@@ -15,6 +16,7 @@ const migrations: Record<string, DialectMigration> = {
   '0002_rotation': rotation,
   '0003_alert_deliveries': alertDeliveries,
   '0004_scheduler_jobs': schedulerJobs,
+  '0005_audit_checkpoints': auditCheckpoints,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -190,11 +190,25 @@ export interface SchedulerJobsTable {
   last_duration_ms: number | null;
 }
 
+/** A signed record of one audit prune; see migration 0005_audit_checkpoints. */
+export interface AuditCheckpointsTable {
+  /** Sequence number of the last entry the prune removed. */
+  seq: BigCount;
+  entry_hash: string;
+  first_seq: BigCount;
+  removed_count: BigCount;
+  pruned_before: Instant;
+  created_at: Instant;
+  key_id: string;
+  signature: string;
+}
+
 export interface Database {
   aegis_credentials: CredentialsTable;
   aegis_credential_versions: CredentialVersionsTable;
   aegis_audit_log: AuditLogTable;
   aegis_audit_head: AuditHeadTable;
+  aegis_audit_checkpoints: AuditCheckpointsTable;
   aegis_rotation_history: RotationHistoryTable;
   aegis_health_checks: HealthChecksTable;
   aegis_templates: TemplatesTable;

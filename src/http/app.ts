@@ -106,7 +106,7 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
   registerHealthRoute(app, { db: vault.db, clock: vault.clock });
   registerCredentialRoutes(app, vault.registry);
   registerTokenRoutes(app, vault.tokens);
-  registerAuditRoutes(app, { audit: vault.audit, db: vault.db });
+  registerAuditRoutes(app, vault);
   registerRotationRoutes(app, vault.rotation);
   registerHealthMonitorRoutes(app, vault.health);
   registerSchedulerRoutes(app, { scheduler: vault.scheduler, audit: vault.audit });

@@ -1,24 +1,144 @@
-import type { Command } from 'commander';
-import { recordVerification, verifyAuditChain } from '../../audit/verify.js';
-import { cliCaller, printJson, withVault } from '../context.js';
+import fs from 'node:fs';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import { InvalidArgumentError, type Command } from 'commander';
+import { AuditAction } from '../../audit/audit.types.js';
+import { exportLines, type ExportFormat } from '../../audit/export.js';
+import { pruneAudit } from '../../audit/prune.js';
+import { verifyExportFile, type FileReport } from '../../audit/verify-file.js';
+import { prunedView, recordVerification, verifyAuditChain, type ChainReport } from '../../audit/verify.js';
+import { CommandError, cliCaller, printJson, withVault } from '../context.js';
 
 export function registerAuditCommands(program: Command): void {
-  const audit = program.command('audit').description('Check the audit log');
+  const audit = program.command('audit').description('Check, prune and export the audit log');
 
   audit
     .command('verify')
-    .description('Walk the audit hash chain; exit 1 and name the first bad entry if any entry was changed, inserted or removed')
+    .description(
+      'Walk the audit hash chain from the newest prune checkpoint; exit 1 and name the first bad entry or checkpoint if any was changed, inserted or removed. With --file, verify an export offline instead.',
+    )
+    .option('--file <file>', 'verify this file written by `aegis audit export` without opening the vault')
     .option('--json', 'print JSON')
-    .action(async (options: { json?: boolean }) => {
+    .action(async (options: { file?: string; json?: boolean }) => {
+      if (options.file !== undefined) {
+        const report = await verifyExportFile(options.file);
+        printFileReport(options.file, report, options.json === true);
+        if (!report.ok) process.exitCode = 1;
+        return;
+      }
       await withVault(async (vault) => {
-        const report = await verifyAuditChain(vault.db.kysely);
+        const report = await verifyAuditChain(vault.db.kysely, vault.keyring);
         const auditError = await recordVerification(vault.audit, cliCaller(), report);
         // The JSON has the same fields as GET /audit/verify.
-        if (options.json) printJson({ ok: report.ok, checked: report.checked, head_seq: report.headSeq, problem: report.problem });
-        else if (report.ok) process.stdout.write(`audit chain verified: ${report.checked} entries, head ${report.headSeq}\n`);
-        else process.stdout.write(`audit chain verification failed after ${report.checked} good entries: ${report.problem!.message}\n`);
+        if (options.json) printJson({ ok: report.ok, checked: report.checked, head_seq: report.headSeq, pruned: prunedView(report.pruned), problem: report.problem });
+        else printChainReport(report);
         if (auditError) process.stderr.write(`aegis: writing the audit entry for this check failed too: ${auditError.message.split('\n')[0]}\n`);
         if (!report.ok) process.exitCode = 1;
       });
     });
+
+  audit
+    .command('prune')
+    .description('Remove audit entries older than the retention period (AEGIS_AUDIT_RETENTION_DAYS, at least 365 days) and write a signed checkpoint')
+    .option('--before <date>', 'remove entries older than this ISO-8601 date or date-time instead; it must lie at least the retention period in the past', parseDate)
+    .option('--json', 'print JSON')
+    .action(async (options: { before?: Date; json?: boolean }) => {
+      await withVault(async (vault) => {
+        const result = await pruneAudit(vault.db, vault.keyring, vault.clock, {
+          retentionDays: vault.config.audit.retentionDays,
+          ...(options.before ? { before: options.before } : {}),
+          actor: cliCaller().actor,
+        });
+        if (options.json) {
+          printJson({ cutoff: result.cutoff, removed: result.removed, first_seq: result.firstSeq, last_seq: result.lastSeq, checkpoints: result.checkpoints });
+        } else if (result.removed === 0) {
+          process.stdout.write(`no audit entries older than ${result.cutoff}; nothing was removed\n`);
+        } else {
+          process.stdout.write(
+            `removed ${result.removed} audit entries (${result.firstSeq} to ${result.lastSeq}) older than ${result.cutoff}; wrote ${result.checkpoints} signed checkpoint(s)\n`,
+          );
+        }
+      });
+    });
+
+  audit
+    .command('export')
+    .description('Write audit entries, oldest first, as CSV or JSON lines with their hashes, so `aegis audit verify --file` can check them offline')
+    .requiredOption('--format <format>', 'csv or jsonl', parseFormat)
+    .option('--start-date <date>', 'only entries at or after this ISO-8601 date-time', parseDate)
+    .option('--end-date <date>', 'only entries at or before this ISO-8601 date-time', parseDate)
+    .option('--credential <name>', 'only entries about this credential')
+    .option('--actor <actor>', 'only entries by this actor')
+    .option('--action <action>', 'only entries with this action, e.g. revealed')
+    .option('--output <file>', 'write to this file (created with mode 0600, replaced if it exists) instead of standard output')
+    .action(async (options: { format: ExportFormat; startDate?: Date; endDate?: Date; credential?: string; actor?: string; action?: string; output?: string }) => {
+      const startDate = options.startDate?.toISOString();
+      const endDate = options.endDate?.toISOString();
+      if (startDate && endDate && startDate > endDate) throw new CommandError(`--start-date (${startDate}) must not be after --end-date (${endDate}).`);
+      await withVault(async (vault) => {
+        const caller = cliCaller();
+        await vault.audit.record({
+          credentialName: options.credential ?? '*',
+          action: AuditAction.auditExported,
+          actor: caller.actor,
+          target: 'export',
+          success: true,
+          details: { format: options.format, start_date: startDate ?? null, end_date: endDate ?? null, actor: options.actor ?? null, action: options.action ?? null, to_file: options.output !== undefined },
+        });
+        const out: Writable = options.output ? fs.createWriteStream(options.output, { mode: 0o600 }) : process.stdout;
+        const filter = { startDate, endDate, credentialName: options.credential, actor: options.actor, action: options.action };
+        for await (const chunk of exportLines(vault.db.kysely, filter, options.format)) {
+          if (!out.write(chunk)) await once(out, 'drain');
+        }
+        if (options.output) {
+          out.end();
+          await once(out, 'finish');
+        }
+      });
+    });
+}
+
+function printChainReport(report: ChainReport): void {
+  const pruned = report.pruned
+    ? `; entries ${report.pruned.firstSeq} to ${report.pruned.lastSeq} were pruned (${report.pruned.checkpoints} signed checkpoint(s), the last at ${report.pruned.lastPrunedAt})`
+    : '';
+  if (report.ok) process.stdout.write(`audit chain verified: ${report.checked} entries, head ${report.headSeq}${pruned}\n`);
+  else process.stdout.write(`audit chain verification failed after ${report.checked} good entries: ${report.problem!.message}${pruned}\n`);
+}
+
+function printFileReport(file: string, report: FileReport, json: boolean): void {
+  if (json) {
+    printJson({
+      ok: report.ok,
+      format: report.format,
+      entries: report.entries,
+      first_seq: report.firstSeq,
+      last_seq: report.lastSeq,
+      links_checked: report.linksChecked,
+      gaps: report.gaps,
+      problem: report.problem,
+    });
+    return;
+  }
+  if (!report.ok) {
+    process.stdout.write(`${file}: verification failed after ${report.entries} good entries: ${report.problem!.message}\n`);
+    return;
+  }
+  const range = report.entries === 0 ? 'no entries' : `${report.entries} entries (${report.firstSeq} to ${report.lastSeq})`;
+  const gaps =
+    report.gaps === 0
+      ? 'every link between consecutive lines checked'
+      : `${report.linksChecked} links checked; the links across ${report.gaps} gap(s) in the sequence numbers (a filtered export) were not checkable, only each line's own hash`;
+  process.stdout.write(`${file}: ${range} verified; ${gaps}\n`);
+}
+
+function parseFormat(value: string): ExportFormat {
+  if (value !== 'csv' && value !== 'jsonl') throw new InvalidArgumentError('Use csv or jsonl.');
+  return value;
+}
+
+function parseDate(value: string): Date {
+  const date = new Date(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(date.getTime())) throw new InvalidArgumentError('Expected an ISO-8601 date such as 2025-01-31 or 2025-01-31T00:00:00Z.');
+  return date;
 }
