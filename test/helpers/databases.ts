@@ -40,13 +40,9 @@ export async function testDialects(): Promise<DialectName[]> {
   return ['sqlite'];
 }
 
-/** Drops a test schema and everything in it. */
-export async function dropSchema(schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: testPostgresUrl });
-  await client.connect();
-  try {
-    await client.query(`drop schema if exists "${schema}" cascade`);
-  } finally {
-    await client.end();
-  }
-}
+/**
+ * Leaves a test schema for scripts/run-tests.mjs to drop after the run. Dropping it now would race
+ * with other test files whose migrations read PostgreSQL's catalog at that moment, and those reads
+ * then fail with "schema ... does not exist".
+ */
+export async function dropSchema(_schema: string): Promise<void> {}
