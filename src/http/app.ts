@@ -10,6 +10,7 @@ import { registerRotationRoutes } from '../rotation/rotation.routes.js';
 import { registerSchedulerRoutes } from '../scheduler/scheduler.routes.js';
 import { registerTokenRoutes } from '../tokens/tokens.routes.js';
 import type { Vault } from '../vault.js';
+import { registerDashboardRoutes } from '../web/dashboard.routes.js';
 import { registerAuthentication } from './auth.js';
 import { AEGIS_VERSION, registerHealthRoute } from './health.routes.js';
 import { problem, requestLabel, sendProblem, toProblem } from './problem.js';
@@ -111,6 +112,7 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
   registerHealthMonitorRoutes(app, vault.health);
   registerSchedulerRoutes(app, { scheduler: vault.scheduler, audit: vault.audit });
   registerAlertRoutes(app, { alerts: vault.alerts, audit: vault.audit });
+  registerDashboardRoutes(app);
   return app;
 }
 

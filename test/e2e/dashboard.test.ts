@@ -1,0 +1,316 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { ManualClock } from '../../src/lib/clock.js';
+import { destroyTestVault, openTestVault, tokenWith, type TestVault } from '../helpers/test-vault.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const chromiumPath = process.env.AEGIS_CHROMIUM ?? '/usr/bin/chromium';
+/** Set to 1 to rewrite docs/screenshots/*.png from this run; otherwise screenshots go to the test's folder. */
+const updateScreenshots = process.env.AEGIS_UPDATE_SCREENSHOTS === '1';
+const wait = { timeout: 15_000 };
+
+/** A clock that reads the wall time, because the browser computes "expires in" from its own clock. */
+class WallClock extends ManualClock {
+  override now(): Date {
+    return new Date();
+  }
+}
+
+/**
+ * The browser globals the page callbacks below use, because the test's TypeScript settings have no DOM
+ * types. Callbacks run in the page, so they cast globalThis there rather than close over a Node value.
+ */
+interface BrowserGlobals {
+  sessionStorage: { getItem(key: string): string | null };
+  getComputedStyle(element: unknown): { backgroundColor: string };
+}
+
+/** Chromium flags for this machine's closed network: no background requests to any other host. */
+export const chromiumArgs = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+let skipReason: string | false = false;
+if (!fs.existsSync(chromiumPath)) {
+  if (process.env.CI === 'true') throw new Error(`Chromium is missing at ${chromiumPath}, and CI=true requires it. Install it with apt-get install -y chromium.`);
+  skipReason = `no Chromium at ${chromiumPath} (apt-get install -y chromium, or set AEGIS_CHROMIUM)`;
+  process.stdout.write(`# skipping dashboard browser tests: ${skipReason}\n`);
+}
+
+describe('web dashboard', { skip: skipReason }, () => {
+  let t: TestVault;
+  let baseUrl: string;
+  let context: BrowserContext;
+  let page: Page;
+  let readToken: string;
+  let profileDir: string;
+  let envFile: string;
+  const screenshotDir = updateScreenshots ? path.join(root, 'docs/screenshots') : fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-shots-'));
+
+  async function createCredential(body: Record<string, unknown>): Promise<void> {
+    const response = await t.app.inject({
+      method: 'POST',
+      url: '/credentials',
+      headers: { authorization: `Bearer ${t.adminToken}`, 'content-type': 'application/json' },
+      payload: JSON.stringify(body),
+    });
+    assert.equal(response.statusCode, 201, response.body);
+  }
+
+  async function signIn(token: string): Promise<void> {
+    await page.goto(`${baseUrl}/ui/`);
+    await page.getByLabel('API token').fill(token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Credentials', level: 1 }).waitFor(wait);
+  }
+
+  /** Clicks the dialog's confirm button, after checking that a confirmation was asked. */
+  async function confirm(label: string): Promise<void> {
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor(wait);
+    await dialog.getByRole('button', { name: label }).click();
+    await dialog.waitFor({ state: 'detached', ...wait });
+  }
+
+  before(async () => {
+    const build = spawnSync(process.execPath, [path.join(root, 'scripts/build-web.mjs')], { encoding: 'utf8' });
+    assert.equal(build.status, 0, `web build failed: ${build.stderr}`);
+
+    t = await openTestVault('sqlite', { clock: new WallClock() });
+    await t.app.listen({ host: '127.0.0.1', port: 0 });
+    const address = t.app.server.address();
+    assert.ok(address && typeof address === 'object');
+    baseUrl = `http://127.0.0.1:${address.port}`;
+
+    const hour = 3_600_000;
+    await createCredential({ name: 'svc/healthy', credential_type: 'httpHeaderAuth', provider: 'api', tags: ['web'] });
+    await createCredential({ name: 'svc/expiring', credential_type: 'httpHeaderAuth', provider: 'api', expires_at: new Date(Date.now() + 24 * hour).toISOString() });
+    await createCredential({ name: 'svc/expired', credential_type: 'httpHeaderAuth', provider: 'api', expires_at: new Date(Date.now() - 24 * hour).toISOString() });
+    await createCredential({ name: 'svc/failed', credential_type: 'httpHeaderAuth', provider: 'api' });
+    await createCredential({ name: 'svc/rotating', credential_type: 'httpHeaderAuth', provider: 'api' });
+    await createCredential({ name: 'svc/retired', credential_type: 'httpHeaderAuth', provider: 'api' });
+    const db = t.vault.db.kysely;
+    await db.updateTable('aegis_credentials').set({ status: 'failed' }).where('name', '=', 'svc/failed').execute();
+    await db.updateTable('aegis_credentials').set({ status: 'rotating' }).where('name', '=', 'svc/rotating').execute();
+    await db.updateTable('aegis_credentials').set({ status: 'retired' }).where('name', '=', 'svc/retired').execute();
+
+    envFile = path.join(t.dir, 'app.env');
+    fs.writeFileSync(envFile, 'API_KEY=first-value\n', { mode: 0o600 });
+    await createCredential({
+      name: 'app/env-key',
+      credential_type: 'env',
+      provider: 'env',
+      provider_config: { file: envFile, variable: 'API_KEY' },
+      value: 'first-value',
+      tags: ['web'],
+    });
+    readToken = await tokenWith(t, 'dashboard-reader', ['credentials:read', 'audit:read']);
+
+    profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-chromium-'));
+    context = await chromium.launchPersistentContext(profileDir, {
+      executablePath: chromiumPath,
+      headless: true,
+      args: chromiumArgs,
+      acceptDownloads: true,
+      viewport: { width: 1400, height: 900 },
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+  });
+
+  after(async () => {
+    await context?.close();
+    if (t) await destroyTestVault(t);
+    if (profileDir) fs.rmSync(profileDir, { recursive: true, force: true });
+    if (!updateScreenshots) fs.rmSync(screenshotDir, { recursive: true, force: true });
+  });
+
+  it('serves UI with strict headers', async () => {
+    const ui = await fetch(`${baseUrl}/ui/`);
+    assert.equal(ui.status, 200);
+    const csp = ui.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /default-src 'self'/);
+    assert.match(csp, /script-src 'self'(;|$)/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+    assert.equal(ui.headers.get('cache-control'), 'no-store');
+    assert.equal(ui.headers.get('x-frame-options'), 'DENY');
+    const html = await ui.text();
+    assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/, 'index.html has an inline script');
+
+    const script = await fetch(`${baseUrl}/ui/dashboard.js`);
+    assert.equal(script.status, 200);
+    assert.match(script.headers.get('content-type') ?? '', /^text\/javascript/);
+
+    const api = await fetch(`${baseUrl}/credentials`, { headers: { authorization: `Bearer ${t.adminToken}` } });
+    assert.equal(api.status, 200);
+    assert.equal(api.headers.get('cache-control'), 'no-store');
+
+    const root = await fetch(`${baseUrl}/`, { redirect: 'manual' });
+    assert.equal(root.status, 302);
+    assert.equal(root.headers.get('location'), '/ui/');
+
+    const compiledServerCode = await fetch(`${baseUrl}/ui/dashboard.routes.js`);
+    assert.equal(compiledServerCode.status, 404);
+  });
+
+  it('rejects an invalid token', async () => {
+    await page.goto(`${baseUrl}/ui/`);
+    await page.getByLabel('API token').fill('aegis_000000000000_notavalidsecretnotavalidsecretnotavalidsecr');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: '401' }).waitFor(wait);
+    assert.equal(await page.evaluate(() => (globalThis as unknown as BrowserGlobals).sessionStorage.getItem('aegis.token')), null);
+  });
+
+  it('signs in and shows statuses', async () => {
+    await signIn(t.adminToken);
+    assert.equal(await page.evaluate(() => (globalThis as unknown as BrowserGlobals).sessionStorage.getItem('aegis.token')), t.adminToken);
+    assert.ok(!page.url().includes(t.adminToken), 'token in the URL');
+    assert.deepEqual(await context.cookies(), []);
+
+    const tiles = page.locator('.tile');
+    await tiles.first().waitFor(wait);
+    const expectedTiles: Record<string, [string, string]> = {
+      green: ['2', 'Healthy'],
+      yellow: ['1', 'Expiring Soon'],
+      red: ['2', 'Action Required'],
+      blue: ['1', 'Rotation in Progress'],
+      gray: ['1', 'Retired'],
+    };
+    for (const [colour, [count, label]] of Object.entries(expectedTiles)) {
+      const tile = page.locator(`.tile[data-colour="${colour}"]`);
+      assert.equal(await tile.locator('.tile-count').textContent(), count, `${colour} tile count`);
+      assert.equal(await tile.locator('.tile-label').textContent(), label, `${colour} tile label`);
+    }
+
+    const expectedRows: Record<string, [string, string]> = {
+      'svc/healthy': ['green', 'Healthy'],
+      'app/env-key': ['green', 'Healthy'],
+      'svc/expiring': ['yellow', 'Expiring Soon'],
+      'svc/expired': ['red', 'Action Required (expired)'],
+      'svc/failed': ['red', 'Action Required (failed)'],
+      'svc/rotating': ['blue', 'Rotation in Progress'],
+      'svc/retired': ['gray', 'Retired'],
+    };
+    for (const [name, [colour, label]] of Object.entries(expectedRows)) {
+      const badge = page.locator(`tr[data-name="${name}"] .status`);
+      assert.equal(await badge.getAttribute('data-colour'), colour, `${name} colour`);
+      assert.equal(await badge.locator('.status-label').textContent(), label, `${name} label`);
+      const light = await badge.locator('.light').evaluate((element) => (globalThis as unknown as BrowserGlobals).getComputedStyle(element).backgroundColor);
+      assert.notEqual(light, 'rgba(0, 0, 0, 0)', `${name} light has no colour`);
+    }
+    await page.screenshot({ path: path.join(screenshotDir, 'overview.png'), fullPage: true });
+  });
+
+  it('filters the overview', async () => {
+    await page.getByLabel('Status', { exact: true }).selectOption('expiring');
+    await page.locator('tr[data-name="svc/healthy"]').waitFor({ state: 'detached', ...wait });
+    assert.deepEqual(await page.locator('tbody tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-name'))), ['svc/expiring']);
+
+    await page.getByLabel('Status', { exact: true }).selectOption('');
+    await page.getByLabel('Tag').fill('web');
+    await page.getByLabel('Tag').press('Enter');
+    await page.locator('tr[data-name="svc/expired"]').waitFor({ state: 'detached', ...wait });
+    assert.deepEqual(await page.locator('tbody tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-name'))), ['app/env-key', 'svc/healthy']);
+
+    await page.getByLabel('Search names').fill('env');
+    await page.locator('tr[data-name="svc/healthy"]').waitFor({ state: 'detached', ...wait });
+    assert.equal(await page.locator('tbody tr').count(), 1);
+  });
+
+  it('rotates and rolls back', async () => {
+    await page.getByRole('link', { name: 'app/env-key' }).click();
+    await page.getByRole('heading', { name: 'app/env-key', level: 1 }).waitFor(wait);
+    await page.getByRole('cell', { name: '1 (current)' }).waitFor(wait);
+
+    await page.getByRole('button', { name: 'Rotate', exact: true }).click();
+    await page.getByRole('dialog').getByLabel('Reason (recorded in the history)').fill('dashboard test');
+    await confirm('Rotate');
+    await page.getByRole('status').filter({ hasText: 'Rotated: version 1 → 2' }).waitFor(wait);
+    await page.getByRole('cell', { name: '2 (current)' }).waitFor(wait);
+    const rotatedFile = fs.readFileSync(envFile, 'utf8');
+    assert.doesNotMatch(rotatedFile, /API_KEY=first-value/);
+    assert.match(rotatedFile, /^API_KEY=.+$/m);
+    await page.getByRole('cell', { name: 'dashboard test' }).first().waitFor(wait);
+    await page.screenshot({ path: path.join(screenshotDir, 'credential.png'), fullPage: true });
+
+    await page.getByLabel('Version to roll back to').selectOption('1');
+    await page.getByRole('button', { name: 'Roll back' }).click();
+    await confirm('Roll back to 1');
+    await page.getByRole('status').filter({ hasText: 'Rolled back: version 2 → 1' }).waitFor(wait);
+    await page.getByRole('cell', { name: '1 (current)' }).waitFor(wait);
+    assert.match(fs.readFileSync(envFile, 'utf8'), /^API_KEY=first-value$/m);
+  });
+
+  it('cancelled rotation changes nothing', async () => {
+    await page.getByRole('button', { name: 'Rotate', exact: true }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached', ...wait });
+    assert.match(fs.readFileSync(envFile, 'utf8'), /^API_KEY=first-value$/m);
+    assert.equal(await page.getByRole('cell', { name: '1 (current)' }).count(), 1);
+  });
+
+  it('filters and exports audit', async () => {
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    await page.getByRole('heading', { name: 'Audit log', level: 1 }).waitFor(wait);
+    await page.getByLabel('Credential').fill('app/env-key');
+    await page.getByLabel('Action').fill('rotated');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await page.locator('.page-summary', { hasText: 'of 1' }).waitFor(wait);
+    const actions = await page.locator('tbody tr td:nth-child(4)').allTextContents();
+    assert.deepEqual(actions, ['rotated']);
+
+    const [csvDownload] = await Promise.all([page.waitForEvent('download', wait), page.getByRole('button', { name: 'Export CSV' }).click()]);
+    const csv = fs.readFileSync((await csvDownload.path())!, 'utf8').trim().split('\r\n');
+    assert.equal(csv[0], 'seq,timestamp,credential_name,action,actor,target,ip_address,success,error_message,details,entry_hash,id');
+    assert.equal(csv.length, 2);
+    assert.match(csv[1]!, /,app\/env-key,rotated,/);
+
+    const [jsonDownload] = await Promise.all([page.waitForEvent('download', wait), page.getByRole('button', { name: 'Export JSON lines' }).click()]);
+    const lines = fs.readFileSync((await jsonDownload.path())!, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    assert.equal(lines.length, 1);
+    assert.equal(lines[0].credential_name, 'app/env-key');
+    assert.equal(lines[0].action, 'rotated');
+
+    await page.getByRole('button', { name: 'Verify hash chain' }).click();
+    await page.getByRole('status').filter({ hasText: 'The chain verifies' }).waitFor(wait);
+  });
+
+  it('shows alerts and the schedule', async () => {
+    await page.getByRole('link', { name: 'Alerts' }).click();
+    await page.getByRole('heading', { name: 'Alerts', level: 1 }).waitFor(wait);
+    await page.getByRole('cell', { name: 'rotation_success' }).first().waitFor(wait);
+
+    await page.getByRole('link', { name: 'Rotation schedule' }).click();
+    await page.getByRole('heading', { name: 'Rotation schedule', level: 1 }).waitFor(wait);
+    await page.getByRole('heading', { name: 'Scheduler jobs' }).waitFor(wait);
+  });
+
+  it('read-only token cannot rotate', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API token').waitFor(wait);
+    assert.equal(await page.evaluate(() => (globalThis as unknown as BrowserGlobals).sessionStorage.getItem('aegis.token')), null);
+
+    await signIn(readToken);
+    await page.getByRole('link', { name: 'app/env-key' }).click();
+    await page.getByRole('heading', { name: 'app/env-key', level: 1 }).waitFor(wait);
+    await page.getByRole('button', { name: 'Rotate', exact: true }).click();
+    await confirm('Rotate');
+    const problem = page.getByRole('alert').filter({ hasText: '403' });
+    await problem.waitFor(wait);
+    assert.match((await problem.textContent()) ?? '', /Rotation failed: 403 Forbidden \(forbidden\): This token lacks the scope credentials:rotate/);
+    assert.match(fs.readFileSync(envFile, 'utf8'), /^API_KEY=first-value$/m);
+  });
+});

@@ -1,0 +1,75 @@
+import { api, errorText, query } from './api.js';
+import { field, message, select, table } from './components.js';
+import { h, replaceContent, timeCell } from './dom.js';
+import type { View } from './view.js';
+
+interface Alert {
+  alert_type: string;
+  credential_name: string;
+  message: string;
+  priority: string;
+  created_at: string;
+  state: string;
+  deliveries: Array<{ sink: string; state: string; attempts: number; last_error: string | null }>;
+}
+
+const PAGE = 50;
+
+/** Builds the alerts page: alerts, newest first, with each sink's delivery state (GET /alerts, which needs audit:read). */
+export function alertsView(): View {
+  const state = { alert_type: '', state: '', credential_name: '', offset: 0 };
+  const area = h('div');
+  const pager = h('nav', { class: 'pager', 'aria-label': 'Pages of alerts' });
+
+  const typeSelect = select('alert_type', [['', 'All types'], ...['credential_expiring', 'credential_expired', 'rotation_failed', 'health_check_failed', 'rotation_success'].map((type): [string, string] => [type, type])]);
+  const stateSelect = select('state', [['', 'Any delivery state'], ['pending', 'pending'], ['delivered', 'delivered'], ['dead', 'dead']]);
+  const nameInput = h('input', { type: 'text', name: 'credential_name', autocomplete: 'off', spellcheck: 'false' });
+  const form = h('form', { class: 'filters' },
+    field('Alert type', typeSelect),
+    field('Delivery state', stateSelect),
+    field('Credential', nameInput),
+    h('button', { type: 'submit' }, 'Apply filters'),
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    state.alert_type = typeSelect.value;
+    state.state = stateSelect.value;
+    state.credential_name = nameInput.value.trim();
+    state.offset = 0;
+    void load();
+  });
+
+  async function load(): Promise<void> {
+    try {
+      const data = await api<{ alerts: Alert[]; total: number }>('GET', `/alerts${query({ ...state, limit: PAGE })}`);
+      replaceContent(area, table('Alerts, newest first', ['When', 'Type', 'Credential', 'Message', 'Priority', 'Delivery'], data.alerts.map((alert) => [
+        timeCell(alert.created_at),
+        alert.alert_type,
+        h('a', { href: `#/credential/${encodeURIComponent(alert.credential_name)}` }, alert.credential_name),
+        alert.message,
+        alert.priority,
+        `${alert.state}: ${alert.deliveries.map((delivery) => `${delivery.sink} ${delivery.state} after ${delivery.attempts} attempts${delivery.last_error ? ` (${delivery.last_error})` : ''}`).join('; ') || 'no sink configured'}`,
+      ]), 'No alerts.'));
+      renderPager(data.total);
+    } catch (error) {
+      replaceContent(area, message('error', errorText(error)));
+    }
+  }
+
+  function renderPager(total: number): void {
+    const previous = h('button', { type: 'button', disabled: state.offset === 0, 'data-focus-key': 'previous' }, 'Previous page');
+    const next = h('button', { type: 'button', disabled: state.offset + PAGE >= total, 'data-focus-key': 'next' }, 'Next page');
+    previous.addEventListener('click', () => {
+      state.offset = Math.max(0, state.offset - PAGE);
+      void load();
+    });
+    next.addEventListener('click', () => {
+      state.offset += PAGE;
+      void load();
+    });
+    replaceContent(pager, previous, h('span', { class: 'page-summary' }, `${total === 0 ? 0 : state.offset + 1}–${Math.min(state.offset + PAGE, total)} of ${total}`), next);
+  }
+
+  const root = h('section', { 'aria-labelledby': 'alerts-title' }, h('h1', { id: 'alerts-title', tabindex: '-1' }, 'Alerts'), form, area, pager);
+  return { root, load, refresh: load, title: 'Alerts' };
+}

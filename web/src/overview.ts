@@ -1,0 +1,219 @@
+import { api, errorText, namePath, query } from './api.js';
+import { field, message, select, statusBadge } from './components.js';
+import { h, replaceContent, timeCell } from './dom.js';
+import { PROVIDERS, STATUS_DISPLAY, STATUSES, TILES, type CredentialStatus } from './status.js';
+import type { View } from './view.js';
+
+/** One credential as GET /credentials lists it (the fields the overview shows). */
+interface CredentialRow {
+  name: string;
+  provider: string;
+  credential_type: string;
+  status: CredentialStatus;
+  expires_at: string | null;
+  last_used_at: string | null;
+  last_rotated_at: string | null;
+  next_rotation_at: string | null;
+  last_health_check: string | null;
+  tags: string[];
+}
+
+interface CredentialList {
+  credentials: CredentialRow[];
+  total: number;
+  healthy: number;
+  expiring: number;
+  expired: number;
+  failed: number;
+  rotating: number;
+  retired: number;
+}
+
+type SortKey = 'name' | 'provider' | 'credential_type' | 'expires_at' | 'last_used_at' | 'last_rotated_at' | 'next_rotation_at' | 'last_health_check' | 'status';
+
+const COLUMNS: Array<{ key: SortKey; label: string }> = [
+  { key: 'status', label: 'Status' },
+  { key: 'name', label: 'Name' },
+  { key: 'provider', label: 'Provider' },
+  { key: 'credential_type', label: 'Type' },
+  { key: 'expires_at', label: 'Expires' },
+  { key: 'last_used_at', label: 'Last used' },
+  { key: 'last_rotated_at', label: 'Last rotated' },
+  { key: 'next_rotation_at', label: 'Next rotation' },
+  { key: 'last_health_check', label: 'Last health check' },
+];
+
+const countOf: Record<CredentialStatus, keyof CredentialList> = {
+  active: 'healthy',
+  expiring: 'expiring',
+  expired: 'expired',
+  failed: 'failed',
+  rotating: 'rotating',
+  retired: 'retired',
+};
+
+/**
+ * Builds the overview: summary tiles by colour and one page of credentials. Status, provider and tag filters
+ * and paging go to GET /credentials (limit and offset), so a vault of any size loads one page at a time.
+ * GET /health/dashboard filters by status only, which is why the overview reads GET /credentials.
+ */
+export function overviewView(): View {
+  const state = { status: '', provider: '', tag: '', search: '', limit: 50, offset: 0, sort: 'name' as SortKey, descending: false };
+  let rows: CredentialRow[] = [];
+  let total = 0;
+
+  const tiles = h('ul', { class: 'tiles', 'aria-label': 'Credentials by status' });
+  const tableArea = h('div', { class: 'credential-table', 'aria-live': 'off' });
+  const pager = h('nav', { class: 'pager', 'aria-label': 'Pages of credentials' });
+  const problemArea = h('div');
+
+  const statusSelect = select('status', [['', 'All statuses'], ...STATUSES.map((status): [string, string] => [status, `${STATUS_DISPLAY[status].label} (${status})`])]);
+  const providerSelect = select('provider', [['', 'All providers'], ...PROVIDERS.map((provider): [string, string] => [provider, provider])]);
+  const tagInput = h('input', { type: 'text', name: 'tag', autocomplete: 'off', spellcheck: 'false' });
+  const searchInput = h('input', { type: 'search', name: 'search', autocomplete: 'off', spellcheck: 'false' });
+  const pageSize = select('limit', [['50', '50'], ['100', '100'], ['250', '250'], ['500', '500']], '50');
+
+  statusSelect.addEventListener('change', () => {
+    state.status = statusSelect.value;
+    state.offset = 0;
+    void load();
+  });
+  providerSelect.addEventListener('change', () => {
+    state.provider = providerSelect.value;
+    state.offset = 0;
+    void load();
+  });
+  tagInput.addEventListener('change', () => {
+    state.tag = tagInput.value.trim();
+    state.offset = 0;
+    void load();
+  });
+  searchInput.addEventListener('input', () => {
+    state.search = searchInput.value.trim().toLowerCase();
+    renderTable();
+  });
+  pageSize.addEventListener('change', () => {
+    state.limit = Number(pageSize.value);
+    state.offset = 0;
+    void load();
+  });
+
+  const filters = h('form', { class: 'filters', role: 'search', onsubmit: (event: Event) => event.preventDefault() },
+    field('Status', statusSelect),
+    field('Provider', providerSelect),
+    field('Tag', tagInput, 'Press Enter to apply.'),
+    field('Search names', searchInput, 'Searches the rows of this page.'),
+    field('Rows per page', pageSize),
+  );
+
+  const root = h('section', { 'aria-labelledby': 'overview-title' },
+    h('h1', { id: 'overview-title', tabindex: '-1' }, 'Credentials'),
+    tiles,
+    filters,
+    problemArea,
+    tableArea,
+    pager,
+  );
+
+  function renderTiles(list: CredentialList): void {
+    replaceContent(tiles, TILES.map((tile) => {
+      const count = tile.statuses.reduce((sum, status) => sum + Number(list[countOf[status]]), 0);
+      const breakdown = tile.statuses.length > 1 ? tile.statuses.map((status) => `${Number(list[countOf[status]])} ${status}`).join(', ') : '';
+      return h('li', { class: `tile tile-${tile.colour}`, 'data-colour': tile.colour },
+        h('span', { class: `light light-${tile.colour}`, 'aria-hidden': 'true' }),
+        h('span', { class: 'tile-count' }, String(count)),
+        h('span', { class: 'tile-label' }, tile.label),
+        breakdown ? h('span', { class: 'tile-detail muted' }, breakdown) : null,
+      );
+    }));
+  }
+
+  function sortedVisibleRows(): CredentialRow[] {
+    const visible = state.search ? rows.filter((row) => row.name.toLowerCase().includes(state.search)) : [...rows];
+    const key = state.sort;
+    visible.sort((a, b) => {
+      const left = a[key] ?? '';
+      const right = b[key] ?? '';
+      // Rows without a date sort after those with one, in either direction.
+      if (left === '' && right !== '') return 1;
+      if (right === '' && left !== '') return -1;
+      const order = String(left).localeCompare(String(right));
+      return state.descending ? -order : order;
+    });
+    return visible;
+  }
+
+  function headerCell(column: { key: SortKey; label: string }): HTMLElement {
+    const active = state.sort === column.key;
+    const button = h('button', { type: 'button', class: 'sort', 'data-focus-key': `sort-${column.key}` }, column.label, active ? (state.descending ? ' ▼' : ' ▲') : '');
+    button.addEventListener('click', () => {
+      state.descending = active ? !state.descending : false;
+      state.sort = column.key;
+      renderTable();
+    });
+    return h('th', { scope: 'col', 'aria-sort': active ? (state.descending ? 'descending' : 'ascending') : 'none' }, button);
+  }
+
+  function renderTable(): void {
+    const visible = sortedVisibleRows();
+    if (visible.length === 0) {
+      replaceContent(tableArea, h('p', { class: 'muted' }, rows.length === 0 ? 'No credentials match these filters.' : 'No name on this page matches the search.'));
+      return;
+    }
+    replaceContent(tableArea, h('div', { class: 'table-wrap' },
+      h('table', { 'aria-describedby': 'page-summary' },
+        h('caption', { class: 'visually-hidden' }, 'Credentials, one page; sort by a column with its header button'),
+        h('thead', {}, h('tr', {}, COLUMNS.map(headerCell))),
+        h('tbody', {}, visible.map((row) => h('tr', { 'data-name': row.name },
+          h('td', {}, statusBadge(row.status)),
+          h('th', { scope: 'row' }, h('a', { href: `#/credential/${namePath(row.name)}`, 'data-focus-key': `name-${row.name}` }, row.name)),
+          h('td', {}, row.provider),
+          h('td', {}, row.credential_type),
+          h('td', {}, timeCell(row.expires_at, 'no expiry')),
+          h('td', {}, timeCell(row.last_used_at)),
+          h('td', {}, timeCell(row.last_rotated_at)),
+          h('td', {}, timeCell(row.next_rotation_at, 'not scheduled')),
+          h('td', {}, timeCell(row.last_health_check)),
+        ))),
+      ),
+    ));
+  }
+
+  function renderPager(): void {
+    const first = total === 0 ? 0 : state.offset + 1;
+    const last = Math.min(state.offset + state.limit, total);
+    const previous = h('button', { type: 'button', disabled: state.offset === 0, 'data-focus-key': 'previous' }, 'Previous page');
+    const next = h('button', { type: 'button', disabled: last >= total, 'data-focus-key': 'next' }, 'Next page');
+    previous.addEventListener('click', () => {
+      state.offset = Math.max(0, state.offset - state.limit);
+      void load();
+    });
+    next.addEventListener('click', () => {
+      state.offset += state.limit;
+      void load();
+    });
+    replaceContent(pager, previous, h('span', { id: 'page-summary', class: 'page-summary' }, `${first}–${last} of ${total}`), next);
+  }
+
+  async function load(): Promise<void> {
+    try {
+      const list = await api<CredentialList>('GET', `/credentials${query({
+        status: state.status,
+        provider: state.provider,
+        tag: state.tag,
+        limit: state.limit,
+        offset: state.offset,
+      })}`);
+      rows = list.credentials;
+      total = list.total;
+      replaceContent(problemArea);
+      renderTiles(list);
+      renderTable();
+      renderPager();
+    } catch (error) {
+      replaceContent(problemArea, message('error', errorText(error)));
+    }
+  }
+
+  return { root, load, refresh: load, title: 'Credentials' };
+}
