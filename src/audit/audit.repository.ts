@@ -6,6 +6,9 @@ import { fromJson, toBool, toIso, toJson, toNumber } from '../db/values.js';
 import { entryHash } from './chain.js';
 import type { AuditEntry, AuditEntryInput } from './audit.types.js';
 
+/** Rows per INSERT: 14 parameters each stays below SQLite's limit of 32,766 bound parameters per statement. */
+const insertBatchRows = 1_000;
+
 /**
  * Appends entries to the chain inside the caller's transaction. Locking the head row orders appends
  * from every connection and process: on PostgreSQL with SELECT ... FOR UPDATE, on SQLite through the
@@ -47,7 +50,9 @@ export async function appendEntries(
   }
   if (entries.length === 0) return entries;
 
-  await trx.insertInto('aegis_audit_log').values(entries.map(toRow)).execute();
+  for (let start = 0; start < entries.length; start += insertBatchRows) {
+    await trx.insertInto('aegis_audit_log').values(entries.slice(start, start + insertBatchRows).map(toRow)).execute();
+  }
   await trx.updateTable('aegis_audit_head').set({ seq, entry_hash: prevHash }).where('id', '=', 1).execute();
   return entries;
 }

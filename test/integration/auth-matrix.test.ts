@@ -95,6 +95,9 @@ for (const dialect of await testDialects()) {
         assert.equal(rotated.status, 200, rotated.body);
         return { url: `/credentials/${name}/rollback`, body: {} };
       }
+      case 'GET /audit/report':
+      case 'HEAD /audit/report':
+        return { url: '/audit/report?start_date=2026-01-01T00:00:00Z&end_date=2026-02-01T00:00:00Z' };
       case 'POST /rotation/run-scheduled':
         return { url: '/rotation/run-scheduled' };
       case 'POST /credentials/:name/test':
