@@ -128,6 +128,8 @@ export async function recordAttempt(db: Executor, delivery: DueDelivery, outcome
  * Sets the outbox row's state from its configured sinks' deliveries: `delivered` once every sink has it,
  * `dead` once every sink is done and one gave up. On PostgreSQL the outbox row is locked first, so two
  * transactions that finish the last two sinks of one alert cannot each miss the other's row.
+ * NOTE: this runs only after an attempt, so an alert that waited only on a sink since removed from the
+ * settings stays `pending` in the outbox, although every configured sink has it.
  */
 export async function settleAlert(db: Executor, dialect: DialectName, alertId: string, sinks: ReadonlyArray<string>, now: string): Promise<void> {
   if (dialect === 'postgres') {
