@@ -4,16 +4,23 @@
 // Extra arguments are passed on, e.g. `npm test -- --test-name-pattern=audit`.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 
 const testDatabaseUrl = process.env.AEGIS_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+// Test files list the PostgreSQL schemas they are done with here; they are dropped after the run.
+const schemaLog = path.join(os.tmpdir(), `aegis-test-schemas-${process.pid}.txt`);
 
 /**
- * Drops the schemas test files create (all named aegis_...) in the test database. Runs before and after
- * the tests rather than during them, because a drop while another file migrates breaks that migration.
+ * Drops the schemas this run's test files finished with. It runs after the tests rather than during
+ * them, because a drop while another file migrates breaks that migration, and it drops only this run's
+ * schemas, so test runs side by side on one database leave each other alone.
  */
-async function dropTestSchemas() {
+async function dropFinishedSchemas() {
+  if (!fs.existsSync(schemaLog)) return;
+  const schemas = [...new Set(fs.readFileSync(schemaLog, 'utf8').split('\n').filter(Boolean))];
+  fs.rmSync(schemaLog, { force: true });
   const client = new pg.Client({ connectionString: testDatabaseUrl, connectionTimeoutMillis: 3000 });
   try {
     await client.connect();
@@ -21,8 +28,7 @@ async function dropTestSchemas() {
     return;
   }
   try {
-    const { rows } = await client.query("select nspname from pg_namespace where nspname like 'aegis\\_%'");
-    for (const row of rows) await client.query(`drop schema if exists "${row.nspname}" cascade`);
+    for (const schema of schemas) await client.query(`drop schema if exists "${schema.replace(/"/g, '')}" cascade`);
   } finally {
     await client.end();
   }
@@ -40,11 +46,10 @@ const args = process.argv.slice(2);
 const explicit = args.filter((arg) => !arg.startsWith('--'));
 const options = args.filter((arg) => arg.startsWith('--'));
 const files = explicit.length > 0 ? explicit : findTests('test').sort();
-await dropTestSchemas();
 const result = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...options, ...files],
-  { stdio: 'inherit' },
+  { stdio: 'inherit', env: { ...process.env, AEGIS_TEST_SCHEMA_LOG: schemaLog } },
 );
-await dropTestSchemas();
+await dropFinishedSchemas();
 process.exit(result.status ?? 1);

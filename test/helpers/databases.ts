@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import pg from 'pg';
 
 /** The PostgreSQL server the tests use; the machine's local one by default. */
@@ -41,8 +42,21 @@ export async function testDialects(): Promise<DialectName[]> {
 }
 
 /**
- * Leaves a test schema for scripts/run-tests.mjs to drop after the run. Dropping it now would race
- * with other test files whose migrations read PostgreSQL's catalog at that moment, and those reads
- * then fail with "schema ... does not exist".
+ * Drops a test schema. Under scripts/run-tests.mjs the name is only written to the file named by
+ * AEGIS_TEST_SCHEMA_LOG and the runner drops it after the run, because dropping it now would race with
+ * other test files whose migrations read PostgreSQL's catalog ("schema ... does not exist").
  */
-export async function dropSchema(_schema: string): Promise<void> {}
+export async function dropSchema(schema: string): Promise<void> {
+  const log = process.env.AEGIS_TEST_SCHEMA_LOG;
+  if (log) {
+    fs.appendFileSync(log, `${schema}\n`);
+    return;
+  }
+  const client = new pg.Client({ connectionString: testPostgresUrl });
+  await client.connect();
+  try {
+    await client.query(`drop schema if exists "${schema}" cascade`);
+  } finally {
+    await client.end();
+  }
+}
