@@ -15,7 +15,7 @@ export type AnomalyType =
 /** One finding of an anomaly rule, with the entries behind it. */
 export interface Anomaly {
   type: AnomalyType;
-  /** A sentence naming the actor, credential or address and what was unusual; it never holds a value. */
+  /** A sentence naming the actor, credential or address and what was unusual. It never contains a value. */
   reason: string;
   actor: string | null;
   credentialName: string | null;
@@ -73,7 +73,7 @@ async function rows(db: Db, query: RawBuilder<unknown>): Promise<Row[]> {
   return (await query.execute(db.kysely)).rows as Row[];
 }
 
-/** The UTC hour (0 to 23) of an entry's timestamp. SQLite stores ISO-8601 text in UTC; PostgreSQL converts explicitly, whatever the session's time zone. */
+/** Builds the UTC hour (0 to 23) of an entry's timestamp. SQLite stores ISO-8601 text in UTC; PostgreSQL converts explicitly, whatever the session's time zone. */
 function hourOf(dialect: DialectName): RawBuilder<number> {
   return dialect === 'postgres' ? sql<number>`cast(extract(hour from "timestamp" at time zone 'UTC') as integer)` : sql<number>`cast(substr("timestamp", 12, 2) as integer)`;
 }
@@ -114,7 +114,7 @@ async function entriesBehind(db: Db, where: RawBuilder<unknown>): Promise<Pick<A
 }
 
 /**
- * An actor used a credential it had no entry for before the period. Only successful entries count, and
+ * Reports an actor that used a credential it had no entry for before the period. Only successful entries count, and
  * an actor that created the credential itself is not reported for using it.
  */
 async function newCredentialForActor(db: Db, period: AuditPeriod): Promise<Anomaly[]> {
@@ -144,7 +144,7 @@ async function newCredentialForActor(db: Db, period: AuditPeriod): Promise<Anoma
 }
 
 /**
- * An actor made calls in a UTC hour in which it made none during the baseline days before the period.
+ * Reports an actor that made calls in a UTC hour in which it made none during the baseline days before the period.
  * Actors with fewer than `hoursMinBaselineEntries` baseline entries have no usual hours yet and are skipped.
  */
 async function unusualHours(db: Db, period: AuditPeriod, settings: AnomalySettings): Promise<Anomaly[]> {
@@ -215,8 +215,8 @@ function describeHours(hours: Set<number>): string {
 
 /**
  * `failureBurstCount` or more failed or denied calls within `failureBurstMinutes` from one actor or from
- * one address. A burst starts at the first failure whose (count - 1)th successor lies inside the window;
- * the next burst of the same actor or address is looked for after that window ends.
+ * one address. A burst starts at the first failure whose (count - 1)th successor lies inside the window.
+ * The next burst of the same actor or address is searched for after that window ends.
  */
 async function failureBursts(db: Db, period: AuditPeriod, settings: AnomalySettings): Promise<Anomaly[]> {
   const windowMs = settings.failureBurstMinutes * 60_000;
@@ -272,7 +272,7 @@ async function failureBursts(db: Db, period: AuditPeriod, settings: AnomalySetti
 }
 
 /**
- * An actor read credentials (read, revealed, versions_read) at more than `readRateFactor` times its
+ * Reports an actor that read credentials (read, revealed, versions_read) at more than `readRateFactor` times its
  * hourly rate over the baseline days before the period, with at least `readRateMinReads` reads. An actor
  * with no baseline reads is counted as one read in the baseline, so a new actor's flood is reported too.
  */
@@ -313,10 +313,12 @@ async function readRates(db: Db, period: AuditPeriod, settings: AnomalySettings)
 }
 
 function formatRate(perHour: number): string {
-  return perHour >= 10 ? perHour.toFixed(0) : perHour >= 0.1 ? perHour.toFixed(2) : perHour.toFixed(4);
+  if (perHour >= 10) return perHour.toFixed(0);
+  if (perHour >= 0.1) return perHour.toFixed(2);
+  return perHour.toFixed(4);
 }
 
-/** A value was revealed; one finding per actor and credential. */
+/** Reports each reveal of a value, with one finding per actor and credential. */
 async function valueReveals(db: Db, period: AuditPeriod): Promise<Anomaly[]> {
   const pairs = await rows(
     db,
@@ -342,7 +344,7 @@ async function valueReveals(db: Db, period: AuditPeriod): Promise<Anomaly[]> {
 }
 
 /**
- * A credential was used, successfully or not, after it was retired (an earlier successful `retired`
+ * Reports a credential used, successfully or not, after it was retired (an earlier successful `retired`
  * entry) or after its expiry time. NOTE: the expiry time is the credential's current one, so an entry
  * made before a later change of `expires_at` is judged by the new time.
  */
@@ -392,7 +394,7 @@ async function retiredOrExpiredUse(db: Db, period: AuditPeriod): Promise<Anomaly
   return found;
 }
 
-/** A rotation with trigger `emergency`, successful or not; one finding per entry. */
+/** Reports each rotation with trigger `emergency`, successful or not, as its own finding. */
 async function emergencyRotations(db: Db, period: AuditPeriod): Promise<Anomaly[]> {
   const entries = await rows(
     db,

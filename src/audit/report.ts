@@ -40,8 +40,9 @@ export interface AuditReport {
  * Builds the audit report of a period with aggregate queries, so no entry is loaded into memory:
  * entries at or after `period.start` and before `period.end`, both UTC instants.
  *
- * - total_accesses counts every entry, failed and denied ones included; failures counts those whose
- *   success is false; rotations counts successful `rotated` entries; unique_actors counts distinct actors.
+ * - total_accesses counts every entry, failed and denied ones included.
+ * - failures counts entries whose success is false, and rotations counts successful `rotated` entries.
+ * - unique_actors counts distinct actors.
  * - by_credential leaves out entries about no single credential (name `*`).
  * - Each anomaly raises one `audit_anomaly` alert, keyed by its rule and its first entry's id, so a
  *   second report over the same entries raises nothing new.
@@ -101,10 +102,12 @@ export async function buildAuditReport(db: Db, period: AuditPeriod, settings: Re
 
 /**
  * Orders names by UTF-16 code units, so both databases give the same order whatever their collation.
- * The lists are sorted here rather than in SQL for that reason; each holds one row per distinct name.
+ * The lists are sorted here rather than in SQL for that reason, and each has one row per distinct name.
  */
 function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  if (a < b) return -1;
+  if (a > b) return 1;
+  return 0;
 }
 
 /** Aggregates come back as numbers from SQLite and as strings (bigint, numeric) from PostgreSQL; a sum over no rows is null. */
@@ -127,7 +130,7 @@ export function anomalyView(anomaly: Anomaly): AnomalyView {
   };
 }
 
-/** The alert condition key of an anomaly: its rule and the id of its first entry. */
+/** Builds the alert condition key of an anomaly from its rule and the id of its first entry. */
 export function anomalyConditionKey(anomaly: Anomaly): string {
   return `audit_anomaly:${anomaly.type}:${anomaly.entryIds[0] ?? anomaly.firstAt}`;
 }

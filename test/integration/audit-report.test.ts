@@ -204,7 +204,7 @@ for (const dialect of await testDialects()) {
     });
 
     it('report is UTC across DST', async () => {
-      // The local day of 2026-03-29 in Berlin has 23 hours; the UTC day still holds exactly its own entries.
+      // The local day of 2026-03-29 in Berlin has 23 hours; the UTC day still contains exactly its own entries.
       const day = await buildAuditReport(
         t.vault.db,
         { start: '2026-03-29T00:00:00.000Z', end: '2026-03-30T00:00:00.000Z' },
