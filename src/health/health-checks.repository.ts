@@ -1,35 +1,5 @@
-import crypto from 'node:crypto';
 import type { Executor } from '../db/database.js';
-import { toJson } from '../db/values.js';
 import type { HealthStatus } from './health.types.js';
-
-export interface HealthCheckRow {
-  credentialId: string;
-  checkedAt: string;
-  status: HealthStatus;
-  responseTimeMs: number | null;
-  details: Record<string, unknown>;
-  errorMessage: string | null;
-}
-
-/** Stores one check and moves the credential's `last_health_check`; returns the check's id. */
-export async function insertHealthCheck(db: Executor, check: HealthCheckRow): Promise<string> {
-  const id = crypto.randomUUID();
-  await db
-    .insertInto('aegis_health_checks')
-    .values({
-      id,
-      credential_id: check.credentialId,
-      checked_at: check.checkedAt,
-      status: check.status,
-      response_time_ms: check.responseTimeMs,
-      details: toJson(check.details),
-      error_message: check.errorMessage,
-    })
-    .execute();
-  await db.updateTable('aegis_credentials').set({ last_health_check: check.checkedAt }).where('id', '=', check.credentialId).execute();
-  return id;
-}
 
 /**
  * The status of each credential's newest check, by credential id; credentials never checked are absent.

@@ -1,15 +1,12 @@
-import { enqueueAlert } from '../alerts/outbox.repository.js';
-import { alertMessages } from '../alerts/alert-types.js';
 import { markAudited } from '../audit/audited-errors.js';
 import { EnvelopeError, KeyUnavailableError } from '../crypto/keyring.js';
 import { AegisError, ForbiddenError, NotFoundError } from '../lib/errors.js';
 import type { Credential } from '../registry/credential.types.js';
 import { credentialFromRow } from '../registry/credentials.repository.js';
-import { expiryStatusSql } from '../registry/status.js';
 import { callerReaches, type Caller } from '../tokens/caller.js';
 import { healthDashboard, expiringCredentials, type DashboardPage, type Dashboard, type ExpiringList } from './dashboard.js';
 import { evaluateExpiry } from './expiry.js';
-import { insertHealthCheck } from './health-checks.repository.js';
+import { CheckBatcher, recordChecks } from './check-recorder.js';
 import type { CheckAllResult, ExpiryRun, HealthCheckResult, HealthMonitorDeps } from './health.types.js';
 import { runProviderTest, testLimitMs, type ProviderTestOutcome } from './provider-test.js';
 
@@ -20,7 +17,10 @@ interface CheckTarget {
   envelope: string | null;
 }
 
-type CheckTrigger = 'manual' | 'check_all';
+/** Most checks written in one transaction; each binds about 20 parameters, far below either database's limit. */
+const maxBatch = 200;
+/** How long a finished check may wait for others to share its commit, in milliseconds. */
+const batchLingerMs = 10;
 
 /**
  * Runs health checks (one credential, or all of them a bounded number at a time), moves credentials
@@ -42,7 +42,9 @@ export class HealthMonitor {
       if (!callerReaches(caller, target.credential)) {
         throw new ForbiddenError(`This token is limited to other names or tags and cannot reach credential "${name}".`);
       }
-      return await this.#check(caller, target, 'manual');
+      const outcome = await this.#test(target);
+      const [result] = await recordChecks(this.#deps, caller, [{ credential: target.credential, outcome, trigger: 'manual' }]);
+      return result!;
     } catch (error) {
       await this.#auditFailure(caller, 'tested', name, error);
       throw error;
@@ -56,22 +58,29 @@ export class HealthMonitor {
    */
   async checkAll(caller: Caller): Promise<CheckAllResult> {
     const feed = new CheckFeed((after, limit) => this.#loadPage(after, limit), Math.max(100, 2 * this.#deps.config.healthConcurrency));
+    const batcher = new CheckBatcher((checks) => recordChecks(this.#deps, caller, checks), { maxBatch, lingerMs: batchLingerMs });
     const details: CheckAllResult['details'] = [];
     // A failed write (the database or the audit log) ends the run: the other workers stop taking credentials.
     let stopped = false;
     const worker = async () => {
       for (let target = await feed.next(); target !== undefined && !stopped; target = await feed.next()) {
         if (!callerReaches(caller, target.credential)) continue;
+        const outcome = await this.#test(target);
+        details.push({ name: target.credential.name, status: outcome.status, response_time_ms: outcome.responseTimeMs, error: outcome.error });
         try {
-          const result = await this.#check(caller, target, 'check_all');
-          details.push({ name: result.name, status: result.status, response_time_ms: result.responseTimeMs, error: result.error });
+          await batcher.submit({ credential: target.credential, outcome, trigger: 'check_all' });
         } catch (error) {
           stopped = true;
           throw error;
         }
       }
     };
-    await Promise.all(Array.from({ length: this.#deps.config.healthConcurrency }, worker));
+    try {
+      await Promise.all(Array.from({ length: this.#deps.config.healthConcurrency }, worker));
+    } finally {
+      stopped = true;
+    }
+    await batcher.flush();
     details.sort((a, b) => compareNames(a.name, b.name));
 
     const summary = {
@@ -117,96 +126,16 @@ export class HealthMonitor {
     return list;
   }
 
-  async #check(caller: Caller, target: CheckTarget, trigger: CheckTrigger): Promise<HealthCheckResult> {
+  /** Decrypts the value and runs the provider test; a value that cannot be decrypted makes the check unhealthy. */
+  async #test(target: CheckTarget): Promise<ProviderTestOutcome> {
     const { credential } = target;
-    const adapter = this.#deps.adapters[credential.provider];
-    let outcome: ProviderTestOutcome;
     try {
       const value = await this.#open(target);
-      outcome = await runProviderTest(adapter, credential, value, testLimitMs(credential, this.#deps.config.providerTimeoutMs));
+      return await runProviderTest(this.#deps.adapters[credential.provider], credential, value, testLimitMs(credential, this.#deps.config.providerTimeoutMs));
     } catch (error) {
       if (!(error instanceof AegisError)) throw error;
-      outcome = { status: 'unhealthy', responseTimeMs: null, details: {}, error: error.message };
+      return { status: 'unhealthy', responseTimeMs: null, details: {}, error: error.message };
     }
-    return this.#record(caller, credential, outcome, trigger);
-  }
-
-  /**
-   * Stores the check and, in the same transaction, its effect on the credential. An unhealthy check moves
-   * the credential to `failed` and raises one `health_check_failed` alert, unless it was failed already.
-   * A healthy check moves a failed credential back to the status its expiry date gives. Rotating and
-   * retired credentials keep their status. The audit entry commits with the check.
-   */
-  async #record(caller: Caller, credential: Credential, outcome: ProviderTestOutcome, trigger: CheckTrigger): Promise<HealthCheckResult> {
-    const { db, clock, audit, log } = this.#deps;
-    const now = clock.now();
-    const checkedAt = now.toISOString();
-    const { checkId, change } = await db.kysely.transaction().execute(async (trx) => {
-      const checkId = await insertHealthCheck(trx, {
-        credentialId: credential.id,
-        checkedAt,
-        status: outcome.status,
-        responseTimeMs: outcome.responseTimeMs,
-        details: outcome.details,
-        errorMessage: outcome.error,
-      });
-      let change: 'failed' | 'recovered' | null = null;
-      if (outcome.status === 'unhealthy') {
-        const updated = await trx
-          .updateTable('aegis_credentials')
-          .set({ status: 'failed' })
-          .where('id', '=', credential.id)
-          .where('status', 'not in', ['failed', 'rotating', 'retired'])
-          .executeTakeFirst();
-        if (Number(updated.numUpdatedRows) > 0) {
-          change = 'failed';
-          // The key names this failure by the check that began it, so a failure after a recovery alerts again.
-          await enqueueAlert(
-            trx,
-            {
-              type: 'health_check_failed',
-              conditionKey: `health_check_failed:${credential.id}:${checkId}`,
-              credentialId: credential.id,
-              credentialName: credential.name,
-              message: alertMessages.healthCheckFailed(credential.name, outcome.error ?? 'unhealthy'),
-              details: { check_id: checkId, response_time_ms: outcome.responseTimeMs, check_details: outcome.details },
-            },
-            now,
-          );
-        }
-      } else if (outcome.status === 'healthy') {
-        const updated = await trx
-          .updateTable('aegis_credentials')
-          .set({ status: expiryStatusSql(db.dialect, now) })
-          .where('id', '=', credential.id)
-          .where('status', '=', 'failed')
-          .executeTakeFirst();
-        if (Number(updated.numUpdatedRows) > 0) change = 'recovered';
-      }
-      await audit.recordIn(trx, {
-        credentialId: credential.id,
-        credentialName: credential.name,
-        action: 'tested',
-        actor: caller.actor,
-        ipAddress: caller.ipAddress,
-        success: true,
-        details: { status: outcome.status, response_time_ms: outcome.responseTimeMs, trigger, ...(change ? { status_change: change } : {}) },
-      });
-      return { checkId, change };
-    });
-
-    if (change === 'failed') log.warn({ credentialId: credential.id, name: credential.name, error: outcome.error }, 'health check failed; credential marked failed');
-    if (change === 'recovered') log.info({ credentialId: credential.id, name: credential.name }, 'health check passed; failed credential recovered');
-    return {
-      checkId,
-      credentialId: credential.id,
-      name: credential.name,
-      status: outcome.status,
-      responseTimeMs: outcome.responseTimeMs,
-      details: outcome.details,
-      error: outcome.error,
-      checkedAt,
-    };
   }
 
   /** Decrypts the current version's value; null when AEGIS stores none (the provider keeps it). */
