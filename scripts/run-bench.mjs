@@ -18,7 +18,8 @@ for (const file of files) {
     process.stderr.write(`${file} failed with exit code ${run.status}\n`);
     process.exit(1);
   }
-  results.push(JSON.parse(run.stdout.trim().split('\n').pop()));
+  // A benchmark may print several figures, one JSON line each (B5.1, B5.2, ...).
+  for (const line of run.stdout.trim().split('\n')) if (line.startsWith('{')) results.push(JSON.parse(line));
 }
 
 const today = new Date().toISOString().slice(0, 10);
@@ -33,8 +34,8 @@ const notes = new Map([
 ]);
 for (const line of previous.split('\n')) {
   const cells = line.split('|').map((cell) => cell.trim());
-  if (/^[A-Z]\d+$/.test(cells[1] ?? '')) rows.set(cells[1], cells.length >= 9 ? line : `${line} ${previousDate} |`);
-  const note = /^- ([A-Z]\d+) (.*)$/.exec(line) ?? /^Baselines: ([A-Z]\d+) (.*)$/.exec(line);
+  if (/^[A-Z]\d+(\.\d+)?$/.test(cells[1] ?? '')) rows.set(cells[1], cells.length >= 9 ? line : `${line} ${previousDate} |`);
+  const note = /^- ([A-Z]\d+(?:\.\d+)?) (.*)$/.exec(line) ?? /^Baselines: ([A-Z]\d+) (.*)$/.exec(line);
   if (note) notes.set(note[1], `${note[1]} ${note[2]}`);
 }
 for (const result of results) {

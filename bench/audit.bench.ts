@@ -1,0 +1,213 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import type { Transaction } from 'kysely';
+import { entryHash } from '../src/audit/chain.js';
+import { GENESIS_HASH, type AuditEntry } from '../src/audit/audit.types.js';
+import { loadConfig } from '../src/config/config.js';
+import type { Database } from '../src/db/schema.js';
+import { buildApp } from '../src/http/app.js';
+import { ManualClock } from '../src/lib/clock.js';
+import { openVault } from '../src/vault.js';
+
+/**
+ * B5 on SQLite: appends per second through the audit log (hash chain, one transaction each), the p95
+ * of filtered GET /audit/log requests over 1,000,000 entries, and GET /audit/report over 30 days of
+ * 1,000,000 entries. Seeding writes the million entries in batched inserts with a valid chain.
+ * BENCH_AUDIT_ENTRIES sets another entry count.
+ */
+const entryCount = Number(process.env.BENCH_AUDIT_ENTRIES ?? 1_000_000);
+const durationMs = Number(process.env.BENCH_DURATION_MS ?? 3_000);
+const days = 30;
+const periodEnd = new Date('2026-07-01T00:00:00.000Z');
+const periodStart = new Date(periodEnd.getTime() - days * 86_400_000);
+const actors = Array.from({ length: 20 }, (_, index) => `agent-${index}`);
+const credentials = Array.from({ length: 500 }, (_, index) => `service-${index % 50}/key-${index}`);
+const actions = ['read', 'read', 'read', 'read', 'listed', 'versions_read', 'rotated', 'updated', 'revealed', 'authenticate'];
+const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memory_gib: Math.round(os.totalmem() / 2 ** 30), node: process.version };
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-bench-audit-'));
+const clock = new ManualClock(periodEnd);
+const config = loadConfig({ AEGIS_DATA_DIR: dir, AEGIS_LOG_LEVEL: 'silent' }, dir);
+const vault = await openVault(config, { log: pino({ level: 'silent' }), clock });
+
+function emit(result: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify({ ...result, machine })}\n`);
+}
+
+function percentile(values: number[], fraction: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)]!;
+}
+
+/** Appends through AuditLog.record, one entry per transaction, for `durationMs`. */
+async function measureAppends(): Promise<number> {
+  let appended = 0;
+  const started = performance.now();
+  while (performance.now() - started < durationMs) {
+    for (let i = 0; i < 100; i += 1) {
+      await vault.audit.record({ credentialName: 'bench/append', action: 'read', actor: 'bench', success: true, ipAddress: '10.0.0.1', details: { i } });
+    }
+    appended += 100;
+  }
+  return appended / ((performance.now() - started) / 1000);
+}
+
+/** Baseline: the same single-row transactions into a table of the same shape, without reading the head or hashing. */
+async function measurePlainInserts(): Promise<number> {
+  await vault.db.kysely.schema.createTable('bench_plain').as(vault.db.kysely.selectFrom('aegis_audit_log').selectAll().where('seq', '<', 0)).execute();
+  let inserted = 0;
+  const started = performance.now();
+  while (performance.now() - started < durationMs) {
+    for (let i = 0; i < 100; i += 1) {
+      const seq = inserted + i + 1;
+      await vault.db.kysely.transaction().execute((trx) =>
+        (trx as Transaction<any>)
+          .insertInto('bench_plain')
+          .values({ id: crypto.randomUUID(), seq, timestamp: new Date().toISOString(), credential_id: null, credential_name: 'bench/append', action: 'read', actor: 'bench', target: null, details: JSON.stringify({ i }), ip_address: '10.0.0.1', success: 1, error_message: null, prev_hash: String(seq), entry_hash: String(seq) })
+          .execute(),
+      );
+    }
+    inserted += 100;
+  }
+  return inserted / ((performance.now() - started) / 1000);
+}
+
+/** Writes `count` entries spread evenly over the 30 days, with a valid chain, in batched inserts. */
+async function seed(count: number): Promise<void> {
+  const head = await vault.db.kysely.selectFrom('aegis_audit_head').select(['seq', 'entry_hash']).executeTakeFirstOrThrow();
+  let seq = Number(head.seq);
+  let prevHash = head.entry_hash ?? GENESIS_HASH;
+  const stepMs = (days * 86_400_000) / count;
+  const batch = 50_000;
+  for (let done = 0; done < count; done += batch) {
+    const rows: AuditEntry[] = [];
+    for (let i = done; i < Math.min(count, done + batch); i += 1) {
+      seq += 1;
+      const action = actions[i % actions.length]!;
+      const unhashed = {
+        id: crypto.randomUUID(),
+        seq,
+        timestamp: new Date(periodStart.getTime() + Math.floor(i * stepMs)).toISOString(),
+        credentialId: null,
+        credentialName: action === 'listed' || action === 'authenticate' ? '*' : credentials[(i * 7) % credentials.length]!,
+        action,
+        actor: actors[(i * 13) % actors.length]!,
+        target: null,
+        details: action === 'rotated' ? { trigger: i % 5_000 === 0 ? 'emergency' : 'scheduled' } : {},
+        ipAddress: `10.0.${(i * 3) % 16}.${i % 200}`,
+        success: i % 50 !== 0,
+        errorMessage: i % 50 === 0 ? 'forbidden: missing scope' : null,
+        prevHash,
+      };
+      const entry = { ...unhashed, entryHash: entryHash(unhashed) };
+      prevHash = entry.entryHash;
+      rows.push(entry);
+    }
+    await vault.db.kysely.transaction().execute(async (trx) => {
+      for (let start = 0; start < rows.length; start += 1_000) {
+        await trx
+          .insertInto('aegis_audit_log')
+          .values(
+            rows.slice(start, start + 1_000).map((entry) => ({
+              id: entry.id,
+              seq: entry.seq,
+              timestamp: entry.timestamp,
+              credential_id: null,
+              credential_name: entry.credentialName,
+              action: entry.action,
+              actor: entry.actor,
+              target: null,
+              details: JSON.stringify(entry.details),
+              ip_address: entry.ipAddress,
+              success: entry.success,
+              error_message: entry.errorMessage,
+              prev_hash: entry.prevHash,
+              entry_hash: entry.entryHash,
+            })),
+          )
+          .execute();
+      }
+      await trx.updateTable('aegis_audit_head').set({ seq, entry_hash: prevHash }).where('id', '=', 1).execute();
+    });
+  }
+}
+
+const appendsPerSecond = await measureAppends();
+const plainPerSecond = await measurePlainInserts();
+process.stderr.write(`appends: ${Math.round(appendsPerSecond)}/s (plain inserts ${Math.round(plainPerSecond)}/s)\n`);
+emit({
+  id: 'B5.1',
+  workload: 'audit append through the hash chain, one entry per transaction, SQLite',
+  bar: '>= 20,000 appends/s',
+  figure: `${Math.round(appendsPerSecond)} appends/s`,
+  ratio_to_baseline: Number((appendsPerSecond / plainPerSecond).toFixed(3)),
+  holds: appendsPerSecond >= 20_000,
+  baseline_note: 'B5.1 compares with single-row insert transactions into a copy of the audit table, without reading the head row or hashing.',
+});
+
+const seedStarted = performance.now();
+await seed(entryCount);
+process.stderr.write(`seeded ${entryCount} entries in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s\n`);
+
+clock.set(new Date(periodEnd.getTime() + 3_600_000));
+const token = (await vault.tokens.createInitialAdmin()) ?? '';
+const app = await buildApp(vault);
+await app.ready();
+const headers = { authorization: `Bearer ${token}` };
+
+const filters = [
+  (i: number) => `actor=${actors[i % actors.length]}`,
+  (i: number) => `credential_name=${encodeURIComponent(credentials[i % credentials.length]!)}`,
+  (i: number) => `action=revealed&actor=${actors[i % actors.length]}`,
+  (i: number) => `success=false&start_date=${new Date(periodStart.getTime() + i * 3_600_000).toISOString()}`,
+  (i: number) => `start_date=${new Date(periodStart.getTime() + i * 86_400_000 / 10).toISOString()}&end_date=${new Date(periodStart.getTime() + i * 86_400_000 / 10 + 3_600_000).toISOString()}`,
+];
+const latencies: number[] = [];
+for (let i = 0; i < 200; i += 1) {
+  const url = `/audit/log?${filters[i % filters.length]!(i)}&limit=100`;
+  const started = performance.now();
+  const response = await app.inject({ method: 'GET', url, headers });
+  latencies.push(performance.now() - started);
+  if (response.statusCode !== 200) throw new Error(`GET ${url} gave ${response.statusCode}: ${response.body}`);
+}
+const p95 = percentile(latencies, 0.95);
+const median = percentile(latencies, 0.5);
+process.stderr.write(`GET /audit/log filtered: p50 ${median.toFixed(1)} ms, p95 ${p95.toFixed(1)} ms\n`);
+emit({
+  id: 'B5.2',
+  workload: `GET /audit/log, 200 filtered requests (actor, credential, action, failures, time range), ${entryCount.toLocaleString('en')} entries, SQLite`,
+  bar: 'p95 <= 20 ms',
+  figure: `p95 ${p95.toFixed(1)} ms (p50 ${median.toFixed(1)} ms)`,
+  ratio_to_baseline: '-',
+  holds: p95 <= 20,
+  baseline_note: 'B5.2 has no baseline; the figure is the latency of Fastify injection, without a socket.',
+});
+
+const reportTimes: number[] = [];
+let anomalies = 0;
+for (let run = 0; run < 3; run += 1) {
+  const url = `/audit/report?start_date=${periodStart.toISOString()}&end_date=${periodEnd.toISOString()}`;
+  const started = performance.now();
+  const response = await app.inject({ method: 'GET', url, headers });
+  reportTimes.push(performance.now() - started);
+  if (response.statusCode !== 200) throw new Error(`GET ${url} gave ${response.statusCode}: ${response.body}`);
+  anomalies = response.json().anomalies.length;
+}
+const reportMs = Math.max(...reportTimes);
+process.stderr.write(`GET /audit/report 30 days: ${reportTimes.map((ms) => `${Math.round(ms)} ms`).join(', ')}; ${anomalies} anomalies\n`);
+emit({
+  id: 'B5.3',
+  workload: `GET /audit/report, 30 days of ${entryCount.toLocaleString('en')} entries with anomaly rules, SQLite`,
+  bar: '<= 2 s',
+  figure: `${(reportMs / 1000).toFixed(2)} s (slowest of 3)`,
+  ratio_to_baseline: '-',
+  holds: reportMs <= 2_000,
+  baseline_note: 'B5.3 has no baseline; the slowest of three runs is reported.',
+});
+
+await app.close();
+await vault.close();
+fs.rmSync(dir, { recursive: true, force: true });
