@@ -1,4 +1,5 @@
 import type { Executor } from '../db/database.js';
+import { toIso } from '../db/values.js';
 import type { HealthStatus } from './health.types.js';
 
 /**
@@ -22,4 +23,46 @@ export async function latestHealthStatuses(db: Executor, credentialIds: Readonly
     .execute();
   for (const row of rows) statuses.set(row.credential_id, row.status as HealthStatus);
   return statuses;
+}
+
+/** One stored check as the history lists it, without `details`, because those may carry provider output. */
+export interface HealthCheckEntry {
+  checkedAt: string;
+  status: HealthStatus;
+  responseTimeMs: number | null;
+  errorMessage: string | null;
+}
+
+/**
+ * Lists one credential's checks, newest first, with the number of checks it has in all. Checks stored
+ * with the same `checked_at` are ordered by id, so paging never repeats or skips one.
+ */
+export async function listHealthChecks(
+  db: Executor,
+  credentialId: string,
+  page: { limit: number; offset: number },
+): Promise<{ checks: HealthCheckEntry[]; total: number }> {
+  const rows = await db
+    .selectFrom('aegis_health_checks')
+    .select(['checked_at', 'status', 'response_time_ms', 'error_message'])
+    .where('credential_id', '=', credentialId)
+    .orderBy('checked_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(page.limit)
+    .offset(page.offset)
+    .execute();
+  const counted = await db
+    .selectFrom('aegis_health_checks')
+    .select((eb) => eb.fn.countAll<string | number>().as('count'))
+    .where('credential_id', '=', credentialId)
+    .executeTakeFirstOrThrow();
+  return {
+    checks: rows.map((row) => ({
+      checkedAt: toIso(row.checked_at),
+      status: row.status as HealthStatus,
+      responseTimeMs: row.response_time_ms,
+      errorMessage: row.error_message,
+    })),
+    total: Number(counted.count),
+  };
 }

@@ -2,11 +2,13 @@ import { markAudited } from '../audit/audited-errors.js';
 import { EnvelopeError, KeyUnavailableError } from '../crypto/keyring.js';
 import { AegisError, ForbiddenError, NotFoundError } from '../lib/errors.js';
 import type { Credential } from '../registry/credential.types.js';
+import { loadReachableCredential } from '../registry/credential-access.js';
 import { credentialFromRow } from '../registry/credentials.repository.js';
 import { callerReaches, type Caller } from '../tokens/caller.js';
 import { healthDashboard, expiringCredentials, type DashboardPage, type Dashboard, type ExpiringList } from './dashboard.js';
 import { evaluateExpiry } from './expiry.js';
 import { CheckBatcher, recordChecks } from './check-recorder.js';
+import { listHealthChecks, type HealthCheckEntry } from './health-checks.repository.js';
 import type { CheckAllResult, ExpiryRun, HealthCheckResult, HealthMonitorDeps } from './health.types.js';
 import { runProviderTest, testLimitMs, type ProviderTestOutcome } from './provider-test.js';
 
@@ -91,6 +93,29 @@ export class HealthMonitor {
     await this.#deps.audit.record({ credentialName: '*', action: 'checked_all', actor: caller.actor, ipAddress: caller.ipAddress, success: true, details: summary });
     this.#deps.log.info({ ...summary, unknown: summary.checked - summary.healthy - summary.unhealthy, actor: caller.actor }, 'health checks finished');
     return { ...summary, details };
+  }
+
+  /** Lists a credential's stored checks, newest first, and records the read in the audit log. */
+  async history(caller: Caller, name: string, page: { limit: number; offset: number }): Promise<{ credential: Credential; checks: HealthCheckEntry[]; total: number }> {
+    try {
+      return await this.#deps.db.kysely.transaction().execute(async (trx) => {
+        const credential = await loadReachableCredential(trx, caller, name);
+        const { checks, total } = await listHealthChecks(trx, credential.id, page);
+        await this.#deps.audit.recordIn(trx, {
+          credentialId: credential.id,
+          credentialName: credential.name,
+          action: 'health_checks_read',
+          actor: caller.actor,
+          ipAddress: caller.ipAddress,
+          success: true,
+          details: { returned: checks.length, total },
+        });
+        return { credential, checks, total };
+      });
+    } catch (error) {
+      await this.#auditFailure(caller, 'health_checks_read', name, error);
+      throw error;
+    }
   }
 
   /** Moves stored statuses to expiring or expired as time passes and raises the expiry alerts that are due. */

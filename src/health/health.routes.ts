@@ -50,7 +50,8 @@ const expiringEntry = {
 } as const;
 
 /**
- * Registers the health endpoints: test one credential, check all, the dashboard and the expiring list.
+ * Registers the health endpoints: test one credential, list its checks, check all, the dashboard and the
+ * expiring list.
  * Checking all needs credentials:rotate, like the scheduled rotation run, because it sends every stored
  * value to its provider and can mark any credential failed. A read token may test one credential at a time.
  */
@@ -81,6 +82,54 @@ export function registerHealthMonitorRoutes(app: FastifyInstance, health: Health
     async (request) => {
       const result = await health.checkOne(requireCaller(request), request.params.name);
       return { status: result.status, response_time_ms: result.responseTimeMs, details: result.details, error: result.error, checked_at: result.checkedAt };
+    },
+  );
+
+  app.get<{ Params: { name: string }; Querystring: { limit: number; offset: number } }>(
+    '/credentials/:name/health-checks',
+    {
+      config: { scope: 'credentials:read', action: 'health_checks_read' },
+      schema: {
+        tags: ['health'],
+        summary: "List a credential's stored health checks, newest first",
+        params: nameParams,
+        querystring: { type: 'object', additionalProperties: false, properties: { ...pagingQuery } },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              credential_name: { type: 'string' },
+              checks: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    checked_at: { type: 'string' },
+                    status: { type: 'string', enum: ['healthy', 'unhealthy', 'unknown'] },
+                    response_time_ms: nullableInteger,
+                    error_message: nullableString,
+                  },
+                },
+              },
+              total: { type: 'integer' },
+            },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const history = await health.history(requireCaller(request), request.params.name, { limit: request.query.limit, offset: request.query.offset });
+      return {
+        credential_name: history.credential.name,
+        checks: history.checks.map((check) => ({
+          checked_at: check.checkedAt,
+          status: check.status,
+          response_time_ms: check.responseTimeMs,
+          error_message: check.errorMessage,
+        })),
+        total: history.total,
+      };
     },
   );
 
