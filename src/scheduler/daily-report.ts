@@ -1,5 +1,7 @@
 import type { Db } from '../db/database.js';
 import { enqueueAlert } from '../alerts/outbox.repository.js';
+import type { AnomalySettings } from '../audit/audit-settings.js';
+import { buildAuditReport } from '../audit/report.js';
 import { toBool, toIso } from '../db/values.js';
 import type { Clock } from '../lib/clock.js';
 import { STATUSES, type CredentialStatus } from '../registry/credential.types.js';
@@ -23,10 +25,12 @@ export interface DailyReport {
   /** Credentials that expire within 7 days and have not expired yet, soonest first. */
   expiringWithin7Days: Array<{ name: string; expiresAt: string }>;
   last24Hours: { rotations: number; failedRotations: number; failedCredentials: string[] };
+  /** The audit report of the same 24 hours, when anomaly settings were given: counts and anomaly reasons. */
+  audit: { accesses: number; failures: number; uniqueActors: number; anomalies: string[] } | null;
 }
 
 /** Collects the report as of `now`: statuses as of `now`, rotations of the 24 hours before it. */
-export async function buildDailyReport(db: Db, now: Date, timezone: string): Promise<DailyReport> {
+export async function buildDailyReport(db: Db, now: Date, timezone: string, anomalies?: AnomalySettings): Promise<DailyReport> {
   const rows = await db.kysely.selectFrom('aegis_credentials').select(['name', 'status', 'expires_at', 'alert_threshold_hours']).orderBy('name').execute();
   const byStatus = Object.fromEntries(STATUSES.map((status) => [status, 0])) as Record<CredentialStatus, number>;
   const expired: string[] = [];
@@ -55,6 +59,19 @@ export async function buildDailyReport(db: Db, now: Date, timezone: string): Pro
     .execute();
   const failedRotations = recent.filter((row) => !toBool(row.success));
 
+  let audit: DailyReport['audit'] = null;
+  if (anomalies) {
+    const clock = { now: () => now };
+    const period = { start: since, end: now.toISOString() };
+    const auditReport = await buildAuditReport(db, period, { anomalies, clock });
+    audit = {
+      accesses: auditReport.summary.total_accesses,
+      failures: auditReport.summary.failures,
+      uniqueActors: auditReport.summary.unique_actors,
+      anomalies: auditReport.anomalies.slice(0, MAX_NAMES).map((anomaly) => anomaly.reason),
+    };
+  }
+
   return {
     date: localDate(now, timezone),
     timezone,
@@ -69,6 +86,7 @@ export async function buildDailyReport(db: Db, now: Date, timezone: string): Pro
       failedRotations: failedRotations.length,
       failedCredentials: [...new Set(failedRotations.map((row) => row.name))].sort().slice(0, MAX_NAMES),
     },
+    audit,
   };
 }
 
@@ -89,6 +107,10 @@ export function formatDailyReport(report: DailyReport): string {
       report.last24Hours.failedCredentials.length > 0 ? ` (${report.last24Hours.failedCredentials.join(', ')})` : ''
     }`,
   ];
+  if (report.audit) {
+    lines.push(`Audit, last 24 hours: ${report.audit.accesses} accesses by ${report.audit.uniqueActors} actors, ${report.audit.failures} failed or denied`);
+    lines.push(`Anomalies: ${report.audit.anomalies.length === 0 ? 'none' : report.audit.anomalies.join('; ')}`);
+  }
   return lines.join('\n');
 }
 
@@ -98,9 +120,14 @@ export function formatDailyReport(report: DailyReport): string {
  * report's time zone, so a second run on the same day, in this or another process, adds nothing.
  * Returns the report and whether it was written.
  */
-export async function enqueueDailyReport(db: Db, clock: Clock, timezone: string): Promise<{ report: DailyReport; enqueued: boolean }> {
+export async function enqueueDailyReport(
+  db: Db,
+  clock: Clock,
+  timezone: string,
+  anomalies?: AnomalySettings,
+): Promise<{ report: DailyReport; enqueued: boolean }> {
   const now = clock.now();
-  const report = await buildDailyReport(db, now, timezone);
+  const report = await buildDailyReport(db, now, timezone, anomalies);
   const enqueued = await enqueueAlert(
     db.kysely,
     {
@@ -129,6 +156,12 @@ function reportDetails(report: DailyReport): Record<string, unknown> {
       rotations: report.last24Hours.rotations,
       failed_rotations: report.last24Hours.failedRotations,
       failed_credentials: report.last24Hours.failedCredentials,
+    },
+    audit: report.audit && {
+      accesses: report.audit.accesses,
+      failures: report.audit.failures,
+      unique_actors: report.audit.uniqueActors,
+      anomalies: report.audit.anomalies,
     },
   };
 }

@@ -4,6 +4,8 @@ import type { Db } from '../db/database.js';
 import { processOwner } from '../leases/leases.repository.js';
 import type { Clock } from '../lib/clock.js';
 import { localCaller } from '../tokens/caller.js';
+import { pruneAudit } from '../audit/prune.js';
+import type { Keyring } from '../crypto/keyring.js';
 import { enqueueDailyReport } from './daily-report.js';
 import { Scheduler, type SchedulerJobs } from './scheduler.js';
 
@@ -16,6 +18,7 @@ export interface SchedulerServices {
   clock: Clock;
   log: Logger;
   config: Config;
+  keyring: Keyring;
   rotation: { runScheduled(caller: ReturnType<typeof localCaller>): Promise<unknown>; retention(): Promise<unknown> };
   health?: { checkAll(caller: ReturnType<typeof localCaller>): Promise<unknown>; evaluateExpiry(): Promise<unknown> } | undefined;
   alerts?: { deliverDue(): Promise<unknown> } | undefined;
@@ -27,8 +30,11 @@ export function vaultJobs(services: SchedulerServices): SchedulerJobs {
   const { health, alerts } = services;
   return {
     rotations: () => services.rotation.runScheduled(caller),
-    retention: () => services.rotation.retention(),
-    dailyReport: () => enqueueDailyReport(services.db, services.clock, services.config.reportTimezone),
+    retention: async () => ({
+      rotation: await services.rotation.retention(),
+      audit: await pruneAudit(services.db, services.keyring, services.clock, { retentionDays: services.config.audit.retentionDays, actor: SCHEDULER_ACTOR }),
+    }),
+    dailyReport: () => enqueueDailyReport(services.db, services.clock, services.config.reportTimezone, services.config.audit.anomalies),
     ...(health ? { healthChecks: () => health.checkAll(caller), expiryChecks: () => health.evaluateExpiry() } : {}),
     ...(alerts ? { alertDelivery: () => alerts.deliverDue() } : {}),
   };

@@ -125,5 +125,30 @@ for (const dialect of await testDialects()) {
         assert.ok(!stored.includes(value), `the report contains the value ${value}`);
       }
     });
+
+    it('adds the audit summary', async () => {
+      const test = await openTestVault(dialect);
+      opened.push(test);
+      const reveals = Array.from({ length: 3 }, () =>
+        test.vault.audit.record({ credentialName: 'soon-key', action: 'revealed', actor: 'alice', success: true }),
+      );
+      await Promise.all(reveals);
+      await test.vault.audit.record({ credentialName: 'soon-key', action: 'read', actor: 'ARIA', success: false, errorMessage: 'forbidden' });
+      test.clock.advanceHours(24);
+
+      const { report, enqueued } = await enqueueDailyReport(test.vault.db, test.clock, test.config.reportTimezone, test.config.audit.anomalies);
+      assert.equal(enqueued, true);
+      assert.ok(report.audit !== null);
+      assert.ok(report.audit.accesses >= 4, `accesses ${report.audit.accesses}`);
+      assert.ok(report.audit.failures >= 1, `failures ${report.audit.failures}`);
+      assert.ok(report.audit.anomalies.some((reason) => /reveal/i.test(reason)), report.audit.anomalies.join(' | '));
+      const row = await test.vault.db.kysely
+        .selectFrom('aegis_alert_outbox')
+        .select('message')
+        .where('condition_key', '=', `daily_report:${report.date}`)
+        .executeTakeFirstOrThrow();
+      assert.match(row.message, /Audit, last 24 hours: \d+ accesses by \d+ actors, \d+ failed or denied/);
+      assert.match(row.message, /Anomalies: /);
+    });
   });
 }
