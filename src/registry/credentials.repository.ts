@@ -93,6 +93,8 @@ export interface CredentialFilter {
   provider?: string | undefined;
   credentialType?: string | undefined;
   tag?: string | undefined;
+  /** Case-insensitive substring of the name, in which `%`, `_` and the backslash match themselves. */
+  search?: string | undefined;
   /** Token limits: when either list is set, only credentials matching a pattern or carrying a tag. */
   reach?: { namePatterns: string[]; tags: string[] } | undefined;
 }
@@ -104,12 +106,41 @@ export interface CredentialPage {
   byStatus: Record<CredentialStatus, number>;
 }
 
-/** Lists credentials by name, filtered; status filters and counts use the status as of `now`. */
+/** The columns a credential list can be sorted by. */
+export const CREDENTIAL_SORT_COLUMNS = [
+  'name',
+  'expires_at',
+  'last_used_at',
+  'last_rotated_at',
+  'next_rotation_at',
+  'last_health_check',
+  'provider',
+  'credential_type',
+] as const;
+
+export type CredentialSortColumn = (typeof CREDENTIAL_SORT_COLUMNS)[number];
+
+export interface CredentialListPage {
+  limit: number;
+  offset: number;
+  /** `name` when unset. */
+  sort?: CredentialSortColumn | undefined;
+  /** `asc` when unset. */
+  order?: 'asc' | 'desc' | undefined;
+}
+
+/**
+ * Lists credentials, filtered and sorted by `page.sort` (name by default). Rows whose sort column is null
+ * come last in either order, and rows that tie are ordered by name. Status filters and counts use the
+ * status as of `now`.
+ * NOTE: PostgreSQL orders text by the database's collation, so names that differ in case or punctuation
+ * may come in another order than SQLite's byte order.
+ */
 export async function listCredentials(
   db: Executor,
   dialect: DialectName,
   filter: CredentialFilter,
-  page: { limit: number; offset: number },
+  page: CredentialListPage,
   now: Date,
 ): Promise<CredentialPage> {
   const status = effectiveStatusSql(dialect, now);
@@ -117,6 +148,7 @@ export async function listCredentials(
   if (filter.provider !== undefined) base = base.where('provider', '=', filter.provider);
   if (filter.credentialType !== undefined) base = base.where('credential_type', '=', filter.credentialType);
   if (filter.tag !== undefined) base = base.where(hasTag(dialect, filter.tag));
+  if (filter.search !== undefined) base = base.where(nameContains(filter.search));
   if (filter.reach && (filter.reach.namePatterns.length > 0 || filter.reach.tags.length > 0)) {
     const reach = filter.reach;
     base = base.where((eb) =>
@@ -129,7 +161,11 @@ export async function listCredentials(
   for (const row of counts) byStatus[row.effective_status] = Number(row.count);
 
   const filtered = filter.status === undefined ? base : base.where(status, '=', filter.status);
-  const rows = await filtered.selectAll().orderBy('name').limit(page.limit).offset(page.offset).execute();
+  const sort = page.sort ?? 'name';
+  const order = page.order ?? 'asc';
+  let sorted = filtered.selectAll();
+  if (sort !== 'name') sorted = sorted.orderBy(sql`(${sql.ref(sort)} is null)`).orderBy(sort, order);
+  const rows = await sorted.orderBy('name', sort === 'name' ? order : 'asc').limit(page.limit).offset(page.offset).execute();
   const total = filter.status === undefined ? Object.values(byStatus).reduce((sum, count) => sum + count, 0) : byStatus[filter.status];
   return { credentials: rows.map(credentialFromRow), total, byStatus };
 }
@@ -138,6 +174,15 @@ function hasTag(dialect: DialectName, tag: string) {
   return dialect === 'postgres'
     ? sql<boolean>`(tags @> ${JSON.stringify([tag])}::jsonb)`
     : sql<boolean>`(exists (select 1 from json_each(aegis_credentials.tags) where json_each.value = ${tag}))`;
+}
+
+/**
+ * Matches names that contain `text`, ignoring ASCII case on both databases (names are ASCII). LIKE's
+ * wildcards and its escape character are escaped, so every character of `text` matches itself.
+ */
+function nameContains(text: string) {
+  const pattern = `%${text.toLowerCase().replace(/[\\%_]/g, '\\$&')}%`;
+  return sql<boolean>`(lower(name) like ${pattern} escape '\\')`;
 }
 
 /**

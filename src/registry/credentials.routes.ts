@@ -14,21 +14,34 @@ import {
   updateCredentialBody,
   versionView as versionViewSchema,
 } from './credentials.schemas.js';
+import type { CredentialSortColumn } from './credentials.repository.js';
 import type { RegistryService } from './registry.service.js';
 
 interface NameParams {
   name: string;
 }
 
+interface ListCredentialsQuery {
+  status?: CredentialStatus;
+  provider?: string;
+  type?: string;
+  tag?: string;
+  search?: string;
+  sort: CredentialSortColumn;
+  order: 'asc' | 'desc';
+  limit: number;
+  offset: number;
+}
+
 /** The registry endpoints: list, read, create, change, retire, versions and the audited reveal. */
 export function registerCredentialRoutes(app: FastifyInstance, registry: RegistryService): void {
-  app.get<{ Querystring: { status?: CredentialStatus; provider?: string; type?: string; tag?: string; limit: number; offset: number } }>(
+  app.get<{ Querystring: ListCredentialsQuery }>(
     '/credentials',
     {
       config: { scope: 'credentials:read', action: AuditAction.listed },
       schema: {
         tags: ['registry'],
-        summary: 'List credentials with totals by status',
+        summary: 'List credentials with totals by status; search names and sort by a column',
         querystring: listCredentialsQuery,
         response: {
           200: {
@@ -51,8 +64,8 @@ export function registerCredentialRoutes(app: FastifyInstance, registry: Registr
       },
     },
     async (request) => {
-      const { status, provider, type, tag, limit, offset } = request.query;
-      const page = await registry.list(requireCaller(request), { status, provider, credentialType: type, tag }, { limit, offset });
+      const { status, provider, type, tag, search, sort, order, limit, offset } = request.query;
+      const page = await registry.list(requireCaller(request), { status, provider, credentialType: type, tag, search }, { limit, offset, sort, order });
       return {
         credentials: page.credentials.map(credentialView),
         total: page.total,

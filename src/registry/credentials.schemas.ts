@@ -1,6 +1,7 @@
 import { CREDENTIAL_NAME_PATTERN, TAG_PATTERN } from '../lib/names.js';
 import { dateTime, multilineTextPattern, nullableDateTime, plainTextPattern } from '../http/shared-schemas.js';
 import { MAX_VALUE_BYTES, PROVIDERS, ROTATION_STRATEGIES, STATUSES } from './credential.types.js';
+import { CREDENTIAL_SORT_COLUMNS } from './credentials.repository.js';
 
 const name = { type: 'string', pattern: CREDENTIAL_NAME_PATTERN, minLength: 1, maxLength: 128 } as const;
 const tags = { type: 'array', maxItems: 32, uniqueItems: true, items: { type: 'string', pattern: TAG_PATTERN } } as const;
@@ -89,6 +90,15 @@ export const listCredentialsQuery = {
     provider: { type: 'string', enum: PROVIDERS },
     type: credentialType,
     tag: { type: 'string', pattern: TAG_PATTERN },
+    search: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 128,
+      pattern: plainTextPattern,
+      description: 'Case-insensitive substring of the name. The characters % and _ match themselves.',
+    },
+    sort: { type: 'string', enum: CREDENTIAL_SORT_COLUMNS, default: 'name', description: 'Rows without a value in this column come last in either order.' },
+    order: { type: 'string', enum: ['asc', 'desc'], default: 'asc' },
     limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
     offset: { type: 'integer', minimum: 0, maximum: 1_000_000_000, default: 0 },
   },

@@ -30,6 +30,7 @@ import {
   saveCredential,
   touchCredential,
   type CredentialFilter,
+  type CredentialListPage,
   type CredentialPage,
 } from './credentials.repository.js';
 import { checkCronSchedule, nextRotationAt } from '../rotation/schedule.js';
@@ -69,12 +70,17 @@ export class RegistryService {
     return this.#deps.db;
   }
 
-  async list(caller: Caller, filter: CredentialFilter, page: { limit: number; offset: number }): Promise<CredentialPage> {
+  async list(caller: Caller, filter: CredentialFilter, page: CredentialListPage): Promise<CredentialPage> {
     return this.#audited(caller, AuditAction.listed, '*', async () => {
       const now = this.#deps.clock.now();
       const result = await listCredentials(this.#db.kysely, this.#db.dialect, { ...filter, reach: caller }, page, now);
       await this.#deps.audit.record(this.#entry(caller, AuditAction.listed, null, {
-        details: { filter: { status: filter.status, provider: filter.provider, type: filter.credentialType, tag: filter.tag }, returned: result.credentials.length },
+        details: {
+          filter: { status: filter.status, provider: filter.provider, type: filter.credentialType, tag: filter.tag, search: filter.search },
+          sort: page.sort ?? 'name',
+          order: page.order ?? 'asc',
+          returned: result.credentials.length,
+        },
       }));
       return { ...result, credentials: result.credentials.map((credential) => withStatus(credential, now)) };
     });
