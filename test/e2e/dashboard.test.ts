@@ -7,6 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { ManualClock } from '../../src/lib/clock.js';
+import { createApiCredential, setupCaller } from '../helpers/health-fixtures.js';
+import { startHttpStub, type HttpStub } from '../helpers/http-stub.js';
 import { destroyTestVault, openTestVault, tokenWith, type TestVault } from '../helpers/test-vault.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -58,6 +60,11 @@ describe('web dashboard', { skip: skipReason }, () => {
   let readToken: string;
   let profileDir: string;
   let envFile: string;
+  let stub: HttpStub;
+  /** The HTTP status the stand-in API returns to the next test request. */
+  let stubStatus = 200;
+  /** Console messages of the page that report a Content-Security-Policy violation. */
+  const cspViolations: string[] = [];
   const screenshotDir = updateScreenshots ? path.join(root, 'docs/screenshots') : fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-shots-'));
 
   async function createCredential(body: Record<string, unknown>): Promise<void> {
@@ -128,10 +135,19 @@ describe('web dashboard', { skip: skipReason }, () => {
       viewport: { width: 1400, height: 900 },
     });
     page = context.pages()[0] ?? (await context.newPage());
+    page.on('console', (entry) => {
+      if (/Content Security Policy/i.test(entry.text())) cspViolations.push(entry.text());
+    });
+
+    stub = await startHttpStub((_request, response) => {
+      response.writeHead(stubStatus);
+      response.end();
+    });
   });
 
   after(async () => {
     await context?.close();
+    await stub?.close();
     if (t) await destroyTestVault(t);
     if (profileDir) fs.rmSync(profileDir, { recursive: true, force: true });
     if (!updateScreenshots) fs.rmSync(screenshotDir, { recursive: true, force: true });
@@ -312,5 +328,55 @@ describe('web dashboard', { skip: skipReason }, () => {
     await problem.waitFor(wait);
     assert.match((await problem.textContent()) ?? '', /Rotation failed: 403 Forbidden \(forbidden\): This token lacks the scope credentials:rotate/);
     assert.match(fs.readFileSync(envFile, 'utf8'), /^API_KEY=first-value$/m);
+  });
+
+  it('search finds page 2', async () => {
+    for (let index = 0; index < 55; index += 1) {
+      await t.vault.registry.create(setupCaller, { name: `bulk/item-${String(index).padStart(2, '0')}`, credential_type: 'httpHeaderAuth', provider: 'api' });
+    }
+    await t.vault.registry.create(setupCaller, { name: 'zz/page-two', credential_type: 'httpHeaderAuth', provider: 'api' });
+
+    await page.getByRole('link', { name: 'Credentials', exact: true }).click();
+    await page.getByRole('heading', { name: 'Credentials', level: 1 }).waitFor(wait);
+    await page.locator('.page-summary', { hasText: '1–50 of 63' }).waitFor(wait);
+    assert.equal(await page.locator('tr[data-name="zz/page-two"]').count(), 0, 'zz/page-two is on page 1 already');
+
+    await page.getByLabel('Search names').fill('PAGE-two');
+    await page.locator('tr[data-name="zz/page-two"]').waitFor(wait);
+    await page.locator('.page-summary', { hasText: '1–1 of 1' }).waitFor(wait);
+    assert.deepEqual(await page.locator('tbody tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-name'))), ['zz/page-two']);
+
+    await page.getByLabel('Search names').fill('');
+    await page.locator('.page-summary', { hasText: '1–50 of 63' }).waitFor(wait);
+    await page.getByRole('button', { name: 'Name ▲' }).click();
+    await page.locator('th[aria-sort="descending"]', { hasText: 'Name' }).waitFor(wait);
+    await page.locator('tbody tr').first().and(page.locator('tr[data-name="zz/page-two"]')).waitFor(wait);
+  });
+
+  it('charts health-check history', async () => {
+    await createApiCredential(t, 'svc/monitored', stub.url);
+    for (const status of [200, 500, 200]) {
+      stubStatus = status;
+      const response = await t.app.inject({ method: 'POST', url: '/credentials/svc%2Fmonitored/test', headers: { authorization: `Bearer ${t.adminToken}` } });
+      assert.equal(response.statusCode, 200, response.body);
+    }
+
+    await page.goto(`${baseUrl}/ui/#/credential/svc%2Fmonitored`);
+    await page.getByRole('heading', { name: 'svc/monitored', level: 1 }).waitFor(wait);
+    const chart = page.locator('svg.health-chart');
+    await chart.waitFor(wait);
+    assert.equal(await chart.getAttribute('role'), 'img');
+    assert.equal(await chart.locator('circle.check-healthy').count(), 2);
+    assert.equal(await chart.locator('path.check-unhealthy').count(), 1);
+    assert.equal(await chart.locator('polyline.response-line').count(), 1);
+
+    const summary = page.locator('#health-summary');
+    assert.match((await summary.textContent()) ?? '', /Showing 3 checks from .*: 2 healthy, 1 unhealthy, 0 unknown\. Response time: minimum \d+ ms/);
+    assert.equal(await chart.getAttribute('aria-describedby'), 'health-summary');
+
+    const statuses = await page.locator('.health-history tbody tr td:nth-child(2)').allTextContents();
+    assert.deepEqual(statuses, ['healthy', 'unhealthy', 'healthy']);
+    await page.getByRole('cell', { name: 'test request answered HTTP 500' }).waitFor(wait);
+    assert.deepEqual(cspViolations, []);
   });
 });

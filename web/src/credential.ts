@@ -1,6 +1,7 @@
 import { api, ApiError, errorText, namePath, query } from './api.js';
 import { confirmAction, field, message, select, statusBadge, table } from './components.js';
 import { h, replaceContent, timeCell, utc } from './dom.js';
+import { healthHistory, type HealthCheck } from './health-history.js';
 import type { View } from './view.js';
 
 interface CredentialDetails {
@@ -76,8 +77,8 @@ interface SettingsPatch {
 }
 
 /**
- * Builds the page of one credential: details, versions, rotation history, the latest health check, recent audit entries,
- * and the actions. The server decides what the token may do; a refused action shows its problem.
+ * Builds the page of one credential: details, versions, rotation history, the latest health check with the 50 newest
+ * checks as a chart and a table, recent audit entries, and the actions. The server decides what the token may do; a refused action shows its problem.
  * Values are shown only through reveal, after a confirmation, and are never re-rendered by a poll.
  */
 export function credentialView(name: string): View {
@@ -92,6 +93,7 @@ export function credentialView(name: string): View {
   const versionsArea = h('div');
   const historyArea = h('div');
   const healthArea = h('div');
+  const healthHistoryArea = h('div');
   const auditArea = h('div');
   const rollbackSelect = h('select', { name: 'version' });
   const settingsArea = h('div');
@@ -338,6 +340,8 @@ export function credentialView(name: string): View {
           entry.actor ?? '—',
           entry.reason ?? '—',
         ]), 'No rotation yet.'))),
+      section(healthHistoryArea, api<{ checks: HealthCheck[]; total: number }>('GET', `${path}/health-checks${query({ limit: 50 })}`), (data) =>
+        replaceContent(healthHistoryArea, healthHistory(data.checks, data.total))),
       section(auditArea, api<{ log: AuditEntry[] }>('GET', `/audit/log${query({ credential_name: name, limit: 20 })}`), (data) =>
         replaceContent(auditArea, table('Recent audit entries, newest first', ['When', 'Action', 'Actor', 'Outcome', 'Address'], data.log.map((entry) => [
           timeCell(entry.timestamp),
@@ -357,7 +361,7 @@ export function credentialView(name: string): View {
     h('section', { 'aria-labelledby': 'settings-title', class: 'panel' }, h('h2', { id: 'settings-title' }, 'Expiry and rotation settings'), settingsArea),
     h('section', { 'aria-labelledby': 'versions-title' }, h('h2', { id: 'versions-title' }, 'Versions'), versionsArea),
     h('section', { 'aria-labelledby': 'history-title' }, h('h2', { id: 'history-title' }, 'Rotation history'), historyArea),
-    h('section', { 'aria-labelledby': 'health-title' }, h('h2', { id: 'health-title' }, 'Latest health check'), healthArea),
+    h('section', { 'aria-labelledby': 'health-title' }, h('h2', { id: 'health-title' }, 'Health checks'), healthArea, healthHistoryArea),
     h('section', { 'aria-labelledby': 'audit-title' }, h('h2', { id: 'audit-title' }, 'Recent audit entries'), auditArea),
   );
 

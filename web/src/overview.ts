@@ -29,10 +29,11 @@ interface CredentialList {
   retired: number;
 }
 
-type SortKey = 'name' | 'provider' | 'credential_type' | 'expires_at' | 'last_used_at' | 'last_rotated_at' | 'next_rotation_at' | 'last_health_check' | 'status';
+/** The columns GET /credentials can sort by (its `sort` parameter). */
+type SortKey = 'name' | 'provider' | 'credential_type' | 'expires_at' | 'last_used_at' | 'last_rotated_at' | 'next_rotation_at' | 'last_health_check';
 
+/** The sortable columns after the status column, which the API cannot sort by. */
 const COLUMNS: Array<{ key: SortKey; label: string }> = [
-  { key: 'status', label: 'Status' },
   { key: 'name', label: 'Name' },
   { key: 'provider', label: 'Provider' },
   { key: 'credential_type', label: 'Type' },
@@ -52,9 +53,13 @@ const countOf: Record<CredentialStatus, keyof CredentialList> = {
   retired: 'retired',
 };
 
+/** How long the search box waits after the last keystroke before it reloads, in milliseconds. */
+const SEARCH_DELAY_MS = 300;
+
 /**
- * Builds the overview: summary tiles by colour and one page of credentials. Status, provider and tag filters
- * and paging go to GET /credentials (limit and offset), so a vault of any size loads one page at a time.
+ * Builds the overview: summary tiles by colour and one page of credentials. Status, provider and tag filters,
+ * the name search, the sort and paging go to GET /credentials, so they cover every credential and a vault of
+ * any size loads one page at a time.
  * GET /health/dashboard filters by status only, which is why the overview reads GET /credentials.
  */
 export function overviewView(): View {
@@ -70,7 +75,7 @@ export function overviewView(): View {
   const statusSelect = select('status', [['', 'All statuses'], ...STATUSES.map((status): [string, string] => [status, `${STATUS_DISPLAY[status].label} (${status})`])]);
   const providerSelect = select('provider', [['', 'All providers'], ...PROVIDERS.map((provider): [string, string] => [provider, provider])]);
   const tagInput = h('input', { type: 'text', name: 'tag', autocomplete: 'off', spellcheck: 'false' });
-  const searchInput = h('input', { type: 'search', name: 'search', autocomplete: 'off', spellcheck: 'false' });
+  const searchInput = h('input', { type: 'search', name: 'search', maxlength: '128', autocomplete: 'off', spellcheck: 'false' });
   const pageSize = select('limit', [['50', '50'], ['100', '100'], ['250', '250'], ['500', '500']], '50');
 
   statusSelect.addEventListener('change', () => {
@@ -88,9 +93,16 @@ export function overviewView(): View {
     state.offset = 0;
     void load();
   });
+  let searchTimer: ReturnType<typeof setTimeout> | undefined;
   searchInput.addEventListener('input', () => {
-    state.search = searchInput.value.trim().toLowerCase();
-    renderTable();
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => {
+      const search = searchInput.value.trim();
+      if (search === state.search) return;
+      state.search = search;
+      state.offset = 0;
+      void load();
+    }, SEARCH_DELAY_MS);
   });
   pageSize.addEventListener('change', () => {
     state.limit = Number(pageSize.value);
@@ -102,7 +114,7 @@ export function overviewView(): View {
     field('Status', statusSelect),
     field('Provider', providerSelect),
     field('Tag', tagInput, 'Press Enter to apply.'),
-    field('Search names', searchInput, 'Searches the rows of this page.'),
+    field('Search names', searchInput, 'Finds names that contain this text, in any case.'),
     field('Rows per page', pageSize),
   );
 
@@ -128,43 +140,28 @@ export function overviewView(): View {
     }));
   }
 
-  function sortedVisibleRows(): CredentialRow[] {
-    const visible = state.search ? rows.filter((row) => row.name.toLowerCase().includes(state.search)) : [...rows];
-    const key = state.sort;
-    visible.sort((a, b) => {
-      const left = a[key] ?? '';
-      const right = b[key] ?? '';
-      // Rows without a date sort after those with one, in either direction.
-      if (left === '' && right !== '') return 1;
-      if (right === '' && left !== '') return -1;
-      const order = String(left).localeCompare(String(right));
-      return state.descending ? -order : order;
-    });
-    return visible;
-  }
-
   function headerCell(column: { key: SortKey; label: string }): HTMLElement {
     const active = state.sort === column.key;
     const button = h('button', { type: 'button', class: 'sort', 'data-focus-key': `sort-${column.key}` }, column.label, active ? (state.descending ? ' ▼' : ' ▲') : '');
     button.addEventListener('click', () => {
       state.descending = active ? !state.descending : false;
       state.sort = column.key;
-      renderTable();
+      state.offset = 0;
+      void load();
     });
     return h('th', { scope: 'col', 'aria-sort': active ? (state.descending ? 'descending' : 'ascending') : 'none' }, button);
   }
 
   function renderTable(): void {
-    const visible = sortedVisibleRows();
-    if (visible.length === 0) {
-      replaceContent(tableArea, h('p', { class: 'muted' }, rows.length === 0 ? 'No credentials match these filters.' : 'No name on this page matches the search.'));
+    if (rows.length === 0) {
+      replaceContent(tableArea, h('p', { class: 'muted' }, state.search ? 'No credential name matches the search and filters.' : 'No credentials match these filters.'));
       return;
     }
     replaceContent(tableArea, h('div', { class: 'table-wrap' },
       h('table', { 'aria-describedby': 'page-summary' },
-        h('caption', { class: 'visually-hidden' }, 'Credentials, one page; sort by a column with its header button'),
-        h('thead', {}, h('tr', {}, COLUMNS.map(headerCell))),
-        h('tbody', {}, visible.map((row) => h('tr', { 'data-name': row.name },
+        h('caption', { class: 'visually-hidden' }, 'Credentials, one page. Sort all credentials by a column with its header button.'),
+        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Status'), COLUMNS.map(headerCell))),
+        h('tbody', {}, rows.map((row) => h('tr', { 'data-name': row.name },
           h('td', {}, statusBadge(row.status)),
           h('th', { scope: 'row' }, h('a', { href: `#/credential/${namePath(row.name)}`, 'data-focus-key': `name-${row.name}` }, row.name)),
           h('td', {}, row.provider),
@@ -195,15 +192,23 @@ export function overviewView(): View {
     replaceContent(pager, previous, h('span', { id: 'page-summary', class: 'page-summary' }, `${first}–${last} of ${total}`), next);
   }
 
+  // Numbers each load, so a slow response to an older search, sort or page never replaces a newer one.
+  let latestLoad = 0;
+
   async function load(): Promise<void> {
+    const thisLoad = ++latestLoad;
     try {
       const list = await api<CredentialList>('GET', `/credentials${query({
         status: state.status,
         provider: state.provider,
         tag: state.tag,
+        search: state.search,
+        sort: state.sort,
+        order: state.descending ? 'desc' : 'asc',
         limit: state.limit,
         offset: state.offset,
       })}`);
+      if (thisLoad !== latestLoad) return;
       rows = list.credentials;
       total = list.total;
       replaceContent(problemArea);
@@ -211,6 +216,7 @@ export function overviewView(): View {
       renderTable();
       renderPager();
     } catch (error) {
+      if (thisLoad !== latestLoad) return;
       replaceContent(problemArea, message('error', errorText(error)));
     }
   }
