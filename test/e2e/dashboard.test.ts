@@ -379,4 +379,36 @@ describe('web dashboard', { skip: skipReason }, () => {
     await page.getByRole('cell', { name: 'test request answered HTTP 500' }).waitFor(wait);
     assert.deepEqual(cspViolations, []);
   });
+
+  it('lists where it is applied', async () => {
+    await createApiCredential(t, 'svc/applied', stub.url);
+    const credential = await t.vault.db.kysely.selectFrom('aegis_credentials').select('id').where('name', '=', 'svc/applied').executeTakeFirstOrThrow();
+    const applied = (workflowId: string, nodeName: string, actor: string) => ({
+      credentialId: credential.id,
+      credentialName: 'svc/applied',
+      action: 'applied',
+      actor,
+      target: `workflow:${workflowId}`,
+      details: { workflow_id: workflowId, node_name: nodeName },
+      success: true,
+    });
+    await t.vault.audit.record(applied('wf-invoices', 'Send invoice', 'HEPHAESTUS'));
+    t.clock.advanceHours(1);
+    await t.vault.audit.record(applied('wf-invoices', 'Send invoice', 'ARIA'));
+    await t.vault.audit.record(applied('wf-reports', 'Fetch report', 'ARIA'));
+    await t.vault.audit.record({ ...applied('wf-denied', 'Never', 'ARIA'), success: false, errorMessage: 'forbidden' });
+
+    await page.goto(`${baseUrl}/ui/#/credential/svc%2Fapplied`);
+    await page.getByRole('heading', { name: 'Where it is applied' }).waitFor(wait);
+    const rows = page.getByRole('table', { name: 'Workflow nodes it was applied to, most recent first' }).locator('tbody tr');
+    await rows.first().waitFor(wait);
+    const cells = await rows.evaluateAll((elements) => elements.map((row) => [...row.querySelectorAll('td')].map((cell) => cell.textContent ?? '')));
+    assert.deepEqual(
+      cells.map((row) => [row[0], row[1], row[3]]),
+      [
+        ['wf-reports', 'Fetch report', 'ARIA'],
+        ['wf-invoices', 'Send invoice', 'ARIA'],
+      ],
+    );
+  });
 });

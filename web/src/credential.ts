@@ -60,9 +60,31 @@ interface AuditEntry {
   timestamp: string;
   action: string;
   actor: string;
+  target: string | null;
+  details: Record<string, unknown>;
   success: boolean;
   error_message: string | null;
   ip_address: string | null;
+}
+
+/** One workflow node the credential was applied to, from the audit log's `applied` entries. */
+interface Application {
+  workflow: string;
+  node: string;
+  lastAppliedAt: string;
+  actor: string;
+}
+
+/** Groups successful `applied` audit entries (newest first) by workflow and node, keeping the newest of each. */
+function applications(entries: AuditEntry[]): Application[] {
+  const seen = new Map<string, Application>();
+  for (const entry of entries) {
+    const workflow = String(entry.details.workflow_id ?? entry.target ?? '—');
+    const node = String(entry.details.node_name ?? entry.details.node ?? '—');
+    const key = `${workflow}\u0000${node}`;
+    if (!seen.has(key)) seen.set(key, { workflow, node, lastAppliedAt: entry.timestamp, actor: entry.actor });
+  }
+  return [...seen.values()];
 }
 
 /** Settings the edit form changes with PATCH /credentials/{name}. */
@@ -78,7 +100,7 @@ interface SettingsPatch {
 
 /**
  * Builds the page of one credential: details, versions, rotation history, the latest health check with the 50 newest
- * checks as a chart and a table, recent audit entries, and the actions. The server decides what the token may do; a refused action shows its problem.
+ * checks as a chart and a table, the workflow nodes it was applied to, recent audit entries, and the actions. The server decides what the token may do; a refused action shows its problem.
  * Values are shown only through reveal, after a confirmation, and are never re-rendered by a poll.
  */
 export function credentialView(name: string): View {
@@ -95,6 +117,7 @@ export function credentialView(name: string): View {
   const healthArea = h('div');
   const healthHistoryArea = h('div');
   const auditArea = h('div');
+  const appliedArea = h('div');
   const rollbackSelect = h('select', { name: 'version' });
   const settingsArea = h('div');
   const revealArea = h('div');
@@ -342,6 +365,13 @@ export function credentialView(name: string): View {
         ]), 'No rotation yet.'))),
       section(healthHistoryArea, api<{ checks: HealthCheck[]; total: number }>('GET', `${path}/health-checks${query({ limit: 50 })}`), (data) =>
         replaceContent(healthHistoryArea, healthHistory(data.checks, data.total))),
+      section(appliedArea, api<{ log: AuditEntry[] }>('GET', `/audit/log${query({ credential_name: name, action: 'applied', success: true, limit: 500 })}`), (data) =>
+        replaceContent(appliedArea, table('Workflow nodes it was applied to, most recent first', ['Workflow', 'Node', 'Last applied', 'By'], applications(data.log).map((entry) => [
+          entry.workflow,
+          entry.node,
+          timeCell(entry.lastAppliedAt),
+          entry.actor,
+        ]), 'Not applied to any workflow node through AEGIS.'))),
       section(auditArea, api<{ log: AuditEntry[] }>('GET', `/audit/log${query({ credential_name: name, limit: 20 })}`), (data) =>
         replaceContent(auditArea, table('Recent audit entries, newest first', ['When', 'Action', 'Actor', 'Outcome', 'Address'], data.log.map((entry) => [
           timeCell(entry.timestamp),
@@ -362,6 +392,7 @@ export function credentialView(name: string): View {
     h('section', { 'aria-labelledby': 'versions-title' }, h('h2', { id: 'versions-title' }, 'Versions'), versionsArea),
     h('section', { 'aria-labelledby': 'history-title' }, h('h2', { id: 'history-title' }, 'Rotation history'), historyArea),
     h('section', { 'aria-labelledby': 'health-title' }, h('h2', { id: 'health-title' }, 'Health checks'), healthArea, healthHistoryArea),
+    h('section', { 'aria-labelledby': 'applied-title' }, h('h2', { id: 'applied-title' }, 'Where it is applied'), appliedArea),
     h('section', { 'aria-labelledby': 'audit-title' }, h('h2', { id: 'audit-title' }, 'Recent audit entries'), auditArea),
   );
 
