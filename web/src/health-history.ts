@@ -83,6 +83,8 @@ export function responseTimeChart(checks: HealthCheck[], summaryId: string): SVG
 /** Builds the health-check section: the text summary, the chart beside it, and the checks as a table. */
 export function healthHistory(checks: HealthCheck[], total: number): HTMLElement {
   const summaryId = 'health-summary';
+  // The latest-check line above already says "Not checked yet", so an empty history adds nothing.
+  if (checks.length === 0) return h('div', { class: 'health-history' });
   return h('div', { class: 'health-history' },
     h('div', { class: 'health-overview' },
       h('p', { id: summaryId, class: 'health-summary' }, summarizeChecks(checks, total)),
