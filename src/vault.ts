@@ -9,6 +9,8 @@ import { migrateToLatest } from './db/migrate.js';
 import { HealthMonitor } from './health/health-monitor.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { createAdapters } from './providers/registry.js';
+import type { N8nSettings } from './providers/n8n/n8n-client.js';
+import { N8nService } from './providers/n8n/n8n.service.js';
 import type { AdapterRegistry } from './providers/adapter.js';
 import { RegistryService } from './registry/registry.service.js';
 import type { Scheduler } from './scheduler/scheduler.js';
@@ -32,6 +34,7 @@ export interface Vault {
   health: HealthMonitor;
   alerts: AlertService;
   authFailures: AuthFailureLimiter;
+  n8n: N8nService;
   scheduler: Scheduler;
   close(): Promise<void>;
 }
@@ -58,11 +61,13 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       envReloadCommands: config.envReloadCommands,
       postgresAdminConnections: config.postgresAdminConnections,
       providerTimeoutMs: config.providerTimeoutMs,
+      n8n: n8nSettings(config),
     });
     const rotation = new Rotation(
       { db, clock, keyring, audit, log: options.log, adapters, owner: processOwner(), leaseTtlMs: config.rotationLeaseSeconds * 1000, attempts: config.rotationAttempts },
       { concurrency: config.rotationConcurrency, versionRetentionDays: config.versionRetentionDays, historyRetentionDays: config.historyRetentionDays },
     );
+    const registry = new RegistryService({ db, log: options.log, clock, keyring, audit, adapters });
     const services = {
       config,
       db,
@@ -71,12 +76,13 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       keyring,
       audit,
       tokens: new TokenService({ db, clock, audit }),
-      registry: new RegistryService({ db, log: options.log, clock, keyring, audit, adapters }),
+      registry,
       adapters,
       rotation,
       health: new HealthMonitor({ db, clock, log: options.log, keyring, adapters, audit, config }),
       alerts: new AlertService({ db, clock, log: options.log, config }),
       authFailures: new AuthFailureLimiter({ limit: config.authFailureLimit, windowSeconds: config.authFailureWindowSeconds, clock }),
+      n8n: new N8nService({ db, clock, log: options.log, audit, registry, settings: n8nSettings(config) }),
       close: () => db.close(),
     };
     const scheduler = createVaultScheduler(services);
@@ -93,4 +99,10 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
     await db.close();
     throw error;
   }
+}
+
+/** n8n's API settings, or undefined unless both N8N_URL and N8N_API_KEY are set. */
+function n8nSettings(config: Config): N8nSettings | undefined {
+  if (!config.n8nUrl || !config.n8nApiKey) return undefined;
+  return { url: config.n8nUrl, apiKey: config.n8nApiKey, timeoutMs: config.providerTimeoutMs };
 }

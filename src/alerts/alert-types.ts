@@ -9,6 +9,8 @@ export const ALERT_TYPES = {
   daily_report: { priority: 'low', channel: 'telegram' },
   // Not in the product request: an audit anomaly rule fired (see src/audit/anomalies.ts).
   audit_anomaly: { priority: 'high', channel: 'telegram' },
+  // Not in the product request: n8n lacks an endpoint a feature needs (a sync against an older n8n).
+  n8n_unsupported: { priority: 'high', channel: 'telegram' },
 } as const;
 
 export type AlertType = keyof typeof ALERT_TYPES;

@@ -62,6 +62,9 @@ export interface Config {
   reportTimezone: string;
   /** Audit retention (AEGIS_AUDIT_RETENTION_DAYS) and anomaly thresholds (AEGIS_ANOMALY_*). */
   audit: AuditSettings;
+  /** n8n's base URL (without /api/v1) and public API key; n8n features are off unless both are set. */
+  n8nUrl: string | undefined;
+  n8nApiKey: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -111,6 +114,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     alertDeliverySeconds: readInteger(env, 'AEGIS_ALERT_DELIVERY_SECONDS', 5, 1, 3600),
     reportTimezone: readTimezone(env, 'AEGIS_REPORT_TIMEZONE', 'UTC'),
     audit: readAuditSettings(env),
+    n8nUrl: readUrl(env, 'N8N_URL'),
+    n8nApiKey: emptyToUndefined(env.N8N_API_KEY),
   };
 }
 

@@ -5,6 +5,7 @@ import { wasAudited } from '../audit/audited-errors.js';
 import { registerAuditRoutes } from '../audit/audit.routes.js';
 import { registerHealthMonitorRoutes } from '../health/health.routes.js';
 import { AegisError } from '../lib/errors.js';
+import { registerN8nRoutes } from '../providers/n8n/n8n.routes.js';
 import { registerCredentialRoutes } from '../registry/credentials.routes.js';
 import { registerRotationRoutes } from '../rotation/rotation.routes.js';
 import { registerSchedulerRoutes } from '../scheduler/scheduler.routes.js';
@@ -112,6 +113,7 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
   registerHealthMonitorRoutes(app, vault.health);
   registerSchedulerRoutes(app, { scheduler: vault.scheduler, audit: vault.audit });
   registerAlertRoutes(app, { alerts: vault.alerts, audit: vault.audit });
+  registerN8nRoutes(app, vault.n8n);
   registerDashboardRoutes(app);
   return app;
 }

@@ -102,7 +102,7 @@ function describeProblem(entry: N8nExportedCredential): string | null {
  * becomes `Cafe`), and adds the n8n id when two names in one export collide. The mapping depends only on
  * the file, so importing the same export again yields the same names.
  */
-function safeName(n8nName: string, id: string | number, usedNames: ReadonlySet<string>): string {
+export function safeName(n8nName: string, id: string | number, usedNames: ReadonlySet<string>): string {
   const base =
     n8nName
       .normalize('NFKD')

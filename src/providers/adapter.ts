@@ -36,10 +36,16 @@ export interface ProviderAdapter {
   /** Checks and normalizes `provider_config` at create and update time; errors name the field. */
   checkConfig(config: Record<string, unknown>): Record<string, unknown>;
   test?(credential: Credential, value: string | null): Promise<TestResult>;
-  setValue?(credential: Credential, value: string, previous: string | null): Promise<void>;
+  /** Returns a ProviderMove when the provider could only replace the credential under a new id (n8n without PATCH). */
+  setValue?(credential: Credential, value: string, previous: string | null): Promise<void | ProviderMove>;
   /** Returns the new value; `current` authenticates the request where the provider needs it. */
   issueValue?(credential: Credential, current: string | null): Promise<string>;
   revoke?(credential: Credential, oldValue: string, newValue: string): Promise<void>;
+}
+
+/** The provider's new id for a credential that `setValue` replaced instead of changing in place. */
+export interface ProviderMove {
+  providerCredentialId: string;
 }
 
 /** Every provider has an adapter: a missing entry is a compile error. */

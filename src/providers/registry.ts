@@ -2,6 +2,7 @@ import type { AdapterRegistry } from './adapter.js';
 import { createApiAdapter } from './api/api.adapter.js';
 import { createEnvAdapter } from './env/env.adapter.js';
 import { createN8nAdapter } from './n8n/n8n.adapter.js';
+import type { N8nSettings } from './n8n/n8n-client.js';
 import { createPostgresAdapter } from './postgres/postgres.adapter.js';
 import { createSupabaseAdapter } from './supabase/supabase.adapter.js';
 
@@ -10,6 +11,8 @@ export interface ProviderSettings {
   envReloadCommands: Readonly<Record<string, string>>;
   postgresAdminConnections: Readonly<Record<string, string>>;
   providerTimeoutMs: number;
+  /** n8n's public API; without it the n8n adapter declares no capabilities. */
+  n8n?: N8nSettings | undefined;
 }
 
 /** One adapter per provider; the type makes a missing one a compile error. */
@@ -18,7 +21,7 @@ export function createAdapters(settings: ProviderSettings): AdapterRegistry {
     env: createEnvAdapter({ allowedDirs: settings.envAllowedDirs, reloadCommands: settings.envReloadCommands }),
     postgres: createPostgresAdapter({ adminConnections: settings.postgresAdminConnections, timeoutMs: settings.providerTimeoutMs }),
     api: createApiAdapter({ defaultTimeoutMs: settings.providerTimeoutMs }),
-    n8n: createN8nAdapter(),
+    n8n: createN8nAdapter(settings.n8n),
     supabase: createSupabaseAdapter(),
   };
 }

@@ -100,6 +100,8 @@ export class RotationEngine {
     crashPoint('after_pending');
     const secrets = [oldValue ?? '', ...(request.value ? [request.value] : [])];
     let value = pending.value;
+    // The credential as the provider now knows it: setValue may move it to a new provider id.
+    let target = loaded;
     let changedAtProvider = false;
     let lastError = 'unknown error';
     // A supplied value is tried once. So is a provider-issued one: each retry would create another live key at the vendor.
@@ -114,14 +116,15 @@ export class RotationEngine {
         secrets.push(value!);
         if (source !== 'issued' && adapter.setValue) {
           changedAtProvider = true;
-          await adapter.setValue(loaded, value!, oldValue);
+          const move = await adapter.setValue(target, value!, oldValue);
+          if (move) target = await this.#recordProviderMove(target, pending.version, move.providerCredentialId);
           crashPoint('after_provider_set');
         }
-        const test = adapter.test ? await adapter.test(loaded, value) : { healthy: true, skipped: true, error: null };
+        const test = adapter.test ? await adapter.test(target, value) : { healthy: true, skipped: true, error: null };
         // A credential without a configured test is committed untested.
         if (test.healthy || test.skipped) {
           crashPoint('after_test');
-          return await this.#commit(caller, loaded, current, pending.version, value!, oldValue, request, lease, {
+          return await this.#commit(caller, target, current, pending.version, value!, oldValue, request, lease, {
             durationMs: Math.round(performance.now() - started),
             attempts: attempt,
             adapter,
@@ -136,7 +139,7 @@ export class RotationEngine {
     }
 
     const restoreError = changedAtProvider
-      ? await this.#restore(loaded, adapter, oldValue, secrets)
+      ? await this.#restore(target, current.version, adapter, oldValue, secrets)
       : source === 'issued' && value !== null
         ? await this.#revokeIssued(loaded, adapter, value, oldValue, secrets)
         : null;
@@ -228,16 +231,35 @@ export class RotationEngine {
     return { credential: committed, previousVersion: current.version, newVersion, durationMs: run.durationMs, attempts: run.attempts, revoked };
   }
 
-  async #restore(credential: Credential, adapter: ProviderAdapter, oldValue: string | null, secrets: string[]): Promise<string | null> {
+  async #restore(credential: Credential, currentVersion: number, adapter: ProviderAdapter, oldValue: string | null, secrets: string[]): Promise<string | null> {
     if (oldValue === null || !adapter.setValue) return null;
     try {
-      await adapter.setValue(credential, oldValue, null);
+      const move = await adapter.setValue(credential, oldValue, null);
+      if (move) await this.#recordProviderMove(credential, currentVersion, move.providerCredentialId);
       return null;
     } catch (error) {
       const message = scrubSecrets((error as Error).message, secrets);
       this.#deps.log.error({ credentialId: credential.id, error: message }, 'restoring the previous value at the provider failed');
       return message;
     }
+  }
+
+  /**
+   * Records a provider id that setValue replaced, on the credential and on the version whose value now
+   * lives there, at once: the old id is gone at the provider even if the rotation fails later.
+   */
+  async #recordProviderMove(credential: Credential, version: number, providerCredentialId: string): Promise<Credential> {
+    await this.#deps.db.kysely.transaction().execute(async (trx) => {
+      await trx.updateTable('aegis_credentials').set({ provider_credential_id: providerCredentialId }).where('id', '=', credential.id).execute();
+      await trx
+        .updateTable('aegis_credential_versions')
+        .set({ provider_credential_id: providerCredentialId })
+        .where('credential_id', '=', credential.id)
+        .where('version', '=', version)
+        .execute();
+    });
+    this.#deps.log.info({ credentialId: credential.id, from: credential.providerCredentialId, to: providerCredentialId }, 'the provider replaced the credential under a new id');
+    return { ...credential, providerCredentialId };
   }
 
   /** Revokes a provider-issued value that failed its test, so no unused live key is left at the vendor. */

@@ -7,6 +7,7 @@ import type { FastifyInstance, RouteOptions } from 'fastify';
 import { buildApp } from '../../src/http/app.js';
 import { SCOPES, type Scope } from '../../src/tokens/scopes.js';
 import { testDialects } from '../helpers/databases.js';
+import { N8nStub } from '../helpers/n8n-stub.js';
 import { call, destroyTestVault, openTestVault, tokenWith, type TestVault } from '../helpers/test-vault.js';
 
 type Method = 'GET' | 'HEAD' | 'POST' | 'PATCH' | 'DELETE' | 'PUT';
@@ -57,7 +58,11 @@ function nextAddress(): string {
 for (const dialect of await testDialects()) {
   // The limiter would return 429 after a few of the many failures below. Each failure comes from its
   // own address anyway, and a high limit keeps the limiter out of this test (rate-limit.test.ts covers it).
-  const t = await openTestVault(dialect, { env: { AEGIS_AUTH_FAILURE_LIMIT: '1000000' } });
+  // A stand-in n8n, so the n8n routes (apply, sync) have something to succeed against.
+  const n8n = await N8nStub.start({ apiKey: 'matrix-n8n-key', recentApi: true });
+  n8n.addCredential({ id: '7', name: 'Matrix n8n', type: 'slackApi', data: {} });
+  n8n.addWorkflow({ id: 'wf1', name: 'Matrix', nodes: [{ name: 'Slack', type: 'n8n-nodes-base.slack' }], connections: {}, settings: {} });
+  const t = await openTestVault(dialect, { env: { AEGIS_AUTH_FAILURE_LIMIT: '1000000', N8N_URL: n8n.url, N8N_API_KEY: 'matrix-n8n-key' } });
   const { app, routes } = await appWithRoutes(t);
 
   /** Creates an env credential whose file lies in the vault's folder, so rotating it touches nothing else; returns its path segment. */
@@ -104,6 +109,14 @@ for (const dialect of await testDialects()) {
         return { url: `/credentials/${seededPath}/test` };
       case 'POST /health/check-all':
         return { url: '/health/check-all' };
+      case 'POST /credentials/:name/apply': {
+        const name = `matrix/n8n-${crypto.randomUUID()}`;
+        const created = await call(app, 'POST', '/credentials', { token: t.adminToken, body: { name, credential_type: 'slackApi', provider: 'n8n', provider_credential_id: '7' } });
+        assert.equal(created.status, 201, created.body);
+        return { url: `/credentials/${encodeURIComponent(name)}/apply`, body: { workflow_id: 'wf1', node_name: 'Slack', requested_by: 'matrix' } };
+      }
+      case 'POST /sync/n8n':
+        return { url: '/sync/n8n' };
       case 'POST /alerts/deliver':
         return { url: '/alerts/deliver' };
       case 'POST /tokens':
@@ -152,6 +165,7 @@ for (const dialect of await testDialects()) {
     after(async () => {
       await app.close();
       await destroyTestVault(t);
+      await n8n.close();
     });
 
     it('finds the authenticated routes', async () => {

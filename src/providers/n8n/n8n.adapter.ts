@@ -1,14 +1,146 @@
-import type { ProviderAdapter } from '../adapter.js';
-import { noCapabilities } from '../adapter.js';
+import { scrubSecrets } from '../../lib/redact.js';
+import type { Credential } from '../../registry/credential.types.js';
+import { noCapabilities, ProviderError, type ProviderAdapter, type ProviderMove, type TestResult } from '../adapter.js';
+import { N8nClient, N8nRequestError, N8nUnsupportedError, type N8nSettings, type N8nWorkflow } from './n8n-client.js';
 
 /**
- * n8n credentials: registered and imported today; applying, syncing, testing and rotating them through
- * n8n's public API are not built yet, so this adapter declares no capabilities and rotation refuses them.
+ * n8n credentials through n8n's public API. Without N8N_URL and N8N_API_KEY the adapter declares no
+ * capabilities, so rotation and health checks reject or skip n8n credentials as before.
  */
-export function createN8nAdapter(): ProviderAdapter {
+export function createN8nAdapter(settings?: N8nSettings): ProviderAdapter {
+  if (!settings) return { provider: 'n8n', capabilities: noCapabilities, checkConfig: (config) => config };
+  const client = new N8nClient(settings);
   return {
     provider: 'n8n',
-    capabilities: noCapabilities,
+    capabilities: { test: true, setValue: true, issueValue: false, revoke: false, apply: true, list: true },
     checkConfig: (config) => config,
+
+    /**
+     * Healthy when n8n has the credential id (GET /credentials/{id}, or the credential list on n8n
+     * versions without it). When n8n's credential test endpoint exists, its verdict decides.
+     */
+    async test(credential, value): Promise<TestResult> {
+      const started = performance.now();
+      const elapsed = () => Math.round(performance.now() - started);
+      const id = credential.providerCredentialId;
+      if (!id) return { healthy: false, responseTimeMs: 0, details: {}, error: 'the credential has no n8n credential id (provider_credential_id)' };
+      try {
+        const found = await credentialExists(client, id);
+        if (!found) return { healthy: false, responseTimeMs: elapsed(), details: { n8n_id: id }, error: `n8n has no credential with id ${id}` };
+        const verdict = await runN8nTest(client, id);
+        if (verdict === null) return { healthy: true, responseTimeMs: elapsed(), details: { n8n_id: id, tested_by: 'exists' }, error: null };
+        return {
+          healthy: verdict.status === 'OK',
+          responseTimeMs: elapsed(),
+          details: { n8n_id: id, tested_by: 'n8n_test' },
+          error: verdict.status === 'OK' ? null : `n8n's credential test failed: ${verdict.message}`,
+        };
+      } catch (error) {
+        if (error instanceof N8nUnsupportedError) return { healthy: false, skipped: true, responseTimeMs: elapsed(), details: { n8n_id: id }, error: error.message };
+        return { healthy: false, responseTimeMs: elapsed(), details: { n8n_id: id }, error: scrubSecrets((error as Error).message, value === null ? [] : [value]) };
+      }
+    },
+
+    /**
+     * Replaces the credential's data at n8n with PATCH /credentials/{id}. Where n8n has no PATCH, it
+     * creates a new credential with the data, points every workflow node that used the old id at the
+     * new one, deletes the old credential and returns the new id.
+     */
+    async setValue(credential, value): Promise<ProviderMove | void> {
+      const id = credential.providerCredentialId;
+      if (!id) throw new ProviderError(`credential "${credential.name}" has no n8n credential id (provider_credential_id)`);
+      const data = parseData(value);
+      try {
+        await client.request('PATCH', `/credentials/${encodeURIComponent(id)}`, { body: { data } });
+        return;
+      } catch (error) {
+        if (!(error instanceof N8nUnsupportedError)) throw scrubbed(error, [value]);
+      }
+      try {
+        return await replaceCredential(client, credential, id, data);
+      } catch (error) {
+        throw scrubbed(error, [value]);
+      }
+    },
   };
+}
+
+/** The credential's name in n8n: the one recorded at import or sync, else the AEGIS name. */
+export function n8nName(credential: Credential): string {
+  const recorded = credential.metadata.n8n_name;
+  return typeof recorded === 'string' && recorded !== '' ? recorded : credential.name;
+}
+
+function parseData(value: string): Record<string, unknown> {
+  let data: unknown;
+  try {
+    data = JSON.parse(value);
+  } catch {
+    throw new ProviderError('the value of an n8n credential must be the JSON object of its data, e.g. {"apiKey": "..."}; it is not JSON');
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new ProviderError('the value of an n8n credential must be the JSON object of its data, e.g. {"apiKey": "..."}');
+  }
+  return data as Record<string, unknown>;
+}
+
+/** Creates the replacement, re-points workflows, then deletes the old credential, in that order so no workflow is left without one. */
+async function replaceCredential(client: N8nClient, credential: Credential, oldId: string, data: Record<string, unknown>): Promise<ProviderMove> {
+  const name = n8nName(credential);
+  const created = await client.request<{ id: string }>('POST', '/credentials', { body: { name, type: credential.credentialType, data } });
+  const newId = String(created.id);
+  const workflows = await client.listWorkflows();
+  for (const workflow of workflows) {
+    if (!repointNodes(workflow, oldId, { id: newId, name })) continue;
+    // The list may leave out fields the update needs, so the workflow is read in full first.
+    const full = await client.getWorkflow(workflow.id);
+    repointNodes(full, oldId, { id: newId, name });
+    await client.updateWorkflow(full);
+  }
+  await client.request('DELETE', `/credentials/${encodeURIComponent(oldId)}`);
+  return { providerCredentialId: newId };
+}
+
+/** Points every node credential entry with `oldId` at `replacement`; returns whether any changed. */
+export function repointNodes(workflow: N8nWorkflow, oldId: string, replacement: { id: string; name: string }): boolean {
+  let changed = false;
+  for (const node of workflow.nodes ?? []) {
+    for (const [type, entry] of Object.entries(node.credentials ?? {})) {
+      if (entry && String(entry.id) === oldId) {
+        node.credentials![type] = { ...replacement };
+        changed = true;
+      }
+    }
+  }
+  return changed;
+}
+
+async function credentialExists(client: N8nClient, id: string): Promise<boolean> {
+  try {
+    await client.request('GET', `/credentials/${encodeURIComponent(id)}`);
+    return true;
+  } catch (error) {
+    if (error instanceof N8nRequestError && error.status === 404) return false;
+    if (!(error instanceof N8nUnsupportedError)) throw error;
+  }
+  // n8n versions without GET /credentials/{id}: look the id up in the list.
+  const all = await client.listCredentials();
+  return all.some((entry) => String(entry.id) === id);
+}
+
+/** Runs n8n's credential test (POST /credentials/{id}/test) where this n8n has one; null where it has none. */
+async function runN8nTest(client: N8nClient, id: string): Promise<{ status: string; message: string } | null> {
+  try {
+    const result = await client.request<{ status?: unknown; message?: unknown }>('POST', `/credentials/${encodeURIComponent(id)}/test`, { missingMeansUnsupported: true });
+    return { status: String(result?.status ?? 'Error'), message: String(result?.message ?? '') };
+  } catch (error) {
+    if (error instanceof N8nUnsupportedError) return null;
+    throw error;
+  }
+}
+
+function scrubbed(error: unknown, secrets: string[]): unknown {
+  if (error instanceof N8nUnsupportedError) return error;
+  if (error instanceof ProviderError) return new ProviderError(scrubSecrets(error.message, secrets));
+  return error;
 }

@@ -1,0 +1,161 @@
+import { AegisError } from '../../lib/errors.js';
+import { ProviderError } from '../adapter.js';
+
+/** Where AEGIS reaches n8n's public REST API (`{url}/api/v1`) and the API key it sends. */
+export interface N8nSettings {
+  url: string;
+  apiKey: string;
+  timeoutMs: number;
+}
+
+/** A credential as n8n's public API lists it: metadata only, never its data. */
+export interface N8nCredentialSummary {
+  id: string;
+  name: string;
+  type: string;
+}
+
+/** A workflow node, with the fields AEGIS reads; every other field is kept as n8n sent it. */
+export interface N8nNode {
+  name: string;
+  credentials?: Record<string, { id: string | null; name: string }>;
+  [field: string]: unknown;
+}
+
+export interface N8nWorkflow {
+  id: string;
+  name: string;
+  nodes: N8nNode[];
+  connections: Record<string, unknown>;
+  settings?: Record<string, unknown>;
+  staticData?: unknown;
+  [field: string]: unknown;
+}
+
+/**
+ * An endpoint this n8n does not have. Older n8n versions have no credential list (GET /credentials) and
+ * no PATCH /credentials/{id}; n8n answers 405 for a method missing on a known path.
+ */
+export class N8nUnsupportedError extends AegisError {
+  constructor(endpoint: string, status: number) {
+    super(501, 'n8n_unsupported', `This n8n does not support ${endpoint} (it returned HTTP ${status}). Upgrade n8n to a version whose public API has this endpoint.`, {
+      extra: { endpoint },
+    });
+  }
+}
+
+/** n8n rejected or failed a call; the message holds the endpoint, the status and n8n's message, never credential data. */
+export class N8nRequestError extends ProviderError {
+  readonly status: number;
+
+  constructor(endpoint: string, status: number, message: string) {
+    super(`n8n ${endpoint} returned HTTP ${status}${message ? `: ${message}` : ''}`);
+    this.status = status;
+  }
+}
+
+const maxMessageLength = 300;
+
+/** A thin client of n8n's public API (/api/v1, header X-N8N-API-KEY). */
+export class N8nClient {
+  readonly url: string;
+  readonly #apiKey: string;
+  readonly #timeoutMs: number;
+
+  constructor(settings: N8nSettings) {
+    this.url = settings.url.replace(/\/+$/, '');
+    this.#apiKey = settings.apiKey;
+    this.#timeoutMs = settings.timeoutMs;
+  }
+
+  /**
+   * Sends one call and returns its JSON body. A 405, or a 404 when `missingMeansUnsupported` is set
+   * (collection paths, where 404 cannot mean a missing record), raises N8nUnsupportedError.
+   */
+  async request<T>(method: string, path: string, options: { body?: unknown; missingMeansUnsupported?: boolean } = {}): Promise<T> {
+    const endpoint = `${method} ${path.split('?')[0]}`;
+    const headers: Record<string, string> = { 'x-n8n-api-key': this.#apiKey, accept: 'application/json' };
+    if (options.body !== undefined) headers['content-type'] = 'application/json';
+    let response: Response;
+    try {
+      response = await fetch(`${this.url}/api/v1${path}`, {
+        method,
+        headers,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.#timeoutMs),
+        ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+      });
+    } catch (error) {
+      throw new ProviderError(`n8n ${endpoint} failed: ${describeFetchError(error)}`);
+    }
+    const text = await response.text().catch(() => '');
+    if (response.status === 405 || (response.status === 404 && options.missingMeansUnsupported)) {
+      throw new N8nUnsupportedError(endpoint, response.status);
+    }
+    if (!response.ok) throw new N8nRequestError(endpoint, response.status, n8nMessage(text));
+    if (text === '') return undefined as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new ProviderError(`n8n ${endpoint} returned a body that is not JSON`);
+    }
+  }
+
+  /** Pages through a list endpoint that answers `{data, nextCursor}`. */
+  async listAll<T>(path: string): Promise<T[]> {
+    const items: T[] = [];
+    let cursor: string | null = null;
+    // A cursor that repeats would loop forever, so each one is followed only once.
+    const seen = new Set<string>();
+    do {
+      const query: string = `?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+      const page: { data?: T[]; nextCursor?: string | null } = await this.request('GET', `${path}${query}`, { missingMeansUnsupported: true });
+      items.push(...(page.data ?? []));
+      cursor = page.nextCursor ?? null;
+      if (cursor !== null && seen.has(cursor)) throw new ProviderError(`n8n GET ${path} returned the cursor ${cursor} twice`);
+      if (cursor !== null) seen.add(cursor);
+    } while (cursor !== null);
+    return items;
+  }
+
+  listCredentials(): Promise<N8nCredentialSummary[]> {
+    return this.listAll<N8nCredentialSummary>('/credentials');
+  }
+
+  listWorkflows(): Promise<N8nWorkflow[]> {
+    return this.listAll<N8nWorkflow>('/workflows');
+  }
+
+  getWorkflow(id: string): Promise<N8nWorkflow> {
+    return this.request('GET', `/workflows/${encodeURIComponent(id)}`);
+  }
+
+  /** Writes a workflow back with only the fields n8n's update accepts, because n8n rejects any other field. */
+  updateWorkflow(workflow: N8nWorkflow): Promise<N8nWorkflow> {
+    const body: Record<string, unknown> = {
+      name: workflow.name,
+      nodes: workflow.nodes,
+      connections: workflow.connections,
+      settings: workflow.settings ?? {},
+    };
+    if (workflow.staticData !== undefined && workflow.staticData !== null) body.staticData = workflow.staticData;
+    return this.request('PUT', `/workflows/${encodeURIComponent(workflow.id)}`, { body });
+  }
+}
+
+/** Keeps n8n's own error message (a JSON `message` field), shortened; n8n's messages hold no credential data. */
+function n8nMessage(text: string): string {
+  try {
+    const parsed = JSON.parse(text) as { message?: unknown };
+    if (typeof parsed.message === 'string') return parsed.message.slice(0, maxMessageLength);
+  } catch {
+    // Not JSON: no message is kept, because an HTML error page says nothing useful.
+  }
+  return '';
+}
+
+function describeFetchError(error: unknown): string {
+  if ((error as Error).name === 'TimeoutError') return 'the request timed out';
+  const cause = (error as { cause?: { code?: string } }).cause?.code;
+  return cause ? `the request failed (${cause})` : 'the request failed';
+}

@@ -1,0 +1,242 @@
+import type { Logger } from 'pino';
+import { enqueueAlert } from '../../alerts/outbox.repository.js';
+import type { AuditLog } from '../../audit/audit.service.js';
+import type { Db } from '../../db/database.js';
+import { toJson } from '../../db/values.js';
+import { safeName } from '../../import/n8n-import.js';
+import type { Clock } from '../../lib/clock.js';
+import { AegisError, ConflictError, NotFoundError } from '../../lib/errors.js';
+import { loadReachableCredential, runAudited } from '../../registry/credential-access.js';
+import type { Credential } from '../../registry/credential.types.js';
+import { credentialFromRow, findCredentialByName } from '../../registry/credentials.repository.js';
+import type { RegistryService } from '../../registry/registry.service.js';
+import type { Caller } from '../../tokens/caller.js';
+import { ProviderError } from '../adapter.js';
+import { N8nClient, N8nRequestError, N8nUnsupportedError, type N8nCredentialSummary, type N8nSettings } from './n8n-client.js';
+import { n8nName } from './n8n.adapter.js';
+
+export interface ApplyRequest {
+  workflow_id: string;
+  node_name: string;
+  requested_by?: string | undefined;
+}
+
+export interface SyncReport {
+  synced: number;
+  new: Array<{ name: string; n8n_id: string; type: string }>;
+  updated: Array<{ name: string; n8n_id: string; changes: string[] }>;
+  missing: Array<{ name: string; n8n_id: string }>;
+}
+
+interface N8nServiceDeps {
+  db: Db;
+  clock: Clock;
+  log: Logger;
+  audit: AuditLog;
+  registry: RegistryService;
+  settings: N8nSettings | undefined;
+}
+
+/** Applies n8n credentials to workflow nodes and syncs AEGIS's register with n8n's credential list. */
+export class N8nService {
+  readonly #deps: N8nServiceDeps;
+  readonly #client: N8nClient | null;
+
+  constructor(deps: N8nServiceDeps) {
+    this.#deps = deps;
+    this.#client = deps.settings ? new N8nClient(deps.settings) : null;
+  }
+
+  /**
+   * Sets the named node's credential entry for the credential's n8n type to {id, name} and writes the
+   * workflow back. Other nodes, connections and settings stay as n8n returned them. No value is read.
+   */
+  async apply(caller: Caller, name: string, request: ApplyRequest): Promise<{ status: 'applied'; credential: string; workflow_id: string; node: string }> {
+    return runAudited(
+      { audit: this.#deps.audit, db: this.#deps.db.kysely },
+      caller,
+      'applied',
+      name,
+      async () => {
+        const credential = await loadReachableCredential(this.#deps.db.kysely, caller, name);
+        const n8nId = checkApplicable(credential);
+        const client = this.#requireClient();
+        const workflow = await client.getWorkflow(request.workflow_id).catch((error: unknown) => {
+          if (error instanceof N8nRequestError && error.status === 404) {
+            throw new NotFoundError(`n8n has no workflow with id "${request.workflow_id}".`, 'workflow_not_found');
+          }
+          throw error;
+        });
+        const node = workflow.nodes.find((candidate) => candidate.name === request.node_name);
+        if (!node) {
+          const names = workflow.nodes.map((candidate) => candidate.name);
+          throw new AegisError(404, 'node_not_found', `Workflow "${request.workflow_id}" has no node named "${request.node_name}". Its nodes are: ${names.join(', ')}.`, {
+            extra: { node_names: names },
+          });
+        }
+        node.credentials = { ...node.credentials, [credential.credentialType]: { id: n8nId, name: n8nName(credential) } };
+        await client.updateWorkflow(workflow);
+        await this.#deps.audit.record({
+          credentialId: credential.id,
+          credentialName: credential.name,
+          action: 'applied',
+          actor: caller.actor,
+          target: `n8n workflow ${request.workflow_id}`,
+          ipAddress: caller.ipAddress,
+          success: true,
+          details: { workflow_id: request.workflow_id, node_name: request.node_name, requested_by: request.requested_by ?? null },
+        });
+        this.#deps.log.info({ credentialId: credential.id, workflowId: request.workflow_id, node: request.node_name, actor: caller.actor }, 'credential applied to an n8n workflow node');
+        return { status: 'applied' as const, credential: credential.name, workflow_id: request.workflow_id, node: request.node_name };
+      },
+      providerProblem,
+    );
+  }
+
+  /**
+   * Pages through n8n's credential list: registers credentials AEGIS lacks (provider n8n, no value),
+   * updates changed names and types, and reports those n8n no longer has without deleting them. Against
+   * an n8n without the list endpoint it changes nothing and raises one alert per n8n URL.
+   */
+  async sync(caller: Caller): Promise<SyncReport> {
+    return runAudited(
+      { audit: this.#deps.audit, db: this.#deps.db.kysely },
+      caller,
+      'synced',
+      '*',
+      async () => {
+        const client = this.#requireClient();
+        let listed: N8nCredentialSummary[];
+        try {
+          listed = await client.listCredentials();
+        } catch (error) {
+          if (error instanceof N8nUnsupportedError) await this.#alertUnsupported(error);
+          throw error;
+        }
+        const report = await this.#reconcile(caller, listed);
+        await this.#deps.audit.record({
+          credentialName: '*',
+          action: 'synced',
+          actor: caller.actor,
+          target: `n8n ${client.url}`,
+          ipAddress: caller.ipAddress,
+          success: true,
+          details: { synced: report.synced, new: report.new.length, updated: report.updated.length, missing: report.missing.length },
+        });
+        return report;
+      },
+      providerProblem,
+    );
+  }
+
+  async #reconcile(caller: Caller, listed: N8nCredentialSummary[]): Promise<SyncReport> {
+    const db = this.#deps.db.kysely;
+    const rows = await db.selectFrom('aegis_credentials').selectAll().where('provider', '=', 'n8n').execute();
+    const known = new Map<string, Credential>();
+    for (const credential of rows.map(credentialFromRow)) {
+      if (credential.providerCredentialId) known.set(credential.providerCredentialId, credential);
+    }
+    const report: SyncReport = { synced: listed.length, new: [], updated: [], missing: [] };
+    const usedNames = new Set<string>();
+
+    for (const entry of listed) {
+      const id = String(entry.id);
+      const existing = known.get(id);
+      if (!existing) {
+        const name = await this.#freeName(entry, usedNames);
+        usedNames.add(name);
+        await this.#deps.registry.create(caller, {
+          name,
+          credential_type: entry.type,
+          provider: 'n8n',
+          provider_credential_id: id,
+          tags: [],
+          metadata: { imported_from: 'n8n_sync', n8n_name: entry.name },
+        });
+        report.new.push({ name, n8n_id: id, type: entry.type });
+        continue;
+      }
+      const changes = await this.#updateChanged(caller, existing, entry);
+      if (changes.length > 0) report.updated.push({ name: existing.name, n8n_id: id, changes });
+    }
+
+    const listedIds = new Set(listed.map((entry) => String(entry.id)));
+    for (const [id, credential] of known) {
+      if (credential.status !== 'retired' && !listedIds.has(id)) report.missing.push({ name: credential.name, n8n_id: id });
+    }
+    return report;
+  }
+
+  /** Records a new n8n name or type on the AEGIS record, with an audit entry in the same transaction. */
+  async #updateChanged(caller: Caller, existing: Credential, entry: N8nCredentialSummary): Promise<string[]> {
+    const changes: string[] = [];
+    if (existing.metadata.n8n_name !== entry.name) changes.push('n8n_name');
+    if (existing.credentialType !== entry.type) changes.push('credential_type');
+    if (changes.length === 0 || existing.status === 'retired') return [];
+    const now = this.#deps.clock.now().toISOString();
+    await this.#deps.db.kysely.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('aegis_credentials')
+        .set({ credential_type: entry.type, metadata: toJson({ ...existing.metadata, n8n_name: entry.name }), updated_at: now })
+        .where('id', '=', existing.id)
+        .execute();
+      await this.#deps.audit.recordIn(trx, {
+        credentialId: existing.id,
+        credentialName: existing.name,
+        action: 'updated',
+        actor: caller.actor,
+        ipAddress: caller.ipAddress,
+        success: true,
+        details: { source: 'n8n_sync', fields: changes, n8n_name: entry.name, credential_type: entry.type },
+      });
+    });
+    return changes;
+  }
+
+  /** Picks an AEGIS name for a new n8n credential, adding the n8n id when the name is taken. */
+  async #freeName(entry: N8nCredentialSummary, usedNames: Set<string>): Promise<string> {
+    const name = safeName(entry.name, entry.id, usedNames);
+    if (!(await findCredentialByName(this.#deps.db.kysely, name))) return name;
+    return safeName(entry.name, entry.id, new Set([...usedNames, name]));
+  }
+
+  async #alertUnsupported(error: N8nUnsupportedError): Promise<void> {
+    const url = this.#client!.url;
+    const raised = await enqueueAlert(
+      this.#deps.db.kysely,
+      {
+        type: 'n8n_unsupported',
+        conditionKey: `n8n_sync_unsupported:${url}`,
+        credentialId: null,
+        credentialName: '*',
+        message: `⚠️ n8n at ${url} has no credential list endpoint (GET /api/v1/credentials), so AEGIS cannot sync it. Upgrade n8n to sync.`,
+        details: { endpoint: error.extra.endpoint, n8n_url: url },
+      },
+      this.#deps.clock.now(),
+    );
+    if (raised) this.#deps.log.warn({ n8nUrl: url }, 'n8n has no credential list endpoint; sync is unsupported');
+  }
+
+  #requireClient(): N8nClient {
+    if (!this.#client) throw new AegisError(503, 'n8n_not_configured', 'n8n is not configured. Set N8N_URL and N8N_API_KEY and restart AEGIS.');
+    return this.#client;
+  }
+}
+
+function checkApplicable(credential: Credential): string {
+  if (credential.provider !== 'n8n') {
+    throw new ConflictError('apply_unsupported', `Credential "${credential.name}" belongs to provider ${credential.provider}; only n8n credentials can be applied to workflow nodes.`);
+  }
+  if (credential.status === 'retired') throw new ConflictError('credential_retired', `Credential "${credential.name}" is retired and cannot be applied.`);
+  if (!credential.providerCredentialId) {
+    throw new ConflictError('no_provider_credential_id', `Credential "${credential.name}" has no n8n credential id. Set provider_credential_id, or sync with POST /sync/n8n.`);
+  }
+  return credential.providerCredentialId;
+}
+
+/** Turns an n8n call failure into a 502 problem; AEGIS's own errors pass through. */
+function providerProblem(error: unknown): unknown {
+  if (error instanceof AegisError) return error;
+  if (error instanceof ProviderError) return new AegisError(502, 'n8n_request_failed', `${error.message}.`);
+  return error;
+}

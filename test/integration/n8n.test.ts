@@ -1,0 +1,221 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { testDialects } from '../helpers/databases.js';
+import { N8nStub, type StubWorkflow } from '../helpers/n8n-stub.js';
+import { call, destroyTestVault, openTestVault, tokenWith, type TestVault } from '../helpers/test-vault.js';
+
+const apiKey = 'n8n-test-api-key';
+const secretData = { accessToken: 'xoxb-secret-value-1' };
+
+/** Builds a workflow whose first node uses another credential and whose second node uses `slackCredentialId`, or none. */
+function workflow(id: string, slackCredentialId?: string): StubWorkflow {
+  return {
+    id,
+    name: `Workflow ${id}`,
+    nodes: [
+      { name: 'Fetch', type: 'n8n-nodes-base.httpRequest', credentials: { httpHeaderAuth: { id: '3', name: 'Other header' } } },
+      {
+        name: 'Post to Slack',
+        type: 'n8n-nodes-base.slack',
+        ...(slackCredentialId ? { credentials: { slackApi: { id: slackCredentialId, name: 'Slack bot' } } } : {}),
+      },
+    ],
+    connections: { Fetch: { main: [[{ node: 'Post to Slack', type: 'main', index: 0 }]] } },
+    settings: { executionOrder: 'v1', timezone: 'Europe/Berlin' },
+  };
+}
+
+async function createSlackCredential(t: TestVault, n8nId = '7'): Promise<void> {
+  const created = await call(t.app, 'POST', '/credentials', {
+    token: t.adminToken,
+    body: {
+      name: 'slack/bot',
+      credential_type: 'slackApi',
+      provider: 'n8n',
+      provider_credential_id: n8nId,
+      value: JSON.stringify(secretData),
+      metadata: { n8n_name: 'Slack bot' },
+    },
+  });
+  assert.equal(created.status, 201, created.body);
+}
+
+for (const dialect of await testDialects()) {
+  describe(`n8n against a stand-in on ${dialect}`, () => {
+    let stub: N8nStub;
+    let t: TestVault;
+
+    async function open(recentApi: boolean): Promise<void> {
+      stub = await N8nStub.start({ apiKey, recentApi });
+      t = await openTestVault(dialect, { env: { N8N_URL: stub.url, N8N_API_KEY: apiKey } });
+    }
+
+    async function closeBoth(): Promise<void> {
+      await destroyTestVault(t);
+      await stub.close();
+    }
+
+    describe('recent n8n', () => {
+      before(async () => open(true));
+      after(closeBoth);
+
+      it('apply sets only the named node', async () => {
+        stub.addCredential({ id: '7', name: 'Slack bot', type: 'slackApi', data: secretData });
+        stub.addWorkflow(workflow('wf1'));
+        await createSlackCredential(t);
+        const agent = await tokenWith(t, 'ARIA', ['credentials:apply']);
+
+        const applied = await call(t.app, 'POST', '/credentials/slack%2Fbot/apply', {
+          token: agent,
+          body: { workflow_id: 'wf1', node_name: 'Post to Slack', requested_by: 'HEPHAESTUS' },
+        });
+
+        assert.equal(applied.status, 200, applied.body);
+        assert.deepEqual(applied.json, { status: 'applied', credential: 'slack/bot', workflow_id: 'wf1', node: 'Post to Slack' });
+        assert.ok(!applied.body.includes(secretData.accessToken), 'the agent never receives the value');
+        const stored = stub.workflows.get('wf1')!;
+        assert.deepEqual(stored.nodes[1]!.credentials, { slackApi: { id: '7', name: 'Slack bot' } });
+        assert.deepEqual(stored.nodes[0]!.credentials, { httpHeaderAuth: { id: '3', name: 'Other header' } });
+        assert.deepEqual(stored.settings, { executionOrder: 'v1', timezone: 'Europe/Berlin' });
+        assert.deepEqual(stored.connections, workflow('wf1').connections);
+        const put = stub.requests.find((request) => request.method === 'PUT')!;
+        assert.deepEqual(Object.keys(JSON.parse(put.body)).sort(), ['connections', 'name', 'nodes', 'settings']);
+        assert.ok(!put.body.includes(secretData.accessToken), 'the workflow carries no value');
+
+        const entry = await t.vault.db.kysely.selectFrom('aegis_audit_log').selectAll().where('action', '=', 'applied').executeTakeFirstOrThrow();
+        assert.equal(entry.actor, 'ARIA');
+        assert.equal(Boolean(entry.success), true);
+        assert.equal(entry.target, 'n8n workflow wf1');
+        const details = typeof entry.details === 'string' ? JSON.parse(entry.details) : entry.details;
+        assert.deepEqual(details, { workflow_id: 'wf1', node_name: 'Post to Slack', requested_by: 'HEPHAESTUS' });
+      });
+
+      it('apply to unknown node lists nodes', async () => {
+        const response = await call(t.app, 'POST', '/credentials/slack%2Fbot/apply', {
+          token: t.adminToken,
+          body: { workflow_id: 'wf1', node_name: 'Nope' },
+        });
+        assert.equal(response.status, 404, response.body);
+        assert.equal(response.json.code, 'node_not_found');
+        assert.deepEqual(response.json.node_names, ['Fetch', 'Post to Slack']);
+        assert.match(response.json.detail, /Fetch, Post to Slack/);
+      });
+
+      it('apply to unknown workflow is 404', async () => {
+        const response = await call(t.app, 'POST', '/credentials/slack%2Fbot/apply', { token: t.adminToken, body: { workflow_id: 'nope', node_name: 'Fetch' } });
+        assert.equal(response.status, 404, response.body);
+        assert.equal(response.json.code, 'workflow_not_found');
+      });
+
+      it('rotation patches the n8n data', async () => {
+        const newData = { accessToken: 'xoxb-secret-value-2' };
+        const rotated = await call(t.app, 'POST', '/credentials/slack%2Fbot/rotate', { token: t.adminToken, body: { value: JSON.stringify(newData) } });
+
+        assert.equal(rotated.status, 200, rotated.body);
+        assert.deepEqual(stub.credentials.get('7')!.data, newData);
+        assert.ok(stub.requests.some((request) => request.method === 'PATCH' && request.url === '/api/v1/credentials/7'));
+        assert.ok(!stub.requests.some((request) => request.method === 'DELETE'), 'nothing is deleted when PATCH exists');
+        const record = await t.vault.db.kysely.selectFrom('aegis_credentials').select('provider_credential_id').where('name', '=', 'slack/bot').executeTakeFirstOrThrow();
+        assert.equal(record.provider_credential_id, '7');
+        assert.ok(!t.logs.text().includes('xoxb-secret-value'), 'no value in the logs');
+      });
+
+      it('health check finds the id', async () => {
+        const checked = await call(t.app, 'POST', '/credentials/slack%2Fbot/test', { token: t.adminToken });
+        assert.equal(checked.status, 200, checked.body);
+        assert.equal(checked.json.status ?? checked.json.health, 'healthy', checked.body);
+        stub.credentials.delete('7');
+        const gone = await call(t.app, 'POST', '/credentials/slack%2Fbot/test', { token: t.adminToken });
+        assert.equal(gone.json.status ?? gone.json.health, 'unhealthy', gone.body);
+        stub.addCredential({ id: '7', name: 'Slack bot', type: 'slackApi', data: secretData });
+      });
+
+      it('sync registers, updates, reports missing', async () => {
+        // n8n renamed credential 7 and has five new ones (8 to 12). AEGIS's 'gone/one' points at an id n8n no longer has.
+        stub.credentials.get('7')!.name = 'Slack bot (renamed)';
+        for (let id = 8; id <= 12; id += 1) stub.addCredential({ id: String(id), name: `Key ${id}`, type: 'httpHeaderAuth', data: {} });
+        const gone = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body: { name: 'gone/one', credential_type: 'githubApi', provider: 'n8n', provider_credential_id: '99' } });
+        assert.equal(gone.status, 201, gone.body);
+
+        const synced = await call(t.app, 'POST', '/sync/n8n', { token: t.adminToken });
+
+        assert.equal(synced.status, 200, synced.body);
+        assert.equal(synced.json.synced, 6);
+        assert.deepEqual(synced.json.new.map((entry: { name: string }) => entry.name).sort(), ['Key-10', 'Key-11', 'Key-12', 'Key-8', 'Key-9']);
+        assert.deepEqual(synced.json.updated, [{ name: 'slack/bot', n8n_id: '7', changes: ['n8n_name'] }]);
+        assert.deepEqual(synced.json.missing, [{ name: 'gone/one', n8n_id: '99' }]);
+        const cursorCalls = stub.requests.filter((request) => request.url.startsWith('/api/v1/credentials?') && request.url.includes('cursor='));
+        assert.equal(cursorCalls.length, 2, 'six credentials in pages of two take two cursors');
+        const registered = await t.vault.db.kysely.selectFrom('aegis_credentials').selectAll().where('name', '=', 'Key-8').executeTakeFirstOrThrow();
+        assert.equal(registered.provider, 'n8n');
+        assert.equal(registered.provider_credential_id, '8');
+        assert.equal(registered.encrypted_value, null);
+        const stillThere = await t.vault.db.kysely.selectFrom('aegis_credentials').select('status').where('name', '=', 'gone/one').executeTakeFirstOrThrow();
+        assert.equal(stillThere.status, 'active', 'a missing credential is reported, not deleted');
+
+        const again = await call(t.app, 'POST', '/sync/n8n', { token: t.adminToken });
+        assert.equal(again.status, 200, again.body);
+        assert.deepEqual(again.json.new, []);
+        assert.deepEqual(again.json.updated, []);
+      });
+
+      it('wrong API key fails apply', async () => {
+        const wrong = await openTestVault(dialect, { env: { N8N_URL: stub.url, N8N_API_KEY: 'wrong-key' } });
+        try {
+          await createSlackCredential(wrong);
+          const response = await call(wrong.app, 'POST', '/credentials/slack%2Fbot/apply', { token: wrong.adminToken, body: { workflow_id: 'wf1', node_name: 'Fetch' } });
+          assert.equal(response.status, 502, response.body);
+          assert.equal(response.json.code, 'n8n_request_failed');
+          assert.match(response.json.detail, /HTTP 401/);
+        } finally {
+          await destroyTestVault(wrong);
+        }
+      });
+    });
+
+    describe('older n8n without list and PATCH', () => {
+      before(async () => open(false));
+      after(closeBoth);
+
+      it('rotation replaces and re-points workflows', async () => {
+        stub.addCredential({ id: '7', name: 'Slack bot', type: 'slackApi', data: secretData });
+        stub.addWorkflow(workflow('wf1', '7'));
+        stub.addWorkflow(workflow('wf2', '7'));
+        stub.addWorkflow(workflow('wf3'));
+        await createSlackCredential(t);
+        const newData = { accessToken: 'xoxb-secret-value-3' };
+
+        const rotated = await call(t.app, 'POST', '/credentials/slack%2Fbot/rotate', { token: t.adminToken, body: { value: JSON.stringify(newData) } });
+
+        assert.equal(rotated.status, 200, rotated.body);
+        assert.equal(stub.credentials.has('7'), false, 'the old credential is deleted');
+        const replacement = [...stub.credentials.values()].find((credential) => credential.name === 'Slack bot')!;
+        assert.deepEqual(replacement.data, newData);
+        assert.equal(replacement.type, 'slackApi');
+        for (const id of ['wf1', 'wf2']) {
+          const nodes = stub.workflows.get(id)!.nodes;
+          assert.deepEqual(nodes[1]!.credentials, { slackApi: { id: replacement.id, name: 'Slack bot' } }, `workflow ${id}`);
+          assert.deepEqual(nodes[0]!.credentials, { httpHeaderAuth: { id: '3', name: 'Other header' } }, `workflow ${id}`);
+        }
+        assert.equal(stub.workflows.get('wf3')!.nodes[1]!.credentials, undefined);
+        const record = await t.vault.db.kysely.selectFrom('aegis_credentials').select('provider_credential_id').where('name', '=', 'slack/bot').executeTakeFirstOrThrow();
+        assert.equal(record.provider_credential_id, replacement.id);
+      });
+
+      it('unsupported sync alerts once', async () => {
+        const before = await t.vault.db.kysely.selectFrom('aegis_credentials').select(({ fn }) => fn.countAll<number>().as('count')).executeTakeFirstOrThrow();
+        for (let run = 0; run < 2; run += 1) {
+          const response = await call(t.app, 'POST', '/sync/n8n', { token: t.adminToken });
+          assert.equal(response.status, 501, response.body);
+          assert.equal(response.json.code, 'n8n_unsupported');
+          assert.equal(response.json.endpoint, 'GET /credentials');
+        }
+        const alerts = await t.vault.db.kysely.selectFrom('aegis_alert_outbox').selectAll().where('alert_type', '=', 'n8n_unsupported').execute();
+        assert.equal(alerts.length, 1);
+        assert.equal(alerts[0]!.condition_key, `n8n_sync_unsupported:${stub.url}`);
+        const afterwards = await t.vault.db.kysely.selectFrom('aegis_credentials').select(({ fn }) => fn.countAll<number>().as('count')).executeTakeFirstOrThrow();
+        assert.equal(Number(afterwards.count), Number(before.count), 'an unsupported sync changes nothing');
+      });
+    });
+  });
+}
