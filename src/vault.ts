@@ -62,6 +62,8 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       postgresAdminConnections: config.postgresAdminConnections,
       providerTimeoutMs: config.providerTimeoutMs,
       n8n: n8nSettings(config),
+      supabaseAccessToken: config.supabaseAccessToken,
+      supabaseApiUrl: config.supabaseApiUrl,
     });
     const rotation = new Rotation(
       { db, clock, keyring, audit, log: options.log, adapters, owner: processOwner(), leaseTtlMs: config.rotationLeaseSeconds * 1000, attempts: config.rotationAttempts },

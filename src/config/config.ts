@@ -34,6 +34,9 @@ export interface Config {
   postgresAdminConnections: Record<string, string>;
   /** Time limit of one provider call (a test, a write), in milliseconds. */
   providerTimeoutMs: number;
+  /** Supabase Management API: a personal access token (unset: no key rotation) and the API's base URL. */
+  supabaseAccessToken: string | undefined;
+  supabaseApiUrl: string;
   /** How long a rotation lease lasts without a heartbeat before another process may take it over. */
   rotationLeaseSeconds: number;
   /** Attempts per rotation; each retry after a failure uses a new value. */
@@ -98,6 +101,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       ...readStringMap(env, 'AEGIS_POSTGRES_CONNECTIONS', (key) => key),
     },
     providerTimeoutMs: readInteger(env, 'AEGIS_PROVIDER_TIMEOUT_MS', 10_000, 100, 600_000),
+    supabaseAccessToken: emptyToUndefined(env.SUPABASE_ACCESS_TOKEN),
+    supabaseApiUrl: readUrl(env, 'SUPABASE_API_URL') ?? 'https://api.supabase.com',
     rotationLeaseSeconds: readInteger(env, 'AEGIS_ROTATION_LEASE_SECONDS', 300, 5, 86_400),
     rotationAttempts: readInteger(env, 'AEGIS_ROTATION_ATTEMPTS', 3, 1, 10),
     rotationConcurrency: readInteger(env, 'AEGIS_ROTATION_CONCURRENCY', 4, 1, 64),

@@ -13,6 +13,8 @@ export interface ProviderSettings {
   providerTimeoutMs: number;
   /** n8n's public API; without it the n8n adapter declares no capabilities. */
   n8n?: N8nSettings | undefined;
+  supabaseAccessToken?: string | undefined;
+  supabaseApiUrl?: string | undefined;
 }
 
 /** One adapter per provider; the type makes a missing one a compile error. */
@@ -22,6 +24,6 @@ export function createAdapters(settings: ProviderSettings): AdapterRegistry {
     postgres: createPostgresAdapter({ adminConnections: settings.postgresAdminConnections, timeoutMs: settings.providerTimeoutMs }),
     api: createApiAdapter({ defaultTimeoutMs: settings.providerTimeoutMs }),
     n8n: createN8nAdapter(settings.n8n),
-    supabase: createSupabaseAdapter(),
+    supabase: createSupabaseAdapter({ accessToken: settings.supabaseAccessToken, apiUrl: settings.supabaseApiUrl, timeoutMs: settings.providerTimeoutMs }),
   };
 }

@@ -119,6 +119,21 @@ for (const dialect of await testDialects()) {
         return { url: '/sync/n8n' };
       case 'POST /alerts/deliver':
         return { url: '/alerts/deliver' };
+      case 'POST /templates':
+        return {
+          url: '/templates',
+          body: {
+            name: `matrix-${crypto.randomUUID()}`,
+            credential_type: 'httpHeaderAuth',
+            provider: 'api',
+            schema: { fields: { type: 'object', required: ['key'], properties: { key: { type: 'string' } } }, secret_field: 'key', provider_config: {} },
+          },
+        };
+      case 'POST /import/template':
+        return {
+          url: '/import/template',
+          body: { template_name: 'bearer', values: { token: 'matrix-token-0123', test_url: 'http://127.0.0.1:9/' }, name: `matrix/template-${crypto.randomUUID()}` },
+        };
       case 'POST /tokens':
         return { url: '/tokens', body: { actor: 'matrix-created', scopes: ['credentials:read'] } };
       case 'DELETE /tokens/:id': {

@@ -88,9 +88,13 @@ export interface Placeholders {
   new_value?: string | null;
 }
 
-/** Replaces placeholders in a string; `encode` URL-encodes the inserted values (for URL paths). */
+/**
+ * Replaces placeholders in a string; `encode` URL-encodes the inserted values (for URL paths).
+ * `{{basic_auth:USER}}` becomes an HTTP Basic credential (RFC 7617) of USER with the value as password.
+ */
 export function fill(text: string, values: Placeholders, encode = false): string {
-  return text.replace(/\{\{(value|old_value|new_value)\}\}/g, (_match, name: keyof Placeholders) => {
+  const withBasic = text.replace(/\{\{basic_auth:([^{}:]*)\}\}/g, (_match, user: string) => `Basic ${Buffer.from(`${user}:${values.value ?? ''}`, 'utf8').toString('base64')}`);
+  return withBasic.replace(/\{\{(value|old_value|new_value)\}\}/g, (_match, name: keyof Placeholders) => {
     const inserted = values[name] ?? '';
     return encode ? encodeURIComponent(inserted) : inserted;
   });

@@ -1,0 +1,94 @@
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import { ValidationError } from '../lib/errors.js';
+import type { CredentialTemplate } from './template.types.js';
+
+/** Strict, so a user template with a misspelled keyword is rejected when it is added, not ignored. */
+const ajv = new Ajv.default({ allErrors: false, useDefaults: true, strict: true, removeAdditional: false });
+addFormats.default(ajv, { formats: ['uri', 'email'] });
+
+/** Compiled field schemas by their JSON text, so a template read again from the database is not compiled again. */
+const compiled = new Map<string, ValidateFunction>();
+
+/** Compiles a template's field schema; a schema ajv rejects is a 400 naming `field`. */
+export function compileFields(field: string, fields: Record<string, unknown>): ValidateFunction {
+  const key = JSON.stringify(fields);
+  const cached = compiled.get(key);
+  if (cached) return cached;
+  let validate: ValidateFunction;
+  try {
+    validate = ajv.compile(fields);
+  } catch (error) {
+    throw new ValidationError(field, `is not a valid JSON schema: ${(error as Error).message}`);
+  }
+  compiled.set(key, validate);
+  return validate;
+}
+
+/**
+ * Checks an import's values against the template's field schema and fills in defaults (such as the
+ * base URL). Returns a copy; the error names the field as `values.FIELD` and never repeats a value.
+ */
+export function checkValues(template: CredentialTemplate, values: Record<string, unknown>): Record<string, unknown> {
+  const copy = structuredClone(values);
+  const validate = compileFields('schema.fields', template.schema.fields);
+  if (!validate(copy)) throw valuesError(template, validate.errors?.[0]);
+  for (const [field, value] of Object.entries(copy)) {
+    // A placeholder inside a value would be filled again when the provider_config is built or used.
+    if (field !== template.schema.secret_field && typeof value === 'string' && value.includes('{{')) {
+      throw new ValidationError(`values.${field}`, 'must not contain "{{"');
+    }
+  }
+  if (typeof copy[template.schema.secret_field] !== 'string') {
+    throw new ValidationError(`values.${template.schema.secret_field}`, 'is required and must be a string');
+  }
+  return copy;
+}
+
+function valuesError(template: CredentialTemplate, error: ErrorObject | undefined): ValidationError {
+  if (!error) return new ValidationError('values', `do not match template ${template.name}`);
+  if (error.keyword === 'required') {
+    return new ValidationError(`values.${String(error.params.missingProperty)}`, `is required by template ${template.name}`);
+  }
+  if (error.keyword === 'additionalProperties') {
+    const known = Object.keys((template.schema.fields.properties as Record<string, unknown> | undefined) ?? {}).join(', ');
+    return new ValidationError(`values.${String(error.params.additionalProperty)}`, `is not a field of template ${template.name} (fields: ${known})`);
+  }
+  const path = error.instancePath.split('/').slice(1).map((token) => token.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const field = path.length > 0 ? `values.${path.join('.')}` : 'values';
+  if (error.keyword === 'pattern') {
+    const description = (error.parentSchema as { description?: unknown } | undefined)?.description;
+    return new ValidationError(field, typeof description === 'string' ? `has the wrong format (expected: ${description})` : `must match the pattern ${String(error.params.pattern)}`);
+  }
+  return new ValidationError(field, error.message ?? 'is invalid');
+}
+
+const valuePlaceholder = /\{\{values\.([A-Za-z_][A-Za-z0-9_]*)\}\}/g;
+const wholePlaceholder = /^\{\{values\.([A-Za-z_][A-Za-z0-9_]*)\}\}$/;
+
+/**
+ * Fills `{{values.FIELD}}` in every string of a template's provider_config. A member that is only a
+ * placeholder for a field the import left out is dropped, so optional settings stay unset.
+ */
+export function fillProviderConfig(node: unknown, values: Record<string, unknown>): unknown {
+  if (typeof node === 'string') {
+    return node.replace(valuePlaceholder, (_match, field: string) => (values[field] === undefined ? '' : String(values[field])));
+  }
+  if (Array.isArray(node)) return node.map((entry) => fillProviderConfig(entry, values));
+  if (node !== null && typeof node === 'object') {
+    const filled: Record<string, unknown> = {};
+    for (const [key, entry] of Object.entries(node)) {
+      const whole = typeof entry === 'string' ? wholePlaceholder.exec(entry) : null;
+      if (whole && values[whole[1]!] === undefined) continue;
+      filled[key] = fillProviderConfig(entry, values);
+    }
+    return filled;
+  }
+  return node;
+}
+
+/** The `{{values.FIELD}}` names a provider_config refers to. */
+export function referencedFields(node: unknown): string[] {
+  const text = JSON.stringify(node);
+  return [...text.matchAll(valuePlaceholder)].map((match) => match[1]!);
+}

@@ -1,0 +1,260 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { builtinTemplates } from '../../src/templates/catalogue.js';
+import { testDialects, testPostgresUrl } from '../helpers/databases.js';
+import { startHttpStub, type HttpStub, type RecordedRequest } from '../helpers/http-stub.js';
+import { call, destroyTestVault, openTestVault, tokenWith, type TestVault } from '../helpers/test-vault.js';
+
+interface TemplateCase {
+  /** Values that pass the template's checks; `{{stub}}` is replaced by the stand-in server's URL. */
+  good: Record<string, string>;
+  /** One field set to a value the template must reject. */
+  wrong: { field: string; value: string };
+  /** Whether the stand-in accepts the request, i.e. it carries the secret where the service expects it. */
+  accepts?: (request: RecordedRequest, secret: string) => boolean;
+}
+
+const bearerOf = (request: RecordedRequest, secret: string) => request.headers.authorization === `Bearer ${secret}`;
+
+const cases: Record<string, TemplateCase> = {
+  openai: {
+    good: { api_key: 'sk-proj-abcdefghijklmnopqrstuvwx', base_url: '{{stub}}' },
+    wrong: { field: 'api_key', value: 'pk-abcdefghijklmnopqrstuvwx' },
+    accepts: (request, secret) => request.url === '/v1/models' && bearerOf(request, secret),
+  },
+  anthropic: {
+    good: { api_key: 'sk-ant-api03-abcdefghijklmnopqrstuv', base_url: '{{stub}}' },
+    wrong: { field: 'api_key', value: 'sk-abcdefghijklmnopqrstuvwx' },
+    accepts: (request, secret) => request.headers['x-api-key'] === secret && request.headers['anthropic-version'] === '2023-06-01',
+  },
+  github: {
+    good: { access_token: 'ghp_abcdefghijklmnopqrstuvwxyz0123', base_url: '{{stub}}' },
+    wrong: { field: 'access_token', value: 'token-abcdefghijklmnopqrstuvwxyz' },
+    accepts: (request, secret) => request.url === '/user' && bearerOf(request, secret),
+  },
+  cloudflare: {
+    good: { api_token: 'abcdefghijklmnopqrstuvwxyz0123456789ABCD', base_url: '{{stub}}' },
+    wrong: { field: 'api_token', value: 'short' },
+    accepts: (request, secret) => request.url === '/client/v4/user/tokens/verify' && bearerOf(request, secret),
+  },
+  telegram: {
+    good: { access_token: '123456789:AAabcdefghijklmnopqrstuvwxyz012345', base_url: '{{stub}}' },
+    wrong: { field: 'access_token', value: 'AAabcdefghijklmnopqrstuvwxyz012345' },
+    accepts: (request, secret) => request.url === `/bot${encodeURIComponent(secret)}/getMe`,
+  },
+  stripe: {
+    good: { secret_key: 'sk_test_abcdefghijklmnop', base_url: '{{stub}}' },
+    wrong: { field: 'secret_key', value: 'pk_test_abcdefghijklmnop' },
+    accepts: (request, secret) => request.url === '/v1/balance' && bearerOf(request, secret),
+  },
+  sendgrid: {
+    good: { api_key: 'SG.abcdefghijklmnopqr.abcdefghijklmnopqrstuv', base_url: '{{stub}}' },
+    wrong: { field: 'api_key', value: 'abcdefghijklmnopqr' },
+    accepts: (request, secret) => request.url === '/v3/scopes' && bearerOf(request, secret),
+  },
+  slack: {
+    good: { access_token: 'xoxb-1234567890-abcdefghij', base_url: '{{stub}}' },
+    wrong: { field: 'access_token', value: 'slack-1234567890-abcdefghij' },
+    accepts: (request, secret) => request.method === 'POST' && request.url === '/api/auth.test' && bearerOf(request, secret),
+  },
+  supabase: {
+    good: { api_key: 'sb_secret_abcdefghijklmnopqrstuv', project_ref: 'abcdefghijklmnopqrst', project_url: '{{stub}}', key_type: 'secret' },
+    wrong: { field: 'key_type', value: 'root' },
+    accepts: (request, secret) => request.url === '/rest/v1/' && request.headers.apikey === secret && request.headers.authorization === undefined,
+  },
+  postgres: {
+    good: { user: 'postgres', password: 'any-password-trust-auth' },
+    wrong: { field: 'user', value: 'bad role name' },
+  },
+  bearer: {
+    good: { token: 'opaque-token-0123456789', test_url: '{{stub}}/whoami' },
+    wrong: { field: 'test_url', value: 'ftp://example.invalid/' },
+    accepts: (request, secret) => request.url === '/whoami' && bearerOf(request, secret),
+  },
+  basic_auth: {
+    good: { user: 'alice', password: 'correct horse battery', test_url: '{{stub}}/private' },
+    wrong: { field: 'user', value: 'alice:admin' },
+    accepts: (request, secret) => request.headers.authorization === `Basic ${Buffer.from(`alice:${secret}`).toString('base64')}`,
+  },
+};
+
+function valuesFor(name: string, stub: HttpStub): Record<string, string> {
+  return Object.fromEntries(Object.entries(cases[name]!.good).map(([field, value]) => [field, value.replace('{{stub}}', stub.url)]));
+}
+
+function secretOf(name: string): string {
+  const template = builtinTemplates.find((entry) => entry.name === name)!;
+  return cases[name]!.good[template.schema.secret_field]!;
+}
+
+for (const dialect of await testDialects()) {
+  describe(`templates (${dialect})`, () => {
+    let t: TestVault;
+    let stub: HttpStub;
+
+    before(async () => {
+      // The postgres template logs in to the local test server, which trusts local connections.
+      t = await openTestVault(dialect, { env: { AEGIS_POSTGRES_ADMIN_URL: testPostgresUrl } });
+      stub = await startHttpStub((_request, response) => response.writeHead(401).end());
+    });
+    after(async () => {
+      await stub.close();
+      await destroyTestVault(t);
+    });
+
+    it('catalogue covers every case', () => {
+      assert.deepEqual(builtinTemplates.map((template) => template.name).sort(), Object.keys(cases).sort());
+    });
+
+    it('lists templates with n8n types', async () => {
+      const response = await call(t.app, 'GET', '/templates', { token: await tokenWith(t, 'reader', ['credentials:read']) });
+      assert.equal(response.status, 200, response.body);
+      const byName = new Map<string, { n8n_credential_type: string; builtin: boolean }>(response.json.templates.map((entry: { name: string }) => [entry.name, entry]));
+      assert.equal(byName.get('openai')?.n8n_credential_type, 'openAiApi');
+      assert.equal(byName.get('basic_auth')?.n8n_credential_type, 'httpBasicAuth');
+      assert.equal(byName.get('supabase')?.builtin, true);
+    });
+
+    for (const template of builtinTemplates) {
+      it(`${template.name} rejects a wrong field`, async () => {
+        const values = { ...valuesFor(template.name, stub), [cases[template.name]!.wrong.field]: cases[template.name]!.wrong.value };
+        const response = await call(t.app, 'POST', '/import/template', { token: t.adminToken, body: { template_name: template.name, values, name: `bad/${template.name}` } });
+        assert.equal(response.status, 400, response.body);
+        assert.equal(response.json.field, `values.${cases[template.name]!.wrong.field}`);
+        assert.ok(!response.body.includes(cases[template.name]!.wrong.value), 'the problem repeats the rejected value');
+      });
+
+      it(`${template.name} rejects a missing secret`, async () => {
+        const values = valuesFor(template.name, stub);
+        delete values[template.schema.secret_field];
+        const response = await call(t.app, 'POST', '/import/template', { token: t.adminToken, body: { template_name: template.name, values } });
+        assert.equal(response.status, 400, response.body);
+        assert.equal(response.json.field, `values.${template.schema.secret_field}`);
+      });
+
+      it(`${template.name} import passes its test`, async () => {
+        const secret = secretOf(template.name);
+        const accepts = cases[template.name]!.accepts;
+        stub.handle((request, response) => response.writeHead(accepts?.(request, secret) ? 200 : 401).end('{}'));
+        const name = `imported/${template.name}`;
+        const imported = await call(t.app, 'POST', '/import/template', { token: t.adminToken, body: { template_name: template.name, values: valuesFor(template.name, stub), name, tags: ['imported'] } });
+        assert.equal(imported.status, 201, imported.body);
+        assert.equal(imported.json.created, true);
+        assert.equal(imported.json.credential.credential_type, template.credential_type);
+        assert.equal(imported.json.credential.provider, template.provider);
+        assert.equal(imported.json.credential.has_value, true);
+        assert.equal(imported.json.credential.metadata.template, template.name);
+        assert.equal(imported.json.credential.metadata[template.schema.secret_field], undefined);
+        assert.ok(!imported.body.includes(secret), 'the import response contains the secret');
+
+        const tested = await call(t.app, 'POST', `/credentials/${encodeURIComponent(name)}/test`, { token: t.adminToken });
+        assert.equal(tested.status, 200, tested.body);
+        assert.equal(tested.json.status, 'healthy', tested.body);
+        assert.ok(!tested.body.includes(secret), 'the test response contains the secret');
+
+        const revealed = await call(t.app, 'GET', `/credentials/${encodeURIComponent(name)}/value`, { token: t.adminToken });
+        assert.equal(revealed.status, 200, revealed.body);
+        assert.equal(revealed.json.value, secret);
+        assert.ok(!t.logs.text().includes(secret), 'the logs contain the secret');
+      });
+    }
+
+    it('wrong secret fails its test', async () => {
+      stub.handle((request, response) => response.writeHead(bearerOf(request, 'sk-proj-abcdefghijklmnopqrstuvwx') ? 200 : 401).end());
+      const values = { api_key: 'sk-proj-zzzzzzzzzzzzzzzzzzzzzzzz', base_url: stub.url };
+      const imported = await call(t.app, 'POST', '/import/template', { token: t.adminToken, body: { template_name: 'openai', values, name: 'imported/openai-wrong' } });
+      assert.equal(imported.status, 201, imported.body);
+      const tested = await call(t.app, 'POST', '/credentials/imported%2Fopenai-wrong/test', { token: t.adminToken });
+      assert.equal(tested.json.status, 'unhealthy', tested.body);
+    });
+
+    it('second import returns existing', async () => {
+      const body = { template_name: 'stripe', values: valuesFor('stripe', stub), name: 'imported/stripe-twice' };
+      const first = await call(t.app, 'POST', '/import/template', { token: t.adminToken, body });
+      assert.equal(first.status, 201, first.body);
+      const second = await call(t.app, 'POST', '/import/template', { token: t.adminToken, body });
+      assert.equal(second.status, 200, second.body);
+      assert.equal(second.json.created, false);
+      assert.equal(second.json.credential.id, first.json.credential.id);
+    });
+
+    it('import onto other credential conflicts', async () => {
+      const created = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body: { name: 'imported/taken', credential_type: 'httpHeaderAuth' } });
+      assert.equal(created.status, 201, created.body);
+      const response = await call(t.app, 'POST', '/import/template', { token: t.adminToken, body: { template_name: 'openai', values: valuesFor('openai', stub), name: 'imported/taken' } });
+      assert.equal(response.status, 409, response.body);
+      assert.equal(response.json.code, 'credential_exists');
+    });
+
+    it('unknown template is 404', async () => {
+      const response = await call(t.app, 'POST', '/import/template', { token: t.adminToken, body: { template_name: 'nonexistent', values: {} } });
+      assert.equal(response.status, 404, response.body);
+      assert.equal(response.json.code, 'template_not_found');
+    });
+
+    it('unknown field is named', async () => {
+      const values = { ...valuesFor('openai', stub), api_secret: 'x' };
+      const response = await call(t.app, 'POST', '/import/template', { token: t.adminToken, body: { template_name: 'openai', values } });
+      assert.equal(response.status, 400, response.body);
+      assert.equal(response.json.field, 'values.api_secret');
+    });
+
+    it('admin adds and imports template', async () => {
+      const template = {
+        name: 'internal-api',
+        credential_type: 'httpHeaderAuth',
+        provider: 'api',
+        description: 'Internal service key',
+        schema: {
+          fields: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['key', 'base_url'],
+            properties: { key: { type: 'string', pattern: '^int_[a-z0-9]{8,}$' }, base_url: { type: 'string', pattern: '^https?://' } },
+          },
+          secret_field: 'key',
+          provider_config: { test: { method: 'GET', url: '{{values.base_url}}/ping', headers: { 'x-internal-key': '{{value}}' } } },
+        },
+      };
+      const writer = await tokenWith(t, 'writer', ['credentials:write']);
+      const denied = await call(t.app, 'POST', '/templates', { token: writer, body: template });
+      assert.equal(denied.status, 403, denied.body);
+      const added = await call(t.app, 'POST', '/templates', { token: t.adminToken, body: template });
+      assert.equal(added.status, 201, added.body);
+      const again = await call(t.app, 'POST', '/templates', { token: t.adminToken, body: template });
+      assert.equal(again.status, 409, again.body);
+
+      const bad = await call(t.app, 'POST', '/import/template', { token: writer, body: { template_name: 'internal-api', values: { key: 'wrong', base_url: stub.url } } });
+      assert.equal(bad.status, 400, bad.body);
+      assert.equal(bad.json.field, 'values.key');
+
+      stub.handle((request, response) => response.writeHead(request.url === '/ping' && request.headers['x-internal-key'] === 'int_abcdefgh1' ? 204 : 401).end());
+      const imported = await call(t.app, 'POST', '/import/template', { token: writer, body: { template_name: 'internal-api', values: { key: 'int_abcdefgh1', base_url: stub.url }, name: 'imported/internal' } });
+      assert.equal(imported.status, 201, imported.body);
+      const tested = await call(t.app, 'POST', '/credentials/imported%2Finternal/test', { token: t.adminToken });
+      assert.equal(tested.json.status, 'healthy', tested.body);
+    });
+
+    it('template schema errors are named', async () => {
+      const response = await call(t.app, 'POST', '/templates', {
+        token: t.adminToken,
+        body: {
+          name: 'broken',
+          credential_type: 'httpHeaderAuth',
+          provider: 'api',
+          schema: { fields: { type: 'object', properties: { key: { type: 'string' } }, required: ['key'] }, secret_field: 'key', provider_config: { test: { method: 'GET', url: '{{values.host}}' } } },
+        },
+      });
+      assert.equal(response.status, 400, response.body);
+      assert.equal(response.json.field, 'schema.provider_config');
+    });
+
+    it('built-in name cannot be reused', async () => {
+      const response = await call(t.app, 'POST', '/templates', {
+        token: t.adminToken,
+        body: { name: 'openai', credential_type: 'openAiApi', provider: 'api', schema: { fields: { type: 'object', properties: { k: { type: 'string' } }, required: ['k'] }, secret_field: 'k', provider_config: {} } },
+      });
+      assert.equal(response.status, 409, response.body);
+    });
+  });
+}
