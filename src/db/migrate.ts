@@ -5,6 +5,7 @@ import * as rotation from './migrations/0002_rotation.js';
 import * as alertDeliveries from './migrations/0003_alert_deliveries.js';
 import * as schedulerJobs from './migrations/0004_scheduler_jobs.js';
 import * as auditCheckpoints from './migrations/0005_audit_checkpoints.js';
+import * as auditIndexes from './migrations/0006_audit_indexes.js';
 
 interface DialectMigration {
   up(db: Kysely<any>, dialect: DialectName): Promise<void>;
@@ -17,6 +18,7 @@ const migrations: Record<string, DialectMigration> = {
   '0003_alert_deliveries': alertDeliveries,
   '0004_scheduler_jobs': schedulerJobs,
   '0005_audit_checkpoints': auditCheckpoints,
+  '0006_audit_indexes': auditIndexes,
 };
 
 class StaticMigrationProvider implements MigrationProvider {
@@ -41,7 +43,12 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
     // Kysely looks for its tables across all schemas unless told which one; name ours.
     ...(db.schema ? { migrationTableSchema: db.schema } : {}),
   });
-  const { error, results } = await migrator.migrateToLatest();
+  let { error, results } = await migrator.migrateToLatest();
+  // Kysely reads PostgreSQL's catalog across all schemas; a schema another client drops at that moment
+  // fails the read with invalid_schema_name (3F000). Nothing was applied then, so trying again is safe.
+  for (let retry = 0; retry < 3 && (error as { code?: unknown } | undefined)?.code === '3F000'; retry += 1) {
+    ({ error, results } = await migrator.migrateToLatest());
+  }
   if (error) {
     const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? 'unknown';
     throw new Error(`Database migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`);
