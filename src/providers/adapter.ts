@@ -14,6 +14,11 @@ export interface ProviderCapabilities {
   apply: boolean;
   /** List the provider's credentials for a sync. */
   list: boolean;
+  /**
+   * Revoke the old value after every committed rotation, not only emergency ones. For providers where an
+   * old key must not outlive its replacement, such as Supabase secret keys.
+   */
+  revokeAfterRotation?: boolean;
 }
 
 export interface TestResult {

@@ -218,7 +218,8 @@ export class RotationEngine {
     this.#deps.log.info({ credentialId: loaded.id, name: loaded.name, previousVersion: current.version, newVersion, trigger: request.trigger }, 'credential rotated');
 
     let revoked = false;
-    if (request.trigger === 'emergency' && oldValue !== null && run.adapter.revoke && run.adapter.capabilities.revoke) {
+    const revokeOld = request.trigger === 'emergency' || run.adapter.capabilities.revokeAfterRotation === true;
+    if (revokeOld && oldValue !== null && run.adapter.revoke && run.adapter.capabilities.revoke) {
       try {
         await run.adapter.revoke(committed, oldValue, value);
         revoked = true;

@@ -136,14 +136,14 @@ for (const dialect of await testDialects()) {
       assert.ok(!t.logs.text().includes(accessToken), 'the logs contain the access token');
     });
 
-    it('manual rotation keeps old key', async () => {
+    it('manual rotation deletes old key', async () => {
       const name = await createKey('secret', oldKey);
       const rotated = await call(t.app, 'POST', `/credentials/${name}/rotate`, { token: t.adminToken, body: { trigger: 'manual' } });
       assert.equal(rotated.status, 200, rotated.body);
-      assert.equal(rotated.json.revoked_old_value, false);
-      // The engine revokes the old value only on emergency rotations, so a manual one leaves it live.
-      assert.deepEqual(standIn.calls, ['create', 'rest:key-new-1']);
-      assert.ok(standIn.keys.some((key) => key.id === 'key-old'));
+      assert.equal(rotated.json.revoked_old_value, true);
+      // Supabase secret keys declare revokeAfterRotation, so every rotation deletes the old key after the new one passed.
+      assert.deepEqual(standIn.calls, ['create', 'rest:key-new-1', 'list', 'delete:key-old']);
+      assert.ok(!standIn.keys.some((key) => key.id === 'key-old'), 'the old key is still at the project');
     });
 
     it('failed test keeps old key', async () => {

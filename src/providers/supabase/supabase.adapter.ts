@@ -36,7 +36,7 @@ export function createSupabaseAdapter(options: SupabaseAdapterOptions = {}): Pro
 
   return {
     provider: 'supabase',
-    capabilities: { test: true, setValue: false, issueValue: true, revoke: true, apply: false, list: false },
+    capabilities: { test: true, setValue: false, issueValue: true, revoke: true, apply: false, list: false, revokeAfterRotation: true },
 
     checkConfig(config) {
       return checkSupabaseConfig(config) as unknown as Record<string, unknown>;
