@@ -38,18 +38,22 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
       const targetValue = await openVersion(deps, deps.db.kysely, credential, target);
       const currentValue = await openVersion(deps, deps.db.kysely, credential, current);
       const secrets = [targetValue ?? '', currentValue ?? ''];
+      // The provider's id of the credential as it stands now; a provider that replaces the credential
+      // on a write (n8n without PATCH) hands back a new one, and the old versions' ids no longer exist.
+      let liveProviderId = credential.providerCredentialId;
       if (adapter.setValue && targetValue !== null) {
         try {
-          await adapter.setValue(credential, targetValue, currentValue);
+          const move = await adapter.setValue(credential, targetValue, currentValue);
+          if (move) liveProviderId = move.providerCredentialId;
         } catch (error) {
           throw new AegisError(502, 'rollback_failed', `Rollback of "${name}" failed at the provider: ${scrubSecrets((error as Error).message, secrets)}. Version ${current.version} is still current.`);
         }
       }
       if (adapter.test) {
-        const test = await adapter.test(credential, targetValue);
+        const test = await adapter.test({ ...credential, providerCredentialId: liveProviderId }, targetValue);
         if (!test.healthy && !test.skipped) {
           if (adapter.setValue && currentValue !== null) {
-            await adapter.setValue(credential, currentValue, targetValue).catch((error: unknown) => {
+            await adapter.setValue({ ...credential, providerCredentialId: liveProviderId }, currentValue, targetValue).catch((error: unknown) => {
               deps.log.error({ credentialId: credential.id, error: scrubSecrets((error as Error).message, secrets) }, 'restoring the current value after a failed rollback test failed');
             });
           }
@@ -62,8 +66,14 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
         await makeCurrent(trx, credential.id, target.version);
         await trx
           .updateTable('aegis_credentials')
-          .set({ encrypted_value: target.encryptedValue, encryption_key_id: target.encryptionKeyId, provider_credential_id: target.providerCredentialId, status: 'active', updated_at: now })
+          .set({ encrypted_value: target.encryptedValue, encryption_key_id: target.encryptionKeyId, provider_credential_id: liveProviderId, status: 'active', updated_at: now })
           .where('id', '=', credential.id)
+          .execute();
+        await trx
+          .updateTable('aegis_credential_versions')
+          .set({ provider_credential_id: liveProviderId })
+          .where('credential_id', '=', credential.id)
+          .where('version', '=', target.version)
           .execute();
         await markRolledBack(trx, credential.id, current.version, now);
         await insertRotation(trx, {

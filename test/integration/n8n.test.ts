@@ -202,6 +202,28 @@ for (const dialect of await testDialects()) {
         assert.equal(record.provider_credential_id, replacement.id);
       });
 
+      it('rollback follows the replacement', async () => {
+        const before = [...stub.credentials.values()].find((credential) => credential.name === 'Slack bot')!;
+        const rolledBack = await call(t.app, 'POST', '/credentials/slack%2Fbot/rollback', { token: t.adminToken, body: {} });
+        assert.equal(rolledBack.status, 200, rolledBack.body);
+        assert.equal(rolledBack.json.to_version, 1);
+
+        assert.equal(stub.credentials.has(before.id), false, 'the rotated credential is deleted');
+        const restored = [...stub.credentials.values()].find((credential) => credential.name === 'Slack bot')!;
+        assert.deepEqual(restored.data, secretData);
+        assert.deepEqual(stub.workflows.get('wf1')!.nodes[1]!.credentials, { slackApi: { id: restored.id, name: 'Slack bot' } });
+        const record = await t.vault.db.kysely.selectFrom('aegis_credentials').select('provider_credential_id').where('name', '=', 'slack/bot').executeTakeFirstOrThrow();
+        assert.equal(record.provider_credential_id, restored.id);
+        const version = await t.vault.db.kysely
+          .selectFrom('aegis_credential_versions as v')
+          .innerJoin('aegis_credentials as c', 'c.id', 'v.credential_id')
+          .select('v.provider_credential_id')
+          .where('c.name', '=', 'slack/bot')
+          .where('v.is_current', '=', true)
+          .executeTakeFirstOrThrow();
+        assert.equal(version.provider_credential_id, restored.id);
+      });
+
       it('unsupported sync alerts once', async () => {
         const before = await t.vault.db.kysely.selectFrom('aegis_credentials').select(({ fn }) => fn.countAll<number>().as('count')).executeTakeFirstOrThrow();
         for (let run = 0; run < 2; run += 1) {
