@@ -1,6 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { Db, DialectName } from '../db/database.js';
-import { toIso, toNumber } from '../db/values.js';
+import { toBool, toIso, toNumber } from '../db/values.js';
 import type { AnomalySettings } from './audit-settings.js';
 
 export type AnomalyType =
@@ -55,18 +55,95 @@ const hourMs = 3_600_000;
 
 type Row = Record<string, unknown>;
 
-/** Runs every anomaly rule over the period and returns the findings, oldest first entry first. */
-export async function detectAnomalies(db: Db, period: AuditPeriod, settings: AnomalySettings): Promise<Anomaly[]> {
+/**
+ * The period's entries grouped by actor, credential name, action and outcome. The report's figures and
+ * several anomaly rules are sums over these groups, so the period is scanned once for all of them.
+ */
+export interface PeriodGroup {
+  actor: string;
+  credentialName: string;
+  action: string;
+  success: boolean;
+  entryCount: number;
+  firstSeq: number;
+  firstAt: string;
+  lastAt: string;
+}
+
+/**
+ * Reads the period's groups with one aggregate query. On SQLite it names the covering index
+ * `idx_audit_report`, because without table statistics the planner picks a one-column index and reads
+ * the table for every entry.
+ */
+export async function readPeriodGroups(db: Db, period: AuditPeriod): Promise<PeriodGroup[]> {
+  const groups = await rows(
+    db,
+    sql`select actor, credential_name, action, success, count(*) as n, min(seq) as first_seq, min("timestamp") as first_at, max("timestamp") as last_at
+        from aegis_audit_log ${indexedBy(db.dialect, 'idx_audit_report')}
+        where ${inPeriod(period)}
+        group by actor, credential_name, action, success`,
+  );
+  return groups.map((row) => ({
+    actor: String(row.actor),
+    credentialName: String(row.credential_name),
+    action: String(row.action),
+    success: toBool(row.success as boolean | number),
+    ...groupFigures(row),
+  }));
+}
+
+/**
+ * Runs every anomaly rule over the period and returns the findings, oldest first entry first. `groups`
+ * are the period's groups when the caller has already read them.
+ */
+export async function detectAnomalies(db: Db, period: AuditPeriod, settings: AnomalySettings, groups?: PeriodGroup[]): Promise<Anomaly[]> {
+  const periodGroups = groups ?? (await readPeriodGroups(db, period));
   const found = [
-    ...(await newCredentialForActor(db, period)),
+    ...(await newCredentialForActor(db, period, periodGroups)),
     ...(await unusualHours(db, period, settings)),
     ...(await failureBursts(db, period, settings)),
-    ...(await readRates(db, period, settings)),
-    ...(await valueReveals(db, period)),
+    ...(await readRates(db, period, settings, periodGroups)),
+    ...(await valueReveals(db, period, periodGroups)),
     ...(await retiredOrExpiredUse(db, period)),
     ...(await emergencyRotations(db, period)),
   ];
   return found.sort((a, b) => (a.entrySeqs[0] ?? 0) - (b.entrySeqs[0] ?? 0) || a.type.localeCompare(b.type));
+}
+
+/** Sums groups by `key`, keeping the lowest first sequence number and the earliest and latest times. */
+function mergeGroups(groups: PeriodGroup[], key: (group: PeriodGroup) => string): Map<string, PeriodGroup> {
+  const merged = new Map<string, PeriodGroup>();
+  for (const group of groups) {
+    const name = key(group);
+    const seen = merged.get(name);
+    if (!seen) {
+      merged.set(name, { ...group });
+      continue;
+    }
+    seen.entryCount += group.entryCount;
+    seen.firstSeq = Math.min(seen.firstSeq, group.firstSeq);
+    if (group.firstAt < seen.firstAt) seen.firstAt = group.firstAt;
+    if (group.lastAt > seen.lastAt) seen.lastAt = group.lastAt;
+  }
+  return merged;
+}
+
+/** Orders merged groups by first sequence number, the order in which each rule keeps its first findings. */
+function byFirstSeq(groups: Iterable<PeriodGroup>): PeriodGroup[] {
+  return [...groups].sort((a, b) => a.firstSeq - b.firstSeq);
+}
+
+/** `indexed by NAME` on SQLite, nothing on PostgreSQL, whose planner has table statistics from autovacuum. */
+function indexedBy(dialect: DialectName, index: string): RawBuilder<unknown> {
+  return dialect === 'sqlite' ? sql.raw(`indexed by ${index}`) : sql``;
+}
+
+/**
+ * Builds the failed-entry condition as the partial indexes of migration 0006 write it. SQLite matches a
+ * query to a partial index only by this text, and a bound parameter would not match.
+ */
+function failedOnly(dialect: DialectName): RawBuilder<unknown> {
+  return sql.raw(dialect === 'sqlite' ? 'success = 0' : 'success = false');
 }
 
 async function rows(db: Db, query: RawBuilder<unknown>): Promise<Row[]> {
@@ -99,11 +176,15 @@ function list(values: string[]): RawBuilder<unknown> {
 
 /**
  * Counts the entries matching `where` and lists the first MAX_LISTED_ENTRIES of them, so an anomaly
- * names its entries without loading them all.
+ * names its entries without loading them all. `index` is an `indexed by` clause or empty.
  */
-async function entriesBehind(db: Db, where: RawBuilder<unknown>): Promise<Pick<Anomaly, 'entryCount' | 'entrySeqs' | 'entryIds' | 'firstAt' | 'lastAt'>> {
-  const [summary] = await rows(db, sql`select count(*) as n, min("timestamp") as first_at, max("timestamp") as last_at from aegis_audit_log where ${where}`);
-  const listed = await rows(db, sql`select seq, id from aegis_audit_log where ${where} order by seq limit ${MAX_LISTED_ENTRIES}`);
+async function entriesBehind(
+  db: Db,
+  index: RawBuilder<unknown>,
+  where: RawBuilder<unknown>,
+): Promise<Pick<Anomaly, 'entryCount' | 'entrySeqs' | 'entryIds' | 'firstAt' | 'lastAt'>> {
+  const [summary] = await rows(db, sql`select count(*) as n, min("timestamp") as first_at, max("timestamp") as last_at from aegis_audit_log ${index} where ${where}`);
+  const listed = await rows(db, sql`select seq, id from aegis_audit_log ${index} where ${where} order by seq limit ${MAX_LISTED_ENTRIES}`);
   return {
     entryCount: toNumber(summary!.n as number),
     firstAt: toIso(summary!.first_at as string),
@@ -114,30 +195,63 @@ async function entriesBehind(db: Db, where: RawBuilder<unknown>): Promise<Pick<A
 }
 
 /**
+ * Lists the first MAX_LISTED_ENTRIES entries matching `where`, starting at `firstSeq`, the lowest sequence
+ * number among them, which the rule's aggregate query already found. `index` (named on SQLite) starts with
+ * the equality columns of `where` and ends with `seq`, so the query reads from `firstSeq` onwards only.
+ */
+async function listEntries(db: Db, index: string, where: RawBuilder<unknown>, firstSeq: number): Promise<Pick<Anomaly, 'entrySeqs' | 'entryIds'>> {
+  const listed = await rows(
+    db,
+    sql`select seq, id from aegis_audit_log ${indexedBy(db.dialect, index)}
+        where ${where} and seq >= ${firstSeq} order by seq limit ${MAX_LISTED_ENTRIES}`,
+  );
+  return { entrySeqs: listed.map((row) => toNumber(row.seq as number)), entryIds: listed.map((row) => String(row.id)) };
+}
+
+/** Reads the count, first and last time and first sequence number of a group from an aggregate row. */
+function groupFigures(row: Row): { entryCount: number; firstAt: string; lastAt: string; firstSeq: number } {
+  return {
+    entryCount: toNumber(row.n as number),
+    firstAt: toIso(row.first_at as string),
+    lastAt: toIso(row.last_at as string),
+    firstSeq: toNumber(row.first_seq as number),
+  };
+}
+
+/**
  * Reports an actor that used a credential it had no entry for before the period. Only successful entries count, and
  * an actor that created the credential itself is not reported for using it.
  */
-async function newCredentialForActor(db: Db, period: AuditPeriod): Promise<Anomaly[]> {
-  const pairs = await rows(
-    db,
-    sql`select actor, credential_name, min(seq) as first_seq from aegis_audit_log a
-        where ${inPeriod(period)} and success = ${true} and credential_name <> '*' and action <> 'created' and actor <> ${systemActor}
-          and not exists (select 1 from aegis_audit_log p where p.actor = a.actor and p.credential_name = a.credential_name and p."timestamp" < ${period.start})
-          and not exists (select 1 from aegis_audit_log c where c.actor = a.actor and c.credential_name = a.credential_name and c.action = 'created' and c.success = ${true} and c."timestamp" < ${period.end})
-        group by actor, credential_name order by first_seq limit ${MAX_ANOMALIES_PER_RULE}`,
+async function newCredentialForActor(db: Db, period: AuditPeriod, groups: PeriodGroup[]): Promise<Anomaly[]> {
+  // A pair with a successful `created` entry in the period is never reported, so each candidate's count
+  // is the pair's successful entries in the period, as listed below.
+  const candidates = mergeGroups(
+    groups.filter((group) => group.success && group.credentialName !== '*' && group.action !== 'created' && group.actor !== systemActor),
+    (group) => JSON.stringify([group.actor, group.credentialName]),
   );
   const found: Anomaly[] = [];
-  for (const pair of pairs) {
-    const actor = String(pair.actor);
-    const name = String(pair.credential_name);
-    const behind = await entriesBehind(db, sql`actor = ${actor} and credential_name = ${name} and success = ${true} and ${inPeriod(period)}`);
+  for (const pair of byFirstSeq(candidates.values())) {
+    if (found.length >= MAX_ANOMALIES_PER_RULE) break;
+    const { actor, credentialName: name } = pair;
+    // Two index probes on (actor, credential_name, ...) per pair: any entry before the period, or a successful creation.
+    const [history] = await rows(
+      db,
+      sql`select
+            exists (select 1 from aegis_audit_log p where p.actor = ${actor} and p.credential_name = ${name} and p."timestamp" < ${period.start}) as used_before,
+            exists (select 1 from aegis_audit_log c ${indexedBy(db.dialect, 'idx_audit_action_actor_seq')} where c.actor = ${actor} and c.credential_name = ${name} and c.action = 'created' and c.success = ${true} and c."timestamp" < ${period.end}) as created`,
+    );
+    if (toBool(history!.used_before as boolean | number) || toBool(history!.created as boolean | number)) continue;
+    const listed = await listEntries(db, 'idx_audit_actor_name_seq', sql`actor = ${actor} and credential_name = ${name} and success = ${true} and ${inPeriod(period)}`, pair.firstSeq);
     found.push({
       type: 'new_credential_for_actor',
       reason: `${actor} used credential '${name}' for the first time: it has no earlier entry for it.`,
       actor,
       credentialName: name,
       ipAddress: null,
-      ...behind,
+      entryCount: pair.entryCount,
+      firstAt: pair.firstAt,
+      lastAt: pair.lastAt,
+      ...listed,
     });
   }
   return found;
@@ -152,7 +266,7 @@ async function unusualHours(db: Db, period: AuditPeriod, settings: AnomalySettin
   const baselineStart = new Date(new Date(period.start).getTime() - settings.baselineDays * 24 * hourMs).toISOString();
   const baseline = await rows(
     db,
-    sql`select actor, ${hour} as hour, count(*) as n from aegis_audit_log
+    sql`select actor, ${hour} as hour, count(*) as n from aegis_audit_log ${indexedBy(db.dialect, 'idx_audit_report')}
         where "timestamp" >= ${baselineStart} and "timestamp" < ${period.start} and actor <> ${systemActor}
         group by actor, ${hour}`,
   );
@@ -164,11 +278,15 @@ async function unusualHours(db: Db, period: AuditPeriod, settings: AnomalySettin
     entry.hours.add(toNumber(row.hour as number));
     usual.set(actor, entry);
   }
+  // Only actors with enough baseline entries can be reported, so the period is scanned for them alone.
+  const habitualActors = [...usual].filter(([, habits]) => habits.total >= settings.hoursMinBaselineEntries).map(([actor]) => actor);
+  if (habitualActors.length === 0) return [];
 
   const current = await rows(
     db,
-    sql`select actor, ${hour} as hour, min(seq) as first_seq from aegis_audit_log
-        where ${inPeriod(period)} and actor <> ${systemActor}
+    sql`select actor, ${hour} as hour, count(*) as n, min(seq) as first_seq, min("timestamp") as first_at, max("timestamp") as last_at
+        from aegis_audit_log ${indexedBy(db.dialect, 'idx_audit_report')}
+        where ${inPeriod(period)} and actor in (${list(habitualActors)})
         group by actor, ${hour} order by first_seq`,
   );
   const found: Anomaly[] = [];
@@ -178,7 +296,8 @@ async function unusualHours(db: Db, period: AuditPeriod, settings: AnomalySettin
     const habits = usual.get(actor);
     if (!habits || habits.total < settings.hoursMinBaselineEntries || habits.hours.has(hourValue)) continue;
     if (found.length >= MAX_ANOMALIES_PER_RULE) break;
-    const behind = await entriesBehind(db, sql`actor = ${actor} and ${hour} = ${hourValue} and ${inPeriod(period)}`);
+    const { firstSeq, ...figures } = groupFigures(row);
+    const behind = { ...figures, ...(await listEntries(db, 'idx_audit_actor_seq', sql`actor = ${actor} and ${hour} = ${hourValue} and ${inPeriod(period)}`, firstSeq)) };
     found.push({
       type: 'unusual_hour',
       reason: `${actor} made ${behind.entryCount} calls between ${formatHour(hourValue)} and ${formatHour(hourValue + 1)} UTC, an hour in which it made none of its ${habits.total} calls in the ${settings.baselineDays} days before; its usual hours are ${describeHours(habits.hours)} UTC.`,
@@ -224,10 +343,12 @@ async function failureBursts(db: Db, period: AuditPeriod, settings: AnomalySetti
   const seenFirstSeqs = new Set<number>();
   for (const column of ['actor', 'ip_address'] as const) {
     const key = sql.ref(column);
+    // Partial indexes on (actor, seq) and (ip_address, seq) contain failed entries only, so every query here reads failures alone.
+    const failures = indexedBy(db.dialect, column === 'actor' ? 'idx_audit_actor_failed' : 'idx_audit_address_failed');
     const candidates = await rows(
       db,
-      sql`select ${key} as key, min(seq) as first_seq from aegis_audit_log
-          where ${inPeriod(period)} and success = ${false} and ${key} is not null
+      sql`select ${key} as key, min(seq) as first_seq from aegis_audit_log ${failures}
+          where ${inPeriod(period)} and ${failedOnly(db.dialect)} and ${key} is not null
           group by ${key} having count(*) >= ${settings.failureBurstCount} order by first_seq limit ${MAX_ANOMALIES_PER_RULE}`,
     );
     for (const candidate of candidates) {
@@ -238,8 +359,8 @@ async function failureBursts(db: Db, period: AuditPeriod, settings: AnomalySetti
           db,
           sql`select seq, "timestamp" from (
                 select seq, "timestamp", lead("timestamp", ${settings.failureBurstCount - 1}) over (order by seq) as later
-                from aegis_audit_log
-                where ${key} = ${value} and success = ${false} and "timestamp" >= ${from} and "timestamp" < ${period.end}
+                from aegis_audit_log ${failures}
+                where ${key} = ${value} and ${failedOnly(db.dialect)} and "timestamp" >= ${from} and "timestamp" < ${period.end}
               ) failures
               where later is not null and ${millisBetween(db.dialect, sql`"timestamp"`, sql`later`)} <= ${windowMs}
               order by seq limit 1`,
@@ -249,7 +370,8 @@ async function failureBursts(db: Db, period: AuditPeriod, settings: AnomalySetti
         const windowEnd = new Date(new Date(startAt).getTime() + windowMs).toISOString();
         const behind = await entriesBehind(
           db,
-          sql`${key} = ${value} and success = ${false} and seq >= ${toNumber(start.seq as number)} and "timestamp" <= ${windowEnd} and "timestamp" < ${period.end}`,
+          failures,
+          sql`${key} = ${value} and ${failedOnly(db.dialect)} and seq >= ${toNumber(start.seq as number)} and "timestamp" <= ${windowEnd} and "timestamp" < ${period.end}`,
         );
         const firstSeq = behind.entrySeqs[0]!;
         if (!seenFirstSeqs.has(firstSeq)) {
@@ -276,37 +398,48 @@ async function failureBursts(db: Db, period: AuditPeriod, settings: AnomalySetti
  * hourly rate over the baseline days before the period, with at least `readRateMinReads` reads. An actor
  * with no baseline reads is counted as one read in the baseline, so a new actor's flood is reported too.
  */
-async function readRates(db: Db, period: AuditPeriod, settings: AnomalySettings): Promise<Anomaly[]> {
+async function readRates(db: Db, period: AuditPeriod, settings: AnomalySettings, groups: PeriodGroup[]): Promise<Anomaly[]> {
   const periodHours = (new Date(period.end).getTime() - new Date(period.start).getTime()) / hourMs;
   const baselineHours = settings.baselineDays * 24;
   const baselineStart = new Date(new Date(period.start).getTime() - baselineHours * hourMs).toISOString();
-  const current = await rows(
-    db,
-    sql`select actor, count(*) as n, min(seq) as first_seq from aegis_audit_log
-        where ${inPeriod(period)} and action in (${list(readActions)}) and actor <> ${systemActor}
-        group by actor having count(*) >= ${settings.readRateMinReads} order by first_seq limit ${MAX_ANOMALIES_PER_RULE}`,
+  const readers = mergeGroups(
+    groups.filter((group) => readActions.includes(group.action) && group.actor !== systemActor),
+    (group) => group.actor,
   );
+  // The first MAX_ANOMALIES_PER_RULE candidates by first read are kept before the rate test.
+  const candidates = byFirstSeq(readers.values())
+    .filter((reader) => reader.entryCount >= settings.readRateMinReads)
+    .slice(0, MAX_ANOMALIES_PER_RULE);
+  if (candidates.length === 0) return [];
+
+  const baseline = await rows(
+    db,
+    sql`select actor, count(*) as n from aegis_audit_log ${indexedBy(db.dialect, 'idx_audit_report')}
+        where "timestamp" >= ${baselineStart} and "timestamp" < ${period.start} and action in (${list(readActions)})
+          and actor in (${list(candidates.map((candidate) => candidate.actor))})
+        group by actor`,
+  );
+  const baselineByActor = new Map(baseline.map((row) => [String(row.actor), toNumber(row.n as number)]));
+
   const found: Anomaly[] = [];
-  for (const row of current) {
-    const actor = String(row.actor);
-    const reads = toNumber(row.n as number);
-    const [baseline] = await rows(
-      db,
-      sql`select count(*) as n from aegis_audit_log
-          where actor = ${actor} and action in (${list(readActions)}) and "timestamp" >= ${baselineStart} and "timestamp" < ${period.start}`,
-    );
-    const baselineReads = toNumber(baseline!.n as number);
+  for (const candidate of candidates) {
+    const actor = candidate.actor;
+    const reads = candidate.entryCount;
+    const baselineReads = baselineByActor.get(actor) ?? 0;
     const rate = reads / periodHours;
     const baselineRate = Math.max(baselineReads, 1) / baselineHours;
     if (rate <= settings.readRateFactor * baselineRate) continue;
-    const behind = await entriesBehind(db, sql`actor = ${actor} and action in (${list(readActions)}) and ${inPeriod(period)}`);
+    const listed = await listEntries(db, 'idx_audit_actor_seq', sql`actor = ${actor} and action in (${list(readActions)}) and ${inPeriod(period)}`, candidate.firstSeq);
     found.push({
       type: 'read_rate',
       reason: `${actor} made ${reads} reads (${formatRate(rate)} per hour), more than ${settings.readRateFactor} times its rate of ${formatRate(baselineReads / baselineHours)} per hour (${baselineReads} reads) in the ${settings.baselineDays} days before.`,
       actor,
       credentialName: null,
       ipAddress: null,
-      ...behind,
+      entryCount: reads,
+      firstAt: candidate.firstAt,
+      lastAt: candidate.lastAt,
+      ...listed,
     });
   }
   return found;
@@ -319,25 +452,30 @@ function formatRate(perHour: number): string {
 }
 
 /** Reports each reveal of a value, with one finding per actor and credential. */
-async function valueReveals(db: Db, period: AuditPeriod): Promise<Anomaly[]> {
-  const pairs = await rows(
-    db,
-    sql`select actor, credential_name, min(seq) as first_seq from aegis_audit_log
-        where ${inPeriod(period)} and action = 'revealed' and success = ${true}
-        group by actor, credential_name order by first_seq limit ${MAX_ANOMALIES_PER_RULE}`,
+async function valueReveals(db: Db, period: AuditPeriod, groups: PeriodGroup[]): Promise<Anomaly[]> {
+  const pairs = mergeGroups(
+    groups.filter((group) => group.action === 'revealed' && group.success),
+    (group) => JSON.stringify([group.actor, group.credentialName]),
   );
   const found: Anomaly[] = [];
-  for (const pair of pairs) {
-    const actor = String(pair.actor);
-    const name = String(pair.credential_name);
-    const behind = await entriesBehind(db, sql`actor = ${actor} and credential_name = ${name} and action = 'revealed' and success = ${true} and ${inPeriod(period)}`);
+  for (const pair of byFirstSeq(pairs.values()).slice(0, MAX_ANOMALIES_PER_RULE)) {
+    const { actor, credentialName: name, entryCount } = pair;
+    const listed = await listEntries(
+      db,
+      'idx_audit_actor_name_seq',
+      sql`actor = ${actor} and credential_name = ${name} and action = 'revealed' and success = ${true} and ${inPeriod(period)}`,
+      pair.firstSeq,
+    );
     found.push({
       type: 'value_revealed',
-      reason: `${actor} revealed the value of credential '${name}' ${behind.entryCount === 1 ? 'once' : `${behind.entryCount} times`}.`,
+      reason: `${actor} revealed the value of credential '${name}' ${entryCount === 1 ? 'once' : `${entryCount} times`}.`,
       actor,
       credentialName: name,
       ipAddress: null,
-      ...behind,
+      entryCount,
+      firstAt: pair.firstAt,
+      lastAt: pair.lastAt,
+      ...listed,
     });
   }
   return found;
@@ -356,8 +494,9 @@ async function retiredOrExpiredUse(db: Db, period: AuditPeriod): Promise<Anomaly
     db,
     sql`select actor, credential_name, state, min(seq) as first_seq, min(expires_at) as expires_at from (
           select a.actor, a.credential_name, a.seq, c.expires_at, ${state} as state
-          from aegis_audit_log a join aegis_credentials c on c.name = a.credential_name
+          from aegis_audit_log a ${indexedBy(db.dialect, 'idx_audit_name')} join aegis_credentials c on c.name = a.credential_name
           where a."timestamp" >= ${period.start} and a."timestamp" < ${period.end} and a.action in (${list(useActions)}) and a.actor <> ${systemActor}
+            and a.credential_name in (select name from aegis_credentials where status = 'retired' or expires_at is not null)
             and ((c.status = 'retired' and ${retiredBefore}) or ${expiredBefore})
         ) uses
         group by actor, credential_name, state order by first_seq limit ${MAX_ANOMALIES_PER_RULE}`,

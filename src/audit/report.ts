@@ -1,10 +1,8 @@
-import { sql } from 'kysely';
 import { enqueueAlert } from '../alerts/outbox.repository.js';
 import type { Db } from '../db/database.js';
-import { toIso, toNumber } from '../db/values.js';
 import type { Clock } from '../lib/clock.js';
 import type { AnomalySettings } from './audit-settings.js';
-import { detectAnomalies, type Anomaly, type AuditPeriod } from './anomalies.js';
+import { detectAnomalies, readPeriodGroups, type Anomaly, type AuditPeriod } from './anomalies.js';
 
 export interface ReportSettings {
   anomalies: AnomalySettings;
@@ -38,7 +36,8 @@ export interface AuditReport {
 
 /**
  * Builds the audit report of a period with aggregate queries, so no entry is loaded into memory:
- * entries at or after `period.start` and before `period.end`, both UTC instants.
+ * entries at or after `period.start` and before `period.end`, both UTC instants. The figures are sums
+ * over the period's groups (one per actor, credential name, action and outcome).
  *
  * - total_accesses counts every entry, failed and denied ones included.
  * - failures counts entries whose success is false, and rotations counts successful `rotated` entries.
@@ -48,54 +47,52 @@ export interface AuditReport {
  *   second report over the same entries raises nothing new.
  */
 export async function buildAuditReport(db: Db, period: AuditPeriod, settings: ReportSettings): Promise<AuditReport> {
-  const inPeriod = sql`"timestamp" >= ${period.start} and "timestamp" < ${period.end}`;
-  const failed = sql`sum(case when success = ${false} then 1 else 0 end)`;
-
-  const summaryRows = await sql<Record<string, unknown>>`
-    select count(*) as total, ${failed} as failures,
-      sum(case when action = 'rotated' and success = ${true} then 1 else 0 end) as rotations,
-      count(distinct actor) as actors
-    from aegis_audit_log where ${inPeriod}`.execute(db.kysely);
-  const summary = summaryRows.rows[0]!;
-
-  const byCredential = await sql<Record<string, unknown>>`
-    select credential_name, count(*) as n, ${failed} as failures, max("timestamp") as last_access
-    from aegis_audit_log where ${inPeriod} and credential_name <> '*'
-    group by credential_name`.execute(db.kysely);
-  const byAction = await sql<Record<string, unknown>>`
-    select action, count(*) as n, ${failed} as failures
-    from aegis_audit_log where ${inPeriod}
-    group by action`.execute(db.kysely);
-  const byActor = await sql<Record<string, unknown>>`
-    select actor, count(*) as n, ${failed} as failures
-    from aegis_audit_log where ${inPeriod}
-    group by actor`.execute(db.kysely);
-
-  const anomalies = await detectAnomalies(db, period, settings.anomalies);
+  // One grouped scan of the period serves every figure below and several anomaly rules.
+  const groups = await readPeriodGroups(db, period);
+  const anomalies = await detectAnomalies(db, period, settings.anomalies, groups);
   if (settings.raiseAlerts !== false) await raiseAnomalyAlerts(db, anomalies, settings.clock.now());
+
+  const byCredential = new Map<string, { accesses: number; failures: number; lastAccess: string }>();
+  const byAction = new Map<string, { count: number; failures: number }>();
+  const byActor = new Map<string, { count: number; failures: number }>();
+  let rotations = 0;
+  for (const group of groups) {
+    const failures = group.success ? 0 : group.entryCount;
+    if (group.action === 'rotated' && group.success) rotations += group.entryCount;
+
+    if (group.credentialName !== '*') {
+      const credential = byCredential.get(group.credentialName) ?? { accesses: 0, failures: 0, lastAccess: group.lastAt };
+      credential.accesses += group.entryCount;
+      credential.failures += failures;
+      if (group.lastAt > credential.lastAccess) credential.lastAccess = group.lastAt;
+      byCredential.set(group.credentialName, credential);
+    }
+    const action = byAction.get(group.action) ?? { count: 0, failures: 0 };
+    action.count += group.entryCount;
+    action.failures += failures;
+    byAction.set(group.action, action);
+    const actor = byActor.get(group.actor) ?? { count: 0, failures: 0 };
+    actor.count += group.entryCount;
+    actor.failures += failures;
+    byActor.set(group.actor, actor);
+  }
+  const actorRows = [...byActor].map(([actor, figures]) => ({ actor, ...figures }));
 
   return {
     period: { start: period.start, end: period.end },
     summary: {
-      total_accesses: count(summary.total),
-      rotations: count(summary.rotations),
-      failures: count(summary.failures),
-      unique_actors: count(summary.actors),
+      total_accesses: actorRows.reduce((sum, row) => sum + row.count, 0),
+      rotations,
+      failures: actorRows.reduce((sum, row) => sum + row.failures, 0),
+      unique_actors: actorRows.length,
     },
-    by_credential: byCredential.rows
-      .map((row) => ({
-        credential_name: String(row.credential_name),
-        accesses: count(row.n),
-        failures: count(row.failures),
-        last_access: toIso(row.last_access as string),
-      }))
+    by_credential: [...byCredential]
+      .map(([name, figures]) => ({ credential_name: name, accesses: figures.accesses, failures: figures.failures, last_access: figures.lastAccess }))
       .sort((a, b) => b.accesses - a.accesses || compareText(a.credential_name, b.credential_name)),
-    by_action: byAction.rows
-      .map((row) => ({ action: String(row.action), count: count(row.n), failures: count(row.failures) }))
+    by_action: [...byAction]
+      .map(([action, figures]) => ({ action, ...figures }))
       .sort((a, b) => b.count - a.count || compareText(a.action, b.action)),
-    by_actor: byActor.rows
-      .map((row) => ({ actor: String(row.actor), count: count(row.n), failures: count(row.failures) }))
-      .sort((a, b) => b.count - a.count || compareText(a.actor, b.actor)),
+    by_actor: actorRows.sort((a, b) => b.count - a.count || compareText(a.actor, b.actor)),
     anomalies: anomalies.map(anomalyView),
   };
 }
@@ -108,11 +105,6 @@ function compareText(a: string, b: string): number {
   if (a < b) return -1;
   if (a > b) return 1;
   return 0;
-}
-
-/** Aggregates come back as numbers from SQLite and as strings (bigint, numeric) from PostgreSQL; a sum over no rows is null. */
-function count(value: unknown): number {
-  return value === null || value === undefined ? 0 : toNumber(value as string | number);
 }
 
 export function anomalyView(anomaly: Anomaly): AnomalyView {
