@@ -135,17 +135,29 @@ export interface AuditQuery {
   offset: number;
 }
 
-/** Lists entries newest first, with the total that matches the filters. */
-export async function queryEntries(db: Executor, query: AuditQuery): Promise<{ entries: AuditEntry[]; total: number }> {
+function successLiteral(dialect: DialectName, success: boolean): string {
+  if (dialect === 'sqlite') return success ? 'success = 1' : 'success = 0';
+  return success ? 'success = true' : 'success = false';
+}
+
+/**
+ * Lists entries newest first, with the total that matches the filters. The actor, credential, action and
+ * failure filters have indexes ending in `seq` (migrations 0006 and 0007), so their pages are read in
+ * order without sorting every match.
+ */
+export async function queryEntries(db: Executor, dialect: DialectName, query: AuditQuery): Promise<{ entries: AuditEntry[]; total: number }> {
   let filtered = db.selectFrom('aegis_audit_log');
   if (query.credentialName !== undefined) filtered = filtered.where('credential_name', '=', query.credentialName);
   if (query.action !== undefined) filtered = filtered.where('action', '=', query.action);
   if (query.actor !== undefined) filtered = filtered.where('actor', '=', query.actor);
   if (query.startDate !== undefined) filtered = filtered.where('timestamp', '>=', query.startDate);
   if (query.endDate !== undefined) filtered = filtered.where('timestamp', '<=', query.endDate);
-  if (query.success !== undefined) filtered = filtered.where('success', '=', query.success);
+  // Written as a literal: SQLite uses the partial indexes on failed entries only for this exact text.
+  if (query.success !== undefined) filtered = filtered.where(sql.raw<boolean>(successLiteral(dialect, query.success)));
 
   const rows = await filtered.selectAll().orderBy('seq', 'desc').limit(query.limit).offset(query.offset).execute();
+  // NOTE: the total is an exact count, so a request with no filter, or only success=true, counts most of
+  // the log: on SQLite, 36 ms unfiltered and 127 ms for success=true over 1,000,000 entries (one measurement).
   const count = await filtered.select(sql<string | number>`count(*)`.as('count')).executeTakeFirstOrThrow();
   return { entries: rows.map(fromRow), total: Number(count.count) };
 }

@@ -29,7 +29,7 @@ export class AuditLog {
   }
 
   async query(query: AuditQuery): Promise<{ entries: AuditEntry[]; total: number }> {
-    return queryEntries(this.#db.kysely, query);
+    return queryEntries(this.#db.kysely, this.#db.dialect, query);
   }
 }
 

@@ -6,6 +6,7 @@ import * as alertDeliveries from './migrations/0003_alert_deliveries.js';
 import * as schedulerJobs from './migrations/0004_scheduler_jobs.js';
 import * as auditCheckpoints from './migrations/0005_audit_checkpoints.js';
 import * as auditIndexes from './migrations/0006_audit_indexes.js';
+import * as auditFailureIndexes from './migrations/0007_audit_failure_indexes.js';
 
 interface DialectMigration {
   up(db: Kysely<any>, dialect: DialectName): Promise<void>;
@@ -19,6 +20,7 @@ const migrations: Record<string, DialectMigration> = {
   '0004_scheduler_jobs': schedulerJobs,
   '0005_audit_checkpoints': auditCheckpoints,
   '0006_audit_indexes': auditIndexes,
+  '0007_audit_failure_indexes': auditFailureIndexes,
 };
 
 class StaticMigrationProvider implements MigrationProvider {
