@@ -7,6 +7,7 @@ import * as schedulerJobs from './migrations/0004_scheduler_jobs.js';
 import * as auditCheckpoints from './migrations/0005_audit_checkpoints.js';
 import * as auditIndexes from './migrations/0006_audit_indexes.js';
 import * as auditFailureIndexes from './migrations/0007_audit_failure_indexes.js';
+import * as dropAuditIndexes from './migrations/0008_drop_audit_indexes.js';
 
 interface DialectMigration {
   up(db: Kysely<any>, dialect: DialectName): Promise<void>;
@@ -21,6 +22,7 @@ const migrations: Record<string, DialectMigration> = {
   '0005_audit_checkpoints': auditCheckpoints,
   '0006_audit_indexes': auditIndexes,
   '0007_audit_failure_indexes': auditFailureIndexes,
+  '0008_drop_audit_indexes': dropAuditIndexes,
 };
 
 class StaticMigrationProvider implements MigrationProvider {
