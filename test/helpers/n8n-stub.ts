@@ -18,10 +18,15 @@ export interface StubWorkflow {
 
 export interface N8nStubOptions {
   apiKey: string;
-  /** Whether the stub has GET /credentials (list), GET /credentials/{id} and PATCH /credentials/{id}; without them it models an older n8n and returns 405. */
+  /** Whether the stub has GET /credentials (list) and PATCH /credentials/{id}; without them it models an older n8n and returns 405. */
   recentApi: boolean;
   /** Items per page of the list endpoints, kept small so tests page through several. */
   pageSize?: number;
+  /**
+   * Whether GET /credentials/{id} exists when `recentApi` is set. n8n 2.8.4 returns 405 for it although
+   * it has the list and PATCH, so the default is false and health checks look the id up in the list.
+   */
+  getCredentialById?: boolean;
 }
 
 /** The fields n8n's PUT /workflows/{id} accepts; any other field gets 400, as n8n's request validator does. */
@@ -40,7 +45,7 @@ export class N8nStub {
   #http!: HttpStub;
 
   constructor(options: N8nStubOptions) {
-    this.options = { pageSize: 2, ...options };
+    this.options = { pageSize: 2, getCredentialById: false, ...options };
   }
 
   static async start(options: N8nStubOptions): Promise<N8nStub> {
@@ -90,7 +95,7 @@ export class N8nStub {
       }
       case 'GET credentials/:id':
       case 'PATCH credentials/:id': {
-        if (!recent) return notAllowed();
+        if (!recent || (request.method === 'GET' && !this.options.getCredentialById)) return notAllowed();
         const credential = this.credentials.get(id);
         if (!credential) return sendJson(response, 404, { message: 'Credential not found' });
         if (request.method === 'PATCH' && body.data !== undefined) credential.data = body.data as Record<string, unknown>;

@@ -130,6 +130,19 @@ for (const dialect of await testDialects()) {
         stub.addCredential({ id: '7', name: 'Slack bot', type: 'slackApi', data: secretData });
       });
 
+      it('health check uses GET by id', async () => {
+        stub.options.getCredentialById = true;
+        try {
+          const earlier = stub.requests.length;
+          const checked = await call(t.app, 'POST', '/credentials/slack%2Fbot/test', { token: t.adminToken });
+          assert.equal(checked.json.status ?? checked.json.health, 'healthy', checked.body);
+          const sent = stub.requests.slice(earlier).filter((request) => request.method === 'GET').map((request) => request.url);
+          assert.deepEqual(sent, ['/api/v1/credentials/7'], 'the list is not read when GET by id exists');
+        } finally {
+          stub.options.getCredentialById = false;
+        }
+      });
+
       it('sync registers, updates, reports missing', async () => {
         // n8n renamed credential 7 and has five new ones (8 to 12). AEGIS's 'gone/one' points at an id n8n no longer has.
         stub.credentials.get('7')!.name = 'Slack bot (renamed)';
