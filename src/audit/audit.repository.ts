@@ -141,9 +141,9 @@ function successLiteral(dialect: DialectName, success: boolean): string {
 }
 
 /**
- * Lists entries newest first, with the total that matches the filters. The actor, credential, action and
- * failure filters have indexes ending in `seq` (migrations 0006 and 0007), so their pages are read in
- * order without sorting every match.
+ * Lists entries newest first, with the total that matches the filters. The filters by actor, by
+ * credential, by action with actor and by failure have indexes ending in `seq` (migrations 0006 and
+ * 0007), so their pages are read in order without sorting every match.
  */
 export async function queryEntries(db: Executor, dialect: DialectName, query: AuditQuery): Promise<{ entries: AuditEntry[]; total: number }> {
   let filtered = db.selectFrom('aegis_audit_log');
