@@ -264,6 +264,8 @@ async function newCredentialForActor(db: Db, period: AuditPeriod, groups: Period
 async function unusualHours(db: Db, period: AuditPeriod, settings: AnomalySettings): Promise<Anomaly[]> {
   const hour = hourOf(db.dialect);
   const baselineStart = new Date(new Date(period.start).getTime() - settings.baselineDays * 24 * hourMs).toISOString();
+  // NOTE: with a full baseline this rule scans the baseline days and then the period, which took 1.0 s
+  // for 1,000,000 entries in each on SQLite: the slowest part of the report.
   const baseline = await rows(
     db,
     sql`select actor, ${hour} as hour, count(*) as n from aegis_audit_log ${indexedBy(db.dialect, 'idx_audit_report')}
