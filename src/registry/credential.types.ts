@@ -1,4 +1,4 @@
-/** Where a credential lives and how AEGIS reaches it. `postgres` is a database role's password. */
+/** The system a credential lives in, which decides how AEGIS reaches it. `postgres` is a database role's password. */
 export const PROVIDERS = ['n8n', 'supabase', 'api', 'env', 'postgres'] as const;
 export type Provider = (typeof PROVIDERS)[number];
 
@@ -9,7 +9,7 @@ export type CredentialStatus = (typeof STATUSES)[number];
 export const ROTATION_STRATEGIES = ['manual', 'scheduled', 'on_expiry'] as const;
 export type RotationStrategy = (typeof ROTATION_STRATEGIES)[number];
 
-/** Why a version was written. */
+/** The reason a version was written. */
 export type VersionReason = 'initial' | 'rotation' | 'manual_update' | 'emergency' | 'rollback' | 'import';
 
 /** A credential as stored, without its value. `encryptedValue` mirrors the current version's envelope. */
@@ -42,7 +42,7 @@ export interface Credential {
   rotationCron: string | null;
   /** The IANA time zone the cron expression is read in; UTC when null. */
   rotationTimezone: string | null;
-  /** How AEGIS makes new values for this credential; defaults apply when null. */
+  /** The rules AEGIS follows to make new values for this credential; defaults apply when null. */
   valuePolicy: ValuePolicy | null;
 }
 
