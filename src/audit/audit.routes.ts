@@ -9,6 +9,7 @@ import type { Clock } from '../lib/clock.js';
 import { ValidationError } from '../lib/errors.js';
 import type { AuditLog } from './audit.service.js';
 import { AuditAction, type AuditEntry } from './audit.types.js';
+import { storedFields } from './chain.js';
 import { exportContentTypes, exportLines, type ExportFormat } from './export.js';
 import { buildAuditReport } from './report.js';
 import { prunedView, recordVerification, verifyAuditChain } from './verify.js';
@@ -52,23 +53,9 @@ interface LogQuery {
   offset: number;
 }
 
+/** Shows an entry with every stored field under its column name. */
 export function entryView(entry: AuditEntry) {
-  return {
-    id: entry.id,
-    seq: entry.seq,
-    timestamp: entry.timestamp,
-    credential_id: entry.credentialId,
-    credential_name: entry.credentialName,
-    action: entry.action,
-    actor: entry.actor,
-    target: entry.target,
-    details: entry.details,
-    ip_address: entry.ipAddress,
-    success: entry.success,
-    error_message: entry.errorMessage,
-    prev_hash: entry.prevHash,
-    entry_hash: entry.entryHash,
-  };
+  return storedFields(entry);
 }
 
 /**

@@ -8,7 +8,12 @@ import type { AuditEntry } from './audit.types.js';
  * every stored chain, so such a change needs a chain format version.
  */
 export function entryHash(entry: Omit<AuditEntry, 'entryHash'>): string {
-  const fields = {
+  return crypto.createHash('sha256').update(canonicalJson(hashedFields(entry))).digest('hex');
+}
+
+/** Lists an entry's stored fields under their column names, all but `entry_hash`, which hashes them. */
+export function hashedFields(entry: Omit<AuditEntry, 'entryHash'>) {
+  return {
     seq: entry.seq,
     id: entry.id,
     timestamp: entry.timestamp,
@@ -23,5 +28,9 @@ export function entryHash(entry: Omit<AuditEntry, 'entryHash'>): string {
     error_message: entry.errorMessage,
     prev_hash: entry.prevHash,
   };
-  return crypto.createHash('sha256').update(canonicalJson(fields)).digest('hex');
+}
+
+/** Lists every stored field of an entry under its column name, as the API and exports show it. */
+export function storedFields(entry: AuditEntry) {
+  return { ...hashedFields(entry), entry_hash: entry.entryHash };
 }

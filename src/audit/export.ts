@@ -1,5 +1,6 @@
 import type { Executor } from '../db/database.js';
 import { fromRow, readHead } from './audit.repository.js';
+import { storedFields } from './chain.js';
 import type { AuditEntry } from './audit.types.js';
 
 export type ExportFormat = 'csv' | 'jsonl';
@@ -37,7 +38,7 @@ export const exportContentTypes: Record<ExportFormat, string> = {
   jsonl: 'application/x-ndjson; charset=utf-8',
 };
 
-/** Rows read per query; the export holds one page at a time, whatever the number of entries. */
+/** Rows read per query. The export keeps one page in memory at a time, whatever the number of entries. */
 const exportPageSize = 1_000;
 
 export function hasFilter(filter: ExportFilter): boolean {
@@ -70,28 +71,9 @@ export async function* exportLines(db: Executor, filter: ExportFilter, format: E
 }
 
 export function formatLine(entry: AuditEntry, format: ExportFormat): string {
-  const fields = exportFields(entry);
+  const fields = storedFields(entry);
   if (format === 'jsonl') return `${JSON.stringify(fields)}\n`;
   return `${EXPORT_COLUMNS.map((column) => csvField(column === 'details' ? JSON.stringify(fields.details) : fields[column])).join(',')}\n`;
-}
-
-function exportFields(entry: AuditEntry) {
-  return {
-    seq: entry.seq,
-    id: entry.id,
-    timestamp: entry.timestamp,
-    credential_id: entry.credentialId,
-    credential_name: entry.credentialName,
-    action: entry.action,
-    actor: entry.actor,
-    target: entry.target,
-    details: entry.details,
-    ip_address: entry.ipAddress,
-    success: entry.success,
-    error_message: entry.errorMessage,
-    prev_hash: entry.prevHash,
-    entry_hash: entry.entryHash,
-  };
 }
 
 /**

@@ -2,7 +2,6 @@ import crypto from 'node:crypto';
 import type { Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit.service.js';
-import { markAudited } from '../audit/audited-errors.js';
 import { AuditAction, type AuditEntryInput } from '../audit/audit.types.js';
 import { currentMasterKeyId } from '../crypto/master-keys.repository.js';
 import { EnvelopeError, KeyUnavailableError, type Keyring } from '../crypto/keyring.js';
@@ -13,6 +12,7 @@ import type { AdapterRegistry } from '../providers/adapter.js';
 import { AegisError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../lib/errors.js';
 import { callerReaches, type Caller } from '../tokens/caller.js';
 import { hasScope } from '../tokens/scopes.js';
+import { runAudited } from './credential-access.js';
 import {
   checkMetadata,
   checkProviderConfigDocument,
@@ -359,25 +359,11 @@ export class RegistryService {
   }
 
   /** Runs a call and, when it fails, writes the failure to the audit log before passing the error on. */
-  async #audited<T>(caller: Caller, action: string, name: string, run: () => Promise<T>): Promise<T> {
-    try {
-      return await run();
-    } catch (error) {
-      const failure = action === AuditAction.created && uniqueViolation(error) ? credentialExists(name) : error;
-      const credential = name === '*' ? undefined : await findCredentialByName(this.#db.kysely, name).catch(() => undefined);
-      await this.#deps.audit.record({
-        credentialId: credential?.id ?? null,
-        credentialName: name,
-        action,
-        actor: caller.actor,
-        ipAddress: caller.ipAddress,
-        success: false,
-        errorMessage: failure instanceof AegisError ? `${failure.code}: ${failure.message}` : 'internal error',
-      });
-      markAudited(failure);
-      throw failure;
-    }
+  #audited<T>(caller: Caller, action: string, name: string, run: () => Promise<T>): Promise<T> {
+    const mapError = (error: unknown) => (action === AuditAction.created && uniqueViolation(error) ? credentialExists(name) : error);
+    return runAudited({ audit: this.#deps.audit, db: this.#db.kysely }, caller, action, name, run, mapError);
   }
+
 }
 
 function withStatus(credential: Credential, now: Date): Credential {
