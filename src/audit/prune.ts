@@ -16,7 +16,7 @@ export interface PruneSettings {
   retentionDays: number;
   /** Removes entries older than this instant instead; it must lie at least `retentionDays` in the past. */
   before?: Date;
-  /** Who asked, for the audit entry the prune writes; `system` for the scheduler. */
+  /** The actor recorded in the audit entry the prune writes; `system` for the scheduler. */
   actor?: string;
   /** Entries removed per transaction; each transaction writes its own checkpoint. */
   batchSize?: number;

@@ -51,8 +51,8 @@ export interface ChainAnchor {
  * cover one unbroken range from entry 1, so a changed, removed or forged checkpoint fails the check.
  *
  * Entries appended while the walk runs lie beyond the head it read, so a live vault verifies cleanly.
- * NOTE: the chain is not keyed, so someone who rewrites every entry after the newest checkpoint and the
- * head row too produces a chain that verifies; only the entries before that point stay proven.
+ * NOTE: the chain is not keyed. Someone who rewrites every entry after the newest checkpoint, and the head
+ * row too, produces a chain that verifies, so only the entries up to that checkpoint stay proven.
  */
 export async function verifyAuditChain(db: Executor, keyring: Keyring, pageSize = 2_000): Promise<ChainReport> {
   const head = await readHead(db);

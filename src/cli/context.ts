@@ -22,7 +22,7 @@ export function cliCaller(): Caller {
 
 /**
  * Opens the vault for one command, runs it and closes the vault. Logs go to stderr at `warn` unless
- * AEGIS_LOG_LEVEL says otherwise, so stdout holds only the command's output.
+ * AEGIS_LOG_LEVEL sets another level, so stdout carries only the command's output.
  */
 export async function withVault<T>(run: (vault: Vault) => Promise<T>, config: Config = loadConfig()): Promise<T> {
   const level = process.env.AEGIS_LOG_LEVEL ?? 'warn';

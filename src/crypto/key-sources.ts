@@ -22,8 +22,8 @@ export function describeKeySource(source: KeySource): string {
 }
 
 /**
- * Reads every master key the source holds. A key file holds one base64 key per line (blank lines and
- * `#` comments are skipped) and must not be readable by group or others. The environment variable holds
+ * Reads every master key of the source. A key file contains one base64 key per line (blank lines and
+ * `#` comments are skipped) and must not be readable by group or others. The environment variable contains
  * comma-separated base64 keys. A passphrase yields one key per stored salt.
  */
 export function readKeyCandidates(source: KeySource, salts: ReadonlyArray<string>): KeyCandidate[] {
@@ -62,7 +62,7 @@ export function readKeyFile(file: string): Buffer[] {
   try {
     stat = fs.statSync(file);
   } catch {
-    throw new StartupError(`Key file ${file} does not exist. Set AEGIS_MASTER_KEY_FILE to the file that holds this vault's master key.`);
+    throw new StartupError(`Key file ${file} does not exist. Set AEGIS_MASTER_KEY_FILE to the file that contains this vault's master key.`);
   }
   if ((stat.mode & 0o077) !== 0) {
     const mode = (stat.mode & 0o777).toString(8).padStart(3, '0');

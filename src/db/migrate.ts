@@ -44,7 +44,7 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
     provider: new StaticMigrationProvider(db.dialect),
     migrationTableName: 'aegis_migrations',
     migrationLockTableName: 'aegis_migrations_lock',
-    // Kysely looks for its tables across all schemas unless told which one; name ours.
+    // Kysely looks for its tables across all schemas unless given one, so name ours.
     ...(db.schema ? { migrationTableSchema: db.schema } : {}),
   });
   let { error, results } = await migrator.migrateToLatest();

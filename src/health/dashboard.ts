@@ -108,7 +108,7 @@ function hoursUntil(instant: string | null, now: Date): number | null {
 /** How many of the newest alerts a caller with name or tag limits looks through for ones it may see. */
 const limitedAlertScan = 1_000;
 
-/** The newest alerts, newest first. A caller with token limits sees only alerts about credentials it reaches. */
+/** The newest alerts, newest first. A caller with token limits gets only alerts about credentials it reaches. */
 async function recentAlerts(deps: HealthMonitorDeps, caller: Caller, limit: number): Promise<DashboardAlert[]> {
   const unlimited = caller.namePatterns.length === 0 && caller.tags.length === 0;
   const rows = await deps.db.kysely
@@ -153,7 +153,7 @@ const limitedScanPage = 500;
 /**
  * Non-retired credentials that have not expired yet and expire within `thresholdHours`, or within their
  * own `alert_threshold_hours` when no threshold is given, soonest first. Failed and rotating credentials
- * are listed too; their `status` says so. `count` is the number of matches, of which one page is returned.
+ * are listed too; their `status` shows it. `count` is the number of matches, of which one page is returned.
  */
 export async function expiringCredentials(
   deps: HealthMonitorDeps,

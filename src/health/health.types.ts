@@ -18,7 +18,7 @@ export interface HealthMonitorDeps {
   config: Pick<Config, 'alertLeadHours' | 'healthConcurrency' | 'providerTimeoutMs'>;
 }
 
-/** The outcome of one health check, as stored in `aegis_health_checks`. Never holds a value. */
+/** The outcome of one health check, as stored in `aegis_health_checks`. It never contains a value. */
 export interface HealthCheckResult {
   checkId: string;
   credentialId: string;
@@ -27,7 +27,7 @@ export interface HealthCheckResult {
   /** Wall time of the provider test in milliseconds; null when no test ran. */
   responseTimeMs: number | null;
   details: Record<string, unknown>;
-  /** Why the check failed or could not run; null when healthy. */
+  /** The reason the check failed or could not run; null when healthy. */
   error: string | null;
   checkedAt: string;
 }

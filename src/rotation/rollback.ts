@@ -38,7 +38,7 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
       const targetValue = await openVersion(deps, deps.db.kysely, credential, target);
       const currentValue = await openVersion(deps, deps.db.kysely, credential, current);
       const secrets = [targetValue ?? '', currentValue ?? ''];
-      // The provider's id of the credential as it stands now; a provider that replaces the credential
+      // The provider's current id of the credential. A provider that replaces the credential
       // on a write (n8n without PATCH) hands back a new one, and the old versions' ids no longer exist.
       let liveProviderId = credential.providerCredentialId;
       if (adapter.setValue && targetValue !== null) {

@@ -3,7 +3,7 @@ import type { CredentialTemplate, RotationDefaults } from './template.types.js';
 /** Vendor keys are rotated by hand at the vendor by default: AEGIS tests them and warns before expiry. */
 const manualRotation: RotationDefaults = { rotation_enabled: false, rotation_strategy: 'manual', rotation_interval_hours: 2160 };
 
-/** A field holding the service's base URL; the template sets its default, an import may point it elsewhere. */
+/** A field with the service's base URL. The template sets its default, and an import may point it elsewhere. */
 function baseUrlField(defaultUrl: string): Record<string, unknown> {
   return { type: 'string', pattern: '^https?://[^\\s{}]+$', maxLength: 2048, default: defaultUrl, description: 'Base URL of the service' };
 }
@@ -130,7 +130,7 @@ export const builtinTemplates: ReadonlyArray<CredentialTemplate> = [
     baseUrl: 'https://slack.com',
     secretField: 'access_token',
     secret: { type: 'string', pattern: '^xox[abposr]-[A-Za-z0-9-]{10,}$', maxLength: 512, description: 'Token starting with xoxb-, xoxp- or another xox?- prefix' },
-    // NOTE: Slack answers auth.test with HTTP 200 and `"ok": false` for a revoked token, and the api
+    // NOTE: Slack responds to auth.test with HTTP 200 and `"ok": false` for a revoked token, and the api
     // adapter checks only the status, so this test detects an unreachable Slack but not a revoked token.
     test: { method: 'POST', path: '/api/auth.test', headers: bearer },
   }),
@@ -196,7 +196,7 @@ export const builtinTemplates: ReadonlyArray<CredentialTemplate> = [
         required: ['token', 'test_url'],
         properties: {
           token: { type: 'string', minLength: 8, maxLength: 8192, pattern: '^[\\x21-\\x7e]+$', description: 'Token of printable ASCII without spaces' },
-          test_url: { type: 'string', pattern: '^https?://[^\\s{}]+$', maxLength: 2048, description: 'URL that answers 2xx to a valid token' },
+          test_url: { type: 'string', pattern: '^https?://[^\\s{}]+$', maxLength: 2048, description: 'URL that responds with 2xx to a valid token' },
         },
       },
       secret_field: 'token',
@@ -221,7 +221,7 @@ export const builtinTemplates: ReadonlyArray<CredentialTemplate> = [
           // RFC 7617 forbids a colon in the user-id; braces are excluded so the name cannot form a placeholder.
           user: { type: 'string', pattern: '^[^:{}\\s]{1,256}$' },
           password: { type: 'string', minLength: 1, maxLength: 1024 },
-          test_url: { type: 'string', pattern: '^https?://[^\\s{}]+$', maxLength: 2048, description: 'URL that answers 2xx to valid credentials' },
+          test_url: { type: 'string', pattern: '^https?://[^\\s{}]+$', maxLength: 2048, description: 'URL that responds with 2xx to valid credentials' },
         },
       },
       secret_field: 'password',

@@ -15,7 +15,7 @@ export interface RotationDefaults {
 export interface TemplateSchema {
   /** JSON schema of the import's `values` object. */
   fields: Record<string, unknown>;
-  /** The field of `values` that holds the secret; it is sealed as version 1 and never stored in metadata. */
+  /** The field of `values` that contains the secret. It is sealed as version 1 and never stored in metadata. */
   secret_field: string;
   /** The service's default base URL, which `values.base_url` overrides; null for templates without one. */
   base_url: string | null;

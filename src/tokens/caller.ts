@@ -1,7 +1,7 @@
 import { matchesNamePattern } from '../lib/names.js';
 import type { Scope } from './scopes.js';
 
-/** Who is calling: the token's actor and what the token allows, plus where the call came from. */
+/** The identity behind a call: the token's actor, what the token allows, and the client address. */
 export interface Caller {
   actor: string;
   tokenId: string | null;
@@ -13,7 +13,7 @@ export interface Caller {
   ipAddress: string | null;
 }
 
-/** A caller for commands run on the server itself (`aegis credentials ...`), with every scope. */
+/** Creates a caller for commands run on the server itself (`aegis credentials ...`), with every scope. */
 export function localCaller(actor: string): Caller {
   return { actor, tokenId: null, scopes: ['admin'], namePatterns: [], tags: [], ipAddress: null };
 }

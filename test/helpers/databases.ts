@@ -6,7 +6,7 @@ export const testPostgresUrl = process.env.AEGIS_TEST_DATABASE_URL ?? 'postgres:
 
 let reachable: Promise<boolean> | undefined;
 
-/** Tells whether the test PostgreSQL answers, once per process. */
+/** Tells whether the test PostgreSQL accepts connections, checked once per process. */
 export function postgresReachable(): Promise<boolean> {
   reachable ??= (async () => {
     const client = new pg.Client({ connectionString: testPostgresUrl, connectionTimeoutMillis: 3_000 });
@@ -26,7 +26,7 @@ export function postgresReachable(): Promise<boolean> {
 export type DialectName = 'sqlite' | 'postgres';
 
 /**
- * The dialects a suite runs on. PostgreSQL is skipped with a printed reason when it is not reachable,
+ * Returns the dialects a suite runs on. PostgreSQL is skipped with a printed reason when it is not reachable,
  * except under CI (CI=true), where a missing PostgreSQL fails the run instead.
  */
 export async function testDialects(): Promise<DialectName[]> {

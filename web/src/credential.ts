@@ -87,6 +87,12 @@ function applications(entries: AuditEntry[]): Application[] {
   return [...seen.values()];
 }
 
+/** Describes how a rotation history entry ended. */
+function rotationOutcome(entry: HistoryEntry): string {
+  if (!entry.success) return `failed: ${entry.error_message ?? 'no message'}`;
+  return entry.rolled_back ? 'succeeded, later rolled back' : 'succeeded';
+}
+
 /** Settings the edit form changes with PATCH /credentials/{name}. */
 interface SettingsPatch {
   expires_at?: string | null;
@@ -168,7 +174,9 @@ export function credentialView(name: string): View {
         `${path}/rotate`,
         { trigger, ...(reason ? { reason } : {}) },
       );
-      const revoked = emergency ? (outcome.revoked_old_value ? '; the old value was revoked' : '; the provider cannot revoke the old value') : '';
+      let revoked = '';
+      if (outcome.revoked_old_value) revoked = '; the old value was revoked';
+      else if (emergency) revoked = '; the provider cannot revoke the old value';
       return `Rotated: version ${outcome.previous_version} → ${outcome.new_version}${revoked}.`;
     });
   }
@@ -359,7 +367,7 @@ export function credentialView(name: string): View {
           utc(entry.rotated_at),
           entry.trigger,
           `${entry.previous_version ?? '—'} → ${entry.new_version ?? '—'}`,
-          entry.success ? (entry.rolled_back ? 'succeeded, later rolled back' : 'succeeded') : `failed: ${entry.error_message ?? 'no message'}`,
+          rotationOutcome(entry),
           entry.actor ?? '—',
           entry.reason ?? '—',
         ]), 'No rotation yet.'))),

@@ -24,7 +24,7 @@ function svg(tag: string, attributes: Record<string, string | number> = {}, ...c
 
 /**
  * Draws the marker of one check: a circle when healthy, a cross when unhealthy and a square when unknown,
- * so the shape tells the status apart as well as the colour.
+ * so the shape shows the status as well as the colour.
  */
 function marker(check: HealthCheck, x: number, y: number): SVGElement {
   const label = `${utc(check.checked_at)}: ${check.status}, ${check.response_time_ms} ms`;
@@ -83,7 +83,7 @@ export function responseTimeChart(checks: HealthCheck[], summaryId: string): SVG
 /** Builds the health-check section: the text summary, the chart beside it, and the checks as a table. */
 export function healthHistory(checks: HealthCheck[], total: number): HTMLElement {
   const summaryId = 'health-summary';
-  // The latest-check line above already says "Not checked yet", so an empty history adds nothing.
+  // The latest-check line above already shows "Not checked yet", so an empty history adds nothing.
   if (checks.length === 0) return h('div', { class: 'health-history' });
   return h('div', { class: 'health-history' },
     h('div', { class: 'health-overview' },

@@ -5,7 +5,7 @@ import { checkApiConfig, fill, fillJson, readPointer, type ApiConfig, type Place
 
 /**
  * A credential of an HTTP API, described by request templates: a test request, and optionally a
- * rotation request whose JSON response holds the new value and a revoke request for the old one.
+ * rotation request whose JSON response contains the new value and a revoke request for the old one.
  */
 export function createApiAdapter(options: { defaultTimeoutMs?: number } = {}): ProviderAdapter {
   return {

@@ -1,7 +1,7 @@
 import { AegisError } from '../../lib/errors.js';
 import { ProviderError } from '../adapter.js';
 
-/** Where AEGIS reaches n8n's public REST API (`{url}/api/v1`) and the API key it sends. */
+/** Connection settings of n8n's public REST API (`{url}/api/v1`) and the API key it sends. */
 export interface N8nSettings {
   url: string;
   apiKey: string;
@@ -34,7 +34,7 @@ export interface N8nWorkflow {
 
 /**
  * An endpoint this n8n does not have. Older n8n versions have no credential list (GET /credentials) and
- * no PATCH /credentials/{id}; n8n answers 405 for a method missing on a known path.
+ * no PATCH /credentials/{id}; n8n responds with 405 to a method missing on a known path.
  */
 export class N8nUnsupportedError extends AegisError {
   constructor(endpoint: string, status: number) {
@@ -44,7 +44,7 @@ export class N8nUnsupportedError extends AegisError {
   }
 }
 
-/** n8n rejected or failed a call; the message holds the endpoint, the status and n8n's message, never credential data. */
+/** n8n rejected or failed a call; the message contains the endpoint, the status and n8n's message, never credential data. */
 export class N8nRequestError extends ProviderError {
   readonly status: number;
 
@@ -101,7 +101,7 @@ export class N8nClient {
     }
   }
 
-  /** Pages through a list endpoint that answers `{data, nextCursor}`. */
+  /** Pages through a list endpoint that returns `{data, nextCursor}`. */
   async listAll<T>(path: string): Promise<T[]> {
     const items: T[] = [];
     let cursor: string | null = null;
@@ -149,7 +149,7 @@ function n8nMessage(text: string): string {
     const parsed = JSON.parse(text) as { message?: unknown };
     if (typeof parsed.message === 'string') return parsed.message.slice(0, maxMessageLength);
   } catch {
-    // Not JSON: no message is kept, because an HTML error page says nothing useful.
+    // Not JSON: no message is kept, because an HTML error page contains nothing useful.
   }
   return '';
 }

@@ -114,7 +114,7 @@ export function checkSupabaseConfig(config: Record<string, unknown>): SupabaseCo
     }
   }
   const checked: SupabaseConfig = { project_ref: projectRef, key_type: keyType as SupabaseConfig['key_type'], project_url: projectUrl };
-  // NOTE: the rotation engine asks for a provider-issued value only when provider_config has `rotate`,
+  // NOTE: the rotation engine requests a provider-issued value only when provider_config has `rotate`,
   // and revokes a rejected issued value only when it has `revoke`. Secret keys get both markers so the
   // engine takes that path; other key types get neither and are not rotated by AEGIS.
   if (keyType === 'secret') return { ...checked, rotate: managementApi, revoke: managementApi };
