@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { AEGIS_VERSION } from '../http/health.routes.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerCredentialCommands } from './commands/credentials.js';
+import { registerDoctorCommand } from './commands/doctor.js';
 import { registerImportCommands } from './commands/import.js';
 import { registerInitCommand } from './commands/init.js';
 import { registerKeyCommands } from './commands/keys.js';
@@ -12,8 +13,13 @@ import { reportFailure } from './context.js';
 
 export function buildProgram(): Command {
   const program = new Command('aegis')
-    .description('AEGIS: a self-hosted credential vault for automation platforms and AI agents.\nConfiguration comes from environment variables; see docs/configuration.md.')
+    .description('AEGIS: a self-hosted credential vault for automation platforms and AI agents.\nConfiguration comes from a file (--config or AEGIS_CONFIG) and environment variables; see docs/configuration.md.')
     .version(AEGIS_VERSION)
+    .option('--config <file>', 'configuration file (overrides AEGIS_CONFIG); environment variables override its settings')
+    .hook('preAction', (command) => {
+      const file = command.opts<{ config?: string }>().config;
+      if (file !== undefined) process.env.AEGIS_CONFIG = file;
+    })
     .showHelpAfterError()
     // Program options count only before the command, so `rollback NAME --version 2` reaches rollback
     // instead of printing the program's version.
@@ -27,6 +33,7 @@ export function buildProgram(): Command {
   registerKeyCommands(program);
   registerImportCommands(program);
   registerRotationCommands(program);
+  registerDoctorCommand(program);
   return program;
 }
 

@@ -12,6 +12,12 @@ export type KeySource =
 export interface Config {
   host: string;
   port: number;
+  /** Certificate chain and private key files (PEM). When both are set, `aegis serve` serves HTTPS. */
+  tls: { certFile: string; keyFile: string } | undefined;
+  /** Whether `aegis serve` may listen on a non-loopback address without TLS (AEGIS_ALLOW_INSECURE_LISTEN=on). */
+  allowInsecureListen: boolean;
+  /** How long a stopping server waits for in-flight requests and rotation steps before it exits anyway. */
+  shutdownTimeoutSeconds: number;
   dataDir: string;
   /** PostgreSQL connection string. When unset, AEGIS uses the SQLite file at `sqlitePath`. */
   databaseUrl: string | undefined;
@@ -81,6 +87,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   return {
     host: env.AEGIS_HOST ?? '127.0.0.1',
     port: readInteger(env, 'AEGIS_PORT', 8012, 0, 65535),
+    tls: readTls(env, cwd),
+    allowInsecureListen: readOnOff(env, 'AEGIS_ALLOW_INSECURE_LISTEN', false),
+    shutdownTimeoutSeconds: readInteger(env, 'AEGIS_SHUTDOWN_TIMEOUT_SECONDS', 30, 1, 3600),
     dataDir,
     databaseUrl: emptyToUndefined(env.DATABASE_URL),
     databaseSchema: readSchemaName(env),
@@ -139,6 +148,17 @@ function readSchedules(env: Env): Config['schedules'] {
     dailyReport: read('AEGIS_CRON_DAILY_REPORT', '0 8 * * *'),
     retention: read('AEGIS_CRON_RETENTION', '15 3 * * *'),
   };
+}
+
+/** Reads AEGIS_TLS_CERT_FILE and AEGIS_TLS_KEY_FILE: both or neither. */
+function readTls(env: Env, cwd: string): Config['tls'] {
+  const certFile = emptyToUndefined(env.AEGIS_TLS_CERT_FILE);
+  const keyFile = emptyToUndefined(env.AEGIS_TLS_KEY_FILE);
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) {
+    throw new StartupError('Set both AEGIS_TLS_CERT_FILE and AEGIS_TLS_KEY_FILE to serve HTTPS, or neither to serve HTTP.');
+  }
+  return { certFile: path.resolve(cwd, certFile), keyFile: path.resolve(cwd, keyFile) };
 }
 
 function readOnOff(env: Env, name: string, fallback: boolean): boolean {

@@ -15,7 +15,9 @@ import { registerTemplateRoutes } from '../templates/templates.routes.js';
 import { registerTokenRoutes } from '../tokens/tokens.routes.js';
 import type { Vault } from '../vault.js';
 import { registerDashboardRoutes } from '../web/dashboard.routes.js';
+import { registerMetricsRoutes } from '../metrics/metrics.routes.js';
 import { registerAuthentication } from './auth.js';
+import { registerSecurityHeaders } from './security-headers.js';
 import { AEGIS_VERSION, registerHealthRoute } from './health.routes.js';
 import { problem, requestLabel, sendProblem, toProblem } from './problem.js';
 import { validatorCompiler } from './validation.js';
@@ -54,10 +56,7 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
 
   registerAuthentication(app, { tokens: vault.tokens, audit: vault.audit, limiter: vault.authFailures });
 
-  app.addHook('onSend', async (_request, reply) => {
-    reply.header('cache-control', 'no-store');
-    reply.header('x-content-type-options', 'nosniff');
-  });
+  registerSecurityHeaders(app, vault.config);
 
   // One log line per request: ids and outcome, never bodies or headers.
   app.addHook('onResponse', async (request, reply) => {
@@ -120,6 +119,7 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
   registerAlertRoutes(app, { alerts: vault.alerts, audit: vault.audit });
   registerN8nRoutes(app, vault.n8n);
   registerDashboardRoutes(app);
+  registerMetricsRoutes(app, vault);
   return app;
 }
 
