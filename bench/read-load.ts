@@ -1,0 +1,162 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { callJson, emit, loadTest, log, shortMode, type LoadResult } from './common.js';
+import { adminTokenOf, buildServerCode, startAegis, startBare, stopServer, type ChildServer } from './servers.js';
+
+/**
+ * B1 and B2: `GET /credentials/{name}` with a valid read token against `aegis serve` in a child process,
+ * logging at info level to a file, driven by autocannon in this process; then the same load against the
+ * bare Fastify baseline returning the same JSON body for the same path. Every response must be 200 and
+ * the audit log must grow by one entry per response, or the run fails.
+ *
+ * BENCH_CPU_PROF=<folder> starts the AEGIS child with `node --cpu-prof` and keeps the profile there.
+ */
+const postgresUrl = process.env.AEGIS_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const connections = 16;
+const seconds = shortMode ? 3 : 10;
+const warmUpSeconds = shortMode ? 1 : 2;
+const credentialName = 'bench-read';
+
+export interface ReadBenchmark {
+  id: 'B1' | 'B2';
+  dialect: 'sqlite' | 'postgres';
+  /** Lowest accepted throughput as a share of the baseline's. */
+  minRatio: number;
+  /** Highest accepted p99 in milliseconds, or undefined where the bar sets none. */
+  maxP99Ms: number | undefined;
+}
+
+/** Counts the rows of the audit log in the benchmark's SQLite file or PostgreSQL schema. */
+async function auditCount(dialect: ReadBenchmark['dialect'], dir: string, schema: string): Promise<number> {
+  if (dialect === 'sqlite') {
+    const db = new Database(path.join(dir, 'aegis.db'), { readonly: true });
+    try {
+      return (db.prepare('select count(*) as count from aegis_audit_log').get() as { count: number }).count;
+    } finally {
+      db.close();
+    }
+  }
+  const client = new pg.Client({ connectionString: postgresUrl });
+  await client.connect();
+  try {
+    const result = await client.query<{ count: string }>(`select count(*) as count from "${schema}".aegis_audit_log`);
+    return Number(result.rows[0]!.count);
+  } finally {
+    await client.end();
+  }
+}
+
+async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: postgresUrl });
+  await client.connect();
+  try {
+    await client.query(`drop schema if exists "${schema}" cascade`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Creates the credential and a token with only credentials:read, and returns the token and the response body to serve from the baseline. */
+async function prepare(server: ChildServer): Promise<{ token: string; body: unknown }> {
+  const admin = adminTokenOf(server);
+  const created = await callJson(`${server.url}/credentials`, admin, 'POST', {
+    name: credentialName,
+    credential_type: 'apiKey',
+    provider: 'api',
+    value: crypto.randomBytes(24).toString('base64url'),
+    tags: ['bench'],
+  });
+  if (created.status !== 201) throw new Error(`POST /credentials returned ${created.status}: ${created.text}`);
+  const token = await callJson(`${server.url}/tokens`, admin, 'POST', { actor: 'bench-agent', scopes: ['credentials:read'] });
+  if (token.status !== 201) throw new Error(`POST /tokens returned ${token.status}: ${token.text}`);
+  const read = await callJson(`${server.url}/credentials/${credentialName}`, token.json.token);
+  if (read.status !== 200) throw new Error(`GET /credentials/${credentialName} returned ${read.status}: ${read.text}`);
+  return { token: token.json.token, body: read.json };
+}
+
+function checkClean(label: string, result: LoadResult): void {
+  if (result.non200 > 0 || result.errors > 0 || result.timeouts > 0) {
+    throw new Error(`${label}: ${result.non200} responses other than 200, ${result.errors} errors, ${result.timeouts} timeouts of ${result.responses}`);
+  }
+}
+
+function describe(result: LoadResult): string {
+  return `${Math.round(result.requestsPerSecond)} requests/s, p50 ${result.p50} ms, p99 ${result.p99} ms, ${result.responses} responses`;
+}
+
+/** Runs B1 (SQLite) or B2 (PostgreSQL) and prints its result line. */
+export async function runReadBenchmark(bench: ReadBenchmark): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `aegis-bench-${bench.id.toLowerCase()}-`));
+  const schema = `bench_${bench.id.toLowerCase()}_${crypto.randomBytes(4).toString('hex')}`;
+  const buildDir = await buildServerCode();
+  const profileDir = process.env.BENCH_CPU_PROF;
+  const url = `/credentials/${credentialName}`;
+  try {
+    const env: Record<string, string> = {
+      AEGIS_DATA_DIR: dir,
+      AEGIS_LOG_LEVEL: 'info',
+      AEGIS_SCHEDULER: 'off',
+      ...(bench.dialect === 'postgres' ? { DATABASE_URL: postgresUrl, AEGIS_DATABASE_SCHEMA: schema } : {}),
+    };
+    const nodeOptions = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+    const aegis = await startAegis(buildDir, { env, logFile: path.join(dir, 'aegis.log'), nodeOptions });
+    let aegisResult: LoadResult;
+    let audited: number;
+    try {
+      const { token, body } = await prepare(aegis);
+      fs.writeFileSync(path.join(dir, 'body.json'), JSON.stringify(body));
+      const headers = { authorization: `Bearer ${token}` };
+      checkClean('AEGIS warm-up', await loadTest(aegis.url + url, headers, connections, warmUpSeconds));
+      const before = await auditCount(bench.dialect, dir, schema);
+      aegisResult = await loadTest(aegis.url + url, headers, connections, seconds);
+      await stopServer(aegis);
+      audited = (await auditCount(bench.dialect, dir, schema)) - before;
+    } finally {
+      await stopServer(aegis);
+    }
+    log(`AEGIS: ${describe(aegisResult)}; ${audited} audit entries written`);
+    checkClean('AEGIS', aegisResult);
+    // autocannon stops at the deadline without waiting for the requests still in flight, one per
+    // connection at most; the server still answers and audits those.
+    if (audited < aegisResult.responses || audited > aegisResult.responses + connections) {
+      throw new Error(`the audit log grew by ${audited} entries for ${aegisResult.responses} responses (expected ${aegisResult.responses} to ${aegisResult.responses + connections})`);
+    }
+
+    const bare = await startBare(buildDir, '/credentials/:name', path.join(dir, 'body.json'));
+    let bareResult: LoadResult;
+    try {
+      checkClean('baseline warm-up', await loadTest(bare.url + url, {}, connections, warmUpSeconds));
+      bareResult = await loadTest(bare.url + url, {}, connections, seconds);
+    } finally {
+      await stopServer(bare);
+    }
+    log(`bare Fastify: ${describe(bareResult)}`);
+    checkClean('baseline', bareResult);
+
+    const ratio = aegisResult.requestsPerSecond / bareResult.requestsPerSecond;
+    const p99Bar = bench.maxP99Ms === undefined ? '' : `; p99 <= ${bench.maxP99Ms} ms`;
+    const database = bench.dialect === 'sqlite' ? 'SQLite' : 'PostgreSQL';
+    emit({
+      id: bench.id,
+      workload: `GET /credentials/{name}, read token, audited, info log to a file, ${database}, ${connections} connections, ${seconds} s`,
+      bar: `>= ${bench.minRatio} x bare Fastify requests/s${p99Bar}`,
+      figure: `${Math.round(aegisResult.requestsPerSecond)} requests/s, p99 ${aegisResult.p99} ms (bare: ${Math.round(bareResult.requestsPerSecond)} requests/s, p99 ${bareResult.p99} ms)`,
+      requests_per_second: Math.round(aegisResult.requestsPerSecond),
+      p99_ms: aegisResult.p99,
+      baseline_requests_per_second: Math.round(bareResult.requestsPerSecond),
+      audit_entries: audited,
+      responses: aegisResult.responses,
+      ratio_to_baseline: Number(ratio.toFixed(3)),
+      holds: ratio >= bench.minRatio && (bench.maxP99Ms === undefined || aegisResult.p99 <= bench.maxP99Ms),
+      baseline_note: `${bench.id} compares with a bare Fastify app (no logger, token, database or audit) that returns the same JSON for GET /credentials/:name, run after AEGIS with the same ${connections} connections and ${seconds} s; both servers run as child processes and autocannon runs in the benchmark process, on the same cores.`,
+    });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(buildDir, { recursive: true, force: true });
+    if (bench.dialect === 'postgres') await dropSchema(schema);
+  }
+}
