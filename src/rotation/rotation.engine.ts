@@ -13,6 +13,7 @@ import { saveCredential } from '../registry/credentials.repository.js';
 import { findCurrentVersion, highestVersionNumber, insertVersion, makeCurrent } from '../registry/versions.repository.js';
 import type { Caller } from '../tokens/caller.js';
 import { insertRotation, type RotationTrigger } from './history.repository.js';
+import { InFlightRotations } from './in-flight.js';
 import { crashPoint, openVersion, sealVersion, type RotationDeps } from './rotation-deps.js';
 import { nextRotationAt } from './schedule.js';
 import { generateValue } from './value-policy.js';
@@ -54,13 +55,16 @@ export function rotationLeaseName(credentialId: string): string {
  */
 export class RotationEngine {
   readonly #deps: RotationDeps;
+  /** Rotations running in this process; a stopping server stops new ones and waits for these. */
+  readonly inFlight = new InFlightRotations();
 
   constructor(deps: RotationDeps) {
     this.#deps = deps;
   }
 
   async rotate(caller: Caller, name: string, request: RotateRequest): Promise<RotationOutcome> {
-    return runAudited({ audit: this.#deps.audit, db: this.#deps.db.kysely }, caller, 'rotated', name, async () => {
+    const rotation = runAudited({ audit: this.#deps.audit, db: this.#deps.db.kysely }, caller, 'rotated', name, async () => {
+      this.inFlight.assertAccepting(name);
       const credential = await loadReachableCredential(this.#deps.db.kysely, caller, name);
       if (credential.status === 'retired') {
         throw new ConflictError('credential_retired', `Credential "${name}" is retired and cannot be rotated.`);
@@ -79,6 +83,7 @@ export class RotationEngine {
         });
       }
     });
+    return this.inFlight.track(name, rotation);
   }
 
   async #rotateHeld(

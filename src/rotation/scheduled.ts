@@ -46,7 +46,8 @@ export async function runScheduledRotations(deps: RotationDeps, engine: Rotation
   const details: ScheduledRunDetail[] = [];
   let next = 0;
   const worker = async () => {
-    while (next < due.length) {
+    // A stopping server accepts no new rotations: the run ends after the ones already started.
+    while (next < due.length && engine.inFlight.accepting) {
       const credential = due[next++]!;
       const trigger = credential.rotationStrategy === 'on_expiry' ? 'expiry' : 'scheduled';
       try {

@@ -122,6 +122,11 @@ export class Scheduler {
     return this.#lease !== null;
   }
 
+  /** Names of the jobs running in this process now. */
+  get runningJobs(): string[] {
+    return [...this.#running.keys()];
+  }
+
   /**
    * Renews or takes the leader lease, then starts every job due at `now` and waits until they end.
    * Tests call it with a manual clock; `start()` calls the same steps from a timer.
@@ -159,8 +164,13 @@ export class Scheduler {
     if (this.#lease) {
       const lease = this.#lease;
       this.#lease = null;
-      await releaseLease(this.#db.kysely, lease);
-      this.#log.info({ owner: lease.owner, fencingToken: lease.fencingToken }, 'released the scheduler lease');
+      try {
+        await releaseLease(this.#db.kysely, lease);
+        this.#log.info({ owner: lease.owner, fencingToken: lease.fencingToken }, 'released the scheduler lease');
+      } catch (error) {
+        // With the database unreachable the lease cannot be released; another process takes it once it expires.
+        this.#log.warn({ owner: lease.owner, fencingToken: lease.fencingToken, err: describeError(error) }, 'failed to release the scheduler lease; it expires by itself');
+      }
     }
   }
 
