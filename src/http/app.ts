@@ -19,12 +19,14 @@ import { registerMetricsRoutes } from '../metrics/metrics.routes.js';
 import { registerAuthentication } from './auth.js';
 import { registerSecurityHeaders } from './security-headers.js';
 import { AEGIS_VERSION, registerHealthRoute } from './health.routes.js';
-import { problem, requestLabel, sendProblem, toProblem } from './problem.js';
+import { auditFailureProblem, problem, requestLabel, sendProblem, toProblem } from './problem.js';
 import { validatorCompiler } from './validation.js';
 
 export interface BuildAppOptions {
   /** Called with the options of each route as Fastify registers it; tests use it to list every route. */
   onRoute?: (route: RouteOptions) => void;
+  /** Certificate chain and key (PEM); when given, the server speaks HTTPS. */
+  https?: { cert: Buffer; key: Buffer };
 }
 
 /** Builds the HTTP API on an open vault. The caller listens, or calls `inject` in tests. */
@@ -38,6 +40,8 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     routerOptions: { maxParamLength: 256 },
+    // Fastify types an HTTPS instance apart from an HTTP one; callers use only what both have.
+    ...((options.https ? { https: options.https } : {}) as object),
   });
   if (options.onRoute) app.addHook('onRoute', options.onRoute);
   app.setValidatorCompiler(validatorCompiler);
@@ -93,7 +97,7 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
         });
       } catch (auditError) {
         request.log.error({ err: describeError(auditError) }, 'failed to write the audit entry of a failed request');
-        return sendProblem(reply, problem(503, 'audit_unavailable', 'The audit log could not be written, so the request was not completed. Retry later.'));
+        return sendProblem(reply, auditFailureProblem(auditError));
       }
     }
     return sendProblem(reply, body);

@@ -1,7 +1,10 @@
+import type tls from 'node:tls';
 import type { Command } from 'commander';
 import pino from 'pino';
 import { loadConfig } from '../../config/config.js';
 import { buildApp } from '../../http/app.js';
+import { createShutdown } from '../../http/shutdown.js';
+import { checkListenAddress, describeCertificate, loadTlsPairAtStartup, reloadTlsPair } from '../../http/tls.js';
 import { createLogger } from '../../lib/logger.js';
 import { openVault } from '../../vault.js';
 import { parseInteger } from '../context.js';
@@ -9,38 +12,51 @@ import { parseInteger } from '../context.js';
 export function registerServeCommand(program: Command): void {
   program
     .command('serve')
-    .description('Start the AEGIS HTTP API (default 127.0.0.1:8012, SQLite at ./data/aegis.db)')
-    .option('--host <address>', 'address to listen on (overrides AEGIS_HOST)')
+    .description('Start the AEGIS HTTP API (default 127.0.0.1:8012, SQLite at ./data/aegis.db); HTTPS when AEGIS_TLS_CERT_FILE and AEGIS_TLS_KEY_FILE are set')
+    .option('--host <address>', 'address to listen on (overrides AEGIS_HOST); a non-loopback address needs TLS or AEGIS_ALLOW_INSECURE_LISTEN=on')
     .option('--port <number>', 'TCP port (overrides AEGIS_PORT)', parseInteger)
     .action(async (options: { host?: string; port?: number }) => {
       const config = loadConfig();
       const host = options.host ?? config.host;
       const port = options.port ?? config.port;
+      // Both checks run before the vault opens, so a rejected start writes no database or key file.
+      checkListenAddress(host, config);
+      const tlsPair = config.tls ? loadTlsPairAtStartup(config.tls) : undefined;
+
       const log = createLogger(config.logLevel, pino.destination(1));
       const vault = await openVault(config, { log });
       const adminToken = await vault.tokens.createInitialAdmin();
       // Rotations a crash interrupted are finished or undone before the first request.
       await vault.rotation.recover();
-      const app = await buildApp(vault);
+      const app = await buildApp(vault, tlsPair ? { https: tlsPair } : {});
       await app.listen({ host, port });
       const address = app.server.address();
       const listening = typeof address === 'object' && address !== null ? address.port : port;
-      log.info({ host, port: listening, database: vault.db.dialect, location: vault.db.location }, 'AEGIS is serving');
+      log.info(
+        {
+          host,
+          port: listening,
+          tls: tlsPair !== undefined,
+          ...(tlsPair ? { certificate: describeCertificate(tlsPair.cert) } : {}),
+          database: vault.db.dialect,
+          location: vault.db.location,
+        },
+        'AEGIS is serving',
+      );
       if (config.schedulerEnabled) vault.scheduler.start();
       else log.info('the scheduler is off (AEGIS_SCHEDULER=off); this process runs no scheduled jobs');
       if (adminToken) {
         // Printed once, outside the log, so it never lands in a log file that collects the JSON lines.
         process.stdout.write(`\nAEGIS admin token (shown once; store it now, e.g. export AEGIS_TOKEN=...):\n${adminToken}\n\n`);
       }
-      const stop = async (signal: string) => {
-        log.info({ signal }, 'stopping');
-        // The running scheduler job ends and the leader lease is released before the database closes.
-        await vault.scheduler.stop();
-        await app.close();
-        await vault.close();
-        process.exit(0);
-      };
-      process.once('SIGINT', () => void stop('SIGINT'));
-      process.once('SIGTERM', () => void stop('SIGTERM'));
+
+      // Without a handler SIGHUP would end the process, so it is handled even when there is nothing to reload.
+      process.on('SIGHUP', () => {
+        if (config.tls) reloadTlsPair(app.server as unknown as tls.Server, config.tls, log);
+        else log.info('received SIGHUP; AEGIS serves plain HTTP, so there is no certificate to reload');
+      });
+      const shutdown = createShutdown({ app, vault, log, timeoutSeconds: config.shutdownTimeoutSeconds });
+      process.on('SIGINT', shutdown);
+      process.on('SIGTERM', shutdown);
     });
 }
