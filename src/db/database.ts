@@ -3,7 +3,10 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
+import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
+import { isDatabaseUnavailable } from './database-errors.js';
+import { poolConfig, resolvePoolSettings, type PoolSettings } from './pool-settings.js';
 import type { Database } from './schema.js';
 import { SqliteAdapter } from './sqlite-adapter.js';
 
@@ -22,9 +25,22 @@ export interface Db {
   close(): Promise<void>;
 }
 
+export interface OpenDatabaseOptions {
+  /** Receives a warning for each pooled PostgreSQL connection that is lost. */
+  log?: Pick<Logger, 'warn'>;
+  /** Pool settings other than `max`; the defaults of DEFAULT_POOL_SETTINGS fill the rest. */
+  pool?: Partial<PoolSettings>;
+}
+
 /** Opens the configured database: PostgreSQL when a URL is set, the SQLite file otherwise. */
-export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'databaseSchema' | 'databasePoolMax' | 'sqlitePath'>): Promise<Db> {
-  if (config.databaseUrl) return openPostgres(config.databaseUrl, config.databaseSchema, config.databasePoolMax);
+export async function openDatabase(
+  config: Pick<Config, 'databaseUrl' | 'databaseSchema' | 'databasePoolMax' | 'sqlitePath'> & Partial<Pick<Config, 'providerTimeoutMs'>>,
+  options: OpenDatabaseOptions = {},
+): Promise<Db> {
+  if (config.databaseUrl) {
+    const settings = resolvePoolSettings(config.databasePoolMax, options.pool, config.providerTimeoutMs);
+    return openPostgres(config.databaseUrl, config.databaseSchema, settings, options.log);
+  }
   return openSqlite(config.sqlitePath);
 }
 
@@ -39,15 +55,16 @@ function openSqlite(file: string): Db {
   return { kysely, dialect: 'sqlite', location: file, schema: undefined, close: () => kysely.destroy() };
 }
 
-async function openPostgres(url: string, schema: string | undefined, poolMax: number): Promise<Db> {
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: poolMax,
-    connectionTimeoutMillis: 5_000,
-    idleTimeoutMillis: 30_000,
-    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+async function openPostgres(url: string, schema: string | undefined, settings: PoolSettings, log: OpenDatabaseOptions['log']): Promise<Db> {
+  const pool = new pg.Pool(poolConfig(url, schema, settings));
+  // A client that loses its connection emits 'error', and an 'error' event without a listener ends the
+  // process. pg-pool listens only while a client is idle (and re-emits on the pool, hence the empty
+  // listener there), so each client gets a listener of its own that also covers the time it is checked
+  // out, e.g. inside a transaction between two statements. pg-pool drops such a client when it is
+  // released, because it is no longer queryable, and opens a new connection for the next request.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => warnConnectionLost(log, error));
   });
-  // An idle client that loses its connection emits an error on the pool; without a listener it would end the process.
   pool.on('error', () => {});
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(kysely);
@@ -59,6 +76,12 @@ async function openPostgres(url: string, schema: string | undefined, poolMax: nu
     schema: current.rows[0]?.schema ?? schema ?? 'public',
     close: () => kysely.destroy(),
   };
+}
+
+function warnConnectionLost(log: OpenDatabaseOptions['log'], error: Error): void {
+  const code = (error as { code?: unknown }).code;
+  const reason = isDatabaseUnavailable(error) ? 'the server closed it or became unreachable' : 'unexpected error';
+  log?.warn({ err: { type: error.name, code, message: error.message } }, `lost a pooled PostgreSQL connection (${reason}); the pool opens a new one when needed`);
 }
 
 function describePostgresUrl(url: string, schema: string | undefined): string {

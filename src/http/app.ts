@@ -19,7 +19,7 @@ import { registerMetricsRoutes } from '../metrics/metrics.routes.js';
 import { registerAuthentication } from './auth.js';
 import { registerSecurityHeaders } from './security-headers.js';
 import { AEGIS_VERSION, registerHealthRoute } from './health.routes.js';
-import { problem, requestLabel, sendProblem, toProblem } from './problem.js';
+import { auditFailureProblem, problem, requestLabel, sendProblem, toProblem } from './problem.js';
 import { validatorCompiler } from './validation.js';
 
 export interface BuildAppOptions {
@@ -97,7 +97,7 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
         });
       } catch (auditError) {
         request.log.error({ err: describeError(auditError) }, 'failed to write the audit entry of a failed request');
-        return sendProblem(reply, problem(503, 'audit_unavailable', 'The audit log could not be written, so the request was not completed. Retry later.'));
+        return sendProblem(reply, auditFailureProblem(auditError));
       }
     }
     return sendProblem(reply, body);

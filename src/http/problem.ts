@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../db/database-errors.js';
 import { AegisError } from '../lib/errors.js';
 import { CREDENTIAL_NAME_PATTERN, TAG_PATTERN } from '../lib/names.js';
 import { multilineTextPattern, plainTextPattern } from './shared-schemas.js';
@@ -41,9 +42,7 @@ export function toProblem(error: unknown): Problem {
   }
   const fastifyError = error as Partial<FastifyError> & { validation?: ValidationIssue[]; validationContext?: string };
   if (fastifyError.validation) return validationProblem(fastifyError.validation, fastifyError.validationContext ?? 'body');
-  if (databaseUnavailable(error)) {
-    return problem(503, 'database_unavailable', 'The database is unreachable. Nothing was changed; retry once it is back.');
-  }
+  if (isDatabaseUnavailable(error)) return databaseUnavailableProblem();
   switch (fastifyError.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return problem(413, 'body_too_large', 'body: the request body is larger than the server accepts (AEGIS_BODY_LIMIT_BYTES).', { field: 'body' });
@@ -113,21 +112,32 @@ const patternDescriptions: Record<string, string> = {
   [multilineTextPattern]: 'must not contain control characters other than tab and line breaks, or unpaired surrogates',
 };
 
-/** Connection-level failures of PostgreSQL or a busy SQLite file: the request may succeed later. */
-export function databaseUnavailable(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string') return false;
-  return (
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'SQLITE_BUSY', 'SQLITE_LOCKED'].includes(code) ||
-    code.startsWith('08') || // PostgreSQL connection exceptions
-    code === '57P01' || // admin shutdown
-    code === '57P02' ||
-    code === '57P03'
+/**
+ * Builds the 503 for a request that failed because the database was unreachable. A change and its audit entry
+ * commit in one transaction, so a change that did not commit left no entry either. A rotation that
+ * reached the provider first is finished or undone by rotation recovery once the database is back.
+ */
+export function databaseUnavailableProblem(): Problem {
+  return problem(
+    503,
+    'database_unavailable',
+    `The database is unreachable, so the request was not completed. Retry in ${DATABASE_RETRY_AFTER_SECONDS} seconds.`,
+    { retry_after_seconds: DATABASE_RETRY_AFTER_SECONDS },
   );
 }
 
+/**
+ * Builds the problem for a request whose audit entry could not be written: `database_unavailable` when the
+ * database was unreachable, `audit_unavailable` otherwise. Either way the request fails closed.
+ */
+export function auditFailureProblem(auditError: unknown): Problem {
+  if (isDatabaseUnavailable(auditError)) return databaseUnavailableProblem();
+  return problem(503, 'audit_unavailable', 'The audit log could not be written, so the request was not completed. Retry later.');
+}
+
 export function sendProblem(reply: FastifyReply, body: Problem): FastifyReply {
-  if (body.status === 429 && typeof body.retry_after_seconds === 'number') reply.header('retry-after', String(body.retry_after_seconds));
+  // 429 for too many failed authentications, 503 while the database is unreachable.
+  if (typeof body.retry_after_seconds === 'number') reply.header('retry-after', String(body.retry_after_seconds));
   return reply.code(body.status).type('application/problem+json').send(body);
 }
 

@@ -1,0 +1,39 @@
+/** Seconds a client should wait before retrying a request that failed because the database was unreachable. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Error codes of a database that cannot be reached or is going away: socket errors from Node, and
+ * PostgreSQL's class 08 (connection exception) and 57P01 to 57P03 (admin shutdown, crash shutdown,
+ * cannot connect now), plus a locked SQLite file.
+ */
+const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', '57P01', '57P02', '57P03', 'SQLITE_BUSY', 'SQLITE_LOCKED']);
+
+/**
+ * Messages of errors without a code that node-postgres (pg 8, pg-pool 3) and Kysely raise when a
+ * connection cannot be opened or has been lost. Kysely throws the rollback's error in place of the
+ * original one when the connection died inside a transaction, and that error is one of these.
+ */
+const unavailableMessages = [
+  'timeout exceeded when trying to connect',
+  'Connection terminated',
+  'Client has encountered a connection error and is not queryable',
+  'Client was closed and is not queryable',
+  'Postgres connection has been discarded',
+  'timeout expired',
+];
+
+/**
+ * Tells whether an error means the database is unreachable or going away, so the same request may
+ * succeed later. Such errors are refused or lost connections, a server shutting down or starting up,
+ * a pool that timed out waiting for a connection, and a busy SQLite file. Follows `cause` 4 levels deep.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth += 1) {
+    const { code, message } = current as { code?: unknown; message?: unknown };
+    if (typeof code === 'string' && (unavailableCodes.has(code) || code.startsWith('08'))) return true;
+    if (typeof message === 'string' && unavailableMessages.some((text) => message.startsWith(text))) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
