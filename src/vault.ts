@@ -45,7 +45,7 @@ export interface Vault {
  */
 export async function openVault(config: Config, options: { log: Logger; clock?: Clock }): Promise<Vault> {
   const clock = options.clock ?? systemClock;
-  const db = await openDatabase(config);
+  const db = await openDatabase(config, { log: options.log });
   try {
     const { keyring, registered } = await verifyKeyring(db, config.keySource);
     const applied = await migrateToLatest(db);
