@@ -2,6 +2,7 @@ import path from 'node:path';
 import { readAuditSettings, type AuditSettings } from '../audit/audit-settings.js';
 import { StartupError } from '../lib/errors.js';
 import { cronScheduleError } from '../scheduler/job-schedule.js';
+import { mergeWithEnvironment, nameFileKeys, readConfigFile, type ConfigFile } from './config-file.js';
 
 /** The source of the master keys. Exactly one is used; docs/configuration.md lists them. */
 export type KeySource =
@@ -79,10 +80,31 @@ export interface Config {
 type Env = Record<string, string | undefined>;
 
 /**
- * Reads the configuration from environment variables, with defaults for a single-node SQLite vault
- * under `./data`. Every invalid setting stops start-up with a message naming the variable.
+ * Reads the configuration: the YAML file named by AEGIS_CONFIG (when set) with environment variables
+ * over it, and defaults for a single-node SQLite vault under `./data`. Every invalid setting stops
+ * start-up with a message naming the variable, and the file key when the file set it.
  */
 export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
+  return loadConfigAndFile(env, cwd).config;
+}
+
+/** Reads the configuration like `loadConfig` and also returns the configuration file it read, if any. */
+export function loadConfigAndFile(env: Env = process.env, cwd: string = process.cwd()): { config: Config; file: ConfigFile | undefined } {
+  const fileName = emptyToUndefined(env.AEGIS_CONFIG);
+  if (fileName === undefined) return { config: readSettings(env, cwd), file: undefined };
+
+  const file = readConfigFile(path.resolve(cwd, fileName));
+  const { settings, fromFile } = mergeWithEnvironment(file, env);
+  try {
+    return { config: readSettings(settings, cwd), file };
+  } catch (error) {
+    if (error instanceof StartupError) throw nameFileKeys(error, file.path, fromFile);
+    throw error;
+  }
+}
+
+/** Reads every setting from environment-variable text; relative paths resolve against `cwd`. */
+function readSettings(env: Env, cwd: string): Config {
   const dataDir = path.resolve(cwd, env.AEGIS_DATA_DIR ?? 'data');
   return {
     host: env.AEGIS_HOST ?? '127.0.0.1',
