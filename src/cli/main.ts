@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { AEGIS_VERSION } from '../http/health.routes.js';
 import { registerAuditCommands } from './commands/audit.js';
+import { registerBackupCommand } from './commands/backup.js';
 import { registerCredentialCommands } from './commands/credentials.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerImportCommands } from './commands/import.js';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerTokenCommands(program);
   registerAuditCommands(program);
   registerKeyCommands(program);
+  registerBackupCommand(program);
   registerImportCommands(program);
   registerRotationCommands(program);
   registerDoctorCommand(program);

@@ -1,9 +1,20 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { AuditAction } from '../../audit/audit.types.js';
-import { generateMasterKey } from '../../crypto/key-material.js';
+import { collectKeys } from '../../backup/collect-keys.js';
+import { formatKeyFile, missingFromBackup } from '../../backup/key-restore.js';
+import { backupLocationProblem } from '../../backup/locations.js';
+import { readRecoveryPassphrase } from '../../backup/recovery-passphrase.js';
+import { rejectExisting, writeSecretFile } from '../../backup/secret-file.js';
+import { readStoredKeyChecks } from '../../backup/stored-key-checks.js';
+import { loadConfig, type Config } from '../../config/config.js';
+import { KeyBackupError, RECOVERY_PASSPHRASE_VARIABLE, openKeyBackup, sealKeyBackup, type KeyBackupContents } from '../../crypto/key-backup.js';
+import { generateMasterKey, rejectWeakPassphrase } from '../../crypto/key-material.js';
 import { listMasterKeys } from '../../crypto/master-keys.repository.js';
 import { rotateMasterKey } from '../../crypto/master-key-rotation.js';
-import { cliCaller, parseInteger, printJson, printTable, withVault } from '../context.js';
+import { StartupError } from '../../lib/errors.js';
+import { CommandError, cliCaller, parseInteger, printJson, printTable, withVault } from '../context.js';
 
 export function registerKeyCommands(program: Command): void {
   const keys = program.command('keys').description('Manage master keys');
@@ -60,4 +71,117 @@ export function registerKeyCommands(program: Command): void {
     .action(() => {
       process.stdout.write(`${generateMasterKey().toString('base64')}\n`);
     });
+
+  registerBackupCommand(keys);
+  registerRestoreCommand(keys);
+}
+
+function registerBackupCommand(keys: Command): void {
+  keys
+    .command('backup')
+    .description(
+      `Write every master key to a file sealed with AES-256-GCM under a key derived with scrypt from a recovery passphrase (${RECOVERY_PASSPHRASE_VARIABLE} or --passphrase-file); store the file apart from the data`,
+    )
+    .requiredOption('--to <file>', 'the backup file to write (mode 0600), outside the data folder and not beside the SQLite file or the key file')
+    .option('--passphrase-file <file>', `read the recovery passphrase from this file (mode 0600) instead of ${RECOVERY_PASSPHRASE_VARIABLE}`)
+    .option('--force', 'replace the file if it exists')
+    .option('--json', 'print JSON')
+    .action(async (options: { to: string; passphraseFile?: string; force?: boolean; json?: boolean }) => {
+      const config = loadConfig();
+      const passphrase = readRecoveryPassphrase(options.passphraseFile);
+      rejectWeakPassphrase(passphrase, options.passphraseFile ?? RECOVERY_PASSPHRASE_VARIABLE);
+      checkOutputFolder(options.to);
+      const problem = backupLocationProblem(options.to, config, { outsideDataDir: true, apartFromSqliteFile: true, apartFromKeyFile: true });
+      if (problem) throw new CommandError(`${problem} Nothing was written.`);
+      rejectExisting(options.to, options.force === true);
+
+      await withVault(async (vault) => {
+        const { keys: collected, missingRetired } = await withBackupErrors(() => collectKeys(vault.db.kysely, vault.keyring));
+        const text = await withBackupErrors(async () => sealKeyBackup(collected, passphrase, vault.clock.now()));
+        writeSecretFile(options.to, text, options.force === true);
+        const summary = collected.map((entry) => ({ key_id: entry.keyId, state: entry.state }));
+        if (options.json) return printJson({ file: path.resolve(options.to), keys: summary, missing_retired_key_ids: missingRetired });
+        process.stdout.write(`wrote ${collected.length} master key(s) (${summary.map((entry) => `${entry.key_id} ${entry.state}`).join(', ')}) to ${options.to}, sealed, mode 0600\n`);
+        if (missingRetired.length > 0) {
+          process.stdout.write(`The key source no longer holds the retired key(s) ${missingRetired.join(', ')}; database backups made before they were retired cannot be opened with this file.\n`);
+        }
+        process.stdout.write('Store the file and the recovery passphrase apart from each other and from the data, e.g. on another machine or in a safe.\n');
+      }, config);
+    });
+}
+
+function registerRestoreCommand(keys: Command): void {
+  keys
+    .command('restore')
+    .description('Open a key backup with its recovery passphrase and write the keys as a key file (mode 0600) for AEGIS_MASTER_KEY_FILE, after checking them against the configured database when it is reachable')
+    .requiredOption('--from <file>', 'the file `aegis keys backup` wrote')
+    .requiredOption('--to-key-file <file>', 'the key file to write')
+    .option('--passphrase-file <file>', `read the recovery passphrase from this file (mode 0600) instead of ${RECOVERY_PASSPHRASE_VARIABLE}`)
+    .option('--force', 'replace the key file if it exists')
+    .option('--no-database-check', 'write the key file without comparing its keys with the configured database')
+    .option('--json', 'print JSON')
+    .action(async (options: { from: string; toKeyFile: string; passphraseFile?: string; force?: boolean; databaseCheck: boolean; json?: boolean }) => {
+      const passphrase = readRecoveryPassphrase(options.passphraseFile);
+      let text: string;
+      try {
+        text = fs.readFileSync(options.from, 'utf8');
+      } catch {
+        throw new CommandError(`Key backup ${options.from} does not exist or cannot be read.`);
+      }
+      checkOutputFolder(options.toKeyFile);
+      rejectExisting(options.toKeyFile, options.force === true);
+      const contents = await withBackupErrors(async () => openKeyBackup(text, passphrase), `Could not open key backup ${options.from}: `);
+
+      const check = options.databaseCheck ? await checkAgainstDatabase(contents) : 'not checked (--no-database-check)';
+      writeSecretFile(options.toKeyFile, formatKeyFile(contents, new Date()), options.force === true);
+
+      const keyFile = path.resolve(options.toKeyFile);
+      if (options.json) {
+        return printJson({ key_file: keyFile, backup_created_at: contents.createdAt, keys: contents.keys.map((entry) => ({ key_id: entry.keyId, state: entry.state })), database_check: check });
+      }
+      process.stdout.write(
+        `wrote ${contents.keys.length} master key(s) (${contents.keys.map((entry) => entry.keyId).join(', ')}) to ${options.toKeyFile}, mode 0600\n` +
+          `database check: ${check}\n` +
+          `Next: set AEGIS_MASTER_KEY_FILE=${keyFile} (and unset AEGIS_MASTER_KEY and AEGIS_MASTER_PASSPHRASE), then start AEGIS.\n`,
+      );
+    });
+}
+
+/**
+ * Compares the backup with the configured database's key check values and returns what was found.
+ * Throws, so nothing is written, when the database needs a key the backup does not hold.
+ */
+async function checkAgainstDatabase(contents: KeyBackupContents): Promise<string> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (!(error instanceof StartupError)) throw error;
+    return `not checked: the configuration is invalid (${error.message})`;
+  }
+  const stored = await readStoredKeyChecks(config);
+  if ('unavailable' in stored) return `not checked: ${stored.unavailable}`;
+  const missing = missingFromBackup(contents.keys, stored.records);
+  if (missing.length > 0) {
+    const list = missing.map((record) => `${record.state} key ${record.keyId} (key check value ${record.checkValue.slice(0, 8)}...)`).join(', ');
+    throw new CommandError(
+      `The key backup does not match the vault at ${stored.location}: it holds no key for the ${list}. Restore the key backup made for this vault, or pass --no-database-check to write the key file anyway. Nothing was written.`,
+    );
+  }
+  return `every current and active key of the vault at ${stored.location} matches its key check value`;
+}
+
+function checkOutputFolder(file: string): void {
+  const folder = path.dirname(path.resolve(file));
+  if (!fs.existsSync(folder)) throw new CommandError(`The folder ${folder} does not exist; create it (mode 0700) first.`);
+}
+
+/** Turns a KeyBackupError into a CommandError, so the CLI prints its message without a stack trace. */
+async function withBackupErrors<T>(run: () => Promise<T>, prefix = ''): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof KeyBackupError) throw new CommandError(`${prefix}${error.message} Nothing was written.`);
+    throw error;
+  }
 }
