@@ -7,6 +7,7 @@ import type { Keyring } from './crypto/keyring.js';
 import { openDatabase, type Db } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { HealthMonitor } from './health/health-monitor.js';
+import { VaultMetrics } from './metrics/vault-metrics.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { createAdapters } from './providers/registry.js';
 import type { N8nSettings } from './providers/n8n/n8n-client.js';
@@ -36,6 +37,8 @@ export interface Vault {
   authFailures: AuthFailureLimiter;
   n8n: N8nService;
   scheduler: Scheduler;
+  /** The Prometheus registry of this vault, which GET /metrics renders. */
+  metrics: VaultMetrics;
   close(): Promise<void>;
 }
 
@@ -56,6 +59,7 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       options.log.info({ keyId, source: config.keySource.kind }, 'registered the first master key');
     }
     const audit = new AuditLog({ db, clock });
+    const metrics = new VaultMetrics();
     const adapters = createAdapters({
       envAllowedDirs: config.envAllowedDirs,
       envReloadCommands: config.envReloadCommands,
@@ -66,7 +70,7 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       supabaseApiUrl: config.supabaseApiUrl,
     });
     const rotation = new Rotation(
-      { db, clock, keyring, audit, log: options.log, adapters, owner: processOwner(), leaseTtlMs: config.rotationLeaseSeconds * 1000, attempts: config.rotationAttempts },
+      { db, clock, keyring, audit, log: options.log, adapters, owner: processOwner(), leaseTtlMs: config.rotationLeaseSeconds * 1000, attempts: config.rotationAttempts, metrics },
       { concurrency: config.rotationConcurrency, versionRetentionDays: config.versionRetentionDays, historyRetentionDays: config.historyRetentionDays },
     );
     const registry = new RegistryService({ db, log: options.log, clock, keyring, audit, adapters });
@@ -81,10 +85,11 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       registry,
       adapters,
       rotation,
-      health: new HealthMonitor({ db, clock, log: options.log, keyring, adapters, audit, config }),
+      health: new HealthMonitor({ db, clock, log: options.log, keyring, adapters, audit, config, metrics }),
       alerts: new AlertService({ db, clock, log: options.log, config }),
       authFailures: new AuthFailureLimiter({ limit: config.authFailureLimit, windowSeconds: config.authFailureWindowSeconds, clock }),
       n8n: new N8nService({ db, clock, log: options.log, audit, registry, settings: n8nSettings(config) }),
+      metrics,
       close: () => db.close(),
     };
     const scheduler = createVaultScheduler(services);
@@ -94,6 +99,7 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       scheduler,
       close: async () => {
         await scheduler.stop();
+        await audit.settled();
         await db.close();
       },
     };

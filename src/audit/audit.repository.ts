@@ -12,13 +12,14 @@ const insertBatchRows = 1_000;
 /**
  * Appends entries to the chain inside the caller's transaction. Locking the head row orders appends
  * from every connection and process: on PostgreSQL with SELECT ... FOR UPDATE, on SQLite through the
- * write lock that BEGIN IMMEDIATE already holds.
+ * write lock that BEGIN IMMEDIATE already holds. `timestamp` is one instant for all entries, or one per
+ * entry.
  */
 export async function appendEntries(
   trx: Transaction<Database>,
   dialect: DialectName,
   inputs: ReadonlyArray<AuditEntryInput>,
-  timestamp: string,
+  timestamp: string | ReadonlyArray<string>,
 ): Promise<AuditEntry[]> {
   let head = trx.selectFrom('aegis_audit_head').select(['seq', 'entry_hash']).where('id', '=', 1);
   if (dialect === 'postgres') head = head.forUpdate();
@@ -27,12 +28,12 @@ export async function appendEntries(
   let seq = toNumber(current.seq);
   let prevHash = current.entry_hash;
   const entries: AuditEntry[] = [];
-  for (const input of inputs) {
+  for (const [index, input] of inputs.entries()) {
     seq += 1;
     const unhashed = {
       id: crypto.randomUUID(),
       seq,
-      timestamp,
+      timestamp: typeof timestamp === 'string' ? timestamp : timestamp[index]!,
       credentialId: input.credentialId ?? null,
       credentialName: input.credentialName,
       action: input.action,

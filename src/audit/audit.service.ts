@@ -5,22 +5,44 @@ import type { Clock } from '../lib/clock.js';
 import { appendEntries, queryEntries, type AuditQuery } from './audit.repository.js';
 import type { AuditEntry, AuditEntryInput } from './audit.types.js';
 
+/** Maximum entries per group commit; 1,000 rows fit one INSERT on both databases. */
+const maxGroupEntries = 1_000;
+
+/** One `record` call waiting for its group commit. */
+interface PendingRecord {
+  inputs: AuditEntryInput[];
+  timestamp: string;
+  resolve: (entries: AuditEntry[]) => void;
+  reject: (error: unknown) => void;
+}
+
 /**
  * The audit log. Every access to AEGIS goes through here, and it fails closed: when an entry cannot be
  * written, the call that caused it fails too.
+ *
+ * `record` commits in groups: calls that arrive while a commit is under way wait for the next one, and
+ * that commit writes all their entries in one transaction. Each call still resolves only after its
+ * entries are committed, so a request is answered only once its audit entry is stored.
  */
 export class AuditLog {
   readonly #db: Db;
   readonly #clock: Clock;
+  #queue: PendingRecord[] = [];
+  #committing: Promise<void> | undefined;
 
   constructor(deps: { db: Db; clock: Clock }) {
     this.#db = deps.db;
     this.#clock = deps.clock;
   }
 
-  /** Appends entries in a transaction of their own. */
-  async record(...inputs: AuditEntryInput[]): Promise<AuditEntry[]> {
-    return this.#db.kysely.transaction().execute((trx) => this.recordIn(trx, ...inputs));
+  /** Appends entries in a transaction of their own, shared with the calls that arrive at the same time. */
+  record(...inputs: AuditEntryInput[]): Promise<AuditEntry[]> {
+    const timestamp = this.#clock.now().toISOString();
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ inputs: inputs.map(sanitize), timestamp, resolve, reject });
+      // setImmediate lets the requests already read from their sockets queue their entries first.
+      this.#committing ??= new Promise<void>((done) => setImmediate(done)).then(() => this.#commitQueued());
+    });
   }
 
   /** Appends entries inside the caller's transaction, so they commit or roll back with the change they describe. */
@@ -30,6 +52,49 @@ export class AuditLog {
 
   async query(query: AuditQuery): Promise<{ entries: AuditEntry[]; total: number }> {
     return queryEntries(this.#db.kysely, this.#db.dialect, query);
+  }
+
+  /** Resolves once every entry recorded so far is committed or has failed. */
+  async settled(): Promise<void> {
+    while (this.#committing) await this.#committing;
+  }
+
+  async #commitQueued(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const group = this.#takeGroup();
+        try {
+          const entries = await this.#append(group);
+          let start = 0;
+          for (const pending of group) {
+            pending.resolve(entries.slice(start, start + pending.inputs.length));
+            start += pending.inputs.length;
+          }
+        } catch (error) {
+          // One call's entries must not fail the others': after a failed group, each call commits alone.
+          if (group.length === 1) group[0]!.reject(error);
+          else for (const pending of group) await this.#append([pending]).then(pending.resolve, pending.reject);
+        }
+      }
+    } finally {
+      this.#committing = undefined;
+    }
+  }
+
+  #takeGroup(): PendingRecord[] {
+    let entryCount = 0;
+    let callCount = 0;
+    while (callCount < this.#queue.length && (callCount === 0 || entryCount + this.#queue[callCount]!.inputs.length <= maxGroupEntries)) {
+      entryCount += this.#queue[callCount]!.inputs.length;
+      callCount += 1;
+    }
+    return this.#queue.splice(0, callCount);
+  }
+
+  #append(group: ReadonlyArray<PendingRecord>): Promise<AuditEntry[]> {
+    const inputs = group.flatMap((pending) => pending.inputs);
+    const timestamps = group.flatMap((pending) => pending.inputs.map(() => pending.timestamp));
+    return this.#db.kysely.transaction().execute((trx) => appendEntries(trx, this.#db.dialect, inputs, timestamps));
   }
 }
 

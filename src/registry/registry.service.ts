@@ -5,7 +5,7 @@ import type { AuditLog } from '../audit/audit.service.js';
 import { AuditAction, type AuditEntryInput } from '../audit/audit.types.js';
 import { currentMasterKeyId } from '../crypto/master-keys.repository.js';
 import { EnvelopeError, KeyUnavailableError, type Keyring } from '../crypto/keyring.js';
-import type { Db } from '../db/database.js';
+import type { Db, Executor } from '../db/database.js';
 import type { Database } from '../db/schema.js';
 import type { Clock } from '../lib/clock.js';
 import type { AdapterRegistry } from '../providers/adapter.js';
@@ -87,21 +87,21 @@ export class RegistryService {
   }
 
   async get(caller: Caller, name: string): Promise<CredentialDetail> {
-    return this.#audited(caller, AuditAction.read, name, () =>
-      this.#db.kysely.transaction().execute(async (trx) => {
-        const credential = await this.#load(trx, caller, name);
-        const now = this.#deps.clock.now().toISOString();
-        await touchCredential(trx, credential.id, now);
-        await this.#deps.audit.recordIn(trx, this.#entry(caller, AuditAction.read, credential));
-        const versions = await listVersions(trx, credential.id);
-        return {
-          credential: withStatus({ ...credential, lastUsedAt: now }, this.#deps.clock.now()),
-          health: await latestHealthCheck(trx, credential.id),
-          currentVersion: versions.find((version) => version.isCurrent)?.version ?? null,
-          versionCount: versions.length,
-        };
-      }),
-    );
+    // The hot path of agents: plain reads and a group-committed audit entry, no transaction of its own.
+    return this.#audited(caller, AuditAction.read, name, async () => {
+      const db = this.#db.kysely;
+      const credential = await this.#load(db, caller, name);
+      const now = this.#deps.clock.now();
+      if (lastUseIsStale(credential.lastUsedAt, now)) await touchCredential(db, credential.id, now.toISOString());
+      await this.#deps.audit.record(this.#entry(caller, AuditAction.read, credential));
+      const versions = await listVersions(db, credential.id);
+      return {
+        credential: withStatus({ ...credential, lastUsedAt: now.toISOString() }, now),
+        health: await latestHealthCheck(db, credential.id),
+        currentVersion: versions.find((version) => version.isCurrent)?.version ?? null,
+        versionCount: versions.length,
+      };
+    });
   }
 
   async create(caller: Caller, input: CreateCredentialInput): Promise<Credential> {
@@ -284,7 +284,7 @@ export class RegistryService {
     return this.#deps.adapters[provider].checkConfig(config);
   }
 
-  async #load(trx: Transaction<Database>, caller: Caller, name: string): Promise<Credential> {
+  async #load(trx: Executor, caller: Caller, name: string): Promise<Credential> {
     const credential = await findCredentialByName(trx, name);
     if (!credential) throw new NotFoundError(`Credential "${name}" not found. List credentials with GET /credentials.`, 'credential_not_found');
     if (!callerReaches(caller, credential)) {
@@ -364,6 +364,13 @@ export class RegistryService {
     return runAudited({ audit: this.#deps.audit, db: this.#db.kysely }, caller, action, name, run, mapError);
   }
 
+}
+
+/** Resolution of `last_used_at` on reads: a burst of reads writes it once a second, not once per read. */
+const lastUseResolutionMs = 1_000;
+
+function lastUseIsStale(lastUsedAt: string | null, now: Date): boolean {
+  return lastUsedAt === null || Math.abs(now.getTime() - new Date(lastUsedAt).getTime()) >= lastUseResolutionMs;
 }
 
 function withStatus(credential: Credential, now: Date): Credential {
