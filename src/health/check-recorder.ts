@@ -117,6 +117,7 @@ export async function recordChecks(deps: HealthMonitorDeps, caller: Caller, chec
 
   for (const check of checks) {
     const { id, name } = check.credential;
+    deps.metrics?.recordHealthCheck(check.outcome.status);
     if (failed.has(id)) log.warn({ credentialId: id, name, error: check.outcome.error }, 'health check failed; credential marked failed');
     if (recovered.has(id)) log.info({ credentialId: id, name }, 'health check passed; failed credential recovered');
   }

@@ -1,6 +1,7 @@
 import type { AuditLog } from '../audit/audit.service.js';
 import type { Config } from '../config/config.js';
 import type { Keyring } from '../crypto/keyring.js';
+import type { HealthCheckMetrics } from '../metrics/vault-metrics.js';
 import type { Db } from '../db/database.js';
 import type { Clock } from '../lib/clock.js';
 import type { AdapterRegistry } from '../providers/adapter.js';
@@ -16,6 +17,8 @@ export interface HealthMonitorDeps {
   adapters: AdapterRegistry;
   audit: AuditLog;
   config: Pick<Config, 'alertLeadHours' | 'healthConcurrency' | 'providerTimeoutMs'>;
+  /** Counts each stored check by result; absent where nothing is scraped. */
+  metrics?: HealthCheckMetrics;
 }
 
 /** The outcome of one health check, as stored in `aegis_health_checks`. It never contains a value. */

@@ -3,6 +3,7 @@ import type { AuditLog } from '../audit/audit.service.js';
 import { currentMasterKeyId } from '../crypto/master-keys.repository.js';
 import { EnvelopeError, type Keyring } from '../crypto/keyring.js';
 import type { Db, Executor } from '../db/database.js';
+import type { RotationMetrics } from '../metrics/vault-metrics.js';
 import type { Clock } from '../lib/clock.js';
 import { AegisError } from '../lib/errors.js';
 import type { AdapterRegistry } from '../providers/adapter.js';
@@ -20,6 +21,8 @@ export interface RotationDeps {
   owner: string;
   leaseTtlMs: number;
   attempts: number;
+  /** Counts each rotation that reached an outcome; absent where nothing is scraped. */
+  metrics?: RotationMetrics;
 }
 
 /** Decrypts a version's value, or returns null when the version stores none. */

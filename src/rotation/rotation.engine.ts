@@ -221,6 +221,7 @@ export class RotationEngine {
       throw new ConflictError('lease_lost', `The rotation lease of "${loaded.name}" was taken over by another process, so this rotation did not commit.`);
     }
     this.#deps.log.info({ credentialId: loaded.id, name: loaded.name, previousVersion: current.version, newVersion, trigger: request.trigger }, 'credential rotated');
+    this.#deps.metrics?.recordRotation(request.trigger, 'success', run.durationMs);
 
     let revoked = false;
     const revokeOld = request.trigger === 'emergency' || run.adapter.capabilities.revokeAfterRotation === true;
@@ -289,6 +290,7 @@ export class RotationEngine {
       await this.#recordOutcome(trx, caller, credential, { previous, next: pendingVersion, request, success: false, error, attempts, durationMs });
     });
     this.#deps.log.warn({ credentialId: loaded.id, name: loaded.name, attempts, trigger: request.trigger }, 'rotation failed');
+    this.#deps.metrics?.recordRotation(request.trigger, 'failure', durationMs);
   }
 
   /** History row, audit entry and alert of one rotation, in the transaction of its outcome. */

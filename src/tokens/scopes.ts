@@ -6,6 +6,7 @@ export const SCOPES = [
   'credentials:rotate',
   'credentials:reveal',
   'audit:read',
+  'metrics:read',
   'admin',
 ] as const;
 
