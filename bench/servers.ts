@@ -62,6 +62,12 @@ export function startAegis(buildDir: string, options: StartOptions = {}): Promis
   return startChild(path.join(buildDir, 'src/cli/bin.js'), ['serve'], '"AEGIS is serving"', { ...options, env: { AEGIS_PORT: '0', ...options.env } });
 }
 
+/** Starts `aegis serve` from the TypeScript sources through tsx, as the end-to-end tests do. */
+export function startAegisFromSource(options: StartOptions = {}): Promise<ChildServer> {
+  const nodeOptions = [...(options.nodeOptions ?? []), '--import', 'tsx'];
+  return startChild(path.join(root, 'src/cli/bin.ts'), ['serve'], '"AEGIS is serving"', { ...options, nodeOptions, env: { AEGIS_PORT: '0', ...options.env } });
+}
+
 /** Starts the bare Fastify baseline; it answers GET `route` with the JSON in `bodyFile`. */
 export function startBare(buildDir: string, route: string, bodyFile: string, options: StartOptions = {}): Promise<ChildServer> {
   return startChild(path.join(buildDir, 'bench/bare-server.js'), [], '"bare server listening"', { ...options, env: { BARE_ROUTE: route, BARE_BODY_FILE: bodyFile, ...options.env } });
@@ -72,6 +78,7 @@ function startChild(script: string, args: string[], readyText: string, options: 
   const logFd = options.logFile === undefined ? undefined : fs.openSync(options.logFile, 'a');
   const started = performance.now();
   const child = spawn(process.execPath, [...(options.nodeOptions ?? []), script, ...args], {
+    cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: os.homedir(), ...options.env },
     stdio: logFd === undefined ? ['ignore', 'pipe', 'pipe'] : ['ignore', logFd, logFd],
   });
