@@ -33,7 +33,7 @@ for (const dialect of await testDialects()) {
       assert.equal(verdict.ok, true, JSON.stringify(verdict));
     });
 
-    it('fails only the broken entry'"'"'s call', async () => {
+    it("fails only the broken entry's call", async () => {
       const broken = { ...entry(-1), action: null } as unknown as AuditEntryInput;
       const outcomes = await Promise.allSettled([
         ...Array.from({ length: 20 }, (_, index) => t.vault.audit.record(entry(1000 + index))),
