@@ -16,10 +16,11 @@ import { openVault } from '../src/vault.js';
  * B5 on SQLite: appends per second through the audit log (hash chain, one transaction each), the p95
  * of filtered GET /audit/log requests over 1,000,000 entries, and GET /audit/report over 30 days of
  * 1,000,000 entries. Seeding writes the million entries in batched inserts with a valid chain.
- * BENCH_AUDIT_ENTRIES sets another entry count.
+ * BENCH_AUDIT_ENTRIES sets another entry count; short mode (AEGIS_BENCH_SHORT=1) uses 100,000 and 1 s of appends.
  */
-const entryCount = Number(process.env.BENCH_AUDIT_ENTRIES ?? 1_000_000);
-const durationMs = Number(process.env.BENCH_DURATION_MS ?? 3_000);
+const short = process.env.AEGIS_BENCH_SHORT === '1';
+const entryCount = Number(process.env.BENCH_AUDIT_ENTRIES ?? (short ? 100_000 : 1_000_000));
+const durationMs = Number(process.env.BENCH_DURATION_MS ?? (short ? 1_000 : 3_000));
 const days = 30;
 const periodEnd = new Date('2026-07-01T00:00:00.000Z');
 const periodStart = new Date(periodEnd.getTime() - days * 86_400_000);

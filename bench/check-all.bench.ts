@@ -16,7 +16,7 @@ import { openVault } from '../src/vault.js';
  * same 10,000 requests sent by a bare fetch loop at the same concurrency, without AEGIS.
  * The stand-in endpoint runs in a child process on 127.0.0.1, so its work does not share AEGIS's event loop.
  */
-const credentialCount = Number(process.env.BENCH_CREDENTIALS ?? 10_000);
+const credentialCount = Number(process.env.BENCH_CREDENTIALS ?? (process.env.AEGIS_BENCH_SHORT === '1' ? 1_000 : 10_000));
 const concurrency = 50;
 const delayMs = 20;
 const boundMs = (1.25 * credentialCount * delayMs) / concurrency;

@@ -14,7 +14,7 @@ import { destroyTestVault, openTestVault, type TestVault } from '../test/helpers
  */
 const chromiumPath = process.env.AEGIS_CHROMIUM ?? '/usr/bin/chromium';
 const chromiumArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const runs = Number(process.env.BENCH_RUNS ?? 7);
+const runs = Number(process.env.BENCH_RUNS ?? (process.env.AEGIS_BENCH_SHORT === '1' ? 3 : 7));
 const largeCount = 10_000;
 const smallCount = 10;
 
