@@ -41,9 +41,9 @@ async function countCredentialsByStatus(db: Db, now: Date): Promise<Record<Crede
 
 /**
  * Counts, for each sink, the pending alerts that sink has not finished (delivered or given up). An alert
- * stays `pending` in the outbox until every configured sink has finished it, and a pending alert may have
- * no delivery row yet for a sink (rows are created by the next delivery run), so the depth of a sink is
- * the pending alerts minus those with a finished row for that sink.
+ * stays `pending` in the outbox until every configured sink has finished it. A pending alert may have no
+ * delivery row yet for a sink, because the next delivery run creates them. So the depth of a sink is the
+ * number of pending alerts minus those with a finished row for that sink.
  */
 async function countWaitingAlerts(db: Db, sinks: ReadonlyArray<string>): Promise<Record<string, number>> {
   if (sinks.length === 0) return {};

@@ -9,9 +9,9 @@ import { SCRAPE_AUDIT_WINDOW_MS, ScrapeAuditWindow } from './scrape-audit.js';
 export const METRICS_READ_ACTION = 'metrics_read';
 
 /**
- * Registers GET /metrics (Prometheus text format) and the hook that counts every answered request.
- * The hook is added here, after the other routes, and still covers them all: Fastify applies a
- * context's hooks to its routes when the app becomes ready, whatever the order of declaration.
+ * Registers GET /metrics (Prometheus text format) and the hook that counts every response. The hook is
+ * added after the other routes and still covers them, because Fastify 5 applies a context's hooks to
+ * all of its routes when the app becomes ready (metrics.test.ts checks routes declared earlier).
  */
 export function registerMetricsRoutes(app: FastifyInstance, vault: Vault): void {
   const { metrics } = vault;
@@ -26,13 +26,13 @@ export function registerMetricsRoutes(app: FastifyInstance, vault: Vault): void 
   async function readState(): Promise<DatabaseState | null> {
     try {
       const state = await readDatabaseState(vault.db, vault.alerts.sinkNames, vault.clock.now());
-      if (databaseReadFailing) vault.log.info('metrics can read the database again');
+      if (databaseReadFailing) vault.log.info('metrics database read succeeded again; aegis_database_up is 1');
       databaseReadFailing = false;
       return state;
     } catch (error) {
       const err = { type: (error as Error).name, code: (error as { code?: unknown }).code, message: (error as Error).message };
-      if (databaseReadFailing) vault.log.debug({ err }, 'metrics still cannot read the database');
-      else vault.log.warn({ err }, 'metrics cannot read the database; reporting aegis_database_up 0 until it can');
+      if (databaseReadFailing) vault.log.debug({ err }, 'metrics database read failed again');
+      else vault.log.warn({ err }, 'metrics database read failed; aegis_database_up is 0 until a read succeeds');
       databaseReadFailing = true;
       return null;
     }

@@ -5,12 +5,12 @@ import type { DatabaseState } from './database-state.js';
 /** The outcome label of `aegis_rotations_total`. */
 export type RotationOutcomeLabel = 'success' | 'failure';
 
-/** What the rotation engine reports when a rotation ends. */
+/** Receiver of each rotation's outcome, called by the rotation engine. */
 export interface RotationMetrics {
   recordRotation(trigger: string, outcome: RotationOutcomeLabel, durationMs: number): void;
 }
 
-/** What the health monitor reports when a check has been stored. */
+/** Receiver of each stored health check's result, called by the health monitor. */
 export interface HealthCheckMetrics {
   recordHealthCheck(result: string): void;
 }
@@ -28,7 +28,7 @@ const healthResults: ReadonlyArray<HealthStatus> = ['healthy', 'unhealthy', 'unk
 
 /** Request durations, in seconds: 1 ms to 10 s. Provider calls (rotations, tests) make the long tail. */
 const requestBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-/** Rotation durations, in seconds: a local file write takes milliseconds, a vendor API with retries up to minutes. */
+/** Rotation durations, in seconds: an env file write takes milliseconds, while a vendor API with retries can take minutes. */
 const rotationBuckets = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
 /**
@@ -43,7 +43,7 @@ export class VaultMetrics implements RotationMetrics, HealthCheckMetrics {
 
   readonly #httpRequests = new Counter({
     name: 'aegis_http_requests_total',
-    help: 'HTTP requests answered, by method, route pattern and status code.',
+    help: 'HTTP responses sent, by request method, route pattern and status code.',
     labelNames: ['method', 'route', 'status'] as const,
     registers: [this.registry],
   });
@@ -65,7 +65,7 @@ export class VaultMetrics implements RotationMetrics, HealthCheckMetrics {
 
   readonly #rotationDuration = new Histogram({
     name: 'aegis_rotation_duration_seconds',
-    help: 'Duration of rotations from taking the lease to the recorded outcome, retries included.',
+    help: 'Duration of rotations from taking the lease until the outcome is known, retries included (duration_ms of the rotation history).',
     labelNames: ['outcome'] as const,
     buckets: rotationBuckets,
     registers: [this.registry],
