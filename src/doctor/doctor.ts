@@ -1,0 +1,45 @@
+import { loadConfigAndFile } from '../config/config.js';
+import { systemClock, type Clock } from '../lib/clock.js';
+import { StartupError } from '../lib/errors.js';
+import { fail, ok, type CheckResult } from './check.js';
+import { checkDatabase } from './database-checks.js';
+import { checkFileModes, checkKeyPlacement } from './file-checks.js';
+import { checkSinks } from './sink-checks.js';
+import { checkListenAddress, checkTls } from './tls-checks.js';
+
+export interface DoctorOptions {
+  env: Record<string, string | undefined>;
+  cwd: string;
+  clock?: Clock;
+  /** Time limit of each sink request, in milliseconds. */
+  sinkTimeoutMs?: number;
+}
+
+/**
+ * Checks a deployment and returns one result per check. Writes nothing: no migration, no key
+ * registration, no audit entry, no file. A configuration error is returned as the only result,
+ * because the other checks need a valid configuration.
+ */
+export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> {
+  const clock = options.clock ?? systemClock;
+  let loaded: ReturnType<typeof loadConfigAndFile>;
+  try {
+    loaded = loadConfigAndFile(options.env, options.cwd);
+  } catch (error) {
+    if (!(error instanceof StartupError)) throw error;
+    return [fail('configuration', error.message, 'Correct the setting named above in the configuration file or the environment, then run `aegis doctor` again.')];
+  }
+  const { config, file } = loaded;
+  const source = file ? `${file.path} and the environment are valid` : 'the environment is valid (no configuration file; set --config or AEGIS_CONFIG to use one)';
+
+  const [databaseResults, sinkResults] = await Promise.all([checkDatabase(config, clock), checkSinks(config, options.sinkTimeoutMs ?? 3_000)]);
+  return [
+    ok('configuration', source),
+    ...databaseResults,
+    checkKeyPlacement(config, file, options.env),
+    ...checkFileModes(config, file),
+    ...checkTls(config, clock),
+    checkListenAddress(config),
+    ...sinkResults,
+  ];
+}
