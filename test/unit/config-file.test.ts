@@ -207,6 +207,15 @@ describe('configuration file', () => {
     assert.deepEqual(plain.file!.secretKeys, []);
   });
 
+  it('example production file loads', () => {
+    const example = path.resolve(import.meta.dirname, '../../examples/aegis.yaml');
+    const config = loadConfig({ AEGIS_CONFIG: example }, root);
+    assert.equal(config.databaseSchema, 'aegis');
+    assert.deepEqual(config.keySource, { kind: 'file', path: '/etc/aegis/master.key', generated: false });
+    assert.deepEqual(config.tls, { certFile: path.join(path.dirname(example), 'tls/fullchain.pem'), keyFile: path.join(path.dirname(example), 'tls/privkey.pem') });
+    assert.equal(config.webhooks.length, 1);
+  });
+
   it('empty file gives the defaults', () => {
     assert.deepEqual(loadConfig({ AEGIS_CONFIG: writeConfig('') }, root), loadConfig({}, root));
     assert.deepEqual(loadConfig({ AEGIS_CONFIG: writeConfig('# only a comment\n') }, root), loadConfig({}, root));
