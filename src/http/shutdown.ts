@@ -1,3 +1,4 @@
+import type http from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Vault } from '../vault.js';
@@ -22,6 +23,7 @@ export interface ShutdownOptions {
 export function createShutdown(options: ShutdownOptions): (signal: NodeJS.Signals) => void {
   const { app, vault, log } = options;
   const exit = options.exit ?? ((code: number) => process.exit(code));
+  const closeAfterResponses = trackResponses(app.server);
   let stopping = false;
 
   return (signal) => {
@@ -39,6 +41,7 @@ export function createShutdown(options: ShutdownOptions): (signal: NodeJS.Signal
       });
     }, options.timeoutSeconds * 1000);
 
+    closeAfterResponses();
     void stopInOrder(app, vault).then(
       () => {
         clearTimeout(timer);
@@ -51,6 +54,30 @@ export function createShutdown(options: ShutdownOptions): (signal: NodeJS.Signal
         exit(1);
       },
     );
+  };
+}
+
+/**
+ * Keeps the responses in flight, and returns a function that makes each of them close its connection.
+ * The server only finishes closing once every connection has ended, and a client with a kept-alive
+ * connection would otherwise hold it open after its last response. Call this before the server listens.
+ */
+function trackResponses(server: http.Server): () => void {
+  const inFlight = new Set<http.ServerResponse>();
+  server.on('request', (_request: http.IncomingMessage, response: http.ServerResponse) => {
+    inFlight.add(response);
+    response.once('close', () => inFlight.delete(response));
+  });
+  return () => {
+    for (const response of inFlight) {
+      if (!response.headersSent) {
+        // Node sends `connection: close` and ends the connection once this response is finished.
+        response.setHeader('connection', 'close');
+      } else {
+        const socket = response.socket;
+        response.once('finish', () => socket?.end());
+      }
+    }
   };
 }
 

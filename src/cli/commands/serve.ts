@@ -29,6 +29,8 @@ export function registerServeCommand(program: Command): void {
       // Rotations a crash interrupted are finished or undone before the first request.
       await vault.rotation.recover();
       const app = await buildApp(vault, tlsPair ? { https: tlsPair } : {});
+      // Created before listening, so it sees every request and can close kept-alive connections on shutdown.
+      const shutdown = createShutdown({ app, vault, log, timeoutSeconds: config.shutdownTimeoutSeconds });
       await app.listen({ host, port });
       const address = app.server.address();
       const listening = typeof address === 'object' && address !== null ? address.port : port;
@@ -55,7 +57,6 @@ export function registerServeCommand(program: Command): void {
         if (config.tls) reloadTlsPair(app.server as unknown as tls.Server, config.tls, log);
         else log.info('received SIGHUP; AEGIS serves plain HTTP, so there is no certificate to reload');
       });
-      const shutdown = createShutdown({ app, vault, log, timeoutSeconds: config.shutdownTimeoutSeconds });
       process.on('SIGINT', shutdown);
       process.on('SIGTERM', shutdown);
     });
