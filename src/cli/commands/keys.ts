@@ -163,7 +163,7 @@ async function checkAgainstDatabase(contents: KeyBackupContents): Promise<string
   if ('unavailable' in stored) return `not checked: ${stored.unavailable}`;
   const missing = missingFromBackup(contents.keys, stored.records);
   if (missing.length > 0) {
-    const list = missing.map((record) => `${record.state} key ${record.keyId} (key check value ${record.checkValue.slice(0, 8)}...)`).join(', ');
+    const list = missing.map((record) => `${record.state} master key ${record.keyId} (key check value ${record.checkValue.slice(0, 8)}...)`).join(', ');
     throw new CommandError(
       `The key backup does not match the vault at ${stored.location}: it holds no key for the ${list}. Restore the key backup made for this vault, or pass --no-database-check to write the key file anyway. Nothing was written.`,
     );
