@@ -1,55 +1,30 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const tsxLoader = import.meta.resolve('tsx');
-
-/** Starts `aegis serve` from source on a free port and waits for its "AEGIS is serving" log line. */
-function startServer(dataDir: string): Promise<{ child: ChildProcessWithoutNullStreams; port: number; output: () => string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', tsxLoader, path.join(root, 'src/cli/bin.ts'), 'serve'], {
-      cwd: dataDir,
-      env: { PATH: process.env.PATH ?? '', HOME: os.homedir(), AEGIS_PORT: '0' },
-    });
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 30_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-      const line = output.split('\n').find((text) => text.includes('"AEGIS is serving"'));
-      if (line) {
-        clearTimeout(timer);
-        resolve({ child, port: JSON.parse(line).port, output: () => output });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${output}`)));
-  });
-}
+import { startServer, stopServer, type ServerProcess } from '../helpers/server-process.js';
 
 describe('aegis serve', () => {
   let dir: string;
-  let server: Awaited<ReturnType<typeof startServer>>;
+  let server: ServerProcess;
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-serve-'));
-    server = await startServer(dir);
+    // No AEGIS_DATA_DIR: the defaults put the database and key under ./data of the working directory.
+    server = await startServer({ cwd: dir, expectToken: true });
   });
 
-  after(() => {
-    server?.child.kill('SIGTERM');
+  after(async () => {
+    if (server) await stopServer(server);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('prints the admin token once', async () => {
     const tokens = server.output().match(/aegis_[0-9a-f]{12}_[A-Za-z0-9_-]{43}/g) ?? [];
     assert.equal(tokens.length, 1);
-    const response = await fetch(`http://127.0.0.1:${server.port}/credentials`, { headers: { authorization: `Bearer ${tokens[0]}` } });
+    assert.equal(tokens[0], server.adminToken);
+    const response = await fetch(`${server.url}/credentials`, { headers: { authorization: `Bearer ${server.adminToken}` } });
     assert.equal(response.status, 200);
   });
 
@@ -59,11 +34,17 @@ describe('aegis serve', () => {
     assert.equal(keyMode, 0o600);
   });
 
+  it('serves plain HTTP on loopback by default', () => {
+    assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const serving = server.output().split('\n').find((line) => line.includes('"AEGIS is serving"'));
+    assert.equal(JSON.parse(serving!).tls, false);
+  });
+
   it('answers /health and /openapi.json', async () => {
-    const health = await fetch(`http://127.0.0.1:${server.port}/health`);
+    const health = await fetch(`${server.url}/health`);
     assert.equal(health.status, 200);
     assert.equal(((await health.json()) as { agent: string }).agent, 'AEGIS');
-    const openapi = await fetch(`http://127.0.0.1:${server.port}/openapi.json`);
+    const openapi = await fetch(`${server.url}/openapi.json`);
     const document = (await openapi.json()) as { openapi: string; paths: Record<string, unknown> };
     assert.equal(document.openapi, '3.0.3');
     assert.ok(document.paths['/credentials/{name}/value']);
@@ -71,5 +52,20 @@ describe('aegis serve', () => {
 
   it('warns that the key lies beside the data', () => {
     assert.match(server.output(), /generated a master key file beside the data/);
+  });
+
+  it('ignores SIGHUP without TLS', async () => {
+    server.child.kill('SIGHUP');
+    while (!server.output().includes('there is no certificate to reload')) {
+      await new Promise<void>((resolve) => server.child.stdout.once('data', () => resolve()));
+    }
+    const health = await fetch(`${server.url}/health`);
+    assert.equal(health.status, 200);
+    assert.equal(server.child.exitCode, null);
+  });
+
+  it('exits 0 on SIGTERM', async () => {
+    const exit = await stopServer(server, 'SIGTERM');
+    assert.deepEqual(exit, { code: 0, signal: null }, server.output());
   });
 });
