@@ -56,8 +56,8 @@ describe('aegis serve', () => {
 
   it('ignores SIGHUP without TLS', async () => {
     server.child.kill('SIGHUP');
-    while (!server.output().includes('there is no certificate to reload')) {
-      await new Promise<void>((resolve) => server.child.stdout.once('data', () => resolve()));
+    while (!server.output().includes('there is no certificate to reload') && server.child.exitCode === null) {
+      await Promise.race([new Promise<void>((resolve) => server.child.stdout.once('data', () => resolve())), server.exited]);
     }
     const health = await fetch(`${server.url}/health`);
     assert.equal(health.status, 200);
