@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { randomPool } from './random-pool.js';
 
 /**
  * Envelope encryption of one stored value.
@@ -74,11 +75,11 @@ export function gcmOpen(key: Buffer, iv: Buffer, sealed: Buffer, aad: Buffer): B
 }
 
 export function newIv(): Buffer {
-  return crypto.randomBytes(ivBytes);
+  return randomPool.take(ivBytes);
 }
 
 export function newDataKey(): Buffer {
-  return crypto.randomBytes(keyBytes);
+  return randomPool.take(keyBytes);
 }
 
 export function formatEnvelope(parts: EnvelopeParts): string {

@@ -12,6 +12,10 @@ import {
 } from './envelope.js';
 
 import type { Executor } from '../db/database.js';
+import { DataKeyCache, type DataKeyCacheOptions } from './data-key-cache.js';
+
+/** Default cache: each data key for five minutes after it is cached, at most 10,000 keys. */
+export const defaultDataKeyCache: DataKeyCacheOptions = { lifetimeMs: 300_000, maxEntries: 10_000 };
 
 /**
  * Finds a master key the keyring does not hold yet, such as one added by `aegis keys rotate` in another
@@ -33,10 +37,12 @@ export class KeyUnavailableError extends Error {
 export class Keyring {
   readonly #keys: Map<string, Buffer>;
   readonly #resolve: KeyResolver;
+  readonly #dataKeys: DataKeyCache;
 
-  constructor(keys: Map<string, Buffer>, resolve: KeyResolver = async () => undefined) {
+  constructor(keys: Map<string, Buffer>, resolve: KeyResolver = async () => undefined, cache: DataKeyCacheOptions = defaultDataKeyCache) {
     this.#keys = new Map(keys);
     this.#resolve = resolve;
+    this.#dataKeys = new DataKeyCache(cache);
   }
 
   keyIds(): string[] {
@@ -71,20 +77,31 @@ export class Keyring {
       dataIv,
       ciphertext: gcmSeal(dataKey, dataIv, Buffer.from(value, 'utf8'), dataAad(context)),
     });
-    dataKey.fill(0);
+    // A value is usually read soon after it is written (applied to workflows, tested), so its key is
+    // kept. From here on the cache owns the buffer.
+    if (this.#dataKeys.enabled) this.#dataKeys.set(dataKeyId(envelope, context), dataKey);
+    else dataKey.fill(0);
     return envelope;
   }
 
   /** Opens a stored envelope; throws EnvelopeError when it was changed or belongs to another row. */
   async open(envelope: string, context: EnvelopeContext, db?: Executor): Promise<string> {
     const parts = parseEnvelope(envelope);
+    const cacheId = dataKeyId(envelope, context);
+    const cached = this.#dataKeys.get(cacheId);
+    if (cached !== undefined) return gcmOpen(cached, parts.dataIv, parts.ciphertext, dataAad(context)).toString('utf8');
     const masterKey = await this.key(parts.keyId, db);
     const dataKey = gcmOpen(masterKey, parts.wrapIv, parts.wrappedKey, wrapAad(parts.keyId, context));
+    let value: string;
     try {
-      return gcmOpen(dataKey, parts.dataIv, parts.ciphertext, dataAad(context)).toString('utf8');
-    } finally {
+      value = gcmOpen(dataKey, parts.dataIv, parts.ciphertext, dataAad(context)).toString('utf8');
+    } catch (error) {
       dataKey.fill(0);
+      throw error;
     }
+    // Only a key that opened its value is cached; set() zeroes it when the cache is off.
+    this.#dataKeys.set(cacheId, dataKey);
+    return value;
   }
 
   /** Re-wraps the data key under `toKeyId`; the sealed value itself is untouched. */
@@ -97,6 +114,16 @@ export class Keyring {
     dataKey.fill(0);
     return formatEnvelope({ ...parts, keyId: toKeyId, wrapIv, wrappedKey });
   }
+}
+
+/**
+ * Names a data key by its wrap (the envelope's first four fields) and the row it belongs to. A wrapped
+ * key copied to another row therefore misses the cache and fails to unwrap, as it would without one.
+ */
+function dataKeyId(envelope: string, context: EnvelopeContext): string {
+  let end = -1;
+  for (let field = 0; field < 4; field += 1) end = envelope.indexOf('.', end + 1);
+  return `${envelope.slice(0, end)}:${context.credentialId}:${context.version}`;
 }
 
 export { EnvelopeError };
