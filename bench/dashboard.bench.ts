@@ -69,6 +69,10 @@ async function timeOverview(page: Page, baseUrl: string, token: string, count: n
   return times[Math.floor(times.length / 2)]!;
 }
 
+if (!fs.existsSync(chromiumPath)) {
+  throw new Error(`Chromium not found at ${chromiumPath}; install it or set AEGIS_CHROMIUM to its executable. D1 needs a real browser.`);
+}
+
 const build = spawnSync(process.execPath, ['scripts/build-web.mjs'], { encoding: 'utf8' });
 if (build.status !== 0) throw new Error(`web build failed: ${build.stderr}`);
 
