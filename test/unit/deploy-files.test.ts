@@ -1,0 +1,214 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { loadConfig } from '../../src/config/config.js';
+import { runCli } from '../helpers/cli.js';
+import { call, destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const deploy = path.join(root, 'deploy');
+const read = (file: string) => fs.readFileSync(path.join(deploy, file), 'utf8');
+
+/** The text of every file under src/config, where loadConfig reads its variables. */
+function configSource(): string {
+  const folder = path.join(root, 'src/config');
+  return fs
+    .readdirSync(folder)
+    .filter((name) => name.endsWith('.ts'))
+    .map((name) => fs.readFileSync(path.join(folder, name), 'utf8'))
+    .join('\n');
+}
+
+/** `KEY=VALUE` pairs of the unit's `Environment=` lines. */
+function unitEnvironment(unit: string): Record<string, string> {
+  const pairs = [...unit.matchAll(/^Environment=(\w+)=(.*)$/gm)].map((match) => [match[1]!, match[2]!.trim()]);
+  return Object.fromEntries(pairs);
+}
+
+function unitSetting(unit: string, name: string): string {
+  const match = new RegExp(`^${name}=(.*)$`, 'm').exec(unit);
+  assert.ok(match, `aegis.service has no ${name}=`);
+  return match[1]!.trim();
+}
+
+/** Variables of the Containerfile's ENV instructions, joined across backslash-continued lines. */
+function containerEnvironment(text: string): Record<string, string> {
+  const joined = text.replace(/\\\n\s*/g, ' ');
+  const env: Record<string, string> = {};
+  for (const line of joined.split('\n')) {
+    if (!line.startsWith('ENV ')) continue;
+    for (const match of line.slice(4).matchAll(/(\w+)=(\S+)/g)) env[match[1]!] = match[2]!;
+  }
+  return env;
+}
+
+function jsonArrayInstruction(text: string, instruction: string): string[] {
+  const match = new RegExp(`^${instruction} (\\[.*\\])$`, 'm').exec(text);
+  assert.ok(match, `Containerfile has no ${instruction} in JSON form`);
+  return JSON.parse(match[1]!) as string[];
+}
+
+/** The arguments after `bin/aegis.js` with the program option `--config FILE` removed. */
+function aegisArguments(command: string[]): string[] {
+  const entry = command.findIndex((word) => word.endsWith('bin/aegis.js'));
+  const args = entry === -1 ? command : command.slice(entry + 1);
+  const config = args.indexOf('--config');
+  return config === -1 ? args : [...args.slice(0, config), ...args.slice(config + 2)];
+}
+
+function composeFile(): { services: Record<string, { environment?: Record<string, string>; command?: string[]; stop_grace_period?: string }> } {
+  return YAML.parse(read('compose.yaml'), { merge: true });
+}
+
+const unit = read('aegis.service');
+const containerfile = read('Containerfile');
+
+describe('deploy files', () => {
+  let cliCommands: string[];
+
+  before(async () => {
+    const help = await runCli(['--help'], {});
+    assert.equal(help.code, 0, help.stderr);
+    const commandsSection = help.stdout.split(/^Commands:$/m)[1] ?? '';
+    cliCommands = [...commandsSection.matchAll(/^ {2}(\w[\w-]*)/gm)].map((match) => match[1]!);
+    assert.ok(cliCommands.includes('serve'), help.stdout);
+  });
+
+  it('sets only variables loadConfig reads', () => {
+    const source = configSource();
+    const sets = {
+      'aegis.service': Object.keys(unitEnvironment(unit)),
+      Containerfile: Object.keys(containerEnvironment(containerfile)),
+      'compose.yaml': Object.values(composeFile().services).flatMap((service) => Object.keys(service.environment ?? {})),
+    };
+    for (const [file, names] of Object.entries(sets)) {
+      const aegisNames = names.filter((name) => name.startsWith('AEGIS_') || name === 'DATABASE_URL');
+      assert.ok(aegisNames.length > 0, `${file} sets no AEGIS variable`);
+      for (const name of aegisNames) assert.ok(source.includes(`'${name}'`) || source.includes(`env.${name}`), `${file} sets ${name}, which src/config does not read`);
+    }
+  });
+
+  it('starts real CLI commands', () => {
+    const execStart = unitSetting(unit, 'ExecStart').split(/\s+/);
+    const unitArgs = aegisArguments(execStart);
+    assert.deepEqual(unitArgs, ['serve']);
+    assert.ok(execStart.includes('--config'), 'ExecStart names the YAML configuration with --config');
+
+    const entrypoint = jsonArrayInstruction(containerfile, 'ENTRYPOINT');
+    assert.ok(entrypoint.at(-1)!.endsWith('bin/aegis.js'), `ENTRYPOINT ${entrypoint.join(' ')}`);
+    const containerCommands = [jsonArrayInstruction(containerfile, 'CMD'), ...Object.values(composeFile().services).flatMap((service) => (service.command ? [service.command] : []))];
+    for (const command of [unitArgs, ...containerCommands]) {
+      assert.ok(cliCommands.includes(command[0]!), `${command[0]} is not an aegis command (aegis --help lists ${cliCommands.join(', ')})`);
+    }
+  });
+
+  it('stops later than the shutdown timeout', () => {
+    const shutdownSeconds = loadConfig(unitEnvironment(unit), '/').shutdownTimeoutSeconds;
+    assert.ok(Number(unitSetting(unit, 'TimeoutStopSec')) > shutdownSeconds, `TimeoutStopSec must exceed ${shutdownSeconds} s`);
+    assert.equal(unitSetting(unit, 'KillSignal'), 'SIGTERM');
+    assert.match(containerfile, /^STOPSIGNAL SIGTERM$/m);
+
+    for (const [name, service] of Object.entries(composeFile().services)) {
+      if (!service.environment?.AEGIS_SHUTDOWN_TIMEOUT_SECONDS) continue;
+      const grace = Number(/^(\d+)s$/.exec(service.stop_grace_period ?? '')?.[1]);
+      assert.ok(grace > Number(service.environment.AEGIS_SHUTDOWN_TIMEOUT_SECONDS), `${name}: stop_grace_period must exceed AEGIS_SHUTDOWN_TIMEOUT_SECONDS`);
+    }
+  });
+
+  it('hardens the systemd unit', () => {
+    for (const [name, value] of [
+      ['NoNewPrivileges', 'yes'],
+      ['ProtectSystem', 'strict'],
+      ['PrivateTmp', 'yes'],
+      ['Restart', 'on-failure'],
+      ['User', 'aegis'],
+    ]) {
+      assert.equal(unitSetting(unit, name!), value, name);
+    }
+    const dataDir = unitEnvironment(unit).AEGIS_DATA_DIR;
+    assert.ok(dataDir, 'the unit sets AEGIS_DATA_DIR');
+    assert.ok(unitSetting(unit, 'ReadWritePaths').split(/\s+/).includes(dataDir), 'ReadWritePaths includes the data folder');
+    assert.ok(!unitSetting(unit, 'ReadWritePaths').includes('/etc/aegis'), 'the key folder stays read-only');
+  });
+
+  it('passes systemd-analyze verify', (t) => {
+    const probe = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' });
+    if (probe.error) {
+      t.skip('systemd-analyze is not on PATH');
+      return;
+    }
+    const result = spawnSync('systemd-analyze', ['verify', path.join(deploy, 'aegis.service')], { encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stderr.trim(), '');
+  });
+
+  it('builds a non-root image', () => {
+    assert.match(containerfile, /^FROM node:20-bookworm-slim AS build$/m);
+    assert.match(containerfile, /^RUN npm ci\b/m);
+    assert.match(containerfile, /npm run build/);
+    assert.match(containerfile, /^USER aegis$/m);
+    assert.match(containerfile, /^VOLUME \["\/var\/lib\/aegis"\]$/m);
+    assert.equal(containerEnvironment(containerfile).AEGIS_DATA_DIR, '/var/lib/aegis');
+    const healthcheck = /^HEALTHCHECK .* CMD (\[.*\])$/m.exec(containerfile);
+    assert.ok(healthcheck, 'Containerfile has a HEALTHCHECK');
+    const script = (JSON.parse(healthcheck[1]!) as string[]).find((word) => word.endsWith('.mjs'))!;
+    assert.ok(fs.existsSync(path.join(deploy, path.basename(script))), `${script} is not in deploy/`);
+    assert.match(containerfile, new RegExp(`COPY --from=build /build/deploy/${path.basename(script)} `));
+  });
+});
+
+describe('health check path', () => {
+  let vault: TestVault;
+  before(async () => {
+    vault = await openTestVault('sqlite');
+  });
+  after(async () => {
+    await destroyTestVault(vault);
+  });
+
+  it('is a route answering 200', async () => {
+    const paths = [/uri (\S+)/.exec(read('haproxy.cfg'))?.[1], /path: '([^']+)'/.exec(read('healthcheck.mjs'))?.[1]];
+    for (const route of paths) {
+      assert.equal(route, '/health');
+      const response = await call(vault.app, 'GET', route!);
+      assert.equal(response.status, 200, response.body);
+    }
+  });
+});
+
+describe('healthcheck.mjs', () => {
+  let server: http.Server;
+  let status = 200;
+  let port: number;
+
+  before(async () => {
+    server = http.createServer((request, response) => {
+      response.statusCode = request.url === '/health' ? status : 404;
+      response.end('{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  function runHealthcheck(): Promise<number | null> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [path.join(deploy, 'healthcheck.mjs')], { env: { PATH: process.env.PATH ?? '', AEGIS_PORT: String(port) }, stdio: 'ignore' });
+      child.on('error', reject);
+      child.on('exit', (code) => resolve(code));
+    });
+  }
+
+  it('exits 0 on 200 only', async () => {
+    status = 200;
+    assert.equal(await runHealthcheck(), 0);
+    status = 503;
+    assert.equal(await runHealthcheck(), 1);
+  });
+});
