@@ -105,7 +105,7 @@ describe('Fernet decryption', () => {
     assert.equal(failureOf(() => decryptFernet(key, fernetEncrypt(crypto.randomBytes(32), 'value'))), 'bad_hmac');
   });
 
-  it('rejects padding that only HMAC covers', () => {
+  it('rejects a signed zero pad byte', () => {
     // A token signed correctly over a last block whose pad byte is 0, which PKCS7 never writes.
     const keyBytes = crypto.randomBytes(32);
     const key = parseFernetKey(fernetKeyText(keyBytes));

@@ -31,8 +31,13 @@ function printLegacyReport(report: LegacyImportReport, json: boolean | undefined
   const verb = report.dry_run ? 'would create' : 'created';
   for (const entry of report.created) process.stdout.write(`  ${verb}  ${entry.name}${entry.detail ? ` (${entry.detail})` : ''}\n`);
   for (const entry of report.skipped) process.stdout.write(`  skipped  ${entry.name}: ${entry.reason}\n`);
-  for (const entry of report.not_carried_over) process.stdout.write(`  not carried over  ${entry.name}: ${entry.reason}\n`);
+  // Rejected names and providers come from the legacy rows unchecked, so control characters are escaped before they reach a terminal.
+  for (const entry of report.not_carried_over) process.stdout.write(`  not carried over  ${escapeControls(entry.name)}: ${escapeControls(entry.reason)}\n`);
   for (const note of report.notes) process.stdout.write(`  note: ${note}\n`);
+}
+
+function escapeControls(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 interface LegacyOptions {

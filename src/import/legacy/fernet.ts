@@ -17,7 +17,7 @@ const hmacBytes = 32;
 const blockBytes = 16;
 const keyBytes = 32;
 
-/** Why a token was rejected; each one is reported per row. */
+/** The reason a token was rejected, reported per row. */
 export type FernetFailure = 'malformed' | 'too_short' | 'wrong_version' | 'bad_hmac' | 'bad_length' | 'bad_padding';
 
 export class FernetError extends Error {
@@ -65,7 +65,7 @@ export function verifyFernetToken(key: FernetKey, token: string): Buffer {
   const signed = bytes.subarray(0, bytes.length - hmacBytes);
   const expected = crypto.createHmac('sha256', key.signingKey).update(signed).digest();
   if (!crypto.timingSafeEqual(expected, bytes.subarray(bytes.length - hmacBytes))) {
-    throw new FernetError('bad_hmac', 'the HMAC does not match: the token was changed or was made with another key');
+    throw new FernetError('bad_hmac', 'bad HMAC: the token was changed or was made with another key');
   }
   return bytes;
 }

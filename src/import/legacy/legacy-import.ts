@@ -14,7 +14,7 @@ export interface LegacyImportOptions {
   from: string;
   schema: string;
   key: FernetKey;
-  /** Where the key came from (an option and its argument, never the key), for the wrong-key message. */
+  /** The key's source as the wrong-key message names it: an option and its argument, never the key. */
   keySource: string;
   providerConfigs: Readonly<Record<string, Record<string, unknown>>>;
   /** Writes the credentials when true; otherwise reports what a real run would do and writes nothing. */
@@ -56,8 +56,8 @@ export async function importLegacy(target: LegacyImportTarget, caller: Caller, o
       continue;
     }
     const outcome = planCredential(row, data, { key: options.key, adapters: target.adapters, providerConfigs: options.providerConfigs, now });
-    if ('refused' in outcome) {
-      report.not_carried_over.push({ name: row.name, reason: outcome.refused });
+    if ('rejected' in outcome) {
+      report.not_carried_over.push({ name: row.name, reason: outcome.rejected });
       continue;
     }
     if (options.apply && !(await writeCredentialPlan(target, caller, outcome.plan, source))) {
@@ -105,7 +105,7 @@ async function alreadyImported(target: LegacyImportTarget, row: LegacyCredential
   const origin = existing.metadata[LEGACY_METADATA_KEY] as Partial<LegacyOrigin> | undefined;
   if (origin?.legacy_id !== row.id) return 'a credential of this name already exists in AEGIS and was not imported from this legacy row';
   if (origin.fingerprint === legacyFingerprint(row, data.versions.get(row.id) ?? [])) return 'already imported, unchanged';
-  return 'changed in the legacy database since it was imported; not overwritten. Compare the two, then update the AEGIS credential or retire it and import again';
+  return 'changed in the legacy database since it was imported; not overwritten. Compare the two, then update the AEGIS credential with AEGIS commands';
 }
 
 function describePlan(plan: CredentialPlan): string {
@@ -115,9 +115,13 @@ function describePlan(plan: CredentialPlan): string {
     plan.credential.provider,
     numbers.length === 1 ? `version ${numbers[0]}` : `versions ${numbers.join(', ')} (current ${current})`,
   ];
-  if (plan.rotations.length > 0) parts.push(`${plan.rotations.length} rotations`);
-  if (plan.healthChecks.length > 0) parts.push(`${plan.healthChecks.length} health checks`);
-  return [...parts, ...plan.notes].join(', ');
+  if (plan.rotations.length > 0) parts.push(count(plan.rotations.length, 'rotation'));
+  if (plan.healthChecks.length > 0) parts.push(count(plan.healthChecks.length, 'health check'));
+  return [parts.join(', '), ...plan.notes].join('; ');
+}
+
+function count(total: number, noun: string): string {
+  return `${total} ${noun}${total === 1 ? '' : 's'}`;
 }
 
 async function recordSummary(target: LegacyImportTarget, caller: Caller, report: LegacyImportReport): Promise<void> {

@@ -22,7 +22,7 @@ export async function deriveLegacyKey(masterKey: string): Promise<FernetKey> {
   }
 }
 
-/** Reads a file that holds a Fernet key itself (urlsafe base64 of 32 bytes), as `Fernet.generate_key()` writes it. */
+/** Reads a file that contains a Fernet key itself (urlsafe base64 of 32 bytes), as `Fernet.generate_key()` writes it. */
 export function readLegacyKeyFile(file: string): FernetKey {
   const text = readImportFile(file).toString('utf8');
   try {

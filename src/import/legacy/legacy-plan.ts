@@ -23,10 +23,10 @@ export const LEGACY_PROVIDERS: Readonly<Record<string, Provider>> = { n8n: 'n8n'
 /** The metadata key under which an imported credential records the legacy row it came from. */
 export const LEGACY_METADATA_KEY = 'legacy_import';
 
-/** What an imported credential's metadata records about its source row. */
+/** The source row, as an imported credential's metadata records it. */
 export interface LegacyOrigin {
   legacy_id: string;
-  /** SHA-256 over the imported fields and ciphertexts of the legacy row and its versions; it tells a changed row from an unchanged one. */
+  /** SHA-256 over the imported fields and ciphertexts of the legacy row and its versions, so a later run can detect a changed row. */
   fingerprint: string;
 }
 
@@ -72,7 +72,7 @@ export interface CredentialPlan {
   notes: string[];
 }
 
-export type PlanOutcome = { plan: CredentialPlan } | { refused: string };
+export type PlanOutcome = { plan: CredentialPlan } | { rejected: string };
 
 export interface PlanContext {
   key: FernetKey;
@@ -85,35 +85,35 @@ export interface PlanContext {
 const tagRegex = new RegExp(TAG_PATTERN);
 const maxHealthDetailsBytes = 16 * 1024;
 
-/** Thrown inside planning to refuse the credential with one reason. */
-class Refusal extends Error {}
+/** Thrown inside planning to reject the credential with one reason. */
+class Rejection extends Error {}
 
 /**
  * Checks one legacy credential and decrypts its values: the credential is either planned in full
- * (every version, with exactly one current) or refused with the first reason found. Nothing is written.
+ * (every version, with exactly one current) or rejected with the first reason found. Nothing is written.
  */
 export function planCredential(row: LegacyCredentialRow, data: LegacyData, context: PlanContext): PlanOutcome {
   try {
     return { plan: buildPlan(row, data, context) };
   } catch (error) {
-    if (error instanceof Refusal) return { refused: error.message };
+    if (error instanceof Rejection) return { rejected: error.message };
     throw error;
   }
 }
 
 function buildPlan(row: LegacyCredentialRow, data: LegacyData, context: PlanContext): CredentialPlan {
-  if (!isValidCredentialName(row.name)) throw new Refusal('invalid name: AEGIS names are 1 to 128 letters, digits, . _ - or /, without ..');
+  if (!isValidCredentialName(row.name)) throw new Rejection('invalid name: AEGIS names are 1 to 128 letters, digits, . _ - or /, without ..');
   const provider = LEGACY_PROVIDERS[row.provider ?? 'n8n'];
-  if (!provider) throw new Refusal(`unknown provider "${row.provider}": AEGIS takes ${Object.keys(LEGACY_PROVIDERS).join(', ')}`);
-  if (typeof row.credential_type !== 'string' || row.credential_type.trim() === '') throw new Refusal('missing credential_type');
+  if (!provider) throw new Rejection(`unknown provider "${row.provider}": AEGIS accepts ${Object.keys(LEGACY_PROVIDERS).join(', ')}`);
+  if (typeof row.credential_type !== 'string' || row.credential_type.trim() === '') throw new Rejection('missing credential_type');
   const strategy = (row.rotation_strategy ?? 'manual') as RotationStrategy;
-  if (!ROTATION_STRATEGIES.includes(strategy)) throw new Refusal(`unknown rotation strategy "${row.rotation_strategy}": AEGIS takes ${ROTATION_STRATEGIES.join(', ')}`);
+  if (!ROTATION_STRATEGIES.includes(strategy)) throw new Rejection(`unknown rotation strategy "${row.rotation_strategy}": AEGIS accepts ${ROTATION_STRATEGIES.join(', ')}`);
   const legacyStatus = row.status ?? 'active';
-  if (!(STATUSES as ReadonlyArray<string>).includes(legacyStatus)) throw new Refusal(`unknown status "${legacyStatus}"`);
+  if (!(STATUSES as ReadonlyArray<string>).includes(legacyStatus)) throw new Rejection(`unknown status "${legacyStatus}"`);
   const intervalHours = row.rotation_interval_hours ?? 720;
-  if (!Number.isInteger(intervalHours) || intervalHours < 1) throw new Refusal(`rotation_interval_hours must be a positive number of hours, got ${intervalHours}`);
+  if (!Number.isInteger(intervalHours) || intervalHours < 1) throw new Rejection(`rotation_interval_hours must be a positive number of hours, got ${intervalHours}`);
   const thresholdHours = row.alert_threshold_hours ?? 168;
-  if (!Number.isInteger(thresholdHours) || thresholdHours < 0) throw new Refusal(`alert_threshold_hours must be zero or more, got ${thresholdHours}`);
+  if (!Number.isInteger(thresholdHours) || thresholdHours < 0) throw new Rejection(`alert_threshold_hours must be zero or more, got ${thresholdHours}`);
 
   const notes: string[] = [];
   const versions = planVersions(row, data.versions.get(row.id) ?? [], context);
@@ -164,7 +164,7 @@ function buildPlan(row: LegacyCredentialRow, data: LegacyData, context: PlanCont
 
   const secrets = versions.flatMap((version) => (version.value === null ? [] : [version.value]));
   const rotations = (data.rotations.get(row.id) ?? []).map((rotation) => planRotation(rotation, secrets, context.now));
-  const healthChecks = planHealthChecks(data.healthChecks.get(row.id) ?? [], secrets, notes);
+  const healthChecks = planHealthChecks(data.healthChecks.get(row.id) ?? [], secrets, notes, context.now);
   return { origin, credential: draft, versions, rotations, healthChecks, notes };
 }
 
@@ -187,10 +187,10 @@ function planVersions(row: LegacyCredentialRow, rows: LegacyVersionRow[], contex
     ];
   }
   const current = rows.filter((version) => version.is_current === true);
-  if (current.length === 0) throw new Refusal(`missing current version: none of its ${rows.length} versions is marked current`);
-  if (current.length > 1) throw new Refusal(`${current.length} versions are marked current (${current.map((version) => version.version).join(', ')}); AEGIS keeps exactly one`);
+  if (current.length === 0) throw new Rejection(`missing current version: none of its ${rows.length} versions is marked current`);
+  if (current.length > 1) throw new Rejection(`${current.length} versions are marked current (${current.map((version) => version.version).join(', ')}); AEGIS keeps exactly one`);
   const planned = rows.map((version) => {
-    if (!Number.isInteger(version.version) || version.version < 1) throw new Refusal(`version number ${version.version} is not a positive integer`);
+    if (!Number.isInteger(version.version) || version.version < 1) throw new Rejection(`version number ${version.version} is not a positive integer`);
     return {
       version: version.version,
       value: decryptValue(context.key, version.encrypted_value, `version ${version.version}`),
@@ -206,7 +206,7 @@ function planVersions(row: LegacyCredentialRow, rows: LegacyVersionRow[], contex
   if (row.encrypted_value !== null && row.encrypted_value !== current[0]!.encrypted_value) {
     const rowValue = decryptValue(context.key, row.encrypted_value, 'the credential row');
     if (rowValue !== currentPlan.value) {
-      throw new Refusal(`the credential row and its current version ${currentPlan.version} hold different values; make them agree in the legacy database first`);
+      throw new Rejection(`the credential row and its current version ${currentPlan.version} contain different values; make them agree in the legacy database first`);
     }
   }
   return planned;
@@ -219,26 +219,25 @@ function decryptValue(key: FernetKey, token: string | null, where: string): stri
     plaintext = decryptFernet(key, token);
   } catch (error) {
     if (!(error instanceof FernetError)) throw error;
-    const hint = error.failure === 'bad_hmac' ? ' (wrong key, or the token was changed)' : '';
-    throw new Refusal(`${where} failed to decrypt: ${error.message}${hint}`);
+    throw new Rejection(`${where} failed to decrypt: ${error.message}`);
   }
-  if (plaintext.length > MAX_VALUE_BYTES) throw new Refusal(`value over 64 KiB: ${where} is ${plaintext.length} bytes, AEGIS stores at most ${MAX_VALUE_BYTES}`);
+  if (plaintext.length > MAX_VALUE_BYTES) throw new Rejection(`value over 64 KiB: ${where} is ${plaintext.length} bytes, AEGIS stores at most ${MAX_VALUE_BYTES}`);
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(plaintext);
   } catch {
-    throw new Refusal(`${where} is not valid UTF-8, so AEGIS cannot store it as text`);
+    throw new Rejection(`${where} is not valid UTF-8, so AEGIS cannot store it as text`);
   } finally {
     plaintext.fill(0);
   }
 }
 
 function resolveProviderConfig(name: string, provider: Provider, context: PlanContext): Record<string, unknown> {
-  const given = context.providerConfigs[name];
-  if (given === undefined && (provider === 'env' || provider === 'supabase')) {
+  const configured = context.providerConfigs[name];
+  if (configured === undefined && (provider === 'env' || provider === 'supabase')) {
     const fields = provider === 'env' ? 'file, variable' : 'project_ref, key_type, project_url';
-    throw new Refusal(`${provider} credentials need provider settings (${fields}): add an entry for "${name}" to the --provider-config file`);
+    throw new Rejection(`${provider} credentials need provider settings (${fields}): add an entry for "${name}" to the --provider-config file`);
   }
-  const config = given ?? {};
+  const config = configured ?? {};
   return wrapCheck('provider settings', () => {
     checkProviderConfigDocument(config);
     return context.adapters[provider].checkConfig(config);
@@ -249,23 +248,23 @@ function wrapCheck<T>(what: string, run: () => T): T {
   try {
     return run();
   } catch (error) {
-    if (error instanceof AegisError) throw new Refusal(`invalid ${what}: ${error.message}`);
+    if (error instanceof AegisError) throw new Rejection(`invalid ${what}: ${error.message}`);
     throw error;
   }
 }
 
 function checkTags(tags: unknown): string[] {
   if (tags === null || tags === undefined) return [];
-  if (!Array.isArray(tags)) throw new Refusal('tags is not a JSON array');
+  if (!Array.isArray(tags)) throw new Rejection('tags is not a JSON array');
   for (const tag of tags) {
-    if (typeof tag !== 'string' || !tagRegex.test(tag)) throw new Refusal(`tag ${JSON.stringify(tag).slice(0, 80)} is invalid: tags are 1 to 64 letters, digits or . _ : / -`);
+    if (typeof tag !== 'string' || !tagRegex.test(tag)) throw new Rejection(`tag ${JSON.stringify(tag).slice(0, 80)} is invalid: tags are 1 to 64 letters, digits or . _ : / -`);
   }
   return [...new Set(tags as string[])];
 }
 
 function legacyMetadata(metadata: unknown): Record<string, unknown> {
   if (metadata === null || metadata === undefined) return {};
-  if (typeof metadata !== 'object' || Array.isArray(metadata)) throw new Refusal('metadata is not a JSON object');
+  if (typeof metadata !== 'object' || Array.isArray(metadata)) throw new Rejection('metadata is not a JSON object');
   return { ...(metadata as Record<string, unknown>) };
 }
 
@@ -283,7 +282,7 @@ function planRotation(row: LegacyRotationRow, secrets: string[], now: string): P
   };
 }
 
-function planHealthChecks(rows: LegacyHealthCheckRow[], secrets: string[], notes: string[]): PlannedHealthCheck[] {
+function planHealthChecks(rows: LegacyHealthCheckRow[], secrets: string[], notes: string[], now: string): PlannedHealthCheck[] {
   const planned: PlannedHealthCheck[] = [];
   let dropped = 0;
   for (const row of rows) {
@@ -292,7 +291,7 @@ function planHealthChecks(rows: LegacyHealthCheckRow[], secrets: string[], notes
       continue;
     }
     planned.push({
-      checkedAt: iso(row.checked_at) ?? new Date(0).toISOString(),
+      checkedAt: iso(row.checked_at) ?? now,
       status: row.status,
       responseTimeMs: row.response_time_ms,
       details: healthDetails(row.details, secrets),

@@ -15,9 +15,9 @@ import type { CredentialPlan } from './legacy-plan.js';
 export type LegacyImportTarget = ImportTarget & Pick<Vault, 'keyring' | 'clock'>;
 
 /**
- * Writes one planned credential in one transaction: the credential, every version sealed under the
- * current master key (a new data key per version, bound to the new credential id and version number),
- * its rotation history and health checks, and an `imported` audit entry. Returns false, having written
+ * Writes one planned credential in one transaction: the credential, every version, its rotation history
+ * and health checks, and an `imported` audit entry. Each version is sealed under the current master key
+ * with a new data key, bound to the new credential id and version number. Returns false, having written
  * nothing, when a credential of that name appeared since the plan was made.
  */
 export async function writeCredentialPlan(target: LegacyImportTarget, caller: Caller, plan: CredentialPlan, source: string): Promise<boolean> {
