@@ -1,0 +1,415 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { loadConfig } from '../../src/config/config.js';
+import { openDatabase } from '../../src/db/database.js';
+import type { CheckResult } from '../../src/doctor/check.js';
+import { runDoctor } from '../../src/doctor/doctor.js';
+import { ManualClock } from '../../src/lib/clock.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { openVault } from '../../src/vault.js';
+import { runCli, type CliResult } from '../helpers/cli.js';
+import { dropSchema, testDialects, testPostgresUrl, type DialectName } from '../helpers/databases.js';
+import { snapshotDatabase, type TableSnapshot } from '../helpers/db-snapshot.js';
+import { startHttpStub, type HttpStub } from '../helpers/http-stub.js';
+import { LogCapture } from '../helpers/test-vault.js';
+
+const execFileAsync = promisify(execFile);
+
+const webhookSecret = 'doctor-webhook-secret-0123456789';
+const n8nApiKey = 'doctor-n8n-api-key-abcdef';
+const sinkPassword = 'doctor-sink-password';
+const sinkQueryToken = 'doctor-query-token';
+
+/** Creates a self-signed certificate and its key with openssl, valid for `days` days. */
+async function makeCertificate(folder: string, name: string, days: number): Promise<{ cert: string; key: string }> {
+  const cert = path.join(folder, `${name}.crt`);
+  const key = path.join(folder, `${name}.key`);
+  await execFileAsync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', String(days), '-subj', '/CN=localhost']);
+  fs.chmodSync(key, 0o600);
+  return { cert, key };
+}
+
+/** Returns a TCP port on 127.0.0.1 that nothing listens on: one a server just gave back. */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function writeKeyFile(file: string): string {
+  const key = crypto.randomBytes(32).toString('base64');
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  fs.writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
+/** Lists every file under `folder` with its size and modification time, to show nothing was written. */
+function listFiles(folder: string): string[] {
+  const entries: string[] = [];
+  for (const entry of fs.readdirSync(folder, { recursive: true, withFileTypes: true })) {
+    const full = path.join(entry.parentPath ?? entry.path, entry.name);
+    const stat = fs.statSync(full);
+    // A folder's modification time changes when a test adds its own files, so folders list without it.
+    const details = stat.isDirectory() ? 'folder' : `${stat.size} ${stat.mtimeMs}`;
+    entries.push(`${path.relative(folder, full)} ${details} ${(stat.mode & 0o777).toString(8)}`);
+  }
+  return entries.sort();
+}
+
+async function schemaNames(): Promise<string[]> {
+  const client = new pg.Client({ connectionString: testPostgresUrl });
+  await client.connect();
+  try {
+    const result = await client.query<{ name: string }>('select schema_name as name from information_schema.schemata');
+    return result.rows.map((row) => row.name).sort();
+  } finally {
+    await client.end();
+  }
+}
+
+function parseJson(result: CliResult): { ok: boolean; checks: CheckResult[] } {
+  assert.equal(result.stderr, '', 'doctor wrote to stderr');
+  return JSON.parse(result.stdout);
+}
+
+function findCheck(checks: CheckResult[], name: string): CheckResult {
+  const check = checks.find((entry) => entry.name === name);
+  assert.ok(check, `no "${name}" check in ${JSON.stringify(checks.map((entry) => entry.name))}`);
+  return check;
+}
+
+/** A deployment as production would have it: a config file, a key file apart from the data, TLS and sinks. */
+interface Deployment {
+  dir: string;
+  configFile: string;
+  keyFile: string;
+  key: string;
+  schema: string;
+  tls: { cert: string; key: string };
+  sqlitePath: string;
+  sinks: HttpStub;
+  n8n: HttpStub;
+}
+
+async function createDeployment(dialect: DialectName): Promise<Deployment> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-doctor-'));
+  const etc = path.join(dir, 'etc');
+  fs.mkdirSync(etc, { mode: 0o700 });
+  const keyFile = path.join(dir, 'keys', 'master.key');
+  const key = writeKeyFile(keyFile);
+  const tls = await makeCertificate(etc, 'server', 365);
+  const sinks = await startHttpStub((_request, response) => response.writeHead(404).end());
+  const n8n = await startHttpStub((_request, response) => response.writeHead(401).end());
+  const schema = `aegis_t_${crypto.randomBytes(6).toString('hex')}`;
+  const storage =
+    dialect === 'postgres'
+      ? `  database_url: ${testPostgresUrl}\n  database_schema: ${schema}\n`
+      : '  sqlite_path: ../data/aegis.db\n';
+  const configFile = path.join(etc, 'aegis.yaml');
+  fs.writeFileSync(
+    configFile,
+    `server:
+  host: 127.0.0.1
+  tls:
+    cert_file: server.crt
+    key_file: server.key
+storage:
+  data_dir: ../data
+${storage}keys:
+  master_key_file: ../keys/master.key
+sinks:
+  hermes_url: ${sinks.url}/hermes
+  webhooks:
+    - url: ${sinks.url}/hook
+      secret: ${webhookSecret}
+providers:
+  n8n:
+    url: ${n8n.url}
+    api_key: ${n8nApiKey}
+`,
+    { mode: 0o600 },
+  );
+
+  const config = loadConfig({ AEGIS_CONFIG: configFile }, dir);
+  const vault = await openVault(config, { log: createLogger('warn', new LogCapture()) });
+  await vault.tokens.createInitialAdmin();
+  await vault.close();
+  if (dialect === 'sqlite') fs.chmodSync(config.sqlitePath, 0o600);
+  return { dir, configFile, keyFile, key, schema, tls, sqlitePath: config.sqlitePath, sinks, n8n };
+}
+
+async function databaseSnapshot(deployment: Deployment): Promise<TableSnapshot> {
+  const db = await openDatabase(loadConfig({ AEGIS_CONFIG: deployment.configFile }, deployment.dir));
+  try {
+    return await snapshotDatabase(db);
+  } finally {
+    await db.close();
+  }
+}
+
+for (const dialect of await testDialects()) {
+  describe(`aegis doctor on ${dialect}`, () => {
+    let deployment: Deployment;
+    let snapshotBefore: TableSnapshot;
+    let filesBefore: string[];
+    const outputs: string[] = [];
+
+    /** Runs `aegis doctor --json` against the deployment with extra environment settings. */
+    async function doctor(env: Record<string, string> = {}, args: string[] = []): Promise<{ result: CliResult; checks: CheckResult[]; ok: boolean }> {
+      const result = await runCli([...args, 'doctor', '--json'], { AEGIS_CONFIG: deployment.configFile, ...env }, { cwd: deployment.dir });
+      outputs.push(result.stdout, result.stderr);
+      const report = parseJson(result);
+      return { result, checks: report.checks, ok: report.ok };
+    }
+
+    before(async () => {
+      deployment = await createDeployment(dialect);
+      snapshotBefore = await databaseSnapshot(deployment);
+      filesBefore = listFiles(deployment.dir);
+    });
+
+    after(async () => {
+      await deployment.sinks.close();
+      await deployment.n8n.close();
+      if (dialect === 'postgres') await dropSchema(deployment.schema);
+      fs.rmSync(deployment.dir, { recursive: true, force: true });
+    });
+
+    it('healthy deployment passes', async () => {
+      const { result, checks, ok } = await doctor();
+      assert.equal(result.code, 0, result.stdout);
+      assert.equal(ok, true);
+      const notOk = checks.filter((check) => check.status !== 'ok');
+      assert.deepEqual(notOk, []);
+      const names = checks.map((check) => check.name);
+      for (const name of ['configuration', 'database', 'migrations', 'master key', 'key placement', 'file modes', 'tls certificate', 'tls key', 'listen address', 'clock', 'sink hermes', 'sink webhook 1', 'n8n']) {
+        assert.ok(names.includes(name), `no "${name}" check`);
+      }
+      assert.ok(deployment.sinks.requests.every((request) => request.method === 'HEAD'), 'doctor sent something other than HEAD to a sink');
+      assert.ok(deployment.sinks.requests.length >= 2, 'doctor did not contact the sinks');
+    });
+
+    it('text report lists every check', async () => {
+      const result = await runCli(['doctor'], { AEGIS_CONFIG: deployment.configFile }, { cwd: deployment.dir });
+      outputs.push(result.stdout, result.stderr);
+      assert.equal(result.code, 0, result.stdout + result.stderr);
+      assert.match(result.stdout, /^ok {4}configuration /m);
+      assert.match(result.stdout, /^ok {4}master key /m);
+      assert.match(result.stdout, /\d+ ok, 0 warning\(s\), 0 failed\n$/);
+    });
+
+    it('wrong master key fails', async () => {
+      const otherKeyFile = path.join(deployment.dir, 'other-keys', 'master.key');
+      writeKeyFile(otherKeyFile);
+      const { result, checks } = await doctor({ AEGIS_MASTER_KEY_FILE: otherKeyFile });
+      assert.equal(result.code, 1);
+      const check = findCheck(checks, 'master key');
+      assert.equal(check.status, 'fail');
+      assert.match(check.message, /does not hold the current master key/);
+      assert.match(check.fix!, /keys\.master_key_file \(AEGIS_MASTER_KEY_FILE\)/);
+      fs.rmSync(path.dirname(otherKeyFile), { recursive: true });
+    });
+
+    it('key file 0644 fails', async () => {
+      fs.chmodSync(deployment.keyFile, 0o644);
+      try {
+        const { result, checks } = await doctor();
+        assert.equal(result.code, 1);
+        const modes = checks.filter((check) => check.name === 'file modes');
+        const keyProblem = modes.find((check) => check.message.includes(deployment.keyFile));
+        assert.ok(keyProblem, JSON.stringify(modes));
+        assert.equal(keyProblem.status, 'fail');
+        assert.equal(keyProblem.fix, `Run \`chmod 600 ${deployment.keyFile}\`.`);
+        assert.equal(findCheck(checks, 'master key').fix, `Run \`chmod 600 ${deployment.keyFile}\`.`);
+      } finally {
+        fs.chmodSync(deployment.keyFile, 0o600);
+      }
+    });
+
+    it('pending migrations are listed', async () => {
+      const emptyDatabase: Record<string, string> =
+        dialect === 'postgres' ? { AEGIS_DATABASE_SCHEMA: `aegis_t_${crypto.randomBytes(6).toString('hex')}` } : { AEGIS_SQLITE_PATH: path.join(deployment.dir, 'data', 'empty.db') };
+      if (dialect === 'sqlite') fs.writeFileSync(emptyDatabase.AEGIS_SQLITE_PATH!, '', { mode: 0o600 });
+      try {
+        const { result, checks } = await doctor(emptyDatabase);
+        assert.equal(result.code, 1);
+        const check = findCheck(checks, 'migrations');
+        assert.equal(check.status, 'fail');
+        assert.match(check.message, /^8 migration\(s\) are not applied: 0001_initial, 0002_rotation, /);
+        assert.match(check.fix!, /aegis init/);
+        if (dialect === 'sqlite') assert.equal(fs.statSync(emptyDatabase.AEGIS_SQLITE_PATH!).size, 0, 'doctor wrote to the empty SQLite file');
+        if (dialect === 'postgres') assert.ok(!(await schemaNames()).includes(emptyDatabase.AEGIS_DATABASE_SCHEMA!), 'doctor created the schema');
+      } finally {
+        if (dialect === 'sqlite') fs.rmSync(emptyDatabase.AEGIS_SQLITE_PATH!);
+      }
+    });
+
+    it('unreachable database fails', async () => {
+      const port = await closedPort();
+      const { result, checks } = await doctor({ DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/test` });
+      assert.equal(result.code, 1);
+      const check = findCheck(checks, 'database');
+      assert.equal(check.status, 'fail');
+      assert.match(check.message, new RegExp(`Cannot connect to PostgreSQL: .*ECONNREFUSED 127\\.0\\.0\\.1:${port}`));
+      assert.match(check.fix!, /storage\.database_url \(DATABASE_URL\)/);
+      assert.ok(!checks.some((entry) => entry.name === 'migrations'), 'migrations were checked without a database');
+    });
+
+    it('missing SQLite file is not created', { skip: dialect !== 'sqlite' }, async () => {
+      const missing = path.join(deployment.dir, 'nowhere', 'aegis.db');
+      const { result, checks } = await doctor({ AEGIS_SQLITE_PATH: missing });
+      assert.equal(result.code, 1);
+      assert.equal(findCheck(checks, 'database').message, `The SQLite file ${missing} does not exist.`);
+      assert.ok(!fs.existsSync(path.dirname(missing)), 'doctor created the folder of the SQLite file');
+    });
+
+    it('unreachable sink fails without credentials', async () => {
+      const port = await closedPort();
+      const { result, checks } = await doctor({ HERMES_URL: `http://alerts:${sinkPassword}@127.0.0.1:${port}/notify?token=${sinkQueryToken}` });
+      assert.equal(result.code, 1);
+      const check = findCheck(checks, 'sink hermes');
+      assert.equal(check.status, 'fail');
+      assert.equal(check.message, `Cannot reach http://127.0.0.1:${port}/notify: connect ECONNREFUSED 127.0.0.1:${port}.`);
+      assert.match(check.fix!, /sinks\.hermes_url \(HERMES_URL\)/);
+      assert.equal(findCheck(checks, 'n8n').status, 'ok');
+    });
+
+    it('slow sink times out', async () => {
+      const slow = await startHttpStub(() => {});
+      try {
+        const results = await runDoctor({ env: { AEGIS_CONFIG: deployment.configFile, N8N_URL: slow.url }, cwd: deployment.dir, sinkTimeoutMs: 200 });
+        outputs.push(JSON.stringify(results));
+        const check = findCheck(results, 'n8n');
+        assert.equal(check.status, 'fail');
+        assert.equal(check.message, `Cannot reach ${slow.url}: no response within 200 ms.`);
+      } finally {
+        await slow.close();
+      }
+    });
+
+    it('expiring certificate warns', async () => {
+      const soon = await makeCertificate(path.join(deployment.dir, 'etc'), 'soon', 10);
+      const { result, checks } = await doctor({ AEGIS_TLS_CERT_FILE: soon.cert, AEGIS_TLS_KEY_FILE: soon.key });
+      assert.equal(result.code, 0);
+      const check = findCheck(checks, 'tls certificate');
+      assert.equal(check.status, 'warn');
+      assert.match(check.message, /expires in (9|10) day\(s\)/);
+      assert.match(check.fix!, /Renew the certificate/);
+    });
+
+    it('expired certificate fails', async () => {
+      const shortLived = await makeCertificate(path.join(deployment.dir, 'etc'), 'short', 1);
+      const clock = new ManualClock(new Date(Date.now() + 2 * 86_400_000));
+      const env = { AEGIS_CONFIG: deployment.configFile, AEGIS_TLS_CERT_FILE: shortLived.cert, AEGIS_TLS_KEY_FILE: shortLived.key };
+      const results = await runDoctor({ env, cwd: deployment.dir, clock });
+      outputs.push(JSON.stringify(results));
+      const check = findCheck(results, 'tls certificate');
+      assert.equal(check.status, 'fail');
+      assert.match(check.message, /expired on \d{4}-/);
+      assert.match(check.fix!, /Renew the certificate/);
+      assert.equal(findCheck(results, 'tls key').status, 'ok');
+    });
+
+    it('mismatched TLS key fails', async () => {
+      const other = await makeCertificate(path.join(deployment.dir, 'etc'), 'other', 365);
+      const { result, checks } = await doctor({ AEGIS_TLS_KEY_FILE: other.key });
+      assert.equal(result.code, 1);
+      const check = findCheck(checks, 'tls key');
+      assert.equal(check.status, 'fail');
+      assert.equal(check.message, `The key file ${other.key} does not belong to the certificate in ${deployment.tls.cert}.`);
+      assert.match(check.fix!, /server\.tls\.key_file \(AEGIS_TLS_KEY_FILE\)/);
+    });
+
+    it('non-loopback host without TLS fails', async () => {
+      const noTls = path.join(deployment.dir, 'etc', 'no-tls.yaml');
+      const text = fs.readFileSync(deployment.configFile, 'utf8').replace(/ {2}tls:\n.*\n.*\n/, '');
+      fs.writeFileSync(noTls, text, { mode: 0o600 });
+      const { result, checks } = await doctor({ AEGIS_HOST: '0.0.0.0' }, ['--config', noTls]);
+      assert.equal(result.code, 1);
+      const check = findCheck(checks, 'listen address');
+      assert.equal(check.status, 'fail');
+      assert.match(check.message, /^0\.0\.0\.0 is not a loopback address and no TLS is configured/);
+      assert.match(check.fix!, /server\.tls\.cert_file \(AEGIS_TLS_CERT_FILE\)/);
+
+      const allowed = await doctor({ AEGIS_HOST: '0.0.0.0', AEGIS_ALLOW_INSECURE_LISTEN: 'on' }, ['--config', noTls]);
+      assert.equal(findCheck(allowed.checks, 'listen address').status, 'warn');
+      assert.equal(allowed.result.code, 0);
+    });
+
+    it('clock difference is reported', async () => {
+      const env = { AEGIS_CONFIG: deployment.configFile };
+      const ahead = await runDoctor({ env, cwd: deployment.dir, clock: new ManualClock(new Date(Date.now() + 120_000)) });
+      const slightlyAhead = await runDoctor({ env, cwd: deployment.dir, clock: new ManualClock(new Date(Date.now() + 10_000)) });
+      outputs.push(JSON.stringify(ahead), JSON.stringify(slightlyAhead));
+      if (dialect === 'postgres') {
+        assert.equal(findCheck(ahead, 'clock').status, 'fail');
+        assert.match(findCheck(ahead, 'clock').message, /clock is 1[12]\d\.\d s behind the local clock/);
+        assert.match(findCheck(ahead, 'clock').fix!, /NTP/);
+        assert.equal(findCheck(slightlyAhead, 'clock').status, 'warn');
+      } else {
+        assert.equal(findCheck(ahead, 'clock').status, 'ok');
+      }
+    });
+
+    it('config error is the failed check', async () => {
+      const broken = path.join(deployment.dir, 'etc', 'broken.yaml');
+      fs.writeFileSync(broken, 'storage:\n  pool_max: 0\n', { mode: 0o600 });
+      const { result, checks } = await doctor({}, ['--config', broken]);
+      assert.equal(result.code, 1);
+      assert.equal(checks.length, 1);
+      assert.equal(checks[0]!.name, 'configuration');
+      assert.equal(checks[0]!.status, 'fail');
+      assert.equal(checks[0]!.message, `storage.pool_max in ${broken} (or AEGIS_DATABASE_POOL_MAX) must be between 1 and 1000, got 0.`);
+      assert.ok(checks[0]!.fix);
+    });
+
+    it('readable config with secrets fails', async () => {
+      fs.chmodSync(deployment.configFile, 0o644);
+      try {
+        const { result, checks } = await doctor();
+        assert.equal(result.code, 1);
+        const check = checks.find((entry) => entry.name === 'file modes' && entry.message.includes(deployment.configFile));
+        assert.ok(check, JSON.stringify(checks));
+        assert.equal(check.status, 'fail');
+        assert.match(check.message, /sinks\.webhooks/);
+        assert.equal(check.fix, `Run \`chmod 600 ${deployment.configFile}\`.`);
+      } finally {
+        fs.chmodSync(deployment.configFile, 0o600);
+      }
+    });
+
+    it('development key warns', async () => {
+      const devDir = path.join(deployment.dir, 'dev');
+      const results = await runDoctor({ env: { AEGIS_DATA_DIR: devDir }, cwd: deployment.dir });
+      outputs.push(JSON.stringify(results));
+      const check = findCheck(results, 'key placement');
+      assert.equal(check.status, 'warn');
+      assert.match(check.message, /development key generated in the data folder/);
+      assert.match(check.fix!, /keys\.master_key_file \(AEGIS_MASTER_KEY_FILE\)/);
+      assert.ok(!fs.existsSync(devDir), 'doctor created the data folder');
+    });
+
+    it('doctor wrote nothing', async () => {
+      assert.deepEqual(listFiles(deployment.dir).filter((entry) => !/^etc\/(soon|short|other|no-tls|broken)/.test(entry)), filesBefore);
+      assert.deepEqual(await databaseSnapshot(deployment), snapshotBefore);
+    });
+
+    it('output contains no secret', () => {
+      const text = outputs.join('\n');
+      assert.ok(outputs.length > 10, 'too few outputs collected');
+      for (const secret of [webhookSecret, n8nApiKey, sinkPassword, sinkQueryToken, deployment.key]) {
+        assert.ok(!text.includes(secret), `the doctor output contains the secret ${secret.slice(0, 6)}...`);
+      }
+    });
+  });
+}
