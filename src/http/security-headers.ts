@@ -14,7 +14,7 @@ export const PERMISSIONS_POLICY = 'accelerometer=(), camera=(), geolocation=(), 
 const HSTS_MAX_AGE_SECONDS = 31_536_000;
 
 /**
- * The headers every response carries, API, errors and dashboard alike. Responses hold credential
+ * Returns the headers every response carries, API, errors and dashboard alike. Responses contain credential
  * values and tokens, so no cache may store them, and no other site may frame, embed or open them.
  */
 export function securityHeaders(config: Pick<Config, 'tls'>): Record<string, string> {

@@ -50,7 +50,7 @@ export function createShutdown(options: ShutdownOptions): (signal: NodeJS.Signal
       },
       (error: unknown) => {
         clearTimeout(timer);
-        log.error({ error: (error as Error).message }, 'stopping failed; exiting');
+        log.error({ err: { type: (error as Error).name, message: (error as Error).message } }, 'stopping failed; exiting with status 1');
         exit(1);
       },
     );
@@ -85,8 +85,8 @@ async function stopInOrder(app: FastifyInstance, vault: ShutdownOptions['vault']
   const rotations = vault.rotation.engine.inFlight;
   // First, so a scheduled run starts no further credentials while the server drains.
   rotations.stopAccepting();
-  // `app.close` stops listening, answers requests on kept-alive connections with 503, and resolves once
-  // the in-flight requests have been answered. The scheduler's running job ends and its lease is released.
+  // `app.close` stops listening, responds 503 to new requests on kept-alive connections, and resolves once
+  // every in-flight request has its response. The scheduler's running job ends and its lease is released.
   await Promise.all([app.close(), vault.scheduler.stop()]);
   await rotations.settled();
   await vault.close();

@@ -93,7 +93,7 @@ export function isLoopbackHost(host: string): boolean {
 export function checkListenAddress(host: string, config: Pick<Config, 'tls' | 'allowInsecureListen'>): void {
   if (config.tls || config.allowInsecureListen || isLoopbackHost(host)) return;
   throw new StartupError(
-    `Refusing to serve plain HTTP on ${host}, which is not a loopback address, so tokens and values would cross the network unencrypted. ` +
+    `AEGIS does not serve plain HTTP on ${host}, because it is not a loopback address and tokens and values would cross the network unencrypted. ` +
       'Either listen on 127.0.0.1 (AEGIS_HOST or --host), set AEGIS_TLS_CERT_FILE and AEGIS_TLS_KEY_FILE to serve HTTPS, ' +
       'or set AEGIS_ALLOW_INSECURE_LISTEN=on when a TLS-terminating proxy sits in front of AEGIS.',
   );

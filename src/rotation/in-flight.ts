@@ -40,9 +40,8 @@ export class InFlightRotations {
     this.#accepting = false;
   }
 
-  /** Resolves once no rotation is running; rotations still start here until `stopAccepting`. */
+  /** Resolves once no rotation is running, including rotations that start while it waits. */
   async settled(): Promise<void> {
-    // A rotation started while waiting is waited for too.
     while (this.#running.size > 0) {
       await Promise.all([...this.#running.keys()]);
     }

@@ -19,14 +19,14 @@ const credentialPath = `/credentials/${encodeURIComponent(credentialName)}`;
 const initialValue = 'initial-value-7f3a91';
 const issuedValue = 'issued-value-c28e04';
 
-/** A rotation endpoint that holds each request until the test releases it, and a test endpoint that answers at once. */
+/** A rotation endpoint that holds each request until the test releases it, and a test endpoint that responds at once. */
 interface HoldingVendor {
   stub: HttpStub;
   /** Resolves when the vendor has received a rotation request. */
   rotationReceived: Promise<void>;
-  /** Answers the held rotation request with a new key. */
+  /** Sends the held rotation request its response, a new key. */
   release(): void;
-  /** Makes later rotation requests answer at once. */
+  /** Makes later rotation requests get their response at once. */
   answerAtOnce(): void;
 }
 
@@ -54,12 +54,12 @@ async function startHoldingVendor(): Promise<HoldingVendor> {
   };
 }
 
-/** An `api` credential whose rotation asks the vendor stub for a new key. */
+/** Builds an `api` credential whose rotation requests a new key from the vendor stub. */
 function apiCredential(vendorUrl: string, name = credentialName) {
   return {
     name,
     credential_type: 'apiKey',
-    provider: 'api',
+    provider: 'api' as const,
     value: initialValue,
     provider_config: {
       test: { method: 'GET', url: `${vendorUrl}/me`, headers: { authorization: 'Bearer {{value}}' }, expected_status: 200 },
@@ -164,7 +164,7 @@ function assertNoSecrets(output: string): void {
 
 for (const dialect of await testDialects()) {
   describe(`aegis serve shutdown on ${dialect}`, () => {
-    /** A fresh folder and, on PostgreSQL, a fresh schema; removed by `cleanUp`. */
+    /** Creates a fresh folder and picks a fresh PostgreSQL schema name; `cleanUp` removes both. */
     function setUp() {
       const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-shutdown-')));
       const schema = `aegis_stop_${crypto.randomBytes(6).toString('hex')}`;

@@ -114,7 +114,7 @@ describe('listen address rule', () => {
         const dataDir = path.join(dir, 'data');
         const result = await runCli([...args], { AEGIS_DATA_DIR: dataDir, AEGIS_PORT: '0', ...env }, { cwd: dir });
         assert.notEqual(result.code, 0, result.stdout);
-        assert.match(result.stderr, /0\.0\.0\.0, which is not a loopback address/);
+        assert.match(result.stderr, /plain HTTP on 0\.0\.0\.0, because it is not a loopback address/);
         assert.match(result.stderr, /AEGIS_HOST or --host/);
         assert.match(result.stderr, /AEGIS_TLS_CERT_FILE and AEGIS_TLS_KEY_FILE/);
         assert.match(result.stderr, /AEGIS_ALLOW_INSECURE_LISTEN=on/);

@@ -29,7 +29,7 @@ export function registerServeCommand(program: Command): void {
       // Rotations a crash interrupted are finished or undone before the first request.
       await vault.rotation.recover();
       const app = await buildApp(vault, tlsPair ? { https: tlsPair } : {});
-      // Created before listening, so it sees every request and can close kept-alive connections on shutdown.
+      // Created before listening, so it receives every request and can close kept-alive connections on shutdown.
       const shutdown = createShutdown({ app, vault, log, timeoutSeconds: config.shutdownTimeoutSeconds });
       await app.listen({ host, port });
       const address = app.server.address();
