@@ -24,6 +24,14 @@ export interface PostgresCluster {
   connect(user: string, password: string, database?: string): Promise<pg.Client>;
   /** Runs statements as the superuser with statement logging off, so set-up passwords stay out of the log. */
   adminQuery(text: string): Promise<pg.QueryResult>;
+  /**
+   * Shuts the server down (pg_ctl stop -m fast: open sessions are ended with 57P01) and keeps the data
+   * folder and the port, so `startServer` brings back the same cluster with its data.
+   */
+  stopServer(): Promise<void>;
+  /** Starts the server stopped by `stopServer` again, on the same port, and waits until it accepts connections. */
+  startServer(): Promise<void>;
+  /** Shuts the server down, if it runs, and deletes the cluster's folder. */
   stop(): Promise<void>;
 }
 
@@ -96,7 +104,8 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
   fs.writeFileSync(passwordFile, `${adminPassword}\n`, { mode: 0o600 });
   fs.chownSync(passwordFile, uid, gid);
 
-  let started = false;
+  let running = false;
+  const pgCtl = path.join(bin, 'pg_ctl');
   const port = await freePort();
   const cluster: PostgresCluster = {
     host: '127.0.0.1',
@@ -123,8 +132,19 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
         await client.end();
       }
     },
+    async stopServer() {
+      if (!running) throw new Error('the PostgreSQL server of this cluster is not running');
+      await runAsPostgres(dir, pgCtl, ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '60']);
+      running = false;
+    },
+    async startServer() {
+      if (running) throw new Error('the PostgreSQL server of this cluster is already running');
+      await runAsPostgres(dir, pgCtl, ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60']);
+      running = true;
+    },
     async stop() {
-      if (started) await runAsPostgres(dir, path.join(bin, 'pg_ctl'), ['stop', '-D', dataDir, '-m', 'fast', '-w']).catch(() => {});
+      if (running) await runAsPostgres(dir, pgCtl, ['stop', '-D', dataDir, '-m', 'fast', '-w']).catch(() => {});
+      running = false;
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -152,8 +172,7 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
         '',
       ].join('\n'),
     );
-    await runAsPostgres(dir, path.join(bin, 'pg_ctl'), ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60']);
-    started = true;
+    await cluster.startServer();
   } catch (error) {
     await cluster.stop();
     throw error;
