@@ -22,7 +22,7 @@ function modeOf(file: string): number {
   return fs.statSync(file).mode & 0o777;
 }
 
-/** Every spelling of a secret that could leak: as written, and its bytes in base64, base64url and hex. */
+/** Lists every spelling of a secret that could leak: as written, and its bytes in base64, base64url and hex. */
 function spellings(secret: string | Buffer): string[] {
   const bytes = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret;
   const forms = [bytes.toString('base64'), bytes.toString('base64url'), bytes.toString('hex')];

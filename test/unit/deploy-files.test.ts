@@ -15,7 +15,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const deploy = path.join(root, 'deploy');
 const read = (file: string) => fs.readFileSync(path.join(deploy, file), 'utf8');
 
-/** The text of every file under src/config, where loadConfig reads its variables. */
+/** Reads every file under src/config, where loadConfig reads its variables, into one text. */
 function configSource(): string {
   const folder = path.join(root, 'src/config');
   return fs
@@ -54,7 +54,7 @@ function jsonArrayInstruction(text: string, instruction: string): string[] {
   return JSON.parse(match[1]!) as string[];
 }
 
-/** The arguments after `bin/aegis.js` with the program option `--config FILE` removed. */
+/** Returns the arguments after `bin/aegis.js` without the program option `--config FILE`. */
 function aegisArguments(command: string[]): string[] {
   const entry = command.findIndex((word) => word.endsWith('bin/aegis.js'));
   const args = entry === -1 ? command : command.slice(entry + 1);
