@@ -17,7 +17,7 @@ import type { Vault } from '../vault.js';
 import { registerDashboardRoutes } from '../web/dashboard.routes.js';
 import { registerMetricsRoutes } from '../metrics/metrics.routes.js';
 import { registerAuthentication } from './auth.js';
-import { registerSecurityHeaders } from './security-headers.js';
+import { API_CSP, registerSecurityHeaders, securityHeaders } from './security-headers.js';
 import { AEGIS_VERSION, registerHealthRoute } from './health.routes.js';
 import { auditFailureProblem, problem, requestLabel, sendProblem, toProblem } from './problem.js';
 import { validatorCompiler } from './validation.js';
@@ -40,6 +40,12 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     routerOptions: { maxParamLength: 256 },
+    // Errors Fastify raises before routing (a malformed percent-encoding in the path) get a problem body too.
+    // Hooks do not run for these, so the security headers are set here.
+    frameworkErrors: (error, _request, reply) => {
+      reply.headers({ ...securityHeaders(vault.config), 'content-security-policy': API_CSP });
+      void sendProblem(reply, problem(400, 'invalid_url', `${error.message}. Percent-encode each path segment as UTF-8.`));
+    },
     // Fastify types an HTTPS instance apart from an HTTP one; callers use only what both have.
     ...((options.https ? { https: options.https } : {}) as object),
   });
