@@ -24,7 +24,35 @@ export interface RecoveryReport {
  */
 export async function recoverRotations(deps: RotationDeps): Promise<RecoveryReport> {
   const report: RecoveryReport = { completed: [], restored: [], skipped: [] };
-  const rows = await deps.db.kysely
+  const rows = await findInterrupted(deps);
+  for (const row of rows) {
+    const lease = await leaseForRecovery(deps, credentialFromRow(row));
+    if (!lease) {
+      report.skipped.push(row.name);
+      continue;
+    }
+    try {
+      // The row was read before the lease was taken, so the rotation may have finished in between (in
+      // another process, or in this one). Read it again under the lease and leave a finished one alone.
+      const [current] = await findInterrupted(deps, row.id);
+      if (!current) continue;
+      const credential = credentialFromRow(current);
+      const outcome = await recoverOne(deps, credential, lease);
+      report[outcome].push(credential.name);
+    } catch (error) {
+      deps.log.error({ credentialId: row.id, error: (error as Error).message }, 'recovering an interrupted rotation failed; it is tried again at the next start');
+      report.skipped.push(row.name);
+    } finally {
+      await releaseLease(deps.db.kysely, lease).catch(() => {});
+    }
+  }
+  if (rows.length > 0) deps.log.info({ ...report }, 'recovered interrupted rotations');
+  return report;
+}
+
+/** Reads the credentials still `rotating` or with a pending version, all of them or the one with `id`. */
+function findInterrupted(deps: RotationDeps, id?: string) {
+  let query = deps.db.kysely
     .selectFrom('aegis_credentials')
     .selectAll()
     .where((eb) =>
@@ -34,27 +62,9 @@ export async function recoverRotations(deps: RotationDeps): Promise<RecoveryRepo
           eb.selectFrom('aegis_credential_versions as v').select('v.id').whereRef('v.credential_id', '=', 'aegis_credentials.id').where('v.state', '=', 'pending'),
         ),
       ]),
-    )
-    .execute();
-  for (const row of rows) {
-    const credential = credentialFromRow(row);
-    const lease = await leaseForRecovery(deps, credential);
-    if (!lease) {
-      report.skipped.push(credential.name);
-      continue;
-    }
-    try {
-      const outcome = await recoverOne(deps, credential, lease);
-      report[outcome].push(credential.name);
-    } catch (error) {
-      deps.log.error({ credentialId: credential.id, error: (error as Error).message }, 'recovering an interrupted rotation failed; it is tried again at the next start');
-      report.skipped.push(credential.name);
-    } finally {
-      await releaseLease(deps.db.kysely, lease).catch(() => {});
-    }
-  }
-  if (rows.length > 0) deps.log.info({ ...report }, 'recovered interrupted rotations');
-  return report;
+    );
+  if (id !== undefined) query = query.where('id', '=', id);
+  return query.execute();
 }
 
 /**
