@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { ManualClock } from '../src/lib/clock.js';
 import type { Caller } from '../src/tokens/caller.js';
 import { destroyTestVault, openTestVault, type TestVault } from '../test/helpers/test-vault.js';
@@ -82,15 +82,16 @@ process.stderr.write(`seeded ${largeCount} credentials in ${Math.round(performan
 const small = await seededVault(smallCount);
 
 const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-bench-chromium-'));
-const context = await chromium.launchPersistentContext(profileDir, { executablePath: chromiumPath, headless: true, args: chromiumArgs, viewport: { width: 1400, height: 900 } });
+let context: BrowserContext | undefined;
 let largeMs: number;
 let smallMs: number;
 try {
+  context = await chromium.launchPersistentContext(profileDir, { executablePath: chromiumPath, headless: true, args: chromiumArgs, viewport: { width: 1400, height: 900 } });
   const page = context.pages()[0] ?? (await context.newPage());
   smallMs = await timeOverview(page, small.baseUrl, small.t.adminToken, smallCount);
   largeMs = await timeOverview(page, large.baseUrl, large.t.adminToken, largeCount);
 } finally {
-  await context.close();
+  await context?.close();
   fs.rmSync(profileDir, { recursive: true, force: true });
   await destroyTestVault(large.t);
   await destroyTestVault(small.t);
