@@ -1,8 +1,8 @@
-import crypto from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
 import type { DialectName, Executor } from '../db/database.js';
 import type { Database } from '../db/schema.js';
 import { fromJson, toBool, toIso, toJson, toNumber } from '../db/values.js';
+import { uuid7 } from '../lib/uuid7.js';
 import { entryHash } from './chain.js';
 import type { AuditEntry, AuditEntryInput } from './audit.types.js';
 
@@ -31,7 +31,7 @@ export async function appendEntries(
   for (const [index, input] of inputs.entries()) {
     seq += 1;
     const unhashed = {
-      id: crypto.randomUUID(),
+      id: uuid7(),
       seq,
       timestamp: typeof timestamp === 'string' ? timestamp : timestamp[index]!,
       credentialId: input.credentialId ?? null,

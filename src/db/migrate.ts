@@ -1,4 +1,4 @@
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { Migrator, type Kysely, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import type { Db, DialectName } from './database.js';
 import * as initial from './migrations/0001_initial.js';
 import * as rotation from './migrations/0002_rotation.js';
@@ -8,6 +8,7 @@ import * as auditCheckpoints from './migrations/0005_audit_checkpoints.js';
 import * as auditIndexes from './migrations/0006_audit_indexes.js';
 import * as auditFailureIndexes from './migrations/0007_audit_failure_indexes.js';
 import * as dropAuditIndexes from './migrations/0008_drop_audit_indexes.js';
+import * as auditPrevHash from './migrations/0009_audit_prev_hash.js';
 
 interface DialectMigration {
   up(db: Kysely<any>, dialect: DialectName): Promise<void>;
@@ -23,6 +24,7 @@ const migrations: Record<string, DialectMigration> = {
   '0006_audit_indexes': auditIndexes,
   '0007_audit_failure_indexes': auditFailureIndexes,
   '0008_drop_audit_indexes': dropAuditIndexes,
+  '0009_audit_prev_hash': auditPrevHash,
 };
 
 class StaticMigrationProvider implements MigrationProvider {
@@ -37,9 +39,8 @@ class StaticMigrationProvider implements MigrationProvider {
   }
 }
 
-/** Brings the schema up to date. Safe to run on every start and from several processes at once (Kysely takes a lock). */
-export async function migrateToLatest(db: Db): Promise<string[]> {
-  const migrator = new Migrator({
+function migratorFor(db: Db): Migrator {
+  return new Migrator({
     db: db.kysely,
     provider: new StaticMigrationProvider(db.dialect),
     migrationTableName: 'aegis_migrations',
@@ -47,11 +48,25 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
     // Kysely looks for its tables across all schemas unless given one, so name ours.
     ...(db.schema ? { migrationTableSchema: db.schema } : {}),
   });
-  let { error, results } = await migrator.migrateToLatest();
+}
+
+/** Brings the schema up to date. Safe to run on every start and from several processes at once (Kysely takes a lock). */
+export async function migrateToLatest(db: Db): Promise<string[]> {
+  return migrate(db, (migrator) => migrator.migrateToLatest());
+}
+
+/** Brings the schema to the migration `name` and no further; upgrade tests start from an older schema with it. */
+export async function migrateTo(db: Db, name: string): Promise<string[]> {
+  return migrate(db, (migrator) => migrator.migrateTo(name));
+}
+
+async function migrate(db: Db, run: (migrator: Migrator) => Promise<MigrationResultSet>): Promise<string[]> {
+  const migrator = migratorFor(db);
+  let { error, results } = await run(migrator);
   // Kysely reads PostgreSQL's catalog across all schemas; a schema another client drops at that moment
   // fails the read with invalid_schema_name (3F000). Nothing was applied then, so trying again is safe.
   for (let retry = 0; retry < 3 && (error as { code?: unknown } | undefined)?.code === '3F000'; retry += 1) {
-    ({ error, results } = await migrator.migrateToLatest());
+    ({ error, results } = await run(migrator));
   }
   if (error) {
     const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? 'unknown';
@@ -62,13 +77,6 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
 
 /** Tells whether migrations are waiting, for `aegis doctor` and start-up messages. */
 export async function pendingMigrations(db: Db): Promise<string[]> {
-  const migrator = new Migrator({
-    db: db.kysely,
-    provider: new StaticMigrationProvider(db.dialect),
-    migrationTableName: 'aegis_migrations',
-    migrationLockTableName: 'aegis_migrations_lock',
-    ...(db.schema ? { migrationTableSchema: db.schema } : {}),
-  });
-  const all = await migrator.getMigrations();
+  const all = await migratorFor(db).getMigrations();
   return all.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name);
 }
