@@ -72,6 +72,17 @@ function loadLoop(loop: string, method: string, url: string, token: string, body
   };
 }
 
+/** Polls `check` every 500 ms until it returns a value other than undefined, failing after `timeoutMs`. */
+async function waitForValue<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
 /** Counts audit entries per actor and outcome, straight from the cluster. */
 async function auditCounts(cluster: PostgresCluster): Promise<Map<string, { succeeded: number; failed: number }>> {
   const result = await cluster.adminQuery(`select actor, success, count(*)::int as count from ${SCHEMA}.aegis_audit_log group by actor, success`);
@@ -92,6 +103,8 @@ if (reason) process.stdout.write(`# skipping the PostgreSQL outage test: ${reaso
 describe('PostgreSQL outage', { skip: reason ?? false }, () => {
   it('answers 503 and recovers without restart', { timeout: 240_000 }, async () => {
     const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-outage-')));
+    const slowFile = path.join(dir, 'slow.env');
+    fs.writeFileSync(slowFile, 'API_KEY=slow-initial\n');
     const cluster = await startPostgresCluster();
     const env: Record<string, string> = {
       AEGIS_DATA_DIR: path.join(dir, 'data'),
@@ -101,6 +114,11 @@ describe('PostgreSQL outage', { skip: reason ?? false }, () => {
       // The scheduler runs on, so its lease renewal and its jobs meet the outage as well.
       AEGIS_SCHEDULER_LEASE_SECONDS: '6',
       AEGIS_CRON_HEALTH_CHECKS: '*/2 * * * * *',
+      AEGIS_CRON_ROTATIONS: '*/2 * * * * *',
+      // The reload command keeps a rotation of outage/slow busy at its provider while PostgreSQL stops.
+      AEGIS_ENV_RELOAD_COMMANDS: JSON.stringify({ [slowFile]: 'sleep 5' }),
+      // Its lease cannot be released while PostgreSQL is down, so recovery waits for the lease to expire.
+      AEGIS_ROTATION_LEASE_SECONDS: '10',
     };
     let server: ServerProcess | undefined;
     let running: Array<{ stop: () => Promise<void> }> = [];
@@ -128,6 +146,14 @@ describe('PostgreSQL outage', { skip: reason ?? false }, () => {
         });
         assert.equal(created.status, 201, created.text);
       }
+      const slow = await call(`${base}/credentials`, admin, 'POST', {
+        name: 'outage/slow',
+        credential_type: 'apiKey',
+        provider: 'env',
+        provider_config: { file: slowFile, variable: 'API_KEY' },
+        value: 'slow-initial',
+      });
+      assert.equal(slow.status, 201, slow.text);
       const tokens = new Map<string, string>();
       for (const { loop } of loops) {
         const created = await call(`${base}/tokens`, admin, 'POST', { actor: `load-${loop}`, scopes: ['credentials:read', 'credentials:write'] });
@@ -145,6 +171,10 @@ describe('PostgreSQL outage', { skip: reason ?? false }, () => {
       });
 
       await new Promise((resolve) => setTimeout(resolve, 3_000));
+      // This request passes authentication and then loses the database inside the service, so its
+      // failure entry cannot be written either: the error handler's fail-closed path.
+      const slowRotation = call(`${base}/credentials/outage%2Fslow/rotate`, admin, 'POST', {});
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
       await cluster.stopServer();
       const downAt = Date.now();
       await new Promise((resolve) => setTimeout(resolve, 2_000));
@@ -156,12 +186,13 @@ describe('PostgreSQL outage', { skip: reason ?? false }, () => {
       const upAt = Date.now();
       await new Promise((resolve) => setTimeout(resolve, RECOVERY_LIMIT_MS + 5_000));
       await Promise.all(running.map((loop) => loop.stop()));
+      const slowOutcome = await slowRotation;
       const healthUp = await fetch(`${base}/health`);
       const healthUpBody = (await healthUp.json()) as Record<string, unknown>;
 
       const recoveredMs = loops.map(({ loop }) => (exchanges.find((exchange) => exchange.loop === loop && exchange.startedAt >= upAt && exchange.status! < 300)?.endedAt ?? NaN) - upAt);
       process.stdout.write(
-        `# ${exchanges.length} requests: ${exchanges.filter((exchange) => exchange.status! < 300).length} 2xx, ${exchanges.filter((exchange) => exchange.status === 503).length} 503; ` +
+        `${exchanges.length} requests: ${exchanges.filter((exchange) => exchange.status! < 300).length} 2xx, ${exchanges.filter((exchange) => exchange.status === 503).length} 503; ` +
           `first 2xx per loop ${recoveredMs.join(', ')} ms after PostgreSQL accepted connections again\n`,
       );
 
@@ -190,6 +221,22 @@ describe('PostgreSQL outage', { skip: reason ?? false }, () => {
       const during = exchanges.filter((exchange) => exchange.startedAt > downAt && exchange.endedAt < startingAt);
       assert.ok(during.length > 100, `only ${during.length} requests during the outage`);
       assert.ok(during.every((exchange) => exchange.status === 503));
+
+      assert.equal(slowOutcome.status, 503, slowOutcome.text);
+      assert.equal(slowOutcome.json!.code, 'database_unavailable', slowOutcome.text);
+      assert.match(slowOutcome.headers.get('retry-after') ?? '', /^\d+$/);
+
+      // The cut-off rotation left outage/slow rotating. A scheduled run after the outage recovers it
+      // once its lease has expired.
+      const recovered = await waitForValue('outage/slow to leave rotating', 30_000, async () => {
+        const detail = await call(`${base}/credentials/outage%2Fslow`, admin, 'GET');
+        const status = (detail.json?.credential_details as { status?: string } | undefined)?.status;
+        return detail.status === 200 && status !== 'rotating' ? { detail, status } : undefined;
+      });
+      assert.equal(recovered.status, 'active', recovered.detail.text);
+      const slowValue = await call(`${base}/credentials/outage%2Fslow/value`, admin, 'GET');
+      assert.equal(slowValue.status, 200, slowValue.text);
+      assert.equal(fs.readFileSync(slowFile, 'utf8'), `API_KEY=${slowValue.json!.value as string}\n`);
 
       assert.equal(healthDown.status, 503);
       assert.equal(healthDownBody.code, 'database_unavailable');
