@@ -7,9 +7,9 @@ import { adminTokenOf, buildServerCode, startAegis, startBare, stopServer, type 
 
 /**
  * B3: p95 of `GET /health/dashboard` (first page of 50, summary counts, newest alerts) with 10,000 and
- * with 100,000 credentials on SQLite, one request at a time over a keep-alive connection, against
- * `aegis serve` in a child process logging at info level to a file. The baseline is the bare Fastify
- * app returning the same body on the same path, measured in the same run.
+ * with 100,000 credentials on SQLite. Requests go one at a time over a keep-alive connection to
+ * `aegis serve`, which runs in a child process and logs at info level to a file. The baseline is the
+ * bare Fastify app returning the same body on the same path, measured in the same run.
  */
 const requests = shortMode ? 40 : 200;
 const warmUp = 10;

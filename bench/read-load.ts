@@ -8,10 +8,10 @@ import { callJson, emit, loadTest, log, shortMode, type LoadResult } from './com
 import { adminTokenOf, buildServerCode, startAegis, startBare, stopServer, type ChildServer } from './servers.js';
 
 /**
- * B1 and B2: `GET /credentials/{name}` with a valid read token against `aegis serve` in a child process,
- * logging at info level to a file, driven by autocannon in this process; then the same load against the
- * bare Fastify baseline returning the same JSON body for the same path. Every response must be 200 and
- * the audit log must grow by one entry per response, or the run fails.
+ * B1 and B2: autocannon in this process sends `GET /credentials/{name}` with a valid read token to
+ * `aegis serve`, which runs in a child process and logs at info level to a file. The same load then goes
+ * to the bare Fastify baseline, which returns the same JSON body for the same path. The run fails unless
+ * every response is 200 and the audit log grew by one entry per response.
  *
  * BENCH_CPU_PROF=<folder> starts the AEGIS child with `node --cpu-prof` and keeps the profile there.
  */
@@ -52,7 +52,7 @@ async function auditCount(dialect: ReadBenchmark['dialect'], dir: string, schema
 
 /**
  * Counts the audit log once it stops growing. autocannon stops at its deadline without waiting for the
- * requests still in flight, one per connection at most, and the server still answers and audits those.
+ * requests still in flight, one per connection at most, and the server still serves and audits those.
  */
 async function settledAuditCount(dialect: ReadBenchmark['dialect'], dir: string, schema: string): Promise<number> {
   let count = await auditCount(dialect, dir, schema);

@@ -15,8 +15,8 @@ import { emit, log, shortMode } from './common.js';
 /**
  * B6: one `POST /rotation/run-scheduled` that finds 1,000 due env credentials (100 .env files of 10
  * variables, generated values, the default rotation concurrency) on SQLite, through Fastify injection.
- * Afterwards each credential must have exactly two versions, one rotation in its history, the new version
- * current and its value in the .env file; a second run must find nothing due.
+ * Afterwards each credential must have exactly two versions and one rotation in its history. Its new
+ * version must be current and its value must be in the .env file. A second run must find nothing due.
  * The baseline is writing 1,000 new values into the same files with the env provider's own writer, which
  * is the provider's share of the work.
  */
