@@ -117,7 +117,7 @@ describe('two aegis serve processes on one database', { skip: !reachable }, () =
         AEGIS_DATABASE_SCHEMA: schema,
         HERMES_URL: hermes.stub.url,
         AEGIS_ALERT_DELIVERY_SECONDS: '1',
-        AEGIS_SCHEDULER_LEASE_SECONDS: '4',
+        AEGIS_SCHEDULER_LEASE_SECONDS: '8',
         // Croner's six-field form, seconds first: the leader's scheduled run, which first recovers
         // interrupted rotations, runs every two seconds, also while the rotations below are under way.
         AEGIS_CRON_ROTATIONS: '*/2 * * * * *',
@@ -164,6 +164,16 @@ describe('two aegis serve processes on one database', { skip: !reachable }, () =
       for (const name of names) {
         const version = await checkCredential(first, token, name, files.get(name)!, accepted.get(name)!, name);
         assert.equal(version, 1 + accepted.get(name)!, name);
+      }
+
+      // One success entry per accepted rotation, and one failure entry per 409.
+      const audited = await query<{ credential_name: string; success: boolean; count: number }>(
+        `select credential_name, success, count(*)::int as count from "${schema}".aegis_audit_log where action = 'rotated' group by credential_name, success`,
+      );
+      for (const name of names) {
+        const rejected = outcomes.filter((outcome) => outcome.name === name && outcome.status === 409).length;
+        assert.equal(audited.find((row) => row.credential_name === name && row.success)?.count ?? 0, accepted.get(name), name);
+        assert.equal(audited.find((row) => row.credential_name === name && !row.success)?.count ?? 0, rejected, name);
       }
 
       // Every alert in the outbox reaches HERMES exactly once, by its idempotency key (the alert id).
