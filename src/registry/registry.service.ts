@@ -36,7 +36,7 @@ import {
 import { checkCronSchedule, nextRotationAt } from '../rotation/schedule.js';
 import { checkValuePolicy } from '../rotation/value-policy.js';
 import { effectiveStatus } from './status.js';
-import { findCurrentVersion, findVersion, highestVersionNumber, insertVersion, listVersions, makeCurrent } from './versions.repository.js';
+import { findCurrentVersion, findVersion, highestVersionNumber, insertVersion, listVersions, makeCurrent, versionSummary } from './versions.repository.js';
 
 export interface CredentialDetail {
   credential: Credential;
@@ -94,12 +94,12 @@ export class RegistryService {
       const now = this.#deps.clock.now();
       if (lastUseIsStale(credential.lastUsedAt, now)) await touchCredential(db, credential.id, now.toISOString());
       await this.#deps.audit.record(this.#entry(caller, AuditAction.read, credential));
-      const versions = await listVersions(db, credential.id);
+      const versions = await versionSummary(db, credential.id);
       return {
         credential: withStatus({ ...credential, lastUsedAt: now.toISOString() }, now),
         health: await latestHealthCheck(db, credential.id),
-        currentVersion: versions.find((version) => version.isCurrent)?.version ?? null,
-        versionCount: versions.length,
+        currentVersion: versions.current,
+        versionCount: versions.count,
       };
     });
   }

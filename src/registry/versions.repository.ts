@@ -1,7 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { Executor } from '../db/database.js';
 import type { CredentialVersionsTable } from '../db/schema.js';
-import { toBool, toIso } from '../db/values.js';
+import { toBool, toIso, toNumber } from '../db/values.js';
 import type { CredentialVersion, VersionState } from './credential.types.js';
 
 function fromRow(row: Selectable<CredentialVersionsTable>): CredentialVersion {
@@ -37,6 +37,13 @@ export async function insertVersion(db: Executor, version: CredentialVersion): P
       state: version.state,
     })
     .execute();
+}
+
+/** Counts a credential's versions and finds the current one's number, without reading their values. */
+export async function versionSummary(db: Executor, credentialId: string): Promise<{ count: number; current: number | null }> {
+  const rows = await db.selectFrom('aegis_credential_versions').select(['version', 'is_current']).where('credential_id', '=', credentialId).execute();
+  const current = rows.find((row) => toBool(row.is_current));
+  return { count: rows.length, current: current ? toNumber(current.version) : null };
 }
 
 export async function listVersions(db: Executor, credentialId: string): Promise<CredentialVersion[]> {

@@ -54,7 +54,7 @@ for (const dialect of await testDialects()) {
         assert.equal(report.checked, 40);
 
         // SQLite dropped the constraint on prev_hash; PostgreSQL, where several processes append, kept it.
-        const duplicate = { ...after[0]!, id: crypto.randomUUID(), seq: 1_000 };
+        const duplicate = { ...after[0]!, id: crypto.randomUUID(), seq: 1_000 } as never;
         const insert = db.kysely.insertInto('aegis_audit_log').values(duplicate).execute();
         if (dialect === 'sqlite') await insert;
         else await assert.rejects(insert, /unique|duplicate/i);

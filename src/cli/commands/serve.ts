@@ -23,14 +23,26 @@ export function registerServeCommand(program: Command): void {
       checkListenAddress(host, config);
       const tlsPair = config.tls ? loadTlsPairAtStartup(config.tls) : undefined;
 
-      const log = createLogger(config.logLevel, pino.destination(1));
+      // Asynchronous writes: under load, lines written while a write is under way go out together in the
+      // next one instead of one system call per request. The exit below flushes what is left.
+      const destination = pino.destination({ dest: 1, sync: false });
+      const log = createLogger(config.logLevel, destination);
       const vault = await openVault(config, { log });
       const adminToken = await vault.tokens.createInitialAdmin();
       // Rotations a crash interrupted are finished or undone before the first request.
       await vault.rotation.recover();
       const app = await buildApp(vault, tlsPair ? { https: tlsPair } : {});
       // Created before listening, so it receives every request and can close kept-alive connections on shutdown.
-      const shutdown = createShutdown({ app, vault, log, timeoutSeconds: config.shutdownTimeoutSeconds });
+      const shutdown = createShutdown({
+        app,
+        vault,
+        log,
+        timeoutSeconds: config.shutdownTimeoutSeconds,
+        exit: (code) => {
+          destination.flushSync();
+          process.exit(code);
+        },
+      });
       await app.listen({ host, port });
       const address = app.server.address();
       const listening = typeof address === 'object' && address !== null ? address.port : port;
