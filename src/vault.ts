@@ -3,7 +3,7 @@ import { AlertService } from './alerts/alert.service.js';
 import { AuditLog } from './audit/audit.service.js';
 import type { Config } from './config/config.js';
 import { registerFirstKey, verifyKeyring } from './crypto/keyring-loader.js';
-import type { Keyring } from './crypto/keyring.js';
+import { defaultDataKeyCache, type Keyring } from './crypto/keyring.js';
 import { openDatabase, type Db } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { HealthMonitor } from './health/health-monitor.js';
@@ -50,7 +50,10 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
   const clock = options.clock ?? systemClock;
   const db = await openDatabase(config, { log: options.log });
   try {
-    const { keyring, registered } = await verifyKeyring(db, config.keySource);
+    const { keyring, registered } = await verifyKeyring(db, config.keySource, {
+      lifetimeMs: config.dataKeyCacheSeconds * 1000,
+      maxEntries: defaultDataKeyCache.maxEntries,
+    });
     const applied = await migrateToLatest(db);
     if (applied.length > 0) options.log.info({ migrations: applied, database: db.dialect }, 'applied database migrations');
     if (!registered) {

@@ -52,6 +52,7 @@ export const FILE_KEYS: ReadonlyArray<FileKey> = [
   { key: 'keys.master_key_file', variable: 'AEGIS_MASTER_KEY_FILE', kind: 'path' },
   { key: 'keys.master_key', variable: 'AEGIS_MASTER_KEY', kind: 'text-list', secret: true },
   { key: 'keys.passphrase', variable: 'AEGIS_MASTER_PASSPHRASE', kind: 'text', secret: true },
+  { key: 'keys.data_key_cache_seconds', variable: 'AEGIS_DATA_KEY_CACHE_SECONDS', kind: 'integer' },
 
   { key: 'tokens.auth_failure_limit', variable: 'AEGIS_AUTH_FAILURE_LIMIT', kind: 'integer' },
   { key: 'tokens.auth_failure_window_seconds', variable: 'AEGIS_AUTH_FAILURE_WINDOW_SECONDS', kind: 'integer' },

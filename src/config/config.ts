@@ -27,6 +27,8 @@ export interface Config {
   databasePoolMax: number;
   sqlitePath: string;
   keySource: KeySource;
+  /** How long an unwrapped data key stays cached after a seal or an open; 0 turns the cache off. */
+  dataKeyCacheSeconds: number;
   logLevel: string;
   /** Failed authentications from one address within `authFailureWindowSeconds` before it gets 429. */
   authFailureLimit: number;
@@ -118,6 +120,7 @@ function readSettings(env: Env, cwd: string): Config {
     databasePoolMax: readInteger(env, 'AEGIS_DATABASE_POOL_MAX', 10, 1, 1000),
     sqlitePath: path.resolve(cwd, env.AEGIS_SQLITE_PATH ?? path.join(dataDir, 'aegis.db')),
     keySource: readKeySource(env, cwd, dataDir),
+    dataKeyCacheSeconds: readInteger(env, 'AEGIS_DATA_KEY_CACHE_SECONDS', 300, 0, 86_400),
     logLevel: readLogLevel(env),
     authFailureLimit: readInteger(env, 'AEGIS_AUTH_FAILURE_LIMIT', 10, 1, 1_000_000),
     authFailureWindowSeconds: readInteger(env, 'AEGIS_AUTH_FAILURE_WINDOW_SECONDS', 60, 1, 86_400),

@@ -6,7 +6,8 @@ import type { Clock } from '../lib/clock.js';
 import { StartupError } from '../lib/errors.js';
 import { keyCheckValue, newKeyId, newSalt } from './key-material.js';
 import { checkKeySource, createKeyFile, describeKeySource, readKeyCandidates } from './key-sources.js';
-import { Keyring } from './keyring.js';
+import type { DataKeyCacheOptions } from './data-key-cache.js';
+import { defaultDataKeyCache, Keyring } from './keyring.js';
 import { insertMasterKey, listMasterKeys, type MasterKeyRecord } from './master-keys.repository.js';
 
 /**
@@ -14,12 +15,16 @@ import { insertMasterKey, listMasterKeys, type MasterKeyRecord } from './master-
  * still uses must be present, and the current one must match its key check value. Runs before migrations,
  * so a wrong key stops start-up with the database untouched.
  */
-export async function verifyKeyring(db: Db, source: KeySource): Promise<{ keyring: Keyring; registered: boolean }> {
+export async function verifyKeyring(
+  db: Db,
+  source: KeySource,
+  cache: DataKeyCacheOptions = defaultDataKeyCache,
+): Promise<{ keyring: Keyring; registered: boolean }> {
   const records = (await tableExists(db, 'aegis_master_keys')) ? await listMasterKeys(db.kysely) : [];
   if (records.length === 0) {
     // A new vault: reject an unusable key source now, because migrations write the schema next.
     checkKeySource(source);
-    return { keyring: new Keyring(new Map(), resolverFor(db, source)), registered: false };
+    return { keyring: new Keyring(new Map(), resolverFor(db, source), cache), registered: false };
   }
   if (source.kind === 'file' && source.generated && !fs.existsSync(source.path)) {
     throw new StartupError(
@@ -34,7 +39,7 @@ export async function verifyKeyring(db: Db, source: KeySource): Promise<{ keyrin
       `The ${describeKeySource(source)} does not hold the ${which} ${record.keyId} of the vault at ${db.location} (its key check value is ${record.checkValue.slice(0, 8)}...). It is the wrong key for this vault; point AEGIS at the right one. Nothing was written.`,
     );
   }
-  return { keyring: new Keyring(keys, resolverFor(db, source)), registered: true };
+  return { keyring: new Keyring(keys, resolverFor(db, source), cache), registered: true };
 }
 
 /**

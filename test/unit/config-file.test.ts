@@ -55,6 +55,7 @@ storage:
   pool_max: 20
 keys:
   master_key_file: /etc/aegis/master.key
+  data_key_cache_seconds: 60
 tokens:
   auth_failure_limit: 5
   auth_failure_window_seconds: 120
@@ -131,6 +132,7 @@ describe('configuration file', () => {
       databasePoolMax: 20,
       sqlitePath: path.resolve(folder, '../var/vault.db'),
       keySource: { kind: 'file', path: '/etc/aegis/master.key', generated: false },
+      dataKeyCacheSeconds: 60,
       logLevel: 'debug',
       authFailureLimit: 5,
       authFailureWindowSeconds: 120,
