@@ -55,11 +55,15 @@ export function startServer(options: StartServerOptions = {}): Promise<ServerPro
       child.kill('SIGKILL');
       reject(new Error(`server did not start within ${timeoutMs} ms:\n${output}`));
     }, timeoutMs);
+    let serving = false;
     const onData = (chunk: Buffer) => {
       output += chunk.toString('utf8');
+      // Once serving, the output is only collected: searching a long log on every chunk costs quadratic time.
+      if (serving) return;
       const line = output.split('\n').find((text) => text.includes('"AEGIS is serving"'));
       const token = adminTokenPattern.exec(output)?.[0];
       if (line && (!options.expectToken || token)) {
+        serving = true;
         clearTimeout(timer);
         const logged = JSON.parse(line) as { port: number; tls?: boolean };
         const scheme = logged.tls ? 'https' : 'http';
