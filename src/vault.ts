@@ -48,7 +48,15 @@ export interface Vault {
  */
 export async function openVault(config: Config, options: { log: Logger; clock?: Clock }): Promise<Vault> {
   const clock = options.clock ?? systemClock;
-  const db = await openDatabase(config, { log: options.log });
+  const db = await openDatabase(config, {
+    log: options.log,
+    pool: {
+      connectionTimeoutMs: config.databaseTimeouts.connectMs,
+      idleTimeoutMs: config.databaseTimeouts.idleMs,
+      statementTimeoutMs: config.databaseTimeouts.statementMs,
+      idleInTransactionTimeoutMs: config.databaseTimeouts.idleInTransactionMs,
+    },
+  });
   try {
     const { keyring, registered } = await verifyKeyring(db, config.keySource, {
       lifetimeMs: config.dataKeyCacheSeconds * 1000,

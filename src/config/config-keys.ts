@@ -47,6 +47,10 @@ export const FILE_KEYS: ReadonlyArray<FileKey> = [
   { key: 'storage.sqlite_path', variable: 'AEGIS_SQLITE_PATH', kind: 'path' },
   { key: 'storage.database_url', variable: 'DATABASE_URL', kind: 'text', secret: true },
   { key: 'storage.database_schema', variable: 'AEGIS_DATABASE_SCHEMA', kind: 'text' },
+  { key: 'storage.connect_timeout_ms', variable: 'AEGIS_DATABASE_CONNECT_TIMEOUT_MS', kind: 'integer' },
+  { key: 'storage.idle_timeout_ms', variable: 'AEGIS_DATABASE_IDLE_TIMEOUT_MS', kind: 'integer' },
+  { key: 'storage.statement_timeout_ms', variable: 'AEGIS_DATABASE_STATEMENT_TIMEOUT_MS', kind: 'integer' },
+  { key: 'storage.idle_in_transaction_timeout_ms', variable: 'AEGIS_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS', kind: 'integer' },
   { key: 'storage.pool_max', variable: 'AEGIS_DATABASE_POOL_MAX', kind: 'integer' },
 
   { key: 'keys.master_key_file', variable: 'AEGIS_MASTER_KEY_FILE', kind: 'path' },

@@ -25,6 +25,8 @@ export interface Config {
   /** PostgreSQL schema for AEGIS's tables; tests give each run its own. */
   databaseSchema: string | undefined;
   databasePoolMax: number;
+  /** PostgreSQL pool time limits in milliseconds; docs/postgresql.md explains each. */
+  databaseTimeouts: { connectMs: number; idleMs: number; statementMs: number; idleInTransactionMs: number };
   sqlitePath: string;
   keySource: KeySource;
   /** How long an unwrapped data key stays cached after a seal or an open; 0 turns the cache off. */
@@ -118,6 +120,12 @@ function readSettings(env: Env, cwd: string): Config {
     databaseUrl: emptyToUndefined(env.DATABASE_URL),
     databaseSchema: readSchemaName(env),
     databasePoolMax: readInteger(env, 'AEGIS_DATABASE_POOL_MAX', 10, 1, 1000),
+    databaseTimeouts: {
+      connectMs: readInteger(env, 'AEGIS_DATABASE_CONNECT_TIMEOUT_MS', 5_000, 100, 600_000),
+      idleMs: readInteger(env, 'AEGIS_DATABASE_IDLE_TIMEOUT_MS', 30_000, 1_000, 3_600_000),
+      statementMs: readInteger(env, 'AEGIS_DATABASE_STATEMENT_TIMEOUT_MS', 60_000, 1_000, 86_400_000),
+      idleInTransactionMs: readInteger(env, 'AEGIS_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS', 60_000, 1_000, 86_400_000),
+    },
     sqlitePath: path.resolve(cwd, env.AEGIS_SQLITE_PATH ?? path.join(dataDir, 'aegis.db')),
     keySource: readKeySource(env, cwd, dataDir),
     dataKeyCacheSeconds: readInteger(env, 'AEGIS_DATA_KEY_CACHE_SECONDS', 300, 0, 86_400),

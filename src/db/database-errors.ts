@@ -6,7 +6,7 @@ export const DATABASE_RETRY_AFTER_SECONDS = 5;
  * PostgreSQL's class 08 (connection exception) and 57P01 to 57P03 (admin shutdown, crash shutdown,
  * cannot connect now), plus a locked SQLite file.
  */
-const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', '57P01', '57P02', '57P03', 'SQLITE_BUSY', 'SQLITE_LOCKED']);
+const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', '57P01', '57P02', '57P03', '57014', 'SQLITE_BUSY', 'SQLITE_LOCKED']);
 
 /**
  * Messages of errors without a code that node-postgres (pg 8, pg-pool 3) and Kysely raise when a
@@ -25,7 +25,8 @@ const unavailableMessages = [
 /**
  * Tells whether an error means the database is unreachable or going away, so the same request may
  * succeed later. Such errors are refused or lost connections, a server shutting down or starting up,
- * a pool that timed out waiting for a connection, and a busy SQLite file. Follows `cause` 4 levels deep.
+ * a pool that timed out waiting for a connection, a statement cancelled by statement_timeout, and a
+ * busy SQLite file. Follows `cause` 4 levels deep.
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
   let current: unknown = error;

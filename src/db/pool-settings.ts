@@ -20,7 +20,7 @@ export interface PoolSettings {
 }
 
 /**
- * Defaults of the settings that the configuration does not map yet. Only `max` comes from it.
+ * Defaults of the time limits, for callers that pass none (the configuration sets them in `aegis serve`).
  * NOTE: statement_timeout also applies to migrations, which run on this pool. An index built on a very
  * large audit log could need more than 60 s.
  */

@@ -53,6 +53,10 @@ storage:
   database_url: postgres://aegis:pw@db.internal:5432/aegis
   database_schema: vault
   pool_max: 20
+  connect_timeout_ms: 2000
+  idle_timeout_ms: 20000
+  statement_timeout_ms: 90000
+  idle_in_transaction_timeout_ms: 120000
 keys:
   master_key_file: /etc/aegis/master.key
   data_key_cache_seconds: 60
@@ -130,6 +134,7 @@ describe('configuration file', () => {
       databaseUrl: 'postgres://aegis:pw@db.internal:5432/aegis',
       databaseSchema: 'vault',
       databasePoolMax: 20,
+      databaseTimeouts: { connectMs: 2000, idleMs: 20000, statementMs: 90000, idleInTransactionMs: 120000 },
       sqlitePath: path.resolve(folder, '../var/vault.db'),
       keySource: { kind: 'file', path: '/etc/aegis/master.key', generated: false },
       dataKeyCacheSeconds: 60,
