@@ -46,6 +46,8 @@ export async function openDatabase(
 
 function openSqlite(file: string): Db {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  // Created readable by its owner only; SQLite gives its -wal and -shm files the same mode.
+  if (!fs.existsSync(file)) fs.closeSync(fs.openSync(file, 'a', 0o600));
   const raw = new BetterSqlite3(file);
   raw.pragma('journal_mode = WAL');
   raw.pragma('synchronous = NORMAL');

@@ -34,6 +34,12 @@ describe('aegis serve', () => {
     assert.equal(keyMode, 0o600);
   });
 
+  it('keeps the SQLite files private to their owner', () => {
+    for (const file of ['aegis.db', 'aegis.db-wal']) {
+      assert.equal(fs.statSync(path.join(dir, 'data', file)).mode & 0o777, 0o600, file);
+    }
+  });
+
   it('serves plain HTTP on loopback by default', () => {
     assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
     const serving = server.output().split('\n').find((line) => line.includes('"AEGIS is serving"'));
