@@ -245,7 +245,7 @@ for (const dialect of await testDialects()) {
         assert.equal(result.code, 1);
         const check = findCheck(checks, 'migrations');
         assert.equal(check.status, 'fail');
-        assert.match(check.message, /^8 migration\(s\) are not applied: 0001_initial, 0002_rotation, /);
+        assert.match(check.message, /^\d+ migration\(s\) are not applied: 0001_initial, 0002_rotation, /);
         assert.match(check.fix!, /aegis init/);
         if (dialect === 'sqlite') assert.equal(fs.statSync(emptyDatabase.AEGIS_SQLITE_PATH!).size, 0, 'doctor wrote to the empty SQLite file');
         if (dialect === 'postgres') assert.ok(!(await schemaNames()).includes(emptyDatabase.AEGIS_DATABASE_SCHEMA!), 'doctor created the schema');
