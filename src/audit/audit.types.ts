@@ -49,6 +49,7 @@ export const AuditAction = {
   tokenRevoked: 'token_revoked',
   tokensListed: 'tokens_listed',
   keyRotated: 'key_rotated',
+  keysBackedUp: 'keys_backed_up',
   imported: 'imported',
   auditPruned: 'audit_pruned',
   auditExported: 'audit_exported',

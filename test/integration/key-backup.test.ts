@@ -105,6 +105,9 @@ for (const dialect of await testDialects()) {
 
       const records = await withDatabase((db) => listMasterKeys(db));
       assert.equal(records.length, 2);
+      const audited = await withDatabase((db) => db.selectFrom('aegis_audit_log').selectAll().where('action', '=', 'keys_backed_up').execute());
+      assert.equal(audited.length, 1);
+      assert.equal(audited[0]!.target, `file:${file}`);
       for (const record of records) {
         assert.ok(readKeyFile(keyFile).some((key) => keyCheckValue(key) === record.checkValue), `no restored key for ${record.keyId}`);
       }

@@ -100,6 +100,14 @@ function registerBackupCommand(keys: Command): void {
         const text = await withBackupErrors(async () => sealKeyBackup(collected, passphrase, vault.clock.now()));
         writeSecretFile(options.to, text, options.force === true);
         const summary = collected.map((entry) => ({ key_id: entry.keyId, state: entry.state }));
+        await vault.audit.record({
+          credentialName: '*',
+          action: AuditAction.keysBackedUp,
+          actor: cliCaller().actor,
+          target: `file:${path.resolve(options.to)}`,
+          success: true,
+          details: { keys: summary, missing_retired_key_ids: missingRetired },
+        });
         if (options.json) return printJson({ file: path.resolve(options.to), keys: summary, missing_retired_key_ids: missingRetired });
         process.stdout.write(`wrote ${collected.length} master key(s) (${summary.map((entry) => `${entry.key_id} ${entry.state}`).join(', ')}) to ${options.to}, sealed, mode 0600\n`);
         if (missingRetired.length > 0) {
