@@ -23,12 +23,19 @@ export type TlsFiles = NonNullable<Config['tls']>;
 export function readTlsPair(files: TlsFiles): TlsPair {
   const cert = readPem(files.certFile, 'AEGIS_TLS_CERT_FILE');
   const key = readPem(files.keyFile, 'AEGIS_TLS_KEY_FILE');
+  let matches: boolean;
   try {
     tls.createSecureContext({ cert, key });
+    // createSecureContext accepts a key of another type (an EC key with an RSA certificate), and every
+    // handshake would then fail, so the pair is also checked directly.
+    matches = new crypto.X509Certificate(cert).checkPrivateKey(crypto.createPrivateKey(key));
   } catch (error) {
     throw new Error(
       `the certificate ${files.certFile} and key ${files.keyFile} are not a usable pair (${(error as Error).message}); check that both are PEM and that the key belongs to the certificate`,
     );
+  }
+  if (!matches) {
+    throw new Error(`the key ${files.keyFile} does not belong to the certificate ${files.certFile}; use the key the certificate was issued for`);
   }
   return { cert, key };
 }

@@ -238,4 +238,15 @@ describe('aegis serve over HTTPS', { skip: haveOpenssl ? false : 'openssl is not
     assert.ok(result.stderr.includes(mismatchedKey), result.stderr);
     assert.equal(fs.existsSync(dataDir), false, 'no data folder is created');
   });
+
+  it('rejects a key of another type at start-up', async () => {
+    const startDir = fs.mkdtempSync(path.join(dir, 'start-'));
+    const rsaKey = path.join(startDir, 'rsa.key.pem');
+    await run('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', rsaKey]);
+    const dataDir = path.join(startDir, 'data');
+    const result = await runCli(['serve'], { AEGIS_DATA_DIR: dataDir, AEGIS_PORT: '0', AEGIS_TLS_CERT_FILE: certFile, AEGIS_TLS_KEY_FILE: rsaKey }, { cwd: startDir });
+    assert.notEqual(result.code, 0, result.stdout);
+    assert.match(result.stderr, /does not belong to the certificate/);
+    assert.equal(fs.existsSync(dataDir), false, 'no data folder is created');
+  });
 });
