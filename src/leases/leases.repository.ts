@@ -22,9 +22,11 @@ export interface Lease {
 export async function acquireLease(db: Db, name: string, owner: string, ttlMs: number, now: Date): Promise<Lease | null> {
   const at = now.toISOString();
   const expiresAt = new Date(now.getTime() + ttlMs).toISOString();
+  // A released lease's row is deleted, so a new row starts at the time in milliseconds rather than 1: a
+  // holder that stalled past a release never finds its old token again, even within its own process.
   const inserted = await db.kysely
     .insertInto('aegis_leases')
-    .values({ name, owner, fencing_token: 1, acquired_at: at, expires_at: expiresAt, heartbeat_at: at })
+    .values({ name, owner, fencing_token: now.getTime(), acquired_at: at, expires_at: expiresAt, heartbeat_at: at })
     .onConflict((conflict) => conflict.column('name').doNothing())
     .returning(['fencing_token'])
     .executeTakeFirst();
