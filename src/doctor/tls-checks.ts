@@ -53,7 +53,7 @@ function checkValidity(certificate: crypto.X509Certificate, certFile: string, cl
   const now = clock.now().getTime();
   const validFrom = new Date(certificate.validFrom);
   const validTo = new Date(certificate.validTo);
-  const renew = `Renew the certificate, write it to ${certFile} and restart \`aegis serve\`.`;
+  const renew = `Renew the certificate, write it to ${certFile} and send SIGHUP to \`aegis serve\` (systemctl reload aegis), which loads it without a restart.`;
   if (validTo.getTime() <= now) return fail('tls certificate', `The certificate in ${certFile} expired on ${validTo.toISOString()}.`, renew);
   if (validFrom.getTime() > now) {
     return fail('tls certificate', `The certificate in ${certFile} is not valid before ${validFrom.toISOString()}.`, 'Check the local clock, or use a certificate that is valid now.');
