@@ -27,13 +27,14 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
     loaded = loadConfigAndFile(options.env, options.cwd);
   } catch (error) {
     if (!(error instanceof StartupError)) throw error;
-    return [fail('configuration', error.message, 'Correct the setting named above in the configuration file or the environment, then run `aegis doctor` again.')];
+    const failed = fail('configuration', error.message, 'Correct the setting named above in the configuration file or the environment, then run `aegis doctor` again.');
+    return [withConfigOption(failed, options.env.AEGIS_CONFIG)];
   }
   const { config, file } = loaded;
   const source = file ? `${file.path} and the environment are valid` : 'the environment is valid (no configuration file; set --config or AEGIS_CONFIG to use one)';
 
   const [databaseResults, sinkResults] = await Promise.all([checkDatabase(config, clock), checkSinks(config, options.sinkTimeoutMs ?? 3_000)]);
-  return [
+  const results = [
     ok('configuration', source),
     ...databaseResults,
     checkKeyPlacement(config, file, options.env),
@@ -42,4 +43,14 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
     checkListenAddress(config),
     ...sinkResults,
   ];
+  return results.map((result) => withConfigOption(result, file?.path));
+}
+
+/**
+ * Adds `--config FILE` to the aegis commands a fix names, so a command copied from the report works on
+ * the same deployment; without it, `aegis init` would create a second vault under ./data.
+ */
+function withConfigOption(result: CheckResult, configFile: string | undefined): CheckResult {
+  if (!configFile || !result.fix) return result;
+  return { ...result, fix: result.fix.replace(/`aegis (?!--config)/g, `\`aegis --config ${configFile} `) };
 }
