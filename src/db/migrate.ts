@@ -63,9 +63,11 @@ export async function migrateTo(db: Db, name: string): Promise<string[]> {
 async function migrate(db: Db, run: (migrator: Migrator) => Promise<MigrationResultSet>): Promise<string[]> {
   const migrator = migratorFor(db);
   let { error, results } = await run(migrator);
-  // Kysely reads PostgreSQL's catalog across all schemas; a schema another client drops at that moment
-  // fails the read with invalid_schema_name (3F000). Nothing was applied then, so trying again is safe.
-  for (let retry = 0; retry < 3 && (error as { code?: unknown } | undefined)?.code === '3F000'; retry += 1) {
+  // Kysely reads PostgreSQL's catalog across all schemas, resolving each table by name. A schema or
+  // table that another client drops or renames at that moment fails the read with invalid_schema_name
+  // (3F000) or undefined_table (42P01) before any migration runs, so trying again is safe.
+  const catalogRace = (failure: unknown) => ['3F000', '42P01'].includes(String((failure as { code?: unknown } | undefined)?.code));
+  for (let retry = 0; retry < 3 && catalogRace(error) && !results?.some((result) => result.status === 'Success'); retry += 1) {
     ({ error, results } = await run(migrator));
   }
   if (error) {
