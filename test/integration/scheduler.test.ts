@@ -231,11 +231,13 @@ for (const dialect of await testDialects()) {
       assert.equal(b.isLeader, false);
       assert.equal((await findLease(firstVault.vault.db.kysely, SCHEDULER_LEASE))?.owner, a.owner);
 
-      // Both tick at the same moments for an hour: only the leader runs jobs.
+      // Both tick at the same moments for 45 minutes, every 10 s as a running scheduler renews its lease:
+      // only the leader runs jobs. With longer steps the 30 s lease would expire between ticks, and
+      // the follower could take it over in the race of the next concurrent tick.
       clock.set('2026-06-01T11:00:00.000Z');
       while (clock.now().toISOString() <= '2026-06-01T11:45:00.000Z') {
         await Promise.all([a.tick(clock.now()), b.tick(clock.now())]);
-        clock.advanceMs(5 * 60_000);
+        clock.advanceMs(10_000);
       }
       assert.deepEqual(runs.healthChecks, ['2026-06-01T11:00:00.000Z']);
       assert.deepEqual(runs.rotations, ['2026-06-01T11:30:00.000Z']);
