@@ -1,69 +1,15 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { runCli, tsxLoader } from '../helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
+import { startServer, waitForExit, type ServerProcess } from '../helpers/server-process.js';
 import { dropSchema, testDialects, testPostgresUrl } from '../helpers/databases.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const adminTokenPattern = /aegis_[0-9a-f]{12}_[A-Za-z0-9_-]{43}/;
 
-interface Server {
-  child: ChildProcessWithoutNullStreams;
-  port: number;
-  output: () => string;
-  /** Resolves with the signal that ended the process, or null after a normal exit. */
-  exited: Promise<NodeJS.Signals | null>;
-}
-
-/**
- * Starts `aegis serve` from source on a free port and waits for its "AEGIS is serving" log line, and for
- * the admin token too when `expectToken` is set (the first start prints it after that line).
- */
-function startServer(env: Record<string, string>, expectToken: boolean): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', tsxLoader, path.join(root, 'src/cli/bin.ts'), 'serve'], {
-      cwd: path.dirname(env.AEGIS_DATA_DIR!),
-      env: { PATH: process.env.PATH ?? '', HOME: os.homedir(), AEGIS_PORT: '0', ...env },
-    });
-    let output = '';
-    const exited = new Promise<NodeJS.Signals | null>((resolveExit) => child.on('exit', (_code, signal) => resolveExit(signal)));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`server did not start within 30 s:\n${output}`));
-    }, 30_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-      const line = output.split('\n').find((text) => text.includes('"AEGIS is serving"'));
-      if (line && (!expectToken || adminTokenPattern.test(output))) {
-        clearTimeout(timer);
-        resolve({ child, port: JSON.parse(line).port, output: () => output, exited });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    void exited.then((signal) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited (${signal ?? 'no signal'}) before serving:\n${output}`));
-    });
-  });
-}
-
-/** Waits for a process to end, killing it after `timeoutMs`. */
-async function waitForExit(server: Server, timeoutMs: number): Promise<NodeJS.Signals | null> {
-  const timer = setTimeout(() => server.child.kill('SIGKILL'), timeoutMs);
-  try {
-    return await server.exited;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function request(server: Server, token: string, method: string, url: string, body?: unknown) {
+async function request(server: ServerProcess, token: string, method: string, url: string, body?: unknown) {
   const response = await fetch(`http://127.0.0.1:${server.port}${url}`, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
@@ -93,11 +39,11 @@ for (const dialect of await testDialects()) {
         };
         const file = path.join(dir, 'service.env');
         fs.writeFileSync(file, 'OTHER=1\nAPI_KEY=initial-value\n');
-        const servers: Server[] = [];
+        const servers: ServerProcess[] = [];
         try {
-          const crashing = await startServer({ ...env, AEGIS_TEST_CRASH_AT: crashPoint }, true);
+          const crashing = await startServer({ env: { ...env, AEGIS_TEST_CRASH_AT: crashPoint }, expectToken: true });
           servers.push(crashing);
-          const token = crashing.output().match(adminTokenPattern)![0];
+          const token = crashing.adminToken!;
           const created = await request(crashing, token, 'POST', '/credentials', {
             name: 'service',
             credential_type: 'apiKey',
@@ -110,7 +56,7 @@ for (const dialect of await testDialects()) {
           await assert.rejects(request(crashing, token, 'POST', '/credentials/service/rotate', {}));
           assert.equal(await waitForExit(crashing, 30_000), 'SIGKILL');
 
-          const restarted = await startServer(env, false);
+          const restarted = await startServer({ env });
           servers.push(restarted);
           const versions = await request(restarted, token, 'GET', '/credentials/service/versions');
           assert.equal(versions.status, 200, versions.text);

@@ -1,64 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { tsxLoader } from '../helpers/cli.js';
+import { startServer, waitForExit, type ServerProcess } from '../helpers/server-process.js';
 import { dropSchema, postgresReachable, testPostgresUrl } from '../helpers/databases.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const adminTokenPattern = /aegis_[0-9a-f]{12}_[A-Za-z0-9_-]{43}/;
 const LEASE_SECONDS = 4;
-
-interface Server {
-  child: ChildProcessWithoutNullStreams;
-  port: number;
-  output: () => string;
-  exited: Promise<NodeJS.Signals | null>;
-}
-
-/** Starts `aegis serve` from source and waits (at most 30 s) for its "AEGIS is serving" line, and the admin token when `expectToken`. */
-function startServer(env: Record<string, string>, expectToken: boolean): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', tsxLoader, path.join(root, 'src/cli/bin.ts'), 'serve'], {
-      cwd: path.dirname(env.AEGIS_DATA_DIR!),
-      env: { PATH: process.env.PATH ?? '', HOME: os.homedir(), AEGIS_PORT: '0', ...env },
-    });
-    let output = '';
-    const exited = new Promise<NodeJS.Signals | null>((resolveExit) => child.on('exit', (_code, signal) => resolveExit(signal)));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`server did not start within 30 s:\n${output}`));
-    }, 30_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-      const line = output.split('\n').find((text) => text.includes('"AEGIS is serving"'));
-      if (line && (!expectToken || adminTokenPattern.test(output))) {
-        clearTimeout(timer);
-        resolve({ child, port: JSON.parse(line).port, output: () => output, exited });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    void exited.then((signal) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited (${signal ?? 'no signal'}) before serving:\n${output}`));
-    });
-  });
-}
-
-async function waitForExit(server: Server, timeoutMs: number): Promise<NodeJS.Signals | null> {
-  const timer = setTimeout(() => server.child.kill('SIGKILL'), timeoutMs);
-  try {
-    return await server.exited;
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 interface SchedulerView {
   leader: { owner: string; fencing_token: number; expires_at: string } | null;
@@ -66,7 +16,7 @@ interface SchedulerView {
   jobs: Array<{ name: string; last_run_at: string | null; last_status: string | null }>;
 }
 
-async function readScheduler(server: Server, token: string): Promise<SchedulerView> {
+async function readScheduler(server: ServerProcess, token: string): Promise<SchedulerView> {
   const response = await fetch(`http://127.0.0.1:${server.port}/scheduler`, { headers: { authorization: `Bearer ${token}` } });
   const text = await response.text();
   assert.equal(response.status, 200, text);
@@ -115,12 +65,12 @@ describe('scheduler leader across processes', { skip: !reachable }, () => {
       AEGIS_CRON_HEALTH_CHECKS: '*/2 * * * * *',
       AEGIS_CRON_ROTATIONS: '*/2 * * * * *',
     };
-    const servers: Server[] = [];
+    const servers: ServerProcess[] = [];
     try {
-      const first = await startServer(env, true);
+      const first = await startServer({ env, expectToken: true });
       servers.push(first);
-      const token = first.output().match(adminTokenPattern)![0];
-      const second = await startServer(env, false);
+      const token = first.adminToken!;
+      const second = await startServer({ env });
       servers.push(second);
 
       const leaderView = await waitFor('a scheduler leader', 15_000, async () => {

@@ -79,13 +79,19 @@ export function startServer(options: StartServerOptions = {}): Promise<ServerPro
   });
 }
 
-/** Sends `signal` and waits for the process to end, killing it after `timeoutMs`. */
-export async function stopServer(server: ServerProcess, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000) {
+/** Waits for the process to end, killing it after `timeoutMs`; resolves with the ending signal, or null after a normal exit. */
+export async function waitForExit(server: ServerProcess, timeoutMs: number): Promise<NodeJS.Signals | null> {
   const timer = setTimeout(() => server.child.kill('SIGKILL'), timeoutMs);
   try {
-    if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill(signal);
-    return await server.exited;
+    return (await server.exited).signal;
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Sends `signal` and waits for the process to end, killing it after `timeoutMs`. */
+export async function stopServer(server: ServerProcess, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000) {
+  if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill(signal);
+  await waitForExit(server, timeoutMs);
+  return server.exited;
 }
