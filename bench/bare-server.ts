@@ -3,7 +3,7 @@ import Fastify from 'fastify';
 
 /**
  * The baseline server of B1 to B3 and B8: a Fastify app with no logger, authentication, database or
- * audit that answers GET BARE_ROUTE with the JSON read from BARE_BODY_FILE. The body is serialized on
+ * audit that returns the JSON read from BARE_BODY_FILE for GET BARE_ROUTE. The body is serialized on
  * every request, as AEGIS serializes its own.
  */
 const route = process.env.BARE_ROUTE ?? '/';

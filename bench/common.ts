@@ -17,7 +17,7 @@ export function log(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
-/** The value below which `fraction` of `values` lie (nearest rank). */
+/** Returns the value below which `fraction` of `values` lie (nearest rank). */
 export function percentile(values: number[], fraction: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)]!;

@@ -56,7 +56,9 @@ function copyRows(file: string, count: number, credentialRow: Record<string, unk
       for (let index = 1; index < count; index += 1) {
         const id = crypto.randomUUID();
         // Every 7th credential expires within a day and every 11th has expired, so the counts by status differ.
-        const expiresAt = index % 7 === 0 ? new Date(now + 20 * 3_600_000).toISOString() : index % 11 === 0 ? new Date(now - 3_600_000).toISOString() : null;
+        let expiresAt: string | null = null;
+        if (index % 7 === 0) expiresAt = new Date(now + 20 * 3_600_000).toISOString();
+        else if (index % 11 === 0) expiresAt = new Date(now - 3_600_000).toISOString();
         const tags = JSON.stringify([index % 2 === 0 ? 'even' : 'odd']);
         insertCredential.run({ ...credentialRow, id, name: `bench/cred-${String(index).padStart(6, '0')}`, expires_at: expiresAt, tags });
         insertVersion.run({ ...versionRow, id: crypto.randomUUID(), credential_id: id });

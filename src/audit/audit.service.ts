@@ -22,7 +22,7 @@ interface PendingRecord {
  *
  * `record` commits in groups: calls that arrive while a commit is under way wait for the next one, and
  * that commit writes all their entries in one transaction. Each call still resolves only after its
- * entries are committed, so a request is answered only once its audit entry is stored.
+ * entries are committed, so no response is sent before its audit entry is stored.
  */
 export class AuditLog {
   readonly #db: Db;

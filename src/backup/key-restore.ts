@@ -16,7 +16,7 @@ export function formatKeyFile(contents: KeyBackupContents, restoredAt: Date): st
   return `${lines.join('\n')}\n`;
 }
 
-/** Lists the registered keys the data still needs (current and active) for which the backup holds no matching key. */
+/** Lists the registered keys the data still needs (current and active) for which the backup contains no matching key. */
 export function missingFromBackup(keys: BackupKey[], stored: StoredKeyCheck[]): StoredKeyCheck[] {
   const backedUpCheckValues = new Set(keys.map((entry) => entry.checkValue));
   return stored.filter((record) => record.state !== 'retired' && !backedUpCheckValues.has(record.checkValue));

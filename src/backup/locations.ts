@@ -2,13 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
 
-/** Which rules a backup location must follow. */
+/** Rules a backup location must follow. */
 export interface LocationRules {
   /** Reject any path inside the data folder, at any depth. */
   outsideDataDir: boolean;
-  /** Reject the folder that holds the SQLite file (SQLite vaults only). */
+  /** Reject the folder that contains the SQLite file (SQLite vaults only). */
   apartFromSqliteFile: boolean;
-  /** Reject the folder that holds the key file (key-file vaults only). */
+  /** Reject the folder that contains the key file (key-file vaults only). */
   apartFromKeyFile: boolean;
 }
 

@@ -3,8 +3,8 @@ import path from 'node:path';
 import { CommandError } from '../cli/context.js';
 
 /**
- * Writes `text` to `file` with mode 0600. Without `force` an existing file is left alone and the write
- * fails; with it the file is replaced by a rename, so a reader never sees half a file.
+ * Writes `text` to `file` with mode 0600. Without `force` the write fails when the file exists. With
+ * it the file is replaced by a rename, so a reader never sees half a file.
  */
 export function writeSecretFile(file: string, text: string, force: boolean): void {
   const folder = path.dirname(path.resolve(file));

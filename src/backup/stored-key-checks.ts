@@ -59,7 +59,7 @@ function toCheck(row: Record<string, string>): StoredKeyCheck {
   return { keyId: row.key_id!, state: row.state!, checkValue: row.check_value! };
 }
 
-/** The database URL without user name or password, for messages. */
+/** Describes the database URL for messages, without user name or password. */
 function describeUrl(url: string, schema: string | undefined): string {
   try {
     const parsed = new URL(url);

@@ -47,8 +47,8 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
 }
 
 /**
- * Adds `--config FILE` to the aegis commands a fix names, so a command copied from the report works on
- * the same deployment; without it, `aegis init` would create a second vault under ./data.
+ * Adds `--config FILE` to the aegis commands a fix names, so a command copied from the report acts on
+ * the same deployment. Without it, `aegis init` would create a second vault under ./data.
  */
 function withConfigOption(result: CheckResult, configFile: string | undefined): CheckResult {
   if (!configFile || !result.fix) return result;

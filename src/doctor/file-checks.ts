@@ -14,10 +14,10 @@ export function checkKeyPlacement(config: Config, file: ConfigFile | undefined, 
   const source = config.keySource;
   const keyFileSetting = setting('keys.master_key_file', 'AEGIS_MASTER_KEY_FILE');
   if (source.kind === 'file' && (source.generated || isInside(source.path, config.dataDir))) {
-    const what = source.generated ? 'the development key generated in the data folder' : 'inside the data folder';
+    const placement = source.generated ? 'the development key generated in the data folder' : 'inside the data folder';
     return warn(
       'key placement',
-      `The master key file ${source.path} is ${what}, so a copy of the data contains its key.`,
+      `The master key file ${source.path} is ${placement}, so a copy of the data contains its key.`,
       `For production, move it apart from the data (e.g. \`install -m 600 ${source.path} /etc/aegis/master.key\`), set ${keyFileSetting} to the new path and remove the old file.`,
     );
   }
@@ -66,7 +66,7 @@ function requirePrivate(
   target: string,
   label: string,
   forbidden: number,
-  wanted: number,
+  requiredMode: number,
   problems: Array<{ level: 'warn' | 'fail'; text: string; command: string }>,
   shielded = false,
 ): void {
@@ -77,12 +77,12 @@ function requirePrivate(
     return;
   }
   if ((mode & forbidden) === 0) return;
-  const who = forbidden === 0o077 ? 'group or other users' : 'other users';
-  const shown = mode.toString(8).padStart(3, '0');
+  const readers = forbidden === 0o077 ? 'group or other users' : 'other users';
+  const octalMode = mode.toString(8).padStart(3, '0');
   const text = shielded
-    ? `The ${label} ${target} is readable by ${who} (mode ${shown}), but its folder keeps them out.`
-    : `The ${label} ${target} is readable by ${who} (mode ${shown}).`;
-  problems.push({ level: shielded ? 'warn' : 'fail', text, command: `chmod ${wanted} ${target}` });
+    ? `The ${label} ${target} is readable by ${readers} (mode ${octalMode}), but its folder keeps them out.`
+    : `The ${label} ${target} is readable by ${readers} (mode ${octalMode}).`;
+  problems.push({ level: shielded ? 'warn' : 'fail', text, command: `chmod ${requiredMode} ${target}` });
 }
 
 function closedToOthers(folder: string): boolean {

@@ -22,8 +22,8 @@ export async function openReadOnlyDatabase(config: Config): Promise<Db> {
 
 /**
  * Opens a SQLite file without creating anything beside it. SQLite in WAL mode creates `-wal` and `-shm`
- * files even for a read-only connection, so without a running writer (no `-wal` file, so the main
- * file contains every committed change) the doctor reads a copy of the file in memory instead.
+ * files even for a read-only connection. Without a running writer there is no `-wal` file and the
+ * main file contains every committed change, so the doctor reads a copy of it in memory instead.
  */
 function openSqlite(file: string): Db {
   if (!fs.existsSync(file)) throw new Error(`the SQLite file ${file} does not exist`);

@@ -106,7 +106,7 @@ export class VaultMetrics implements RotationMetrics, HealthCheckMetrics {
 
   readonly #schedulerLeader = new Gauge({
     name: 'aegis_scheduler_leader',
-    help: '1 when this process holds the scheduler leader lease.',
+    help: '1 when this process is the scheduler leader, 0 otherwise.',
     registers: [this.registry],
   });
 
@@ -124,7 +124,7 @@ export class VaultMetrics implements RotationMetrics, HealthCheckMetrics {
     return this.registry.contentType;
   }
 
-  /** Counts one answered request. `route` is the route pattern, or undefined when no route matched. */
+  /** Counts one completed request. `route` is the route pattern, or undefined when no route matched. */
   recordRequest(method: string, route: string | undefined, status: number, durationMs: number): void {
     const methodLabel = knownMethods.has(method) ? method : 'OTHER';
     const routeLabel = route ?? UNMATCHED_ROUTE;

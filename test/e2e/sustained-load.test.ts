@@ -71,7 +71,7 @@ describe(`sustained load: ${rate} requests/s for ${seconds} s, reads and applies
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('audits every answered request once', async () => {
+  it('audits every completed request once', async () => {
     const database = path.join(dir, 'data/aegis.db');
     const before = countAuditEntries(database);
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };

@@ -67,7 +67,7 @@ function logLines(server: ServerProcess, message: string): Array<Record<string, 
 /**
  * Checks one credential after its rotations and returns its current version. The history must hold one
  * successful rotation per accepted request and nothing else. Exactly one version is current and none is
- * pending, the status is `active`, and the env file holds the current version's value.
+ * pending, the status is `active`, and the env file contains the current version's value.
  */
 async function checkCredential(server: ServerProcess, token: string, name: string, file: string, accepted: number, label: string): Promise<number> {
   const encoded = encodeURIComponent(name);

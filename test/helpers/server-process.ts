@@ -35,7 +35,7 @@ export interface StartServerOptions {
 }
 
 /**
- * Starts `aegis serve` from source on a free port (unless AEGIS_PORT says otherwise) and resolves once
+ * Starts `aegis serve` from source on a free port (unless AEGIS_PORT sets one) and resolves once
  * it logs "AEGIS is serving". A process that exits or stays silent past the timeout rejects with its output.
  */
 export function startServer(options: StartServerOptions = {}): Promise<ServerProcess> {

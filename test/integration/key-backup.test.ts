@@ -225,7 +225,7 @@ for (const dialect of await testDialects()) {
       const keyFile = path.join(safe, 'other-vault.key');
       const restore = await aegis(['keys', 'restore', '--from', otherFile, '--to-key-file', keyFile]);
       assert.equal(restore.code, 1);
-      assert.match(restore.stderr, /The key backup does not match the vault at .*: it holds no key for the current master key mk_[0-9a-f]+/);
+      assert.match(restore.stderr, /The key backup does not match the vault at .*: it contains no key for the current master key mk_[0-9a-f]+/);
       assert.equal(fs.existsSync(keyFile), false);
 
       const unchecked = await aegis(['keys', 'restore', '--from', otherFile, '--to-key-file', keyFile, '--no-database-check']);

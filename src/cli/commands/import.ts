@@ -96,7 +96,7 @@ export function registerImportCommands(program: Command): void {
     .command('legacy')
     .description('Migrate an earlier AEGIS deployment (Fernet-encrypted values in PostgreSQL) into this vault. Without --apply it only reports')
     .requiredOption('--from <url>', 'the legacy PostgreSQL database, e.g. postgres://aegis@db.internal:5432/aegis (put a password in PGPASSWORD, not the URL)')
-    .option('--schema <name>', 'the schema that holds the legacy tables', 'public')
+    .option('--schema <name>', 'the schema that contains the legacy tables', 'public')
     .option('--legacy-passphrase-env <var>', 'the environment variable that holds the old master key, from which the Fernet key is derived (PBKDF2-SHA256)')
     .option('--legacy-key-file <file>', 'a file holding the old Fernet key itself (urlsafe base64 of 32 bytes)')
     .option('--provider-config <file>', 'a JSON object of legacy credential names to provider_config, needed for env and supabase credentials')

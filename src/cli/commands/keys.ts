@@ -111,7 +111,7 @@ function registerBackupCommand(keys: Command): void {
         if (options.json) return printJson({ file: path.resolve(options.to), keys: summary, missing_retired_key_ids: missingRetired });
         process.stdout.write(`wrote ${collected.length} master key(s) (${summary.map((entry) => `${entry.key_id} ${entry.state}`).join(', ')}) to ${options.to}, sealed, mode 0600\n`);
         if (missingRetired.length > 0) {
-          process.stdout.write(`The key source no longer holds the retired key(s) ${missingRetired.join(', ')}; database backups made before they were retired cannot be opened with this file.\n`);
+          process.stdout.write(`The key source no longer contains the retired key(s) ${missingRetired.join(', ')}; database backups made before they were retired cannot be opened with this file.\n`);
         }
         process.stdout.write('Store the file and the recovery passphrase apart from each other and from the data, e.g. on another machine or in a safe.\n');
       }, config);
@@ -173,7 +173,7 @@ async function checkAgainstDatabase(contents: KeyBackupContents): Promise<string
   if (missing.length > 0) {
     const list = missing.map((record) => `${record.state} master key ${record.keyId} (key check value ${record.checkValue.slice(0, 8)}...)`).join(', ');
     throw new CommandError(
-      `The key backup does not match the vault at ${stored.location}: it holds no key for the ${list}. Restore the key backup made for this vault, or pass --no-database-check to write the key file anyway. Nothing was written.`,
+      `The key backup does not match the vault at ${stored.location}: it contains no key for the ${list}. Restore the key backup made for this vault, or pass --no-database-check to write the key file anyway. Nothing was written.`,
     );
   }
   return `every current and active key of the vault at ${stored.location} matches its key check value`;

@@ -109,7 +109,7 @@ export async function readLegacyDatabase(url: string, schema: string): Promise<L
     await client.query('begin transaction isolation level repeatable read read only');
     const present = await presentTables(client, schema);
     if (!present.has('aegis_credentials')) {
-      throw new ValidationError('--schema', `${where} has no aegis_credentials table. Name the schema that holds the legacy tables with --schema.`);
+      throw new ValidationError('--schema', `${where} has no aegis_credentials table. Name the schema that contains the legacy tables with --schema.`);
     }
     const table = (name: string) => `"${schema}".${name}`;
     const credentials = (await client.query<LegacyCredentialRow>(`select * from ${table('aegis_credentials')} order by name, id`)).rows;
