@@ -22,6 +22,12 @@ export interface Db {
   readonly location: string;
   /** The PostgreSQL schema AEGIS's tables live in (the first of the search path); undefined on SQLite. */
   readonly schema: string | undefined;
+  /**
+   * Grows whenever rows other than the audit log may have changed, so a value read while it stayed the
+   * same may be served again (see ReadCache). Undefined where the process cannot tell: on PostgreSQL
+   * other processes commit without telling this one.
+   */
+  readonly changeCount: (() => number) | undefined;
   close(): Promise<void>;
 }
 
@@ -53,8 +59,9 @@ function openSqlite(file: string): Db {
   raw.pragma('synchronous = NORMAL');
   raw.pragma('foreign_keys = ON');
   raw.pragma('busy_timeout = 5000');
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: new SqliteAdapter(raw) }) });
-  return { kysely, dialect: 'sqlite', location: file, schema: undefined, close: () => kysely.destroy() };
+  const adapter = new SqliteAdapter(raw);
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: adapter }) });
+  return { kysely, dialect: 'sqlite', location: file, schema: undefined, changeCount: () => adapter.changeCount(), close: () => kysely.destroy() };
 }
 
 async function openPostgres(url: string, schema: string | undefined, settings: PoolSettings, log: OpenDatabaseOptions['log']): Promise<Db> {
@@ -76,6 +83,7 @@ async function openPostgres(url: string, schema: string | undefined, settings: P
     dialect: 'postgres',
     location: describePostgresUrl(url, schema),
     schema: current.rows[0]?.schema ?? schema ?? 'public',
+    changeCount: undefined,
     close: () => kysely.destroy(),
   };
 }

@@ -4,19 +4,39 @@ import type { SqliteDatabase, SqliteStatement } from 'kysely';
 const statementCacheSize = 500;
 
 /**
- * Sits between Kysely and better-sqlite3 and does three things Kysely's driver does not:
+ * Tables whose writes leave cached reads valid. Every audited request appends to the audit log and
+ * moves its head; counting those as changes would empty every cache on every request.
+ */
+const tablesOutsideCaches = new Set(['aegis_audit_log', 'aegis_audit_head']);
+const writtenTable = /^\s*(?:insert\s+into|update|delete\s+from)\s+"([^"]+)"/i;
+const transactionControl = /^\s*(?:begin|commit|rollback|savepoint|release)\b/i;
+
+interface PreparedStatement {
+  statement: BetterSqlite3.Statement;
+  /** Whether running it may change rows a cache holds: any write but transaction control and audit appends. */
+  changesCachedRows: boolean;
+}
+
+/**
+ * Sits between Kysely and better-sqlite3 and does four things Kysely's driver does not:
  * - binds booleans as 0/1, since better-sqlite3 rejects JavaScript booleans;
  * - starts transactions with BEGIN IMMEDIATE, so a transaction that reads and then writes takes the
  *   write lock up front and waits on busy_timeout instead of failing when another process (the CLI
  *   beside a running server) committed in between;
- * - keeps prepared statements in a small cache instead of preparing each query again.
+ * - keeps prepared statements in a small cache instead of preparing each query again;
+ * - counts changes, for the read caches (see `changeCount`).
  */
 export class SqliteAdapter implements SqliteDatabase {
   readonly #db: BetterSqlite3.Database;
-  readonly #statements = new Map<string, BetterSqlite3.Statement>();
+  readonly #statements = new Map<string, PreparedStatement>();
+  readonly #dataVersion: BetterSqlite3.Statement;
+  #lastDataVersion: number;
+  #changes = 0;
 
   constructor(db: BetterSqlite3.Database) {
     this.#db = db;
+    this.#dataVersion = db.prepare('pragma data_version').pluck();
+    this.#lastDataVersion = this.#dataVersion.get() as number;
   }
 
   close(): void {
@@ -24,27 +44,52 @@ export class SqliteAdapter implements SqliteDatabase {
     this.#db.close();
   }
 
+  /**
+   * Returns a number that grows whenever rows outside the audit log may have changed: on each write through this
+   * connection, and when SQLite's data_version shows a commit by another connection (the CLI, a second
+   * process). A value read while the count stayed the same is still what the database holds.
+   */
+  changeCount(): number {
+    const dataVersion = this.#dataVersion.get() as number;
+    if (dataVersion !== this.#lastDataVersion) {
+      this.#lastDataVersion = dataVersion;
+      this.#changes += 1;
+    }
+    return this.#changes;
+  }
+
   prepare(sql: string): SqliteStatement {
-    const statement = this.#statement(sql === 'begin' ? 'begin immediate' : sql);
+    const { statement, changesCachedRows } = this.#prepared(sql === 'begin' ? 'begin immediate' : sql);
     return {
       reader: statement.reader,
-      all: (parameters) => statement.all(...bindable(parameters)),
-      run: (parameters) => statement.run(...bindable(parameters)),
+      // Counted before running: a statement that fails part-way may still have changed rows.
+      all: (parameters) => {
+        if (changesCachedRows) this.#changes += 1;
+        return statement.all(...bindable(parameters));
+      },
+      run: (parameters) => {
+        if (changesCachedRows) this.#changes += 1;
+        return statement.run(...bindable(parameters));
+      },
       iterate: (parameters) => statement.iterate(...bindable(parameters)),
     };
   }
 
-  #statement(sql: string): BetterSqlite3.Statement {
-    let statement = this.#statements.get(sql);
-    if (statement === undefined) {
-      statement = this.#db.prepare(sql);
+  #prepared(sql: string): PreparedStatement {
+    let prepared = this.#statements.get(sql);
+    if (prepared === undefined) {
+      const statement = this.#db.prepare(sql);
+      const table = writtenTable.exec(sql)?.[1];
+      // `readonly` is false for every statement that may write, including INSERT ... RETURNING and DDL.
+      const changesCachedRows = !statement.readonly && !transactionControl.test(sql) && !(table !== undefined && tablesOutsideCaches.has(table));
+      prepared = { statement, changesCachedRows };
       if (this.#statements.size >= statementCacheSize) {
         const oldest = this.#statements.keys().next().value;
         if (oldest !== undefined) this.#statements.delete(oldest);
       }
-      this.#statements.set(sql, statement);
+      this.#statements.set(sql, prepared);
     }
-    return statement;
+    return prepared;
   }
 }
 

@@ -39,7 +39,7 @@ function openSqlite(file: string): Db {
     raw = new BetterSqlite3(copy, { readonly: true });
   }
   const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: new SqliteAdapter(raw) }) });
-  return { kysely, dialect: 'sqlite', location: file, schema: undefined, close: () => kysely.destroy() };
+  return { kysely, dialect: 'sqlite', location: file, schema: undefined, changeCount: undefined, close: () => kysely.destroy() };
 }
 
 async function openPostgres(url: string, schema: string | undefined): Promise<Db> {
@@ -54,7 +54,7 @@ async function openPostgres(url: string, schema: string | undefined): Promise<Db
   try {
     const current = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(kysely);
     const location = `${displayUrl(url)}${schema ? ` (schema ${schema})` : ''}`;
-    return { kysely, dialect: 'postgres', location, schema: schema ?? current.rows[0]?.schema ?? 'public', close: () => kysely.destroy() };
+    return { kysely, dialect: 'postgres', location, schema: schema ?? current.rows[0]?.schema ?? 'public', changeCount: undefined, close: () => kysely.destroy() };
   } catch (error) {
     await kysely.destroy();
     throw error;

@@ -1,7 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { DialectName, Executor } from '../db/database.js';
 import type { CredentialsTable } from '../db/schema.js';
-import { fromJson, toBool, toIso, toJson } from '../db/values.js';
+import { fromJson, toBool, toIso, toJson, toNumber } from '../db/values.js';
 import type { Credential, CredentialStatus, HealthCheckSummary } from './credential.types.js';
 import { effectiveStatusSql } from './status.js';
 
@@ -82,6 +82,54 @@ export async function saveCredential(db: Executor, credential: Credential): Prom
 export async function findCredentialByName(db: Executor, name: string): Promise<Credential | undefined> {
   const row = await db.selectFrom('aegis_credentials').selectAll().where('name', '=', name).executeTakeFirst();
   return row ? credentialFromRow(row) : undefined;
+}
+
+/** A credential with what `GET /credentials/{name}` shows beside it. */
+export interface CredentialDetailRow {
+  credential: Credential;
+  health: HealthCheckSummary;
+  currentVersion: number | null;
+  versionCount: number;
+}
+
+/**
+ * Reads a credential, its version count, its current version and its latest health check in one
+ * statement: one round trip on PostgreSQL instead of three, on the path agents call most.
+ */
+export async function findCredentialDetail(db: Executor, name: string): Promise<CredentialDetailRow | undefined> {
+  const row = await db
+    .selectFrom('aegis_credentials as c')
+    .selectAll('c')
+    .select((eb) => {
+      const latestCheck = () => eb.selectFrom('aegis_health_checks as h').whereRef('h.credential_id', '=', 'c.id').orderBy('h.checked_at', 'desc').limit(1);
+      const versions = () => eb.selectFrom('aegis_credential_versions as v').whereRef('v.credential_id', '=', 'c.id');
+      return [
+        versions().select(eb.fn.countAll().as('count')).as('version_count'),
+        versions().select('v.version').where('v.is_current', '=', true).limit(1).as('current_version'),
+        latestCheck().select('h.status').as('health_status'),
+        latestCheck().select('h.checked_at').as('health_checked_at'),
+        latestCheck().select('h.response_time_ms').as('health_response_time_ms'),
+        latestCheck().select('h.error_message').as('health_error_message'),
+      ];
+    })
+    .where('c.name', '=', name)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const { version_count, current_version, health_status, health_checked_at, health_response_time_ms, health_error_message, ...credentialRow } = row;
+  return {
+    credential: credentialFromRow(credentialRow),
+    versionCount: toNumber(version_count ?? 0),
+    currentVersion: current_version === null || current_version === undefined ? null : toNumber(current_version),
+    health:
+      health_status === null || health_status === undefined
+        ? { status: 'unknown', checkedAt: null, responseTimeMs: null, errorMessage: null }
+        : {
+            status: health_status as HealthCheckSummary['status'],
+            checkedAt: toIso(health_checked_at ?? null),
+            responseTimeMs: health_response_time_ms ?? null,
+            errorMessage: health_error_message ?? null,
+          },
+  };
 }
 
 export async function touchCredential(db: Executor, id: string, at: string): Promise<void> {
@@ -195,19 +243,3 @@ function nameMatches(dialect: DialectName, pattern: string) {
   return sql<boolean>`(name like ${like} escape '\\')`;
 }
 
-export async function latestHealthCheck(db: Executor, credentialId: string): Promise<HealthCheckSummary> {
-  const row = await db
-    .selectFrom('aegis_health_checks')
-    .select(['status', 'checked_at', 'response_time_ms', 'error_message'])
-    .where('credential_id', '=', credentialId)
-    .orderBy('checked_at', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  if (!row) return { status: 'unknown', checkedAt: null, responseTimeMs: null, errorMessage: null };
-  return {
-    status: row.status as HealthCheckSummary['status'],
-    checkedAt: toIso(row.checked_at),
-    responseTimeMs: row.response_time_ms,
-    errorMessage: row.error_message,
-  };
-}

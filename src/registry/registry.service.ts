@@ -6,6 +6,7 @@ import { AuditAction, type AuditEntryInput } from '../audit/audit.types.js';
 import { currentMasterKeyId } from '../crypto/master-keys.repository.js';
 import { EnvelopeError, KeyUnavailableError, type Keyring } from '../crypto/keyring.js';
 import type { Db, Executor } from '../db/database.js';
+import { ReadCache } from '../db/read-cache.js';
 import type { Database } from '../db/schema.js';
 import type { Clock } from '../lib/clock.js';
 import type { AdapterRegistry } from '../providers/adapter.js';
@@ -21,11 +22,12 @@ import {
   type CreateCredentialInput,
   type UpdateCredentialInput,
 } from './credential-input.js';
-import type { Credential, CredentialStatus, CredentialVersion, HealthCheckSummary, Provider, VersionReason } from './credential.types.js';
+import type { Credential, CredentialStatus, CredentialVersion, Provider, VersionReason } from './credential.types.js';
 import {
   findCredentialByName,
+  findCredentialDetail,
   insertCredential,
-  latestHealthCheck,
+  type CredentialDetailRow,
   listCredentials,
   saveCredential,
   touchCredential,
@@ -36,14 +38,12 @@ import {
 import { checkCronSchedule, nextRotationAt } from '../rotation/schedule.js';
 import { checkValuePolicy } from '../rotation/value-policy.js';
 import { effectiveStatus } from './status.js';
-import { findCurrentVersion, findVersion, highestVersionNumber, insertVersion, listVersions, makeCurrent, versionSummary } from './versions.repository.js';
+import { findCurrentVersion, findVersion, highestVersionNumber, insertVersion, listVersions, makeCurrent } from './versions.repository.js';
 
-export interface CredentialDetail {
-  credential: Credential;
-  health: HealthCheckSummary;
-  currentVersion: number | null;
-  versionCount: number;
-}
+export type CredentialDetail = CredentialDetailRow;
+
+/** Credentials whose detail the read cache keeps; an agent fleet reads far fewer between two writes. */
+const cachedDetails = 5_000;
 
 export interface RegistryDeps {
   db: Db;
@@ -61,9 +61,11 @@ export interface RegistryDeps {
  */
 export class RegistryService {
   readonly #deps: RegistryDeps;
+  readonly #details: ReadCache<CredentialDetailRow>;
 
   constructor(deps: RegistryDeps) {
     this.#deps = deps;
+    this.#details = new ReadCache(deps.db, cachedDetails);
   }
 
   get #db() {
@@ -87,20 +89,16 @@ export class RegistryService {
   }
 
   async get(caller: Caller, name: string): Promise<CredentialDetail> {
-    // The hot path of agents: plain reads and a group-committed audit entry, no transaction of its own.
+    // The hot path of agents: one read (kept by the read cache while nothing changes) and a
+    // group-committed audit entry, no transaction of its own.
     return this.#audited(caller, AuditAction.read, name, async () => {
       const db = this.#db.kysely;
-      const credential = await this.#load(db, caller, name);
+      const detail = await this.#details.read(name, () => findCredentialDetail(db, name));
+      const credential = this.#reachable(caller, name, detail?.credential);
       const now = this.#deps.clock.now();
       if (lastUseIsStale(credential.lastUsedAt, now)) await touchCredential(db, credential.id, now.toISOString());
       await this.#deps.audit.record(this.#entry(caller, AuditAction.read, credential));
-      const versions = await versionSummary(db, credential.id);
-      return {
-        credential: withStatus({ ...credential, lastUsedAt: now.toISOString() }, now),
-        health: await latestHealthCheck(db, credential.id),
-        currentVersion: versions.current,
-        versionCount: versions.count,
-      };
+      return { ...detail!, credential: withStatus({ ...credential, lastUsedAt: now.toISOString() }, now) };
     });
   }
 
@@ -285,7 +283,11 @@ export class RegistryService {
   }
 
   async #load(trx: Executor, caller: Caller, name: string): Promise<Credential> {
-    const credential = await findCredentialByName(trx, name);
+    return this.#reachable(caller, name, await findCredentialByName(trx, name));
+  }
+
+  /** Returns the credential when it exists and the caller's token reaches it: 404 or 403 otherwise. */
+  #reachable(caller: Caller, name: string, credential: Credential | undefined): Credential {
     if (!credential) throw new NotFoundError(`Credential "${name}" not found. List credentials with GET /credentials.`, 'credential_not_found');
     if (!callerReaches(caller, credential)) {
       throw new ForbiddenError(`This token is limited to other names or tags and cannot reach credential "${name}".`);

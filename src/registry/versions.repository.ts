@@ -40,12 +40,6 @@ export async function insertVersion(db: Executor, version: CredentialVersion): P
 }
 
 /** Counts a credential's versions and finds the current one's number, without reading their values. */
-export async function versionSummary(db: Executor, credentialId: string): Promise<{ count: number; current: number | null }> {
-  const rows = await db.selectFrom('aegis_credential_versions').select(['version', 'is_current']).where('credential_id', '=', credentialId).execute();
-  const current = rows.find((row) => toBool(row.is_current));
-  return { count: rows.length, current: current ? toNumber(current.version) : null };
-}
-
 export async function listVersions(db: Executor, credentialId: string): Promise<CredentialVersion[]> {
   const rows = await db
     .selectFrom('aegis_credential_versions')

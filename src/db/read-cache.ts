@@ -1,0 +1,55 @@
+import type { Db } from './database.js';
+
+/**
+ * Keeps rows the hot read path loads on every request (a token, a credential with its version and
+ * health summary) for as long as the database has not changed, so an agent reading the same
+ * credential again costs no statement.
+ *
+ * It is exact, not time-bound: every entry is dropped as soon as `Db.changeCount` moves, which it does
+ * on each write through this process (audit appends aside) and on each commit another process made.
+ * A revoked token or a rotated credential is therefore never served from here. Where the database
+ * gives no change count (PostgreSQL, where other processes write without notice), nothing is cached
+ * and each read goes to the database.
+ *
+ * Values are shared between requests and must not be changed by callers. Misses (unknown names) are
+ * not kept, so random names cannot fill the cache.
+ */
+export class ReadCache<V> {
+  readonly #changeCount: (() => number) | undefined;
+  readonly #maxEntries: number;
+  readonly #entries = new Map<string, V>();
+  #seenChangeCount = -1;
+
+  constructor(db: Pick<Db, 'changeCount'>, maxEntries: number) {
+    this.#changeCount = db.changeCount;
+    this.#maxEntries = maxEntries;
+  }
+
+  /** Returns the value kept for `key`, or loads it and keeps it when the database did not change meanwhile. */
+  async read(key: string, load: () => Promise<V | undefined>): Promise<V | undefined> {
+    if (this.#changeCount === undefined) return load();
+    const before = this.#changeCount();
+    if (before !== this.#seenChangeCount) {
+      this.#entries.clear();
+      this.#seenChangeCount = before;
+    }
+    const kept = this.#entries.get(key);
+    if (kept !== undefined) return kept;
+
+    const value = await load();
+    // A write between the load's start and now may or may not be in `value`, so it is not kept.
+    if (value !== undefined && this.#changeCount() === before) {
+      if (this.#entries.size >= this.#maxEntries) {
+        const oldest = this.#entries.keys().next().value;
+        if (oldest !== undefined) this.#entries.delete(oldest);
+      }
+      this.#entries.set(key, value);
+    }
+    return value;
+  }
+
+  /** How many values are kept now; for tests. */
+  get size(): number {
+    return this.#entries.size;
+  }
+}
