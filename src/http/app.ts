@@ -68,10 +68,13 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
 
   registerSecurityHeaders(app, vault.config);
 
-  // One log line per request: ids and outcome, never bodies or headers.
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info(
+  // One log line per request: ids and outcome, never bodies or headers. The line's fields are fixed and
+  // hold no secret, so it skips the logger's redaction, which tripled the cost of a line.
+  const requestLog = vault.log.child({}, { redact: { paths: [] } });
+  app.addHook('onResponse', (request, reply, done) => {
+    requestLog.info(
       {
+        reqId: request.id,
         method: request.method,
         route: request.routeOptions.url,
         status: reply.statusCode,
@@ -81,6 +84,7 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
       },
       'request',
     );
+    done();
   });
 
   app.setErrorHandler(async (error, request, reply) => {

@@ -34,8 +34,9 @@ export function securityHeaders(config: Pick<Config, 'tls'>): Record<string, str
 /** Adds the security headers to every response, and the API policy unless a route set its own CSP. */
 export function registerSecurityHeaders(app: FastifyInstance, config: Config): void {
   const headers = securityHeaders(config);
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     reply.headers(headers);
     if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', API_CSP);
+    done(null, payload);
   });
 }

@@ -18,8 +18,9 @@ export function registerMetricsRoutes(app: FastifyInstance, vault: Vault): void 
   const auditWindow = new ScrapeAuditWindow();
   let databaseReadFailing = false;
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     metrics.recordRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime);
+    done();
   });
 
   /** Reads the stored state, or returns null and logs once per outage when the database cannot be read. */

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Executor } from '../../db/database.js';
 import { ConflictError } from '../../lib/errors.js';
 import { findCredentialByName } from '../../registry/credentials.repository.js';
@@ -12,8 +12,16 @@ import { supabaseRotationBlocker } from './supabase.adapter.js';
  * NOTE: this covers the HTTP API only; the CLI and the scheduler get the engine's generic 409.
  */
 export function registerSupabaseRotationGuard(app: FastifyInstance, db: Executor): void {
-  app.addHook('preHandler', async (request) => {
-    if (request.routeOptions.url !== '/credentials/:name/rotate' || request.method !== 'POST') return;
+  // Every route passes through this hook, so the others leave it without a promise.
+  app.addHook('preHandler', (request, _reply, done) => {
+    if (request.routeOptions.url !== '/credentials/:name/rotate' || request.method !== 'POST') {
+      done();
+      return;
+    }
+    checkRotation(request).then(() => done(), done);
+  });
+
+  async function checkRotation(request: FastifyRequest): Promise<void> {
     const body = request.body as { value?: unknown } | null | undefined;
     if (body?.value !== undefined) return;
     const name = (request.params as { name?: string }).name;
@@ -24,5 +32,5 @@ export function registerSupabaseRotationGuard(app: FastifyInstance, db: Executor
     if (!credential || !callerReaches(caller, credential)) return;
     const reason = supabaseRotationBlocker(credential);
     if (reason !== null) throw new ConflictError('rotation_unsupported', reason, { key_type: credential.providerConfig.key_type });
-  });
+  }
 }
