@@ -81,7 +81,7 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       supabaseApiUrl: config.supabaseApiUrl,
     });
     const rotation = new Rotation(
-      { db, clock, keyring, audit, log: options.log, adapters, owner: processOwner(), leaseTtlMs: config.rotationLeaseSeconds * 1000, attempts: config.rotationAttempts, metrics },
+      { db, clock, keyring, audit, log: options.log, adapters, owner: processOwner(), leaseTtlMs: config.rotationLeaseSeconds * 1000, unreleasedLeases: new Map(), attempts: config.rotationAttempts, metrics },
       { concurrency: config.rotationConcurrency, versionRetentionDays: config.versionRetentionDays, historyRetentionDays: config.historyRetentionDays },
     );
     const registry = new RegistryService({ db, log: options.log, clock, keyring, audit, adapters });

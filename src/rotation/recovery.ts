@@ -1,12 +1,12 @@
 import { alertMessages } from '../alerts/alert-types.js';
 import { enqueueAlert } from '../alerts/outbox.repository.js';
-import { acquireLease, findLease, ownerProcessIsGone, releaseLease, stillHolds, takeOverLease, type Lease } from '../leases/leases.repository.js';
+import { acquireLease, findLease, ownerProcessIsGone, stillHolds, takeOverLease, type Lease } from '../leases/leases.repository.js';
 import { scrubSecrets } from '../lib/redact.js';
 import type { Credential } from '../registry/credential.types.js';
 import { credentialFromRow, saveCredential } from '../registry/credentials.repository.js';
 import { listVersions, makeCurrent } from '../registry/versions.repository.js';
 import { insertRotation } from './history.repository.js';
-import { openVersion, type RotationDeps } from './rotation-deps.js';
+import { openVersion, releaseRotationLease, type RotationDeps } from './rotation-deps.js';
 import { rotationLeaseName } from './rotation.engine.js';
 import { nextRotationAt } from './schedule.js';
 
@@ -43,7 +43,7 @@ export async function recoverRotations(deps: RotationDeps): Promise<RecoveryRepo
       deps.log.error({ credentialId: row.id, error: (error as Error).message }, 'recovering an interrupted rotation failed; it is tried again at the next start');
       report.skipped.push(row.name);
     } finally {
-      await releaseLease(deps.db.kysely, lease).catch(() => {});
+      await releaseRotationLease(deps, lease);
     }
   }
   if (rows.length > 0) deps.log.info({ ...report }, 'recovered interrupted rotations');
@@ -69,14 +69,21 @@ function findInterrupted(deps: RotationDeps, id?: string) {
 
 /**
  * Takes the credential's rotation lease when it is free or expired, or when its holder was a process on
- * this host that has stopped, because a server killed mid-rotation restarts well before its lease expires.
+ * this host that has stopped: a server killed mid-rotation restarts well before its lease expires. It
+ * also takes a lease this process still holds because releasing it failed while the database was down.
  */
 async function leaseForRecovery(deps: RotationDeps, credential: Credential): Promise<Lease | null> {
   const name = rotationLeaseName(credential.id);
   const lease = await acquireLease(deps.db, name, deps.owner, deps.leaseTtlMs, deps.clock.now());
   if (lease) return lease;
   const holder = await findLease(deps.db.kysely, name);
-  if (!holder || !ownerProcessIsGone(holder.owner)) return null;
+  if (!holder) return null;
+  const unreleased = deps.unreleasedLeases.get(name);
+  if (holder.owner === deps.owner && unreleased?.fencingToken === holder.fencingToken) {
+    deps.log.info({ credentialId: credential.id }, 'taking over a rotation lease this process could not release');
+    return takeOverLease(deps.db, holder, deps.owner, deps.leaseTtlMs, deps.clock.now());
+  }
+  if (!ownerProcessIsGone(holder.owner)) return null;
   deps.log.info({ credentialId: credential.id, previousOwner: holder.owner }, 'taking over the rotation lease of a stopped process');
   return takeOverLease(deps.db, holder, deps.owner, deps.leaseTtlMs, deps.clock.now());
 }

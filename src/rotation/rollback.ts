@@ -1,13 +1,13 @@
 import type { AuditLog } from '../audit/audit.service.js';
 import { AegisError, ConflictError, NotFoundError } from '../lib/errors.js';
-import { acquireLease, releaseLease, stillHolds } from '../leases/leases.repository.js';
+import { acquireLease, stillHolds } from '../leases/leases.repository.js';
 import { scrubSecrets } from '../lib/redact.js';
 import { loadReachableCredential, runAudited } from '../registry/credential-access.js';
 import type { CredentialVersion } from '../registry/credential.types.js';
 import { listVersions, makeCurrent } from '../registry/versions.repository.js';
 import type { Caller } from '../tokens/caller.js';
 import { insertRotation, markRolledBack } from './history.repository.js';
-import { openVersion, type RotationDeps } from './rotation-deps.js';
+import { openVersion, releaseRotationLease, type RotationDeps } from './rotation-deps.js';
 import { rotationLeaseName } from './rotation.engine.js';
 
 export interface RollbackOutcome {
@@ -104,7 +104,7 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
       deps.log.info({ credentialId: credential.id, name, fromVersion: current.version, toVersion: target.version }, 'credential rolled back');
       return { fromVersion: current.version, toVersion: target.version };
     } finally {
-      await releaseLease(deps.db.kysely, lease).catch(() => {});
+      await releaseRotationLease(deps, lease);
     }
   });
 }

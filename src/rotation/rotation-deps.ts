@@ -6,6 +6,8 @@ import type { Db, Executor } from '../db/database.js';
 import type { RotationMetrics } from '../metrics/vault-metrics.js';
 import type { Clock } from '../lib/clock.js';
 import { AegisError } from '../lib/errors.js';
+import type { Lease } from '../leases/leases.repository.js';
+import { releaseLease } from '../leases/leases.repository.js';
 import type { AdapterRegistry } from '../providers/adapter.js';
 import type { Credential, CredentialVersion } from '../registry/credential.types.js';
 
@@ -20,9 +22,29 @@ export interface RotationDeps {
   /** This process's name in leases, unique per process. */
   owner: string;
   leaseTtlMs: number;
+  /**
+   * Rotation leases this process could not release, by lease name: the database was unreachable when
+   * the rotation ended. Recovery takes these over at once instead of waiting for them to expire.
+   */
+  unreleasedLeases: Map<string, Lease>;
   attempts: number;
   /** Counts each rotation that reached an outcome; absent where nothing is scraped. */
   metrics?: RotationMetrics;
+}
+
+/**
+ * Releases a rotation lease at the end of a rotation, rollback or recovery. When that fails (the
+ * database went away), the lease is remembered so that recovery in this process can take it over as
+ * soon as the database is back, rather than after the lease's lifetime.
+ */
+export async function releaseRotationLease(deps: RotationDeps, lease: Lease): Promise<void> {
+  try {
+    await releaseLease(deps.db.kysely, lease);
+    deps.unreleasedLeases.delete(lease.name);
+  } catch (error) {
+    deps.unreleasedLeases.set(lease.name, lease);
+    deps.log.warn({ lease: lease.name, err: { message: (error as Error).message } }, 'failed to release a rotation lease; recovery takes it over once the database is back');
+  }
 }
 
 /** Decrypts a version's value, or returns null when the version stores none. */

@@ -5,7 +5,7 @@ import { enqueueAlert } from '../alerts/outbox.repository.js';
 import type { Database } from '../db/schema.js';
 import { AegisError, ConflictError } from '../lib/errors.js';
 import { scrubSecrets } from '../lib/redact.js';
-import { acquireLease, releaseLease, stillHolds, type Lease } from '../leases/leases.repository.js';
+import { acquireLease, stillHolds, type Lease } from '../leases/leases.repository.js';
 import type { ProviderAdapter } from '../providers/adapter.js';
 import { loadReachableCredential, runAudited } from '../registry/credential-access.js';
 import type { Credential, CredentialVersion } from '../registry/credential.types.js';
@@ -14,7 +14,7 @@ import { findCurrentVersion, highestVersionNumber, insertVersion, makeCurrent } 
 import type { Caller } from '../tokens/caller.js';
 import { insertRotation, type RotationTrigger } from './history.repository.js';
 import { InFlightRotations } from './in-flight.js';
-import { crashPoint, openVersion, sealVersion, type RotationDeps } from './rotation-deps.js';
+import { crashPoint, openVersion, releaseRotationLease, sealVersion, type RotationDeps } from './rotation-deps.js';
 import { nextRotationAt } from './schedule.js';
 import { generateValue } from './value-policy.js';
 
@@ -78,9 +78,7 @@ export class RotationEngine {
       try {
         return await this.#rotateHeld(caller, credential, adapter, source, request, lease);
       } finally {
-        await releaseLease(this.#deps.db.kysely, lease).catch((error: unknown) => {
-          this.#deps.log.warn({ credentialId: credential.id, err: { message: (error as Error).message } }, 'failed to release a rotation lease; it expires by itself');
-        });
+        await releaseRotationLease(this.#deps, lease);
       }
     });
     return this.inFlight.track(name, rotation);

@@ -117,8 +117,9 @@ describe('PostgreSQL outage', { skip: reason ?? false }, () => {
       AEGIS_CRON_ROTATIONS: '*/2 * * * * *',
       // The reload command keeps a rotation of outage/slow busy at its provider while PostgreSQL stops.
       AEGIS_ENV_RELOAD_COMMANDS: JSON.stringify({ [slowFile]: 'sleep 5' }),
-      // Its lease cannot be released while PostgreSQL is down, so recovery waits for the lease to expire.
-      AEGIS_ROTATION_LEASE_SECONDS: '10',
+      // Its lease cannot be released while PostgreSQL is down. It lives 300 s, far longer than the
+      // test waits, so recovering it proves that the process takes over the lease it failed to release.
+      AEGIS_ROTATION_LEASE_SECONDS: '300',
     };
     let server: ServerProcess | undefined;
     let running: Array<{ stop: () => Promise<void> }> = [];
@@ -226,8 +227,8 @@ describe('PostgreSQL outage', { skip: reason ?? false }, () => {
       assert.equal(slowOutcome.json!.code, 'database_unavailable', slowOutcome.text);
       assert.match(slowOutcome.headers.get('retry-after') ?? '', /^\d+$/);
 
-      // The cut-off rotation left outage/slow rotating. A scheduled run after the outage recovers it
-      // once its lease has expired.
+      // The cut-off rotation left outage/slow rotating. The first scheduled run after the outage
+      // recovers it, long before its lease would expire.
       const recovered = await waitForValue('outage/slow to leave rotating', 30_000, async () => {
         const detail = await call(`${base}/credentials/outage%2Fslow`, admin, 'GET');
         const status = (detail.json?.credential_details as { status?: string } | undefined)?.status;
