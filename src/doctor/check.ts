@@ -1,5 +1,8 @@
-/** The outcome of one doctor check: `warn` needs attention, `fail` makes `aegis doctor` exit with 1. */
-export type CheckStatus = 'ok' | 'warn' | 'fail';
+/**
+ * The outcome of one doctor check: `warn` needs attention, `fail` makes `aegis doctor` exit with 1, and
+ * `skip` means the check did not run because a check it depends on failed.
+ */
+export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 
 /** One line of the doctor's report. */
 export interface CheckResult {
@@ -10,6 +13,8 @@ export interface CheckResult {
   message: string;
   /** The remedy for a `warn` or `fail`: a command to run or a setting to change. */
   fix?: string;
+  /** Name of the failed check that a `skip` depends on. Its fix applies first. */
+  dependsOn?: string;
 }
 
 export function ok(name: string, message: string): CheckResult {
@@ -22,6 +27,11 @@ export function warn(name: string, message: string, fix: string): CheckResult {
 
 export function fail(name: string, message: string, fix: string): CheckResult {
   return { name, status: 'fail', message, fix };
+}
+
+/** Returns the result of a check that did not run because the check named `dependsOn` failed. */
+export function skip(name: string, dependsOn: string): CheckResult {
+  return { name, status: 'skip', message: `not run, because the ${dependsOn} check failed`, dependsOn };
 }
 
 /** Names a setting for a fix: its file key and its environment variable. */

@@ -7,17 +7,23 @@ import type { Db } from '../db/database.js';
 import { pendingMigrations } from '../db/migrate.js';
 import type { Clock } from '../lib/clock.js';
 import { StartupError } from '../lib/errors.js';
-import { errorText, fail, ok, setting, warn, type CheckResult } from './check.js';
+import { errorText, fail, ok, setting, skip, warn, type CheckResult } from './check.js';
 import { openReadOnlyDatabase } from './read-only-database.js';
 
 /** Clock differences to the database server above which the doctor warns and fails, in milliseconds. */
 const clockWarnMs = 5_000;
 const clockFailMs = 60_000;
 
+/** The checks that query the database, in report order. Each is skipped when the database cannot be opened. */
+const queryCheckNames = ['migrations', 'master key', 'clock'];
+
+/** Every check `checkDatabase` reports, in report order. */
+export const databaseCheckNames = ['database', ...queryCheckNames];
+
 /**
  * Checks the database without writing to it: that it is reachable, that every migration is applied,
  * that the configured master key matches the stored key check values, and that the clocks agree.
- * When the database cannot be opened, only that failure is returned.
+ * When the database cannot be opened, that failure is returned with the other checks skipped.
  */
 export async function checkDatabase(config: Config, clock: Clock): Promise<CheckResult[]> {
   let db: Db;
@@ -25,7 +31,7 @@ export async function checkDatabase(config: Config, clock: Clock): Promise<Check
     db = await openReadOnlyDatabase(config);
     await sql`select 1`.execute(db.kysely);
   } catch (error) {
-    return [unreachable(config, error)];
+    return [unreachable(config, error), ...queryCheckNames.map((name) => skip(name, 'database'))];
   }
   try {
     return [

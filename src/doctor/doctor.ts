@@ -1,11 +1,17 @@
 import { loadConfigAndFile } from '../config/config.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import { StartupError } from '../lib/errors.js';
-import { fail, ok, type CheckResult } from './check.js';
-import { checkDatabase } from './database-checks.js';
+import { fail, ok, skip, type CheckResult } from './check.js';
+import { checkDatabase, databaseCheckNames } from './database-checks.js';
 import { checkFileModes, checkKeyPlacement } from './file-checks.js';
 import { checkSinks } from './sink-checks.js';
 import { checkListenAddress, checkTls } from './tls-checks.js';
+
+/**
+ * The checks that need a loaded configuration, in report order. Without a configuration the TLS
+ * files and the sinks are unknown, so each group is reported under one name.
+ */
+const configuredCheckNames = [...databaseCheckNames, 'key placement', 'file modes', 'tls', 'listen address', 'sinks and n8n'];
 
 export interface DoctorOptions {
   env: Record<string, string | undefined>;
@@ -17,8 +23,8 @@ export interface DoctorOptions {
 
 /**
  * Checks a deployment and returns one result per check. Writes nothing: no migration, no key
- * registration, no audit entry, no file. A configuration error is returned as the only result,
- * because the other checks need a valid configuration.
+ * registration, no audit entry, no file. A check that cannot run because another failed is returned
+ * with status `skip`. A configuration error skips every other check, because they need its settings.
  */
 export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> {
   const clock = options.clock ?? systemClock;
@@ -28,7 +34,7 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
   } catch (error) {
     if (!(error instanceof StartupError)) throw error;
     const failed = fail('configuration', error.message, 'Correct the setting named above in the configuration file or the environment, then run `aegis doctor` again.');
-    return [withConfigOption(failed, options.env.AEGIS_CONFIG)];
+    return [withConfigOption(failed, options.env.AEGIS_CONFIG), ...configuredCheckNames.map((name) => skip(name, 'configuration'))];
   }
   const { config, file } = loaded;
   const source = file ? `${file.path} and the environment are valid` : 'the environment is valid (no configuration file; set --config or AEGIS_CONFIG to use one)';

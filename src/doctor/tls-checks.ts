@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import type { Config } from '../config/config.js';
 import type { Clock } from '../lib/clock.js';
-import { fail, ok, setting, warn, type CheckResult } from './check.js';
+import { fail, ok, setting, skip, warn, type CheckResult } from './check.js';
 
 /** A certificate that expires within this many days gets a warning. */
 const expiryWarningDays = 30;
@@ -13,19 +13,28 @@ const keySetting = setting('server.tls.key_file', 'AEGIS_TLS_KEY_FILE');
 
 /**
  * Checks the TLS files: both readable, the certificate parses and is valid now and for the next
- * 30 days, and the private key belongs to the certificate.
+ * 30 days, and the private key belongs to the certificate. The key is skipped when the certificate
+ * cannot be read or parsed, because there is nothing to match it against.
  */
 export function checkTls(config: Config, clock: Clock): CheckResult[] {
   if (!config.tls) return [ok('tls', 'not configured; `aegis serve` serves plain HTTP')];
   const { certFile, keyFile } = config.tls;
 
   const certText = readPem(certFile);
-  if (typeof certText !== 'string') return [fail('tls certificate', `Cannot read the certificate file ${certFile}: ${certText.reason}.`, `Set ${certSetting} to a readable PEM certificate file.`)];
+  if (typeof certText !== 'string') {
+    return [
+      fail('tls certificate', `Cannot read the certificate file ${certFile}: ${certText.reason}.`, `Set ${certSetting} to a readable PEM certificate file.`),
+      skip('tls key', 'tls certificate'),
+    ];
+  }
   let certificate: crypto.X509Certificate;
   try {
     certificate = new crypto.X509Certificate(certText);
   } catch {
-    return [fail('tls certificate', `The certificate file ${certFile} does not contain a PEM certificate.`, `Set ${certSetting} to the PEM certificate (chain) of this server.`)];
+    return [
+      fail('tls certificate', `The certificate file ${certFile} does not contain a PEM certificate.`, `Set ${certSetting} to the PEM certificate (chain) of this server.`),
+      skip('tls key', 'tls certificate'),
+    ];
   }
 
   const results = [checkValidity(certificate, certFile, clock)];

@@ -88,6 +88,24 @@ function findCheck(checks: CheckResult[], name: string): CheckResult {
   return check;
 }
 
+/** Asserts that each named check was skipped, without a fix, because the check `dependsOn` failed. */
+function assertSkipped(checks: CheckResult[], names: string[], dependsOn: string): void {
+  for (const name of names) {
+    const check = findCheck(checks, name);
+    assert.equal(check.status, 'skip', `${name}: ${JSON.stringify(check)}`);
+    assert.equal(check.dependsOn, dependsOn, `${name}: ${JSON.stringify(check)}`);
+    assert.equal(check.message, `not run, because the ${dependsOn} check failed`, name);
+    assert.equal(check.fix, undefined, `${name} has a fix`);
+  }
+}
+
+/** Asserts that the text report has a skip line for each named check. */
+function assertSkippedLines(report: string, names: string[], dependsOn: string): void {
+  for (const name of names) {
+    assert.match(report, new RegExp(`^skip {2}${name} +not run, because the ${dependsOn} check failed$`, 'm'), `no skip line for ${name}`);
+  }
+}
+
 /** A deployment as production would have it: a config file, a key file apart from the data, TLS and sinks. */
 interface Deployment {
   dir: string;
@@ -172,6 +190,14 @@ for (const dialect of await testDialects()) {
       return { result, checks: report.checks, ok: report.ok };
     }
 
+    /** Runs `aegis doctor` (text report) against the deployment with extra environment settings. */
+    async function doctorText(env: Record<string, string> = {}, args: string[] = []): Promise<CliResult> {
+      const result = await runCli([...args, 'doctor'], { AEGIS_CONFIG: deployment.configFile, ...env }, { cwd: deployment.dir });
+      outputs.push(result.stdout, result.stderr);
+      assert.equal(result.stderr, '', 'doctor wrote to stderr');
+      return result;
+    }
+
     before(async () => {
       deployment = await createDeployment(dialect);
       snapshotBefore = await databaseSnapshot(deployment);
@@ -205,7 +231,8 @@ for (const dialect of await testDialects()) {
       assert.equal(result.code, 0, result.stdout + result.stderr);
       assert.match(result.stdout, /^ok {4}configuration /m);
       assert.match(result.stdout, /^ok {4}master key /m);
-      assert.match(result.stdout, /\d+ ok, 0 warning\(s\), 0 failed\n$/);
+      assert.match(result.stdout, /\d+ ok, 0 warning\(s\), 0 failed, 0 skipped\n$/);
+      assert.doesNotMatch(result.stdout, /^skip /m);
     });
 
     it('wrong master key fails', async () => {
@@ -257,13 +284,28 @@ for (const dialect of await testDialects()) {
 
     it('unreachable database fails', async () => {
       const port = await closedPort();
-      const { result, checks } = await doctor({ DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/test` });
+      const { result, checks, ok } = await doctor({ DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/test` });
       assert.equal(result.code, 1);
+      assert.equal(ok, false);
       const check = findCheck(checks, 'database');
       assert.equal(check.status, 'fail');
       assert.match(check.message, new RegExp(`Cannot connect to PostgreSQL: .*ECONNREFUSED 127\\.0\\.0\\.1:${port}`));
       assert.match(check.fix!, /storage\.database_url \(DATABASE_URL\)/);
-      assert.ok(!checks.some((entry) => entry.name === 'migrations'), 'migrations were checked without a database');
+      assertSkipped(checks, ['migrations', 'master key', 'clock'], 'database');
+      // The checks that do not need the database still run.
+      assert.equal(findCheck(checks, 'key placement').status, 'ok');
+      assert.equal(findCheck(checks, 'tls key').status, 'ok');
+      assert.equal(findCheck(checks, 'sink hermes').status, 'ok');
+      assert.equal(checks.filter((entry) => entry.status === 'skip').length, 3);
+    });
+
+    it('unreachable database text report', async () => {
+      const port = await closedPort();
+      const result = await doctorText({ DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/test` });
+      assert.equal(result.code, 1);
+      assert.match(result.stdout, /^fail  database +Cannot connect to PostgreSQL: /m);
+      assertSkippedLines(result.stdout, ['migrations', 'master key', 'clock'], 'database');
+      assert.match(result.stdout, /\d+ ok, 0 warning\(s\), 1 failed, 3 skipped\n$/);
     });
 
     it('missing SQLite file is not created', { skip: dialect !== 'sqlite' }, async () => {
@@ -271,6 +313,7 @@ for (const dialect of await testDialects()) {
       const { result, checks } = await doctor({ AEGIS_SQLITE_PATH: missing });
       assert.equal(result.code, 1);
       assert.equal(findCheck(checks, 'database').message, `The SQLite file ${missing} does not exist.`);
+      assertSkipped(checks, ['migrations', 'master key', 'clock'], 'database');
       assert.ok(!fs.existsSync(path.dirname(missing)), 'doctor created the folder of the SQLite file');
     });
 
@@ -321,6 +364,22 @@ for (const dialect of await testDialects()) {
       assert.equal(findCheck(results, 'tls key').status, 'ok');
     });
 
+    it('missing certificate skips the key', async () => {
+      const missing = path.join(deployment.dir, 'etc', 'missing.crt');
+      const { result, checks } = await doctor({ AEGIS_TLS_CERT_FILE: missing });
+      assert.equal(result.code, 1);
+      const check = findCheck(checks, 'tls certificate');
+      assert.equal(check.status, 'fail');
+      assert.equal(check.message, `Cannot read the certificate file ${missing}: ENOENT.`);
+      assertSkipped(checks, ['tls key'], 'tls certificate');
+      assert.equal(checks.filter((entry) => entry.status === 'skip').length, 1);
+
+      const text = await doctorText({ AEGIS_TLS_CERT_FILE: missing });
+      assert.equal(text.code, 1);
+      assertSkippedLines(text.stdout, ['tls key'], 'tls certificate');
+      assert.match(text.stdout, /, 1 skipped\n$/);
+    });
+
     it('mismatched TLS key fails', async () => {
       const other = await makeCertificate(path.join(deployment.dir, 'etc'), 'other', 365);
       const { result, checks } = await doctor({ AEGIS_TLS_KEY_FILE: other.key });
@@ -362,16 +421,27 @@ for (const dialect of await testDialects()) {
       }
     });
 
-    it('config error is the failed check', async () => {
+    it('config error skips other checks', async () => {
       const broken = path.join(deployment.dir, 'etc', 'broken.yaml');
       fs.writeFileSync(broken, 'storage:\n  pool_max: 0\n', { mode: 0o600 });
-      const { result, checks } = await doctor({}, ['--config', broken]);
+      const sinkRequestsBefore = deployment.sinks.requests.length;
+      const { result, checks, ok } = await doctor({}, ['--config', broken]);
       assert.equal(result.code, 1);
-      assert.equal(checks.length, 1);
+      assert.equal(ok, false);
       assert.equal(checks[0]!.name, 'configuration');
       assert.equal(checks[0]!.status, 'fail');
       assert.equal(checks[0]!.message, `storage.pool_max in ${broken} (or AEGIS_DATABASE_POOL_MAX) must be between 1 and 1000, got 0.`);
       assert.ok(checks[0]!.fix);
+      const configured = ['database', 'migrations', 'master key', 'clock', 'key placement', 'file modes', 'tls', 'listen address', 'sinks and n8n'];
+      assert.deepEqual(checks.slice(1).map((check) => check.name), configured);
+      assertSkipped(checks, configured, 'configuration');
+      assert.equal(deployment.sinks.requests.length, sinkRequestsBefore, 'doctor contacted a sink without a configuration');
+
+      const text = await doctorText({}, ['--config', broken]);
+      assert.equal(text.code, 1);
+      assert.match(text.stdout, /^fail  configuration +storage\.pool_max /m);
+      assertSkippedLines(text.stdout, configured, 'configuration');
+      assert.match(text.stdout, /\n0 ok, 0 warning\(s\), 1 failed, 9 skipped\n$/);
     });
 
     it('readable config with secrets fails', async () => {
