@@ -3,6 +3,7 @@ import { readAuditSettings, type AuditSettings } from '../audit/audit-settings.j
 import { StartupError } from '../lib/errors.js';
 import { cronScheduleError } from '../scheduler/job-schedule.js';
 import { mergeWithEnvironment, nameFileKeys, readConfigFile, type ConfigFile } from './config-file.js';
+import { FILE_KEYS } from './config-keys.js';
 
 /** The source of the master keys. Exactly one is used; docs/configuration.md lists them. */
 export type KeySource =
@@ -188,10 +189,25 @@ function readTls(env: Env, cwd: string): Config['tls'] {
   const certFile = emptyToUndefined(env.AEGIS_TLS_CERT_FILE);
   const keyFile = emptyToUndefined(env.AEGIS_TLS_KEY_FILE);
   if (certFile === undefined && keyFile === undefined) return undefined;
-  if (certFile === undefined || keyFile === undefined) {
-    throw new StartupError('Set both AEGIS_TLS_CERT_FILE and AEGIS_TLS_KEY_FILE to serve HTTPS, or neither to serve HTTP.');
+  // The variable that is set is named alone, because nameFileKeys adds its file key when the file set it.
+  // The missing one is named by file key and variable, since the user may set it in either place.
+  if (keyFile === undefined) {
+    throw new StartupError(
+      `AEGIS_TLS_CERT_FILE is set but the private key file is missing. Set ${fileKeyAndVariable('AEGIS_TLS_KEY_FILE')} as well to serve HTTPS, or unset both to serve HTTP.`,
+    );
+  }
+  if (certFile === undefined) {
+    throw new StartupError(
+      `AEGIS_TLS_KEY_FILE is set but the certificate file is missing. Set ${fileKeyAndVariable('AEGIS_TLS_CERT_FILE')} as well to serve HTTPS, or unset both to serve HTTP.`,
+    );
   }
   return { certFile: path.resolve(cwd, certFile), keyFile: path.resolve(cwd, keyFile) };
+}
+
+/** Formats the name of a setting as "file.key (or VARIABLE)", e.g. "server.tls.key_file (or AEGIS_TLS_KEY_FILE)". */
+function fileKeyAndVariable(variable: string): string {
+  const entry = FILE_KEYS.find((candidate) => candidate.variable === variable);
+  return entry ? `${entry.key} (or ${variable})` : variable;
 }
 
 function readOnOff(env: Env, name: string, fallback: boolean): boolean {

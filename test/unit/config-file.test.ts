@@ -312,6 +312,35 @@ describe('configuration file errors', () => {
     assert.equal(startupError({ AEGIS_CONFIG: onOff }).message, `scheduler.enabled in ${onOff} (or AEGIS_SCHEDULER) must be true or false, got "sometimes".`);
   });
 
+  it('TLS cert without key names the key', () => {
+    const file = writeConfig('server:\n  tls:\n    cert_file: tls/cert.pem\n');
+    assert.equal(
+      startupError({ AEGIS_CONFIG: file }).message,
+      `server.tls.cert_file in ${file} (or AEGIS_TLS_CERT_FILE) is set but the private key file is missing. ` +
+        'Set server.tls.key_file (or AEGIS_TLS_KEY_FILE) as well to serve HTTPS, or unset both to serve HTTP.',
+    );
+  });
+
+  it('TLS key without cert names the cert', () => {
+    const file = writeConfig('server:\n  tls:\n    key_file: tls/key.pem\n');
+    assert.equal(
+      startupError({ AEGIS_CONFIG: file }).message,
+      `server.tls.key_file in ${file} (or AEGIS_TLS_KEY_FILE) is set but the certificate file is missing. ` +
+        'Set server.tls.cert_file (or AEGIS_TLS_CERT_FILE) as well to serve HTTPS, or unset both to serve HTTP.',
+    );
+  });
+
+  it('TLS variable alone names both forms', () => {
+    assert.equal(
+      startupError({ AEGIS_TLS_CERT_FILE: 'cert.pem' }).message,
+      'AEGIS_TLS_CERT_FILE is set but the private key file is missing. Set server.tls.key_file (or AEGIS_TLS_KEY_FILE) as well to serve HTTPS, or unset both to serve HTTP.',
+    );
+    assert.equal(
+      startupError({ AEGIS_TLS_KEY_FILE: 'key.pem' }).message,
+      'AEGIS_TLS_KEY_FILE is set but the certificate file is missing. Set server.tls.cert_file (or AEGIS_TLS_CERT_FILE) as well to serve HTTPS, or unset both to serve HTTP.',
+    );
+  });
+
   it('secret of wrong type is not shown', () => {
     const file = writeConfig('providers:\n  n8n:\n    api_key: 9876543210\n');
     const error = startupError({ AEGIS_CONFIG: file });
