@@ -40,6 +40,7 @@ export const FILE_KEYS: ReadonlyArray<FileKey> = [
   { key: 'server.tls.cert_file', variable: 'AEGIS_TLS_CERT_FILE', kind: 'path' },
   { key: 'server.tls.key_file', variable: 'AEGIS_TLS_KEY_FILE', kind: 'path' },
   { key: 'server.allow_insecure_listen', variable: 'AEGIS_ALLOW_INSECURE_LISTEN', kind: 'on-off' },
+  { key: 'server.trusted_proxies', variable: 'AEGIS_TRUSTED_PROXIES', kind: 'text-list' },
   { key: 'server.body_limit_bytes', variable: 'AEGIS_BODY_LIMIT_BYTES', kind: 'integer' },
   { key: 'server.shutdown_timeout_seconds', variable: 'AEGIS_SHUTDOWN_TIMEOUT_SECONDS', kind: 'integer' },
 

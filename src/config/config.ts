@@ -1,3 +1,4 @@
+import net from 'node:net';
 import path from 'node:path';
 import { readAuditSettings, type AuditSettings } from '../audit/audit-settings.js';
 import { StartupError } from '../lib/errors.js';
@@ -18,6 +19,11 @@ export interface Config {
   tls: { certFile: string; keyFile: string } | undefined;
   /** Whether `aegis serve` may listen on a non-loopback address without TLS (AEGIS_ALLOW_INSECURE_LISTEN=on). */
   allowInsecureListen: boolean;
+  /**
+   * IP addresses and CIDR ranges of the proxies whose X-Forwarded-For header gives the client address
+   * (AEGIS_TRUSTED_PROXIES). Empty trusts no proxy, so the client address is the socket's peer.
+   */
+  trustedProxies: string[];
   /** How long a stopping server waits for in-flight requests and rotation steps before it exits anyway. */
   shutdownTimeoutSeconds: number;
   dataDir: string;
@@ -116,6 +122,7 @@ function readSettings(env: Env, cwd: string): Config {
     port: readInteger(env, 'AEGIS_PORT', 8012, 0, 65535),
     tls: readTls(env, cwd),
     allowInsecureListen: readOnOff(env, 'AEGIS_ALLOW_INSECURE_LISTEN', false),
+    trustedProxies: readTrustedProxies(env),
     shutdownTimeoutSeconds: readInteger(env, 'AEGIS_SHUTDOWN_TIMEOUT_SECONDS', 30, 1, 3600),
     dataDir,
     databaseUrl: emptyToUndefined(env.DATABASE_URL),
@@ -208,6 +215,49 @@ function readTls(env: Env, cwd: string): Config['tls'] {
 function fileKeyAndVariable(variable: string): string {
   const entry = FILE_KEYS.find((candidate) => candidate.variable === variable);
   return entry ? `${entry.key} (or ${variable})` : variable;
+}
+
+/**
+ * Reads AEGIS_TRUSTED_PROXIES, a comma-separated list of IP addresses and CIDR ranges. Fastify's
+ * `trustProxy` believes the X-Forwarded-For header only from these peers. A range that contains every
+ * IPv4 or every IPv6 address is rejected, because it would let any client choose its own address.
+ */
+function readTrustedProxies(env: Env): string[] {
+  const raw = emptyToUndefined(env.AEGIS_TRUSTED_PROXIES);
+  if (raw === undefined) return [];
+  const entries = raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  for (const entry of entries) checkTrustedProxy(entry);
+  return entries;
+}
+
+function checkTrustedProxy(entry: string): void {
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = net.isIP(address);
+  // Zone ids such as fe80::1%eth0 are rejected, because Node accepts some (fe80::1%eth0.5) that the
+  // ipaddr.js parser behind Fastify's trustProxy rejects, which would fail later and less clearly.
+  if (family === 0 || !/^[0-9a-f:.]+$/i.test(address) || rest.length > 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) {
+    throw new StartupError(
+      `AEGIS_TRUSTED_PROXIES must list IP addresses or CIDR ranges such as 10.0.0.2 or 2001:db8::/64, got "${entry}". Write the proxy's address, not its host name.`,
+    );
+  }
+  const maxPrefix = family === 4 ? 32 : 128;
+  const prefixLength = prefix === undefined ? maxPrefix : Number(prefix);
+  if (prefixLength > maxPrefix) {
+    throw new StartupError(`AEGIS_TRUSTED_PROXIES has the range "${entry}", whose prefix length must be from 1 to ${maxPrefix} for IPv${family}.`);
+  }
+
+  const range = new net.BlockList();
+  range.addSubnet(address, prefixLength, family === 4 ? 'ipv4' : 'ipv6');
+  const everyIpv4 = range.check('0.0.0.0', 'ipv4') && range.check('255.255.255.255', 'ipv4');
+  const everyIpv6 = range.check('::', 'ipv6') && range.check('ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'ipv6');
+  if (everyIpv4 || everyIpv6) {
+    throw new StartupError(
+      `AEGIS_TRUSTED_PROXIES must not contain "${entry}", which trusts every ${everyIpv6 ? 'IPv6' : 'IPv4'} address and so lets any client set the address that AEGIS rate-limits and records. List only the addresses of your proxies.`,
+    );
+  }
 }
 
 function readOnOff(env: Env, name: string, fallback: boolean): boolean {

@@ -36,6 +36,9 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
     // The onResponse hook below writes one line per request instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: vault.config.bodyLimitBytes,
+    // request.ip, which the failed-authentication limit and the audit log use, follows X-Forwarded-For
+    // only through these proxies. With none, it is the socket's peer address.
+    trustProxy: vault.config.trustedProxies.length > 0 ? [...vault.config.trustedProxies] : false,
     // Large integers and prototype keys in JSON bodies are rejected rather than silently reshaped.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',

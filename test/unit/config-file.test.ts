@@ -45,6 +45,7 @@ server:
     cert_file: tls/cert.pem
     key_file: /etc/aegis/tls/key.pem
   allow_insecure_listen: true
+  trusted_proxies: [10.0.0.2, "2001:db8::/64"]
   body_limit_bytes: 1048576
   shutdown_timeout_seconds: 45
 storage:
@@ -129,6 +130,7 @@ describe('configuration file', () => {
       port: 9443,
       tls: { certFile: path.join(folder, 'tls/cert.pem'), keyFile: '/etc/aegis/tls/key.pem' },
       allowInsecureListen: true,
+      trustedProxies: ['10.0.0.2', '2001:db8::/64'],
       shutdownTimeoutSeconds: 45,
       dataDir: path.resolve(folder, '../var'),
       databaseUrl: 'postgres://aegis:pw@db.internal:5432/aegis',
