@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -62,8 +63,35 @@ function aegisArguments(command: string[]): string[] {
   return config === -1 ? args : [...args.slice(0, config), ...args.slice(config + 2)];
 }
 
-function composeFile(): { services: Record<string, { environment?: Record<string, string>; command?: string[]; stop_grace_period?: string }> } {
+interface ComposeService {
+  environment?: Record<string, string>;
+  command?: string[];
+  stop_grace_period?: string;
+  secrets?: Array<string | { source: string; target?: string }>;
+  networks?: Record<string, { ipv4_address?: string } | null>;
+}
+
+function composeFile(): {
+  services: Record<string, ComposeService>;
+  networks?: Record<string, { ipam?: { config?: Array<{ subnet?: string; ip_range?: string }> } }>;
+} {
   return YAML.parse(read('compose.yaml'), { merge: true });
+}
+
+/** Tells whether the IPv4 `address` lies in the CIDR `range`. */
+function inRange(address: string, range: string): boolean {
+  const [network, prefix] = range.split('/');
+  const list = new net.BlockList();
+  list.addSubnet(network!, Number(prefix), 'ipv4');
+  return list.check(address, 'ipv4');
+}
+
+/** Reads the lines of haproxy.cfg, each trimmed, without comments and blank lines. */
+function haproxyDirectives(): string[] {
+  return read('haproxy.cfg')
+    .split('\n')
+    .map((line) => line.replace(/#.*/, '').trim())
+    .filter((line) => line !== '');
 }
 
 const unit = read('aegis.service');
@@ -146,6 +174,74 @@ describe('deploy files', () => {
     const result = spawnSync('systemd-analyze', ['verify', path.join(deploy, 'aegis.service')], { encoding: 'utf8' });
     assert.equal(result.status, 0, result.stderr);
     assert.equal(result.stderr.trim(), '');
+  });
+
+  it('forwards client addresses', () => {
+    const directives = haproxyDirectives();
+    assert.ok(directives.includes('mode http'), 'HAProxy can add X-Forwarded-For only in mode http');
+    assert.ok(!directives.includes('mode tcp'), 'haproxy.cfg still has mode tcp');
+    assert.ok(directives.includes('option forwardfor'), 'haproxy.cfg has no option forwardfor');
+    assert.ok(directives.includes('http-request del-header X-Forwarded-For'), "haproxy.cfg passes the client's own X-Forwarded-For on");
+    const servers = directives.filter((line) => line.startsWith('server '));
+    assert.ok(servers.length >= 2, 'haproxy.cfg has fewer than two servers');
+    assert.match(directives.find((line) => line.startsWith('default-server ')) ?? '', /\bssl\b/, 'HAProxy sends requests to AEGIS without TLS');
+  });
+
+  it('trusts only the balancer', () => {
+    const compose = composeFile();
+    const balancer = compose.services.haproxy?.networks?.default?.ipv4_address;
+    assert.ok(balancer, 'the haproxy service has no fixed ipv4_address on the default network');
+    const [pool] = compose.networks?.default?.ipam?.config ?? [];
+    assert.ok(pool?.subnet, 'the default network sets no subnet');
+    assert.ok(pool.ip_range, 'the default network sets no ip_range');
+    assert.ok(inRange(balancer, pool.subnet), `${balancer} is outside the subnet ${pool.subnet}`);
+    assert.ok(!inRange(balancer, pool.ip_range), `${balancer} is inside ip_range ${pool.ip_range}, so another container may take it`);
+
+    const servers = Object.entries(compose.services).filter(([, service]) => service.command?.[0] === 'serve');
+    assert.ok(servers.length >= 2, 'compose.yaml has fewer than two serve services');
+    for (const [name, service] of servers) {
+      assert.deepEqual(loadConfig(service.environment ?? {}, '/').trustedProxies, [balancer], `${name}: AEGIS_TRUSTED_PROXIES`);
+    }
+  });
+
+  it('gives HAProxy the TLS files', () => {
+    const bind = haproxyDirectives().find((line) => line.startsWith('bind '));
+    const certificate = /\bssl crt (\S+)/.exec(bind ?? '')?.[1];
+    assert.ok(certificate, `the bind line has no "ssl crt FILE": ${bind}`);
+    assert.ok(certificate.startsWith('/run/secrets/'), `the certificate ${certificate} is not a compose secret`);
+    const targets = (composeFile().services.haproxy?.secrets ?? []).map((secret) => (typeof secret === 'string' ? secret : (secret.target ?? secret.source)));
+    assert.ok(targets.includes(path.basename(certificate)), `the haproxy service mounts no secret at ${certificate}`);
+    // HAProxy 2.2 and later load the key from the certificate's path with ".key" appended.
+    assert.ok(targets.includes(`${path.basename(certificate)}.key`), `the haproxy service mounts no secret at ${certificate}.key`);
+  });
+
+  it('passes haproxy -c', (t) => {
+    const probe = spawnSync('haproxy', ['-v'], { encoding: 'utf8' });
+    if (probe.error) {
+      t.skip('haproxy is not on PATH');
+      return;
+    }
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-haproxy-'));
+    try {
+      const certificate = path.join(folder, 'haproxy_tls.pem');
+      const generated = spawnSync('openssl', [
+        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+        '-subj', '/CN=aegis', '-keyout', `${certificate}.key`, '-out', certificate,
+      ], { encoding: 'utf8' });
+      if (generated.error) {
+        t.skip('openssl is not on PATH');
+        return;
+      }
+      assert.equal(generated.status, 0, generated.stderr);
+      // The compose service names do not resolve here, so the copy points the servers at loopback.
+      const config = read('haproxy.cfg').replaceAll('/run/secrets/', `${folder}/`).replace(/\baegis-\d+:/g, '127.0.0.1:');
+      fs.writeFileSync(path.join(folder, 'haproxy.cfg'), config);
+      const result = spawnSync('haproxy', ['-c', '-f', path.join(folder, 'haproxy.cfg')], { encoding: 'utf8' });
+      assert.equal(result.status, 0, `${result.stdout}${result.stderr}`);
+      assert.doesNotMatch(`${result.stdout}${result.stderr}`, /WARNING|ALERT/);
+    } finally {
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('builds a non-root image', () => {
