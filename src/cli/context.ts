@@ -1,6 +1,8 @@
 import os from 'node:os';
+import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import pino from 'pino';
+import { readConfigFile } from '../config/config-file.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { AegisError, StartupError } from '../lib/errors.js';
 import { createLogger } from '../lib/logger.js';
@@ -21,18 +23,33 @@ export function cliCaller(): Caller {
 }
 
 /**
- * Opens the vault for one command, runs it and closes the vault. Logs go to stderr at `warn` unless
- * AEGIS_LOG_LEVEL sets another level, so stdout carries only the command's output.
+ * Opens the vault for one command, runs it and closes the vault. Logs go to stderr at the level
+ * `cliLogLevel` returns, so stdout carries only the command's output.
  */
 export async function withVault<T>(run: (vault: Vault) => Promise<T>, config: Config = loadConfig()): Promise<T> {
-  const level = process.env.AEGIS_LOG_LEVEL ?? 'warn';
-  const log = createLogger(level, pino.destination(2));
+  const log = createLogger(cliLogLevel(config), pino.destination(2));
   const vault = await openVault(config, { log });
+  log.debug({ database: vault.db.dialect, location: vault.db.location }, 'opened the vault');
   try {
     return await run(vault);
   } finally {
     await vault.close();
   }
+}
+
+/**
+ * Returns the log level of a CLI command: `config.logLevel` when AEGIS_LOG_LEVEL or the configuration
+ * file's `logging.level` sets it, and `warn` otherwise. `config.logLevel` alone cannot tell, because it
+ * falls back to `info`, the default of `aegis serve`. `config` must come from the same `env` and `cwd`.
+ */
+function cliLogLevel(config: Config, env: Record<string, string | undefined> = process.env, cwd: string = process.cwd()): string {
+  // A blank variable does not override the file's value when the loader merges them, so it counts as unset.
+  if (env.AEGIS_LOG_LEVEL?.trim()) return config.logLevel;
+  // NOTE: this reads the configuration file a second time, because Config does not record whether the
+  // level was set. A field for that in Config would avoid the second read.
+  const configFile = env.AEGIS_CONFIG;
+  if (configFile?.trim() && readConfigFile(path.resolve(cwd, configFile)).values.AEGIS_LOG_LEVEL !== undefined) return config.logLevel;
+  return 'warn';
 }
 
 /** Prints an error the user can act on and sets the exit code; anything unexpected keeps its stack on stderr. */

@@ -121,3 +121,66 @@ for (const dialect of await testDialects()) {
     });
   });
 }
+
+/** Returns the pino level of each JSON log line in `stderr` (20 debug, 30 info, 40 warn). */
+function logLevels(stderr: string): number[] {
+  return stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => (JSON.parse(line) as { level: number }).level);
+}
+
+/** Returns the message of each JSON log line in `stderr` at exactly `level`. */
+function logMessages(stderr: string, level: number): string[] {
+  return stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { level: number; msg: string })
+    .filter((entry) => entry.level === level)
+    .map((entry) => entry.msg);
+}
+
+describe('CLI log level', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-log-level-'));
+  const quietConfig = path.join(dir, 'quiet.yaml');
+  const debugConfig = path.join(dir, 'debug.yaml');
+  fs.writeFileSync(quietConfig, 'storage:\n  data_dir: quiet-data\n', { mode: 0o600 });
+  fs.writeFileSync(debugConfig, 'storage:\n  data_dir: debug-data\nlogging:\n  level: debug\n', { mode: 0o600 });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('defaults to warn without a level', async () => {
+    // init on a new vault logs its migrations and first key at info level.
+    const result = await runCli(['--config', quietConfig, 'init'], {}, { cwd: dir });
+    assert.equal(result.code, 0, result.stderr);
+    // stdout contains the admin token, so only whether it starts as expected is reported.
+    assert.ok(result.stdout.startsWith('Vault ready: sqlite at '), 'init did not report the vault on stdout');
+    const belowWarn = logLevels(result.stderr).filter((level) => level < 40);
+    assert.deepEqual(belowWarn, [], result.stderr);
+    // Warnings still reach stderr: the generated development key is one.
+    assert.ok(logMessages(result.stderr, 40).some((message) => message.startsWith('generated a master key file')), result.stderr);
+  });
+
+  it('takes debug from the file', async () => {
+    const result = await runCli(['--config', debugConfig, 'init'], {}, { cwd: dir });
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(logMessages(result.stderr, 20), ['opened the vault']);
+    assert.ok(logMessages(result.stderr, 30).includes('applied database migrations'), result.stderr);
+    assert.ok(!result.stdout.includes('"level":'), 'a log line reached stdout');
+
+    const list = await runCli(['--config', debugConfig, 'tokens', 'list', '--json'], {}, { cwd: dir });
+    assert.equal(list.code, 0, list.stderr);
+    assert.deepEqual(logMessages(list.stderr, 20), ['opened the vault']);
+    assert.equal(JSON.parse(list.stdout).tokens.length, 1);
+  });
+
+  it('variable overrides the file', async () => {
+    const quieter = await runCli(['--config', debugConfig, 'tokens', 'list', '--json'], { AEGIS_LOG_LEVEL: 'warn' }, { cwd: dir });
+    assert.equal(quieter.code, 0, quieter.stderr);
+    assert.deepEqual(logLevels(quieter.stderr).filter((level) => level < 40), [], quieter.stderr);
+
+    const louder = await runCli(['--config', quietConfig, 'tokens', 'list', '--json'], { AEGIS_LOG_LEVEL: 'debug' }, { cwd: dir });
+    assert.equal(louder.code, 0, louder.stderr);
+    assert.deepEqual(logMessages(louder.stderr, 20), ['opened the vault']);
+    assert.equal(JSON.parse(louder.stdout).tokens.length, 1);
+  });
+});
