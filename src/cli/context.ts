@@ -1,8 +1,6 @@
 import os from 'node:os';
-import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import pino from 'pino';
-import { readConfigFile } from '../config/config-file.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { AegisError, StartupError } from '../lib/errors.js';
 import { createLogger } from '../lib/logger.js';
@@ -39,17 +37,11 @@ export async function withVault<T>(run: (vault: Vault) => Promise<T>, config: Co
 
 /**
  * Returns the log level of a CLI command: `config.logLevel` when AEGIS_LOG_LEVEL or the configuration
- * file's `logging.level` sets it, and `warn` otherwise. `config.logLevel` alone cannot tell, because it
- * falls back to `info`, the default of `aegis serve`. `config` must come from the same `env` and `cwd`.
+ * file's `logging.level` sets it, and `warn` otherwise, because `config.logLevel` falls back to `info`,
+ * the default of `aegis serve`.
  */
-function cliLogLevel(config: Config, env: Record<string, string | undefined> = process.env, cwd: string = process.cwd()): string {
-  // A blank variable does not override the file's value when the loader merges them, so it counts as unset.
-  if (env.AEGIS_LOG_LEVEL?.trim()) return config.logLevel;
-  // NOTE: this reads the configuration file a second time, because Config does not record whether the
-  // level was set. A field for that in Config would avoid the second read.
-  const configFile = env.AEGIS_CONFIG;
-  if (configFile?.trim() && readConfigFile(path.resolve(cwd, configFile)).values.AEGIS_LOG_LEVEL !== undefined) return config.logLevel;
-  return 'warn';
+function cliLogLevel(config: Config): string {
+  return config.logLevelSet ? config.logLevel : 'warn';
 }
 
 /** Prints an error the user can act on and sets the exit code; anything unexpected keeps its stack on stderr. */

@@ -39,6 +39,8 @@ export interface Config {
   /** How long an unwrapped data key stays cached after a seal or an open; 0 turns the cache off. */
   dataKeyCacheSeconds: number;
   logLevel: string;
+  /** Whether AEGIS_LOG_LEVEL or the file's `logging.level` set `logLevel`; CLI commands default to `warn` otherwise. */
+  logLevelSet: boolean;
   /** Failed authentications from one address within `authFailureWindowSeconds` before it gets 429. */
   authFailureLimit: number;
   authFailureWindowSeconds: number;
@@ -138,6 +140,7 @@ function readSettings(env: Env, cwd: string): Config {
     keySource: readKeySource(env, cwd, dataDir),
     dataKeyCacheSeconds: readInteger(env, 'AEGIS_DATA_KEY_CACHE_SECONDS', 300, 0, 86_400),
     logLevel: readLogLevel(env),
+    logLevelSet: env.AEGIS_LOG_LEVEL !== undefined,
     authFailureLimit: readInteger(env, 'AEGIS_AUTH_FAILURE_LIMIT', 10, 1, 1_000_000),
     authFailureWindowSeconds: readInteger(env, 'AEGIS_AUTH_FAILURE_WINDOW_SECONDS', 60, 1, 86_400),
     envAllowedDirs: (env.AEGIS_ENV_ALLOWED_DIRS ?? cwd)

@@ -141,6 +141,7 @@ describe('configuration file', () => {
       keySource: { kind: 'file', path: '/etc/aegis/master.key', generated: false },
       dataKeyCacheSeconds: 60,
       logLevel: 'debug',
+      logLevelSet: true,
       authFailureLimit: 5,
       authFailureWindowSeconds: 120,
       envAllowedDirs: [path.join(folder, 'apps'), '/srv/other'],
