@@ -95,7 +95,7 @@ interface ApiResponse {
 
 /**
  * Sends one templated request. The time limit covers the body too, so a caller that reads the body
- * after a server stalls gets the timeout error. Redirects are not followed: a 3xx is the answer.
+ * after a server stalls gets the timeout error. Redirects are not followed: a 3xx is the response.
  *
  * undici's request() rather than fetch(): a health check of 10,000 API credentials (B4 in
  * BENCHMARKS.md) spent most of its CPU in fetch's web streams, about 360 us per request against 80 to
