@@ -50,6 +50,7 @@ export const AuditAction = {
   tokensListed: 'tokens_listed',
   keyRotated: 'key_rotated',
   keysBackedUp: 'keys_backed_up',
+  keysRestored: 'keys_restored',
   imported: 'imported',
   auditPruned: 'audit_pruned',
   auditExported: 'audit_exported',

@@ -108,6 +108,12 @@ for (const dialect of await testDialects()) {
       const audited = await withDatabase((db) => db.selectFrom('aegis_audit_log').selectAll().where('action', '=', 'keys_backed_up').execute());
       assert.equal(audited.length, 1);
       assert.equal(audited[0]!.target, `file:${file}`);
+      assert.match(restore.stdout, /audit entry: written \(keys_restored\)/);
+      const restoreEntries = await withDatabase((db) => db.selectFrom('aegis_audit_log').selectAll().where('action', '=', 'keys_restored').execute());
+      assert.equal(restoreEntries.length, 1);
+      assert.equal(restoreEntries[0]!.target, `file:${keyFile}`);
+      assert.match(JSON.stringify(restoreEntries[0]!.details), /mk_/);
+      assertNoSecrets(JSON.stringify(restoreEntries), [passphrase, ...keys], 'the restore audit entry');
       for (const record of records) {
         assert.ok(readKeyFile(keyFile).some((key) => keyCheckValue(key) === record.checkValue), `no restored key for ${record.keyId}`);
       }
@@ -231,6 +237,7 @@ for (const dialect of await testDialects()) {
       const unchecked = await aegis(['keys', 'restore', '--from', otherFile, '--to-key-file', keyFile, '--no-database-check']);
       assert.equal(unchecked.code, 0, unchecked.stderr);
       assert.match(unchecked.stdout, /database check: not checked \(--no-database-check\)/);
+      assert.match(unchecked.stdout, /audit entry: not written: the keys were not checked against the database/);
     });
 
     it('rejects a key that fails its check value', async () => {

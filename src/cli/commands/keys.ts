@@ -140,35 +140,64 @@ function registerRestoreCommand(keys: Command): void {
       rejectExisting(options.toKeyFile, options.force === true);
       const contents = await withBackupErrors(async () => openKeyBackup(text, passphrase), `Could not open key backup ${options.from}: `);
 
-      const check = options.databaseCheck ? await checkAgainstDatabase(contents) : 'not checked (--no-database-check)';
+      const check = options.databaseCheck ? await checkAgainstDatabase(contents) : undefined;
       writeSecretFile(options.toKeyFile, formatKeyFile(contents, new Date()), options.force === true);
 
       const keyFile = path.resolve(options.toKeyFile);
+      const summary = contents.keys.map((entry) => ({ key_id: entry.keyId, state: entry.state }));
+      const audit = check?.matched ? await auditRestore(keyFile, contents.createdAt, summary) : 'not written: the keys were not checked against the database';
+      const checkText = check?.text ?? 'not checked (--no-database-check)';
       if (options.json) {
-        return printJson({ key_file: keyFile, backup_created_at: contents.createdAt, keys: contents.keys.map((entry) => ({ key_id: entry.keyId, state: entry.state })), database_check: check });
+        return printJson({ key_file: keyFile, backup_created_at: contents.createdAt, keys: summary, database_check: checkText, audit_entry: audit });
       }
       process.stdout.write(
         `wrote ${contents.keys.length} master key(s) (${contents.keys.map((entry) => entry.keyId).join(', ')}) to ${options.toKeyFile}, mode 0600\n` +
-          `database check: ${check}\n` +
+          `database check: ${checkText}\n` +
+          `audit entry: ${audit}\n` +
           `Next: set AEGIS_MASTER_KEY_FILE=${keyFile} (and unset AEGIS_MASTER_KEY and AEGIS_MASTER_PASSPHRASE), then start AEGIS.\n`,
       );
     });
 }
 
 /**
- * Compares the backup with the configured database's key check values and returns what was found.
+ * Records the restore in the vault's audit log, opening the vault with the restored key file. Returns
+ * what happened; a failure is reported, not raised, because the key file is written by then.
+ */
+async function auditRestore(keyFile: string, backupCreatedAt: string, keys: Array<{ key_id: string; state: string }>): Promise<string> {
+  try {
+    const config = loadConfig({ ...process.env, AEGIS_MASTER_KEY_FILE: keyFile, AEGIS_MASTER_KEY: undefined, AEGIS_MASTER_PASSPHRASE: undefined });
+    await withVault(async (vault) => {
+      await vault.audit.record({
+        credentialName: '*',
+        action: AuditAction.keysRestored,
+        actor: cliCaller().actor,
+        target: `file:${keyFile}`,
+        success: true,
+        details: { keys, backup_created_at: backupCreatedAt },
+      });
+    }, config);
+    return `written (${AuditAction.keysRestored})`;
+  } catch (error) {
+    process.exitCode = 1;
+    return `not written: ${error instanceof Error ? error.message : 'unknown error'}. Record the restore by hand, e.g. in your incident log`;
+  }
+}
+
+/**
+ * Compares the backup with the configured database's key check values and returns what was found;
+ * `matched` is true when every key the database needs is in the backup.
  * Throws, so nothing is written, when the database needs a key the backup does not hold.
  */
-async function checkAgainstDatabase(contents: KeyBackupContents): Promise<string> {
+async function checkAgainstDatabase(contents: KeyBackupContents): Promise<{ text: string; matched: boolean }> {
   let config: Config;
   try {
     config = loadConfig();
   } catch (error) {
     if (!(error instanceof StartupError)) throw error;
-    return `not checked: the configuration is invalid (${error.message})`;
+    return { text: `not checked: the configuration is invalid (${error.message})`, matched: false };
   }
   const stored = await readStoredKeyChecks(config);
-  if ('unavailable' in stored) return `not checked: ${stored.unavailable}`;
+  if ('unavailable' in stored) return { text: `not checked: ${stored.unavailable}`, matched: false };
   const missing = missingFromBackup(contents.keys, stored.records);
   if (missing.length > 0) {
     const list = missing.map((record) => `${record.state} master key ${record.keyId} (key check value ${record.checkValue.slice(0, 8)}...)`).join(', ');
@@ -176,7 +205,7 @@ async function checkAgainstDatabase(contents: KeyBackupContents): Promise<string
       `The key backup does not match the vault at ${stored.location}: it contains no key for the ${list}. Restore the key backup made for this vault, or pass --no-database-check to write the key file anyway. Nothing was written.`,
     );
   }
-  return `every current and active key of the vault at ${stored.location} matches its key check value`;
+  return { text: `every current and active key of the vault at ${stored.location} matches its key check value`, matched: true };
 }
 
 function checkOutputFolder(file: string): void {
