@@ -100,8 +100,7 @@ export class AuditLog {
 
 /** PostgreSQL text and jsonb reject NUL characters, so they become U+FFFD before they reach the database. */
 function sanitize(input: AuditEntryInput): AuditEntryInput {
-  const text = JSON.stringify(input);
-  // Almost no entry holds a NUL, and those that do not are returned as they are, without a copy.
-  if (!text.includes('\\u0000')) return input;
-  return JSON.parse(text.replace(/\\u0000/g, '\\ufffd')) as AuditEntryInput;
+  // The copy also turns Dates and other objects into their JSON form, which is what the database stores
+  // and what the chain hash must cover, and it keeps a caller's later changes out of the queued entry.
+  return JSON.parse(JSON.stringify(input).replace(/\\u0000/g, '\\ufffd')) as AuditEntryInput;
 }

@@ -233,6 +233,7 @@ function readTrustedProxies(env: Env): string[] {
     .map((entry) => entry.trim())
     .filter((entry) => entry !== '');
   for (const entry of entries) checkTrustedProxy(entry);
+  rejectEveryAddress(entries);
   return entries;
 }
 
@@ -254,13 +255,43 @@ function checkTrustedProxy(entry: string): void {
 
   const range = new net.BlockList();
   range.addSubnet(address, prefixLength, family === 4 ? 'ipv4' : 'ipv6');
-  const everyIpv4 = range.check('0.0.0.0', 'ipv4') && range.check('255.255.255.255', 'ipv4');
-  const everyIpv6 = range.check('::', 'ipv6') && range.check('ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'ipv6');
-  if (everyIpv4 || everyIpv6) {
+  const covered = coveredFamily(range);
+  if (covered !== undefined) {
     throw new StartupError(
-      `AEGIS_TRUSTED_PROXIES must not contain "${entry}", which trusts every ${everyIpv6 ? 'IPv6' : 'IPv4'} address and so lets any client set the address that AEGIS rate-limits and records. List only the addresses of your proxies.`,
+      `AEGIS_TRUSTED_PROXIES must not contain "${entry}", which trusts every ${covered} address and so lets any client set the address that AEGIS rate-limits and records. List only the addresses of your proxies.`,
     );
   }
+}
+
+/** Rejects a list whose ranges together trust every address of a family, e.g. 0.0.0.0/1 and 128.0.0.0/1. */
+function rejectEveryAddress(entries: string[]): void {
+  const ranges = new net.BlockList();
+  for (const entry of entries) {
+    const [address = '', prefix] = entry.split('/');
+    const family = net.isIP(address) === 4 ? 'ipv4' : 'ipv6';
+    const fullLength = family === 'ipv4' ? 32 : 128;
+    ranges.addSubnet(address, prefix === undefined ? fullLength : Number(prefix), family);
+  }
+  const covered = coveredFamily(ranges);
+  if (covered !== undefined) {
+    throw new StartupError(
+      `AEGIS_TRUSTED_PROXIES lists ranges that together trust every ${covered} address and so let any client set the address that AEGIS rate-limits and records. List only the addresses of your proxies.`,
+    );
+  }
+}
+
+/**
+ * Returns the family whose every address the ranges contain, or undefined. Contiguous ranges that
+ * contain both ends of the address space and its midpoints are taken as covering it, an estimate
+ * that catches the catch-all spellings (one range, or halves and quarters of the space).
+ */
+function coveredFamily(ranges: net.BlockList): 'IPv4' | 'IPv6' | undefined {
+  const ipv4 = ['0.0.0.0', '64.0.0.0', '127.255.255.255', '128.0.0.0', '192.0.0.0', '255.255.255.255'];
+  const ipv6 = ['::', '4000::', '7fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', '8000::', 'c000::', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'];
+  // IPv6 first: an IPv6 range that covers ::ffff:0:0/96 also matches every IPv4 address.
+  if (ipv6.every((address) => ranges.check(address, 'ipv6'))) return 'IPv6';
+  if (ipv4.every((address) => ranges.check(address, 'ipv4'))) return 'IPv4';
+  return undefined;
 }
 
 function readOnOff(env: Env, name: string, fallback: boolean): boolean {

@@ -101,7 +101,9 @@ export async function findCredentialDetail(db: Executor, name: string): Promise<
     .selectFrom('aegis_credentials as c')
     .selectAll('c')
     .select((eb) => {
-      const latestCheck = () => eb.selectFrom('aegis_health_checks as h').whereRef('h.credential_id', '=', 'c.id').orderBy('h.checked_at', 'desc').limit(1);
+      // The id breaks ties between checks stored in the same millisecond, so all four columns come from one row.
+      const latestCheck = () =>
+        eb.selectFrom('aegis_health_checks as h').whereRef('h.credential_id', '=', 'c.id').orderBy('h.checked_at', 'desc').orderBy('h.id', 'desc').limit(1);
       const versions = () => eb.selectFrom('aegis_credential_versions as v').whereRef('v.credential_id', '=', 'c.id');
       return [
         versions().select(eb.fn.countAll().as('count')).as('version_count'),

@@ -1,6 +1,6 @@
 import { alertMessages } from '../alerts/alert-types.js';
 import { enqueueAlert } from '../alerts/outbox.repository.js';
-import { acquireLease, findLease, ownerProcessIsGone, stillHolds, takeOverLease, type Lease } from '../leases/leases.repository.js';
+import { acquireLease, findLease, ownerProcessIsGone, releaseLease, stillHolds, takeOverLease, type Lease } from '../leases/leases.repository.js';
 import { scrubSecrets } from '../lib/redact.js';
 import type { Credential } from '../registry/credential.types.js';
 import { credentialFromRow, saveCredential } from '../registry/credentials.repository.js';
@@ -24,6 +24,7 @@ export interface RecoveryReport {
  */
 export async function recoverRotations(deps: RotationDeps): Promise<RecoveryReport> {
   const report: RecoveryReport = { completed: [], restored: [], skipped: [] };
+  await releaseUnreleasedLeases(deps);
   const rows = await findInterrupted(deps);
   for (const row of rows) {
     const lease = await leaseForRecovery(deps, credentialFromRow(row));
@@ -50,6 +51,23 @@ export async function recoverRotations(deps: RotationDeps): Promise<RecoveryRepo
   return report;
 }
 
+/**
+ * Releases the rotation leases this process failed to release while the database was down. Until then
+ * they block every rotation of their credentials, finished ones included. A lease that was taken over
+ * meanwhile has another owner or fencing token, so its release deletes nothing.
+ */
+async function releaseUnreleasedLeases(deps: RotationDeps): Promise<void> {
+  for (const lease of [...deps.unreleasedLeases.values()]) {
+    try {
+      await releaseLease(deps.db.kysely, lease);
+      deps.unreleasedLeases.delete(lease.name);
+      deps.log.info({ lease: lease.name }, 'released a rotation lease left over from a database outage');
+    } catch {
+      // Still unreachable: the next recovery tries again.
+    }
+  }
+}
+
 /** Reads the credentials still `rotating` or with a pending version, all of them or the one with `id`. */
 function findInterrupted(deps: RotationDeps, id?: string) {
   let query = deps.db.kysely
@@ -69,21 +87,14 @@ function findInterrupted(deps: RotationDeps, id?: string) {
 
 /**
  * Takes the credential's rotation lease when it is free or expired, or when its holder was a process on
- * this host that has stopped: a server killed mid-rotation restarts well before its lease expires. It
- * also takes a lease this process still holds because releasing it failed while the database was down.
+ * this host that has stopped, because a server killed mid-rotation restarts well before its lease expires.
  */
 async function leaseForRecovery(deps: RotationDeps, credential: Credential): Promise<Lease | null> {
   const name = rotationLeaseName(credential.id);
   const lease = await acquireLease(deps.db, name, deps.owner, deps.leaseTtlMs, deps.clock.now());
   if (lease) return lease;
   const holder = await findLease(deps.db.kysely, name);
-  if (!holder) return null;
-  const unreleased = deps.unreleasedLeases.get(name);
-  if (holder.owner === deps.owner && unreleased?.fencingToken === holder.fencingToken) {
-    deps.log.info({ credentialId: credential.id }, 'taking over a rotation lease this process could not release');
-    return takeOverLease(deps.db, holder, deps.owner, deps.leaseTtlMs, deps.clock.now());
-  }
-  if (!ownerProcessIsGone(holder.owner)) return null;
+  if (!holder || !ownerProcessIsGone(holder.owner)) return null;
   deps.log.info({ credentialId: credential.id, previousOwner: holder.owner }, 'taking over the rotation lease of a stopped process');
   return takeOverLease(deps.db, holder, deps.owner, deps.leaseTtlMs, deps.clock.now());
 }

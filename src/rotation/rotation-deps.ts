@@ -24,7 +24,7 @@ export interface RotationDeps {
   leaseTtlMs: number;
   /**
    * Rotation leases this process could not release, by lease name: the database was unreachable when
-   * the rotation ended. Recovery takes these over at once instead of waiting for them to expire.
+   * the rotation ended. Recovery releases them once it can, instead of waiting for them to expire.
    */
   unreleasedLeases: Map<string, Lease>;
   attempts: number;
@@ -34,7 +34,7 @@ export interface RotationDeps {
 
 /**
  * Releases a rotation lease at the end of a rotation, rollback or recovery. When that fails (the
- * database went away), the lease is remembered so that recovery in this process can take it over as
+ * database went away), the lease is remembered so that recovery in this process can release it as
  * soon as the database is back, rather than after the lease's lifetime.
  */
 export async function releaseRotationLease(deps: RotationDeps, lease: Lease): Promise<void> {
@@ -43,7 +43,7 @@ export async function releaseRotationLease(deps: RotationDeps, lease: Lease): Pr
     deps.unreleasedLeases.delete(lease.name);
   } catch (error) {
     deps.unreleasedLeases.set(lease.name, lease);
-    deps.log.warn({ lease: lease.name, err: { message: (error as Error).message } }, 'failed to release a rotation lease; recovery takes it over once the database is back');
+    deps.log.warn({ lease: lease.name, err: { message: (error as Error).message } }, 'failed to release a rotation lease; recovery releases it once the database is back');
   }
 }
 

@@ -203,6 +203,25 @@ describe('AEGIS_TRUSTED_PROXIES setting', () => {
     });
   }
 
+  // An IPv6 list that covers every address contains ::ffff:0:0/96 in one of its ranges, which the
+  // single-range check rejects already, because it trusts every IPv4 client of a dual-stack listener.
+  for (const [list, family] of [
+    ['0.0.0.0/1, 128.0.0.0/1', 'IPv4'],
+    ['0.0.0.0/2, 64.0.0.0/2, 128.0.0.0/2, 192.0.0.0/2', 'IPv4'],
+  ] as const) {
+    it(`rejects ranges covering every address together: ${list}`, () => {
+      const message = startupError({ AEGIS_TRUSTED_PROXIES: list }).message;
+      assert.equal(
+        message,
+        `AEGIS_TRUSTED_PROXIES lists ranges that together trust every ${family} address and so let any client set the address that AEGIS rate-limits and records. List only the addresses of your proxies.`,
+      );
+    });
+  }
+
+  it('accepts halves that leave addresses out', () => {
+    assert.deepEqual(loadConfig({ AEGIS_TRUSTED_PROXIES: '0.0.0.0/1, 128.0.0.0/2' }, root).trustedProxies, ['0.0.0.0/1', '128.0.0.0/2']);
+  });
+
   it('names the file key', () => {
     const file = path.join(root, 'bad.yaml');
     fs.writeFileSync(file, 'server:\n  trusted_proxies: [10.0.0.2, haproxy]\n');

@@ -35,6 +35,8 @@ describe('checkApiConfig', () => {
       [{ test: { method: 'GET' } }, 'provider_config.test.url'],
       [{ test: { ...testRequest, url: '/relative' } }, 'provider_config.test.url'],
       [{ test: { ...testRequest, url: 'ftp://127.0.0.1/x' } }, 'provider_config.test.url'],
+      [{ test: { ...testRequest, url: 'http://user:{{value}}@127.0.0.1/x' } }, 'provider_config.test.url'],
+      [{ test: { ...testRequest, url: 'http://agent@127.0.0.1/x' } }, 'provider_config.test.url'],
       [{ test: { ...testRequest, headers: { a: 1 } } }, 'provider_config.test.headers'],
       [{ test: { ...testRequest, headers: { 'bad name': 'x' } } }, 'provider_config.test.headers'],
       [{ test: { ...testRequest, query: ['a'] } }, 'provider_config.test.query'],

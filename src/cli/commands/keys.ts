@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { AuditLog } from '../../audit/audit.service.js';
 import { AuditAction } from '../../audit/audit.types.js';
 import { collectKeys } from '../../backup/collect-keys.js';
 import { formatKeyFile, missingFromBackup } from '../../backup/key-restore.js';
@@ -13,6 +14,9 @@ import { KeyBackupError, RECOVERY_PASSPHRASE_VARIABLE, openKeyBackup, sealKeyBac
 import { generateMasterKey, rejectWeakPassphrase } from '../../crypto/key-material.js';
 import { listMasterKeys } from '../../crypto/master-keys.repository.js';
 import { rotateMasterKey } from '../../crypto/master-key-rotation.js';
+import { openDatabase } from '../../db/database.js';
+import { pendingMigrations } from '../../db/migrate.js';
+import { systemClock } from '../../lib/clock.js';
 import { StartupError } from '../../lib/errors.js';
 import { CommandError, cliCaller, parseInteger, printJson, printTable, withVault } from '../context.js';
 
@@ -160,14 +164,23 @@ function registerRestoreCommand(keys: Command): void {
 }
 
 /**
- * Records the restore in the vault's audit log, opening the vault with the restored key file. Returns
- * what happened; a failure is reported, not raised, because the key file is written by then.
+ * Records the restore in the vault's audit log and returns what happened. It opens only the database,
+ * not the vault: it runs no migration and registers no key, and it writes nothing when the schema is
+ * behind this version. A failure is reported, not raised, because the key file is written by then.
  */
 async function auditRestore(keyFile: string, backupCreatedAt: string, keys: Array<{ key_id: string; state: string }>): Promise<string> {
+  let written = false;
   try {
-    const config = loadConfig({ ...process.env, AEGIS_MASTER_KEY_FILE: keyFile, AEGIS_MASTER_KEY: undefined, AEGIS_MASTER_PASSPHRASE: undefined });
-    await withVault(async (vault) => {
-      await vault.audit.record({
+    const config = loadConfig();
+    const db = await openDatabase(config);
+    try {
+      const pending = await pendingMigrations(db);
+      if (pending.length > 0) {
+        process.exitCode = 1;
+        return `not written: the database lacks migrations ${pending.join(', ')}; start this version of AEGIS once, then record the restore by hand`;
+      }
+      const audit = new AuditLog({ db, clock: systemClock });
+      await audit.record({
         credentialName: '*',
         action: AuditAction.keysRestored,
         actor: cliCaller().actor,
@@ -175,11 +188,15 @@ async function auditRestore(keyFile: string, backupCreatedAt: string, keys: Arra
         success: true,
         details: { keys, backup_created_at: backupCreatedAt },
       });
-    }, config);
+      written = true;
+    } finally {
+      await db.close();
+    }
     return `written (${AuditAction.keysRestored})`;
   } catch (error) {
     process.exitCode = 1;
-    return `not written: ${error instanceof Error ? error.message : 'unknown error'}. Record the restore by hand, e.g. in your incident log`;
+    const reason = error instanceof Error ? error.message : 'unknown error';
+    return written ? `written (${AuditAction.keysRestored}), but closing the database failed: ${reason}` : `not written: ${reason}. Record the restore by hand, e.g. in your incident log`;
   }
 }
 
@@ -198,6 +215,7 @@ async function checkAgainstDatabase(contents: KeyBackupContents): Promise<{ text
   }
   const stored = await readStoredKeyChecks(config);
   if ('unavailable' in stored) return { text: `not checked: ${stored.unavailable}`, matched: false };
+  if (stored.records.length === 0) return { text: `not checked: the vault at ${stored.location} has no registered master key`, matched: false };
   const missing = missingFromBackup(contents.keys, stored.records);
   if (missing.length > 0) {
     const list = missing.map((record) => `${record.state} master key ${record.keyId} (key check value ${record.checkValue.slice(0, 8)}...)`).join(', ');

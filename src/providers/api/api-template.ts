@@ -61,6 +61,10 @@ function checkTemplate(field: string, value: unknown): RequestTemplate {
     throw new ValidationError(`${field}.url`, `"${template.url}" is not an absolute URL`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ValidationError(`${field}.url`, 'must use http or https');
+  // The HTTP client drops a user name and password from the URL rather than sending them.
+  if (url.username !== '' || url.password !== '') {
+    throw new ValidationError(`${field}.url`, 'must not contain a user name or password; send the value in a header, e.g. "authorization": "Bearer {{value}}"');
+  }
   for (const part of ['headers', 'query'] as const) {
     const map = template[part];
     if (map === undefined) continue;
