@@ -11,6 +11,7 @@ import { readKeyFile } from '../../src/crypto/key-sources.js';
 import { Keyring } from '../../src/crypto/keyring.js';
 import { listMasterKeys } from '../../src/crypto/master-keys.repository.js';
 import { rotateMasterKey } from '../../src/crypto/master-key-rotation.js';
+import { openDatabase } from '../../src/db/database.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { testDialects } from '../helpers/databases.js';
 import { call, destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
@@ -238,6 +239,41 @@ for (const dialect of await testDialects()) {
       assert.equal(unchecked.code, 0, unchecked.stderr);
       assert.match(unchecked.stdout, /database check: not checked \(--no-database-check\)/);
       assert.match(unchecked.stdout, /audit entry: not written: the keys were not checked against the database/);
+    });
+
+    it('records nothing for a vault without registered keys', async () => {
+      const bare = await openTestVault(dialect);
+      const backupFile = path.join(safe, 'no-keys.json');
+      const keyFile = path.join(safe, 'no-keys.key');
+      try {
+        await bare.close();
+        const bareEnv = { ...bare.env, AEGIS_LOG_LEVEL: 'warn', AEGIS_RECOVERY_PASSPHRASE: passphrase };
+        const backup = await runCli(['keys', 'backup', '--to', backupFile], bareEnv);
+        assert.equal(backup.code, 0, backup.stderr);
+        otherVaultKeys.push(...readKeyFile(path.join(bare.dir, 'master.key')));
+        // Only the database is opened here: opening the vault would register the key again.
+        const db = await openDatabase(bare.config);
+        try {
+          await db.kysely.deleteFrom('aegis_master_keys').execute();
+        } finally {
+          await db.close();
+        }
+
+        const restore = await runCli(['keys', 'restore', '--from', backupFile, '--to-key-file', keyFile], bareEnv);
+        outputs.push(outputOf(restore));
+        assert.equal(restore.code, 0, restore.stderr);
+        assert.match(restore.stdout, /database check: not checked: the vault at .* has no registered master key/);
+        assert.match(restore.stdout, /audit entry: not written: the keys were not checked against the database/);
+        const reopened = await openDatabase(bare.config);
+        try {
+          const entries = await reopened.kysely.selectFrom('aegis_audit_log').select('id').where('action', '=', 'keys_restored').execute();
+          assert.equal(entries.length, 0);
+        } finally {
+          await reopened.close();
+        }
+      } finally {
+        await destroyTestVault(bare);
+      }
     });
 
     it('rejects a key that fails its check value', async () => {
