@@ -12,7 +12,7 @@ import type { Db } from './database.js';
  * and each read goes to the database.
  *
  * Values are shared between requests and must not be changed by callers. Misses (unknown names) are
- * not kept, so random names cannot fill the cache.
+ * not cached, so random names cannot fill the cache.
  */
 export class ReadCache<V> {
   readonly #changeCount: (() => number) | undefined;
@@ -25,7 +25,7 @@ export class ReadCache<V> {
     this.#maxEntries = maxEntries;
   }
 
-  /** Returns the value kept for `key`, or loads it and keeps it when the database did not change meanwhile. */
+  /** Returns the cached value for `key`, or loads it and caches it when the database did not change meanwhile. */
   async read(key: string, load: () => Promise<V | undefined>): Promise<V | undefined> {
     if (this.#changeCount === undefined) return load();
     const before = this.#changeCount();
@@ -33,11 +33,11 @@ export class ReadCache<V> {
       this.#entries.clear();
       this.#seenChangeCount = before;
     }
-    const kept = this.#entries.get(key);
-    if (kept !== undefined) return kept;
+    const cached = this.#entries.get(key);
+    if (cached !== undefined) return cached;
 
     const value = await load();
-    // A write between the load's start and now may or may not be in `value`, so it is not kept.
+    // A write between the load's start and now may or may not be in `value`, so it is not cached.
     if (value !== undefined && this.#changeCount() === before) {
       if (this.#entries.size >= this.#maxEntries) {
         const oldest = this.#entries.keys().next().value;
@@ -48,7 +48,7 @@ export class ReadCache<V> {
     return value;
   }
 
-  /** How many values are kept now; for tests. */
+  /** Returns the number of cached values; for tests. */
   get size(): number {
     return this.#entries.size;
   }

@@ -201,8 +201,8 @@ async function auditRestore(keyFile: string, backupCreatedAt: string, keys: Arra
 }
 
 /**
- * Compares the backup with the configured database's key check values and returns what was found;
- * `matched` is true when every key the database needs is in the backup.
+ * Compares the backup with the configured database's key check values and describes the result.
+ * `matched` is true only when the database has registered keys and the backup holds each one it needs.
  * Throws, so nothing is written, when the database needs a key the backup does not hold.
  */
 async function checkAgainstDatabase(contents: KeyBackupContents): Promise<{ text: string; matched: boolean }> {
