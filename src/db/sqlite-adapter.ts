@@ -1,15 +1,8 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { SqliteDatabase, SqliteStatement } from 'kysely';
+import { mayChangeCachedRows } from './cached-rows.js';
 
 const statementCacheSize = 500;
-
-/**
- * Tables whose writes leave cached reads valid. Every audited request appends to the audit log and
- * moves its head; counting those as changes would empty every cache on every request.
- */
-const tablesOutsideCaches = new Set(['aegis_audit_log', 'aegis_audit_head']);
-const writtenTable = /^\s*(?:insert\s+into|update|delete\s+from)\s+"([^"]+)"/i;
-const transactionControl = /^\s*(?:begin|commit|rollback|savepoint|release)\b/i;
 
 interface PreparedStatement {
   statement: BetterSqlite3.Statement;
@@ -79,9 +72,9 @@ export class SqliteAdapter implements SqliteDatabase {
     let prepared = this.#statements.get(sql);
     if (prepared === undefined) {
       const statement = this.#db.prepare(sql);
-      const table = writtenTable.exec(sql)?.[1];
       // `readonly` is false for every statement that may write, including INSERT ... RETURNING and DDL.
-      const changesCachedRows = !statement.readonly && !transactionControl.test(sql) && !(table !== undefined && tablesOutsideCaches.has(table));
+      // On this single connection a write is visible to the next read at once, commit or not.
+      const changesCachedRows = !statement.readonly && mayChangeCachedRows(sql);
       prepared = { statement, changesCachedRows };
       if (this.#statements.size >= statementCacheSize) {
         const oldest = this.#statements.keys().next().value;

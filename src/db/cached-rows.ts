@@ -1,0 +1,30 @@
+/**
+ * Classification of statements by whether they may change rows that the read caches keep (see
+ * ReadCache). Both database adapters count such statements, so a cache never serves a row this
+ * process changed.
+ */
+
+/**
+ * Tables whose writes leave cached reads valid. Every audited request appends to the audit log and
+ * moves its head; counting those as changes would empty every cache on every request.
+ */
+const tablesOutsideCaches = new Set(['aegis_audit_log', 'aegis_audit_head']);
+
+/** Tables the caches load from. On PostgreSQL a trigger on each notifies other processes of every commit (migration 0010). */
+export const cachedTables = ['aegis_tokens', 'aegis_credentials', 'aegis_credential_versions', 'aegis_health_checks'] as const;
+
+const writeTarget = /\b(?:insert\s+into|update|delete\s+from)\s+"?([a-z_]+)"?/gi;
+const transactionControl = /^\s*(?:begin|start\s+transaction|commit|end|rollback|savepoint|release)\b/i;
+const plainRead = /^\s*\(?\s*select\b/i;
+
+/**
+ * Tells whether a statement may change rows a cache holds, from its text alone: anything but a SELECT,
+ * transaction control or a write that touches only the audit tables. Unknown statements (DDL, raw SQL)
+ * count as changes. A data-modifying WITH counts unless every table it writes is an audit table. When a
+ * transaction's changes become visible to other connections is the PostgreSQL adapter's concern.
+ */
+export function mayChangeCachedRows(sql: string): boolean {
+  if (plainRead.test(sql) || transactionControl.test(sql)) return false;
+  const targets = [...sql.matchAll(writeTarget)].map((match) => match[1]!.toLowerCase());
+  return targets.length === 0 || !targets.every((table) => tablesOutsideCaches.has(table));
+}

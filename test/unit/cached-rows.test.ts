@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { mayChangeCachedRows } from '../../src/db/cached-rows.js';
+
+describe('mayChangeCachedRows', () => {
+  it('counts writes to tables the caches read, and statements it cannot read', () => {
+    for (const sql of [
+      'update "aegis_tokens" set "last_used_at" = $1 where "id" = $2',
+      'insert into "aegis_credentials" ("id") values (?)',
+      'delete from "aegis_health_checks" where "checked_at" < ?',
+      'with moved as (update aegis_audit_head set seq = 1) update aegis_credentials set status = 1',
+      'truncate aegis_tokens',
+      'create index x on aegis_tokens (actor)',
+    ]) {
+      assert.equal(mayChangeCachedRows(sql), true, sql);
+    }
+  });
+
+  it('leaves out reads, transaction control and audit appends', () => {
+    for (const sql of [
+      'select "id" from "aegis_tokens" where "id" = $1',
+      '(select 1) union (select 2)',
+      'begin',
+      'BEGIN IMMEDIATE',
+      'commit',
+      'rollback',
+      'savepoint kysely_1',
+      'insert into "aegis_audit_log" ("id") values (?)',
+      'update "aegis_audit_head" set "seq" = ? where "id" = ?',
+      'with moved as (update aegis_audit_head set seq = 2 where id = 1 returning id) insert into aegis_audit_log (id) select 1 where exists (select 1 from moved)',
+    ]) {
+      assert.equal(mayChangeCachedRows(sql), false, sql);
+    }
+  });
+});
