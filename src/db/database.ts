@@ -8,6 +8,7 @@ import type { Config } from '../config/config.js';
 import { isDatabaseUnavailable } from './database-errors.js';
 import { poolConfig, resolvePoolSettings, type PoolSettings } from './pool-settings.js';
 import type { Database } from './schema.js';
+import { PostgresChanges } from './postgres-changes.js';
 import { SqliteAdapter } from './sqlite-adapter.js';
 
 export type DialectName = 'sqlite' | 'postgres';
@@ -27,16 +28,22 @@ export interface Db {
   readonly schema: string | undefined;
   /**
    * Grows whenever rows other than the audit log may have changed, so a value read while it stayed the
-   * same may be served again (see ReadCache). Undefined where the process cannot tell: on PostgreSQL
-   * other processes commit without telling this one.
+   * same may be served again (see ReadCache). It returns undefined while changes could go unseen (on
+   * PostgreSQL, while the connection that hears other processes' commits is down), and is undefined
+   * where the process never caches (the doctor's read-only copies).
    */
-  readonly changeCount: (() => number) | undefined;
+  readonly changeCount: (() => number | undefined) | undefined;
+  /** On PostgreSQL, resolves once this process has heard of every commit made before the call; for tests. */
+  readonly changesHeard?: () => Promise<void>;
   close(): Promise<void>;
 }
 
 export interface OpenDatabaseOptions {
-  /** Receives a warning for each pooled PostgreSQL connection that is lost. */
-  log?: Pick<Logger, 'warn'>;
+  /**
+   * Receives a warning for each pooled PostgreSQL connection that is lost, and notes on the connection
+   * that listens for other processes' changes.
+   */
+  log?: Pick<Logger, 'warn' | 'info'>;
   /** Pool settings other than `max`; the defaults of DEFAULT_POOL_SETTINGS fill the rest. */
   pool?: Partial<PoolSettings>;
 }
@@ -78,20 +85,28 @@ async function openPostgres(url: string, schema: string | undefined, settings: P
   // listener there), so each client gets a listener of its own that also covers the time it is checked
   // out, e.g. inside a transaction between two statements. pg-pool drops such a client when it is
   // released, because it is no longer queryable, and opens a new connection for the next request.
+  const changes = new PostgresChanges(poolConfig(url, schema, settings), { warn: (message) => log?.warn(message), info: (message) => log?.info(message) });
   pool.on('connect', (client) => {
     client.on('error', (error) => warnConnectionLost(log, error));
+    changes.watch(client);
   });
   pool.on('error', () => {});
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(kysely);
   const current = await sql<{ schema: string }>`select current_schema() as schema`.execute(kysely);
+  const currentSchema = current.rows[0]?.schema ?? schema ?? 'public';
+  await changes.start(currentSchema);
   return {
     kysely,
     dialect: 'postgres',
     location: describePostgresUrl(url, schema),
-    schema: current.rows[0]?.schema ?? schema ?? 'public',
-    changeCount: undefined,
-    close: () => kysely.destroy(),
+    schema: currentSchema,
+    changeCount: () => changes.count(),
+    changesHeard: () => changes.caughtUp(),
+    close: async () => {
+      await changes.close();
+      await kysely.destroy();
+    },
   };
 }
 

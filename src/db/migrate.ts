@@ -9,6 +9,7 @@ import * as auditIndexes from './migrations/0006_audit_indexes.js';
 import * as auditFailureIndexes from './migrations/0007_audit_failure_indexes.js';
 import * as dropAuditIndexes from './migrations/0008_drop_audit_indexes.js';
 import * as auditPrevHash from './migrations/0009_audit_prev_hash.js';
+import * as changeNotices from './migrations/0010_change_notices.js';
 
 interface DialectMigration {
   up(db: Kysely<any>, dialect: DialectName): Promise<void>;
@@ -25,6 +26,7 @@ const migrations: Record<string, DialectMigration> = {
   '0007_audit_failure_indexes': auditFailureIndexes,
   '0008_drop_audit_indexes': dropAuditIndexes,
   '0009_audit_prev_hash': auditPrevHash,
+  '0010_change_notices': changeNotices,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

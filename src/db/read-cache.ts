@@ -5,30 +5,31 @@ import type { Db } from './database.js';
  * health summary) for as long as the database has not changed, so an agent reading the same
  * credential again costs no statement.
  *
- * It is exact, not time-bound: every entry is dropped as soon as `Db.changeCount` moves, which it does
- * on each write through this process (audit appends aside) and on each commit another process made.
- * A revoked token or a rotated credential is therefore never served from here. Where the database
- * gives no change count (PostgreSQL, where other processes write without notice), nothing is cached
- * and each read goes to the database.
+ * It is not time-bound: every entry is dropped as soon as `Db.changeCount` moves, which it does on
+ * each write through this process (audit appends aside) and on each commit another process made. On
+ * SQLite that is exact, so a revoked token or a rotated credential is never served from here. On
+ * PostgreSQL another process's commit is heard by notification, a moment after it commits (see
+ * PostgresChanges). While the database gives no change count, nothing is cached and each read goes to
+ * the database. A new cache must load only from the tables listed in `cachedTables`.
  *
  * Values are shared between requests and must not be changed by callers. Misses (unknown names) are
  * not cached, so random names cannot fill the cache.
  */
 export class ReadCache<V> {
-  readonly #changeCount: (() => number) | undefined;
+  readonly #changeCount: () => number | undefined;
   readonly #maxEntries: number;
   readonly #entries = new Map<string, V>();
-  #seenChangeCount = -1;
+  #seenChangeCount: number | undefined = -1;
 
   constructor(db: Pick<Db, 'changeCount'>, maxEntries: number) {
-    this.#changeCount = db.changeCount;
+    this.#changeCount = db.changeCount ?? (() => undefined);
     this.#maxEntries = maxEntries;
   }
 
   /** Returns the cached value for `key`, or loads it and caches it when the database did not change meanwhile. */
   async read(key: string, load: () => Promise<V | undefined>): Promise<V | undefined> {
-    if (this.#changeCount === undefined) return load();
     const before = this.#changeCount();
+    if (before === undefined) return load();
     if (before !== this.#seenChangeCount) {
       this.#entries.clear();
       this.#seenChangeCount = before;

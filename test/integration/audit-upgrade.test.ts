@@ -44,7 +44,7 @@ for (const dialect of await testDialects()) {
         const before = await db.kysely.selectFrom('aegis_audit_log').selectAll().orderBy('seq').execute();
         const indexesBefore = await indexNames(db);
 
-        assert.deepEqual(await migrateToLatest(db), ['0009_audit_prev_hash']);
+        assert.deepEqual(await migrateTo(db, '0009_audit_prev_hash'), ['0009_audit_prev_hash']);
 
         const after = await db.kysely.selectFrom('aegis_audit_log').selectAll().orderBy('seq').execute();
         assert.deepEqual(after, before);

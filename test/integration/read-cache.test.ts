@@ -1,12 +1,18 @@
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
 import { openDatabase, type Db } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
+import { AuditLog } from '../../src/audit/audit.service.js';
+import { listenerName } from '../../src/db/postgres-changes.js';
 import { ReadCache } from '../../src/db/read-cache.js';
+import { ManualClock } from '../../src/lib/clock.js';
+import { dropSchema, testDialects, testPostgresUrl } from '../helpers/databases.js';
 
 /** A loader that counts its calls and returns the token row's description, so a stale value would show. */
 function countingLoader(db: Db, id: string) {
@@ -80,6 +86,9 @@ describe('read cache on SQLite', () => {
     } finally {
       other.close();
     }
+    // The change count reads data_version once per callback and promise chain; a request arrives in a
+    // later callback than the commit, as this read does.
+    await new Promise((resolve) => setImmediate(resolve));
     assert.equal(await cache.read('tok1', loader.load), 'from the CLI');
     assert.equal(loader.calls, 2);
   });
@@ -118,8 +127,125 @@ describe('read cache on SQLite', () => {
   });
 });
 
+/** Polls `check` until it returns true or `timeoutMs` passes, for events that another connection causes. */
+async function eventually(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) assert.fail(`${what} did not happen within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const onPostgres = (await testDialects()).includes('postgres');
+
+describe('read cache on PostgreSQL', { skip: onPostgres ? false : 'PostgreSQL is not reachable' }, () => {
+  const schema = `aegis_t_${crypto.randomBytes(6).toString('hex')}`;
+  const settings = { databaseUrl: testPostgresUrl, databaseSchema: schema, databasePoolMax: 4, sqlitePath: '' };
+  let db: Db;
+  /** A second process's connection pool on the same vault. */
+  let other: Db;
+
+  before(async () => {
+    db = await openDatabase(settings);
+    await migrateToLatest(db);
+    other = await openDatabase(settings);
+    await insertToken(db, 'tok1', 'first');
+  });
+
+  after(async () => {
+    await db?.close();
+    await other?.close();
+    await dropSchema(schema);
+  });
+
+  // Each write of this process also comes back as a notice a moment later, which empties the cache
+  // once more. The tests wait for those notices before they count loads.
+  beforeEach(() => db.changesHeard!());
+
+  it('serves a second read without loading again while nothing changed', async () => {
+    const cache = new ReadCache<string>(db, 10);
+    const loader = countingLoader(db, 'tok1');
+    assert.equal(await cache.read('tok1', loader.load), 'first');
+    assert.equal(await cache.read('tok1', loader.load), 'first');
+    assert.equal(loader.calls, 1);
+  });
+
+  it('loads again at once after a write through this process', async () => {
+    const cache = new ReadCache<string>(db, 10);
+    const loader = countingLoader(db, 'tok1');
+    await cache.read('tok1', loader.load);
+    await db.kysely.updateTable('aegis_tokens').set({ description: 'second' }).where('id', '=', 'tok1').execute();
+    assert.equal(await cache.read('tok1', loader.load), 'second');
+    await db.kysely.transaction().execute((trx) => trx.updateTable('aegis_tokens').set({ description: 'third' }).where('id', '=', 'tok1').execute());
+    assert.equal(await cache.read('tok1', loader.load), 'third');
+    assert.equal(loader.calls, 3);
+  });
+
+  it('drops values read during an open transaction', async () => {
+    const cache = new ReadCache<string>(db, 10);
+    const loader = countingLoader(db, 'tok1');
+    await db.kysely.transaction().execute(async (trx) => {
+      await trx.updateTable('aegis_tokens').set({ description: 'committed later' }).where('id', '=', 'tok1').execute();
+      // Another pooled connection still reads the value from before the commit.
+      assert.notEqual(await cache.read('tok1', loader.load), 'committed later');
+    });
+    assert.equal(await cache.read('tok1', loader.load), 'committed later');
+  });
+
+  it('keeps values across audit appends', async () => {
+    const audit = new AuditLog({ db, clock: new ManualClock('2026-06-01T12:00:00.000Z') });
+    const cache = new ReadCache<string>(db, 10);
+    const loader = countingLoader(db, 'tok1');
+    await cache.read('tok1', loader.load);
+    // The first group takes the locked path, the next ones the single statement.
+    for (let round = 0; round < 3; round += 1) {
+      await Promise.all([1, 2, 3].map(() => audit.record({ credentialName: 'tok1', action: 'read', actor: 'agent', success: true })));
+    }
+    await cache.read('tok1', loader.load);
+    assert.equal(loader.calls, 1);
+  });
+
+  it("hears another process's commit and loads again", async () => {
+    const cache = new ReadCache<string>(db, 10);
+    const loader = countingLoader(db, 'tok1');
+    await cache.read('tok1', loader.load);
+    await other.kysely.updateTable('aegis_tokens').set({ description: 'from another process' }).where('id', '=', 'tok1').execute();
+    await db.changesHeard!();
+    assert.equal(await cache.read('tok1', loader.load), 'from another process');
+    assert.equal(loader.calls, 2);
+  });
+
+  it('caches nothing while not listening', async () => {
+    const cache = new ReadCache<string>(db, 10);
+    const loader = countingLoader(db, 'tok1');
+    const admin = new pg.Client({ connectionString: testPostgresUrl });
+    await admin.connect();
+    try {
+      // Both processes' listeners go; only this one's matters here.
+      const killed = await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1', [listenerName(schema)]);
+      assert.equal(killed.rowCount, 2);
+    } finally {
+      await admin.end();
+    }
+    await eventually(() => db.changeCount!() === undefined, 5_000, 'noticing the lost connection');
+    // No notice of this change reaches this process while it does not listen, so each read loads instead.
+    await other.kysely.updateTable('aegis_tokens').set({ description: 'changed unheard' }).where('id', '=', 'tok1').execute();
+    const callsBefore = loader.calls;
+    assert.equal(await cache.read('tok1', loader.load), 'changed unheard');
+    assert.equal(await cache.read('tok1', loader.load), 'changed unheard');
+    assert.equal(loader.calls, callsBefore + 2);
+
+    await eventually(() => db.changeCount!() !== undefined, 5_000, 'listening again');
+    await db.changesHeard!();
+    await cache.read('tok1', loader.load);
+    const afterReconnect = loader.calls;
+    await cache.read('tok1', loader.load);
+    assert.equal(loader.calls, afterReconnect);
+  });
+});
+
 describe('read cache without a change count', () => {
-  it('loads on every read, as on PostgreSQL', async () => {
+  it('loads on every read, as in the read-only copies of aegis doctor', async () => {
     const cache = new ReadCache<string>({ changeCount: undefined }, 10);
     let calls = 0;
     const load = async () => {
