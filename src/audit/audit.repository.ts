@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { DialectName, Executor } from '../db/database.js';
 import type { Database } from '../db/schema.js';
 import { fromJson, toBool, toIso, toJson, toNumber } from '../db/values.js';
@@ -8,6 +8,12 @@ import type { AuditEntry, AuditEntryInput } from './audit.types.js';
 
 /** Rows per INSERT: 14 parameters each stays below SQLite's limit of 32,766 bound parameters per statement. */
 const insertBatchRows = 1_000;
+
+/** The newest entry of the chain, as stored in `aegis_audit_head`. */
+export interface ChainHead {
+  seq: number;
+  entryHash: string;
+}
 
 /**
  * Appends entries to the chain inside the caller's transaction. Locking the head row orders appends
@@ -25,8 +31,49 @@ export async function appendEntries(
   if (dialect === 'postgres') head = head.forUpdate();
   const current = await head.executeTakeFirstOrThrow();
 
-  let seq = toNumber(current.seq);
-  let prevHash = current.entry_hash;
+  const entries = chainEntries({ seq: toNumber(current.seq), entryHash: current.entry_hash }, inputs, timestamp);
+  if (entries.length === 0) return entries;
+  for (let start = 0; start < entries.length; start += insertBatchRows) {
+    await trx.insertInto('aegis_audit_log').values(entries.slice(start, start + insertBatchRows).map(toRow)).execute();
+  }
+  const last = entries[entries.length - 1]!;
+  await trx.updateTable('aegis_audit_head').set({ seq: last.seq, entry_hash: last.entryHash }).where('id', '=', 1).execute();
+  return entries;
+}
+
+/**
+ * Stores entries chained after `expected` (by `chainEntries`) in one PostgreSQL statement, which
+ * commits on its own: it moves the head only if the head is still `expected`, and inserts the entries
+ * only if it moved it. Returns false, having written nothing, when the head is elsewhere (another
+ * writer appended since); the caller then takes the locked path of `appendEntries`. One round trip
+ * instead of five (begin, lock, insert, update, commit) while one process writes the chain. A
+ * statement that waits for the head row's lock compares against the head that the lock holder committed.
+ */
+export async function appendAfterHead(db: Kysely<Database>, expected: ChainHead, entries: ReadonlyArray<AuditEntry>): Promise<boolean> {
+  if (entries.length === 0) return true;
+  if (entries.length > insertBatchRows) return false;
+  const last = entries[entries.length - 1]!;
+  // Parameters in a VALUES list have no column to take their type from, hence the casts.
+  const rows = entries.map((entry) => {
+    const row = toRow(entry);
+    return sql`(${row.id}::uuid, ${row.seq}::bigint, ${row.timestamp}::timestamptz, ${row.credential_id}::uuid, ${row.credential_name}::text, ${row.action}::text, ${row.actor}::text, ${row.target}::text, ${row.details}::jsonb, ${row.ip_address}::text, ${row.success}::boolean, ${row.error_message}::text, ${row.prev_hash}::text, ${row.entry_hash}::text)`;
+  });
+  const result = await sql`
+    with moved as (
+      update aegis_audit_head set seq = ${last.seq}, entry_hash = ${last.entryHash}
+      where id = 1 and seq = ${expected.seq} and entry_hash = ${expected.entryHash}
+      returning id
+    )
+    insert into aegis_audit_log (id, seq, timestamp, credential_id, credential_name, action, actor, target, details, ip_address, success, error_message, prev_hash, entry_hash)
+    select * from (values ${sql.join(rows)}) as appended
+    where exists (select 1 from moved)`.execute(db);
+  return Number(result.numAffectedRows ?? 0) === entries.length;
+}
+
+/** Links entries into the chain after `head`, giving each its sequence number, id and hash. */
+export function chainEntries(head: ChainHead, inputs: ReadonlyArray<AuditEntryInput>, timestamp: string | ReadonlyArray<string>): AuditEntry[] {
+  let seq = head.seq;
+  let prevHash = head.entryHash;
   const entries: AuditEntry[] = [];
   for (const [index, input] of inputs.entries()) {
     seq += 1;
@@ -49,12 +96,6 @@ export async function appendEntries(
     entries.push(entry);
     prevHash = entry.entryHash;
   }
-  if (entries.length === 0) return entries;
-
-  for (let start = 0; start < entries.length; start += insertBatchRows) {
-    await trx.insertInto('aegis_audit_log').values(entries.slice(start, start + insertBatchRows).map(toRow)).execute();
-  }
-  await trx.updateTable('aegis_audit_head').set({ seq, entry_hash: prevHash }).where('id', '=', 1).execute();
   return entries;
 }
 

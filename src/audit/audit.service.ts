@@ -2,7 +2,7 @@ import type { Transaction } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { Database } from '../db/schema.js';
 import type { Clock } from '../lib/clock.js';
-import { appendEntries, queryEntries, type AuditQuery } from './audit.repository.js';
+import { appendAfterHead, appendEntries, chainEntries, queryEntries, type AuditQuery, type ChainHead } from './audit.repository.js';
 import type { AuditEntry, AuditEntryInput } from './audit.types.js';
 
 /** Maximum entries per group commit; 1,000 rows fit one INSERT on both databases. */
@@ -29,6 +29,14 @@ export class AuditLog {
   readonly #clock: Clock;
   #queue: PendingRecord[] = [];
   #committing: Promise<void> | undefined;
+  /**
+   * On PostgreSQL, the chain head as this process's last group left it, or undefined when unknown (at
+   * start, after a failure). While it is known, a group goes out as one statement that appends only if
+   * the head is still there (`appendAfterHead`). When another writer moved it meanwhile, or it is
+   * unknown, the group takes the locked path. SQLite always takes the locked path, because its
+   * statements are local calls, not round trips.
+   */
+  #head: ChainHead | undefined;
 
   constructor(deps: { db: Db; clock: Clock }) {
     this.#db = deps.db;
@@ -91,10 +99,23 @@ export class AuditLog {
     return this.#queue.splice(0, callCount);
   }
 
-  #append(group: ReadonlyArray<PendingRecord>): Promise<AuditEntry[]> {
+  async #append(group: ReadonlyArray<PendingRecord>): Promise<AuditEntry[]> {
     const inputs = group.flatMap((pending) => pending.inputs);
     const timestamps = group.flatMap((pending) => pending.inputs.map(() => pending.timestamp));
-    return this.#db.kysely.transaction().execute((trx) => appendEntries(trx, this.#db.dialect, inputs, timestamps));
+    const expected = this.#head;
+    this.#head = undefined;
+    if (expected !== undefined) {
+      const entries = chainEntries(expected, inputs, timestamps);
+      if (await appendAfterHead(this.#db.kysely, expected, entries)) return this.#keepHead(entries);
+    }
+    const entries = await this.#db.kysely.transaction().execute((trx) => appendEntries(trx, this.#db.dialect, inputs, timestamps));
+    return this.#db.dialect === 'postgres' ? this.#keepHead(entries) : entries;
+  }
+
+  #keepHead(entries: AuditEntry[]): AuditEntry[] {
+    const last = entries[entries.length - 1];
+    if (last !== undefined) this.#head = { seq: last.seq, entryHash: last.entryHash };
+    return entries;
   }
 }
 

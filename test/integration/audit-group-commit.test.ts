@@ -70,5 +70,33 @@ for (const dialect of await testDialects()) {
         .execute();
       assert.equal(reads.length, 50);
     });
+
+    if (dialect === 'postgres') {
+      it('keeps one chain when two processes append to it at once', async () => {
+        // A second vault on the same schema plays a second AEGIS process. Each process appends
+        // with one statement while the head is where it left it, and takes the locked path otherwise.
+        const second = await openTestVault(dialect, { reuse: { dir: t.dir, schema: t.env.AEGIS_DATABASE_SCHEMA! } });
+        try {
+          const before = await t.vault.db.kysely.selectFrom('aegis_audit_head').select('seq').executeTakeFirstOrThrow();
+          const rounds = await Promise.all(
+            Array.from({ length: 20 }, async (_, round) => {
+              const [first, other] = await Promise.all([
+                Promise.all(Array.from({ length: 5 }, (_, index) => t.vault.audit.record(entry(3000 + round * 10 + index)))),
+                Promise.all(Array.from({ length: 5 }, (_, index) => second.vault.audit.record(entry(3005 + round * 10 + index)))),
+              ]);
+              return [...first, ...other].map(([stored]) => stored!.seq);
+            }),
+          );
+          const seqs = rounds.flat();
+          assert.equal(new Set(seqs).size, 200);
+          const after = await t.vault.db.kysely.selectFrom('aegis_audit_head').select('seq').executeTakeFirstOrThrow();
+          assert.equal(Number(after.seq) - Number(before.seq), 200);
+          const verdict = await verifyAuditChain(t.vault.db.kysely, t.vault.keyring);
+          assert.equal(verdict.ok, true, JSON.stringify(verdict));
+        } finally {
+          await second.close();
+        }
+      });
+    }
   });
 }
