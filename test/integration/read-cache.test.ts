@@ -86,8 +86,8 @@ describe('read cache on SQLite', () => {
     } finally {
       other.close();
     }
-    // The change count reads data_version once per callback and promise chain; a request arrives in a
-    // later callback than the commit, as this read does.
+    // The change count reads data_version once per turn of the event loop, so the commit shows from
+    // the next turn on.
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(await cache.read('tok1', loader.load), 'from the CLI');
     assert.equal(loader.calls, 2);
