@@ -10,10 +10,7 @@
  */
 const tablesOutsideCaches = new Set(['aegis_audit_log', 'aegis_audit_head']);
 
-/** Tables the caches load from. On PostgreSQL a trigger on each notifies other processes of every commit (migration 0010). */
-export const cachedTables = ['aegis_tokens', 'aegis_credentials', 'aegis_credential_versions', 'aegis_health_checks'] as const;
-
-const writeTarget = /\b(?:insert\s+into|update|delete\s+from)\s+"?([a-z_]+)"?/gi;
+const writeTarget = /\b(?:insert\s+into|update|delete\s+from)\s+"?([a-z_0-9]+)\b"?/gi;
 const transactionControl = /^\s*(?:begin|start\s+transaction|commit|end|rollback|savepoint|release)\b/i;
 const plainRead = /^\s*\(?\s*select\b/i;
 

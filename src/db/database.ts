@@ -90,6 +90,7 @@ async function openPostgres(url: string, schema: string | undefined, settings: P
     client.on('error', (error) => warnConnectionLost(log, error));
     changes.watch(client);
   });
+  pool.on('acquire', (client) => changes.checkedOut(client));
   pool.on('error', () => {});
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(kysely);

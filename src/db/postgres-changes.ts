@@ -1,14 +1,16 @@
+import crypto from 'node:crypto';
 import pg from 'pg';
 import { mayChangeCachedRows } from './cached-rows.js';
 
 /** The channel that migration 0010's triggers notify, with the table's schema as payload. */
 export const changeChannel = 'aegis_changes';
 const heartbeatMs = 1_000;
-/** Time without a heartbeat reply after which the listening connection counts as lost. */
+/** Time without a heartbeat coming back after which the listening connection counts as lost. */
 const silentAfterMs = 5_000;
 const reconnectMs = 1_000;
 const transactionStart = /^\s*(?:begin|start\s+transaction)\b/i;
-const transactionEnd = /^\s*(?:commit|end|rollback)\b/i;
+// `rollback to <savepoint>` ends no transaction.
+const transactionEnd = /^\s*(?:commit|end|rollback)\b(?!\s+to\b)/i;
 
 /** Log of PostgresChanges: losing and regaining its listening connection. */
 export interface ChangeLog {
@@ -19,6 +21,12 @@ export interface ChangeLog {
 /** Returns the application name of the listening connection for a schema's vault. */
 export function listenerName(schema: string): string {
   return `aegis changes ${schema}`.slice(0, 63);
+}
+
+/** Transaction state of a pooled client, as its query wrapper tracks it. */
+interface ClientState {
+  inTransaction: boolean;
+  wroteInTransaction: boolean;
 }
 
 /**
@@ -32,17 +40,25 @@ export function listenerName(schema: string): string {
  *
  * A notification takes a moment to arrive: on one host, 0.1 ms or less after the writer saw its
  * commit in 99 of 200 tries (an estimate, not a bound), so a revocation made through another process
- * reaches this one's caches that much later. While the listening connection is down, or has sent no
- * heartbeat reply for five seconds, `count` returns undefined and the caches load every read from the
+ * reaches this one's caches that much later. The heartbeat is a notification this process sends to
+ * itself each second, so it checks the whole path: a connection pooler in transaction mode, which
+ * drops LISTEN, shows as a silent listener. While the listening connection is down, or no heartbeat
+ * came back for five seconds, `count` returns undefined and the caches load every read from the
  * database.
  */
 export class PostgresChanges {
   readonly #config: pg.ClientConfig;
-  #schema = '';
   readonly #log: ChangeLog;
+  readonly #clients = new WeakMap<pg.PoolClient, ClientState>();
+  /** Payload of this process's heartbeat notifications; other processes ignore it. */
+  readonly #heartbeatPayload = `heartbeat ${crypto.randomUUID()}`;
+  #schema = '';
   #count = 0;
+  /** The current listening connection, from its creation on. `#listening` is true once LISTEN took effect. */
   #listener: pg.Client | undefined;
+  #listening = false;
   #heardAt = 0;
+  #heartbeatSentAt: number | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #reconnect: NodeJS.Timeout | undefined;
   #closed = false;
@@ -55,7 +71,7 @@ export class PostgresChanges {
 
   /** Returns the change count, or undefined while changes by other processes could go unseen. */
   count(): number | undefined {
-    if (this.#listener === undefined || performance.now() - this.#heardAt > silentAfterMs) return undefined;
+    if (!this.#listening || performance.now() - this.#heardAt > silentAfterMs) return undefined;
     return this.#count;
   }
 
@@ -65,7 +81,7 @@ export class PostgresChanges {
    * Tests use it to wait for other processes' commits.
    */
   async caughtUp(): Promise<void> {
-    const listener = this.#listener;
+    const listener = this.#listening ? this.#listener : undefined;
     if (listener === undefined) return;
     await listener.query('select 1');
     await listener.query('select 1');
@@ -74,32 +90,44 @@ export class PostgresChanges {
   /** Wraps a pooled client's `query` so that its writes are counted. Call it once per new client. */
   watch(client: pg.PoolClient): void {
     const changes = this;
-    const query = client.query;
-    let inTransaction = false;
-    let wroteInTransaction = false;
-    const counted = (result: unknown, after: () => void) => {
-      if (result instanceof Promise) return result.finally(after);
-      after();
+    const query = client.query as (...args: unknown[]) => unknown;
+    const state: ClientState = { inTransaction: false, wroteInTransaction: false };
+    this.#clients.set(client, state);
+    const countAfter = (result: unknown) => {
+      if (result instanceof Promise) return result.finally(changes.#bump);
+      changes.#bump();
       return result;
     };
     client.query = function (this: pg.PoolClient, ...args: unknown[]) {
       const first = args[0] as string | { text?: string } | undefined;
       const text = typeof first === 'string' ? first : (first?.text ?? '');
       if (transactionStart.test(text)) {
-        inTransaction = true;
-        wroteInTransaction = false;
+        state.inTransaction = true;
+        state.wroteInTransaction = false;
       } else if (transactionEnd.test(text)) {
-        const wrote = wroteInTransaction;
-        inTransaction = false;
-        wroteInTransaction = false;
-        if (wrote) return counted((query as (...a: unknown[]) => unknown).apply(this, args), changes.#bump);
+        const wrote = state.wroteInTransaction;
+        state.inTransaction = false;
+        state.wroteInTransaction = false;
+        if (wrote) return countAfter(query.apply(this, args));
       } else if (mayChangeCachedRows(text)) {
         changes.#bump();
-        if (inTransaction) wroteInTransaction = true;
-        else return counted((query as (...a: unknown[]) => unknown).apply(this, args), changes.#bump);
+        if (state.inTransaction) state.wroteInTransaction = true;
+        else return countAfter(query.apply(this, args));
       }
-      return (query as (...a: unknown[]) => unknown).apply(this, args);
+      return query.apply(this, args);
     } as typeof client.query;
+  }
+
+  /**
+   * Starts a client's checkout with no transaction open. A client given back in the middle of one
+   * (which Kysely does not do) may have written, so that counts as a change.
+   */
+  checkedOut(client: pg.PoolClient): void {
+    const state = this.#clients.get(client);
+    if (state === undefined) return;
+    if (state.wroteInTransaction) this.#bump();
+    state.inTransaction = false;
+    state.wroteInTransaction = false;
   }
 
   /**
@@ -111,42 +139,36 @@ export class PostgresChanges {
     if (this.#closed) return;
     // Named so that an operator can tell it apart in pg_stat_activity (and the tests can find it).
     const listener = new pg.Client({ ...this.#config, application_name: listenerName(schema) });
+    this.#listener = listener;
     listener.on('error', () => this.#lost(listener, 'its connection failed'));
     listener.on('end', () => this.#lost(listener, 'its connection ended'));
-    listener.on('notification', (notice) => {
-      if (notice.channel === changeChannel && notice.payload === this.#schema) this.#bump();
-    });
+    listener.on('notification', (notice) => this.#heard(listener, notice));
 
     try {
       await listener.connect();
       await listener.query(`listen ${changeChannel}`);
     } catch (error) {
-      this.#lost(listener, (error as Error).message);
+      this.#lost(listener, `it could not connect or listen: ${(error as Error).message}`);
       return;
     }
-    if (this.#closed) {
-      await listener.end().catch(() => {});
-      return;
-    }
+    // Lost or closed meanwhile: that path has ended the connection already.
+    if (this.#listener !== listener) return;
 
     // Whatever changed before the LISTEN took effect went unheard: start from a new count.
     this.#bump();
-    this.#listener = listener;
+    this.#listening = true;
     this.#heardAt = performance.now();
+    this.#heartbeatSentAt = undefined;
     if (this.#warned) this.#log.info('listening for changes by other processes again; the read caches are back on');
     this.#warned = false;
 
-    this.#heartbeat = setInterval(() => {
-      listener.query('select 1').then(
-        () => (this.#heardAt = performance.now()),
-        () => this.#lost(listener, 'its heartbeat failed'),
-      );
-    }, heartbeatMs);
+    this.#heartbeat = setInterval(() => this.#beat(listener), heartbeatMs);
     this.#heartbeat.unref();
   }
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#listening = false;
     clearInterval(this.#heartbeat);
     clearTimeout(this.#reconnect);
     const listener = this.#listener;
@@ -158,18 +180,38 @@ export class PostgresChanges {
     this.#count += 1;
   };
 
+  #heard(listener: pg.Client, notice: pg.Notification): void {
+    if (listener !== this.#listener || notice.channel !== changeChannel) return;
+    if (notice.payload === this.#schema) this.#bump();
+    else if (notice.payload === this.#heartbeatPayload) {
+      this.#heardAt = performance.now();
+      this.#heartbeatSentAt = undefined;
+    }
+  }
+
+  /** Sends the next heartbeat, or gives the connection up when the last one has not come back in time. */
+  #beat(listener: pg.Client): void {
+    const now = performance.now();
+    if (this.#heartbeatSentAt !== undefined) {
+      if (now - this.#heartbeatSentAt > silentAfterMs) this.#lost(listener, `no heartbeat came back within ${silentAfterMs / 1000} s`);
+      return;
+    }
+    this.#heartbeatSentAt = now;
+    listener.query('select pg_notify($1, $2)', [changeChannel, this.#heartbeatPayload]).catch(() => this.#lost(listener, 'its heartbeat failed'));
+  }
+
   #lost(listener: pg.Client, reason: string): void {
-    if (this.#listener !== undefined && this.#listener !== listener) return;
+    // Late events of a connection already given up are ignored.
+    if (listener !== this.#listener) return;
     this.#listener = undefined;
+    this.#listening = false;
     clearInterval(this.#heartbeat);
     listener.end().catch(() => {});
-    if (this.#closed || this.#reconnect !== undefined) return;
+    if (this.#closed) return;
     if (!this.#warned) this.#log.warn(`stopped listening for changes by other processes (${reason}); the read caches are off until it listens again`);
     this.#warned = true;
-    this.#reconnect = setTimeout(() => {
-      this.#reconnect = undefined;
-      void this.start(this.#schema);
-    }, reconnectMs);
+    clearTimeout(this.#reconnect);
+    this.#reconnect = setTimeout(() => void this.start(this.#schema), reconnectMs);
     this.#reconnect.unref();
   }
 }

@@ -10,7 +10,9 @@ import type { Db } from './database.js';
  * SQLite that is exact, so a revoked token or a rotated credential is never served from here. On
  * PostgreSQL another process's commit is heard by notification, a moment after it commits (see
  * PostgresChanges). While the database gives no change count, nothing is cached and each read goes to
- * the database. A new cache must load only from the tables listed in `cachedTables`.
+ * the database. The caches load only from aegis_tokens, aegis_credentials, aegis_credential_versions
+ * and aegis_health_checks, whose triggers (migration 0010) notify; a cache that reads another table
+ * needs a migration that adds its trigger.
  *
  * Values are shared between requests and must not be changed by callers. Misses (unknown names) are
  * not cached, so random names cannot fill the cache.

@@ -78,16 +78,16 @@ for (const dialect of await testDialects()) {
         const second = await openTestVault(dialect, { reuse: { dir: t.dir, schema: t.env.AEGIS_DATABASE_SCHEMA! } });
         try {
           const before = await t.vault.db.kysely.selectFrom('aegis_audit_head').select('seq').executeTakeFirstOrThrow();
-          const rounds = await Promise.all(
-            Array.from({ length: 20 }, async (_, round) => {
-              const [first, other] = await Promise.all([
-                Promise.all(Array.from({ length: 5 }, (_, index) => t.vault.audit.record(entry(3000 + round * 10 + index)))),
-                Promise.all(Array.from({ length: 5 }, (_, index) => second.vault.audit.record(entry(3005 + round * 10 + index)))),
-              ]);
-              return [...first, ...other].map(([stored]) => stored!.seq);
-            }),
-          );
-          const seqs = rounds.flat();
+          // Rounds one after another, so that each process's next group finds the head where the
+          // other one left it, and within a round both append at the same time.
+          const seqs: number[] = [];
+          for (let round = 0; round < 20; round += 1) {
+            const [first, other] = await Promise.all([
+              Promise.all(Array.from({ length: 5 }, (_, index) => t.vault.audit.record(entry(3000 + round * 10 + index)))),
+              Promise.all(Array.from({ length: 5 }, (_, index) => second.vault.audit.record(entry(3005 + round * 10 + index)))),
+            ]);
+            seqs.push(...[...first, ...other].map(([stored]) => stored!.seq));
+          }
           assert.equal(new Set(seqs).size, 200);
           const after = await t.vault.db.kysely.selectFrom('aegis_audit_head').select('seq').executeTakeFirstOrThrow();
           assert.equal(Number(after.seq) - Number(before.seq), 200);

@@ -1,7 +1,8 @@
 import { sql, type Kysely } from 'kysely';
-import { cachedTables } from '../cached-rows.js';
 import type { DialectName } from '../database.js';
-import { changeChannel } from '../postgres-changes.js';
+
+/** The tables the read caches loaded from when this migration was written; a later cache needs a new migration. */
+const cachedTables = ['aegis_tokens', 'aegis_credentials', 'aegis_credential_versions', 'aegis_health_checks'];
 
 /**
  * On PostgreSQL, makes every statement that changes a table the read caches load from notify
@@ -15,7 +16,7 @@ export async function up(db: Kysely<any>, dialect: DialectName): Promise<void> {
   await sql`
     create function aegis_notify_change() returns trigger language plpgsql as $$
     begin
-      perform pg_notify(${sql.lit(changeChannel)}, tg_table_schema);
+      perform pg_notify('aegis_changes', tg_table_schema);
       return null;
     end
     $$`.execute(db);
