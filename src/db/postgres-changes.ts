@@ -54,7 +54,7 @@ export class PostgresChanges {
   readonly #heartbeatPayload = `heartbeat ${crypto.randomUUID()}`;
   #schema = '';
   #count = 0;
-  /** The current listening connection, from its creation on. `#listening` is true once LISTEN took effect. */
+  /** The current listening connection, from its creation on. `#listening` is true once its first heartbeat came back. */
   #listener: pg.Client | undefined;
   #listening = false;
   #heardAt = 0;
@@ -154,16 +154,11 @@ export class PostgresChanges {
     // Lost or closed meanwhile: that path has ended the connection already.
     if (this.#listener !== listener) return;
 
-    // Whatever changed before the LISTEN took effect went unheard: start from a new count.
-    this.#bump();
-    this.#listening = true;
-    this.#heardAt = performance.now();
+    // The caches come on with the first heartbeat that comes back, which proves notices arrive.
     this.#heartbeatSentAt = undefined;
-    if (this.#warned) this.#log.info('listening for changes by other processes again; the read caches are back on');
-    this.#warned = false;
-
     this.#heartbeat = setInterval(() => this.#beat(listener), heartbeatMs);
     this.#heartbeat.unref();
+    this.#beat(listener);
   }
 
   async close(): Promise<void> {
@@ -186,6 +181,12 @@ export class PostgresChanges {
     else if (notice.payload === this.#heartbeatPayload) {
       this.#heardAt = performance.now();
       this.#heartbeatSentAt = undefined;
+      if (this.#listening) return;
+      // Whatever changed before this point went unheard: start from a new count.
+      this.#bump();
+      this.#listening = true;
+      if (this.#warned) this.#log.info('listening for changes by other processes again; the read caches are back on');
+      this.#warned = false;
     }
   }
 

@@ -150,6 +150,8 @@ describe('read cache on PostgreSQL', { skip: onPostgres ? false : 'PostgreSQL is
     await migrateToLatest(db);
     other = await openDatabase(settings);
     await insertToken(db, 'tok1', 'first');
+    // The caches come on once the listener's first heartbeat notification has come back.
+    await eventually(() => db.changeCount!() !== undefined, 5_000, 'listening');
   });
 
   after(async () => {
