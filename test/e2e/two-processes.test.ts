@@ -198,6 +198,25 @@ describe('two aegis serve processes on one database', { skip: !reachable }, () =
       assert.deepEqual(logLines(follower, 'scheduler job started'), []);
       assert.deepEqual(logLines(follower, 'became the scheduler leader'), []);
 
+      // A token revoked through one process stops working on the other once the change notice
+      // arrives, although the other one had it cached.
+      const agent = await request(first, token, 'POST', '/tokens', { actor: 'two-agent', scopes: ['credentials:read'] });
+      assert.equal(agent.status, 201, agent.text);
+      const readAsAgent = () => request(second, agent.json!.token, 'GET', `/credentials/${encodeURIComponent(names[1]!)}`);
+      assert.equal((await readAsAgent()).status, 200);
+      assert.equal((await readAsAgent()).status, 200);
+      const revoked = await request(first, token, 'DELETE', `/tokens/${agent.json!.details.id}`);
+      assert.equal(revoked.status, 200, revoked.text);
+      let reads = 0;
+      await waitFor('the revocation to reach the other process', 2_000, async () => {
+        reads += 1;
+        return (await readAsAgent()).status === 401 ? true : undefined;
+      });
+      process.stdout.write(`the revoked token was rejected by the other process on read ${reads}\n`);
+      // Reads are 200 ms apart. Without the notice, the other process would keep the token until one
+      // of its own writes (a scheduler claim every 2 s, say) emptied its cache.
+      assert.ok(reads <= 2, `the revocation took ${reads} reads to reach the other process`);
+
       // The follower restarts with a crash point and is killed by it between setting the provider and
       // committing a rotation. The leader's next scheduled run finishes that rotation, without a restart.
       assert.equal((await stopServer(follower)).code, 0, follower.output());
