@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
 import { collectKeys } from '../../src/backup/collect-keys.js';
 import { KeyBackupError, openKeyBackup, sealKeyBackup } from '../../src/crypto/key-backup.js';
 import { keyCheckValue } from '../../src/crypto/key-material.js';
@@ -273,6 +274,44 @@ for (const dialect of await testDialects()) {
         }
       } finally {
         await destroyTestVault(bare);
+      }
+    });
+
+    it('records nothing while migrations are pending', async () => {
+      const behind = await openTestVault(dialect);
+      const backupFile = path.join(safe, 'behind.json');
+      const keyFile = path.join(safe, 'behind.key');
+      try {
+        await behind.close();
+        const behindEnv = { ...behind.env, AEGIS_LOG_LEVEL: 'warn', AEGIS_RECOVERY_PASSPHRASE: passphrase };
+        const backup = await runCli(['keys', 'backup', '--to', backupFile], behindEnv);
+        assert.equal(backup.code, 0, backup.stderr);
+        otherVaultKeys.push(...readKeyFile(path.join(behind.dir, 'master.key')));
+        // The vault now looks as if an older AEGIS had created it: its newest migration is not applied.
+        const db = await openDatabase(behind.config);
+        let newest: string;
+        try {
+          const applied = await sql<{ name: string }>`select name from aegis_migrations order by name desc limit 1`.execute(db.kysely);
+          newest = applied.rows[0]!.name;
+          await sql`delete from aegis_migrations where name = ${newest}`.execute(db.kysely);
+        } finally {
+          await db.close();
+        }
+
+        const restore = await runCli(['keys', 'restore', '--from', backupFile, '--to-key-file', keyFile], behindEnv);
+        outputs.push(outputOf(restore));
+        assert.equal(restore.code, 1, restore.stderr);
+        assert.ok(fs.existsSync(keyFile), 'the key file is written although the entry is not');
+        assert.match(restore.stdout, new RegExp(`audit entry: not written: the database lacks migrations ${newest}`));
+        const reopened = await openDatabase(behind.config);
+        try {
+          const entries = await reopened.kysely.selectFrom('aegis_audit_log').select('id').where('action', '=', 'keys_restored').execute();
+          assert.equal(entries.length, 0);
+        } finally {
+          await reopened.close();
+        }
+      } finally {
+        await destroyTestVault(behind);
       }
     });
 
