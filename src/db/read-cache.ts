@@ -6,10 +6,10 @@ import type { Db } from './database.js';
  * credential again costs no statement.
  *
  * It is not time-bound: every entry is dropped as soon as `Db.changeCount` moves, which it does on
- * each write through this process (audit appends aside) and on each commit another process made. On
- * SQLite that is exact, so a revoked token or a rotated credential is never served from here. On
- * PostgreSQL another process's commit is heard by notification, a moment after it commits (see
- * PostgresChanges). While the database gives no change count, nothing is cached and each read goes to
+ * each write through this process (audit appends aside) and on each commit another process made. A
+ * change by this process shows at once. Another process's commit shows on SQLite from the next turn
+ * of the event loop (SqliteAdapter.changeCount), and on PostgreSQL when its notice arrives, a moment
+ * after the commit (PostgresChanges). While the database gives no change count, nothing is cached and each read goes to
  * the database. The caches load only from aegis_tokens, aegis_credentials, aegis_credential_versions
  * and aegis_health_checks, whose triggers (migration 0010) notify; a cache that reads another table
  * needs a migration that adds its trigger.

@@ -41,7 +41,8 @@ export class SqliteAdapter implements SqliteDatabase {
   /**
    * Returns a number that grows whenever rows outside the audit log may have changed: on each write through this
    * connection, and when SQLite's data_version shows a commit by another connection (the CLI, a second
-   * process). A value read while the count stayed the same is still what the database holds.
+   * process). A value read while the count stayed the same is what the database held when this turn
+   * of the event loop first read data_version, with every write of this connection since.
    */
   changeCount(): number {
     // Reading data_version opens and closes a read transaction, 6 to 9 us with its file locks, and each
