@@ -10,6 +10,7 @@ import * as auditFailureIndexes from './migrations/0007_audit_failure_indexes.js
 import * as dropAuditIndexes from './migrations/0008_drop_audit_indexes.js';
 import * as auditPrevHash from './migrations/0009_audit_prev_hash.js';
 import * as changeNotices from './migrations/0010_change_notices.js';
+import * as dropUnusedAuditIndexes from './migrations/0011_drop_unused_audit_indexes.js';
 
 interface DialectMigration {
   up(db: Kysely<any>, dialect: DialectName): Promise<void>;
@@ -27,6 +28,7 @@ const migrations: Record<string, DialectMigration> = {
   '0008_drop_audit_indexes': dropAuditIndexes,
   '0009_audit_prev_hash': auditPrevHash,
   '0010_change_notices': changeNotices,
+  '0011_drop_unused_audit_indexes': dropUnusedAuditIndexes,
 };
 
 class StaticMigrationProvider implements MigrationProvider {
