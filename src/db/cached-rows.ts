@@ -15,13 +15,21 @@ const transactionControl = /^\s*(?:begin|start\s+transaction|commit|end|rollback
 const plainRead = /^\s*\(?\s*select\b/i;
 
 /**
+ * The statement that records when a token or credential was last used (`touchToken`,
+ * `touchCredential`), as Kysely writes it on either database. Reads make it once a minute per token
+ * and once a second per credential, and emptying every cache for it would leave the caches nearly
+ * empty under many agents. The services update the cached row themselves instead.
+ */
+const lastUseTouch = /^update "(?:aegis_tokens|aegis_credentials)" set "last_used_at" = (?:\?|\$1) where "id" = (?:\?|\$2)$/;
+
+/**
  * Tells whether a statement may change rows a cache holds, from its text alone: anything but a SELECT,
- * transaction control or a write that touches only the audit tables. Unknown statements (DDL, raw SQL)
+ * transaction control, the last-use update or a write that touches only the audit tables. Unknown statements (DDL, raw SQL)
  * count as changes. A data-modifying WITH counts unless every table it writes is an audit table. When a
  * transaction's changes become visible to other connections is the PostgreSQL adapter's concern.
  */
 export function mayChangeCachedRows(sql: string): boolean {
-  if (plainRead.test(sql) || transactionControl.test(sql)) return false;
+  if (plainRead.test(sql) || transactionControl.test(sql) || lastUseTouch.test(sql)) return false;
   const targets = [...sql.matchAll(writeTarget)].map((match) => match[1]!.toLowerCase());
   return targets.length === 0 || !targets.every((table) => tablesOutsideCaches.has(table));
 }

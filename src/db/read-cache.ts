@@ -51,6 +51,15 @@ export class ReadCache<V> {
     return value;
   }
 
+  /**
+   * Replaces the cached value for `key` with `next` if it is still `previous`, the value the caller
+   * read, after the caller changed the row in a way the change count does not see (the last-use time,
+   * see `mayChangeCachedRows`). A value loaded since, after another change, stays.
+   */
+  replace(key: string, previous: V, next: V): void {
+    if (this.#entries.get(key) === previous) this.#entries.set(key, next);
+  }
+
   /** Returns the number of cached values; for tests. */
   get size(): number {
     return this.#entries.size;

@@ -96,7 +96,10 @@ export class RegistryService {
       const detail = await this.#details.read(name, () => findCredentialDetail(db, name));
       const credential = this.#reachable(caller, name, detail?.credential);
       const now = this.#deps.clock.now();
-      if (lastUseIsStale(credential.lastUsedAt, now)) await touchCredential(db, credential.id, now.toISOString());
+      if (lastUseIsStale(credential.lastUsedAt, now)) {
+        await touchCredential(db, credential.id, now.toISOString());
+        this.#details.replace(name, detail!, { ...detail!, credential: { ...credential, lastUsedAt: now.toISOString() } });
+      }
       await this.#deps.audit.record(this.#entry(caller, AuditAction.read, credential));
       return { ...detail!, credential: withStatus({ ...credential, lastUsedAt: now.toISOString() }, now) };
     });

@@ -149,6 +149,7 @@ export class TokenService {
     if (!valid || !record) throw new UnauthorizedError('Invalid or expired token. Send a valid token as "Authorization: Bearer <token>".');
     if (!record.lastUsedAt || now.getTime() - new Date(record.lastUsedAt).getTime() > touchIntervalMs) {
       await touchToken(this.#db.kysely, record.id, now.toISOString());
+      this.#records.replace(record.id, record, { ...record, lastUsedAt: now.toISOString() });
     }
     return {
       actor: record.actor,

@@ -11,8 +11,10 @@ import { migrateToLatest } from '../../src/db/migrate.js';
 import { AuditLog } from '../../src/audit/audit.service.js';
 import { listenerName } from '../../src/db/postgres-changes.js';
 import { ReadCache } from '../../src/db/read-cache.js';
+import { touchToken } from '../../src/tokens/tokens.repository.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { dropSchema, testDialects, testPostgresUrl } from '../helpers/databases.js';
+import { call, destroyTestVault, openTestVault, tokenWith, type TestVault } from '../helpers/test-vault.js';
 
 /** A loader that counts its calls and returns the token row's description, so a stale value would show. */
 function countingLoader(db: Db, id: string) {
@@ -72,6 +74,15 @@ describe('read cache on SQLite', () => {
     const loader = countingLoader(db, 'tok1');
     await cache.read('tok1', loader.load);
     await db.kysely.updateTable('aegis_audit_head').set({ seq: 0 }).where('id', '=', 1).execute();
+    await cache.read('tok1', loader.load);
+    assert.equal(loader.calls, 1);
+  });
+
+  it('keeps values across last-use updates', async () => {
+    const cache = new ReadCache<string>(db, 10);
+    const loader = countingLoader(db, 'tok1');
+    await cache.read('tok1', loader.load);
+    await touchToken(db.kysely, 'tok1', '2026-06-01T12:00:00.000Z');
     await cache.read('tok1', loader.load);
     assert.equal(loader.calls, 1);
   });
@@ -217,6 +228,17 @@ describe('read cache on PostgreSQL', { skip: onPostgres ? false : 'PostgreSQL is
     assert.equal(loader.calls, 2);
   });
 
+  it("ignores another process's last-use update", async () => {
+    const cache = new ReadCache<string>(db, 10);
+    const loader = countingLoader(db, 'tok1');
+    await cache.read('tok1', loader.load);
+    await touchToken(other.kysely, 'tok1', '2026-06-01T12:00:00.000Z');
+    await touchToken(db.kysely, 'tok1', '2026-06-01T12:00:01.000Z');
+    await db.changesHeard!();
+    await cache.read('tok1', loader.load);
+    assert.equal(loader.calls, 1);
+  });
+
   it('caches nothing while not listening', async () => {
     const cache = new ReadCache<string>(db, 10);
     const loader = countingLoader(db, 'tok1');
@@ -251,6 +273,59 @@ describe('read cache on PostgreSQL', { skip: onPostgres ? false : 'PostgreSQL is
     assert.equal(loader.calls, 4);
   });
 });
+
+for (const dialect of await testDialects()) {
+  describe(`last-use times with the read cache (${dialect})`, () => {
+    let t: TestVault;
+
+    before(async () => {
+      t = await openTestVault(dialect);
+    });
+
+    after(async () => {
+      await destroyTestVault(t);
+    });
+
+    /** Reads the token's last-use time from the database, not from a cache. */
+    async function lastUsed(token: string): Promise<string | null> {
+      const id = token.split('_')[1]!;
+      const row = await t.vault.db.kysely.selectFrom('aegis_tokens').select('last_used_at').where('id', '=', id).executeTakeFirstOrThrow();
+      return row.last_used_at === null ? null : new Date(row.last_used_at).toISOString();
+    }
+
+    it('writes a token last use once per interval', async () => {
+      const token = await tokenWith(t, 'last-use-agent', ['credentials:read']);
+      const first = t.clock.now().toISOString();
+      await t.vault.tokens.authenticate(token, null);
+      assert.equal(await lastUsed(token), first);
+      // The cached record carries the time just written, so a call soon after writes nothing.
+      t.clock.advanceMs(30_000);
+      await t.vault.tokens.authenticate(token, null);
+      assert.equal(await lastUsed(token), first);
+      t.clock.advanceMs(31_000);
+      await t.vault.tokens.authenticate(token, null);
+      assert.equal(await lastUsed(token), t.clock.now().toISOString());
+    });
+
+    it('writes a credential last use once a second', async () => {
+      const created = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body: { name: 'last-use', credential_type: 'apiKey', provider: 'api', value: 'last-use-value' } });
+      assert.equal(created.status, 201, created.body);
+      const stored = async () => {
+        const row = await t.vault.db.kysely.selectFrom('aegis_credentials').select('last_used_at').where('name', '=', 'last-use').executeTakeFirstOrThrow();
+        return row.last_used_at === null ? null : new Date(row.last_used_at).toISOString();
+      };
+      const first = t.clock.now().toISOString();
+      assert.equal((await call(t.app, 'GET', '/credentials/last-use', { token: t.adminToken })).status, 200);
+      assert.equal(await stored(), first);
+      t.clock.advanceMs(500);
+      assert.equal((await call(t.app, 'GET', '/credentials/last-use', { token: t.adminToken })).status, 200);
+      assert.equal(await stored(), first);
+      t.clock.advanceMs(600);
+      assert.equal((await call(t.app, 'GET', '/credentials/last-use', { token: t.adminToken })).status, 200);
+      assert.equal(await stored(), t.clock.now().toISOString());
+    });
+  });
+}
 
 describe('read cache without a change count', () => {
   it('loads on every read, as in the read-only copies of aegis doctor', async () => {

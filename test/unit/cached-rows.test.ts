@@ -5,18 +5,20 @@ import { mayChangeCachedRows } from '../../src/db/cached-rows.js';
 describe('mayChangeCachedRows', () => {
   it('counts writes to tables the caches read, and statements it cannot read', () => {
     for (const sql of [
-      'update "aegis_tokens" set "last_used_at" = $1 where "id" = $2',
+      'update "aegis_tokens" set "revoked_at" = $1 where "id" = $2',
       'insert into "aegis_credentials" ("id") values (?)',
       'delete from "aegis_health_checks" where "checked_at" < ?',
       'with moved as (update aegis_audit_head set seq = 1) update aegis_credentials set status = 1',
       'truncate aegis_tokens',
       'create index x on aegis_tokens (actor)',
+      'update "aegis_tokens" set "last_used_at" = ?, "revoked_at" = ? where "id" = ?',
+      'update "aegis_credentials" set "last_used_at" = $1 where "name" = $2',
     ]) {
       assert.equal(mayChangeCachedRows(sql), true, sql);
     }
   });
 
-  it('leaves out reads, transaction control and audit appends', () => {
+  it('leaves out reads, transaction control, last-use updates and audit appends', () => {
     for (const sql of [
       'select "id" from "aegis_tokens" where "id" = $1',
       '(select 1) union (select 2)',
@@ -28,6 +30,8 @@ describe('mayChangeCachedRows', () => {
       'insert into "aegis_audit_log" ("id") values (?)',
       'update "aegis_audit_head" set "seq" = ? where "id" = ?',
       'with moved as (update aegis_audit_head set seq = 2 where id = 1 returning id) insert into aegis_audit_log (id) select 1 where exists (select 1 from moved)',
+      'update "aegis_tokens" set "last_used_at" = ? where "id" = ?',
+      'update "aegis_credentials" set "last_used_at" = $1 where "id" = $2',
     ]) {
       assert.equal(mayChangeCachedRows(sql), false, sql);
     }
