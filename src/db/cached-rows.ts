@@ -6,7 +6,7 @@
 
 /**
  * Tables whose writes leave cached reads valid. Every audited request appends to the audit log and
- * moves its head; counting those as changes would empty every cache on every request.
+ * moves its head, so counting those as changes would empty every cache on every request.
  */
 const tablesOutsideCaches = new Set(['aegis_audit_log', 'aegis_audit_head']);
 

@@ -38,8 +38,8 @@ interface ClientState {
  * calls pg_notify after every statement, and PostgreSQL delivers it to every listener when the
  * transaction commits. A dedicated connection listens.
  *
- * A notification takes a moment to arrive: on one host, 0.1 ms or less after the writer saw its
- * commit in 99 of 200 tries (an estimate, not a bound), so a revocation made through another process
+ * A notification takes a moment to arrive. On one host it came 0.1 ms or less after the writer saw its
+ * commit in 99 of 200 tries (an estimate, not a bound). A revocation made through another process
  * reaches this one's caches that much later. The heartbeat is a notification this process sends to
  * itself each second, so it checks the whole path: a connection pooler in transaction mode, which
  * drops LISTEN, shows as a silent listener. While the listening connection is down, or no heartbeat
@@ -119,8 +119,8 @@ export class PostgresChanges {
   }
 
   /**
-   * Starts a client's checkout with no transaction open. A client given back in the middle of one
-   * (which Kysely does not do) may have written, so that counts as a change.
+   * Resets a client's transaction state when the pool hands it out. A client returned in the middle of
+   * a transaction (Kysely does not do that) may have written, so that counts as a change.
    */
   checkedOut(client: pg.PoolClient): void {
     const state = this.#clients.get(client);

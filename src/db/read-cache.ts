@@ -9,10 +9,10 @@ import type { Db } from './database.js';
  * each write through this process (audit appends aside) and on each commit another process made. A
  * change by this process shows at once. Another process's commit shows on SQLite from the next turn
  * of the event loop (SqliteAdapter.changeCount), and on PostgreSQL when its notice arrives, a moment
- * after the commit (PostgresChanges). While the database gives no change count, nothing is cached and each read goes to
- * the database. The caches load only from aegis_tokens, aegis_credentials, aegis_credential_versions
- * and aegis_health_checks, whose triggers (migration 0010) notify; a cache that reads another table
- * needs a migration that adds its trigger.
+ * after the commit (PostgresChanges). While the database gives no change count, nothing is cached
+ * and each read goes to the database. The caches load only from aegis_tokens, aegis_credentials, aegis_credential_versions
+ * and aegis_health_checks, whose triggers (migration 0010) send the notices. A cache that reads
+ * another table needs a migration that adds its trigger.
  *
  * Values are shared between requests and must not be changed by callers. Misses (unknown names) are
  * not cached, so random names cannot fill the cache.
@@ -21,7 +21,7 @@ export class ReadCache<V> {
   readonly #changeCount: () => number | undefined;
   readonly #maxEntries: number;
   readonly #entries = new Map<string, V>();
-  #seenChangeCount: number | undefined = -1;
+  #seenChangeCount = -1;
 
   constructor(db: Pick<Db, 'changeCount'>, maxEntries: number) {
     this.#changeCount = db.changeCount ?? (() => undefined);

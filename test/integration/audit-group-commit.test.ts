@@ -72,7 +72,7 @@ for (const dialect of await testDialects()) {
     });
 
     if (dialect === 'postgres') {
-      it('keeps one chain when two processes append to it at once', async () => {
+      it('keeps one chain across two processes', async () => {
         // A second vault on the same schema plays a second AEGIS process. Each process appends
         // with one statement while the head is where it left it, and takes the locked path otherwise.
         const second = await openTestVault(dialect, { reuse: { dir: t.dir, schema: t.env.AEGIS_DATABASE_SCHEMA! } });

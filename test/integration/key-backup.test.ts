@@ -78,6 +78,32 @@ for (const dialect of await testDialects()) {
       fs.rmSync(safe, { recursive: true, force: true });
     });
 
+    /**
+     * Closes a second vault and backs up its keys; returns the backup, a key file path to restore to
+     * and the environment for CLI calls on that vault.
+     */
+    async function backUpAnotherVault(vault: TestVault, name: string): Promise<{ backupFile: string; keyFile: string; env: Record<string, string> }> {
+      const backupFile = path.join(safe, `${name}.json`);
+      const keyFile = path.join(safe, `${name}.key`);
+      await vault.close();
+      const vaultEnv = { ...vault.env, AEGIS_LOG_LEVEL: 'warn', AEGIS_RECOVERY_PASSPHRASE: passphrase };
+      const backup = await runCli(['keys', 'backup', '--to', backupFile], vaultEnv);
+      assert.equal(backup.code, 0, backup.stderr);
+      otherVaultKeys.push(...readKeyFile(path.join(vault.dir, 'master.key')));
+      return { backupFile, keyFile, env: vaultEnv };
+    }
+
+    /** Counts the keys_restored entries in a closed vault's audit log. */
+    async function restoreEntries(vault: TestVault): Promise<number> {
+      const db = await openDatabase(vault.config);
+      try {
+        const entries = await db.kysely.selectFrom('aegis_audit_log').select('id').where('action', '=', 'keys_restored').execute();
+        return entries.length;
+      } finally {
+        await db.close();
+      }
+    }
+
     it('round-trips every key', async () => {
       assert.equal(keys.length, 2);
       const file = path.join(safe, 'round-trip.json');
@@ -244,14 +270,8 @@ for (const dialect of await testDialects()) {
 
     it('records nothing for a vault without registered keys', async () => {
       const bare = await openTestVault(dialect);
-      const backupFile = path.join(safe, 'no-keys.json');
-      const keyFile = path.join(safe, 'no-keys.key');
       try {
-        await bare.close();
-        const bareEnv = { ...bare.env, AEGIS_LOG_LEVEL: 'warn', AEGIS_RECOVERY_PASSPHRASE: passphrase };
-        const backup = await runCli(['keys', 'backup', '--to', backupFile], bareEnv);
-        assert.equal(backup.code, 0, backup.stderr);
-        otherVaultKeys.push(...readKeyFile(path.join(bare.dir, 'master.key')));
+        const { backupFile, keyFile, env: bareEnv } = await backUpAnotherVault(bare, 'no-keys');
         // Only the database is opened here: opening the vault would register the key again.
         const db = await openDatabase(bare.config);
         try {
@@ -265,13 +285,7 @@ for (const dialect of await testDialects()) {
         assert.equal(restore.code, 0, restore.stderr);
         assert.match(restore.stdout, /database check: not checked: the vault at .* has no registered master key/);
         assert.match(restore.stdout, /audit entry: not written: the keys were not checked against the database/);
-        const reopened = await openDatabase(bare.config);
-        try {
-          const entries = await reopened.kysely.selectFrom('aegis_audit_log').select('id').where('action', '=', 'keys_restored').execute();
-          assert.equal(entries.length, 0);
-        } finally {
-          await reopened.close();
-        }
+        assert.equal(await restoreEntries(bare), 0);
       } finally {
         await destroyTestVault(bare);
       }
@@ -279,14 +293,8 @@ for (const dialect of await testDialects()) {
 
     it('records nothing while migrations are pending', async () => {
       const behind = await openTestVault(dialect);
-      const backupFile = path.join(safe, 'behind.json');
-      const keyFile = path.join(safe, 'behind.key');
       try {
-        await behind.close();
-        const behindEnv = { ...behind.env, AEGIS_LOG_LEVEL: 'warn', AEGIS_RECOVERY_PASSPHRASE: passphrase };
-        const backup = await runCli(['keys', 'backup', '--to', backupFile], behindEnv);
-        assert.equal(backup.code, 0, backup.stderr);
-        otherVaultKeys.push(...readKeyFile(path.join(behind.dir, 'master.key')));
+        const { backupFile, keyFile, env: behindEnv } = await backUpAnotherVault(behind, 'behind');
         // The vault now looks as if an older AEGIS had created it: its newest migration is not applied.
         const db = await openDatabase(behind.config);
         let newest: string;
@@ -303,13 +311,7 @@ for (const dialect of await testDialects()) {
         assert.equal(restore.code, 1, restore.stderr);
         assert.ok(fs.existsSync(keyFile), 'the key file is written although the entry is not');
         assert.match(restore.stdout, new RegExp(`audit entry: not written: the database lacks migrations ${newest}`));
-        const reopened = await openDatabase(behind.config);
-        try {
-          const entries = await reopened.kysely.selectFrom('aegis_audit_log').select('id').where('action', '=', 'keys_restored').execute();
-          assert.equal(entries.length, 0);
-        } finally {
-          await reopened.close();
-        }
+        assert.equal(await restoreEntries(behind), 0);
       } finally {
         await destroyTestVault(behind);
       }

@@ -6,10 +6,10 @@ import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
-import { openDatabase, type Db } from '../../src/db/database.js';
+import { openDatabase, type Db, type Executor } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { AuditLog } from '../../src/audit/audit.service.js';
-import { listenerName } from '../../src/db/postgres-changes.js';
+import { listenerName, PostgresChanges } from '../../src/db/postgres-changes.js';
 import { ReadCache } from '../../src/db/read-cache.js';
 import { touchToken } from '../../src/tokens/tokens.repository.js';
 import { ManualClock } from '../../src/lib/clock.js';
@@ -36,6 +36,20 @@ async function insertToken(db: Db, id: string, description: string): Promise<voi
     .execute();
 }
 
+/** Reads tok1 twice through a new cache and checks that only the first read loads. */
+async function secondReadLoadsNothing(db: Db): Promise<void> {
+  const cache = new ReadCache<string>(db, 10);
+  const loader = countingLoader(db, 'tok1');
+  assert.equal(await cache.read('tok1', loader.load), 'first');
+  assert.equal(await cache.read('tok1', loader.load), 'first');
+  assert.equal(loader.calls, 1);
+}
+
+/** Changes tok1's description, a change every cache of the token must notice. */
+async function describeToken(executor: Executor, description: string): Promise<void> {
+  await executor.updateTable('aegis_tokens').set({ description }).where('id', '=', 'tok1').execute();
+}
+
 describe('read cache on SQLite', () => {
   let dir: string;
   let db: Db;
@@ -52,19 +66,13 @@ describe('read cache on SQLite', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('serves a second read without loading again while nothing changed', async () => {
-    const cache = new ReadCache<string>(db, 10);
-    const loader = countingLoader(db, 'tok1');
-    assert.equal(await cache.read('tok1', loader.load), 'first');
-    assert.equal(await cache.read('tok1', loader.load), 'first');
-    assert.equal(loader.calls, 1);
-  });
+  it('serves a second read unloaded', () => secondReadLoadsNothing(db));
 
   it('loads again after a write through the same connection', async () => {
     const cache = new ReadCache<string>(db, 10);
     const loader = countingLoader(db, 'tok1');
     await cache.read('tok1', loader.load);
-    await db.kysely.updateTable('aegis_tokens').set({ description: 'second' }).where('id', '=', 'tok1').execute();
+    await describeToken(db.kysely, 'second');
     assert.equal(await cache.read('tok1', loader.load), 'second');
     assert.equal(loader.calls, 2);
   });
@@ -110,7 +118,7 @@ describe('read cache on SQLite', () => {
     const racing = async () => {
       calls += 1;
       const row = await db.kysely.selectFrom('aegis_tokens').select('description').where('id', '=', 'tok1').executeTakeFirstOrThrow();
-      if (calls === 1) await db.kysely.updateTable('aegis_tokens').set({ description: 'raced' }).where('id', '=', 'tok1').execute();
+      if (calls === 1) await describeToken(db.kysely, 'raced');
       return row.description ?? undefined;
     };
     await cache.read('tok1', racing);
@@ -175,21 +183,15 @@ describe('read cache on PostgreSQL', { skip: onPostgres ? false : 'PostgreSQL is
   // once more. The tests wait for those notices before they count loads.
   beforeEach(() => db.changesHeard!());
 
-  it('serves a second read without loading again while nothing changed', async () => {
-    const cache = new ReadCache<string>(db, 10);
-    const loader = countingLoader(db, 'tok1');
-    assert.equal(await cache.read('tok1', loader.load), 'first');
-    assert.equal(await cache.read('tok1', loader.load), 'first');
-    assert.equal(loader.calls, 1);
-  });
+  it('serves a second read unloaded', () => secondReadLoadsNothing(db));
 
   it('loads again at once after a write through this process', async () => {
     const cache = new ReadCache<string>(db, 10);
     const loader = countingLoader(db, 'tok1');
     await cache.read('tok1', loader.load);
-    await db.kysely.updateTable('aegis_tokens').set({ description: 'second' }).where('id', '=', 'tok1').execute();
+    await describeToken(db.kysely, 'second');
     assert.equal(await cache.read('tok1', loader.load), 'second');
-    await db.kysely.transaction().execute((trx) => trx.updateTable('aegis_tokens').set({ description: 'third' }).where('id', '=', 'tok1').execute());
+    await db.kysely.transaction().execute((trx) => describeToken(trx, 'third'));
     assert.equal(await cache.read('tok1', loader.load), 'third');
     assert.equal(loader.calls, 3);
   });
@@ -198,7 +200,7 @@ describe('read cache on PostgreSQL', { skip: onPostgres ? false : 'PostgreSQL is
     const cache = new ReadCache<string>(db, 10);
     const loader = countingLoader(db, 'tok1');
     await db.kysely.transaction().execute(async (trx) => {
-      await trx.updateTable('aegis_tokens').set({ description: 'committed later' }).where('id', '=', 'tok1').execute();
+      await describeToken(trx, 'committed later');
       // Another pooled connection still reads the value from before the commit.
       assert.notEqual(await cache.read('tok1', loader.load), 'committed later');
     });
@@ -222,7 +224,7 @@ describe('read cache on PostgreSQL', { skip: onPostgres ? false : 'PostgreSQL is
     const cache = new ReadCache<string>(db, 10);
     const loader = countingLoader(db, 'tok1');
     await cache.read('tok1', loader.load);
-    await other.kysely.updateTable('aegis_tokens').set({ description: 'from another process' }).where('id', '=', 'tok1').execute();
+    await describeToken(other.kysely, 'from another process');
     await db.changesHeard!();
     assert.equal(await cache.read('tok1', loader.load), 'from another process');
     assert.equal(loader.calls, 2);
@@ -258,7 +260,7 @@ describe('read cache on PostgreSQL', { skip: onPostgres ? false : 'PostgreSQL is
     await eventually(() => db.changeCount!() === undefined, 5_000, 'noticing the lost connection');
 
     // No notice of this change reaches this process while it does not listen, so each read loads instead.
-    await other.kysely.updateTable('aegis_tokens').set({ description: 'changed unheard' }).where('id', '=', 'tok1').execute();
+    await describeToken(other.kysely, 'changed unheard');
     assert.notEqual(cached, 'changed unheard');
     assert.equal(await cache.read('tok1', loader.load), 'changed unheard');
     assert.equal(await cache.read('tok1', loader.load), 'changed unheard');
@@ -326,6 +328,25 @@ for (const dialect of await testDialects()) {
     });
   });
 }
+
+describe('change listener failures', () => {
+  it('logs no connection secret', async () => {
+    const password = 'listener-secret-password-4711';
+    const warnings: string[] = [];
+    const log = { warn: (message: string) => warnings.push(message), info: (message: string) => warnings.push(message) };
+    // Nothing listens on port 1, so the connection is refused at once.
+    const changes = new PostgresChanges({ connectionString: `postgres://aegis:${password}@127.0.0.1:1/aegis`, connectionTimeoutMillis: 2_000 }, log);
+    try {
+      await changes.start('public');
+      assert.equal(changes.count(), undefined);
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0]!, /stopped listening for changes by other processes \(it could not connect or listen: .+\)/);
+      assert.ok(!warnings[0]!.includes(password), warnings[0]);
+    } finally {
+      await changes.close();
+    }
+  });
+});
 
 describe('read cache without a change count', () => {
   it('loads on every read, as in the read-only copies of aegis doctor', async () => {

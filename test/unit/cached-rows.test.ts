@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { mayChangeCachedRows } from '../../src/db/cached-rows.js';
 
 describe('mayChangeCachedRows', () => {
-  it('counts writes to tables the caches read, and statements it cannot read', () => {
+  it('counts cached-table writes and unknown statements', () => {
     for (const sql of [
       'update "aegis_tokens" set "revoked_at" = $1 where "id" = $2',
       'insert into "aegis_credentials" ("id") values (?)',
@@ -18,7 +18,7 @@ describe('mayChangeCachedRows', () => {
     }
   });
 
-  it('leaves out reads, transaction control, last-use updates and audit appends', () => {
+  it('skips reads, control, last use and audit', () => {
     for (const sql of [
       'select "id" from "aegis_tokens" where "id" = $1',
       '(select 1) union (select 2)',
