@@ -1,19 +1,13 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { DialectName, Executor } from '../db/database.js';
 import type { Database } from '../db/schema.js';
-import { fromJson, toBool, toIso, toJson, toNumber } from '../db/values.js';
-import { uuid7 } from '../lib/uuid7.js';
-import { entryHash } from './chain.js';
+import { fromJson, toBool, toIso, toNumber } from '../db/values.js';
+import { auditRow } from './audit-row.js';
+import { chainEntries, type ChainHead } from './chain.js';
 import type { AuditEntry, AuditEntryInput } from './audit.types.js';
 
 /** Rows per INSERT: 14 parameters each stays below SQLite's limit of 32,766 bound parameters per statement. */
 const insertBatchRows = 1_000;
-
-/** The newest entry of the chain, as stored in `aegis_audit_head`. */
-export interface ChainHead {
-  seq: number;
-  entryHash: string;
-}
 
 /**
  * Appends entries to the chain inside the caller's transaction. Locking the head row orders appends
@@ -34,7 +28,7 @@ export async function appendEntries(
   const entries = chainEntries({ seq: toNumber(current.seq), entryHash: current.entry_hash }, inputs, timestamp);
   if (entries.length === 0) return entries;
   for (let start = 0; start < entries.length; start += insertBatchRows) {
-    await trx.insertInto('aegis_audit_log').values(entries.slice(start, start + insertBatchRows).map(toRow)).execute();
+    await trx.insertInto('aegis_audit_log').values(entries.slice(start, start + insertBatchRows).map(auditRow)).execute();
   }
   const last = entries[entries.length - 1]!;
   await trx.updateTable('aegis_audit_head').set({ seq: last.seq, entry_hash: last.entryHash }).where('id', '=', 1).execute();
@@ -55,7 +49,7 @@ export async function appendAfterHead(db: Kysely<Database>, expected: ChainHead,
   const last = entries[entries.length - 1]!;
   // Parameters in a VALUES list have no column to take their type from, hence the casts.
   const rows = entries.map((entry) => {
-    const row = toRow(entry);
+    const row = auditRow(entry);
     return sql`(${row.id}::uuid, ${row.seq}::bigint, ${row.timestamp}::timestamptz, ${row.credential_id}::uuid, ${row.credential_name}::text, ${row.action}::text, ${row.actor}::text, ${row.target}::text, ${row.details}::jsonb, ${row.ip_address}::text, ${row.success}::boolean, ${row.error_message}::text, ${row.prev_hash}::text, ${row.entry_hash}::text)`;
   });
   const result = await sql`
@@ -68,54 +62,6 @@ export async function appendAfterHead(db: Kysely<Database>, expected: ChainHead,
     select * from (values ${sql.join(rows)}) as appended
     where exists (select 1 from moved)`.execute(db);
   return Number(result.numAffectedRows ?? 0) === entries.length;
-}
-
-/** Links entries into the chain after `head`, giving each its sequence number, id and hash. */
-export function chainEntries(head: ChainHead, inputs: ReadonlyArray<AuditEntryInput>, timestamp: string | ReadonlyArray<string>): AuditEntry[] {
-  let seq = head.seq;
-  let prevHash = head.entryHash;
-  const entries: AuditEntry[] = [];
-  for (const [index, input] of inputs.entries()) {
-    seq += 1;
-    const unhashed = {
-      id: uuid7(),
-      seq,
-      timestamp: typeof timestamp === 'string' ? timestamp : timestamp[index]!,
-      credentialId: input.credentialId ?? null,
-      credentialName: input.credentialName,
-      action: input.action,
-      actor: input.actor,
-      target: input.target ?? null,
-      details: input.details ?? {},
-      ipAddress: input.ipAddress ?? null,
-      success: input.success,
-      errorMessage: input.errorMessage ?? null,
-      prevHash,
-    };
-    const entry = { ...unhashed, entryHash: entryHash(unhashed) };
-    entries.push(entry);
-    prevHash = entry.entryHash;
-  }
-  return entries;
-}
-
-function toRow(entry: AuditEntry) {
-  return {
-    id: entry.id,
-    seq: entry.seq,
-    timestamp: entry.timestamp,
-    credential_id: entry.credentialId,
-    credential_name: entry.credentialName,
-    action: entry.action,
-    actor: entry.actor,
-    target: entry.target,
-    details: toJson(entry.details),
-    ip_address: entry.ipAddress,
-    success: entry.success,
-    error_message: entry.errorMessage,
-    prev_hash: entry.prevHash,
-    entry_hash: entry.entryHash,
-  };
 }
 
 type AuditRow = Awaited<ReturnType<typeof selectPage>>[number];

@@ -2,7 +2,8 @@ import type { Transaction } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { Database } from '../db/schema.js';
 import type { Clock } from '../lib/clock.js';
-import { appendAfterHead, appendEntries, chainEntries, queryEntries, type AuditQuery, type ChainHead } from './audit.repository.js';
+import { appendAfterHead, appendEntries, queryEntries, type AuditQuery } from './audit.repository.js';
+import { chainEntries, type ChainHead } from './chain.js';
 import type { AuditEntry, AuditEntryInput } from './audit.types.js';
 
 /** Maximum entries per group commit; 1,000 rows fit one INSERT on both databases. */

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { canonicalJson } from '../lib/json.js';
-import type { AuditEntry } from './audit.types.js';
+import { uuid7 } from '../lib/uuid7.js';
+import type { AuditEntry, AuditEntryInput } from './audit.types.js';
 
 /**
  * Computes an entry's hash: SHA-256 over the canonical JSON of every stored field except the hash
@@ -33,4 +34,39 @@ export function hashedFields(entry: Omit<AuditEntry, 'entryHash'>) {
 /** Lists every stored field of an entry under its column name, as the API and exports show it. */
 export function storedFields(entry: AuditEntry) {
   return { ...hashedFields(entry), entry_hash: entry.entryHash };
+}
+
+/** The newest entry of the chain, as stored in `aegis_audit_head`. */
+export interface ChainHead {
+  seq: number;
+  entryHash: string;
+}
+
+/** Links entries into the chain after `head`, giving each its sequence number, id and hash. */
+export function chainEntries(head: ChainHead, inputs: ReadonlyArray<AuditEntryInput>, timestamp: string | ReadonlyArray<string>): AuditEntry[] {
+  let seq = head.seq;
+  let prevHash = head.entryHash;
+  const entries: AuditEntry[] = [];
+  for (const [index, input] of inputs.entries()) {
+    seq += 1;
+    const unhashed = {
+      id: uuid7(),
+      seq,
+      timestamp: typeof timestamp === 'string' ? timestamp : timestamp[index]!,
+      credentialId: input.credentialId ?? null,
+      credentialName: input.credentialName,
+      action: input.action,
+      actor: input.actor,
+      target: input.target ?? null,
+      details: input.details ?? {},
+      ipAddress: input.ipAddress ?? null,
+      success: input.success,
+      errorMessage: input.errorMessage ?? null,
+      prevHash,
+    };
+    const entry = { ...unhashed, entryHash: entryHash(unhashed) };
+    entries.push(entry);
+    prevHash = entry.entryHash;
+  }
+  return entries;
 }
