@@ -11,6 +11,7 @@ import * as dropAuditIndexes from './migrations/0008_drop_audit_indexes.js';
 import * as auditPrevHash from './migrations/0009_audit_prev_hash.js';
 import * as changeNotices from './migrations/0010_change_notices.js';
 import * as dropUnusedAuditIndexes from './migrations/0011_drop_unused_audit_indexes.js';
+import * as changeCount from './migrations/0012_change_count.js';
 
 interface DialectMigration {
   up(db: Kysely<any>, dialect: DialectName): Promise<void>;
@@ -29,6 +30,7 @@ const migrations: Record<string, DialectMigration> = {
   '0009_audit_prev_hash': auditPrevHash,
   '0010_change_notices': changeNotices,
   '0011_drop_unused_audit_indexes': dropUnusedAuditIndexes,
+  '0012_change_count': changeCount,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

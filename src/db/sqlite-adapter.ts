@@ -22,15 +22,18 @@ interface PreparedStatement {
 export class SqliteAdapter implements SqliteDatabase {
   readonly #db: BetterSqlite3.Database;
   readonly #statements = new Map<string, PreparedStatement>();
-  readonly #dataVersion: BetterSqlite3.Statement;
-  #lastDataVersion: number;
+  /** Reads `aegis_change_count` (migration 0012), or undefined before that table exists. */
+  #changeCountRead: BetterSqlite3.Statement | undefined;
+  readonly #dataVersionRead: BetterSqlite3.Statement;
+  /** What the last reading returned, marked with its source. */
+  #lastReading: string;
   #changes = 0;
-  #dataVersionRead = false;
+  #readThisTurn = false;
 
   constructor(db: BetterSqlite3.Database) {
     this.#db = db;
-    this.#dataVersion = db.prepare('pragma data_version').pluck();
-    this.#lastDataVersion = this.#dataVersion.get() as number;
+    this.#dataVersionRead = db.prepare('pragma data_version').pluck();
+    this.#lastReading = this.#readOthersChanges();
   }
 
   close(): void {
@@ -39,30 +42,46 @@ export class SqliteAdapter implements SqliteDatabase {
   }
 
   /**
-   * Returns a number that grows whenever rows outside the audit log may have changed: on each write through this
-   * connection, and when SQLite's data_version shows a commit by another connection (the CLI, a second
-   * process). A value read while the count stayed the same is what the database held when this turn
-   * of the event loop first read data_version, with every write of this connection since.
+   * Returns a number that grows whenever rows the read caches load from may have changed: on each write
+   * through this connection, and when another connection (the CLI, a second process) committed a
+   * change to those tables. A value read while the count stayed the same is what the database held when
+   * this turn of the event loop first read the count, with every write of this connection since.
    */
   changeCount(): number {
-    // Reading data_version opens and closes a read transaction, 6 to 9 us with its file locks, and each
-    // agent read made two. It is read once per turn of the event loop instead, so another connection's
-    // commit shows from the next turn: at most one turn later than if it were read on every lookup.
-    if (!this.#dataVersionRead) {
-      this.#dataVersionRead = true;
-      setImmediate(this.#forgetDataVersion);
-      const dataVersion = this.#dataVersion.get() as number;
-      if (dataVersion !== this.#lastDataVersion) {
-        this.#lastDataVersion = dataVersion;
+    // Each reading opens and closes a read transaction, 6 to 9 us with its file locks, and each agent
+    // read made two. It is read once per turn of the event loop instead, so another connection's commit
+    // shows from the next turn: at most one turn later than if it were read on every lookup.
+    if (!this.#readThisTurn) {
+      this.#readThisTurn = true;
+      setImmediate(this.#nextTurn);
+      const reading = this.#readOthersChanges();
+      if (reading !== this.#lastReading) {
+        this.#lastReading = reading;
         this.#changes += 1;
       }
     }
     return this.#changes;
   }
 
-  readonly #forgetDataVersion = (): void => {
-    this.#dataVersionRead = false;
+  readonly #nextTurn = (): void => {
+    this.#readThisTurn = false;
   };
+
+  /**
+   * Reads the change count that triggers keep for the cached tables (migration 0012), which the audit
+   * writer thread's commits leave alone. Before that migration ran, it reads data_version, which every
+   * other connection's commit moves.
+   */
+  #readOthersChanges(): string {
+    if (this.#changeCountRead === undefined) {
+      try {
+        this.#changeCountRead = this.#db.prepare('select count from aegis_change_count where id = 1').pluck();
+      } catch {
+        return `data version ${this.#dataVersionRead.get() as number}`;
+      }
+    }
+    return `change count ${this.#changeCountRead.get() as number}`;
+  }
 
   prepare(sql: string): SqliteStatement {
     const { statement, changesCachedRows } = this.#prepared(sql === 'begin' ? 'begin immediate' : sql);

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { openDatabase, type Db, type Executor } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
@@ -105,12 +106,59 @@ describe('read cache on SQLite', () => {
     } finally {
       other.close();
     }
-    // The change count reads data_version once per turn of the event loop, so the commit shows from
-    // the next turn on.
+    // The change count is read once per turn of the event loop, so the commit shows from the next turn on.
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(await cache.read('tok1', loader.load), 'from the CLI');
     assert.equal(loader.calls, 2);
   });
+
+  it("keeps values across another connection's audit appends and last-use updates", async () => {
+    const cache = new ReadCache<string>(db, 10);
+    const loader = countingLoader(db, 'tok1');
+    await cache.read('tok1', loader.load);
+    const other = new BetterSqlite3(path.join(dir, 'aegis.db'));
+    try {
+      other.prepare('update aegis_audit_head set seq = seq where id = 1').run();
+      other.prepare("update aegis_tokens set last_used_at = '2026-06-02T00:00:00.000Z' where id = 'tok1'").run();
+      other.prepare("update aegis_credentials set last_used_at = '2026-06-02T00:00:00.000Z'").run();
+    } finally {
+      other.close();
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    await cache.read('tok1', loader.load);
+    assert.equal(loader.calls, 1);
+  });
+
+  for (const [table, change] of [
+    ['aegis_tokens', "update aegis_tokens set revoked_at = '2026-06-03T00:00:00.000Z' where id = 'tok-other'"],
+    ['aegis_tokens', "delete from aegis_tokens where id = 'tok-other'"],
+    ['aegis_credentials', "update aegis_credentials set description = 'changed elsewhere'"],
+    ['aegis_credential_versions', "insert into aegis_credential_versions (id, credential_id, version, created_at, is_current, state) values ('ver-other', 'cred-other', 1, '2026-06-03T00:00:00.000Z', 0, 'committed')"],
+    ['aegis_health_checks', "insert into aegis_health_checks (id, credential_id, checked_at, status, details) values ('check-other', 'cred-other', '2026-06-03T00:00:00.000Z', 'healthy', '{}')"],
+  ] as const) {
+    it(`loads again after another connection changes ${table}: ${change.split(' ').slice(0, 2).join(' ')}`, async () => {
+      await db.kysely.deleteFrom('aegis_tokens').where('id', '=', 'tok-other').execute();
+      await insertToken(db, 'tok-other', 'other');
+      await db.kysely.deleteFrom('aegis_health_checks').execute();
+      await db.kysely.deleteFrom('aegis_credential_versions').execute();
+      await db.kysely.deleteFrom('aegis_credentials').execute();
+      await sql`insert into aegis_credentials (id, name, credential_type, provider, provider_config, status, created_at, updated_at, tags, metadata)
+        values ('cred-other', 'other', 'apiKey', 'api', '{}', 'active', '2026-06-01T00:00:00.000Z', '2026-06-01T00:00:00.000Z', '[]', '{}')`.execute(db.kysely);
+      await new Promise((resolve) => setImmediate(resolve));
+      const cache = new ReadCache<string>(db, 10);
+      const loader = countingLoader(db, 'tok1');
+      await cache.read('tok1', loader.load);
+      const other = new BetterSqlite3(path.join(dir, 'aegis.db'));
+      try {
+        other.prepare(change).run();
+      } finally {
+        other.close();
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      await cache.read('tok1', loader.load);
+      assert.equal(loader.calls, 2);
+    });
+  }
 
   it('does not keep a value loaded while a write happened', async () => {
     const cache = new ReadCache<string>(db, 10);
