@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -10,11 +9,9 @@ import { poolConfig, resolvePoolSettings, type PoolSettings } from './pool-setti
 import type { Database } from './schema.js';
 import { PostgresChanges } from './postgres-changes.js';
 import { SqliteAdapter } from './sqlite-adapter.js';
+import { openSqliteConnection } from './sqlite-connection.js';
 
 export type DialectName = 'sqlite' | 'postgres';
-
-/** WAL pages after which SQLite copies the WAL back into the database file. */
-const walCheckpointPages = 10_000;
 
 /** Either the whole database or an open transaction; repository functions take one as their first argument. */
 export type Executor = Kysely<Database> | Transaction<Database>;
@@ -64,16 +61,7 @@ function openSqlite(file: string): Db {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   // Created readable by its owner only; SQLite gives its -wal and -shm files the same mode.
   if (!fs.existsSync(file)) fs.closeSync(fs.openSync(file, 'a', 0o600));
-  const raw = new BetterSqlite3(file);
-  raw.pragma('journal_mode = WAL');
-  raw.pragma('synchronous = NORMAL');
-  raw.pragma('foreign_keys = ON');
-  raw.pragma('busy_timeout = 5000');
-  // A checkpoint copies the WAL into the database file on the event loop and stalls every request
-  // meanwhile. At SQLite's default of 1,000 pages (4 MB), B1's p99 was 15 ms. At 10,000 pages (about
-  // 40 MB of WAL) it was 8 to 9 ms, because a busy vault checkpointed ten times less often.
-  raw.pragma(`wal_autocheckpoint = ${walCheckpointPages}`);
-  const adapter = new SqliteAdapter(raw);
+  const adapter = new SqliteAdapter(openSqliteConnection(file));
   const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: adapter }) });
   return { kysely, dialect: 'sqlite', location: file, schema: undefined, changeCount: () => adapter.changeCount(), close: () => kysely.destroy() };
 }
