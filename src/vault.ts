@@ -110,7 +110,7 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       scheduler,
       close: async () => {
         await scheduler.stop();
-        await audit.settled();
+        await audit.close();
         await db.close();
       },
     };

@@ -3,11 +3,15 @@ import type { Db } from '../db/database.js';
 import type { Database } from '../db/schema.js';
 import type { Clock } from '../lib/clock.js';
 import { appendAfterHead, appendEntries, queryEntries, type AuditQuery } from './audit.repository.js';
+import { AuditWriter } from './audit-writer.js';
 import { chainEntries, type ChainHead } from './chain.js';
 import type { AuditEntry, AuditEntryInput } from './audit.types.js';
 
 /** Maximum entries per group commit; 1,000 rows fit one INSERT on both databases. */
 const maxGroupEntries = 1_000;
+
+/** How long the SQLite writer thread waits for another group before it stops. */
+const defaultWriterIdleMs = 30_000;
 
 /** One `record` call waiting for its group commit. */
 interface PendingRecord {
@@ -38,10 +42,15 @@ export class AuditLog {
    * statements are local calls, not round trips.
    */
   #head: ChainHead | undefined;
+  /** On SQLite, the thread that appends groups while calls arrive together (AuditWriter), if running. */
+  #writer: AuditWriter | undefined;
+  readonly #writerIdleMs: number;
+  #writerGroups = 0;
 
-  constructor(deps: { db: Db; clock: Clock }) {
+  constructor(deps: { db: Db; clock: Clock; writerIdleMs?: number }) {
     this.#db = deps.db;
     this.#clock = deps.clock;
+    this.#writerIdleMs = deps.writerIdleMs ?? defaultWriterIdleMs;
   }
 
   /** Appends entries in a transaction of their own, shared with the calls that arrive at the same time. */
@@ -66,6 +75,23 @@ export class AuditLog {
   /** Resolves once every entry recorded so far is committed or has failed. */
   async settled(): Promise<void> {
     while (this.#committing) await this.#committing;
+  }
+
+  /** Whether the SQLite writer thread is running, and whether it has opened its connection; for tests. */
+  get writerState(): 'stopped' | 'starting' | 'ready' {
+    if (this.#writer === undefined) return 'stopped';
+    return this.#writer.ready ? 'ready' : 'starting';
+  }
+
+  /** Groups committed by the SQLite writer thread since this log was created; for tests. */
+  get writerGroups(): number {
+    return this.#writerGroups;
+  }
+
+  /** Waits for the entries recorded so far, then stops the writer thread; call before closing the database. */
+  async close(): Promise<void> {
+    await this.settled();
+    await this.#writer?.close();
   }
 
   async #commitQueued(): Promise<void> {
@@ -109,8 +135,31 @@ export class AuditLog {
       const entries = chainEntries(expected, inputs, timestamps);
       if (await appendAfterHead(this.#db.kysely, expected, entries)) return this.#keepHead(entries);
     }
+    if (this.#db.dialect === 'sqlite') {
+      if (this.#writer?.ready) {
+        const entries = await this.#writer.append(inputs, timestamps);
+        this.#writerGroups += 1;
+        return entries;
+      }
+      if (group.length > 1) this.#startWriter();
+    }
     const entries = await this.#db.kysely.transaction().execute((trx) => appendEntries(trx, this.#db.dialect, inputs, timestamps));
     return this.#db.dialect === 'postgres' ? this.#keepHead(entries) : entries;
+  }
+
+  /**
+   * Starts the writer thread when a group holds several calls, which means calls arrive faster than one
+   * commit takes. Groups keep going through this connection until the thread is ready.
+   */
+  #startWriter(): void {
+    if (this.#writer !== undefined || this.#db.location === ':memory:') return;
+    const writer = new AuditWriter(this.#db.location, {
+      idleMs: this.#writerIdleMs,
+      onStop: () => {
+        if (this.#writer === writer) this.#writer = undefined;
+      },
+    });
+    this.#writer = writer;
   }
 
   #keepHead(entries: AuditEntry[]): AuditEntry[] {

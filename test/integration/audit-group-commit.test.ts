@@ -1,9 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { AuditLog } from '../../src/audit/audit.service.js';
 import type { AuditEntryInput } from '../../src/audit/audit.types.js';
 import { verifyAuditChain } from '../../src/audit/verify.js';
 import { testDialects } from '../helpers/databases.js';
 import { call, destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
+
+/** Waits for a condition that a worker thread brings about, checking every 10 ms for at most 10 s. */
+async function until(condition: () => boolean): Promise<void> {
+  for (let waited = 0; !condition(); waited += 10) {
+    if (waited >= 10_000) throw new Error('the condition did not come true within 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 function entry(index: number): AuditEntryInput {
   return { credentialName: `group-${index}`, action: 'read', actor: 'ARIA', success: true, details: { index } };
@@ -70,6 +79,65 @@ for (const dialect of await testDialects()) {
         .execute();
       assert.equal(reads.length, 50);
     });
+
+    if (dialect === 'sqlite') {
+      it('appends on the writer thread while calls arrive together, in one chain with the main connection', async () => {
+        const audit = t.vault.audit;
+        await Promise.all(Array.from({ length: 20 }, (_, index) => audit.record(entry(4000 + index))));
+        assert.notEqual(audit.writerState, 'stopped');
+        await until(() => audit.writerState === 'ready');
+        const groupsBefore = audit.writerGroups;
+        const headBefore = await t.vault.db.kysely.selectFrom('aegis_audit_head').select('seq').executeTakeFirstOrThrow();
+        // Appends inside transactions of the main connection interleave with the thread's groups.
+        const results = await Promise.all([
+          ...Array.from({ length: 200 }, (_, index) => audit.record(entry(5000 + index))),
+          ...Array.from({ length: 10 }, (_, index) => t.vault.db.kysely.transaction().execute((trx) => audit.recordIn(trx, entry(6000 + index)))),
+        ]);
+        assert.ok(audit.writerGroups > groupsBefore, 'no group went through the writer thread');
+        const seqs = results.map(([stored]) => stored!.seq);
+        assert.equal(new Set(seqs).size, 210);
+        for (const [index, [stored]] of results.slice(0, 200).entries()) assert.equal(stored!.details.index, 5000 + index);
+        const headAfter = await t.vault.db.kysely.selectFrom('aegis_audit_head').select('seq').executeTakeFirstOrThrow();
+        assert.equal(Number(headAfter.seq) - Number(headBefore.seq), 210);
+        const verdict = await verifyAuditChain(t.vault.db.kysely, t.vault.keyring);
+        assert.equal(verdict.ok, true, JSON.stringify(verdict));
+      });
+
+      it("fails only the broken entry's call on the writer thread too", async () => {
+        const audit = t.vault.audit;
+        await until(() => audit.writerState === 'ready');
+        const groupsBefore = audit.writerGroups;
+        const broken = { ...entry(-2), action: null } as unknown as AuditEntryInput;
+        const outcomes = await Promise.allSettled([audit.record(entry(7000)), audit.record(broken), audit.record(entry(7001))]);
+        assert.deepEqual(
+          outcomes.map((outcome) => outcome.status),
+          ['fulfilled', 'rejected', 'fulfilled'],
+        );
+        assert.match(String((outcomes[1] as PromiseRejectedResult).reason), /NOT NULL constraint failed: aegis_audit_log\.action/);
+        assert.ok(audit.writerGroups > groupsBefore);
+        assert.equal((await verifyAuditChain(t.vault.db.kysely, t.vault.keyring)).ok, true);
+      });
+
+      it('stops the writer thread when idle and on close, and appends on the main connection meanwhile', async () => {
+        const audit = new AuditLog({ db: t.vault.db, clock: t.clock, writerIdleMs: 50 });
+        await Promise.all(Array.from({ length: 20 }, (_, index) => audit.record(entry(8000 + index))));
+        await until(() => audit.writerState === 'ready');
+        await until(() => audit.writerState === 'stopped');
+        const [alone] = await audit.record(entry(8100));
+        assert.equal(audit.writerState, 'stopped');
+        assert.equal(alone!.details.index, 8100);
+
+        await Promise.all(Array.from({ length: 20 }, (_, index) => audit.record(entry(8200 + index))));
+        await until(() => audit.writerState === 'ready');
+        const closing = Promise.all(Array.from({ length: 20 }, (_, index) => audit.record(entry(8300 + index))));
+        await audit.close();
+        assert.equal(audit.writerState, 'stopped');
+        assert.equal((await closing).length, 20);
+        const stored = await t.vault.db.kysely.selectFrom('aegis_audit_log').select('seq').where('credential_name', 'in', ['group-8300', 'group-8319']).execute();
+        assert.equal(stored.length, 2);
+        assert.equal((await verifyAuditChain(t.vault.db.kysely, t.vault.keyring)).ok, true);
+      });
+    }
 
     if (dialect === 'postgres') {
       it('keeps one chain across two processes', async () => {

@@ -1,0 +1,64 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { openSqliteConnection } from '../db/sqlite-connection.js';
+import { auditRow } from './audit-row.js';
+import { chainEntries } from './chain.js';
+import type { AuditEntry, AuditEntryInput } from './audit.types.js';
+
+/**
+ * The audit writer thread's side (see AuditWriter): it appends groups of entries to the chain on a
+ * SQLite connection of its own, so that hashing, inserting and committing them run beside the event
+ * loop instead of on it. Each group is one transaction that takes the write lock (BEGIN IMMEDIATE),
+ * reads the head, inserts the entries and moves the head, exactly as the locked path of the main
+ * connection does, so appends from both connections and from other processes stay in one chain.
+ */
+
+/** What the main thread sends: one group, its entries' inputs, and one timestamp per entry. */
+export interface AppendMessage {
+  id: number;
+  inputs: AuditEntryInput[];
+  timestamps: string[];
+}
+
+/** What the thread answers: once when its connection is open, then once per group. */
+export type WriterReply =
+  | { kind: 'ready' }
+  | { kind: 'appended'; id: number; entries: AuditEntry[] }
+  | { kind: 'failed'; id: number; error: { name: string; message: string; code: string | undefined } };
+
+const port = parentPort;
+if (port === null) throw new Error('writer-thread.ts runs only as a worker thread');
+
+const db = openSqliteConnection((workerData as { file: string }).file);
+const readHead = db.prepare('select seq, entry_hash as entryHash from aegis_audit_head where id = 1');
+const insert = db.prepare(
+  `insert into aegis_audit_log (id, seq, timestamp, credential_id, credential_name, action, actor, target, details, ip_address, success, error_message, prev_hash, entry_hash)
+   values (@id, @seq, @timestamp, @credential_id, @credential_name, @action, @actor, @target, @details, @ip_address, @success, @error_message, @prev_hash, @entry_hash)`,
+);
+const moveHead = db.prepare('update aegis_audit_head set seq = ?, entry_hash = ? where id = 1');
+
+const append = db.transaction((inputs: AuditEntryInput[], timestamps: string[]): AuditEntry[] => {
+  const head = readHead.get() as { seq: number; entryHash: string };
+  const entries = chainEntries(head, inputs, timestamps);
+  for (const entry of entries) insert.run({ ...auditRow(entry), success: entry.success ? 1 : 0 });
+  const last = entries[entries.length - 1];
+  if (last !== undefined) moveHead.run(last.seq, last.entryHash);
+  return entries;
+});
+
+port.on('message', (message: AppendMessage | 'close') => {
+  if (message === 'close') {
+    db.close();
+    port.close();
+    return;
+  }
+  let reply: WriterReply;
+  try {
+    reply = { kind: 'appended', id: message.id, entries: append.immediate(message.inputs, message.timestamps) };
+  } catch (caught) {
+    const error = caught instanceof Error ? caught : new Error(String(caught));
+    const code = (error as { code?: unknown }).code;
+    reply = { kind: 'failed', id: message.id, error: { name: error.name, message: error.message, code: typeof code === 'string' ? code : undefined } };
+  }
+  port.postMessage(reply);
+});
+port.postMessage({ kind: 'ready' } satisfies WriterReply);
