@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { AuditEntry, AuditEntryInput } from './audit.types.js';
+import type { AuditEntry } from './audit.types.js';
 import type { AppendMessage, WriterReply } from './writer-thread.js';
 
 interface Waiting {
@@ -53,8 +53,11 @@ export class AuditWriter {
     return this.#ready && !this.#closing && !this.#stopped;
   }
 
-  /** Appends one group in a transaction of its own and resolves with its entries once it is committed. */
-  append(inputs: AuditEntryInput[], timestamps: string[]): Promise<AuditEntry[]> {
+  /**
+   * Appends one group and resolves with its entries once they are committed. `inputs` holds each
+   * call's inputs as a JSON array, `timestamps` one time per entry.
+   */
+  append(inputs: string[], timestamps: string[]): Promise<AuditEntry[]> {
     if (!this.ready) return Promise.reject(new Error('the audit writer thread is not running'));
     const id = this.#nextId++;
     clearTimeout(this.#idleTimer);

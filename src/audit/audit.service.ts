@@ -15,7 +15,9 @@ const defaultWriterIdleMs = 30_000;
 
 /** One `record` call waiting for its group commit. */
 interface PendingRecord {
-  inputs: AuditEntryInput[];
+  /** The call's inputs as a JSON array (see `inputsJson`). */
+  json: string;
+  count: number;
   timestamp: string;
   resolve: (entries: AuditEntry[]) => void;
   reject: (error: unknown) => void;
@@ -34,6 +36,8 @@ export class AuditLog {
   readonly #clock: Clock;
   #queue: PendingRecord[] = [];
   #committing: Promise<void> | undefined;
+  /** Groups sent to the writer thread and not yet answered. */
+  readonly #inFlight = new Set<Promise<void>>();
   /**
    * On PostgreSQL, the chain head as this process's last group left it, or undefined when unknown (at
    * start, after a failure). While it is known, a group goes out as one statement that appends only if
@@ -57,7 +61,7 @@ export class AuditLog {
   record(...inputs: AuditEntryInput[]): Promise<AuditEntry[]> {
     const timestamp = this.#clock.now().toISOString();
     return new Promise((resolve, reject) => {
-      this.#queue.push({ inputs: inputs.map(sanitize), timestamp, resolve, reject });
+      this.#queue.push({ json: inputsJson(inputs), count: inputs.length, timestamp, resolve, reject });
       // setImmediate lets the requests already read from their sockets queue their entries first.
       this.#committing ??= new Promise<void>((done) => setImmediate(done)).then(() => this.#commitQueued());
     });
@@ -65,7 +69,7 @@ export class AuditLog {
 
   /** Appends entries inside the caller's transaction, so they commit or roll back with the change they describe. */
   async recordIn(trx: Transaction<Database>, ...inputs: AuditEntryInput[]): Promise<AuditEntry[]> {
-    return appendEntries(trx, this.#db.dialect, inputs.map(sanitize), this.#clock.now().toISOString());
+    return appendEntries(trx, this.#db.dialect, JSON.parse(inputsJson(inputs)) as AuditEntryInput[], this.#clock.now().toISOString());
   }
 
   async query(query: AuditQuery): Promise<{ entries: AuditEntry[]; total: number }> {
@@ -74,7 +78,7 @@ export class AuditLog {
 
   /** Resolves once every entry recorded so far is committed or has failed. */
   async settled(): Promise<void> {
-    while (this.#committing) await this.#committing;
+    while (this.#committing || this.#inFlight.size > 0) await Promise.all([this.#committing, ...this.#inFlight]);
   }
 
   /** Whether the SQLite writer thread is running, and whether it has opened its connection; for tests. */
@@ -98,51 +102,67 @@ export class AuditLog {
     try {
       while (this.#queue.length > 0) {
         const group = this.#takeGroup();
-        try {
-          const entries = await this.#append(group);
-          let start = 0;
-          for (const pending of group) {
-            pending.resolve(entries.slice(start, start + pending.inputs.length));
-            start += pending.inputs.length;
-          }
-        } catch (error) {
-          // One call's entries must not fail the others': after a failed group, each call commits alone.
-          if (group.length === 1) group[0]!.reject(error);
-          else for (const pending of group) await this.#append([pending]).then(pending.resolve, pending.reject);
-        }
+        const committed = this.#commitGroup(group);
+        // The writer thread commits groups in the order it receives them, so the next group can go out
+        // before this one's answer comes back. The locked path on this connection waits for each.
+        if (this.#writer?.ready) this.#track(committed);
+        else await committed;
       }
     } finally {
       this.#committing = undefined;
     }
   }
 
+  /** Commits a group and settles its calls; never rejects. */
+  async #commitGroup(group: ReadonlyArray<PendingRecord>): Promise<void> {
+    try {
+      const entries = await this.#append(group);
+      let start = 0;
+      for (const pending of group) {
+        pending.resolve(entries.slice(start, start + pending.count));
+        start += pending.count;
+      }
+    } catch (error) {
+      // One call's entries must not fail the others': after a failed group, each call commits alone.
+      if (group.length === 1) group[0]!.reject(error);
+      else for (const pending of group) await this.#append([pending]).then(pending.resolve, pending.reject);
+    }
+  }
+
+  #track(committed: Promise<void>): void {
+    this.#inFlight.add(committed);
+    void committed.finally(() => this.#inFlight.delete(committed));
+  }
+
   #takeGroup(): PendingRecord[] {
     let entryCount = 0;
     let callCount = 0;
-    while (callCount < this.#queue.length && (callCount === 0 || entryCount + this.#queue[callCount]!.inputs.length <= maxGroupEntries)) {
-      entryCount += this.#queue[callCount]!.inputs.length;
+    while (callCount < this.#queue.length && (callCount === 0 || entryCount + this.#queue[callCount]!.count <= maxGroupEntries)) {
+      entryCount += this.#queue[callCount]!.count;
       callCount += 1;
     }
     return this.#queue.splice(0, callCount);
   }
 
   async #append(group: ReadonlyArray<PendingRecord>): Promise<AuditEntry[]> {
-    const inputs = group.flatMap((pending) => pending.inputs);
-    const timestamps = group.flatMap((pending) => pending.inputs.map(() => pending.timestamp));
+    const timestamps = group.flatMap((pending) => Array<string>(pending.count).fill(pending.timestamp));
+    if (this.#db.dialect === 'sqlite' && this.#writer?.ready) {
+      // The thread parses the inputs itself, which keeps that work off the event loop too.
+      const entries = await this.#writer.append(
+        group.map((pending) => pending.json),
+        timestamps,
+      );
+      this.#writerGroups += 1;
+      return entries;
+    }
+    const inputs = group.flatMap((pending) => JSON.parse(pending.json) as AuditEntryInput[]);
     const expected = this.#head;
     this.#head = undefined;
     if (expected !== undefined) {
       const entries = chainEntries(expected, inputs, timestamps);
       if (await appendAfterHead(this.#db.kysely, expected, entries)) return this.#keepHead(entries);
     }
-    if (this.#db.dialect === 'sqlite') {
-      if (this.#writer?.ready) {
-        const entries = await this.#writer.append(inputs, timestamps);
-        this.#writerGroups += 1;
-        return entries;
-      }
-      if (group.length > 1) this.#startWriter();
-    }
+    if (this.#db.dialect === 'sqlite' && group.length > 1) this.#startWriter();
     const entries = await this.#db.kysely.transaction().execute((trx) => appendEntries(trx, this.#db.dialect, inputs, timestamps));
     return this.#db.dialect === 'postgres' ? this.#keepHead(entries) : entries;
   }
@@ -169,9 +189,11 @@ export class AuditLog {
   }
 }
 
-/** PostgreSQL text and jsonb reject NUL characters, so they become U+FFFD before they reach the database. */
-function sanitize(input: AuditEntryInput): AuditEntryInput {
-  // The copy also turns Dates and other objects into their JSON form, which is what the database stores
-  // and what the chain hash must cover, and it keeps a caller's later changes out of the queued entry.
-  return JSON.parse(JSON.stringify(input).replace(/\\u0000/g, '\\ufffd')) as AuditEntryInput;
+/**
+ * Writes a call's inputs as a JSON array. The text is what the database stores and what the chain hash
+ * covers (Dates and other objects in their JSON form), and it keeps a caller's later changes out of the
+ * queued entry. PostgreSQL text and jsonb reject NUL characters, so they become U+FFFD here.
+ */
+function inputsJson(inputs: ReadonlyArray<AuditEntryInput>): string {
+  return JSON.stringify(inputs).replace(/\\u0000/g, '\\ufffd');
 }

@@ -12,10 +12,10 @@ import type { AuditEntry, AuditEntryInput } from './audit.types.js';
  * connection does, so appends from both connections and from other processes stay in one chain.
  */
 
-/** What the main thread sends: one group, its entries' inputs, and one timestamp per entry. */
+/** What the main thread sends: one group, its calls' inputs as JSON arrays, and one timestamp per entry. */
 export interface AppendMessage {
   id: number;
-  inputs: AuditEntryInput[];
+  inputs: string[];
   timestamps: string[];
 }
 
@@ -45,20 +45,61 @@ const append = db.transaction((inputs: AuditEntryInput[], timestamps: string[]):
   return entries;
 });
 
+function parseInputs(group: AppendMessage): AuditEntryInput[] {
+  return group.inputs.flatMap((json) => JSON.parse(json) as AuditEntryInput[]);
+}
+
+/** Groups received and not yet committed. */
+let received: AppendMessage[] = [];
+
+/**
+ * Commits every group received since the last commit in one transaction, as AuditLog's group commit
+ * does on the main connection. After a failed transaction each group commits alone, so one group's
+ * bad entry fails only that group.
+ */
+function commitReceived(): void {
+  const groups = received;
+  received = [];
+  if (groups.length > 1) {
+    try {
+      const inputs = groups.map(parseInputs);
+      const entries = append.immediate(
+        inputs.flat(),
+        groups.flatMap((group) => group.timestamps),
+      );
+      let start = 0;
+      for (const [index, group] of groups.entries()) {
+        const count = inputs[index]!.length;
+        port!.postMessage({ kind: 'appended', id: group.id, entries: entries.slice(start, start + count) } satisfies WriterReply);
+        start += count;
+      }
+      return;
+    } catch {
+      // Each group is tried alone below.
+    }
+  }
+  for (const group of groups) {
+    let reply: WriterReply;
+    try {
+      reply = { kind: 'appended', id: group.id, entries: append.immediate(parseInputs(group), group.timestamps) };
+    } catch (caught) {
+      const error = caught instanceof Error ? caught : new Error(String(caught));
+      const code = (error as { code?: unknown }).code;
+      reply = { kind: 'failed', id: group.id, error: { name: error.name, message: error.message, code: typeof code === 'string' ? code : undefined } };
+    }
+    port!.postMessage(reply);
+  }
+}
+
 port.on('message', (message: AppendMessage | 'close') => {
   if (message === 'close') {
+    if (received.length > 0) commitReceived();
     db.close();
     port.close();
     return;
   }
-  let reply: WriterReply;
-  try {
-    reply = { kind: 'appended', id: message.id, entries: append.immediate(message.inputs, message.timestamps) };
-  } catch (caught) {
-    const error = caught instanceof Error ? caught : new Error(String(caught));
-    const code = (error as { code?: unknown }).code;
-    reply = { kind: 'failed', id: message.id, error: { name: error.name, message: error.message, code: typeof code === 'string' ? code : undefined } };
-  }
-  port.postMessage(reply);
+  // The groups that arrive in one turn of this thread's event loop commit together.
+  if (received.length === 0) setImmediate(commitReceived);
+  received.push(message);
 });
 port.postMessage({ kind: 'ready' } satisfies WriterReply);
