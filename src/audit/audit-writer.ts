@@ -23,7 +23,7 @@ export class AuditWriter {
   readonly #worker: Worker;
   readonly #waiting = new Map<number, Waiting>();
   readonly #idleMs: number;
-  readonly #onStop: () => void;
+  readonly #onStop: (failed: boolean) => void;
   #nextId = 1;
   #ready = false;
   /** Set once 'close' is posted: the thread takes no group after it. */
@@ -32,8 +32,11 @@ export class AuditWriter {
   #idleTimer: NodeJS.Timeout | undefined;
   readonly #exited: Promise<void>;
 
-  /** Starts the thread; `onStop` runs once when it has stopped, for whatever reason. */
-  constructor(file: string, options: { idleMs: number; onStop: () => void }) {
+  /**
+   * Starts the thread. `onStop` runs once when it has stopped: `failed` is false after `close` or the
+   * idle stop, true when it could not open its connection or ended some other way.
+   */
+  constructor(file: string, options: { idleMs: number; onStop: (failed: boolean) => void }) {
     this.#idleMs = options.idleMs;
     this.#onStop = options.onStop;
     this.#worker = threadFile.pathname.endsWith('.ts')
@@ -114,6 +117,6 @@ export class AuditWriter {
     clearTimeout(this.#idleTimer);
     for (const waiting of this.#waiting.values()) waiting.reject(error);
     this.#waiting.clear();
-    this.#onStop();
+    this.#onStop(!this.#closing);
   }
 }

@@ -50,6 +50,8 @@ export class AuditLog {
   #writer: AuditWriter | undefined;
   readonly #writerIdleMs: number;
   #writerGroups = 0;
+  /** Set when a writer thread failed; this log then appends on its own connection only. */
+  #writerFailed = false;
 
   constructor(deps: { db: Db; clock: Clock; writerIdleMs?: number }) {
     this.#db = deps.db;
@@ -169,14 +171,16 @@ export class AuditLog {
 
   /**
    * Starts the writer thread when a group holds several calls, which means calls arrive faster than one
-   * commit takes. Groups keep going through this connection until the thread is ready.
+   * commit takes. Groups keep going through this connection until the thread is ready, and for good
+   * once a thread failed (it could not open the file, or it ended without being told to).
    */
   #startWriter(): void {
-    if (this.#writer !== undefined || this.#db.location === ':memory:') return;
+    if (this.#writer !== undefined || this.#writerFailed || this.#db.location === ':memory:') return;
     const writer = new AuditWriter(this.#db.location, {
       idleMs: this.#writerIdleMs,
-      onStop: () => {
+      onStop: (failed) => {
         if (this.#writer === writer) this.#writer = undefined;
+        if (failed) this.#writerFailed = true;
       },
     });
     this.#writer = writer;

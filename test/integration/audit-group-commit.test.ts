@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AuditLog } from '../../src/audit/audit.service.js';
 import type { AuditEntryInput } from '../../src/audit/audit.types.js';
@@ -115,6 +116,20 @@ for (const dialect of await testDialects()) {
         );
         assert.match(String((outcomes[1] as PromiseRejectedResult).reason), /NOT NULL constraint failed: aegis_audit_log\.action/);
         assert.ok(audit.writerGroups > groupsBefore);
+        assert.equal((await verifyAuditChain(t.vault.db.kysely, t.vault.keyring)).ok, true);
+      });
+
+      it('keeps appending on the main connection when the writer thread fails, and does not start it again', async () => {
+        // A file in a folder that does not exist: the thread cannot open it and ends with an error.
+        const db = { ...t.vault.db, location: path.join(t.dir, 'missing', 'aegis.db') };
+        const audit = new AuditLog({ db, clock: t.clock });
+        await Promise.all(Array.from({ length: 20 }, (_, index) => audit.record(entry(9000 + index))));
+        assert.equal(audit.writerState, 'starting');
+        await until(() => audit.writerState === 'stopped');
+        const results = await Promise.all(Array.from({ length: 20 }, (_, index) => audit.record(entry(9100 + index))));
+        assert.equal(audit.writerState, 'stopped');
+        assert.equal(audit.writerGroups, 0);
+        assert.equal(results.length, 20);
         assert.equal((await verifyAuditChain(t.vault.db.kysely, t.vault.keyring)).ok, true);
       });
 
