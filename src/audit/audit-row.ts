@@ -1,7 +1,7 @@
 import { toJson } from '../db/values.js';
 import type { AuditEntry } from './audit.types.js';
 
-/** An entry as the columns of `aegis_audit_log` store it, under their names. */
+/** Returns an entry as the columns of `aegis_audit_log` store it, under their names. */
 export function auditRow(entry: AuditEntry) {
   return {
     id: entry.id,

@@ -13,7 +13,7 @@ const threadFile = new URL(import.meta.url.endsWith('.ts') ? './writer-thread.ts
 /**
  * Appends audit groups to a SQLite file on a worker thread (writer-thread.ts), with a connection of its
  * own. Under load the audit append took about half of the event loop's time per read (BENCHMARKS.md,
- * B1); on the thread it runs beside the event loop, on the machine's other core.
+ * B1). On the thread it runs beside the event loop, on the machine's other core.
  *
  * The thread costs about 10 MB of memory and 50 ms to start, so AuditLog starts it only once groups
  * hold several calls, and it stops after `idleMs` without a group. A caller still waits for its
@@ -57,14 +57,14 @@ export class AuditWriter {
   }
 
   /**
-   * Appends one group and resolves with its entries once they are committed. `inputs` holds each
+   * Appends one group and resolves with its entries once they are committed. `inputs` has each
    * call's inputs as a JSON array, `timestamps` one time per entry.
    */
   append(inputs: string[], timestamps: string[]): Promise<AuditEntry[]> {
     if (!this.ready) return Promise.reject(new Error('the audit writer thread is not running'));
     const id = this.#nextId++;
     clearTimeout(this.#idleTimer);
-    // A group in flight keeps the process alive until its answer arrives.
+    // A group in flight keeps the process alive until its reply arrives.
     if (this.#waiting.size === 0) this.#worker.ref();
     return new Promise((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });

@@ -36,7 +36,7 @@ export class AuditLog {
   readonly #clock: Clock;
   #queue: PendingRecord[] = [];
   #committing: Promise<void> | undefined;
-  /** Groups sent to the writer thread and not yet answered. */
+  /** Groups sent to the writer thread whose reply has not come yet. */
   readonly #inFlight = new Set<Promise<void>>();
   /**
    * On PostgreSQL, the chain head as this process's last group left it, or undefined when unknown (at
@@ -106,7 +106,7 @@ export class AuditLog {
         const group = this.#takeGroup();
         const committed = this.#commitGroup(group);
         // The writer thread commits groups in the order it receives them, so the next group can go out
-        // before this one's answer comes back. The locked path on this connection waits for each.
+        // before this one's reply comes back. The locked path on this connection waits for each.
         if (this.#writer?.ready) this.#track(committed);
         else await committed;
       }
@@ -170,7 +170,7 @@ export class AuditLog {
   }
 
   /**
-   * Starts the writer thread when a group holds several calls, which means calls arrive faster than one
+   * Starts the writer thread when a group has several calls, which means calls arrive faster than one
    * commit takes. Groups keep going through this connection until the thread is ready, and for good
    * once a thread failed (it could not open the file, or it ended without being told to).
    */

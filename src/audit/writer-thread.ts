@@ -8,18 +8,18 @@ import type { AuditEntry, AuditEntryInput } from './audit.types.js';
  * The audit writer thread's side (see AuditWriter): it appends groups of entries to the chain on a
  * SQLite connection of its own, so that hashing, inserting and committing them run beside the event
  * loop instead of on it. Each group is one transaction that takes the write lock (BEGIN IMMEDIATE),
- * reads the head, inserts the entries and moves the head, exactly as the locked path of the main
- * connection does, so appends from both connections and from other processes stay in one chain.
+ * reads the head, inserts the entries and moves the head, as the locked path of the main connection
+ * does. Appends from both connections and from other processes therefore stay in one chain.
  */
 
-/** What the main thread sends: one group, its calls' inputs as JSON arrays, and one timestamp per entry. */
+/** A group as the main thread sends it: its calls' inputs as JSON arrays, and one timestamp per entry. */
 export interface AppendMessage {
   id: number;
   inputs: string[];
   timestamps: string[];
 }
 
-/** What the thread answers: once when its connection is open, then once per group. */
+/** The thread's replies: one when its connection is open, then one per group. */
 export type WriterReply =
   | { kind: 'ready' }
   | { kind: 'appended'; id: number; entries: AuditEntry[] }

@@ -25,7 +25,7 @@ export class SqliteAdapter implements SqliteDatabase {
   /** Reads `aegis_change_count` (migration 0012), or undefined before that table exists. */
   #changeCountRead: BetterSqlite3.Statement | undefined;
   readonly #dataVersionRead: BetterSqlite3.Statement;
-  /** What the last reading returned, marked with its source. */
+  /** The last reading, marked with its source. */
   #lastReading: string;
   #changes = 0;
   #readThisTurn = false;
