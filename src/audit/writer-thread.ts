@@ -61,12 +61,18 @@ function commitReceived(): void {
   const groups = received;
   received = [];
   if (groups.length > 1) {
+    const inputs = groups.map(parseInputs);
+    let entries: AuditEntry[] | undefined;
     try {
-      const inputs = groups.map(parseInputs);
-      const entries = append.immediate(
+      entries = append.immediate(
         inputs.flat(),
         groups.flatMap((group) => group.timestamps),
       );
+    } catch {
+      // Each group is tried alone below.
+    }
+    if (entries !== undefined) {
+      // Outside the try: once committed, the groups must not be appended again.
       let start = 0;
       for (const [index, group] of groups.entries()) {
         const count = inputs[index]!.length;
@@ -74,8 +80,6 @@ function commitReceived(): void {
         start += count;
       }
       return;
-    } catch {
-      // Each group is tried alone below.
     }
   }
   for (const group of groups) {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AuditLog } from '../../src/audit/audit.service.js';
-import type { AuditEntryInput } from '../../src/audit/audit.types.js';
+import type { AuditEntry, AuditEntryInput } from '../../src/audit/audit.types.js';
 import { verifyAuditChain } from '../../src/audit/verify.js';
 import { testDialects } from '../helpers/databases.js';
 import { call, destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
@@ -89,11 +89,15 @@ for (const dialect of await testDialects()) {
         await until(() => audit.writerState === 'ready');
         const groupsBefore = audit.writerGroups;
         const headBefore = await t.vault.db.kysely.selectFrom('aegis_audit_head').select('seq').executeTakeFirstOrThrow();
-        // Appends inside transactions of the main connection interleave with the thread's groups.
-        const results = await Promise.all([
-          ...Array.from({ length: 200 }, (_, index) => audit.record(entry(5000 + index))),
-          ...Array.from({ length: 10 }, (_, index) => t.vault.db.kysely.transaction().execute((trx) => audit.recordIn(trx, entry(6000 + index)))),
-        ]);
+        // Appends inside transactions of the main connection run while the thread commits: the group
+        // goes out at the end of this turn, the transactions start in the turns after it.
+        const recorded = Array.from({ length: 200 }, (_, index) => audit.record(entry(5000 + index)));
+        const inTransactions: Array<Promise<AuditEntry[]>> = [];
+        for (let index = 0; index < 10; index += 1) {
+          await new Promise((resolve) => setImmediate(resolve));
+          inTransactions.push(t.vault.db.kysely.transaction().execute((trx) => audit.recordIn(trx, entry(6000 + index))));
+        }
+        const results = await Promise.all([...recorded, ...inTransactions]);
         assert.ok(audit.writerGroups > groupsBefore, 'no group went through the writer thread');
         const seqs = results.map(([stored]) => stored!.seq);
         assert.equal(new Set(seqs).size, 210);
@@ -102,6 +106,36 @@ for (const dialect of await testDialects()) {
         assert.equal(Number(headAfter.seq) - Number(headBefore.seq), 210);
         const verdict = await verifyAuditChain(t.vault.db.kysely, t.vault.keyring);
         assert.equal(verdict.ok, true, JSON.stringify(verdict));
+      });
+
+      it('commits groups sent in several turns, with one broken entry among them, in one chain', async () => {
+        const audit = t.vault.audit;
+        await until(() => audit.writerState === 'ready');
+        const groupsBefore = audit.writerGroups;
+        const headBefore = await t.vault.db.kysely.selectFrom('aegis_audit_head').select('seq').executeTakeFirstOrThrow();
+        // Each turn sends a group without waiting for the one before, so several are in flight.
+        const calls: Array<Promise<AuditEntry[]>> = [];
+        for (let turn = 0; turn < 6; turn += 1) {
+          for (let index = 0; index < 5; index += 1) {
+            const input = turn === 3 && index === 2 ? ({ ...entry(-3), action: null } as unknown as AuditEntryInput) : entry(10_000 + turn * 10 + index);
+            calls.push(audit.record(input));
+          }
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        const outcomes = await Promise.allSettled(calls);
+        assert.deepEqual(
+          outcomes.map((outcome, position) => (position === 17 ? outcome.status === 'rejected' : outcome.status === 'fulfilled')),
+          Array(30).fill(true),
+        );
+        assert.ok(audit.writerGroups - groupsBefore >= 6, `only ${audit.writerGroups - groupsBefore} groups went through the thread`);
+        for (const [position, outcome] of outcomes.entries()) {
+          if (position === 17) continue;
+          const [stored] = (outcome as PromiseFulfilledResult<AuditEntry[]>).value;
+          assert.equal(stored!.details.index, 10_000 + Math.floor(position / 5) * 10 + (position % 5));
+        }
+        const headAfter = await t.vault.db.kysely.selectFrom('aegis_audit_head').select('seq').executeTakeFirstOrThrow();
+        assert.equal(Number(headAfter.seq) - Number(headBefore.seq), 29);
+        assert.equal((await verifyAuditChain(t.vault.db.kysely, t.vault.keyring)).ok, true);
       });
 
       it("fails only the broken entry's call on the writer thread too", async () => {

@@ -113,6 +113,9 @@ describe('read cache on SQLite', () => {
   });
 
   it("keeps values across another connection's audit appends and last-use updates", async () => {
+    await sql`insert into aegis_credentials (id, name, credential_type, provider, provider_config, status, created_at, updated_at, tags, metadata)
+      values ('cred-used', 'used', 'apiKey', 'api', '{}', 'active', '2026-06-01T00:00:00.000Z', '2026-06-01T00:00:00.000Z', '[]', '{}')`.execute(db.kysely);
+    await new Promise((resolve) => setImmediate(resolve));
     const cache = new ReadCache<string>(db, 10);
     const loader = countingLoader(db, 'tok1');
     await cache.read('tok1', loader.load);
@@ -120,7 +123,7 @@ describe('read cache on SQLite', () => {
     try {
       other.prepare('update aegis_audit_head set seq = seq where id = 1').run();
       other.prepare("update aegis_tokens set last_used_at = '2026-06-02T00:00:00.000Z' where id = 'tok1'").run();
-      other.prepare("update aegis_credentials set last_used_at = '2026-06-02T00:00:00.000Z'").run();
+      assert.equal(other.prepare("update aegis_credentials set last_used_at = '2026-06-02T00:00:00.000Z' where id = 'cred-used'").run().changes, 1);
     } finally {
       other.close();
     }
