@@ -69,7 +69,7 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       keyring.add(keyId, key);
       options.log.info({ keyId, source: config.keySource.kind }, 'registered the first master key');
     }
-    const audit = new AuditLog({ db, clock });
+    const audit = new AuditLog({ db, clock, log: options.log });
     const metrics = new VaultMetrics();
     const adapters = createAdapters({
       envAllowedDirs: config.envAllowedDirs,

@@ -16,14 +16,14 @@ const threadFile = new URL(import.meta.url.endsWith('.ts') ? './writer-thread.ts
  * B1). On the thread it runs beside the event loop, on the machine's other core.
  *
  * The thread costs about 10 MB of memory and 50 ms to start, so AuditLog starts it only once groups
- * hold several calls, and it stops after `idleMs` without a group. A caller still waits for its
+ * have several calls, and it stops after `idleMs` without a group. A caller still waits for its
  * group's commit, so no response goes out before its audit entry is stored.
  */
 export class AuditWriter {
   readonly #worker: Worker;
   readonly #waiting = new Map<number, Waiting>();
   readonly #idleMs: number;
-  readonly #onStop: (failed: boolean) => void;
+  readonly #onStop: (error: Error | undefined) => void;
   #nextId = 1;
   #ready = false;
   /** Set once 'close' is posted: the thread takes no group after it. */
@@ -33,10 +33,10 @@ export class AuditWriter {
   readonly #exited: Promise<void>;
 
   /**
-   * Starts the thread. `onStop` runs once when it has stopped: `failed` is false after `close` or the
-   * idle stop, true when it could not open its connection or ended some other way.
+   * Starts the thread. `onStop` runs once when the thread has stopped: without an error after `close`
+   * or the idle stop, with one when it could not open its connection or ended some other way.
    */
-  constructor(file: string, options: { idleMs: number; onStop: (failed: boolean) => void }) {
+  constructor(file: string, options: { idleMs: number; onStop: (error: Error | undefined) => void }) {
     this.#idleMs = options.idleMs;
     this.#onStop = options.onStop;
     this.#worker = threadFile.pathname.endsWith('.ts')
@@ -117,6 +117,6 @@ export class AuditWriter {
     clearTimeout(this.#idleTimer);
     for (const waiting of this.#waiting.values()) waiting.reject(error);
     this.#waiting.clear();
-    this.#onStop(!this.#closing);
+    this.#onStop(this.#closing ? undefined : error);
   }
 }

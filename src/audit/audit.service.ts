@@ -1,4 +1,5 @@
 import type { Transaction } from 'kysely';
+import type { Logger } from 'pino';
 import type { Db } from '../db/database.js';
 import type { Database } from '../db/schema.js';
 import type { Clock } from '../lib/clock.js';
@@ -53,9 +54,12 @@ export class AuditLog {
   /** Set when a writer thread failed; this log then appends on its own connection only. */
   #writerFailed = false;
 
-  constructor(deps: { db: Db; clock: Clock; writerIdleMs?: number }) {
+  readonly #log: Pick<Logger, 'warn'> | undefined;
+
+  constructor(deps: { db: Db; clock: Clock; log?: Pick<Logger, 'warn'>; writerIdleMs?: number }) {
     this.#db = deps.db;
     this.#clock = deps.clock;
+    this.#log = deps.log;
     this.#writerIdleMs = deps.writerIdleMs ?? defaultWriterIdleMs;
   }
 
@@ -172,15 +176,17 @@ export class AuditLog {
   /**
    * Starts the writer thread when a group has several calls, which means calls arrive faster than one
    * commit takes. Groups keep going through this connection until the thread is ready, and for good
-   * once a thread failed (it could not open the file, or it ended without being told to).
+   * once a thread failed (it could not open the file, or it ended before `close` or the idle stop).
    */
   #startWriter(): void {
     if (this.#writer !== undefined || this.#writerFailed || this.#db.location === ':memory:') return;
     const writer = new AuditWriter(this.#db.location, {
       idleMs: this.#writerIdleMs,
-      onStop: (failed) => {
+      onStop: (error) => {
         if (this.#writer === writer) this.#writer = undefined;
-        if (failed) this.#writerFailed = true;
+        if (error === undefined) return;
+        this.#writerFailed = true;
+        this.#log?.warn({ err: { type: error.name, message: error.message }, file: this.#db.location }, 'the audit writer thread failed; audit entries go through the main connection from now on');
       },
     });
     this.#writer = writer;
@@ -199,5 +205,7 @@ export class AuditLog {
  * queued entry. PostgreSQL text and jsonb reject NUL characters, so they become U+FFFD here.
  */
 function inputsJson(inputs: ReadonlyArray<AuditEntryInput>): string {
-  return JSON.stringify(inputs).replace(/\\u0000/g, '\\ufffd');
+  // An escaped NUL is `\u0000` after an even number of backslashes. After an odd number, the text is
+  // a literal backslash followed by "u0000", which stays.
+  return JSON.stringify(inputs).replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
 }

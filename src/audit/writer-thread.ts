@@ -60,6 +60,7 @@ let received: AppendMessage[] = [];
 function commitReceived(): void {
   const groups = received;
   received = [];
+
   if (groups.length > 1) {
     const inputs = groups.map(parseInputs);
     let entries: AuditEntry[] | undefined;
@@ -82,6 +83,7 @@ function commitReceived(): void {
       return;
     }
   }
+
   for (const group of groups) {
     let reply: WriterReply;
     try {

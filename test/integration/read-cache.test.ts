@@ -112,22 +112,36 @@ describe('read cache on SQLite', () => {
     assert.equal(loader.calls, 2);
   });
 
-  it("keeps values across another connection's audit appends and last-use updates", async () => {
-    await sql`insert into aegis_credentials (id, name, credential_type, provider, provider_config, status, created_at, updated_at, tags, metadata)
-      values ('cred-used', 'used', 'apiKey', 'api', '{}', 'active', '2026-06-01T00:00:00.000Z', '2026-06-01T00:00:00.000Z', '[]', '{}')`.execute(db.kysely);
-    await new Promise((resolve) => setImmediate(resolve));
-    const cache = new ReadCache<string>(db, 10);
-    const loader = countingLoader(db, 'tok1');
-    await cache.read('tok1', loader.load);
+  /** Runs each statement on a second connection, as another process would, and waits for the next turn. */
+  async function commitElsewhere(...statements: string[]): Promise<number[]> {
     const other = new BetterSqlite3(path.join(dir, 'aegis.db'));
+    let changes: number[];
     try {
-      other.prepare('update aegis_audit_head set seq = seq where id = 1').run();
-      other.prepare("update aegis_tokens set last_used_at = '2026-06-02T00:00:00.000Z' where id = 'tok1'").run();
-      assert.equal(other.prepare("update aegis_credentials set last_used_at = '2026-06-02T00:00:00.000Z' where id = 'cred-used'").run().changes, 1);
+      changes = statements.map((statement) => other.prepare(statement).run().changes);
     } finally {
       other.close();
     }
     await new Promise((resolve) => setImmediate(resolve));
+    return changes;
+  }
+
+  async function insertCredential(id: string, name: string): Promise<void> {
+    await sql`insert into aegis_credentials (id, name, credential_type, provider, provider_config, status, created_at, updated_at, tags, metadata)
+      values (${id}, ${name}, 'apiKey', 'api', '{}', 'active', '2026-06-01T00:00:00.000Z', '2026-06-01T00:00:00.000Z', '[]', '{}')`.execute(db.kysely);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  it('keeps values across outside audit appends and last-use updates', async () => {
+    await insertCredential('cred-used', 'used');
+    const cache = new ReadCache<string>(db, 10);
+    const loader = countingLoader(db, 'tok1');
+    await cache.read('tok1', loader.load);
+    const changes = await commitElsewhere(
+      'update aegis_audit_head set seq = seq where id = 1',
+      "update aegis_tokens set last_used_at = '2026-06-02T00:00:00.000Z' where id = 'tok1'",
+      "update aegis_credentials set last_used_at = '2026-06-02T00:00:00.000Z' where id = 'cred-used'",
+    );
+    assert.deepEqual(changes, [1, 1, 1]);
     await cache.read('tok1', loader.load);
     assert.equal(loader.calls, 1);
   });
@@ -139,25 +153,17 @@ describe('read cache on SQLite', () => {
     ['aegis_credential_versions', "insert into aegis_credential_versions (id, credential_id, version, created_at, is_current, state) values ('ver-other', 'cred-other', 1, '2026-06-03T00:00:00.000Z', 0, 'committed')"],
     ['aegis_health_checks', "insert into aegis_health_checks (id, credential_id, checked_at, status, details) values ('check-other', 'cred-other', '2026-06-03T00:00:00.000Z', 'healthy', '{}')"],
   ] as const) {
-    it(`loads again after another connection changes ${table}: ${change.split(' ').slice(0, 2).join(' ')}`, async () => {
+    it(`loads again after outside ${change.split(' ')[0]} on ${table}`, async () => {
       await db.kysely.deleteFrom('aegis_tokens').where('id', '=', 'tok-other').execute();
       await insertToken(db, 'tok-other', 'other');
       await db.kysely.deleteFrom('aegis_health_checks').execute();
       await db.kysely.deleteFrom('aegis_credential_versions').execute();
       await db.kysely.deleteFrom('aegis_credentials').execute();
-      await sql`insert into aegis_credentials (id, name, credential_type, provider, provider_config, status, created_at, updated_at, tags, metadata)
-        values ('cred-other', 'other', 'apiKey', 'api', '{}', 'active', '2026-06-01T00:00:00.000Z', '2026-06-01T00:00:00.000Z', '[]', '{}')`.execute(db.kysely);
-      await new Promise((resolve) => setImmediate(resolve));
+      await insertCredential('cred-other', 'other');
       const cache = new ReadCache<string>(db, 10);
       const loader = countingLoader(db, 'tok1');
       await cache.read('tok1', loader.load);
-      const other = new BetterSqlite3(path.join(dir, 'aegis.db'));
-      try {
-        other.prepare(change).run();
-      } finally {
-        other.close();
-      }
-      await new Promise((resolve) => setImmediate(resolve));
+      assert.ok((await commitElsewhere(change))[0]! > 0, 'the statement changed no row');
       await cache.read('tok1', loader.load);
       assert.equal(loader.calls, 2);
     });
