@@ -22,7 +22,7 @@ interface PreparedStatement {
 export class SqliteAdapter implements SqliteDatabase {
   readonly #db: BetterSqlite3.Database;
   readonly #statements = new Map<string, PreparedStatement>();
-  /** Reads `aegis_change_count` (migration 0012), or undefined before that table exists. */
+  /** The statement that reads `aegis_change_count` (migration 0012), or undefined before that table exists. */
   #changeCountRead: BetterSqlite3.Statement | undefined;
   readonly #dataVersionRead: BetterSqlite3.Statement;
   /** The last reading, marked with its source. */
