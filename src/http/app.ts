@@ -20,6 +20,7 @@ import { registerAuthentication } from './auth.js';
 import { API_CSP, registerSecurityHeaders, securityHeaders } from './security-headers.js';
 import { AEGIS_VERSION, registerHealthRoute } from './health.routes.js';
 import { auditFailureProblem, problem, requestLabel, sendProblem, toProblem } from './problem.js';
+import { serializerCompiler } from './serialization.js';
 import { validatorCompiler } from './validation.js';
 
 export interface BuildAppOptions {
@@ -54,6 +55,7 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
   });
   if (options.onRoute) app.addHook('onRoute', options.onRoute);
   app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
   // Every body is JSON. Fastify also parses text/plain by default, which a browser may send across
   // origins without a preflight, so it is removed and such a body gets 415.
   app.removeContentTypeParser('text/plain');

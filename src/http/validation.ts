@@ -39,5 +39,21 @@ function isStorableDateTime(text: string): boolean {
 const bodyAjv = makeAjv(false);
 const parameterAjv = makeAjv(true);
 
-export const validatorCompiler: FastifySchemaCompiler<Record<string, unknown>> = ({ schema, httpPart }) =>
-  (httpPart === 'body' ? bodyAjv : parameterAjv).compile(schema) as ReturnType<FastifySchemaCompiler<Record<string, unknown>>>;
+type Validator = ((data: unknown) => boolean) & { errors?: unknown };
+
+/**
+ * Compiles a route's schema on the route's first request rather than when the app starts. Compiling
+ * them all at start-up kept about 14 MiB of code in memory for routes a deployment may never call
+ * (B8.2 in BENCHMARKS.md). Fastify reads a failed validation's errors from the function it was given,
+ * so they are copied onto it.
+ */
+export const validatorCompiler: FastifySchemaCompiler<Record<string, unknown>> = ({ schema, httpPart }) => {
+  let compiled: Validator | undefined;
+  const validate: Validator = (data) => {
+    compiled ??= (httpPart === 'body' ? bodyAjv : parameterAjv).compile(schema) as Validator;
+    const valid = compiled(data);
+    validate.errors = compiled.errors;
+    return valid;
+  };
+  return validate as ReturnType<FastifySchemaCompiler<Record<string, unknown>>>;
+};
