@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
+import { createRequire } from 'node:module';
 import { StartupError } from '../lib/errors.js';
 import { FILE_KEYS, KEY_SOURCE_VARIABLES, type FileKey } from './config-keys.js';
 import { closestKey } from './closest-key.js';
@@ -33,8 +33,12 @@ const sections = new Set(
  * value of the wrong type stops start-up with a message naming the file (and the line for YAML errors).
  * Relative paths resolve against the file's folder.
  */
+/** Loads the YAML parser when a file is read, so that a start without a configuration file skips it. */
+const loadYaml = () => createRequire(import.meta.url)('yaml') as typeof import('yaml');
+
 export function readConfigFile(file: string): ConfigFile {
   const text = readText(file);
+  const { LineCounter, parseDocument } = loadYaml();
   const lineCounter = new LineCounter();
   // prettyErrors off: its messages quote the source lines, which may contain secrets.
   const document = parseDocument(text, { lineCounter, prettyErrors: false });

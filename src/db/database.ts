@@ -1,13 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
-import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { isDatabaseUnavailable } from './database-errors.js';
 import { poolConfig, resolvePoolSettings, type PoolSettings } from './pool-settings.js';
 import type { Database } from './schema.js';
-import { PostgresChanges } from './postgres-changes.js';
 import { SqliteAdapter } from './sqlite-adapter.js';
 import { openSqliteConnection } from './sqlite-connection.js';
 
@@ -67,6 +65,9 @@ function openSqlite(file: string): Db {
 }
 
 async function openPostgres(url: string, schema: string | undefined, settings: PoolSettings, log: OpenDatabaseOptions['log']): Promise<Db> {
+  // Loaded here, so that opening a SQLite vault does not load the driver (start-up time and memory, B8 in BENCHMARKS.md).
+  const { default: pg } = await import('pg');
+  const { PostgresChanges } = await import('./postgres-changes.js');
   const pool = new pg.Pool(poolConfig(url, schema, settings));
   // A client that loses its connection emits 'error', and an 'error' event without a listener ends the
   // process. pg-pool listens only while a client is idle (and re-emits on the pool, hence the empty

@@ -1,4 +1,3 @@
-import pg from 'pg';
 import { ValidationError } from '../../lib/errors.js';
 import { scrubSecrets } from '../../lib/redact.js';
 import type { Credential } from '../../registry/credential.types.js';
@@ -7,6 +6,11 @@ import { scramVerifier } from './scram.js';
 
 const rolePattern = /^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/;
 const connectionPattern = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Loads the PostgreSQL driver on first use, so that a vault that tests and rotates no PostgreSQL role does not load it. */
+async function loadDriver(): Promise<typeof import('pg').default> {
+  return (await import('pg')).default;
+}
 
 export interface PostgresAdapterOptions {
   /** Administrative connection strings by name; `default` is used when a credential names none. */
@@ -62,7 +66,7 @@ export function createPostgresAdapter(options: PostgresAdapterOptions): Provider
       // included, override the same field passed beside it, so `password: value` would be dropped.
       target.password = encodeURIComponent(value);
       if (credential.providerConfig.database) target.pathname = `/${String(credential.providerConfig.database)}`;
-      const client = new pg.Client({ connectionString: target.toString(), connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+      const client = new (await loadDriver()).Client({ connectionString: target.toString(), connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
       client.on('error', () => {});
       try {
         await client.connect();
@@ -78,7 +82,7 @@ export function createPostgresAdapter(options: PostgresAdapterOptions): Provider
 
     async setValue(credential, value) {
       const role = String(credential.providerConfig.role);
-      const client = new pg.Client({ connectionString: adminUrl(credential), connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+      const client = new (await loadDriver()).Client({ connectionString: adminUrl(credential), connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
       client.on('error', () => {});
       try {
         await client.connect();
