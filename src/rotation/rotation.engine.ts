@@ -71,6 +71,7 @@ export class RotationEngine {
       }
       const adapter = this.#deps.adapters[credential.provider];
       const source = chooseSource(credential, adapter, request);
+      if (request.value !== undefined) adapter.checkValue?.(request.value);
       const lease = await acquireLease(this.#deps.db, rotationLeaseName(credential.id), this.#deps.owner, this.#deps.leaseTtlMs, this.#deps.clock.now());
       if (!lease) {
         throw new ConflictError('rotation_in_progress', `A rotation of "${name}" is already in progress. Retry once it has finished.`);

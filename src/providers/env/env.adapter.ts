@@ -55,6 +55,12 @@ export function createEnvAdapter(options: EnvAdapterOptions): ProviderAdapter {
       return result(started, true, { file, variable }, null);
     },
 
+    checkValue(value) {
+      if (formatValue(value) === null) {
+        throw new ValidationError('value', 'cannot be written to a .env file because it contains a line break or all three quote characters (\', " and `). Remove them, or keep this value under another provider.');
+      }
+    },
+
     async setValue(credential, value) {
       const { file, variable } = settings(credential);
       if (formatValue(value) === null) throw new ProviderError(`the new value of ${variable} cannot be written to a .env file (it contains a line break or all three quote characters)`);
