@@ -22,6 +22,7 @@ import { AEGIS_VERSION, registerHealthRoute } from './health.routes.js';
 import { auditFailureProblem, problem, requestLabel, sendProblem, toProblem } from './problem.js';
 import { serializerCompiler } from './serialization.js';
 import { validatorCompiler } from './validation.js';
+import { rejectUnexpectedBodies } from './no-body.js';
 
 export interface BuildAppOptions {
   /** Called with the options of each route as Fastify registers it; tests use it to list every route. */
@@ -54,6 +55,7 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
     ...((options.https ? { https: options.https } : {}) as object),
   });
   if (options.onRoute) app.addHook('onRoute', options.onRoute);
+  rejectUnexpectedBodies(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   // Every body is JSON. Fastify also parses text/plain by default, which a browser may send across

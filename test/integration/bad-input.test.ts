@@ -9,7 +9,7 @@ import { call, destroyTestVault, openTestVault, type TestVault } from '../helper
 /** One rejected request: the problem must name `field` in its `field` member (or a child of it), or in its detail. */
 interface BadInput {
   title: string;
-  method: 'GET' | 'POST' | 'PATCH';
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   url: string;
   body?: unknown;
   /** Sent as is, for text that JSON.stringify cannot produce (broken JSON, unpaired surrogates). */
@@ -197,6 +197,11 @@ function corpus(dir: string): BadInput[] {
   patch('env file NUL', { provider_config: { file: `${dir}/x\u0000`, variable: 'API_KEY' } }, 'provider_config', 400, 'seed%2Fenv');
   patch('env value with a line break', { value: 'first\nsecond' }, 'value', 400, 'seed%2Fenv');
   patch('env value with every quote', { value: `a'b"c\`d` }, 'value', 400, 'seed%2Fenv');
+  // Routes that take no body reject one instead of ignoring it.
+  cases.push({ title: 'run-scheduled with a body', method: 'POST', url: '/rotation/run-scheduled', body: { dry_run: 'yes' }, field: 'dry_run', status: 400 });
+  cases.push({ title: 'check-all with a body', method: 'POST', url: '/health/check-all', body: { concurrency: 'x' }, field: 'concurrency', status: 400 });
+  cases.push({ title: 'retire with a body', method: 'DELETE', url: '/credentials/seed%2Fone', body: { force: true }, field: 'force', status: 400 });
+  cases.push({ title: 'test with an array body', method: 'POST', url: '/credentials/seed%2Fone/test', body: [1], field: 'body', status: 400 });
   cases.push({ title: 'rotate env value with a line break', method: 'POST', url: '/credentials/seed%2Fenv/rotate', body: { value: 'first\nsecond' }, field: 'value', status: 400 });
   patch('name with ..', { description: 'x' }, 'name', 400, 'a..b');
   patch('name with NUL', { description: 'x' }, 'name', 400, 'a%00b');
