@@ -1,6 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { Db } from '../db/database.js';
+import { isDatabaseUnavailable } from '../db/database-errors.js';
 import type { Database } from '../db/schema.js';
 import type { Clock } from '../lib/clock.js';
 import { appendAfterHead, appendEntries, queryEntries, type AuditQuery } from './audit.repository.js';
@@ -130,7 +131,8 @@ export class AuditLog {
       }
     } catch (error) {
       // One call's entries must not fail the others': after a failed group, each call commits alone.
-      if (group.length === 1) group[0]!.reject(error);
+      // A locked or unreachable database would fail each of them the same way, after another wait.
+      if (group.length === 1 || isDatabaseUnavailable(error)) for (const pending of group) pending.reject(error);
       else for (const pending of group) await this.#append([pending]).then(pending.resolve, pending.reject);
     }
   }

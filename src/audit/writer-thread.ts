@@ -1,4 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
+import { isDatabaseUnavailable } from '../db/database-errors.js';
 import { openSqliteConnection } from '../db/sqlite-connection.js';
 import { auditRow } from './audit-row.js';
 import { chainEntries } from './chain.js';
@@ -28,7 +29,9 @@ export type WriterReply =
 const port = parentPort;
 if (port === null) throw new Error('writer-thread.ts runs only as a worker thread');
 
-const db = openSqliteConnection((workerData as { file: string }).file);
+// A wait for the lock blocks this thread only, not the event loop, so it may wait as long as a request
+// would have queued behind a long transaction on the main connection (an audit prune batch, say).
+const db = openSqliteConnection((workerData as { file: string }).file, { busyTimeoutMs: 30_000 });
 const readHead = db.prepare('select seq, entry_hash as entryHash from aegis_audit_head where id = 1');
 const insert = db.prepare(
   `insert into aegis_audit_log (id, seq, timestamp, credential_id, credential_name, action, actor, target, details, ip_address, success, error_message, prev_hash, entry_hash)
@@ -69,8 +72,12 @@ function commitReceived(): void {
         inputs.flat(),
         groups.flatMap((group) => group.timestamps),
       );
-    } catch {
-      // Each group is tried alone below.
+    } catch (caught) {
+      // Each group is tried alone below, unless the file is locked: each would wait busy_timeout again.
+      if (isDatabaseUnavailable(caught)) {
+        for (const group of groups) port!.postMessage(failedReply(group, caught));
+        return;
+      }
     }
     if (entries !== undefined) {
       // Outside the try: once committed, the groups must not be appended again.
@@ -89,12 +96,16 @@ function commitReceived(): void {
     try {
       reply = { kind: 'appended', id: group.id, entries: append.immediate(parseInputs(group), group.timestamps) };
     } catch (caught) {
-      const error = caught instanceof Error ? caught : new Error(String(caught));
-      const code = (error as { code?: unknown }).code;
-      reply = { kind: 'failed', id: group.id, error: { name: error.name, message: error.message, code: typeof code === 'string' ? code : undefined } };
+      reply = failedReply(group, caught);
     }
     port!.postMessage(reply);
   }
+}
+
+function failedReply(group: AppendMessage, caught: unknown): WriterReply {
+  const error = caught instanceof Error ? caught : new Error(String(caught));
+  const code = (error as { code?: unknown }).code;
+  return { kind: 'failed', id: group.id, error: { name: error.name, message: error.message, code: typeof code === 'string' ? code : undefined } };
 }
 
 port.on('message', (message: AppendMessage | 'close') => {
