@@ -169,6 +169,24 @@ describe('read cache on SQLite', () => {
     });
   }
 
+  // A later migration that adds a column or rebuilds one of these tables must create its triggers again.
+  it('counts changes to every cached column', async () => {
+    const cachedTables = ['aegis_tokens', 'aegis_credentials', 'aegis_credential_versions', 'aegis_health_checks'];
+    for (const table of cachedTables) {
+      const triggers = await sql<{ name: string; sql: string }>`select name, sql from sqlite_master where type = 'trigger' and tbl_name = ${table}`.execute(db.kysely);
+      const names = triggers.rows.map((row) => row.name).sort();
+      assert.deepEqual(names, [`${table}_count_delete`, `${table}_count_insert`, `${table}_count_update`]);
+
+      const update = triggers.rows.find((row) => row.name === `${table}_count_update`)!.sql;
+      if (!/\bwhen\b/i.test(update)) continue;
+      const columns = await sql<{ name: string }>`select name from pragma_table_info(${table})`.execute(db.kysely);
+      for (const { name } of columns.rows) {
+        if (name === 'last_used_at') continue;
+        assert.ok(update.includes(`old."${name}" is not new."${name}"`), `${table}_count_update ignores ${name}`);
+      }
+    }
+  });
+
   it('does not keep a value loaded while a write happened', async () => {
     const cache = new ReadCache<string>(db, 10);
     let calls = 0;
