@@ -38,6 +38,8 @@ export interface TestResult {
 export interface ProviderAdapter {
   readonly provider: Provider;
   readonly capabilities: ProviderCapabilities;
+  /** Why the adapter declares no capabilities here (a missing setting), for the messages that reject a call. */
+  readonly unavailableReason?: string;
   /** Checks and normalizes `provider_config` at create and update time; errors name the field. */
   checkConfig(config: Record<string, unknown>): Record<string, unknown>;
   /** Rejects a value this provider cannot hold with a ValidationError naming `value`. It runs before anything is written. */

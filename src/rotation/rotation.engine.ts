@@ -363,7 +363,8 @@ function failureConditionKey(credentialId: string, trigger: RotateRequest['trigg
 function chooseSource(credential: Credential, adapter: ProviderAdapter, request: RotateRequest): ValueSource {
   const { setValue, test, issueValue } = adapter.capabilities;
   if (!setValue && !test && !issueValue) {
-    throw new ConflictError('rotation_unsupported', `AEGIS cannot rotate ${credential.provider} credentials yet, so "${credential.name}" cannot be rotated through AEGIS.`);
+    const reason = adapter.unavailableReason ?? `AEGIS cannot rotate ${credential.provider} credentials.`;
+    throw new ConflictError('rotation_unsupported', `"${credential.name}" cannot be rotated: ${reason}`);
   }
   if (request.value !== undefined) return 'supplied';
   if (issueValue && credential.providerConfig.rotate !== undefined) return 'issued';

@@ -342,6 +342,15 @@ for (const dialect of await testDialects()) {
       assert.equal(history.json.history[0].reason, 'leaked in a log');
     });
 
+    it('n8n rotation without N8N_URL names the setting', async () => {
+      const created = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body: { name: 'svc-n8n', credential_type: 'apiKey', value: 'n8n-value' } });
+      assert.equal(created.status, 201, created.body);
+      const rotated = await call(t.app, 'POST', '/credentials/svc-n8n/rotate', { token: t.adminToken, body: { value: 'n8n-value-2' } });
+      assert.equal(rotated.status, 409, rotated.body);
+      assert.equal(rotated.json.code, 'rotation_unsupported');
+      assert.match(rotated.json.detail, /N8N_URL and N8N_API_KEY/);
+    });
+
     // Moves the shared clock by 91 days, so it runs last.
     it('retention keeps current and previous', async () => {
       const { file, id } = await createEnvCredential(t, 'svc-h', 'initial-value-h');

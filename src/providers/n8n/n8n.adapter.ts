@@ -8,7 +8,9 @@ import { N8nClient, N8nRequestError, N8nUnsupportedError, type N8nSettings, type
  * capabilities, so rotation and health checks reject or skip n8n credentials as before.
  */
 export function createN8nAdapter(settings?: N8nSettings): ProviderAdapter {
-  if (!settings) return { provider: 'n8n', capabilities: noCapabilities, checkConfig: (config) => config };
+  if (!settings) {
+    return { provider: 'n8n', capabilities: noCapabilities, unavailableReason: 'n8n is not configured. Set N8N_URL and N8N_API_KEY and restart AEGIS.', checkConfig: (config) => config };
+  }
   const client = new N8nClient(settings);
   return {
     provider: 'n8n',
