@@ -2,6 +2,7 @@ import { sql, type RawBuilder } from 'kysely';
 import type { Db, DialectName } from '../db/database.js';
 import { toBool, toIso, toNumber } from '../db/values.js';
 import type { AnomalySettings } from './audit-settings.js';
+import { AuditAction } from './audit.types.js';
 
 export type AnomalyType =
   | 'new_credential_for_actor'
@@ -218,6 +219,9 @@ function groupFigures(row: Row): { entryCount: number; firstAt: string; lastAt: 
   };
 }
 
+/** Actions whose credential name is a filter of the audit log, not a credential that was used. */
+const auditFilterActions = new Set<string>([AuditAction.auditRead, AuditAction.auditExported, AuditAction.auditReported]);
+
 /**
  * Reports an actor that used a credential it had no entry for before the period. Only successful entries count, and
  * an actor that created the credential itself is not reported for using it.
@@ -226,7 +230,7 @@ async function newCredentialForActor(db: Db, period: AuditPeriod, groups: Period
   // A pair with a successful `created` entry in the period is never reported, so each candidate's count
   // is the pair's successful entries in the period, as listed below.
   const candidates = mergeGroups(
-    groups.filter((group) => group.success && group.credentialName !== '*' && group.action !== 'created' && group.actor !== systemActor),
+    groups.filter((group) => group.success && group.credentialName !== '*' && group.action !== 'created' && !auditFilterActions.has(group.action) && group.actor !== systemActor),
     (group) => JSON.stringify([group.actor, group.credentialName]),
   );
   const found: Anomaly[] = [];

@@ -258,3 +258,23 @@ for (const dialect of await testDialects()) {
 }
 
 
+
+describe('first use of a credential', () => {
+  let t: TestVault;
+  before(async () => {
+    t = await openTestVault('sqlite', { clock: new ManualClock('2026-03-28T09:00:00.000Z') });
+  });
+  after(async () => destroyTestVault(t));
+
+  // Filtering the audit log by a name records that name, but reads no credential.
+  it('ignores audit reads filtered by name', async () => {
+    await recordAt(t, '2026-03-28T09:00:00.000Z', read('ARIA', 'zeta'));
+    for (const action of ['audit_read', 'audit_exported', 'audit_reported']) {
+      await recordAt(t, '2026-03-28T09:05:00.000Z', { credentialName: '..', action, actor: 'AUDITOR', success: true });
+    }
+    const response = await call(t.app, 'GET', `/audit/report?start_date=${encodeURIComponent(periodStart)}&end_date=${encodeURIComponent(periodEnd)}`, { token: t.adminToken });
+    assert.equal(response.status, 200, response.body);
+    const firstUses = response.json.anomalies.filter((anomaly: any) => anomaly.type === 'new_credential_for_actor').map((anomaly: any) => `${anomaly.actor} ${anomaly.credential_name}`);
+    assert.deepEqual(firstUses, ['ARIA zeta']);
+  });
+});
