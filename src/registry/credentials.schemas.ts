@@ -43,7 +43,7 @@ export const createCredentialBody = {
   properties: {
     name,
     credential_type: credentialType,
-    provider: { type: 'string', enum: PROVIDERS },
+    provider: { type: 'string', enum: PROVIDERS, description: 'Where the credential lives; n8n when omitted.' },
     description,
     provider_credential_id: providerCredentialId,
     provider_config: providerConfig,
