@@ -96,8 +96,11 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
 
   app.setErrorHandler(async (error, request, reply) => {
     const body = toProblem(error);
+    // A 5xx that AEGIS raised on purpose (a provider that failed, n8n not configured) logs as a
+    // warning. Anything else, an unreachable database included, logs as an error.
     if (body.status >= 500) {
-      request.log.error({ err: describeError(error), route: requestLabel(request) }, 'request failed');
+      const expected = error instanceof AegisError && body.status !== 500;
+      request.log[expected ? 'warn' : 'error']({ err: describeError(error), route: requestLabel(request) }, 'request failed');
     }
     const caller = request.caller;
     if (caller && !wasAudited(error)) {

@@ -351,6 +351,14 @@ for (const dialect of await testDialects()) {
       assert.match(rotated.json.detail, /N8N_URL and N8N_API_KEY/);
     });
 
+    it('n8n sync without N8N_URL logs a warning', async () => {
+      const synced = await call(t.app, 'POST', '/sync/n8n', { token: t.adminToken });
+      assert.equal(synced.status, 503, synced.body);
+      const failed = t.logs.lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'request failed' && entry.route === 'POST /sync/n8n');
+      assert.equal(failed.length, 1);
+      assert.equal(failed[0].level, 40);
+    });
+
     // Moves the shared clock by 91 days, so it runs last.
     it('retention keeps current and previous', async () => {
       const { file, id } = await createEnvCredential(t, 'svc-h', 'initial-value-h');
