@@ -122,6 +122,7 @@ function corpus(dir: string): BadInput[] {
   create('env file via symlink', env(path.join(dir, 'escape', 'passwd')), 'provider_config.file', 400);
   create('env file relative', env('app.env'), 'provider_config.file', 400);
   create('env file missing', { ...env('x'), provider_config: { variable: 'API_KEY' } }, 'provider_config.file', 400);
+  create('env file a number', env(123), 'provider_config.file', 400);
   create('env file NUL', env(`${dir}/a\u0000.env`), 'provider_config', 400);
   create('env variable invalid', env(path.join(dir, 'app.env'), '1BAD'), 'provider_config.variable', 400);
   create('env value with a line break', { ...env(path.join(dir, 'app.env')), value: 'first\nsecond' }, 'value', 400);

@@ -31,7 +31,8 @@ export function createEnvAdapter(options: EnvAdapterOptions): ProviderAdapter {
 
     checkConfig(config) {
       const { file, variable } = config;
-      if (typeof file !== 'string' || file === '') throw new ValidationError('provider_config.file', 'is required for env credentials: the absolute path of the .env file');
+      if (file === undefined || file === '') throw new ValidationError('provider_config.file', 'is required for env credentials: the absolute path of the .env file');
+      if (typeof file !== 'string') throw new ValidationError('provider_config.file', `must be a string (the absolute path of the .env file), got ${file === null ? 'null' : typeof file}`);
       if (typeof variable !== 'string' || !variablePattern.test(variable)) {
         throw new ValidationError('provider_config.variable', 'must be an environment variable name (letters, digits and _, not starting with a digit)');
       }
