@@ -23,7 +23,8 @@ export interface CreateTokenInput {
 export type TokenView = Omit<TokenRecord, 'secretHash'>;
 
 const actorPattern = /^[A-Za-z0-9._:@/-]{1,64}$/;
-const namePatternRegex = /^[A-Za-z0-9._/*-]{1,128}$/;
+// No `..`: credential names cannot contain it, so such a pattern would match nothing.
+const namePatternRegex = /^(?!.*\.\.)[A-Za-z0-9._/*-]{1,128}$/;
 const tagRegex = new RegExp(TAG_PATTERN);
 /** How stale `last_used_at` may get before an authentication writes it again; saves a write per request. */
 const touchIntervalMs = 60_000;
@@ -51,7 +52,7 @@ export class TokenService {
       throw new ValidationError('actor', 'must be 1 to 64 letters, digits or . _ : @ / -');
     }
     for (const pattern of input.namePatterns ?? []) {
-      if (!namePatternRegex.test(pattern)) throw new ValidationError('name_patterns', `"${pattern}" must be 1 to 128 name characters or *`);
+      if (!namePatternRegex.test(pattern)) throw new ValidationError('name_patterns', `"${pattern}" must be 1 to 128 name characters or *, without .. (no credential name contains it)`);
     }
     for (const tag of input.tags ?? []) {
       if (!tagRegex.test(tag)) throw new ValidationError('tags', `"${tag}" must be 1 to 64 letters, digits or . _ : / -`);

@@ -198,6 +198,7 @@ function corpus(dir: string): BadInput[] {
   patch('env file NUL', { provider_config: { file: `${dir}/x\u0000`, variable: 'API_KEY' } }, 'provider_config', 400, 'seed%2Fenv');
   patch('env value with a line break', { value: 'first\nsecond' }, 'value', 400, 'seed%2Fenv');
   patch('env value with every quote', { value: `a'b"c\`d` }, 'value', 400, 'seed%2Fenv');
+  cases.push({ title: 'token pattern with ..', method: 'POST', url: '/tokens', body: { actor: 'agent', scopes: ['credentials:read'], name_patterns: ['../*'] }, field: 'name_patterns', status: 400 });
   // Routes that take no body reject one instead of ignoring it.
   cases.push({ title: 'run-scheduled with a body', method: 'POST', url: '/rotation/run-scheduled', body: { dry_run: 'yes' }, field: 'dry_run', status: 400 });
   cases.push({ title: 'check-all with a body', method: 'POST', url: '/health/check-all', body: { concurrency: 'x' }, field: 'concurrency', status: 400 });
