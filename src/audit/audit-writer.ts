@@ -7,6 +7,17 @@ interface Waiting {
   reject: (error: unknown) => void;
 }
 
+/**
+ * The rejection of the groups in flight when the thread ends without replying to them. Such a group
+ * may or may not be committed: the thread may have ended between its commit and its reply.
+ */
+export class WriterStoppedError extends Error {
+  constructor(cause: Error) {
+    super(`the audit writer thread stopped: ${cause.message}`, { cause });
+    this.name = 'WriterStoppedError';
+  }
+}
+
 /** The thread's file beside this one: TypeScript when the sources run through tsx, JavaScript when built. */
 const threadFile = new URL(import.meta.url.endsWith('.ts') ? './writer-thread.ts' : './writer-thread.js', import.meta.url);
 
@@ -56,11 +67,16 @@ export class AuditWriter {
     return this.#ready && !this.#closing && !this.#stopped;
   }
 
+  /** Resolves once the thread has ended, and its connection with it. */
+  get exited(): Promise<void> {
+    return this.#exited;
+  }
+
   /**
    * Appends one group and resolves with its entries once they are committed. `inputs` has each
-   * call's inputs as a JSON array, `timestamps` one time per entry.
+   * call's inputs as a JSON array, `timestamps` and `entryIds` one time and one id per entry.
    */
-  append(inputs: string[], timestamps: string[]): Promise<AuditEntry[]> {
+  append(inputs: string[], timestamps: string[], entryIds: string[]): Promise<AuditEntry[]> {
     if (!this.ready) return Promise.reject(new Error('the audit writer thread is not running'));
     const id = this.#nextId++;
     clearTimeout(this.#idleTimer);
@@ -68,7 +84,7 @@ export class AuditWriter {
     if (this.#waiting.size === 0) this.#worker.ref();
     return new Promise((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
-      this.#worker.postMessage({ id, inputs, timestamps } satisfies AppendMessage);
+      this.#worker.postMessage({ id, inputs, timestamps, entryIds } satisfies AppendMessage);
     });
   }
 
@@ -115,7 +131,7 @@ export class AuditWriter {
     if (this.#stopped) return;
     this.#stopped = true;
     clearTimeout(this.#idleTimer);
-    for (const waiting of this.#waiting.values()) waiting.reject(error);
+    for (const waiting of this.#waiting.values()) waiting.reject(new WriterStoppedError(error));
     this.#waiting.clear();
     this.#onStop(this.#closing ? undefined : error);
   }

@@ -101,6 +101,13 @@ export async function readChainPage(db: Executor, afterSeq: number, throughSeq: 
   return (await selectPage(db, afterSeq, throughSeq, limit)).map(fromRow);
 }
 
+/** Reads the entries with these ids in chain order; ids not stored are left out. */
+export async function readEntriesById(db: Executor, ids: ReadonlyArray<string>): Promise<AuditEntry[]> {
+  if (ids.length === 0) return [];
+  const rows = await db.selectFrom('aegis_audit_log').selectAll().where('id', 'in', [...ids]).orderBy('seq').execute();
+  return rows.map(fromRow);
+}
+
 /** Reads the entry with the highest sequence number, or undefined when the log is empty. */
 export async function readLastEntry(db: Executor): Promise<AuditEntry | undefined> {
   const row = await db.selectFrom('aegis_audit_log').selectAll().orderBy('seq', 'desc').limit(1).executeTakeFirst();

@@ -4,8 +4,9 @@ import type { Db } from '../db/database.js';
 import { isDatabaseUnavailable } from '../db/database-errors.js';
 import type { Database } from '../db/schema.js';
 import type { Clock } from '../lib/clock.js';
-import { appendAfterHead, appendEntries, queryEntries, type AuditQuery } from './audit.repository.js';
-import { AuditWriter } from './audit-writer.js';
+import { uuid7 } from '../lib/uuid7.js';
+import { appendAfterHead, appendEntries, queryEntries, readEntriesById, type AuditQuery } from './audit.repository.js';
+import { AuditWriter, WriterStoppedError } from './audit-writer.js';
 import { chainEntries, type ChainHead } from './chain.js';
 import type { AuditEntry, AuditEntryInput } from './audit.types.js';
 
@@ -154,14 +155,27 @@ export class AuditLog {
 
   async #append(group: ReadonlyArray<PendingRecord>): Promise<AuditEntry[]> {
     const timestamps = group.flatMap((pending) => Array<string>(pending.count).fill(pending.timestamp));
-    if (this.#db.dialect === 'sqlite' && this.#writer?.ready) {
-      // The thread parses the inputs itself, which keeps that work off the event loop too.
-      const entries = await this.#writer.append(
-        group.map((pending) => pending.json),
-        timestamps,
-      );
-      this.#writerGroups += 1;
-      return entries;
+    const writer = this.#writer;
+    if (this.#db.dialect === 'sqlite' && writer?.ready) {
+      const entryIds = timestamps.map(() => uuid7());
+      try {
+        // The thread parses the inputs itself, which keeps that work off the event loop too.
+        const entries = await writer.append(
+          group.map((pending) => pending.json),
+          timestamps,
+          entryIds,
+        );
+        this.#writerGroups += 1;
+        return entries;
+      } catch (error) {
+        if (!(error instanceof WriterStoppedError)) throw error;
+        // The thread may have committed the group before it ended: its entries are then stored under
+        // the ids chosen here, and appending them again would record each call twice.
+        await writer.exited;
+        const stored = await readEntriesById(this.#db.kysely, entryIds);
+        if (stored.length === entryIds.length) return stored;
+        if (stored.length > 0) throw new Error(`the audit writer thread stored ${stored.length} of ${entryIds.length} entries of a group`);
+      }
     }
     const inputs = group.flatMap((pending) => JSON.parse(pending.json) as AuditEntryInput[]);
     const expected = this.#head;

@@ -42,15 +42,23 @@ export interface ChainHead {
   entryHash: string;
 }
 
-/** Links entries into the chain after `head`, giving each its sequence number, id and hash. */
-export function chainEntries(head: ChainHead, inputs: ReadonlyArray<AuditEntryInput>, timestamp: string | ReadonlyArray<string>): AuditEntry[] {
+/**
+ * Links entries into the chain after `head`, giving each its sequence number, id and hash. `ids`, when
+ * given, contains one id per entry, chosen by the caller. Otherwise each entry gets a new UUIDv7.
+ */
+export function chainEntries(
+  head: ChainHead,
+  inputs: ReadonlyArray<AuditEntryInput>,
+  timestamp: string | ReadonlyArray<string>,
+  ids?: ReadonlyArray<string>,
+): AuditEntry[] {
   let seq = head.seq;
   let prevHash = head.entryHash;
   const entries: AuditEntry[] = [];
   for (const [index, input] of inputs.entries()) {
     seq += 1;
     const unhashed = {
-      id: uuid7(),
+      id: ids?.[index] ?? uuid7(),
       seq,
       timestamp: typeof timestamp === 'string' ? timestamp : timestamp[index]!,
       credentialId: input.credentialId ?? null,

@@ -13,11 +13,16 @@ import type { AuditEntry, AuditEntryInput } from './audit.types.js';
  * does. Appends from both connections and from other processes therefore stay in one chain.
  */
 
-/** A group as the main thread sends it: its calls' inputs as JSON arrays, and one timestamp per entry. */
+/**
+ * A group as the main thread sends it: its calls' inputs as JSON arrays, and one timestamp and one entry
+ * id per entry. The main thread chooses the entry ids, so that it can look the entries up when the
+ * thread ends before its reply arrives.
+ */
 export interface AppendMessage {
   id: number;
   inputs: string[];
   timestamps: string[];
+  entryIds: string[];
 }
 
 /** The thread's replies: one when its connection is open, then one per group. */
@@ -39,9 +44,9 @@ const insert = db.prepare(
 );
 const moveHead = db.prepare('update aegis_audit_head set seq = ?, entry_hash = ? where id = 1');
 
-const append = db.transaction((inputs: AuditEntryInput[], timestamps: string[]): AuditEntry[] => {
+const append = db.transaction((inputs: AuditEntryInput[], timestamps: string[], entryIds: string[]): AuditEntry[] => {
   const head = readHead.get() as { seq: number; entryHash: string };
-  const entries = chainEntries(head, inputs, timestamps);
+  const entries = chainEntries(head, inputs, timestamps, entryIds);
   for (const entry of entries) insert.run({ ...auditRow(entry), success: entry.success ? 1 : 0 });
   const last = entries[entries.length - 1];
   if (last !== undefined) moveHead.run(last.seq, last.entryHash);
@@ -71,6 +76,7 @@ function commitReceived(): void {
       entries = append.immediate(
         inputs.flat(),
         groups.flatMap((group) => group.timestamps),
+        groups.flatMap((group) => group.entryIds),
       );
     } catch (caught) {
       // Each group is tried alone below, unless the file is locked: each would wait busy_timeout again.
@@ -81,6 +87,7 @@ function commitReceived(): void {
     }
     if (entries !== undefined) {
       // Outside the try: once committed, the groups must not be appended again.
+      crashPointAfterCommit();
       let start = 0;
       for (const [index, group] of groups.entries()) {
         const count = inputs[index]!.length;
@@ -94,12 +101,18 @@ function commitReceived(): void {
   for (const group of groups) {
     let reply: WriterReply;
     try {
-      reply = { kind: 'appended', id: group.id, entries: append.immediate(parseInputs(group), group.timestamps) };
+      reply = { kind: 'appended', id: group.id, entries: append.immediate(parseInputs(group), group.timestamps, group.entryIds) };
+      crashPointAfterCommit();
     } catch (caught) {
       reply = failedReply(group, caught);
     }
     port!.postMessage(reply);
   }
+}
+
+/** Ends the thread between a commit and its reply when AEGIS_TEST_CRASH_AT is `audit_writer_after_commit` (tests of AuditLog's recovery). */
+function crashPointAfterCommit(): void {
+  if (process.env.AEGIS_TEST_CRASH_AT === 'audit_writer_after_commit') process.exit(1);
 }
 
 function failedReply(group: AppendMessage, caught: unknown): WriterReply {

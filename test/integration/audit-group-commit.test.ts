@@ -183,6 +183,31 @@ for (const dialect of await testDialects()) {
         assert.equal(warnings[0]!.fields.file, location);
       });
 
+      it('writer thread ending after a commit', async () => {
+        // The thread commits its first group, then ends before it replies, as an out-of-memory end could.
+        process.env.AEGIS_TEST_CRASH_AT = 'audit_writer_after_commit';
+        try {
+          const audit = new AuditLog({ db: t.vault.db, clock: t.clock });
+          await Promise.all(Array.from({ length: 20 }, (_, index) => audit.record(entry(11_000 + index))));
+          await until(() => audit.writerState === 'ready');
+          const results = await Promise.all(Array.from({ length: 20 }, (_, index) => audit.record(entry(11_100 + index))));
+          assert.equal(audit.writerState, 'stopped');
+          assert.equal(audit.writerGroups, 0);
+          for (const [index, [stored]] of results.entries()) assert.equal(stored!.details.index, 11_100 + index);
+
+          const names = Array.from({ length: 20 }, (_, index) => `group-${11_100 + index}`);
+          const rows = await t.vault.db.kysely.selectFrom('aegis_audit_log').select(['id', 'credential_name']).where('credential_name', 'in', names).execute();
+          assert.equal(rows.length, 20);
+          assert.deepEqual(rows.map((row) => row.id).sort(), results.map(([stored]) => stored!.id).sort());
+
+          const [later] = await audit.record(entry(11_200));
+          assert.equal(later!.details.index, 11_200);
+          assert.equal((await verifyAuditChain(t.vault.db.kysely, t.vault.keyring)).ok, true);
+        } finally {
+          delete process.env.AEGIS_TEST_CRASH_AT;
+        }
+      });
+
       it('writer thread stops when idle and on close', async () => {
         const audit = new AuditLog({ db: t.vault.db, clock: t.clock, writerIdleMs: 50 });
         await Promise.all(Array.from({ length: 20 }, (_, index) => audit.record(entry(8000 + index))));
