@@ -219,8 +219,9 @@ function groupFigures(row: Row): { entryCount: number; firstAt: string; lastAt: 
   };
 }
 
-/** Actions whose credential name is a filter of the audit log, not a credential that was used. */
-const auditFilterActions = new Set<string>([AuditAction.auditRead, AuditAction.auditExported, AuditAction.auditReported]);
+/** Actions whose credential name is a search filter (of the audit log, rotation history or alerts), not a credential that was used. */
+const filterActions = [AuditAction.auditRead, AuditAction.auditExported, AuditAction.auditReported, 'history_read', 'alerts_read'];
+const filterActionSet = new Set<string>(filterActions);
 
 /**
  * Reports an actor that used a credential it had no entry for before the period. Only successful entries count, and
@@ -230,7 +231,7 @@ async function newCredentialForActor(db: Db, period: AuditPeriod, groups: Period
   // A pair with a successful `created` entry in the period is never reported, so each candidate's count
   // is the pair's successful entries in the period, as listed below.
   const candidates = mergeGroups(
-    groups.filter((group) => group.success && group.credentialName !== '*' && group.action !== 'created' && !auditFilterActions.has(group.action) && group.actor !== systemActor),
+    groups.filter((group) => group.success && group.credentialName !== '*' && group.action !== 'created' && !filterActionSet.has(group.action) && group.actor !== systemActor),
     (group) => JSON.stringify([group.actor, group.credentialName]),
   );
   const found: Anomaly[] = [];
@@ -241,11 +242,11 @@ async function newCredentialForActor(db: Db, period: AuditPeriod, groups: Period
     const [history] = await rows(
       db,
       sql`select
-            exists (select 1 from aegis_audit_log p where p.actor = ${actor} and p.credential_name = ${name} and p."timestamp" < ${period.start}) as used_before,
+            exists (select 1 from aegis_audit_log p where p.actor = ${actor} and p.credential_name = ${name} and p."timestamp" < ${period.start} and p.action not in (${sql.join(filterActions)})) as used_before,
             exists (select 1 from aegis_audit_log c ${indexedBy(db.dialect, 'idx_audit_action_actor_seq')} where c.actor = ${actor} and c.credential_name = ${name} and c.action = 'created' and c.success = ${true} and c."timestamp" < ${period.end}) as created`,
     );
     if (toBool(history!.used_before as boolean | number) || toBool(history!.created as boolean | number)) continue;
-    const listed = await listEntries(db, 'idx_audit_actor_name_seq', sql`actor = ${actor} and credential_name = ${name} and success = ${true} and ${inPeriod(period)}`, pair.firstSeq);
+    const listed = await listEntries(db, 'idx_audit_actor_name_seq', sql`actor = ${actor} and credential_name = ${name} and success = ${true} and action not in (${sql.join(filterActions)}) and ${inPeriod(period)}`, pair.firstSeq);
     found.push({
       type: 'new_credential_for_actor',
       reason: `${actor} used credential '${name}' for the first time: it has no earlier entry for it.`,

@@ -266,15 +266,22 @@ describe('first use of a credential', () => {
   });
   after(async () => destroyTestVault(t));
 
-  // Filtering the audit log by a name records that name, but reads no credential.
-  it('ignores audit reads filtered by name', async () => {
+  // Searching the audit log, rotation history or alerts by a name records that name, but uses no credential.
+  it('ignores searches by name', async () => {
+    // Before the period: a search does not count as an earlier use of the credential either.
+    await recordAt(t, '2026-03-20T09:00:00.000Z', { credentialName: 'zeta', action: 'audit_read', actor: 'ARIA', success: true });
     await recordAt(t, '2026-03-28T09:00:00.000Z', read('ARIA', 'zeta'));
-    for (const action of ['audit_read', 'audit_exported', 'audit_reported']) {
+    for (const action of ['audit_read', 'audit_exported', 'audit_reported', 'history_read', 'alerts_read']) {
       await recordAt(t, '2026-03-28T09:05:00.000Z', { credentialName: '..', action, actor: 'AUDITOR', success: true });
+      await recordAt(t, '2026-03-28T09:06:00.000Z', { credentialName: 'zeta', action, actor: 'ARIA', success: true });
     }
     const response = await call(t.app, 'GET', `/audit/report?start_date=${encodeURIComponent(periodStart)}&end_date=${encodeURIComponent(periodEnd)}`, { token: t.adminToken });
     assert.equal(response.status, 200, response.body);
-    const firstUses = response.json.anomalies.filter((anomaly: any) => anomaly.type === 'new_credential_for_actor').map((anomaly: any) => `${anomaly.actor} ${anomaly.credential_name}`);
-    assert.deepEqual(firstUses, ['ARIA zeta']);
+    const firstUses = response.json.anomalies.filter((anomaly: any) => anomaly.type === 'new_credential_for_actor');
+    assert.deepEqual(
+      firstUses.map((anomaly: any) => `${anomaly.actor} ${anomaly.credential_name}`),
+      ['ARIA zeta'],
+    );
+    assert.equal(firstUses[0].entry_seqs.length, 1);
   });
 });
