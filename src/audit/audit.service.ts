@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { Db } from '../db/database.js';
-import { isDatabaseUnavailable } from '../db/database-errors.js';
+import { isSqliteLockTimeout } from '../db/database-errors.js';
 import type { Database } from '../db/schema.js';
 import type { Clock } from '../lib/clock.js';
 import { uuid7 } from '../lib/uuid7.js';
@@ -15,6 +15,14 @@ const maxGroupEntries = 1_000;
 
 /** How long the SQLite writer thread waits for another group before it stops. */
 const defaultWriterIdleMs = 30_000;
+
+/** A group that may or may not be stored, so that appending it again could record its calls twice. */
+class AuditOutcomeUnknownError extends Error {
+  constructor(message: string, cause?: unknown) {
+    super(message, { cause });
+    this.name = 'AuditOutcomeUnknownError';
+  }
+}
 
 /** One `record` call waiting for its group commit. */
 interface PendingRecord {
@@ -132,8 +140,8 @@ export class AuditLog {
       }
     } catch (error) {
       // One call's entries must not fail the others': after a failed group, each call commits alone.
-      // A locked or unreachable database would fail each of them the same way, after another wait.
-      if (group.length === 1 || isDatabaseUnavailable(error)) for (const pending of group) pending.reject(error);
+      // Not after a lock timeout, which each call would wait for again, nor when the group may be stored.
+      if (group.length === 1 || isSqliteLockTimeout(error) || error instanceof AuditOutcomeUnknownError) for (const pending of group) pending.reject(error);
       else for (const pending of group) await this.#append([pending]).then(pending.resolve, pending.reject);
     }
   }
@@ -172,9 +180,14 @@ export class AuditLog {
         // The thread may have committed the group before it ended: its entries are then stored under
         // the ids chosen here, and appending them again would record each call twice.
         await writer.exited;
-        const stored = await readEntriesById(this.#db.kysely, entryIds);
+        let stored: AuditEntry[];
+        try {
+          stored = await readEntriesById(this.#db.kysely, entryIds);
+        } catch (lookupError) {
+          throw new AuditOutcomeUnknownError('the audit writer thread ended, and reading back its last group failed', lookupError);
+        }
         if (stored.length === entryIds.length) return stored;
-        if (stored.length > 0) throw new Error(`the audit writer thread stored ${stored.length} of ${entryIds.length} entries of a group`);
+        if (stored.length > 0) throw new AuditOutcomeUnknownError(`the audit writer thread ended having stored ${stored.length} of ${entryIds.length} entries of a group`);
       }
     }
     const inputs = group.flatMap((pending) => JSON.parse(pending.json) as AuditEntryInput[]);

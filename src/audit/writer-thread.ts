@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { isDatabaseUnavailable } from '../db/database-errors.js';
+import { isSqliteLockTimeout } from '../db/database-errors.js';
 import { openSqliteConnection } from '../db/sqlite-connection.js';
 import { auditRow } from './audit-row.js';
 import { chainEntries } from './chain.js';
@@ -34,9 +34,10 @@ export type WriterReply =
 const port = parentPort;
 if (port === null) throw new Error('writer-thread.ts runs only as a worker thread');
 
-// A wait for the lock blocks this thread only, not the event loop, so it may wait as long as a request
-// would have queued behind a long transaction on the main connection (an audit prune batch, say).
-const db = openSqliteConnection((workerData as { file: string }).file, { busyTimeoutMs: 30_000 });
+// A wait for the lock blocks this thread only, not the event loop, so it may wait longer than the main
+// connection's 5 s, for a long transaction such as an audit prune batch. It stays well below the
+// default shutdown timeout of 30 s, so a shutdown still responds to the requests waiting for it.
+const db = openSqliteConnection((workerData as { file: string }).file, { busyTimeoutMs: 15_000 });
 const readHead = db.prepare('select seq, entry_hash as entryHash from aegis_audit_head where id = 1');
 const insert = db.prepare(
   `insert into aegis_audit_log (id, seq, timestamp, credential_id, credential_name, action, actor, target, details, ip_address, success, error_message, prev_hash, entry_hash)
@@ -80,7 +81,7 @@ function commitReceived(): void {
       );
     } catch (caught) {
       // Each group is tried alone below, unless the file is locked: each would wait busy_timeout again.
-      if (isDatabaseUnavailable(caught)) {
+      if (isSqliteLockTimeout(caught)) {
         for (const group of groups) port!.postMessage(failedReply(group, caught));
         return;
       }

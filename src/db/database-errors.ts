@@ -9,6 +9,15 @@ export const DATABASE_RETRY_AFTER_SECONDS = 5;
 const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', '57P01', '57P02', '57P03', '57014', 'SQLITE_BUSY', 'SQLITE_LOCKED']);
 
 /**
+ * Tells whether a SQLite statement failed because another connection held the lock for longer than
+ * busy_timeout. Trying again at once would wait as long again.
+ */
+export function isSqliteLockTimeout(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+}
+
+/**
  * Messages of errors without a code that node-postgres (pg 8, pg-pool 3) and Kysely raise when a
  * connection cannot be opened or has been lost. Kysely throws the rollback's error in place of the
  * original one when the connection died inside a transaction, and that error is one of these.

@@ -42,7 +42,7 @@ export interface ProviderAdapter {
   readonly unavailableReason?: string;
   /** Checks and normalizes `provider_config` at create and update time; errors name the field. */
   checkConfig(config: Record<string, unknown>): Record<string, unknown>;
-  /** Rejects a value this provider cannot hold with a ValidationError naming `value`. It runs before anything is written. */
+  /** Rejects a value this provider cannot be given with a ValidationError naming `value`; a rotation calls it before anything is written. */
   checkValue?(value: string): void;
   test?(credential: Credential, value: string | null): Promise<TestResult>;
   /** Returns a ProviderMove when the provider could only replace the credential under a new id (n8n without PATCH). */

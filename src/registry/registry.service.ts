@@ -113,7 +113,6 @@ export class RegistryService {
         throw new ForbiddenError(`This token is limited to other names or tags and cannot create "${input.name}".`);
       }
       if (input.value !== undefined) checkValue(input.value);
-      if (input.value !== undefined) this.#deps.adapters[provider].checkValue?.(input.value);
       if (input.metadata) checkMetadata(input.metadata);
       const now = this.#deps.clock.now().toISOString();
       const draft: Credential = {
@@ -178,7 +177,6 @@ export class RegistryService {
         if (existing.status === 'retired') {
           throw new ConflictError('credential_retired', `Credential "${name}" is retired and cannot be changed. Create a new credential instead.`);
         }
-        if (patch.value !== undefined) this.#deps.adapters[existing.provider].checkValue?.(patch.value);
         const now = this.#deps.clock.now().toISOString();
         const changed: Credential = {
           ...existing,

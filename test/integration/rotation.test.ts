@@ -342,6 +342,20 @@ for (const dialect of await testDialects()) {
       assert.equal(history.json.history[0].reason, 'leaked in a log');
     });
 
+    // A PEM key in a .env file spans lines inside quotes: AEGIS cannot write such a value, but it can record one.
+    it('env credential records a multi-line value', async () => {
+      const pem = '-----BEGIN KEY-----\nabc\n-----END KEY-----';
+      await createEnvCredential(t, 'svc-pem', 'placeholder');
+      const patched = await call(t.app, 'PATCH', '/credentials/svc-pem', { token: t.adminToken, body: { value: pem } });
+      assert.equal(patched.status, 200, patched.body);
+      const revealed = await reveal(t, 'svc-pem');
+      assert.equal(revealed.value, pem);
+      assert.equal(revealed.version, 2);
+      const rotated = await call(t.app, 'POST', '/credentials/svc-pem/rotate', { token: t.adminToken, body: { value: `${pem}\n` } });
+      assert.equal(rotated.status, 400, rotated.body);
+      assert.equal(rotated.json.field, 'value');
+    });
+
     it('n8n rotation without N8N_URL names the setting', async () => {
       const created = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body: { name: 'svc-n8n', credential_type: 'apiKey', value: 'n8n-value' } });
       assert.equal(created.status, 201, created.body);

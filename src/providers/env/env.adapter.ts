@@ -9,6 +9,8 @@ import { formatValue, readVariable, writeVariable } from './env-file.js';
 
 const run = promisify(execFile);
 const variablePattern = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** The reason `formatValue` returns null, for error messages. */
+const unwritableReason = 'it contains a line break, or a \' and a ` together with a ", a \\ or a $, which no quoting in a .env file carries unchanged';
 
 export interface EnvAdapterOptions {
   /** Folders the .env files must lie in. */
@@ -58,13 +60,13 @@ export function createEnvAdapter(options: EnvAdapterOptions): ProviderAdapter {
 
     checkValue(value) {
       if (formatValue(value) === null) {
-        throw new ValidationError('value', 'cannot be written to a .env file because it contains a line break or all three quote characters (\', " and `). Remove them, or keep this value under another provider.');
+        throw new ValidationError('value', `cannot be written to a .env file: ${unwritableReason}. Change the value, or write it to the file yourself and record it with PATCH.`);
       }
     },
 
     async setValue(credential, value) {
       const { file, variable } = settings(credential);
-      if (formatValue(value) === null) throw new ProviderError(`the new value of ${variable} cannot be written to a .env file (it contains a line break or all three quote characters)`);
+      if (formatValue(value) === null) throw new ProviderError(`the new value of ${variable} cannot be written to a .env file: ${unwritableReason}`);
       try {
         writeVariable(file, variable, value);
       } catch (error) {
