@@ -108,3 +108,12 @@ export function parseInteger(value: string): number {
   if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError('Expected an integer.');
   return Number(value);
 }
+
+/** Returns an option parser for whole numbers of at least `min`, such as a count or a batch size. */
+export function integerAtLeast(min: number): (value: string) => number {
+  return (value) => {
+    const parsed = parseInteger(value);
+    if (parsed < min) throw new InvalidArgumentError(`Expected an integer of at least ${min}.`);
+    return parsed;
+  };
+}

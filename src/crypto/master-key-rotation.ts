@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { KeySource } from '../config/config.js';
 import type { Db, Executor } from '../db/database.js';
 import type { Clock } from '../lib/clock.js';
-import { AegisError, StartupError } from '../lib/errors.js';
+import { AegisError, StartupError, ValidationError } from '../lib/errors.js';
 import { EnvelopeError } from './envelope.js';
 import { generateMasterKey, keyCheckValue, newKeyId, newSalt } from './key-material.js';
 import { appendKeyToFile, describeKeySource, readKeyCandidates } from './key-sources.js';
@@ -38,6 +38,9 @@ export async function rotateMasterKey(
   clock: Clock,
   options: MasterKeyRotationOptions = {},
 ): Promise<MasterKeyRotationResult> {
+  const batchSize = options.batchSize ?? 200;
+  // A batch of 0 would re-wrap nothing and never finish.
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new ValidationError('batch_size', `must be a whole number of at least 1, got ${batchSize}`);
   const { keyId: newKeyId, key } = await addNewKey(db, source, clock);
   keyring.add(newKeyId, key);
   await db.kysely.transaction().execute(async (trx) => {
@@ -47,7 +50,7 @@ export async function rotateMasterKey(
 
   let rewrapped = 0;
   for (;;) {
-    rewrapped += await rewrapAll(db, keyring, newKeyId, options.batchSize ?? 200);
+    rewrapped += await rewrapAll(db, keyring, newKeyId, batchSize);
     await delay(options.settleMs ?? 2_000);
     const left = await countOtherKeyRows(db, newKeyId);
     if (left === 0) break;

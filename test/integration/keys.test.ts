@@ -512,6 +512,23 @@ for (const dialect of await testDialects()) {
       }
     });
 
+    it('rejects a batch size of 0', async () => {
+      const t = await openTestVault(dialect);
+      try {
+        const before = await listMasterKeys(t.vault.db.kysely);
+        const cli = await runCli(['keys', 'rotate', '--settle-ms', '0', '--batch-size', '0'], t.env, { timeoutMs: 30_000 });
+        assert.notEqual(cli.code, 0);
+        assert.match(cli.stderr, /--batch-size.*at least 1/);
+        await assert.rejects(
+          rotateMasterKey(t.vault.db, t.vault.keyring, t.vault.config.keySource, t.vault.clock, { settleMs: 0, batchSize: 0 }),
+          /batch_size: must be a whole number of at least 1/,
+        );
+        assert.deepEqual(await listMasterKeys(t.vault.db.kysely), before);
+      } finally {
+        await destroyTestVault(t);
+      }
+    });
+
     it('rotates through the CLI', async () => {
       const t = await openTestVault(dialect);
       try {

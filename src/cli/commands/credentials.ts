@@ -3,7 +3,7 @@ import type { CreateCredentialInput, UpdateCredentialInput } from '../../registr
 import { PROVIDERS, ROTATION_STRATEGIES, STATUSES, type CredentialStatus, type Provider, type RotationStrategy } from '../../registry/credential.types.js';
 import { credentialView } from '../../registry/credential-view.js';
 import { checkCreateInput, checkUpdateInput } from '../input-check.js';
-import { cliCaller, collectTag, CommandError, parseInteger, printJson, printTable, readStdin, withVault } from '../context.js';
+import { cliCaller, collectTag, CommandError, integerAtLeast, parseInteger, printJson, printTable, readStdin, withVault } from '../context.js';
 
 interface SettingOptions {
   description?: string;
@@ -85,8 +85,8 @@ export function registerCredentialCommands(program: Command): void {
     .option('--provider <provider>', `one of ${PROVIDERS.join(', ')}`)
     .option('--type <type>', 'credential type')
     .option('--tag <tag>', 'only credentials with this tag')
-    .option('--limit <count>', 'at most this many', parseInteger, 100)
-    .option('--offset <count>', 'skip this many', parseInteger, 0)
+    .option('--limit <count>', 'at most this many', integerAtLeast(1), 100)
+    .option('--offset <count>', 'skip this many', integerAtLeast(0), 0)
     .option('--json', 'print JSON')
     .action(async (options: { status?: string; provider?: string; type?: string; tag?: string; limit: number; offset: number; json?: boolean }) => {
       if (options.status !== undefined && !(STATUSES as ReadonlyArray<string>).includes(options.status)) {

@@ -18,7 +18,7 @@ import { openDatabase } from '../../db/database.js';
 import { pendingMigrations } from '../../db/migrate.js';
 import { systemClock } from '../../lib/clock.js';
 import { StartupError } from '../../lib/errors.js';
-import { CommandError, cliCaller, parseInteger, printJson, printTable, withVault } from '../context.js';
+import { CommandError, cliCaller, integerAtLeast, printJson, printTable, withVault } from '../context.js';
 
 export function registerKeyCommands(program: Command): void {
   const keys = program.command('keys').description('Manage master keys');
@@ -26,8 +26,8 @@ export function registerKeyCommands(program: Command): void {
   keys
     .command('rotate')
     .description('Add a new master key, make it current and re-wrap every data key under it while servers keep serving')
-    .option('--batch-size <rows>', 'rows re-wrapped per transaction', parseInteger, 200)
-    .option('--settle-ms <ms>', 'wait before the final pass, so writes begun under the old key are caught', parseInteger, 2000)
+    .option('--batch-size <rows>', 'rows re-wrapped per transaction', integerAtLeast(1), 200)
+    .option('--settle-ms <ms>', 'wait before the final pass, so writes begun under the old key are caught', integerAtLeast(0), 2000)
     .option('--json', 'print JSON')
     .action(async (options: { batchSize: number; settleMs: number; json?: boolean }) => {
       await withVault(async (vault) => {

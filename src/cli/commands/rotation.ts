@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { cliCaller, parseInteger, printJson, printTable, readStdin, withVault } from '../context.js';
+import { cliCaller, integerAtLeast, parseInteger, printJson, printTable, readStdin, withVault } from '../context.js';
 
 export function registerRotationCommands(program: Command): void {
   program
@@ -48,7 +48,7 @@ export function registerRotationCommands(program: Command): void {
   rotation
     .command('schedule')
     .description('List upcoming and overdue automatic rotations')
-    .option('--limit <count>', 'at most this many of each', parseInteger, 100)
+    .option('--limit <count>', 'at most this many of each', integerAtLeast(1), 100)
     .option('--json', 'print JSON')
     .action(async (options: { limit: number; json?: boolean }) => {
       await withVault(async (vault) => {
@@ -77,7 +77,7 @@ export function registerRotationCommands(program: Command): void {
     .command('history')
     .description('List rotations, rollbacks and failures, newest first')
     .option('--credential <name>', 'only this credential')
-    .option('--limit <count>', 'at most this many', parseInteger, 50)
+    .option('--limit <count>', 'at most this many', integerAtLeast(1), 50)
     .option('--json', 'print JSON')
     .action(async (options: { credential?: string; limit: number; json?: boolean }) => {
       await withVault(async (vault) => {
