@@ -22,6 +22,8 @@ export interface CreateTokenInput {
 /** The public view of a token: everything but the secret and its hash. */
 export type TokenView = Omit<TokenRecord, 'secretHash'>;
 
+/** A token id: the 12 hex characters between `aegis_` and the secret. */
+const tokenIdPattern = /^[0-9a-f]{12}$/;
 const actorPattern = /^[A-Za-z0-9._:@/-]{1,64}$/;
 // No `..`: credential names cannot contain it, so such a pattern would match nothing.
 const namePatternRegex = /^(?!.*\.\.)[A-Za-z0-9._/*-]{1,128}$/;
@@ -113,6 +115,11 @@ export class TokenService {
   }
 
   async revoke(caller: Caller, id: string): Promise<TokenView> {
+    // The message never repeats `id`: a caller may have passed a whole token, secret included.
+    if (!tokenIdPattern.test(id)) {
+      const hint = parseToken(id) ? 'This is a whole token: pass only its id, the 12 characters after aegis_.' : 'Token ids are 12 hex characters; list them with `aegis tokens list`.';
+      throw new ValidationError('id', `must be a token id, not a token or other text. ${hint}`);
+    }
     return this.#db.kysely.transaction().execute(async (trx) => {
       const token = await findToken(trx, id);
       if (!token) throw new NotFoundError(`Token ${id} not found. List tokens with \`aegis tokens list\`.`, 'token_not_found');

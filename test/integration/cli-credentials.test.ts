@@ -139,6 +139,17 @@ for (const dialect of await testDialects()) {
       assertOneLineError(await aegis(['tokens', 'revoke', '000000000000']), /^aegis: Token 000000000000 not found\. List tokens with `aegis tokens list`\.$/);
     });
 
+    it('revoke of a whole token echoes no secret', async () => {
+      const adminSecret = t.adminToken.slice('aegis_'.length + 13);
+      const result = await aegis(['tokens', 'revoke', t.adminToken]);
+      assertOneLineError(result, /^aegis: id: must be a token id, not a token or other text\. This is a whole token: pass only its id/);
+      assert.ok(!result.stderr.includes(adminSecret), 'the error repeats the token secret');
+      const entries = await t.vault.db.kysely.selectFrom('aegis_audit_log').selectAll().execute();
+      assert.ok(!JSON.stringify(entries).includes(adminSecret), 'the audit log holds the token secret');
+      const admin = await call(t.app, 'GET', '/credentials', { token: t.adminToken });
+      assert.equal(admin.status, 200);
+    });
+
     it('retires a credential', async () => {
       const result = await aegis(['credentials', 'retire', 'openai/prod']);
       assert.equal(result.code, 0, result.stderr);
