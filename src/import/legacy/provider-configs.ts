@@ -1,4 +1,5 @@
 import { ValidationError } from '../../lib/errors.js';
+import { jsonErrorPosition } from '../../lib/json.js';
 import { readImportFile } from '../import-report.js';
 
 /**
@@ -12,7 +13,7 @@ export function readProviderConfigs(file: string): Record<string, Record<string,
     parsed = JSON.parse(readImportFile(file).toString('utf8'));
   } catch (error) {
     if (error instanceof ValidationError) throw error;
-    throw new ValidationError('--provider-config', `${file} is not valid JSON: ${(error as Error).message.split('\n')[0]}`);
+    throw new ValidationError('--provider-config', `${file} is ${jsonErrorPosition(error)}`);
   }
   if (!isObject(parsed)) throw new ValidationError('--provider-config', `${file} must contain a JSON object of credential names to provider settings`);
   for (const [name, config] of Object.entries(parsed)) {
