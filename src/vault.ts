@@ -39,6 +39,8 @@ export interface Vault {
   scheduler: Scheduler;
   /** The Prometheus registry of this vault, which GET /metrics renders. */
   metrics: VaultMetrics;
+  /** The migrations that opening this vault applied, in order; empty when the schema was up to date. */
+  appliedMigrations: string[];
   close(): Promise<void>;
 }
 
@@ -101,6 +103,7 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       authFailures: new AuthFailureLimiter({ limit: config.authFailureLimit, windowSeconds: config.authFailureWindowSeconds, clock }),
       n8n: new N8nService({ db, clock, log: options.log, audit, registry, settings: n8nSettings(config) }),
       metrics,
+      appliedMigrations: applied,
       close: () => db.close(),
     };
     const scheduler = createVaultScheduler(services);

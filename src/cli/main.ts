@@ -7,6 +7,7 @@ import { registerDoctorCommand } from './commands/doctor.js';
 import { registerImportCommands } from './commands/import.js';
 import { registerInitCommand } from './commands/init.js';
 import { registerKeyCommands } from './commands/keys.js';
+import { registerMigrateCommand } from './commands/migrate.js';
 import { registerRotationCommands } from './commands/rotation.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerTokenCommands } from './commands/tokens.js';
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerImportCommands(program);
   registerRotationCommands(program);
   registerDoctorCommand(program);
+  registerMigrateCommand(program);
   return program;
 }
 

@@ -33,6 +33,9 @@ const migrations: Record<string, DialectMigration> = {
   '0012_change_count': changeCount,
 };
 
+/** The name of the newest migration, which a database brought up to date has applied last. */
+export const LATEST_MIGRATION = Object.keys(migrations).at(-1)!;
+
 class StaticMigrationProvider implements MigrationProvider {
   constructor(private readonly dialect: DialectName) {}
 

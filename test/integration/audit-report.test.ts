@@ -8,6 +8,7 @@ import type { AuditEntryInput } from '../../src/audit/audit.types.js';
 import { buildAuditReport } from '../../src/audit/report.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { testDialects } from '../helpers/databases.js';
+import { runCli } from '../helpers/cli.js';
 import { call, destroyTestVault, openTestVault, tokenWith, type TestVault } from '../helpers/test-vault.js';
 
 const periodStart = '2026-03-28T00:00:00.000Z';
@@ -230,6 +231,19 @@ for (const dialect of await testDialects()) {
         by_actor: [],
         anomalies: [],
       });
+    });
+
+    it('CLI report matches the API', async () => {
+      const { json } = await report(periodStart, periodEnd);
+      const cli = await runCli(['audit', 'report', '--start-date', periodStart, '--end-date', periodEnd, '--json'], t.env);
+      assert.equal(cli.code, 0, cli.stderr);
+      assert.deepEqual(JSON.parse(cli.stdout), json);
+
+      const text = await runCli(['audit', 'report', '--start-date', '2026-03-28', '--end-date', '2026-03-30'], t.env);
+      assert.equal(text.code, 0, text.stderr);
+      assert.match(text.stdout, /^audit report 2026-03-28T00:00:00\.000Z to 2026-03-30T00:00:00\.000Z: 78 entries, 10 failed or denied, 2 rotations, 7 actors$/m);
+      assert.match(text.stdout, /^delta +60 +0 /m);
+      assert.match(text.stdout, new RegExp(`^${json.anomalies.length} anomalies:$`, 'm'));
     });
 
     it('report rejects bad periods', async () => {

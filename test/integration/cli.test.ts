@@ -119,6 +119,23 @@ for (const dialect of await testDialects()) {
       assert.deepEqual(listed.tokens[0]!.scopes, ['admin']);
       assert.ok(tokens[0]!.startsWith(`aegis_${listed.tokens[0]!.id}_`));
     });
+
+    it('migrates a new database once', async () => {
+      const fresh = { ...env, AEGIS_DATA_DIR: path.join(dir, 'fresh'), ...(dialect === 'postgres' ? { AEGIS_DATABASE_SCHEMA: `${schema}_m` } : {}) };
+      try {
+        const first = await runCli(['migrate', '--json'], fresh);
+        assert.equal(first.code, 0, first.stderr);
+        const applied = JSON.parse(first.stdout) as { applied: string[]; latest: string };
+        assert.equal(applied.applied[0], '0001_initial');
+        assert.equal(applied.applied.at(-1), applied.latest);
+
+        const second = await runCli(['migrate'], fresh);
+        assert.equal(second.code, 0, second.stderr);
+        assert.equal(second.stdout, `the database schema is up to date (${applied.latest})\n`);
+      } finally {
+        if (dialect === 'postgres') await dropSchema(`${schema}_m`);
+      }
+    });
   });
 }
 

@@ -7,10 +7,11 @@ import { exportLines, type ExportFormat } from '../../audit/export.js';
 import { pruneAudit } from '../../audit/prune.js';
 import { verifyExportFile, type FileReport } from '../../audit/verify-file.js';
 import { prunedView, recordVerification, verifyAuditChain, type ChainReport } from '../../audit/verify.js';
-import { CommandError, cliCaller, printJson, withVault } from '../context.js';
+import { buildAuditReport, type AuditReport } from '../../audit/report.js';
+import { CommandError, cliCaller, printJson, printTable, withVault } from '../context.js';
 
 export function registerAuditCommands(program: Command): void {
-  const audit = program.command('audit').description('Check, prune and export the audit log');
+  const audit = program.command('audit').description('Check, report on, prune and export the audit log');
 
   audit
     .command('verify')
@@ -62,6 +63,31 @@ export function registerAuditCommands(program: Command): void {
     });
 
   audit
+    .command('report')
+    .description('Summarize a period of the audit log, as GET /audit/report does: accesses by credential, action and actor, failures, rotations and anomalies (each anomaly also raises one alert)')
+    .requiredOption('--start-date <date>', 'start of the period, an ISO-8601 date or date-time', parseDate)
+    .requiredOption('--end-date <date>', 'end of the period, an ISO-8601 date or date-time; entries at this instant are left out', parseDate)
+    .option('--json', 'print JSON with the fields of GET /audit/report')
+    .action(async (options: { startDate: Date; endDate: Date; json?: boolean }) => {
+      const start = options.startDate.toISOString();
+      const end = options.endDate.toISOString();
+      if (start > end) throw new CommandError(`--start-date (${start}) must not be after --end-date (${end}).`);
+      await withVault(async (vault) => {
+        const report = await buildAuditReport(vault.db, { start, end }, { anomalies: vault.config.audit.anomalies, clock: vault.clock });
+        await vault.audit.record({
+          credentialName: '*',
+          action: AuditAction.auditReported,
+          actor: cliCaller().actor,
+          target: 'report',
+          success: true,
+          details: { start, end, entries: report.summary.total_accesses, anomalies: report.anomalies.length },
+        });
+        if (options.json) printJson(report);
+        else printAuditReport(report);
+      });
+    });
+
+  audit
     .command('export')
     .description('Write audit entries, oldest first, as CSV or JSON lines with their hashes, so `aegis audit verify --file` can check them offline')
     .requiredOption('--format <format>', 'csv or jsonl', parseFormat)
@@ -96,6 +122,23 @@ export function registerAuditCommands(program: Command): void {
         }
       });
     });
+}
+
+function printAuditReport(report: AuditReport): void {
+  const { summary } = report;
+  process.stdout.write(
+    `audit report ${report.period.start} to ${report.period.end}: ${summary.total_accesses} entries, ${summary.failures} failed or denied, ${summary.rotations} rotations, ${summary.unique_actors} actors\n`,
+  );
+  if (report.by_credential.length > 0) {
+    process.stdout.write('\nby credential:\n');
+    printTable(['CREDENTIAL', 'ACCESSES', 'FAILURES', 'LAST ACCESS'], report.by_credential.map((row) => [row.credential_name, row.accesses, row.failures, row.last_access]));
+  }
+  if (report.by_actor.length > 0) {
+    process.stdout.write('\nby actor:\n');
+    printTable(['ACTOR', 'ENTRIES', 'FAILURES'], report.by_actor.map((row) => [row.actor, row.count, row.failures]));
+  }
+  process.stdout.write(`\n${report.anomalies.length} anomalies${report.anomalies.length > 0 ? ':' : ''}\n`);
+  for (const anomaly of report.anomalies) process.stdout.write(`- ${anomaly.type}: ${anomaly.reason}\n`);
 }
 
 function printChainReport(report: ChainReport): void {
