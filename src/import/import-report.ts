@@ -27,14 +27,19 @@ const readErrorReasons: Record<string, string> = {
   EACCES: 'permission denied',
 };
 
+/** Describes why a file could not be read: `cannot read FILE: no such file`. */
+export function cannotRead(file: string, error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  const reason = readErrorReasons[code] ?? `read failed (${code || (error as Error).message})`;
+  return `cannot read ${file}: ${reason}`;
+}
+
 /** Reads an input file, turning a missing or unreadable file into an error that names it. */
 export function readImportFile(file: string): Buffer {
   try {
     return fs.readFileSync(file);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? '';
-    const reason = readErrorReasons[code] ?? `read failed (${code || (error as Error).message})`;
-    throw new ValidationError('file', `cannot read ${file}: ${reason}`);
+    throw new ValidationError('file', cannotRead(file, error));
   }
 }
 

@@ -127,6 +127,15 @@ for (const dialect of await testDialects()) {
       assert.match(cli.stdout, /834 entries .* verified; .*the links across \d+ gap\(s\) .* were not checkable/);
     });
 
+    it('verify of a missing file says so', async () => {
+      const missing = path.join(t.dir, 'missing.jsonl');
+      const cli = await runCli(['audit', 'verify', '--file', missing], {});
+      assert.equal(cli.code, 1);
+      assert.equal(cli.stderr, `aegis: cannot read ${missing}: no such file\n`);
+      const folder = await runCli(['audit', 'verify', '--file', t.dir], {});
+      assert.equal(folder.stderr, `aegis: cannot read ${t.dir}: is a folder\n`);
+    });
+
     it('http export streams csv', async () => {
       const reader = await tokenWith(t, 'AUDITOR', ['audit:read']);
       const response = await call(t.app, 'GET', '/audit/export?format=csv&credential_name=stripe%2Flive', { token: reader });

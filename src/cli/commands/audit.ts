@@ -8,6 +8,7 @@ import { pruneAudit } from '../../audit/prune.js';
 import { verifyExportFile, type FileReport } from '../../audit/verify-file.js';
 import { prunedView, recordVerification, verifyAuditChain, type ChainReport } from '../../audit/verify.js';
 import { buildAuditReport, type AuditReport } from '../../audit/report.js';
+import { cannotRead } from '../../import/import-report.js';
 import { CommandError, cliCaller, printJson, printTable, withVault } from '../context.js';
 
 export function registerAuditCommands(program: Command): void {
@@ -22,6 +23,12 @@ export function registerAuditCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (options: { file?: string; json?: boolean }) => {
       if (options.file !== undefined) {
+        try {
+          fs.closeSync(fs.openSync(options.file, 'r'));
+          if (fs.statSync(options.file).isDirectory()) throw Object.assign(new Error('is a folder'), { code: 'EISDIR' });
+        } catch (error) {
+          throw new CommandError(cannotRead(options.file, error));
+        }
         const report = await verifyExportFile(options.file);
         printFileReport(options.file, report, options.json === true);
         if (!report.ok) process.exitCode = 1;
