@@ -174,6 +174,14 @@ for (const dialect of await testDialects()) {
       for (const result of results) assertOneLineError(result, expected);
     });
 
+    it('rejects two value sources', async () => {
+      const result = await runCli(['credentials', 'create', 'two/sources', '--type', 'apiKey', '--provider', 'api', '--value-stdin', '--value-env', 'TWO_SOURCES'], { ...t.env, TWO_SOURCES: 'from-env' }, { input: 'from-stdin\n' });
+      assert.equal(result.code, 2);
+      assert.equal(result.stderr, 'aegis: give the value with --value-stdin or with --value-env, not both\n');
+      const stored = await t.vault.db.kysely.selectFrom('aegis_credentials').select('id').where('name', '=', 'two/sources').execute();
+      assert.equal(stored.length, 0);
+    });
+
     it('keeps the value out of output', () => {
       assert.ok(outputs.length >= 15);
       for (const output of outputs) {

@@ -56,6 +56,7 @@ async function readSettings(options: SettingOptions): Promise<UpdateCredentialIn
   if (options.metadata !== undefined) settings.metadata = parseObject('--metadata', options.metadata);
   if (options.providerId !== undefined) settings.provider_credential_id = options.providerId;
   if (options.providerConfig !== undefined) settings.provider_config = parseObject('--provider-config', options.providerConfig);
+  if (options.valueStdin && options.valueEnv !== undefined) throw new CommandError('give the value with --value-stdin or with --value-env, not both', 2);
   if (options.valueStdin) settings.value = await readStdin();
   else if (options.valueEnv !== undefined) {
     const value = process.env[options.valueEnv];
