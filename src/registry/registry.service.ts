@@ -270,7 +270,10 @@ export class RegistryService {
           throw new NotFoundError(`Credential "${name}" has no version ${versionNumber ?? '(current)'}. List them with GET /credentials/${name}/versions.`, 'version_not_found');
         }
         if (version.encryptedValue === null) {
-          throw new NotFoundError(`Credential "${name}" version ${version.version} stores no value, because its provider keeps it.`, 'value_not_stored');
+          throw new NotFoundError(
+            `Credential "${name}" version ${version.version} stores no value: it was registered without one, or its provider keeps the value. Store one with PATCH /credentials/${name} and a "value", or aegis credentials update ${name} --value-stdin.`,
+            'value_not_stored',
+          );
         }
         const value = await this.#open(trx, credential, version);
         await touchCredential(trx, credential.id, this.#deps.clock.now().toISOString());
