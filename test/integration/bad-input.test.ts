@@ -329,6 +329,13 @@ for (const dialect of await testDialects()) {
       });
     }
 
+    it('names the allowed env folders', async () => {
+      const body = { name: 'bad/outside', credential_type: 'env', provider: 'env', provider_config: { file: '/etc/passwd', variable: 'API_KEY' } };
+      const response = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body });
+      assert.equal(response.status, 400, response.body);
+      assert.ok(response.json.detail.includes(`env credentials (${t.dir}). Add its folder to AEGIS_ENV_ALLOWED_DIRS`), response.json.detail);
+    });
+
     it('keeps the audit chain valid', async () => {
       const verified = await call(t.app, 'GET', '/audit/verify', { token: t.adminToken });
       assert.equal(verified.status, 200, verified.body);

@@ -103,7 +103,12 @@ export function resolveAllowedPath(file: string, allowedDirs: ReadonlyArray<stri
   const resolved = realPathOfExistingPart(path.resolve(file));
   const allowed = allowedDirs.map((dir) => realPathOfExistingPart(path.resolve(dir)));
   const inside = allowed.some((dir) => resolved.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep));
-  if (!inside) throw new ValidationError('provider_config.file', `"${file}" is outside the folders allowed for env credentials (AEGIS_ENV_ALLOWED_DIRS)`);
+  if (!inside) {
+    throw new ValidationError(
+      'provider_config.file',
+      `"${file}" is outside the folders allowed for env credentials (${allowedDirs.join(', ')}). Add its folder to AEGIS_ENV_ALLOWED_DIRS (folders separated by :) and restart AEGIS.`,
+    );
+  }
   return resolved;
 }
 
