@@ -6,7 +6,7 @@ import type { Clock } from '../lib/clock.js';
 import { NotFoundError, UnauthorizedError, ValidationError } from '../lib/errors.js';
 import { TAG_PATTERN } from '../lib/names.js';
 import type { Caller } from './caller.js';
-import { isScope, type Scope } from './scopes.js';
+import { isScope, SCOPES, type Scope } from './scopes.js';
 import { hashSecret, newToken, parseToken, secretMatches } from './token-format.js';
 import { countTokens, findToken, insertToken, listTokens, markRevoked, touchToken, type TokenRecord } from './tokens.repository.js';
 
@@ -178,7 +178,7 @@ function toView(record: TokenRecord): TokenView {
 function validateScopes(scopes: string[]): Scope[] {
   if (scopes.length === 0) throw new ValidationError('scopes', 'must name at least one scope');
   for (const scope of scopes) {
-    if (!isScope(scope)) throw new ValidationError('scopes', `unknown scope "${scope}"`);
+    if (!isScope(scope)) throw new ValidationError('scopes', `unknown scope "${scope}"; use ${SCOPES.join(', ')}`);
   }
   return [...new Set(scopes)] as Scope[];
 }
