@@ -13,6 +13,13 @@ type Env = Record<string, string | undefined>;
 export function checkKeyPlacement(config: Config, file: ConfigFile | undefined, env: Env): CheckResult {
   const source = config.keySource;
   const keyFileSetting = setting('keys.master_key_file', 'AEGIS_MASTER_KEY_FILE');
+  if (source.kind === 'file' && source.generated && !fs.existsSync(source.path)) {
+    return warn(
+      'key placement',
+      `There is no master key yet: the first start will generate a development key at ${source.path}, in the data folder, so a copy of the data would contain its key.`,
+      `For production, create a key apart from the data (\`aegis keys generate\` into a file with mode 600) and set ${keyFileSetting} to it before the first start.`,
+    );
+  }
   if (source.kind === 'file' && (source.generated || isInside(source.path, config.dataDir))) {
     const placement = source.generated ? 'the development key generated in the data folder' : 'inside the data folder';
     return warn(

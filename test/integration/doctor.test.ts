@@ -465,9 +465,20 @@ for (const dialect of await testDialects()) {
       outputs.push(JSON.stringify(results));
       const check = findCheck(results, 'key placement');
       assert.equal(check.status, 'warn');
-      assert.match(check.message, /development key generated in the data folder/);
+      assert.match(check.message, /^There is no master key yet: the first start will generate a development key at .*dev\/master\.key, in the data folder/);
       assert.match(check.fix!, /keys\.master_key_file \(AEGIS_MASTER_KEY_FILE\)/);
       assert.ok(!fs.existsSync(devDir), 'doctor created the data folder');
+
+      // Once a start has generated it, the warning names the file.
+      const started = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-doctor-dev-'));
+      try {
+        fs.writeFileSync(path.join(started, 'master.key'), `${crypto.randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+        const generated = findCheck(await runDoctor({ env: { AEGIS_DATA_DIR: started }, cwd: deployment.dir }), 'key placement');
+        assert.equal(generated.status, 'warn');
+        assert.match(generated.message, /is the development key generated in the data folder/);
+      } finally {
+        fs.rmSync(started, { recursive: true, force: true });
+      }
     });
 
     it('doctor wrote nothing', async () => {

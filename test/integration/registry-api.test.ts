@@ -62,15 +62,6 @@ for (const dialect of await testDialects()) {
       assert.equal(first.json.value, 'sk-live-1');
     });
 
-    it('reveal without a stored value says how to store one', async () => {
-      const created = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body: { name: 'no/value', credential_type: 'apiKey', provider: 'api' } });
-      assert.equal(created.status, 201, created.body);
-      const revealed = await call(t.app, 'GET', '/credentials/no%2Fvalue/value', { token: t.adminToken });
-      assert.equal(revealed.status, 404, revealed.body);
-      assert.equal(revealed.json.code, 'value_not_stored');
-      assert.match(revealed.json.detail, /registered without one, or its provider keeps the value\. Store one with PATCH/);
-    });
-
     it('lists with filters and totals', async () => {
       await call(t.app, 'POST', '/credentials', {
         token: t.adminToken,
@@ -126,6 +117,15 @@ for (const dialect of await testDialects()) {
       assert.equal(health.status, 200);
       assert.equal(health.json.agent, 'AEGIS');
       assert.equal(health.json.credentials_count, 2);
+    });
+
+    it('reveal without a stored value says how to store one', async () => {
+      const created = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body: { name: 'no/value', credential_type: 'apiKey', provider: 'api' } });
+      assert.equal(created.status, 201, created.body);
+      const revealed = await call(t.app, 'GET', '/credentials/no%2Fvalue/value', { token: t.adminToken });
+      assert.equal(revealed.status, 404, revealed.body);
+      assert.equal(revealed.json.code, 'value_not_stored');
+      assert.match(revealed.json.detail, /registered without one, or its provider keeps the value\. Store one with PATCH/);
     });
   });
 }
