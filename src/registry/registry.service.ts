@@ -271,7 +271,7 @@ export class RegistryService {
         }
         if (version.encryptedValue === null) {
           throw new NotFoundError(
-            `Credential "${name}" version ${version.version} stores no value: it was registered without one, or its provider keeps the value. Store one with PATCH /credentials/${name} and a "value", or aegis credentials update ${name} --value-stdin.`,
+            `Credential "${name}" version ${version.version} stores no value: it was registered without one, or its provider keeps the value. Store one with PATCH /credentials/${encodeURIComponent(name)} and a "value", or aegis credentials update ${name} --value-stdin.`,
             'value_not_stored',
           );
         }
@@ -386,7 +386,7 @@ function withStatus(credential: Credential, now: Date): Credential {
 }
 
 function credentialExists(name: string): ConflictError {
-  return new ConflictError('credential_exists', `A credential named "${name}" already exists. Choose another name or PATCH the existing one.`);
+  return new ConflictError('credential_exists', `A credential named "${name}" already exists. Choose another name, or change the existing one with PATCH /credentials/${encodeURIComponent(name)} or aegis credentials update ${name}.`);
 }
 
 /** Recognizes a unique-constraint violation from either database (two creates of one name racing). */
