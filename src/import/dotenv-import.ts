@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { parse } from 'dotenv';
-import { AegisError } from '../lib/errors.js';
+import { AegisError, ValidationError } from '../lib/errors.js';
 import { isValidCredentialName } from '../lib/names.js';
 import type { Caller } from '../tokens/caller.js';
 import { credentialExists, emptyReport, readImportFile, recordImport, type ImportReport, type ImportTarget } from './import-report.js';
@@ -14,13 +14,21 @@ export interface DotenvImportOptions {
 
 /**
  * Registers each variable of a `.env` file as an `env` credential that points back at the file and
- * variable, with the variable's value sealed as version 1. Existing names, empty values, names AEGIS
- * cannot use and files outside AEGIS_ENV_ALLOWED_DIRS are skipped with the reason. A dry run applies
+ * variable, with the variable's value sealed as version 1. Existing names, empty values and names AEGIS
+ * cannot use are skipped with the reason, and a file outside AEGIS_ENV_ALLOWED_DIRS is rejected. A dry run applies
  * the same checks and writes nothing, not even an audit entry.
  */
 export async function importDotenv(target: ImportTarget, caller: Caller, file: string, options: DotenvImportOptions = {}): Promise<ImportReport> {
   const absolute = path.resolve(file);
   const variables = parse(readImportFile(absolute));
+  // The file's folder decides for every variable at once, so a file outside the allowed folders is an
+  // error rather than a report that skips each variable for the same reason.
+  try {
+    target.adapters.env.checkConfig({ file: absolute, variable: 'IMPORT' });
+  } catch (error) {
+    if (!(error instanceof AegisError)) throw error;
+    throw new ValidationError('file', error.message.replace(/^provider_config\.file: /, ''));
+  }
   const dryRun = options.dryRun ?? false;
   const report = emptyReport(absolute, dryRun);
   for (const [variable, value] of Object.entries(variables)) {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
@@ -189,6 +190,24 @@ for (const dialect of await testDialects()) {
       const result = await aegis(['import', 'dotenv', missing]);
       assert.equal(result.code, 1);
       assert.equal(result.stderr.trim(), `aegis: file: cannot read ${missing}: no such file`);
+    });
+
+    it('rejects a file outside the allowed folders', async () => {
+      const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-import-outside-'));
+      try {
+        const file = path.join(outside, 'app.env');
+        fs.copyFileSync(envFile, file);
+        const before = await credentialTotal();
+        for (const args of [['import', 'dotenv', file], ['import', 'dotenv', file, '--dry-run']]) {
+          const result = await aegis(args);
+          assert.equal(result.code, 1);
+          assert.equal(result.stderr.split('\n').length, 2, result.stderr);
+          assert.ok(result.stderr.includes(`is outside the folders allowed for env credentials (${t.dir}). Add its folder to AEGIS_ENV_ALLOWED_DIRS`), result.stderr);
+        }
+        assert.equal(await credentialTotal(), before);
+      } finally {
+        fs.rmSync(outside, { recursive: true, force: true });
+      }
     });
 
     it('rejects a file that is not JSON', async () => {
