@@ -13,10 +13,10 @@ type Env = Record<string, string | undefined>;
 export function checkKeyPlacement(config: Config, file: ConfigFile | undefined, env: Env): CheckResult {
   const source = config.keySource;
   const keyFileSetting = setting('keys.master_key_file', 'AEGIS_MASTER_KEY_FILE');
-  if (source.kind === 'file' && source.generated && !fs.existsSync(source.path)) {
+  if (source.kind === 'file' && source.generated && isMissing(source.path)) {
     return warn(
       'key placement',
-      `There is no master key yet: the first start will generate a development key at ${source.path}, in the data folder, so a copy of the data would contain its key.`,
+      `The master key is the development key file ${source.path} in the data folder, which does not exist yet: a first start on an empty database creates it there, so a copy of the data would contain its key.`,
       `For production, create a key apart from the data (\`aegis keys generate\` into a file with mode 600) and set ${keyFileSetting} to it before the first start.`,
     );
   }
@@ -37,6 +37,16 @@ export function checkKeyPlacement(config: Config, file: ConfigFile | undefined, 
     );
   }
   return ok('key placement', source.kind === 'file' ? `the master key file ${source.path} is outside the data folder` : `the master key comes from the environment`);
+}
+
+/** Tells whether nothing exists at `file`; a file this user cannot reach counts as present. */
+function isMissing(file: string): boolean {
+  try {
+    fs.statSync(file);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT';
+  }
 }
 
 /**

@@ -28,7 +28,7 @@ const rfc3339DateTime = fullFormats['date-time'] as { validate: (text: string) =
  * ajv-formats alone accepts a leap second (23:59:60), which `Date.parse` turns into NaN, and
  * year 0000, which PostgreSQL's timestamptz rejects.
  */
-function isStorableDateTime(text: string): boolean {
+export function isStorableDateTime(text: string): boolean {
   if (!rfc3339DateTime.validate(text)) return false;
   const millis = Date.parse(text);
   if (Number.isNaN(millis)) return false;

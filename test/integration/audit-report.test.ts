@@ -246,6 +246,14 @@ for (const dialect of await testDialects()) {
       assert.match(text.stdout, new RegExp(`^${json.anomalies.length} anomalies:$`, 'm'));
     });
 
+    it('CLI report rejects ambiguous dates', async () => {
+      for (const start of ['2026-03-28T00:00:00', '2026-02-30', '0000-01-01']) {
+        const result = await runCli(['audit', 'report', '--start-date', start, '--end-date', periodEnd], t.env);
+        assert.notEqual(result.code, 0, start);
+        assert.match(result.stderr, /Expected an ISO-8601 date such as 2025-01-31, or a date-time with Z or an offset/, start);
+      }
+    });
+
     it('report rejects bad periods', async () => {
       const reversed = await call(t.app, 'GET', `/audit/report?start_date=2026-03-30T00:00:00Z&end_date=2026-03-28T00:00:00Z`, { token: reader });
       assert.equal(reversed.status, 400);

@@ -121,8 +121,15 @@ for (const dialect of await testDialects()) {
     });
 
     it('migrates a new database once', async () => {
-      const fresh = { ...env, AEGIS_DATA_DIR: path.join(dir, 'fresh'), ...(dialect === 'postgres' ? { AEGIS_DATABASE_SCHEMA: `${schema}_m` } : {}) };
+      const fresh: Record<string, string> = { ...env, AEGIS_DATA_DIR: path.join(dir, 'fresh'), ...(dialect === 'postgres' ? { AEGIS_DATABASE_SCHEMA: `${schema}_m` } : {}) };
       try {
+        // Without a configured key, migrating would tie the new vault to a generated development key.
+        const keyless = await runCli(['migrate'], fresh);
+        assert.equal(keyless.code, 2);
+        assert.match(keyless.stderr, /^aegis: No master key is configured, so migrating would generate a development key/);
+        assert.ok(!fs.existsSync(path.join(dir, 'fresh', 'master.key')), 'migrate wrote a key file');
+        fresh.AEGIS_MASTER_KEY = crypto.randomBytes(32).toString('base64');
+
         const first = await runCli(['migrate', '--json'], fresh);
         assert.equal(first.code, 0, first.stderr);
         const applied = JSON.parse(first.stdout) as { applied: string[]; latest: string };

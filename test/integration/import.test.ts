@@ -202,7 +202,7 @@ for (const dialect of await testDialects()) {
           const result = await aegis(args);
           assert.equal(result.code, 1);
           assert.equal(result.stderr.split('\n').length, 2, result.stderr);
-          assert.ok(result.stderr.includes(`is outside the folders allowed for env credentials (${t.dir}). Add its folder to AEGIS_ENV_ALLOWED_DIRS`), result.stderr);
+          assert.ok(result.stderr.includes('is outside the folders allowed for env credentials. Add its folder to providers.env.allowed_dirs or AEGIS_ENV_ALLOWED_DIRS'), result.stderr);
         }
         assert.equal(await credentialTotal(), before);
       } finally {

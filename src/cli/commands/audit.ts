@@ -8,6 +8,7 @@ import { pruneAudit } from '../../audit/prune.js';
 import { verifyExportFile, type FileReport } from '../../audit/verify-file.js';
 import { prunedView, recordVerification, verifyAuditChain, type ChainReport } from '../../audit/verify.js';
 import { buildAuditReport, type AuditReport } from '../../audit/report.js';
+import { isStorableDateTime } from '../../http/validation.js';
 import { cannotRead } from '../../import/import-report.js';
 import { CommandError, cliCaller, printJson, printTable, withVault } from '../context.js';
 
@@ -23,8 +24,9 @@ export function registerAuditCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (options: { file?: string; json?: boolean }) => {
       if (options.file !== undefined) {
+        // Checked without opening the file, which could be a named pipe that an export is writing to.
         try {
-          fs.closeSync(fs.openSync(options.file, 'r'));
+          fs.accessSync(options.file, fs.constants.R_OK);
           if (fs.statSync(options.file).isDirectory()) throw Object.assign(new Error('is a folder'), { code: 'EISDIR' });
         } catch (error) {
           throw new CommandError(cannotRead(options.file, error));
@@ -140,6 +142,10 @@ function printAuditReport(report: AuditReport): void {
     process.stdout.write('\nby credential:\n');
     printTable(['CREDENTIAL', 'ACCESSES', 'FAILURES', 'LAST ACCESS'], report.by_credential.map((row) => [row.credential_name, row.accesses, row.failures, row.last_access]));
   }
+  if (report.by_action.length > 0) {
+    process.stdout.write('\nby action:\n');
+    printTable(['ACTION', 'ENTRIES', 'FAILURES'], report.by_action.map((row) => [row.action, row.count, row.failures]));
+  }
   if (report.by_actor.length > 0) {
     process.stdout.write('\nby actor:\n');
     printTable(['ACTOR', 'ENTRIES', 'FAILURES'], report.by_actor.map((row) => [row.actor, row.count, row.failures]));
@@ -187,8 +193,16 @@ function parseFormat(value: string): ExportFormat {
   return value;
 }
 
+/**
+ * Parses a date (midnight UTC) or a date-time with `Z` or an offset, as the API accepts them. A time
+ * without an offset would be read in the machine's time zone, and `new Date` turns 2026-02-30 into
+ * March 2, so both are rejected.
+ */
 function parseDate(value: string): Date {
-  const date = new Date(value);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(date.getTime())) throw new InvalidArgumentError('Expected an ISO-8601 date such as 2025-01-31 or 2025-01-31T00:00:00Z.');
-  return date;
+  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(value);
+  const text = dateOnly ? `${value}T00:00:00Z` : value;
+  if (!isStorableDateTime(text)) {
+    throw new InvalidArgumentError('Expected an ISO-8601 date such as 2025-01-31, or a date-time with Z or an offset such as 2025-01-31T00:00:00Z.');
+  }
+  return new Date(text);
 }

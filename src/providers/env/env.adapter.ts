@@ -106,7 +106,7 @@ export function resolveAllowedPath(file: string, allowedDirs: ReadonlyArray<stri
   if (!inside) {
     throw new ValidationError(
       'provider_config.file',
-      `"${file}" is outside the folders allowed for env credentials (${allowedDirs.join(', ')}). Add its folder to AEGIS_ENV_ALLOWED_DIRS (folders separated by :) and restart AEGIS.`,
+      `"${file}" is outside the folders allowed for env credentials. Add its folder to providers.env.allowed_dirs or AEGIS_ENV_ALLOWED_DIRS (folders separated by :), keeping the folders already listed, and restart AEGIS.`,
     );
   }
   return resolved;
