@@ -39,7 +39,7 @@ export interface Vault {
   scheduler: Scheduler;
   /** The Prometheus registry of this vault, which GET /metrics renders. */
   metrics: VaultMetrics;
-  /** The migrations that opening this vault applied, in order; empty when the schema was up to date. */
+  /** The migrations that opening this vault applied, in order, or none when the schema was up to date. */
   appliedMigrations: string[];
   close(): Promise<void>;
 }

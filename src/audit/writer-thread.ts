@@ -34,9 +34,8 @@ export type WriterReply =
 const port = parentPort;
 if (port === null) throw new Error('writer-thread.ts runs only as a worker thread');
 
-// A wait for the lock blocks this thread only, not the event loop, so it may wait longer than the main
-// connection's 5 s, for a long transaction such as an audit prune batch. It stays well below the
-// default shutdown timeout of 30 s, so a shutdown still responds to the requests waiting for it.
+// Waiting for the lock blocks only this thread, so it may wait out a long transaction (an audit prune
+// batch) for longer than the main connection's 5 s, but well below the 30 s default shutdown timeout.
 const db = openSqliteConnection((workerData as { file: string }).file, { busyTimeoutMs: 15_000 });
 const readHead = db.prepare('select seq, entry_hash as entryHash from aegis_audit_head where id = 1');
 const insert = db.prepare(

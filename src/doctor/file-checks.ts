@@ -39,7 +39,7 @@ export function checkKeyPlacement(config: Config, file: ConfigFile | undefined, 
   return ok('key placement', source.kind === 'file' ? `the master key file ${source.path} is outside the data folder` : `the master key comes from the environment`);
 }
 
-/** Tells whether nothing exists at `file`; a file this user cannot reach counts as present. */
+/** Tells whether nothing exists at `file`. A file this user cannot reach counts as present. */
 function isMissing(file: string): boolean {
   try {
     fs.statSync(file);

@@ -5,8 +5,8 @@ const methodsWithBody = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
  * Rejects a body sent to a route that takes none, so that a client that sends `{"dry_run": true}` to
- * POST /rotation/run-scheduled gets 400 instead of a real run. An empty object is accepted, because
- * some clients send `{}` with every POST.
+ * POST /rotation/run-scheduled gets 400 instead of a real run. An empty object or `null` is accepted,
+ * because some clients send one with every POST.
  */
 export function rejectUnexpectedBodies(app: FastifyInstance): void {
   app.addHook('onRoute', (route: RouteOptions) => {
@@ -21,7 +21,7 @@ async function checkNoBody(request: FastifyRequest): Promise<void> {
   const body: unknown = request.body;
   if (body === undefined || body === null) return;
   const route = `${request.method} ${request.routeOptions.url}`;
-  if (typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('body', `must be empty or {}, because ${route} takes no body. Send the request without one.`);
+  if (typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('body', `must be empty, {} or null, because ${route} takes no body. Send the request without one.`);
   const [field] = Object.keys(body);
   if (field !== undefined) throw new ValidationError(field, `is not a field of this request, because ${route} takes no body. Send the request without one.`);
 }

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { AegisError, ValidationError } from '../lib/errors.js';
 import { isValidCredentialName } from '../lib/names.js';
-import { jsonErrorPosition } from '../lib/json.js';
+import { describeJsonError } from '../lib/json.js';
 import type { Caller } from '../tokens/caller.js';
 import { credentialExists, emptyReport, readImportFile, recordImport, type ImportReport, type ImportTarget } from './import-report.js';
 
@@ -77,7 +77,7 @@ function readExport(file: string): N8nExportedCredential[] {
     parsed = JSON.parse(readImportFile(file).toString('utf8'));
   } catch (error) {
     if (error instanceof ValidationError) throw error;
-    throw new ValidationError('file', `${file} is ${jsonErrorPosition(error)}`);
+    throw new ValidationError('file', `${file} is ${describeJsonError(error)}`);
   }
   // `n8n export:credentials --separate` writes one object per file; accept that as a list of one.
   const list = Array.isArray(parsed) ? parsed : [parsed];

@@ -19,7 +19,7 @@ function sortKeys(value: unknown): unknown {
  * Describes where JSON.parse failed without quoting the text: V8's messages quote the start of the
  * input (`Unexpected token 's', "sk-live-12"... is not valid JSON`), which may be a secret.
  */
-export function jsonErrorPosition(error: unknown): string {
+export function describeJsonError(error: unknown): string {
   const position = /at position (\d+)/.exec((error as Error | null)?.message ?? '')?.[1];
   return position === undefined ? 'not valid JSON' : `not valid JSON at character ${Number(position) + 1}`;
 }

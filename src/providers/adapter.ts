@@ -38,11 +38,11 @@ export interface TestResult {
 export interface ProviderAdapter {
   readonly provider: Provider;
   readonly capabilities: ProviderCapabilities;
-  /** Why the adapter declares no capabilities here (a missing setting), for the messages that reject a call. */
+  /** The reason the adapter declares no capabilities here (a missing setting), named when a call is rejected. */
   readonly unavailableReason?: string;
   /** Checks and normalizes `provider_config` at create and update time; errors name the field. */
   checkConfig(config: Record<string, unknown>): Record<string, unknown>;
-  /** Rejects a value this provider cannot be given with a ValidationError naming `value`; a rotation calls it before anything is written. */
+  /** Rejects a value this provider cannot be given with a ValidationError naming `value`. Rotation calls it before writing anything. */
   checkValue?(value: string): void;
   test?(credential: Credential, value: string | null): Promise<TestResult>;
   /** Returns a ProviderMove when the provider could only replace the credential under a new id (n8n without PATCH). */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { jsonErrorPosition } from '../../src/lib/json.js';
+import { describeJsonError } from '../../src/lib/json.js';
 
 function parseError(text: string): unknown {
   try {
@@ -13,12 +13,12 @@ function parseError(text: string): unknown {
 
 describe('JSON error descriptions', () => {
   it('gives the position without the text', () => {
-    const described = jsonErrorPosition(parseError('{"token": "sk-live-123" "next": 1}'));
+    const described = describeJsonError(parseError('{"token": "sk-live-123" "next": 1}'));
     assert.equal(described, 'not valid JSON at character 25');
     assert.ok(!described.includes('sk-live'));
   });
 
   it('quotes nothing when V8 gives no position', () => {
-    assert.equal(jsonErrorPosition(parseError('sk-live-123')), 'not valid JSON');
+    assert.equal(describeJsonError(parseError('sk-live-123')), 'not valid JSON');
   });
 });

@@ -1,5 +1,5 @@
 import { ValidationError } from '../../lib/errors.js';
-import { jsonErrorPosition } from '../../lib/json.js';
+import { describeJsonError } from '../../lib/json.js';
 import { readImportFile } from '../import-report.js';
 
 /**
@@ -13,7 +13,7 @@ export function readProviderConfigs(file: string): Record<string, Record<string,
     parsed = JSON.parse(readImportFile(file).toString('utf8'));
   } catch (error) {
     if (error instanceof ValidationError) throw error;
-    throw new ValidationError('--provider-config', `${file} is ${jsonErrorPosition(error)}`);
+    throw new ValidationError('--provider-config', `${file} is ${describeJsonError(error)}`);
   }
   if (!isObject(parsed)) throw new ValidationError('--provider-config', `${file} must contain a JSON object of credential names to provider settings`);
   for (const [name, config] of Object.entries(parsed)) {
