@@ -5,13 +5,16 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { callJson, emit, loadTest, log, shortMode, type LoadResult } from './common.js';
-import { adminTokenOf, buildServerCode, startAegis, startBare, stopServer, type ChildServer } from './servers.js';
+import { adminTokenOf, buildServerCode, startAegis, startBare, startFloor, stopServer, type ChildServer } from './servers.js';
 
 /**
  * B1 and B2: autocannon in this process sends `GET /credentials/{name}` with a valid read token to
  * `aegis serve`, which runs in a child process and logs at info level to a file. The same load then goes
  * to the bare Fastify baseline, which returns the same JSON body for the same path. The run fails unless
  * every response is 200 and the audit log grew by one entry per response.
+ *
+ * B1 also measures its floor (bench/floor-server.ts), a one-thread audited read with nothing else, so
+ * that BENCHMARKS.md can tell what the audited read costs on the machine from what AEGIS adds to it.
  *
  * BENCH_CPU_PROF=<folder> starts the AEGIS child with `node --cpu-prof` and keeps the profile there.
  */
@@ -102,6 +105,43 @@ function describe(result: LoadResult): string {
   return `${Math.round(result.requestsPerSecond)} requests/s, p50 ${result.p50} ms, p99 ${result.p99} ms, ${result.responses} responses`;
 }
 
+/** Measures B1's floor on a SQLite file of its own in `dir`, and checks that it stored one audit row per response. */
+async function runFloor(buildDir: string, dir: string, token: string, body: unknown, url: string): Promise<LoadResult> {
+  const database = path.join(dir, 'floor.db');
+  const floor = await startFloor(buildDir, {
+    env: { FLOOR_TOKEN: token, FLOOR_CREDENTIAL: credentialName, FLOOR_BODY_FILE: path.join(dir, 'body.json'), FLOOR_DATABASE: database },
+    logFile: path.join(dir, 'floor.log'),
+  });
+  const count = () => {
+    const db = new Database(database, { readonly: true });
+    try {
+      return (db.prepare('select count(*) as count from audit').get() as { count: number }).count;
+    } finally {
+      db.close();
+    }
+  };
+  const headers = { authorization: `Bearer ${token}` };
+  let result: LoadResult;
+  let audited: number;
+  try {
+    const sample = await callJson(floor.url + url, token);
+    if (JSON.stringify(sample.json) !== JSON.stringify(body)) throw new Error(`the floor returned ${sample.status} with a body other than AEGIS's`);
+    checkClean('floor warm-up', await loadTest(floor.url + url, headers, connections, warmUpSeconds));
+    const before = count();
+    result = await loadTest(floor.url + url, headers, connections, seconds);
+    await stopServer(floor);
+    audited = count() - before;
+  } finally {
+    await stopServer(floor);
+  }
+  log(`floor: ${describe(result)}; ${audited} audit rows written`);
+  checkClean('floor', result);
+  if (audited < result.responses || audited > result.responses + connections) {
+    throw new Error(`the floor's audit table grew by ${audited} rows for ${result.responses} responses`);
+  }
+  return result;
+}
+
 /** Runs B1 (SQLite) or B2 (PostgreSQL) and prints its result line. */
 export async function runReadBenchmark(bench: ReadBenchmark): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `aegis-bench-${bench.id.toLowerCase()}-`));
@@ -120,8 +160,10 @@ export async function runReadBenchmark(bench: ReadBenchmark): Promise<void> {
     const aegis = await startAegis(buildDir, { env, logFile: path.join(dir, 'aegis.log'), nodeOptions });
     let aegisResult: LoadResult;
     let audited: number;
+    let token: string;
+    let body: unknown;
     try {
-      const { token, body } = await prepare(aegis);
+      ({ token, body } = await prepare(aegis));
       fs.writeFileSync(path.join(dir, 'body.json'), JSON.stringify(body));
       const headers = { authorization: `Bearer ${token}` };
       checkClean('AEGIS warm-up', await loadTest(aegis.url + url, headers, connections, warmUpSeconds));
@@ -150,22 +192,34 @@ export async function runReadBenchmark(bench: ReadBenchmark): Promise<void> {
     log(`bare Fastify: ${describe(bareResult)}`);
     checkClean('baseline', bareResult);
 
+    const floorResult = bench.dialect === 'sqlite' ? await runFloor(buildDir, dir, token, body, url) : undefined;
+
     const ratio = aegisResult.requestsPerSecond / bareResult.requestsPerSecond;
+    const floorFigure = floorResult === undefined ? '' : `; floor: ${Math.round(floorResult.requestsPerSecond)} requests/s, p99 ${floorResult.p99} ms`;
     const p99Bar = bench.maxP99Ms === undefined ? '' : `; p99 <= ${bench.maxP99Ms} ms`;
     const database = bench.dialect === 'sqlite' ? 'SQLite' : 'PostgreSQL';
     emit({
       id: bench.id,
       workload: `GET /credentials/{name}, read token, audited, info log to a file, ${database}, ${connections} connections, ${seconds} s`,
       bar: `>= ${bench.minRatio} x bare Fastify requests/s${p99Bar}`,
-      figure: `${Math.round(aegisResult.requestsPerSecond)} requests/s, p99 ${aegisResult.p99} ms (bare: ${Math.round(bareResult.requestsPerSecond)} requests/s, p99 ${bareResult.p99} ms)`,
+      figure: `${Math.round(aegisResult.requestsPerSecond)} requests/s, p99 ${aegisResult.p99} ms (bare: ${Math.round(bareResult.requestsPerSecond)} requests/s, p99 ${bareResult.p99} ms${floorFigure})`,
       requests_per_second: Math.round(aegisResult.requestsPerSecond),
       p99_ms: aegisResult.p99,
       baseline_requests_per_second: Math.round(bareResult.requestsPerSecond),
       audit_entries: audited,
       responses: aegisResult.responses,
       ratio_to_baseline: Number(ratio.toFixed(3)),
+      ...(floorResult === undefined
+        ? {}
+        : {
+            floor_requests_per_second: Math.round(floorResult.requestsPerSecond),
+            floor_ratio_to_baseline: Number((floorResult.requestsPerSecond / bareResult.requestsPerSecond).toFixed(3)),
+            ratio_to_floor: Number((aegisResult.requestsPerSecond / floorResult.requestsPerSecond).toFixed(3)),
+          }),
       holds: ratio >= bench.minRatio && (bench.maxP99Ms === undefined || aegisResult.p99 <= bench.maxP99Ms),
-      baseline_note: `${bench.id} compares with a bare Fastify app (no logger, token, database or audit) that returns the same JSON for GET /credentials/:name, run after AEGIS with the same ${connections} connections and ${seconds} s; both servers run as child processes and autocannon runs in the benchmark process, on the same cores.`,
+      baseline_note:
+        `${bench.id} compares with a bare Fastify app (no logger, token, database or audit) that returns the same JSON for GET /credentials/:name, run after AEGIS with the same ${connections} connections and ${seconds} s; the servers run as child processes and autocannon runs in the benchmark process, on the same cores.` +
+        (floorResult === undefined ? '' : ' The floor in its figure runs last, under the same load: one thread that logs each request, checks the token, reads the credential from SQLite and commits one hash-chained audit row per request in groups, and nothing else (bench/floor-server.ts).'),
     });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

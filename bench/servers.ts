@@ -6,9 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 /**
- * Child processes for the benchmarks that measure a listening server: `aegis serve` and the bare Fastify
- * baseline (bench/bare-server.ts). Both run as plain JavaScript, as `npm run build` ships it, because
- * loading the TypeScript sources through tsx added 0.5 to 2 s to every start on a 2-core machine (B8.1).
+ * Child processes for the benchmarks that measure a listening server: `aegis serve`, the bare Fastify
+ * baseline (bench/bare-server.ts) and B1's floor (bench/floor-server.ts). All run as plain
+ * JavaScript, as `npm run build` ships it, because loading the TypeScript sources through tsx added
+ * 0.5 to 2 s to every start on a 2-core machine (B8.1).
  */
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -36,7 +37,7 @@ export interface StartOptions {
 }
 
 /**
- * Transpiles src/ and bench/bare-server.ts with esbuild into a temporary folder (no type check) and
+ * Transpiles src/, bench/bare-server.ts and bench/floor-server.ts with esbuild into a temporary folder (no type check) and
  * returns that folder. A node_modules link beside the output lets the packages resolve.
  */
 export async function buildServerCode(): Promise<string> {
@@ -45,7 +46,7 @@ export async function buildServerCode(): Promise<string> {
     .filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts'))
     .map((file) => path.join(root, 'src', file));
   await build({
-    entryPoints: [...sources, path.join(root, 'bench/bare-server.ts')],
+    entryPoints: [...sources, path.join(root, 'bench/bare-server.ts'), path.join(root, 'bench/floor-server.ts')],
     outbase: root,
     outdir: outDir,
     format: 'esm',
@@ -71,6 +72,11 @@ export function startAegisFromSource(options: StartOptions = {}): Promise<ChildS
 /** Starts the bare Fastify baseline, which returns the JSON in `bodyFile` for GET `route`. */
 export function startBare(buildDir: string, route: string, bodyFile: string, options: StartOptions = {}): Promise<ChildServer> {
   return startChild(path.join(buildDir, 'bench/bare-server.js'), [], '"bare server listening"', { ...options, env: { BARE_ROUTE: route, BARE_BODY_FILE: bodyFile, ...options.env } });
+}
+
+/** Starts B1's floor (bench/floor-server.ts); `env` gives its FLOOR_* settings. */
+export function startFloor(buildDir: string, options: StartOptions = {}): Promise<ChildServer> {
+  return startChild(path.join(buildDir, 'bench/floor-server.js'), [], '"floor server listening"', options);
 }
 
 function startChild(script: string, args: string[], readyText: string, options: StartOptions): Promise<ChildServer> {
