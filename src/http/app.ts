@@ -23,6 +23,7 @@ import { auditFailureProblem, problem, requestLabel, sendProblem, toProblem } fr
 import { serializerCompiler } from './serialization.js';
 import { validatorCompiler } from './validation.js';
 import { rejectUnexpectedBodies } from './no-body.js';
+import { trackAllowedMethods } from './allowed-methods.js';
 
 export interface BuildAppOptions {
   /** Called with the options of each route as Fastify registers it; tests use it to list every route. */
@@ -33,6 +34,7 @@ export interface BuildAppOptions {
 
 /** Builds the HTTP API on an open vault. The caller listens, or calls `inject` in tests. */
 export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const routerOptions = { maxParamLength: 256 };
   const app = Fastify({
     loggerInstance: vault.log as FastifyBaseLogger,
     // The onResponse hook below writes one line per request instead of Fastify's two.
@@ -44,7 +46,7 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
     // Large integers and prototype keys in JSON bodies are rejected rather than silently reshaped.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    routerOptions: { maxParamLength: 256 },
+    routerOptions,
     // Errors Fastify raises before routing (a malformed percent-encoding in the path) get a problem body too.
     // Hooks do not run for these, so the security headers are set here.
     frameworkErrors: (error, _request, reply) => {
@@ -56,6 +58,7 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
   });
   if (options.onRoute) app.addHook('onRoute', options.onRoute);
   rejectUnexpectedBodies(app);
+  const allowedMethods = trackAllowedMethods(app, routerOptions);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   // Every body is JSON. Fastify also parses text/plain by default, which a browser may send across
@@ -125,6 +128,11 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
 
   app.setNotFoundHandler(async (request, reply) => {
     const path = request.url.split('?')[0] ?? '';
+    const allowed = allowedMethods(path);
+    if (allowed.length > 0) {
+      void reply.header('allow', allowed.join(', '));
+      return sendProblem(reply, problem(405, 'method_not_allowed', `${request.method} is not allowed on ${path}; it takes ${allowed.join(', ')}. The API is described at /openapi.json.`));
+    }
     const slashHint = /^\/credentials\/[^/]+\/[^/]+/.test(path) ? ' Encode a / inside a credential name as %2F.' : '';
     return sendProblem(reply, problem(404, 'route_not_found', `No route ${request.method} ${path}.${slashHint} The API is described at /openapi.json.`));
   });
