@@ -47,8 +47,14 @@ const maxProviderConfigBytes = 16 * 1024;
 const maxJsonDepth = 32;
 const envVariablePattern = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
-/** Checks a value before it is sealed: well-formed Unicode, so it round-trips byte for byte, and at most 64 KiB. */
+/**
+ * Checks a value before it is sealed: not blank, well-formed Unicode, so it round-trips byte for byte,
+ * and at most 64 KiB.
+ */
 export function checkValue(value: string): void {
+  if (!/\S/.test(value)) {
+    throw new ValidationError('value', 'must not be empty or only white space (an unset shell variable gives an empty value)');
+  }
   if (!value.isWellFormed()) {
     throw new ValidationError('value', 'must be well-formed Unicode (it contains an unpaired surrogate)');
   }

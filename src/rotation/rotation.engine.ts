@@ -8,6 +8,7 @@ import { scrubSecrets } from '../lib/redact.js';
 import { acquireLease, stillHolds, type Lease } from '../leases/leases.repository.js';
 import type { ProviderAdapter } from '../providers/adapter.js';
 import { loadReachableCredential, runAudited } from '../registry/credential-access.js';
+import { checkValue } from '../registry/credential-input.js';
 import type { Credential, CredentialVersion } from '../registry/credential.types.js';
 import { saveCredential } from '../registry/credentials.repository.js';
 import { findCurrentVersion, highestVersionNumber, insertVersion, makeCurrent } from '../registry/versions.repository.js';
@@ -71,7 +72,10 @@ export class RotationEngine {
       }
       const adapter = this.#deps.adapters[credential.provider];
       const source = chooseSource(credential, adapter, request);
-      if (request.value !== undefined) adapter.checkValue?.(request.value);
+      if (request.value !== undefined) {
+        checkValue(request.value);
+        adapter.checkValue?.(request.value);
+      }
       const lease = await acquireLease(this.#deps.db, rotationLeaseName(credential.id), this.#deps.owner, this.#deps.leaseTtlMs, this.#deps.clock.now());
       if (!lease) {
         throw new ConflictError('rotation_in_progress', `A rotation of "${name}" is already in progress. Retry once it has finished.`);

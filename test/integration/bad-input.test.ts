@@ -90,6 +90,8 @@ function corpus(dir: string): BadInput[] {
   create('unknown field', { ...validCreate, colour: 'red' }, 'colour', 400);
   for (const name of badNames) create(`name ${JSON.stringify(name).slice(0, 40)}`, { ...validCreate, name }, 'name', 400);
   create('SQL credential_type', { ...validCreate, credential_type: sqlInjection }, 'credential_type', 400);
+  create('empty value', { ...validCreate, value: '' }, 'value', 400);
+  create('blank value', { ...validCreate, value: ' \t\n ' }, 'value', 400);
   create('value over 64 KiB', { ...validCreate, value: 'v'.repeat(65_537) }, 'value', 413);
   create('multibyte value over 64 KiB', { ...validCreate, value: 'é'.repeat(32_769) }, 'value', 413);
   cases.push({
@@ -171,6 +173,7 @@ function corpus(dir: string): BadInput[] {
     status: 413,
   });
   patch('empty object', {}, 'body', 400);
+  patch('empty value', { value: '' }, 'value', 400);
   patch('interval as string', { rotation_interval_hours: '12' }, 'rotation_interval_hours', 400);
   patch('rotation_enabled as number', { rotation_enabled: 1 }, 'rotation_enabled', 400);
   patch('tags as object', { tags: { prod: true } }, 'tags', 400);
@@ -201,6 +204,7 @@ function corpus(dir: string): BadInput[] {
   cases.push({ title: 'check-all with a body', method: 'POST', url: '/health/check-all', body: { concurrency: 'x' }, field: 'concurrency', status: 400 });
   cases.push({ title: 'retire with a body', method: 'DELETE', url: '/credentials/seed%2Fone', body: { force: true }, field: 'force', status: 400 });
   cases.push({ title: 'test with an array body', method: 'POST', url: '/credentials/seed%2Fone/test', body: [1], field: 'body', status: 400 });
+  cases.push({ title: 'rotate empty value', method: 'POST', url: '/credentials/seed%2Fone/rotate', body: { value: '' }, field: 'value', status: 400 });
   cases.push({ title: 'rotate env value with a line break', method: 'POST', url: '/credentials/seed%2Fenv/rotate', body: { value: 'first\nsecond' }, field: 'value', status: 400 });
   cases.push({ title: 'rotate env value with every quote', method: 'POST', url: '/credentials/seed%2Fenv/rotate', body: { value: `it's "$5" \`x\`` }, field: 'value', status: 400 });
   patch('name with ..', { description: 'x' }, 'name', 400, 'a..b');

@@ -182,6 +182,21 @@ for (const dialect of await testDialects()) {
       assert.equal(stored.length, 0);
     });
 
+    it('rejects an empty value', async () => {
+      const message = 'aegis: value: must not be empty or only white space (an unset shell variable gives an empty value)\n';
+      const created = await runCli(['credentials', 'create', 'empty/value', '--type', 'apiKey', '--provider', 'api', '--value-env', 'EMPTY_VALUE'], { ...t.env, EMPTY_VALUE: '' });
+      assert.equal(created.code, 1, created.stderr);
+      assert.equal(created.stderr, message);
+      const stored = await t.vault.db.kysely.selectFrom('aegis_credentials').select('id').where('name', '=', 'empty/value').execute();
+      assert.equal(stored.length, 0);
+
+      const live = await runCli(['credentials', 'create', 'empty/rotated', '--type', 'apiKey', '--provider', 'api', '--value-env', 'FIRST_VALUE'], { ...t.env, FIRST_VALUE: 'first-value' });
+      assert.equal(live.code, 0, live.stderr);
+      const rotated = await aegis(['rotate', 'empty/rotated', '--value-stdin'], '\n');
+      assert.equal(rotated.code, 1, rotated.stderr);
+      assert.equal(rotated.stderr, message);
+    });
+
     it('keeps the value out of output', () => {
       assert.ok(outputs.length >= 15);
       for (const output of outputs) {
