@@ -75,6 +75,7 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
     const metrics = new VaultMetrics();
     const adapters = createAdapters({
       envAllowedDirs: config.envAllowedDirs,
+      envOwnFiles: ownFiles(config),
       envReloadCommands: config.envReloadCommands,
       postgresAdminConnections: config.postgresAdminConnections,
       providerTimeoutMs: config.providerTimeoutMs,
@@ -127,4 +128,13 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
 function n8nSettings(config: Config): N8nSettings | undefined {
   if (!config.n8nUrl || !config.n8nApiKey) return undefined;
   return { url: config.n8nUrl, apiKey: config.n8nApiKey, timeoutMs: config.providerTimeoutMs };
+}
+
+/** AEGIS's own files: the SQLite file with its journals, the master key file and the TLS files. */
+function ownFiles(config: Config): string[] {
+  const files: string[] = [];
+  if (config.databaseUrl === undefined) files.push(...['', '-wal', '-shm', '-journal'].map((suffix) => config.sqlitePath + suffix));
+  if (config.keySource.kind === 'file') files.push(config.keySource.path);
+  if (config.tls !== undefined) files.push(config.tls.certFile, config.tls.keyFile);
+  return files;
 }

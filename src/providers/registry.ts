@@ -8,6 +8,8 @@ import { createSupabaseAdapter } from './supabase/supabase.adapter.js';
 
 export interface ProviderSettings {
   envAllowedDirs: ReadonlyArray<string>;
+  /** AEGIS's own files, which env credentials cannot point at. */
+  envOwnFiles?: ReadonlyArray<string>;
   envReloadCommands: Readonly<Record<string, string>>;
   postgresAdminConnections: Readonly<Record<string, string>>;
   providerTimeoutMs: number;
@@ -20,7 +22,7 @@ export interface ProviderSettings {
 /** One adapter per provider; the type makes a missing one a compile error. */
 export function createAdapters(settings: ProviderSettings): AdapterRegistry {
   return {
-    env: createEnvAdapter({ allowedDirs: settings.envAllowedDirs, reloadCommands: settings.envReloadCommands }),
+    env: createEnvAdapter({ allowedDirs: settings.envAllowedDirs, ownFiles: settings.envOwnFiles, reloadCommands: settings.envReloadCommands }),
     postgres: createPostgresAdapter({ adminConnections: settings.postgresAdminConnections, timeoutMs: settings.providerTimeoutMs }),
     api: createApiAdapter({ defaultTimeoutMs: settings.providerTimeoutMs }),
     n8n: createN8nAdapter(settings.n8n),

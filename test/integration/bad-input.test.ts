@@ -341,6 +341,19 @@ for (const dialect of await testDialects()) {
       assert.ok(!response.json.detail.includes(t.dir), 'the response names a server folder');
     });
 
+    it("refuses AEGIS's own files as env files", async () => {
+      const own = [path.join(t.dir, 'master.key'), ...(dialect === 'sqlite' ? [path.join(t.dir, 'aegis.db'), path.join(t.dir, 'aegis.db-wal')] : [])];
+      for (const file of own) {
+        const before = await snapshot();
+        const body = { name: 'bad/own', credential_type: 'env', provider: 'env', provider_config: { file, variable: 'API_KEY' } };
+        const response = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body });
+        assert.equal(response.status, 400, `${file}: ${response.body}`);
+        assert.equal(response.json.field, 'provider_config.file', file);
+        assert.match(response.json.detail, /is one of AEGIS's own files \(its database, master key or TLS files\)/, file);
+        assert.deepEqual(await snapshot(), before, file);
+      }
+    });
+
     it('keeps the audit chain valid', async () => {
       const verified = await call(t.app, 'GET', '/audit/verify', { token: t.adminToken });
       assert.equal(verified.status, 200, verified.body);

@@ -15,6 +15,12 @@ const unwritableReason = 'it contains a line break, or a \' and a ` together wit
 export interface EnvAdapterOptions {
   /** Folders the .env files must lie in. */
   allowedDirs: ReadonlyArray<string>;
+  /**
+   * AEGIS's own files (its database with its journals, master key and TLS files), which an env
+   * credential must not point at even where an allowed folder contains them: a rotation would write a
+   * variable into them.
+   */
+  ownFiles?: ReadonlyArray<string>;
   /** Shell commands run after a file changes, by absolute file path; only the server's configuration sets them. */
   reloadCommands: Readonly<Record<string, string>>;
   reloadTimeoutMs?: number;
@@ -27,6 +33,7 @@ export interface EnvAdapterOptions {
 export function createEnvAdapter(options: EnvAdapterOptions): ProviderAdapter {
   // Credentials store the file's real path (see resolveAllowedPath), so the configured keys are resolved the same way.
   const reloadCommands = new Map(Object.entries(options.reloadCommands).map(([file, command]) => [realPathOfExistingPart(path.resolve(file)), command]));
+  const ownFiles = new Set((options.ownFiles ?? []).map((own) => realPathOfExistingPart(path.resolve(own))));
   return {
     provider: 'env',
     capabilities: { test: true, setValue: true, issueValue: false, revoke: false, apply: false, list: false },
@@ -40,7 +47,11 @@ export function createEnvAdapter(options: EnvAdapterOptions): ProviderAdapter {
       }
       const unknown = Object.keys(config).filter((key) => key !== 'file' && key !== 'variable');
       if (unknown.length > 0) throw new ValidationError(`provider_config.${unknown[0]}`, 'is not a setting of env credentials (file, variable)');
-      return { file: resolveAllowedPath(file, options.allowedDirs), variable };
+      const resolved = resolveAllowedPath(file, options.allowedDirs);
+      if (ownFiles.has(resolved)) {
+        throw new ValidationError('provider_config.file', `"${file}" is one of AEGIS's own files (its database, master key or TLS files), which env credentials cannot point at. Choose the .env file of the service that uses the credential.`);
+      }
+      return { file: resolved, variable };
     },
 
     async test(credential, value) {
@@ -67,6 +78,8 @@ export function createEnvAdapter(options: EnvAdapterOptions): ProviderAdapter {
     async setValue(credential, value) {
       const { file, variable } = settings(credential);
       if (formatValue(value) === null) throw new ProviderError(`the new value of ${variable} cannot be written to a .env file: ${unwritableReason}`);
+      // A credential stored before AEGIS checked for its own files is refused here as well.
+      if (ownFiles.has(realPathOfExistingPart(file))) throw new ProviderError(`${file} is one of AEGIS's own files, so AEGIS does not write ${variable} to it`);
       try {
         writeVariable(file, variable, value);
       } catch (error) {
