@@ -199,12 +199,8 @@ export async function listCredentials(
   if (filter.credentialType !== undefined) base = base.where('credential_type', '=', filter.credentialType);
   if (filter.tag !== undefined) base = base.where(hasTag(dialect, filter.tag));
   if (filter.search !== undefined) base = base.where(nameContains(filter.search));
-  if (filter.reach && (filter.reach.namePatterns.length > 0 || filter.reach.tags.length > 0)) {
-    const reach = filter.reach;
-    base = base.where((eb) =>
-      eb.or([...reach.namePatterns.map((pattern) => nameMatches(dialect, pattern)), ...reach.tags.map((tag) => hasTag(dialect, tag))]),
-    );
-  }
+  const reach = filter.reach === undefined ? undefined : reachCondition(dialect, filter.reach);
+  if (reach !== undefined) base = base.where(reach);
 
   const counts = await base.select([status.as('effective_status'), sql<string | number>`count(*)`.as('count')]).groupBy(sql`1`).execute();
   const byStatus = { active: 0, expiring: 0, expired: 0, rotating: 0, failed: 0, retired: 0 } as Record<CredentialStatus, number>;
@@ -220,10 +216,21 @@ export async function listCredentials(
   return { credentials: rows.map(credentialFromRow), total, byStatus };
 }
 
-function hasTag(dialect: DialectName, tag: string) {
+/**
+ * Matches the credentials a token's limits reach (see `callerReaches`), or returns undefined when the
+ * token has no limits. `table` is the name or alias of aegis_credentials in the query.
+ */
+export function reachCondition(dialect: DialectName, reach: { namePatterns: string[]; tags: string[] }, table = 'aegis_credentials') {
+  if (reach.namePatterns.length === 0 && reach.tags.length === 0) return undefined;
+  const conditions = [...reach.namePatterns.map((pattern) => nameMatches(dialect, pattern, table)), ...reach.tags.map((tag) => hasTag(dialect, tag, table))];
+  return sql<boolean>`(${sql.join(conditions, sql` or `)})`;
+}
+
+function hasTag(dialect: DialectName, tag: string, table = 'aegis_credentials') {
+  const tags = sql.ref(`${table}.tags`);
   return dialect === 'postgres'
-    ? sql<boolean>`(tags @> ${JSON.stringify([tag])}::jsonb)`
-    : sql<boolean>`(exists (select 1 from json_each(aegis_credentials.tags) where json_each.value = ${tag}))`;
+    ? sql<boolean>`(${tags} @> ${JSON.stringify([tag])}::jsonb)`
+    : sql<boolean>`(exists (select 1 from json_each(${tags}) where json_each.value = ${tag}))`;
 }
 
 /**
@@ -239,9 +246,10 @@ function nameContains(text: string) {
  * Matches a token's name glob in SQL, case-sensitively like `matchesNamePattern`. Patterns hold only name
  * characters and `*`, so SQLite's GLOB needs no escaping; for PostgreSQL's LIKE, `_` and `%` are escaped.
  */
-function nameMatches(dialect: DialectName, pattern: string) {
-  if (dialect === 'sqlite') return sql<boolean>`(name glob ${pattern})`;
+function nameMatches(dialect: DialectName, pattern: string, table = 'aegis_credentials') {
+  const name = sql.ref(`${table}.name`);
+  if (dialect === 'sqlite') return sql<boolean>`(${name} glob ${pattern})`;
   const like = pattern.replace(/[\\%_]/g, '\\$&').replace(/\*/g, '%');
-  return sql<boolean>`(name like ${like} escape '\\')`;
+  return sql<boolean>`(${name} like ${like} escape '\\')`;
 }
 

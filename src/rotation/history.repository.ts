@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
-import type { Executor } from '../db/database.js';
+import type { DialectName, Executor } from '../db/database.js';
 import { toBool, toIso } from '../db/values.js';
+import { reachCondition } from '../registry/credentials.repository.js';
 
 /** What started a rotation. `expiry` is the on_expiry strategy; `rollback` and `recovery` are AEGIS's own. */
 export type RotationTrigger = 'scheduled' | 'manual' | 'emergency' | 'expiry' | 'rollback' | 'recovery';
@@ -58,10 +59,13 @@ export async function markRolledBack(db: Executor, credentialId: string, version
 
 export async function listRotations(
   db: Executor,
-  filter: { credentialName?: string | undefined; limit: number; offset: number },
+  dialect: DialectName,
+  filter: { credentialName?: string | undefined; reach: { namePatterns: string[]; tags: string[] }; limit: number; offset: number },
 ): Promise<{ history: RotationRecord[]; total: number }> {
   let query = db.selectFrom('aegis_rotation_history as h').innerJoin('aegis_credentials as c', 'c.id', 'h.credential_id');
   if (filter.credentialName !== undefined) query = query.where('c.name', '=', filter.credentialName);
+  const reach = reachCondition(dialect, filter.reach, 'c');
+  if (reach !== undefined) query = query.where(reach);
   const rows = await query
     .selectAll('h')
     .select('c.name as credential_name')

@@ -45,13 +45,13 @@ export class Rotation {
   }
 
   async schedule(caller: Caller, limit: number): Promise<{ upcoming: ScheduleEntry[]; overdue: ScheduleEntry[] }> {
-    const schedule = await rotationSchedule(this.#deps, limit);
+    const schedule = await rotationSchedule(this.#deps, caller, limit);
     await this.#deps.audit.record({ credentialName: '*', action: 'schedule_read', actor: caller.actor, ipAddress: caller.ipAddress, success: true, details: {} });
     return schedule;
   }
 
   async history(caller: Caller, filter: { credentialName?: string | undefined; limit: number; offset: number }): Promise<{ history: RotationRecord[]; total: number }> {
-    const result = await listRotations(this.#deps.db.kysely, filter);
+    const result = await listRotations(this.#deps.db.kysely, this.#deps.db.dialect, { ...filter, reach: caller });
     await this.#deps.audit.record({
       credentialName: filter.credentialName ?? '*',
       action: 'history_read',

@@ -1,5 +1,5 @@
 import { AegisError } from '../lib/errors.js';
-import { credentialFromRow } from '../registry/credentials.repository.js';
+import { credentialFromRow, reachCondition } from '../registry/credentials.repository.js';
 import type { Credential } from '../registry/credential.types.js';
 import type { Caller } from '../tokens/caller.js';
 import type { RotationDeps } from './rotation-deps.js';
@@ -78,14 +78,20 @@ export interface ScheduleEntry {
 }
 
 /** Upcoming (due later) and overdue (due now or earlier) automatic rotations. */
-export async function rotationSchedule(deps: Pick<RotationDeps, 'db' | 'clock'>, limit: number): Promise<{ upcoming: ScheduleEntry[]; overdue: ScheduleEntry[] }> {
+export async function rotationSchedule(
+  deps: Pick<RotationDeps, 'db' | 'clock'>,
+  caller: Caller,
+  limit: number,
+): Promise<{ upcoming: ScheduleEntry[]; overdue: ScheduleEntry[] }> {
   const now = deps.clock.now();
-  const base = deps.db.kysely
+  let base = deps.db.kysely
     .selectFrom('aegis_credentials')
     .selectAll()
     .where('rotation_enabled', '=', true)
     .where('status', '!=', 'retired')
     .where('next_rotation_at', 'is not', null);
+  const reach = reachCondition(deps.db.dialect, caller);
+  if (reach !== undefined) base = base.where(reach);
   const overdue = await base.where('next_rotation_at', '<=', now.toISOString()).orderBy('next_rotation_at').limit(limit).execute();
   const upcoming = await base.where('next_rotation_at', '>', now.toISOString()).orderBy('next_rotation_at').limit(limit).execute();
   const entry = (row: (typeof overdue)[number]): ScheduleEntry => {

@@ -252,7 +252,7 @@ describe('aegis import legacy', () => {
         assert.equal(credential.metadata.owner, 'ml-team');
         assert.equal(typeof (credential.metadata.legacy_import as { legacy_id?: unknown }).legacy_id, 'string');
 
-        const history = await listRotations(t.vault.db.kysely, { credentialName: 'openai/prod', limit: 10, offset: 0 });
+        const history = await listRotations(t.vault.db.kysely, t.vault.db.dialect, { credentialName: 'openai/prod', reach: { namePatterns: [], tags: [] }, limit: 10, offset: 0 });
         assert.equal(history.total, 3);
         const failed = history.history.find((entry) => !entry.success)!;
         assert.equal(failed.errorMessage, 'provider rejected [REDACTED]');

@@ -9,7 +9,7 @@ import { acquireLease } from '../../src/leases/leases.repository.js';
 import type { ProviderAdapter } from '../../src/providers/adapter.js';
 import { rotationLeaseName } from '../../src/rotation/rotation.engine.js';
 import { testDialects } from '../helpers/databases.js';
-import { call, destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
+import { call, destroyTestVault, openTestVault, tokenWith, type TestVault } from '../helpers/test-vault.js';
 
 const otherLines = '# service settings\nDB_HOST=db.internal\n\nexport LOG_LEVEL=debug\n';
 
@@ -117,6 +117,17 @@ for (const dialect of await testDialects()) {
       const history = await call(t.app, 'GET', '/rotation/history?credential_name=svc-a', { token: t.adminToken });
       assert.equal(history.status, 200);
       assert.equal(history.json.total, 1);
+      // A token limited to other names sees none of its rows, with or without the name filter.
+      const elsewhere = await tokenWith(t, 'history-elsewhere', ['credentials:read'], { namePatterns: ['other/*'] });
+      for (const url of ['/rotation/history?credential_name=svc-a', '/rotation/history']) {
+        const hidden = await call(t.app, 'GET', url, { token: elsewhere });
+        assert.equal(hidden.status, 200, hidden.body);
+        assert.equal(hidden.json.total, 0, url);
+        assert.deepEqual(hidden.json.history, [], url);
+      }
+      const reaching = await tokenWith(t, 'history-reaching', ['credentials:read'], { namePatterns: ['svc-*'] });
+      const shown = await call(t.app, 'GET', '/rotation/history?credential_name=svc-a', { token: reaching });
+      assert.equal(shown.json.total, 1, shown.body);
       const entry = history.json.history[0];
       assert.equal(entry.trigger, 'manual');
       assert.equal(entry.success, true);

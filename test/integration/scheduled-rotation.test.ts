@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import type { CreateCredentialInput } from '../../src/registry/credential-input.js';
 import type { Caller } from '../../src/tokens/caller.js';
 import { testDialects } from '../helpers/databases.js';
-import { call, destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
+import { call, destroyTestVault, openTestVault, tokenWith, type TestVault } from '../helpers/test-vault.js';
 import { ManualClock } from '../../src/lib/clock.js';
 
 const setupCaller: Caller = { actor: 'test-setup', tokenId: null, scopes: ['admin'], namePatterns: [], tags: [], ipAddress: null };
@@ -182,6 +182,17 @@ for (const dialect of await testDialects()) {
       assert.ok(upcoming.includes('due-later'));
       assert.ok(!upcoming.includes('manual-only'));
       assert.ok(!overdue.includes('manual-only'));
+
+      // A token limited by name or tag sees only the credentials it reaches.
+      const limited = await tokenWith(t, 'schedule-reader', ['credentials:read'], { namePatterns: ['due-l*'] });
+      const seen = await call(t.app, 'GET', '/rotation/schedule', { token: limited });
+      assert.equal(seen.status, 200, seen.body);
+      assert.deepEqual(seen.json.overdue_rotations, []);
+      assert.deepEqual(seen.json.upcoming_rotations.map((entry: { name: string }) => entry.name), ['due-later']);
+      const tagged = await tokenWith(t, 'schedule-tagged', ['credentials:read'], { tags: ['no-such-tag'] });
+      const none = await call(t.app, 'GET', '/rotation/schedule', { token: tagged });
+      assert.deepEqual(none.json.overdue_rotations, []);
+      assert.deepEqual(none.json.upcoming_rotations, []);
 
       const run = await runScheduled(t);
       assert.deepEqual(
