@@ -244,6 +244,8 @@ export function registerCredentialRoutes(app: FastifyInstance, registry: Registr
   app.get<{ Params: NameParams; Querystring: { version?: number } }>(
     '/credentials/:name/value',
     {
+      // HEAD would reveal too (audited, with the value's length in Content-Length) while sending nothing back.
+      exposeHeadRoute: false,
       config: { scope: 'credentials:reveal', action: AuditAction.revealed },
       schema: {
         tags: ['registry'],

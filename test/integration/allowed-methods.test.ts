@@ -67,6 +67,16 @@ describe('a known path with a method it does not take', () => {
     assert.equal(read.json.rotation_info.version_count, 1, read.body);
   });
 
+  it('refuses HEAD on the reveal route', async () => {
+    const created = await call(app, 'POST', '/credentials', { token: t.adminToken, body: { name: 'allowed-head', credential_type: 'apiKey', provider: 'api', value: 'head-value' } });
+    assert.equal(created.status, 201, created.body);
+    const response = await call(app, 'HEAD', '/credentials/allowed-head/value', { token: t.adminToken });
+    assert.equal(response.status, 405);
+    assert.equal(response.headers.allow, 'GET');
+    const reveals = await t.vault.db.kysely.selectFrom('aegis_audit_log').select('seq').where('action', '=', 'revealed').where('credential_name', '=', 'allowed-head').execute();
+    assert.equal(reveals.length, 0);
+  });
+
   it('keeps 404 for unknown paths', async () => {
     const response = await call(app, 'PUT', '/no/such/route', { token: t.adminToken });
     assert.equal(response.status, 404, response.body);
