@@ -44,6 +44,11 @@ export interface ProviderAdapter {
   checkConfig(config: Record<string, unknown>): Record<string, unknown>;
   /** Rejects a value this provider cannot be given with a ValidationError naming `value`. Rotation calls it before writing anything. */
   checkValue?(value: string): void;
+  /**
+   * False where a generated random value cannot be the credential's value (an n8n credential's value
+   * is the JSON object of its data), so a rotation needs the value in the request. Default true.
+   */
+  readonly takesGeneratedValues?: boolean;
   test?(credential: Credential, value: string | null): Promise<TestResult>;
   /** Returns a ProviderMove when the provider could only replace the credential under a new id (n8n without PATCH). */
   setValue?(credential: Credential, value: string, previous: string | null): Promise<void | ProviderMove>;

@@ -372,6 +372,12 @@ function chooseSource(credential: Credential, adapter: ProviderAdapter, request:
   }
   if (request.value !== undefined) return 'supplied';
   if (issueValue && credential.providerConfig.rotate !== undefined) return 'issued';
+  if (setValue && adapter.takesGeneratedValues === false) {
+    throw new ConflictError(
+      'rotation_unsupported',
+      `A generated value cannot be the value of ${credential.provider} credential "${credential.name}", which is the JSON object of its data. Send the new value in the request.`,
+    );
+  }
   if (setValue) return 'generated';
   throw new ConflictError(
     'rotation_unsupported',

@@ -120,6 +120,28 @@ for (const dialect of await testDialects()) {
         assert.ok(!t.logs.text().includes('xoxb-secret-value'), 'no value in the logs');
       });
 
+      it('rotation needs a JSON object value', async () => {
+        const before = await t.vault.db.kysely.selectFrom('aegis_credentials').select(['status', 'updated_at']).where('name', '=', 'slack/bot').executeTakeFirstOrThrow();
+        const requestsBefore = stub.requests.length;
+        const alertsBefore = await t.vault.db.kysely.selectFrom('aegis_alert_outbox').select('id').execute();
+
+        const generated = await call(t.app, 'POST', '/credentials/slack%2Fbot/rotate', { token: t.adminToken, body: {} });
+        assert.equal(generated.status, 409, generated.body);
+        assert.equal(generated.json.code, 'rotation_unsupported');
+        assert.match(generated.json.detail, /Send the new value in the request/);
+        for (const value of ['not json', '[1, 2]', '"text"']) {
+          const rejected = await call(t.app, 'POST', '/credentials/slack%2Fbot/rotate', { token: t.adminToken, body: { value } });
+          assert.equal(rejected.status, 400, rejected.body);
+          assert.equal(rejected.json.field, 'value', value);
+        }
+
+        const after = await t.vault.db.kysely.selectFrom('aegis_credentials').select(['status', 'updated_at']).where('name', '=', 'slack/bot').executeTakeFirstOrThrow();
+        assert.deepEqual(after, before);
+        assert.equal(stub.requests.length, requestsBefore, 'n8n was not called');
+        const alertsAfter = await t.vault.db.kysely.selectFrom('aegis_alert_outbox').select('id').execute();
+        assert.equal(alertsAfter.length, alertsBefore.length, 'no alert was queued');
+      });
+
       it('health check finds the id', async () => {
         const checked = await call(t.app, 'POST', '/credentials/slack%2Fbot/test', { token: t.adminToken });
         assert.equal(checked.status, 200, checked.body);

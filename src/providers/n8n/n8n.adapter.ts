@@ -1,3 +1,4 @@
+import { ValidationError } from '../../lib/errors.js';
 import { scrubSecrets } from '../../lib/redact.js';
 import type { Credential } from '../../registry/credential.types.js';
 import { noCapabilities, ProviderError, type ProviderAdapter, type ProviderMove, type TestResult } from '../adapter.js';
@@ -15,7 +16,12 @@ export function createN8nAdapter(settings?: N8nSettings): ProviderAdapter {
   return {
     provider: 'n8n',
     capabilities: { test: true, setValue: true, issueValue: false, revoke: false, apply: true, list: true },
+    takesGeneratedValues: false,
     checkConfig: (config) => config,
+
+    checkValue(value) {
+      if (readData(value) === undefined) throw new ValidationError('value', `must be ${dataShape}`);
+    },
 
     /**
      * Healthy when n8n has the credential id (GET /credentials/{id}, or the credential list on n8n
@@ -73,17 +79,24 @@ export function n8nName(credential: Credential): string {
   return typeof recorded === 'string' && recorded !== '' ? recorded : credential.name;
 }
 
-function parseData(value: string): Record<string, unknown> {
+/** What an n8n credential's value must be, for messages. */
+const dataShape = 'the JSON object of the n8n credential\'s data, e.g. {"apiKey": "..."}';
+
+/** Returns the credential data in a value, or undefined when the value is not a JSON object. */
+function readData(value: string): Record<string, unknown> | undefined {
   let data: unknown;
   try {
     data = JSON.parse(value);
   } catch {
-    throw new ProviderError('the value of an n8n credential must be the JSON object of its data, e.g. {"apiKey": "..."}; it is not JSON');
+    return undefined;
   }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    throw new ProviderError('the value of an n8n credential must be the JSON object of its data, e.g. {"apiKey": "..."}');
-  }
-  return data as Record<string, unknown>;
+  return typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : undefined;
+}
+
+function parseData(value: string): Record<string, unknown> {
+  const data = readData(value);
+  if (data === undefined) throw new ProviderError(`the value of an n8n credential must be ${dataShape}`);
+  return data;
 }
 
 /** Creates the replacement, re-points workflows, then deletes the old credential, in that order so no workflow is left without one. */
