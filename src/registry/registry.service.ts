@@ -207,7 +207,8 @@ export class RegistryService {
         if (changed.valuePolicy) checkValuePolicy(changed.valuePolicy);
         // A new expiry date is a new condition to alert on.
         if (changed.expiresAt !== existing.expiresAt) changed.alertSent = false;
-        changed.nextRotationAt = nextRotationAt(changed);
+        const scheduleChanged = (['rotationEnabled', 'rotationStrategy', 'rotationCron', 'rotationTimezone'] as const).some((field) => changed[field] !== existing[field]);
+        changed.nextRotationAt = nextRotationAt(changed, scheduleChanged ? this.#deps.clock.now() : undefined);
 
         let newVersion: number | null = null;
         if (patch.value !== undefined || changed.providerCredentialId !== existing.providerCredentialId) {

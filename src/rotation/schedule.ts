@@ -9,20 +9,22 @@ type ScheduleFields = Pick<
 
 /**
  * When the next automatic rotation is due, or null for none:
- * - `scheduled` with a cron expression: the next match after the last rotation (or creation), read in
- *   the credential's IANA time zone. Croner treats daylight-saving changes as cron does: a time that
+ * - `scheduled` with a cron expression: the next match after the last rotation (or creation), or after
+ *   `scheduleChangedAt` when the schedule changed later, read in the credential's IANA time zone. Croner treats daylight-saving changes as cron does: a time that
  *   does not exist runs once in the hour after, a time that occurs twice runs once.
  * - `scheduled` without one: `rotation_interval_hours` after the last rotation (or creation), counted
  *   in UTC hours, so a daylight-saving change never shortens or stretches an interval.
  * - `on_expiry`: `alert_threshold_hours` before `expires_at`.
  * - `manual`, disabled, or retired: never.
  */
-export function nextRotationAt(credential: ScheduleFields): string | null {
+export function nextRotationAt(credential: ScheduleFields, scheduleChangedAt?: Date): string | null {
   if (!credential.rotationEnabled || credential.status === 'retired') return null;
   const from = new Date(credential.lastRotatedAt ?? credential.createdAt);
   if (credential.rotationStrategy === 'scheduled') {
     if (credential.rotationCron) {
-      const next = cronFor(credential.rotationCron, credential.rotationTimezone).nextRun(from);
+      // A match between the last rotation and a change of the schedule is not due: the schedule did not exist then.
+      const since = scheduleChangedAt !== undefined && scheduleChangedAt > from ? scheduleChangedAt : from;
+      const next = cronFor(credential.rotationCron, credential.rotationTimezone).nextRun(since);
       return next ? next.toISOString() : null;
     }
     return new Date(from.getTime() + credential.rotationIntervalHours * 3_600_000).toISOString();

@@ -147,6 +147,12 @@ for (const dialect of await testDialects()) {
       const runs = await scheduledRotations(t, id, since);
       assert.deepEqual(runs, ['2026-11-02T14:00:00.000Z', '2026-11-03T14:00:00.000Z', '2026-11-04T14:00:00.000Z']);
 
+      // A match between the last rotation (14:00 yesterday) and the change is not due: the new cron counts from now.
+      assert.equal(t.clock.now().toISOString(), '2026-11-05T00:00:00.000Z');
+      const later = await call(t.app, 'PATCH', '/credentials/changing', { token: t.adminToken, body: { rotation_cron: '0 20 * * *' } });
+      assert.equal(later.status, 200, later.body);
+      assert.equal(await nextRotationOf(t, 'changing'), '2026-11-05T20:00:00.000Z');
+
       // Over HTTP: a plain interval instead of the cron schedule, counted from the last rotation.
       await t.vault.registry.update(setupCaller, 'changing', { rotation_cron: null });
       const patched = await call(t.app, 'PATCH', '/credentials/changing', { token: t.adminToken, body: { rotation_interval_hours: 48 } });
