@@ -70,7 +70,8 @@ export function checkMetadata(metadata: Record<string, unknown>): void {
 
 /**
  * Checks a client's JSON object before it is stored: at most 32 levels of nesting, no NUL
- * character and no unpaired surrogate in any key or string, and at most `maxBytes` once serialized.
+ * character and no unpaired surrogate in any key or string, no number that JSON parsing changed
+ * (infinite, or an integer past 2^53), and at most `maxBytes` once serialized.
  * PostgreSQL's jsonb rejects both kinds of character, so without this check the two databases would
  * differ (a 500 on one, a stored row on the other). The error names the path to the bad member.
  */
@@ -82,6 +83,14 @@ export function checkJsonDocument(field: string, document: Record<string, unknow
     if (typeof node === 'string') {
       const problem = unstorableText(node);
       if (problem) throw new ValidationError(nodePath, `must not contain ${problem}`);
+      continue;
+    }
+    if (typeof node === 'number') {
+      // JSON.parse turns 1e400 into Infinity (stored as null) and rounds integers past 2^53.
+      if (!Number.isFinite(node)) throw new ValidationError(nodePath, 'must be a finite number');
+      if (Number.isInteger(node) && !Number.isSafeInteger(node)) {
+        throw new ValidationError(nodePath, `must be an integer between -${Number.MAX_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER}; send larger ones as strings`);
+      }
       continue;
     }
     if (node === null || typeof node !== 'object') continue;

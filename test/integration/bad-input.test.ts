@@ -174,6 +174,8 @@ function corpus(dir: string): BadInput[] {
   });
   patch('empty object', {}, 'body', 400);
   patch('empty value', { value: '' }, 'value', 400);
+  cases.push({ title: 'patch metadata integer past 2^53', method: 'PATCH', url: '/credentials/seed%2Fone', rawBody: '{"metadata": {"big": 12345678901234567890}}', field: 'metadata.big', status: 400 });
+  cases.push({ title: 'patch metadata number past double', method: 'PATCH', url: '/credentials/seed%2Fone', rawBody: '{"metadata": {"inf": 1e400}}', field: 'metadata.inf', status: 400 });
   patch('interval as string', { rotation_interval_hours: '12' }, 'rotation_interval_hours', 400);
   patch('rotation_enabled as number', { rotation_enabled: 1 }, 'rotation_enabled', 400);
   patch('tags as object', { tags: { prod: true } }, 'tags', 400);
