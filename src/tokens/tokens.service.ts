@@ -25,6 +25,8 @@ export type TokenView = Omit<TokenRecord, 'secretHash'>;
 /** A token id: the 12 hex characters between `aegis_` and the secret. */
 const tokenIdPattern = /^[0-9a-f]{12}$/;
 const actorPattern = /^[A-Za-z0-9._:@/-]{1,64}$/;
+/** Actors that AEGIS writes itself (failed logins, its own jobs), so that no token can pass for them; `cli:` actors too. */
+const reservedActors = new Set(['anonymous', 'system', 'scheduler']);
 // No `..`: credential names cannot contain it, so such a pattern would match nothing.
 const namePatternRegex = /^(?!.*\.\.)[A-Za-z0-9._/*-]{1,128}$/;
 const tagRegex = new RegExp(TAG_PATTERN);
@@ -52,6 +54,9 @@ export class TokenService {
     const scopes = validateScopes(input.scopes);
     if (!actorPattern.test(input.actor)) {
       throw new ValidationError('actor', 'must be 1 to 64 letters, digits or . _ : @ / -');
+    }
+    if (reservedActors.has(input.actor) || input.actor.startsWith('cli:')) {
+      throw new ValidationError('actor', `"${input.actor}" names AEGIS's own work in the audit log (${[...reservedActors].join(', ')} and cli:<user>); choose another actor name`);
     }
     for (const pattern of input.namePatterns ?? []) {
       if (!namePatternRegex.test(pattern)) throw new ValidationError('name_patterns', `"${pattern}" must be 1 to 128 name characters or *, without .. (no credential name contains it)`);

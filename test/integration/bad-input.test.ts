@@ -238,6 +238,7 @@ function corpus(dir: string): BadInput[] {
     cases.push({ title: `token ${title}`, method: 'POST', url: '/tokens', body, field, status });
   cases.push({ title: 'token malformed JSON', method: 'POST', url: '/tokens', rawBody: '{"actor": "x", "scopes": [', field: 'body', status: 400 });
   token('body over limit', { actor: 'x', scopes: ['admin'], description: 'd'.repeat(bodyLimitBytes + 1) }, 'body', 413);
+  for (const actor of ['anonymous', 'system', 'scheduler', 'cli:root']) token(`reserved actor ${actor}`, { actor, scopes: ['admin'] }, 'actor');
   token('missing actor', { scopes: ['admin'] }, 'actor');
   token('actor as number', { actor: 5, scopes: ['admin'] }, 'actor');
   token('empty actor', { actor: '', scopes: ['admin'] }, 'actor');
