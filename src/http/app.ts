@@ -24,7 +24,7 @@ import { serializerCompiler } from './serialization.js';
 import { validatorCompiler } from './validation.js';
 import { rejectUnexpectedBodies } from './no-body.js';
 import { trackAllowedMethods } from './allowed-methods.js';
-import { rejectRepeatedQueryParameters } from './repeated-query.js';
+import { checkQueryParameters } from './query-check.js';
 
 export interface BuildAppOptions {
   /** Called with the options of each route as Fastify registers it; tests use it to list every route. */
@@ -59,7 +59,7 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
   });
   if (options.onRoute) app.addHook('onRoute', options.onRoute);
   rejectUnexpectedBodies(app);
-  rejectRepeatedQueryParameters(app);
+  checkQueryParameters(app);
   const allowedMethods = trackAllowedMethods(app, routerOptions);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -10,17 +10,22 @@ function pathFor(url: string): string {
 }
 
 // The check runs before any handler, so one database is enough.
-describe('a query parameter given twice', () => {
+describe('query parameters', () => {
   let t: TestVault;
   let app: FastifyInstance;
   const queries: Array<{ method: 'GET' | 'POST' | 'DELETE'; url: string; parameters: string[] }> = [];
+  const withoutQuery: Array<{ method: 'GET' | 'POST' | 'PATCH' | 'DELETE'; url: string }> = [];
 
   before(async () => {
     t = await openTestVault('sqlite');
     app = await buildApp(t.vault, {
       onRoute: (route: RouteOptions) => {
         const properties = (route.schema?.querystring as { properties?: Record<string, { type?: string }> } | undefined)?.properties;
-        if (properties === undefined || route.method === 'HEAD') return;
+        if (route.method === 'HEAD' || (route.schema as { hide?: boolean } | undefined)?.hide === true) return;
+        if (properties === undefined) {
+          withoutQuery.push({ method: route.method as 'GET' | 'POST' | 'PATCH' | 'DELETE', url: route.url });
+          return;
+        }
         const parameters = Object.keys(properties).filter((name) => properties[name]?.type !== 'array');
         queries.push({ method: route.method as 'GET' | 'POST' | 'DELETE', url: route.url, parameters });
       },
@@ -33,7 +38,7 @@ describe('a query parameter given twice', () => {
     if (t) await destroyTestVault(t);
   });
 
-  it('is a 400 naming it, on every route', async () => {
+  it('given twice is a 400 on every route', async () => {
     let checked = 0;
     for (const route of queries) {
       for (const parameter of route.parameters) {
@@ -47,6 +52,31 @@ describe('a query parameter given twice', () => {
       }
     }
     assert.ok(checked > 20, `only ${checked} parameters were checked`);
+  });
+
+  it('on a route without any is a 400 that changes nothing', async () => {
+    const created = await call(app, 'POST', '/credentials', { token: t.adminToken, body: { name: 'query/kept', credential_type: 'apiKey', provider: 'api', value: 'kept-value' } });
+    assert.equal(created.status, 201, created.body);
+    for (const route of withoutQuery) {
+      const url = `${pathFor(route.url).replace('repeated%2Fmissing', 'query%2Fkept')}?dry_run=true`;
+      const label = `${route.method} ${url}`;
+      const response = await call(app, route.method, url, { token: t.adminToken, ...(route.method === 'GET' || route.method === 'DELETE' ? {} : { body: {} }) });
+      assert.equal(response.status, 400, `${label}: ${response.body}`);
+      assert.equal(response.json.field, 'querystring.dry_run', label);
+      assert.equal(response.json.detail, `querystring.dry_run: is not a parameter of ${route.method} ${route.url}, which takes none. Send the request without it.`, label);
+    }
+    assert.ok(withoutQuery.length > 20, `only ${withoutQuery.length} routes were checked`);
+    const kept = await call(app, 'GET', '/credentials/query%2Fkept', { token: t.adminToken });
+    assert.equal(kept.status, 200, kept.body);
+    assert.equal(kept.json.credential_details.status, 'active');
+    assert.equal(kept.json.rotation_info.current_version, 1);
+  });
+
+  it('with a name that is not plain is not repeated', async () => {
+    const response = await call(app, 'DELETE', '/credentials/query%2Fkept?%01x=1', { token: t.adminToken });
+    assert.equal(response.status, 400, response.body);
+    assert.equal(response.json.field, 'querystring');
+    assert.ok(!response.body.includes('\\u0001'), response.body);
   });
 
   it('still needs a token', async () => {

@@ -1,0 +1,39 @@
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import { ValidationError } from '../lib/errors.js';
+
+/**
+ * Checks query parameters that route schemas let through:
+ * - A parameter given more than once (`?limit=1&limit=2`) on a route whose schema takes it once gets a
+ *   message that says so. Otherwise the parser makes it an array, and the schema's message ("must be
+ *   integer") describes the wrong mistake.
+ * - A route without a query schema takes no parameters, so that `DELETE /credentials/{name}?dry_run=true`
+ *   is a 400 instead of a real retirement. The dashboard's pages and /openapi.json, which are not part
+ *   of the API description, are left alone.
+ */
+export function checkQueryParameters(app: FastifyInstance): void {
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const schema = route.schema as { querystring?: { properties?: Record<string, { type?: unknown }> }; hide?: boolean } | undefined;
+    if (schema?.hide === true) return;
+    const properties = schema?.querystring?.properties;
+    const check = properties === undefined ? rejectAny : rejectRepeated(new Set(Object.keys(properties).filter((name) => properties[name]?.type !== 'array')));
+    const existing = route.preValidation === undefined ? [] : Array.isArray(route.preValidation) ? route.preValidation : [route.preValidation];
+    route.preValidation = [check, ...existing];
+  });
+}
+
+async function rejectAny(request: FastifyRequest): Promise<void> {
+  const [name] = Object.keys(request.query as Record<string, unknown>);
+  if (name === undefined) return;
+  const route = `${request.method} ${request.routeOptions.url}`;
+  // The name is repeated only when it is a plain one, so no control character reaches the response or the audit log.
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new ValidationError('querystring', `must be empty: ${route} takes no parameters. Send the request without them.`);
+  throw new ValidationError(`querystring.${name}`, `is not a parameter of ${route}, which takes none. Send the request without it.`);
+}
+
+function rejectRepeated(single: ReadonlySet<string>) {
+  return async (request: FastifyRequest): Promise<void> => {
+    for (const [name, value] of Object.entries(request.query as Record<string, unknown>)) {
+      if (Array.isArray(value) && single.has(name)) throw new ValidationError(`querystring.${name}`, `is given ${value.length} times. Give it once.`);
+    }
+  };
+}
