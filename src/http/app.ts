@@ -25,6 +25,7 @@ import { validatorCompiler } from './validation.js';
 import { rejectUnexpectedBodies } from './no-body.js';
 import { trackAllowedMethods } from './allowed-methods.js';
 import { checkQueryParameters } from './query-check.js';
+import { parseJsonBodies } from './json-body.js';
 
 export interface BuildAppOptions {
   /** Called with the options of each route as Fastify registers it; tests use it to list every route. */
@@ -66,6 +67,7 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
   // Every body is JSON. Fastify also parses text/plain by default, which a browser may send across
   // origins without a preflight, so it is removed and such a body gets 415.
   app.removeContentTypeParser('text/plain');
+  parseJsonBodies(app);
 
   await app.register(swagger, {
     openapi: {
