@@ -127,6 +127,8 @@ function corpus(dir: string): BadInput[] {
   create('env file a number', env(123), 'provider_config.file', 400);
   create('env file NUL', env(`${dir}/a\u0000.env`), 'provider_config', 400);
   create('env variable invalid', env(path.join(dir, 'app.env'), '1BAD'), 'provider_config.variable', 400);
+  create('env file a folder', env(path.join(dir, 'folder.env')), 'provider_config.file', 400);
+  create('env file in a missing folder', env(path.join(dir, 'missing', 'app.env')), 'provider_config.file', 400);
 
   create('NUL in metadata value', { ...validCreate, metadata: { note: 'a\u0000b' } }, 'metadata', 400);
   create('NUL in metadata key', { ...validCreate, metadata: { 'a\u0000': 1 } }, 'metadata', 400);
@@ -207,6 +209,7 @@ function corpus(dir: string): BadInput[] {
   cases.push({ title: 'retire with a body', method: 'DELETE', url: '/credentials/seed%2Fone', body: { force: true }, field: 'force', status: 400 });
   cases.push({ title: 'test with an array body', method: 'POST', url: '/credentials/seed%2Fone/test', body: [1], field: 'body', status: 400 });
   cases.push({ title: 'rotate empty value', method: 'POST', url: '/credentials/seed%2Fone/rotate', body: { value: '' }, field: 'value', status: 400 });
+  cases.push({ title: 'rotate env value with a NUL', method: 'POST', url: '/credentials/seed%2Fenv/rotate', body: { value: 'nul\u0000byte' }, field: 'value', status: 400 });
   cases.push({ title: 'rotate env value with a line break', method: 'POST', url: '/credentials/seed%2Fenv/rotate', body: { value: 'first\nsecond' }, field: 'value', status: 400 });
   cases.push({ title: 'rotate env value with every quote', method: 'POST', url: '/credentials/seed%2Fenv/rotate', body: { value: `it's "$5" \`x\`` }, field: 'value', status: 400 });
   patch('name with ..', { description: 'x' }, 'name', 400, 'a..b');
@@ -292,6 +295,7 @@ for (const dialect of await testDialects()) {
       t = await openTestVault(dialect, { env: { AEGIS_BODY_LIMIT_BYTES: String(bodyLimitBytes) } });
       fs.writeFileSync(path.join(t.dir, 'app.env'), 'API_KEY=placeholder\n');
       fs.symlinkSync('/etc', path.join(t.dir, 'escape'));
+      fs.mkdirSync(path.join(t.dir, 'folder.env'));
       const seeds = [
         { name: 'seed/one', credential_type: 'httpHeaderAuth', provider: 'api', value: 'seed-value', metadata: { team: 'ops' } },
         { name: 'seed/env', credential_type: 'env', provider: 'env', provider_config: { file: path.join(t.dir, 'app.env'), variable: 'API_KEY' } },

@@ -182,6 +182,13 @@ describe('writeVariable values', () => {
     }
   });
 
+  it('rejects a NUL character', () => {
+    const file = envFile('SECRET=old\n');
+    assert.equal(formatValue('nul\u0000byte'), null);
+    assert.throws(() => writeVariable(file, 'SECRET', 'nul\u0000byte'), /NUL character/);
+    assert.equal(fs.readFileSync(file, 'utf8'), 'SECRET=old\n');
+  });
+
   it('rejects all three quote characters', () => {
     const file = envFile('SECRET=old\n');
     assert.throws(() => writeVariable(file, 'SECRET', `' " \``), /quote characters/);

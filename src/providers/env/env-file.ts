@@ -31,7 +31,8 @@ export function readVariable(file: string, variable: string): string | undefined
  */
 export function formatValue(value: string): string | null {
   if (/^[A-Za-z0-9_\-.:/+=@,%!?*~^]*$/.test(value)) return value;
-  if (/[\r\n]/.test(value)) return null;
+  // No environment variable can hold a NUL character, so no quoting helps.
+  if (/[\r\n\u0000]/.test(value)) return null;
   if (!value.includes("'")) return `'${value}'`;
   if (!value.includes('"') && !value.includes('\\') && !value.includes('$')) return `"${value}"`;
   if (!value.includes('`')) return `\`${value}\``;
@@ -54,7 +55,7 @@ const trailingComment = /^(?:'(?:\\'|[^'])*'|"(?:\\"|[^"])*"|`(?:\\`|[^`])*`|[^#
  */
 export function writeVariable(file: string, variable: string, value: string): void {
   const formatted = formatValue(value);
-  if (formatted === null) throw new Error(`the value of ${variable} cannot be written to a .env file (it contains a line break or all three quote characters)`);
+  if (formatted === null) throw new Error(`the value of ${variable} cannot be written to a .env file (it contains a line break, a NUL character or all three quote characters)`);
   const stat = fs.statSync(file);
   const text = fs.readFileSync(file, 'utf8');
   const lines = text.split('\n');

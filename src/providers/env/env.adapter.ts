@@ -10,7 +10,7 @@ import { formatValue, readVariable, writeVariable } from './env-file.js';
 const run = promisify(execFile);
 const variablePattern = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 /** The reason `formatValue` returns null, for error messages. */
-const unwritableReason = 'it contains a line break, or a \' and a ` together with a ", a \\ or a $, which no quoting in a .env file carries unchanged';
+const unwritableReason = 'it contains a line break or a NUL character, or a \' and a ` together with a ", a \\ or a $, which no quoting in a .env file carries unchanged';
 
 export interface EnvAdapterOptions {
   /** Folders the .env files must lie in. */
@@ -48,6 +48,9 @@ export function createEnvAdapter(options: EnvAdapterOptions): ProviderAdapter {
       const unknown = Object.keys(config).filter((key) => key !== 'file' && key !== 'variable');
       if (unknown.length > 0) throw new ValidationError(`provider_config.${unknown[0]}`, 'is not a setting of env credentials (file, variable)');
       const resolved = resolveAllowedPath(file, options.allowedDirs);
+      const folder = fs.statSync(path.dirname(resolved), { throwIfNoEntry: false });
+      if (folder === undefined || !folder.isDirectory()) throw new ValidationError('provider_config.file', `"${file}" is in a folder that does not exist; create the folder or fix the path`);
+      if (fs.statSync(resolved, { throwIfNoEntry: false })?.isDirectory()) throw new ValidationError('provider_config.file', `"${file}" is a folder; give the path of the .env file in it`);
       if (ownFiles.has(resolved)) {
         throw new ValidationError('provider_config.file', `"${file}" is one of AEGIS's own files (its database, master key or TLS files), which env credentials cannot point at. Choose the .env file of the service that uses the credential.`);
       }
