@@ -35,7 +35,7 @@ import {
   type CredentialListPage,
   type CredentialPage,
 } from './credentials.repository.js';
-import { checkCronSchedule, nextRotationAt } from '../rotation/schedule.js';
+import { checkCronSchedule, checkExpiryLifetime, nextRotationAt } from '../rotation/schedule.js';
 import { checkValuePolicy } from '../rotation/value-policy.js';
 import { effectiveStatus } from './status.js';
 import { findCurrentVersion, findVersion, highestVersionNumber, insertVersion, listVersions, makeCurrent } from './versions.repository.js';
@@ -146,6 +146,7 @@ export class RegistryService {
       };
       checkCronSchedule(draft.rotationCron, draft.rotationTimezone);
       if (draft.valuePolicy) checkValuePolicy(draft.valuePolicy);
+      checkExpiryLifetime(draft);
       const credential = { ...draft, nextRotationAt: nextRotationAt(draft) };
       return this.#db.kysely.transaction().execute(async (trx) => {
         if (await findCredentialByName(trx, credential.name)) throw credentialExists(credential.name);
@@ -205,6 +206,8 @@ export class RegistryService {
         }
         checkCronSchedule(changed.rotationCron, changed.rotationTimezone);
         if (changed.valuePolicy) checkValuePolicy(changed.valuePolicy);
+        // Checked only when the expiry schedule changes, so a credential stored before the check stays editable.
+        if ((['rotationEnabled', 'rotationStrategy', 'expiresAt', 'alertThresholdHours', 'valuePolicy'] as const).some((field) => changed[field] !== existing[field])) checkExpiryLifetime(changed);
         // A new expiry date is a new condition to alert on.
         if (changed.expiresAt !== existing.expiresAt) changed.alertSent = false;
         const scheduleChanged = (['rotationEnabled', 'rotationStrategy', 'rotationCron', 'rotationTimezone'] as const).some((field) => changed[field] !== existing[field]);

@@ -8,6 +8,24 @@ type ScheduleFields = Pick<
 >;
 
 /**
+ * Rejects an `on_expiry` schedule whose values live no longer than `alert_threshold_hours`. Each
+ * rotation would be due again at once (the new expiry minus the threshold lies in the past), so every
+ * scheduled run would rotate it. A value lives `value_policy.validity_hours`, or as long as the current
+ * one: from the last rotation (or creation) to `expires_at`.
+ */
+export function checkExpiryLifetime(credential: ScheduleFields & Pick<Credential, 'valuePolicy'>): void {
+  if (!credential.rotationEnabled || credential.rotationStrategy !== 'on_expiry' || credential.expiresAt === null) return;
+  const validity = credential.valuePolicy?.validity_hours;
+  const lifetimeHours = validity ?? (new Date(credential.expiresAt).getTime() - new Date(credential.lastRotatedAt ?? credential.createdAt).getTime()) / 3_600_000;
+  if (lifetimeHours > credential.alertThresholdHours) return;
+  const lifetime = validity !== undefined ? `value_policy.validity_hours is ${validity}` : `the value lives ${Math.max(0, Math.floor(lifetimeHours))} hours from its last rotation to expires_at`;
+  throw new ValidationError(
+    'alert_threshold_hours',
+    `must be shorter than a value's lifetime for on_expiry rotation (${lifetime}), or every scheduled run would rotate it again. Lower alert_threshold_hours, or set value_policy.validity_hours.`,
+  );
+}
+
+/**
  * When the next automatic rotation is due, or null for none:
  * - `scheduled` with a cron expression: the next match after the last rotation (or creation), or after
  *   `scheduleChangedAt` when the schedule changed later, read in the credential's IANA time zone. Croner treats daylight-saving changes as cron does: a time that

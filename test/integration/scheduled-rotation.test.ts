@@ -237,6 +237,23 @@ for (const dialect of await testDialects()) {
       assert.equal((await scheduledRotations(t, id, '2027-01-01T00:00:00.000Z')).length, 1);
     });
 
+    it('on_expiry needs a lifetime past the threshold', async () => {
+      t.clock.set('2027-01-20T00:00:00.000Z');
+      const body = { name: 'short-lived', credential_type: 'apiKey', provider: 'api', value: 'short-value', rotation_enabled: true, rotation_strategy: 'on_expiry', expires_at: '2027-01-20T05:00:00.000Z' };
+      const refused = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body });
+      assert.equal(refused.status, 400, refused.body);
+      assert.equal(refused.json.field, 'alert_threshold_hours');
+      assert.match(refused.json.detail, /the value lives 5 hours from its last rotation to expires_at/);
+
+      const lowered = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body: { ...body, alert_threshold_hours: 2 } });
+      assert.equal(lowered.status, 201, lowered.body);
+      const raised = await call(t.app, 'PATCH', '/credentials/short-lived', { token: t.adminToken, body: { alert_threshold_hours: 5 } });
+      assert.equal(raised.status, 400, raised.body);
+      assert.equal(raised.json.field, 'alert_threshold_hours');
+      const withPolicy = await call(t.app, 'PATCH', '/credentials/short-lived', { token: t.adminToken, body: { alert_threshold_hours: 5, value_policy: { validity_hours: 48 } } });
+      assert.equal(withPolicy.status, 200, withPolicy.body);
+    });
+
     it('repeated scheduled failure alerts once', async () => {
       t.clock.set('2027-02-01T00:00:00.000Z');
       await runScheduled(t);
