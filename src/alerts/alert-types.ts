@@ -21,5 +21,5 @@ export const alertMessages = {
   credentialExpired: (name: string) => `🚨 Credential '${name}' has EXPIRED`,
   rotationFailed: (name: string, error: string) => `❌ Rotation failed for '${name}': ${error}`,
   healthCheckFailed: (name: string, details: string) => `⚠️ Health check failed for '${name}': ${details}`,
-  rotationSuccess: (name: string) => `✅ Credential '${name}' rotated successfully`,
+  rotationSuccess: (name: string, emergency = false) => `✅ Credential '${name}' rotated successfully${emergency ? ' (emergency rotation)' : ''}`,
 };

@@ -39,8 +39,12 @@ export interface RotationOutcome {
 type ValueSource = 'supplied' | 'generated' | 'issued';
 
 export class RotationFailedError extends AegisError {
-  constructor(name: string, reason: string, extra: Record<string, unknown>) {
-    super(502, 'rotation_failed', `Rotation of "${name}" failed: ${reason}. The previous version is still current; it is safe to retry.`, { extra });
+  /** `providerUnknown`: putting the previous value back at the provider failed too, so what the provider holds is not known. */
+  constructor(name: string, reason: string, extra: Record<string, unknown>, providerUnknown = false) {
+    const state = providerUnknown
+      ? 'The previous version is still current in AEGIS, but the provider may hold the new value or none: check the provider, then retry.'
+      : 'The previous version is still current; it is safe to retry.';
+    super(502, 'rotation_failed', `Rotation of "${name}" failed: ${reason}. ${state}`, { extra });
   }
 }
 
@@ -153,7 +157,7 @@ export class RotationEngine {
         : null;
     const reason = scrubSecrets(restoreError ? `${lastError}; restoring the previous value also failed: ${restoreError}` : lastError, secrets);
     await this.#recordFailure(caller, loaded, current.version, pending.version, request, reason, attempt, Math.round(performance.now() - started));
-    throw new RotationFailedError(loaded.name, reason, { previous_version: current.version, attempts: attempt });
+    throw new RotationFailedError(loaded.name, reason, { previous_version: current.version, attempts: attempt }, restoreError !== null && changedAtProvider);
   }
 
   /** Writes the pending version (the new value sealed, or none yet for provider-issued values) and marks the credential rotating. */
@@ -336,7 +340,7 @@ export class RotationEngine {
             conditionKey: `rotation_success:${credential.id}:${outcome.next}`,
             credentialId: credential.id,
             credentialName: credential.name,
-            message: alertMessages.rotationSuccess(credential.name),
+            message: alertMessages.rotationSuccess(credential.name, emergency),
             details: { previous_version: outcome.previous, new_version: outcome.next, trigger: outcome.request.trigger },
             ...(emergency ? { priority: 'critical' } : {}),
           }

@@ -348,9 +348,21 @@ for (const dialect of await testDialects()) {
       assert.equal(alerts.length, 1);
       assert.equal(alerts[0]!.alert_type, 'rotation_success');
       assert.equal(alerts[0]!.priority, 'critical');
+      assert.equal(alerts[0]!.message, "✅ Credential 'svc-g' rotated successfully (emergency rotation)");
       const history = await call(t.app, 'GET', '/rotation/history?credential_name=svc-g', { token: t.adminToken });
       assert.equal(history.json.history[0].trigger, 'emergency');
       assert.equal(history.json.history[0].reason, 'leaked in a log');
+    });
+
+    it('failed restore does not say retry is safe', async () => {
+      const { file } = await createEnvCredential(t, 'svc-gone', 'initial-value-gone');
+      fs.rmSync(file);
+      const rotated = await call(t.app, 'POST', '/credentials/svc-gone/rotate', { token: t.adminToken, body: { value: 'next-value-gone' } });
+      assert.equal(rotated.status, 502, rotated.body);
+      assert.match(rotated.json.detail, /restoring the previous value also failed/);
+      assert.match(rotated.json.detail, /the provider may hold the new value or none: check the provider, then retry\.$/);
+      assert.ok(!rotated.json.detail.includes('safe to retry'), rotated.json.detail);
+      assert.ok(!rotated.body.includes('next-value-gone'), 'no value in the response');
     });
 
     // A PEM key in a .env file spans lines inside quotes: AEGIS cannot write such a value, but it can record one.
