@@ -182,6 +182,32 @@ for (const dialect of await testDialects()) {
       assert.equal(stored.length, 0);
     });
 
+    it('sets and clears cron schedules and value policies', async () => {
+      const created = await runCli(
+        ['credentials', 'create', 'cron/cli', '--type', 'apiKey', '--provider', 'api', '--value-env', 'CRON_VALUE', '--rotation', '--rotation-strategy', 'scheduled',
+          '--rotation-cron', '30 2 * * *', '--rotation-timezone', 'Europe/Berlin', '--value-policy', '{"length":40,"prefix":"sk_"}', '--json'],
+        { ...t.env, CRON_VALUE: 'cron-value' },
+      );
+      assert.equal(created.code, 0, created.stderr);
+      const stored = JSON.parse((await aegis(['credentials', 'get', 'cron/cli', '--json'])).stdout);
+      const details = stored.credential_details ?? stored;
+      assert.equal(details.rotation_cron, '30 2 * * *');
+      assert.equal(details.rotation_timezone, 'Europe/Berlin');
+      assert.deepEqual(details.value_policy, { length: 40, prefix: 'sk_' });
+
+      const cleared = await aegis(['credentials', 'update', 'cron/cli', '--no-rotation-cron', '--no-rotation-timezone', '--no-value-policy']);
+      assert.equal(cleared.code, 0, cleared.stderr);
+      const after = JSON.parse((await aegis(['credentials', 'get', 'cron/cli', '--json'])).stdout);
+      const afterDetails = after.credential_details ?? after;
+      assert.equal(afterDetails.rotation_cron, null);
+      assert.equal(afterDetails.rotation_timezone, null);
+      assert.equal(afterDetails.value_policy, null);
+
+      const badCron = await aegis(['credentials', 'update', 'cron/cli', '--rotation-cron', 'every day']);
+      assert.equal(badCron.code, 1, badCron.stderr);
+      assert.match(badCron.stderr, /rotation_cron/);
+    });
+
     it('rejects an empty value', async () => {
       const message = 'aegis: value: must not be empty or only white space (an unset shell variable gives an empty value)\n';
       const created = await runCli(['credentials', 'create', 'empty/value', '--type', 'apiKey', '--provider', 'api', '--value-env', 'EMPTY_VALUE'], { ...t.env, EMPTY_VALUE: '' });

@@ -12,6 +12,9 @@ interface SettingOptions {
   rotationInterval?: number;
   rotationStrategy?: string;
   alertThreshold?: number;
+  rotationCron?: string | false;
+  rotationTimezone?: string | false;
+  valuePolicy?: string | false;
   tag?: string[];
   metadata?: string;
   providerId?: string;
@@ -30,6 +33,12 @@ function addSettingOptions(command: Command): Command {
     .option('--rotation-interval <hours>', 'hours between scheduled rotations, counted in UTC', parseInteger)
     .option('--rotation-strategy <strategy>', `one of ${ROTATION_STRATEGIES.join(', ')}`)
     .option('--alert-threshold <hours>', 'hours before expiry when the credential counts as expiring', parseInteger)
+    .option('--rotation-cron <expression>', 'five-field cron expression for scheduled rotations, e.g. "30 2 * * *" (instead of --rotation-interval)')
+    .option('--no-rotation-cron', 'remove the cron expression (update)')
+    .option('--rotation-timezone <zone>', 'IANA time zone the cron expression is read in (default UTC), e.g. Europe/Berlin')
+    .option('--no-rotation-timezone', 'read the cron expression in UTC again (update)')
+    .option('--value-policy <json>', 'generated values as a JSON object, e.g. {"length":40,"prefix":"sk_"}; docs/rotation.md lists the fields')
+    .option('--no-value-policy', 'remove the value policy (update)')
     .option('--tag <tag>', 'a tag; repeat for several (replaces the tag list on update)', collectTag)
     .option('--metadata <json>', 'a JSON object of metadata')
     .option('--provider-id <id>', "the provider's id for it (n8n credential id, ...)")
@@ -52,6 +61,10 @@ async function readSettings(options: SettingOptions): Promise<UpdateCredentialIn
     settings.rotation_strategy = options.rotationStrategy as RotationStrategy;
   }
   if (options.alertThreshold !== undefined) settings.alert_threshold_hours = options.alertThreshold;
+  // Commander gives false for the --no-... form, which clears the setting.
+  if (options.rotationCron !== undefined) settings.rotation_cron = options.rotationCron === false ? null : options.rotationCron;
+  if (options.rotationTimezone !== undefined) settings.rotation_timezone = options.rotationTimezone === false ? null : options.rotationTimezone;
+  if (options.valuePolicy !== undefined) settings.value_policy = options.valuePolicy === false ? null : (parseObject('--value-policy', options.valuePolicy) as UpdateCredentialInput['value_policy']);
   if (options.tag !== undefined) settings.tags = options.tag;
   if (options.metadata !== undefined) settings.metadata = parseObject('--metadata', options.metadata);
   if (options.providerId !== undefined) settings.provider_credential_id = options.providerId;
