@@ -100,17 +100,48 @@ function issueMessage(issue: ValidationIssue): string {
       return `must be one of ${(issue.params.allowedValues as unknown[]).join(', ')}`;
     case 'pattern':
       return patternDescriptions[issue.params.pattern as string] ?? issue.message ?? 'is invalid';
+    case 'type':
+      return `must be ${typeNames(issue.params.type)}`;
+    case 'uniqueItems':
+      return `must not list the same item twice (items ${Math.min(Number(issue.params.i), Number(issue.params.j))} and ${Math.max(Number(issue.params.i), Number(issue.params.j))} are the same)`;
+    case 'minLength':
+      return issue.params.limit === 1 ? 'must not be empty' : `must be at least ${issue.params.limit} characters long`;
+    case 'maxLength':
+      return `must be at most ${issue.params.limit} characters long`;
     default:
       return issue.message ?? 'is invalid';
   }
 }
 
-/** Plain descriptions of the shared patterns, so a rejected field gets a sentence rather than a regular expression. */
-const patternDescriptions: Record<string, string> = {
+const typeWords: Record<string, string> = { string: 'a string', integer: 'an integer', number: 'a number', boolean: 'true or false', object: 'a JSON object', array: 'an array', null: 'null' };
+
+/** Names the JSON types a schema allows in words: "a string or null" for Ajv's "string,null". */
+function typeNames(type: unknown): string {
+  const types = (Array.isArray(type) ? type : String(type).split(',')).map((name) => typeWords[String(name)] ?? String(name));
+  return types.length > 1 ? `${types.slice(0, -1).join(', ')} or ${types[types.length - 1]}` : (types[0] ?? 'valid');
+}
+
+/**
+ * Plain descriptions of the patterns in route schemas, so a rejected field gets a sentence rather than
+ * a regular expression. A test checks that every pattern in a request schema has one.
+ */
+export const patternDescriptions: Record<string, string> = {
   [CREDENTIAL_NAME_PATTERN]: 'must be 1 to 128 letters, digits, ".", "_", "-" or "/", without ".."',
   [TAG_PATTERN]: 'must be 1 to 64 letters, digits, ".", "_", ":", "/" or "-"',
   [plainTextPattern]: 'must not contain control characters (such as NUL or ESC) or unpaired surrogates',
   [multilineTextPattern]: 'must not contain control characters other than tab and line breaks, or unpaired surrogates',
+  '^[A-Za-z0-9._:@/-]+$': 'must be letters, digits, ".", "_", ":", "@", "/" or "-"',
+  '^[A-Za-z0-9._:/-]+$': 'must be letters, digits, ".", "_", ":", "/" or "-"',
+  '^[A-Za-z0-9_+/-]+$': 'must be an IANA time zone name, such as Europe/Berlin',
+  '^[0-9a-f]{12}$': 'must be a token id: 12 lowercase hexadecimal digits, as GET /tokens lists them',
+  '^(?!.*\\.\\.)[A-Za-z0-9._/*-]{1,128}$': 'must be 1 to 128 name characters or *, without ".."',
+  '^[0-9A-Za-z*/,\\- ?#LW]+$': 'must be a cron expression of five fields, such as "30 2 * * *"',
+  '^[\\x21-\\x7e]+$': 'must be printable ASCII characters without spaces',
+  '^[A-Za-z0-9_.:-]*$': 'must be letters, digits, "_", ".", ":" or "-"',
+  '^[A-Za-z0-9_-]+$': 'must be letters, digits, "_" or "-"',
+  '^[a-z0-9][a-z0-9_-]{0,63}$': 'must be 1 to 64 lowercase letters, digits, "_" or "-", starting with a letter or digit',
+  '^[A-Za-z_][A-Za-z0-9_]{0,63}$': 'must be 1 to 64 letters, digits or "_", not starting with a digit',
+  '^https?://[^\\s{}]+$': 'must be an http:// or https:// URL without spaces or braces',
 };
 
 /**

@@ -3,10 +3,18 @@ import { after, before, describe, it } from 'node:test';
 import type { RouteOptions } from 'fastify';
 import fastJsonStringify from 'fast-json-stringify';
 import { buildApp } from '../../src/http/app.js';
+import { patternDescriptions } from '../../src/http/problem.js';
 import { validatorCompiler } from '../../src/http/validation.js';
 import { destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
 
 const requestParts = ['body', 'querystring', 'params', 'headers'] as const;
+
+/** Lists every `pattern` in a schema, at any depth. */
+function patternsIn(schema: unknown): string[] {
+  if (Array.isArray(schema)) return schema.flatMap(patternsIn);
+  if (typeof schema !== 'object' || schema === null) return [];
+  return Object.entries(schema).flatMap(([key, child]) => (key === 'pattern' && typeof child === 'string' ? [child] : patternsIn(child)));
+}
 
 /** Lists a route's response schemas, including those nested under a content type. */
 function responseSchemas(route: RouteOptions): Array<{ status: string; schema: unknown }> {
@@ -44,6 +52,21 @@ describe('route schemas', () => {
       }
     }
     assert.ok(compiled > 30, `only ${compiled} request schemas found`);
+  });
+
+  it('describes every request pattern in words', () => {
+    let checked = 0;
+    const undescribed = new Set<string>();
+    for (const route of routes) {
+      for (const httpPart of requestParts) {
+        for (const pattern of patternsIn(route.schema?.[httpPart])) {
+          if (patternDescriptions[pattern] === undefined) undescribed.add(`${String(route.method)} ${route.url} ${httpPart}: ${pattern}`);
+          checked += 1;
+        }
+      }
+    }
+    assert.deepEqual([...undescribed], []);
+    assert.ok(checked > 30, `only ${checked} patterns found`);
   });
 
   it('builds every response serializer', () => {
