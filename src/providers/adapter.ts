@@ -43,7 +43,7 @@ export interface ProviderAdapter {
   /** Checks and normalizes `provider_config` at create and update time; errors name the field. */
   checkConfig(config: Record<string, unknown>): Record<string, unknown>;
   /** Rejects a value this provider cannot be given with a ValidationError naming `value`. Rotation calls it before writing anything. */
-  checkValue?(value: string): void;
+  checkValue?(value: string, credential: Credential): void;
   /**
    * False where a generated random value cannot be the credential's value (an n8n credential's value
    * is the JSON object of its data), so a rotation needs the value in the request. Default true.

@@ -78,7 +78,7 @@ export class RotationEngine {
       const source = chooseSource(credential, adapter, request);
       if (request.value !== undefined) {
         checkValue(request.value);
-        adapter.checkValue?.(request.value);
+        adapter.checkValue?.(request.value, credential);
       }
       const lease = await acquireLease(this.#deps.db, rotationLeaseName(credential.id), this.#deps.owner, this.#deps.leaseTtlMs, this.#deps.clock.now());
       if (!lease) {

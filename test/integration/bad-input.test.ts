@@ -127,6 +127,9 @@ function corpus(dir: string): BadInput[] {
   create('env file a number', env(123), 'provider_config.file', 400);
   create('env file NUL', env(`${dir}/a\u0000.env`), 'provider_config', 400);
   create('env variable invalid', env(path.join(dir, 'app.env'), '1BAD'), 'provider_config.variable', 400);
+  const apiTest = (headers: Record<string, string>) => ({ ...validCreate, provider_config: { test: { method: 'GET', url: 'http://127.0.0.1:9/me', headers } } });
+  create('api header set by the client', apiTest({ 'Transfer-Encoding': 'chunked' }), 'provider_config.test.headers.Transfer-Encoding', 400);
+  create('api header with a line break', apiTest({ 'x-key': 'a\r\nX-Injected: 1' }), 'provider_config.test.headers.x-key', 400);
   create('env file a folder', env(path.join(dir, 'folder.env')), 'provider_config.file', 400);
   create('env file in a missing folder', env(path.join(dir, 'missing', 'app.env')), 'provider_config.file', 400);
 
@@ -208,6 +211,7 @@ function corpus(dir: string): BadInput[] {
   cases.push({ title: 'check-all with a body', method: 'POST', url: '/health/check-all', body: { concurrency: 'x' }, field: 'concurrency', status: 400 });
   cases.push({ title: 'retire with a body', method: 'DELETE', url: '/credentials/seed%2Fone', body: { force: true }, field: 'force', status: 400 });
   cases.push({ title: 'test with an array body', method: 'POST', url: '/credentials/seed%2Fone/test', body: [1], field: 'body', status: 400 });
+  cases.push({ title: 'rotate api header value with a line break', method: 'POST', url: '/credentials/seed%2Fheader/rotate', body: { value: 'x\r\nX-Injected: 1' }, field: 'value', status: 400 });
   cases.push({ title: 'rotate empty value', method: 'POST', url: '/credentials/seed%2Fone/rotate', body: { value: '' }, field: 'value', status: 400 });
   cases.push({ title: 'rotate env value with a NUL', method: 'POST', url: '/credentials/seed%2Fenv/rotate', body: { value: 'nul\u0000byte' }, field: 'value', status: 400 });
   cases.push({ title: 'rotate env value with a line break', method: 'POST', url: '/credentials/seed%2Fenv/rotate', body: { value: 'first\nsecond' }, field: 'value', status: 400 });
@@ -299,6 +303,7 @@ for (const dialect of await testDialects()) {
       const seeds = [
         { name: 'seed/one', credential_type: 'httpHeaderAuth', provider: 'api', value: 'seed-value', metadata: { team: 'ops' } },
         { name: 'seed/env', credential_type: 'env', provider: 'env', provider_config: { file: path.join(t.dir, 'app.env'), variable: 'API_KEY' } },
+        { name: 'seed/header', credential_type: 'apiKey', provider: 'api', value: 'header-seed', provider_config: { test: { method: 'GET', url: 'http://127.0.0.1:9/me', headers: { authorization: 'Bearer {{value}}' } } } },
       ];
       for (const body of seeds) {
         const created = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body });

@@ -23,6 +23,10 @@ export interface ApiConfig {
 const methods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
 /** An HTTP header name: a token of RFC 9110, section 5.6.2. */
 const headerNamePattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Headers that the HTTP client sets from the request itself, so a template may not give them. */
+const clientHeaders = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'expect', 'te', 'trailer', 'proxy-connection']);
+/** Characters that no header value may contain. */
+const headerBreaks = /[\r\n\u0000]/;
 
 /** Checks an `api` provider_config; errors name the field, e.g. `provider_config.rotate.value_pointer`. */
 export function checkApiConfig(config: Record<string, unknown>): ApiConfig {
@@ -73,8 +77,11 @@ function checkTemplate(field: string, value: unknown): RequestTemplate {
     }
   }
   // Checked here so a bad header name fails at create time, not at the first rotation.
-  const badHeader = Object.keys((template.headers as Record<string, string> | undefined) ?? {}).find((name) => !headerNamePattern.test(name));
-  if (badHeader !== undefined) throw new ValidationError(`${field}.headers`, `"${badHeader}" is not a valid HTTP header name`);
+  for (const [name, headerValue] of Object.entries((template.headers as Record<string, string> | undefined) ?? {})) {
+    if (!headerNamePattern.test(name)) throw new ValidationError(`${field}.headers`, `"${name}" is not a valid HTTP header name`);
+    if (clientHeaders.has(name.toLowerCase())) throw new ValidationError(`${field}.headers.${name}`, 'is set by the HTTP client from the request and cannot be given');
+    if (headerBreaks.test(headerValue)) throw new ValidationError(`${field}.headers.${name}`, 'must not contain a line break or a NUL character');
+  }
   if (template.body !== undefined && template.method === 'GET') throw new ValidationError(`${field}.body`, 'is not allowed on a GET request');
   const statuses = template.expected_status;
   if (statuses !== undefined) {
@@ -84,6 +91,21 @@ function checkTemplate(field: string, value: unknown): RequestTemplate {
     }
   }
   return template as unknown as RequestTemplate;
+}
+
+/**
+ * Names the first header of the credential's requests that would carry `value` through a placeholder
+ * when the value cannot be sent in a header (it has a line break or a NUL character), or returns
+ * undefined when none would.
+ */
+export function headerThatCannotCarry(config: ApiConfig, value: string): string | undefined {
+  if (!headerBreaks.test(value)) return undefined;
+  for (const part of ['test', 'rotate', 'revoke'] as const) {
+    for (const [name, headerValue] of Object.entries(config[part]?.headers ?? {})) {
+      if (/\{\{(value|old_value|new_value|basic_auth:[^{}:]*)\}\}/.test(headerValue)) return `provider_config.${part}.headers.${name}`;
+    }
+  }
+  return undefined;
 }
 
 export interface Placeholders {

@@ -1,8 +1,9 @@
 import type { Dispatcher } from 'undici';
+import { ValidationError } from '../../lib/errors.js';
 import { scrubSecrets } from '../../lib/redact.js';
 import type { Credential } from '../../registry/credential.types.js';
 import { ProviderError, type ProviderAdapter, type TestResult } from '../adapter.js';
-import { checkApiConfig, fill, fillJson, readPointer, type ApiConfig, type Placeholders, type RequestTemplate } from './api-template.js';
+import { checkApiConfig, fill, fillJson, headerThatCannotCarry, readPointer, type ApiConfig, type Placeholders, type RequestTemplate } from './api-template.js';
 
 /**
  * A credential of an HTTP API, described by request templates: a test request, and optionally a
@@ -15,6 +16,11 @@ export function createApiAdapter(options: { defaultTimeoutMs?: number } = {}): P
 
     checkConfig(config) {
       return checkApiConfig(config) as unknown as Record<string, unknown>;
+    },
+
+    checkValue(value, credential) {
+      const header = headerThatCannotCarry(apiConfig(credential), value);
+      if (header !== undefined) throw new ValidationError('value', `cannot be sent in ${header}: it contains a line break or a NUL character`);
     },
 
     async test(credential, value): Promise<TestResult> {
