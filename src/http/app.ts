@@ -26,6 +26,7 @@ import { rejectUnexpectedBodies } from './no-body.js';
 import { trackAllowedMethods } from './allowed-methods.js';
 import { checkQueryParameters } from './query-check.js';
 import { parseJsonBodies } from './json-body.js';
+import { clientErrorHandler } from './client-errors.js';
 
 export interface BuildAppOptions {
   /** Called with the options of each route as Fastify registers it; tests use it to list every route. */
@@ -55,6 +56,7 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
       reply.headers({ ...securityHeaders(vault.config), 'content-security-policy': API_CSP });
       void sendProblem(reply, problem(400, 'invalid_url', `${error.message}. Percent-encode each path segment as UTF-8.`));
     },
+    clientErrorHandler: clientErrorHandler({ ...securityHeaders(vault.config), 'content-security-policy': API_CSP }),
     // Fastify types an HTTPS instance apart from an HTTP one; callers use only what both have.
     ...((options.https ? { https: options.https } : {}) as object),
   });
