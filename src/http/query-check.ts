@@ -6,6 +6,7 @@ import { ValidationError } from '../lib/errors.js';
  * - A parameter given more than once (`?limit=1&limit=2`) on a route whose schema takes it once gets a
  *   message that says so. Otherwise the parser makes it an array, and the schema's message ("must be
  *   integer") describes the wrong mistake.
+ * - An integer parameter must be written in decimal digits.
  * - A route without a query schema takes no parameters, so that `DELETE /credentials/{name}?dry_run=true`
  *   is a 400 instead of a real retirement. The dashboard's pages and /openapi.json, which are not part
  *   of the API description, are left alone.
@@ -15,7 +16,14 @@ export function checkQueryParameters(app: FastifyInstance): void {
     const schema = route.schema as { querystring?: { properties?: Record<string, { type?: unknown }> }; hide?: boolean } | undefined;
     if (schema?.hide === true) return;
     const properties = schema?.querystring?.properties;
-    const check = properties === undefined ? rejectAny : rejectRepeated(new Set(Object.keys(properties).filter((name) => properties[name]?.type !== 'array')));
+    const names = Object.keys(properties ?? {});
+    const check =
+      properties === undefined
+        ? rejectAny
+        : checkGiven(
+            new Set(names.filter((name) => properties[name]?.type !== 'array')),
+            new Set(names.filter((name) => properties[name]?.type === 'integer')),
+          );
     const existing = route.preValidation === undefined ? [] : Array.isArray(route.preValidation) ? route.preValidation : [route.preValidation];
     route.preValidation = [check, ...existing];
   });
@@ -30,10 +38,14 @@ async function rejectAny(request: FastifyRequest): Promise<void> {
   throw new ValidationError(`querystring.${name}`, `is not a parameter of ${route}, which takes none. Send the request without it.`);
 }
 
-function rejectRepeated(single: ReadonlySet<string>) {
+function checkGiven(single: ReadonlySet<string>, integers: ReadonlySet<string>) {
   return async (request: FastifyRequest): Promise<void> => {
     for (const [name, value] of Object.entries(request.query as Record<string, unknown>)) {
       if (Array.isArray(value) && single.has(name)) throw new ValidationError(`querystring.${name}`, `is given ${value.length} times. Give it once.`);
+      // The schema's coercion would read " " as 0 and "1e2" or "0x10" as numbers.
+      if (typeof value === 'string' && integers.has(name) && !/^-?[0-9]{1,15}$/.test(value)) {
+        throw new ValidationError(`querystring.${name}`, 'must be a whole number written in decimal digits, such as 50');
+      }
     }
   };
 }

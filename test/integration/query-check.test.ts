@@ -79,6 +79,16 @@ describe('query parameters', () => {
     assert.ok(!response.body.includes('\\u0001'), response.body);
   });
 
+  it('takes integers only in decimal digits', async () => {
+    for (const text of ['%20', '1e2', '0x10', '%2B1', '1.5', '']) {
+      const response = await call(app, 'GET', `/credentials?limit=${text}`, { token: t.adminToken });
+      assert.equal(response.status, 400, `${text}: ${response.body}`);
+      assert.equal(response.json.field, 'querystring.limit', text);
+    }
+    const plain = await call(app, 'GET', '/credentials?limit=50&offset=0', { token: t.adminToken });
+    assert.equal(plain.status, 200, plain.body);
+  });
+
   it('still needs a token', async () => {
     const response = await call(app, 'GET', '/credentials?limit=1&limit=2');
     assert.equal(response.status, 401, response.body);
