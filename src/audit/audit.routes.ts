@@ -162,7 +162,7 @@ export function registerAuditRoutes(app: FastifyInstance, deps: AuditRouteDeps):
 function readDateRange(query: { start_date?: string | undefined; end_date?: string | undefined }) {
   const startDate = query.start_date ? new Date(query.start_date).toISOString() : undefined;
   const endDate = query.end_date ? new Date(query.end_date).toISOString() : undefined;
-  if (startDate && endDate && startDate > endDate) throw new ValidationError('start_date', `must not be after end_date (${endDate}), got ${startDate}`);
+  if (startDate && endDate && startDate > endDate) throw new ValidationError('querystring.start_date', `must not be after end_date (${endDate}), got ${startDate}`);
   return { startDate, endDate };
 }
 

@@ -332,8 +332,8 @@ for (const dialect of await testDialects()) {
     it('rejects start after end', async () => {
       const response = await call(t.app, 'GET', '/audit/log?start_date=2026-06-03T00:00:00Z&end_date=2026-06-02T00:00:00Z', { token: auditor });
       assert.equal(response.status, 400);
-      assert.equal(response.json.field, 'start_date');
-      assert.match(response.json.detail, /^start_date: must not be after end_date/);
+      assert.equal(response.json.field, 'querystring.start_date');
+      assert.match(response.json.detail, /^querystring.start_date: must not be after end_date/);
     });
 
     it('rejects an invalid date', async () => {

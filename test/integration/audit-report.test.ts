@@ -257,7 +257,7 @@ for (const dialect of await testDialects()) {
     it('report rejects bad periods', async () => {
       const reversed = await call(t.app, 'GET', `/audit/report?start_date=2026-03-30T00:00:00Z&end_date=2026-03-28T00:00:00Z`, { token: reader });
       assert.equal(reversed.status, 400);
-      assert.equal(reversed.json.field, 'start_date');
+      assert.equal(reversed.json.field, 'querystring.start_date');
       const missing = await call(t.app, 'GET', `/audit/report?start_date=2026-03-30T00:00:00Z`, { token: reader });
       assert.equal(missing.status, 400);
       assert.match(missing.json.detail, /end_date/);
