@@ -54,7 +54,11 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
     // Hooks do not run for these, so the security headers are set here.
     frameworkErrors: (error, _request, reply) => {
       reply.headers({ ...securityHeaders(vault.config), 'content-security-policy': API_CSP });
-      void sendProblem(reply, problem(400, 'invalid_url', `${error.message}. Percent-encode each path segment as UTF-8.`));
+      // The router's message repeats the whole path, which can be long here.
+      const detail = error.message.includes('max param length')
+        ? `A path segment is longer than ${routerOptions.maxParamLength} characters; credential names have at most 128.`
+        : `${error.message}. Percent-encode each path segment as UTF-8.`;
+      void sendProblem(reply, problem(400, 'invalid_url', detail, { field: 'path' }));
     },
     clientErrorHandler: clientErrorHandler({ ...securityHeaders(vault.config), 'content-security-policy': API_CSP }),
     // Fastify types an HTTPS instance apart from an HTTP one; callers use only what both have.
@@ -139,7 +143,8 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
       void reply.header('allow', allowed.join(', '));
       return sendProblem(reply, problem(405, 'method_not_allowed', `${request.method} is not allowed on ${path}; it takes ${allowed.join(', ')}. The API is described at /openapi.json.`));
     }
-    const slashHint = /^\/credentials\/[^/]+\/[^/]+/.test(path) ? ' Encode a / inside a credential name as %2F.' : '';
+    const trailingSlash = path.length > 1 && path.endsWith('/') && allowedMethods(path.slice(0, -1)).length > 0;
+    const slashHint = trailingSlash ? ' Remove the trailing /.' : /^\/credentials\/[^/]+\/[^/]+/.test(path) ? ' Encode a / inside a credential name as %2F.' : '';
     return sendProblem(reply, problem(404, 'route_not_found', `No route ${request.method} ${path}.${slashHint} The API is described at /openapi.json.`));
   });
 

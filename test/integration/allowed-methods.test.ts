@@ -77,6 +77,19 @@ describe('a known path with a method it does not take', () => {
     assert.equal(reveals.length, 0);
   });
 
+  it('hints at a trailing slash', async () => {
+    const response = await call(app, 'GET', '/credentials/allowed-one/versions/', { token: t.adminToken });
+    assert.equal(response.status, 404, response.body);
+    assert.match(response.json.detail, /Remove the trailing \/\./);
+  });
+
+  it('names a path segment that is too long', async () => {
+    const response = await call(app, 'GET', `/credentials/${'a'.repeat(300)}`, { token: t.adminToken });
+    assert.equal(response.status, 400, response.body);
+    assert.equal(response.json.field, 'path');
+    assert.equal(response.json.detail, 'A path segment is longer than 256 characters; credential names have at most 128.');
+  });
+
   it('keeps 404 for unknown paths', async () => {
     const response = await call(app, 'PUT', '/no/such/route', { token: t.adminToken });
     assert.equal(response.status, 404, response.body);
