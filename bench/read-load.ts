@@ -127,7 +127,14 @@ async function runFloor(buildDir: string, dir: string, token: string, body: unkn
     const sample = await callJson(floor.url + url, token);
     if (JSON.stringify(sample.json) !== JSON.stringify(body)) throw new Error(`the floor returned ${sample.status} with a body other than AEGIS's`);
     checkClean('floor warm-up', await loadTest(floor.url + url, headers, connections, warmUpSeconds));
-    const before = count();
+    // As for AEGIS, the warm-up's last requests may still be committing.
+    let before = count();
+    for (let settled = false; !settled; ) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const next = count();
+      settled = next === before;
+      before = next;
+    }
     result = await loadTest(floor.url + url, headers, connections, seconds);
     await stopServer(floor);
     audited = count() - before;
