@@ -124,7 +124,7 @@ export class RegistryService {
         encryptedValue: null,
         encryptionKeyId: null,
         providerCredentialId: input.provider_credential_id ?? null,
-        providerConfig: this.#checkProviderConfig(provider, input.provider_config ?? {}),
+        providerConfig: this.checkProviderConfig(provider, input.provider_config ?? {}),
         status: 'active',
         createdAt: now,
         updatedAt: now,
@@ -193,7 +193,7 @@ export class RegistryService {
           rotationTimezone: patch.rotation_timezone !== undefined ? patch.rotation_timezone : existing.rotationTimezone,
           valuePolicy: patch.value_policy !== undefined ? patch.value_policy : existing.valuePolicy,
           providerCredentialId: patch.provider_credential_id !== undefined ? patch.provider_credential_id : existing.providerCredentialId,
-          providerConfig: patch.provider_config !== undefined ? this.#checkProviderConfig(existing.provider, patch.provider_config) : existing.providerConfig,
+          providerConfig: patch.provider_config !== undefined ? this.checkProviderConfig(existing.provider, patch.provider_config) : existing.providerConfig,
           updatedAt: now,
         };
         // Provider settings decide where AEGIS sends the value (a test URL, a file). Changing them on a
@@ -287,7 +287,8 @@ export class RegistryService {
     );
   }
 
-  #checkProviderConfig(provider: Provider, config: Record<string, unknown>): Record<string, unknown> {
+  /** Checks and normalizes provider settings as a create would; errors name the field under `provider_config`. */
+  checkProviderConfig(provider: Provider, config: Record<string, unknown>): Record<string, unknown> {
     checkProviderConfigDocument(config);
     return this.#deps.adapters[provider].checkConfig(config);
   }

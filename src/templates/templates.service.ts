@@ -71,6 +71,15 @@ export class TemplateService {
   /** Stores an admin's template after checking that its schema compiles and its provider_config refers only to its fields. */
   async add(caller: Caller, input: NewTemplate): Promise<CredentialTemplate> {
     checkNewTemplate(input);
+    // Settings that use no field of the import are the same for every import, so a mistake there would fail each one.
+    if (referencedFields(input.schema.provider_config).length === 0) {
+      try {
+        this.#deps.registry.checkProviderConfig(input.provider, input.schema.provider_config as Record<string, unknown>);
+      } catch (error) {
+        if (!(error instanceof ValidationError) || error.field === undefined) throw error;
+        throw new ValidationError(`schema.${error.field}`, error.message.slice(error.field.length + 2));
+      }
+    }
     if (builtinTemplates.some((template) => template.name === input.name)) {
       throw new ConflictError('template_exists', `"${input.name}" is a built-in template. Choose another name.`);
     }

@@ -249,6 +249,20 @@ for (const dialect of await testDialects()) {
       assert.equal(response.json.field, 'schema.provider_config');
     });
 
+    it('fixed provider settings are checked when added', async () => {
+      const fields = { type: 'object', properties: { key: { type: 'string' } }, required: ['key'] };
+      const add = (name: string, provider_config: Record<string, unknown>) =>
+        call(t.app, 'POST', '/templates', { token: t.adminToken, body: { name, credential_type: 'httpHeaderAuth', provider: 'api', schema: { fields, secret_field: 'key', provider_config } } });
+      const broken = await add('fixed-broken', { test: { method: 'GET', url: 'not a url' } });
+      assert.equal(broken.status, 400, broken.body);
+      assert.equal(broken.json.field, 'schema.provider_config.test.url');
+      const header = await add('fixed-header', { test: { method: 'GET', url: 'https://api.example.com/me', headers: { 'transfer-encoding': 'chunked' } } });
+      assert.equal(header.status, 400, header.body);
+      assert.equal(header.json.field, 'schema.provider_config.test.headers.transfer-encoding');
+      const valid = await add('fixed-valid', { test: { method: 'GET', url: 'https://api.example.com/me', headers: { authorization: 'Bearer {{value}}' } } });
+      assert.equal(valid.status, 201, valid.body);
+    });
+
     it('built-in name cannot be reused', async () => {
       const response = await call(t.app, 'POST', '/templates', {
         token: t.adminToken,
