@@ -210,8 +210,10 @@ export class RegistryService {
         if ((['rotationEnabled', 'rotationStrategy', 'expiresAt', 'alertThresholdHours', 'valuePolicy'] as const).some((field) => changed[field] !== existing[field])) checkExpiryLifetime(changed);
         // A new expiry date is a new condition to alert on.
         if (changed.expiresAt !== existing.expiresAt) changed.alertSent = false;
-        const scheduleChanged = (['rotationEnabled', 'rotationStrategy', 'rotationCron', 'rotationTimezone'] as const).some((field) => changed[field] !== existing[field]);
-        changed.nextRotationAt = nextRotationAt(changed, scheduleChanged ? this.#deps.clock.now() : undefined);
+        // The due time moves only when the schedule changes. Recomputed on another change, a cron
+        // schedule would count from the last rotation again and could be due at once.
+        const scheduleFields = ['rotationEnabled', 'rotationStrategy', 'rotationIntervalHours', 'rotationCron', 'rotationTimezone', 'expiresAt', 'alertThresholdHours'] as const;
+        if (scheduleFields.some((field) => changed[field] !== existing[field])) changed.nextRotationAt = nextRotationAt(changed, this.#deps.clock.now());
 
         let newVersion: number | null = null;
         if (patch.value !== undefined || changed.providerCredentialId !== existing.providerCredentialId) {

@@ -152,6 +152,9 @@ for (const dialect of await testDialects()) {
       const later = await call(t.app, 'PATCH', '/credentials/changing', { token: t.adminToken, body: { rotation_cron: '0 20 * * *' } });
       assert.equal(later.status, 200, later.body);
       assert.equal(await nextRotationOf(t, 'changing'), '2026-11-05T20:00:00.000Z');
+      const described = await call(t.app, 'PATCH', '/credentials/changing', { token: t.adminToken, body: { description: 'a change outside the schedule' } });
+      assert.equal(described.status, 200, described.body);
+      assert.equal(await nextRotationOf(t, 'changing'), '2026-11-05T20:00:00.000Z');
 
       // Over HTTP: a plain interval instead of the cron schedule, counted from the last rotation.
       await t.vault.registry.update(setupCaller, 'changing', { rotation_cron: null });
