@@ -21,10 +21,15 @@ export interface ScheduledRun {
   details: ScheduledRunDetail[];
 }
 
-/** Credentials whose automatic rotation is due at `now` (next_rotation_at reached), by due time. */
-export async function dueCredentials(deps: Pick<RotationDeps, 'db'>, now: Date, limit = 10_000): Promise<Credential[]> {
+/**
+ * Credentials whose automatic rotation is due at `now` (next_rotation_at reached), by due time; with
+ * `caller`, only those its token's limits reach.
+ */
+export async function dueCredentials(deps: Pick<RotationDeps, 'db'>, now: Date, limit = 10_000, caller?: Caller): Promise<Credential[]> {
+  const reach = caller === undefined ? undefined : reachCondition(deps.db.dialect, caller);
   const rows = await deps.db.kysely
     .selectFrom('aegis_credentials')
+    .$if(reach !== undefined, (query) => query.where(reach!))
     .selectAll()
     .where('rotation_enabled', '=', true)
     .where('status', '!=', 'retired')
@@ -42,7 +47,8 @@ export async function dueCredentials(deps: Pick<RotationDeps, 'db'>, now: Date, 
  * already rotating is skipped (it will have a new due time once that rotation commits).
  */
 export async function runScheduledRotations(deps: RotationDeps, engine: RotationEngine, caller: Caller, concurrency: number): Promise<ScheduledRun> {
-  const due = await dueCredentials(deps, deps.clock.now());
+  // A token limited by name or tag runs only the rotations of the credentials it reaches.
+  const due = await dueCredentials(deps, deps.clock.now(), undefined, caller);
   const details: ScheduledRunDetail[] = [];
   let next = 0;
   const worker = async () => {

@@ -202,6 +202,12 @@ for (const dialect of await testDialects()) {
       const none = await call(t.app, 'GET', '/rotation/schedule', { token: tagged });
       assert.deepEqual(none.json.overdue_rotations, []);
       assert.deepEqual(none.json.upcoming_rotations, []);
+      // A limited token's scheduled run neither rotates nor names what it does not reach.
+      const limitedRotator = await tokenWith(t, 'schedule-rotator', ['credentials:rotate'], { namePatterns: ['due-l*'] });
+      const limitedRun = await call(t.app, 'POST', '/rotation/run-scheduled', { token: limitedRotator });
+      assert.equal(limitedRun.status, 200, limitedRun.body);
+      assert.deepEqual(limitedRun.json.details, []);
+      assert.ok(!limitedRun.body.includes('due-soon'), limitedRun.body);
 
       const run = await runScheduled(t);
       assert.deepEqual(
