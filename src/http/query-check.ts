@@ -33,8 +33,9 @@ async function rejectAny(request: FastifyRequest): Promise<void> {
   const [name] = Object.keys(request.query as Record<string, unknown>);
   if (name === undefined) return;
   const route = `${request.method} ${request.routeOptions.url}`;
-  // The name is repeated only when it is a plain one, so no control character reaches the response or the audit log.
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new ValidationError('querystring', `must be empty: ${route} takes no parameters. Send the request without them.`);
+  // The name is repeated only when it looks like a parameter name, short and lowercase, so neither a
+  // control character nor a token sent by mistake (aegis_..., 62 characters) reaches the response or the audit log.
+  if (!/^[a-z][a-z0-9_]{0,31}$/.test(name)) throw new ValidationError('querystring', `must be empty: ${route} takes no parameters. Send the request without them.`);
   throw new ValidationError(`querystring.${name}`, `is not a parameter of ${route}, which takes none. Send the request without it.`);
 }
 

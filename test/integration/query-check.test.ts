@@ -77,6 +77,14 @@ describe('query parameters', () => {
     assert.equal(response.status, 400, response.body);
     assert.equal(response.json.field, 'querystring');
     assert.ok(!response.body.includes('\\u0001'), response.body);
+
+    // A token pasted into the query string by mistake stays out of the response and the audit log.
+    const tokenName = t.adminToken;
+    const pasted = await call(app, 'GET', `/credentials/query%2Fkept/versions?${tokenName}`, { token: t.adminToken });
+    assert.equal(pasted.status, 400, pasted.body);
+    assert.ok(!pasted.body.includes(tokenName), pasted.body);
+    const entries = await t.vault.db.kysely.selectFrom('aegis_audit_log').select('error_message').execute();
+    assert.ok(entries.every((entry) => !String(entry.error_message).includes(tokenName)), 'the token reached the audit log');
   });
 
   it('takes integers only in decimal digits', async () => {
