@@ -130,6 +130,8 @@ function corpus(dir: string): BadInput[] {
   const apiTest = (headers: Record<string, string>) => ({ ...validCreate, provider_config: { test: { method: 'GET', url: 'http://127.0.0.1:9/me', headers } } });
   create('api header set by the client', apiTest({ 'Transfer-Encoding': 'chunked' }), 'provider_config.test.headers.Transfer-Encoding', 400);
   create('api header with a line break', apiTest({ 'x-key': 'a\r\nX-Injected: 1' }), 'provider_config.test.headers.x-key', 400);
+  create('api header past U+00FF', apiTest({ 'x-price': 'price€' }), 'provider_config.test.headers.x-price', 400);
+  create('api connection header', apiTest({ connection: 'upgrade' }), 'provider_config.test.headers.connection', 400);
   create('env file a folder', env(path.join(dir, 'folder.env')), 'provider_config.file', 400);
   create('env file in a missing folder', env(path.join(dir, 'missing', 'app.env')), 'provider_config.file', 400);
 
@@ -211,6 +213,7 @@ function corpus(dir: string): BadInput[] {
   cases.push({ title: 'check-all with a body', method: 'POST', url: '/health/check-all', body: { concurrency: 'x' }, field: 'concurrency', status: 400 });
   cases.push({ title: 'retire with a body', method: 'DELETE', url: '/credentials/seed%2Fone', body: { force: true }, field: 'force', status: 400 });
   cases.push({ title: 'test with an array body', method: 'POST', url: '/credentials/seed%2Fone/test', body: [1], field: 'body', status: 400 });
+  cases.push({ title: 'rotate api header value past U+00FF', method: 'POST', url: '/credentials/seed%2Fheader/rotate', body: { value: 'new€value' }, field: 'value', status: 400 });
   cases.push({ title: 'rotate api header value with a line break', method: 'POST', url: '/credentials/seed%2Fheader/rotate', body: { value: 'x\r\nX-Injected: 1' }, field: 'value', status: 400 });
   cases.push({ title: 'rotate empty value', method: 'POST', url: '/credentials/seed%2Fone/rotate', body: { value: '' }, field: 'value', status: 400 });
   cases.push({ title: 'rotate env value with a NUL', method: 'POST', url: '/credentials/seed%2Fenv/rotate', body: { value: 'nul\u0000byte' }, field: 'value', status: 400 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkApiConfig, fill, fillJson, readPointer } from '../../src/providers/api/api-template.js';
+import { checkApiConfig, fill, fillJson, headerThatCannotCarry, readPointer } from '../../src/providers/api/api-template.js';
 import { ValidationError } from '../../src/lib/errors.js';
 
 const testRequest = { method: 'GET', url: 'http://127.0.0.1:9/check' };
@@ -144,5 +144,27 @@ describe('readPointer', () => {
 
   it('reads a nested key', () => {
     assert.equal(readPointer({ data: { keys: [{ secret: 'sk-new' }] } }, '/data/keys/0/secret'), 'sk-new');
+  });
+});
+
+describe('headerThatCannotCarry', () => {
+  const config = checkApiConfig({
+    test: { method: 'GET', url: 'https://api.example.com/me', headers: { Host: 'api.internal', Connection: 'close', authorization: 'Bearer {{value}}' } },
+    revoke: { method: 'DELETE', url: 'https://api.example.com/keys', headers: { authorization: '{{basic_auth:admin}}' } },
+  });
+
+  it('names the header for values a header cannot hold', () => {
+    for (const value of ['line\nbreak', 'tab\u0001control', 'euro€']) {
+      assert.equal(headerThatCannotCarry(config, value), 'provider_config.test.headers.authorization', JSON.stringify(value));
+    }
+  });
+
+  it('passes values a header can hold', () => {
+    for (const value of ['plain-key_123', 'with space\tand tab', 'latin1 é']) assert.equal(headerThatCannotCarry(config, value), undefined, value);
+  });
+
+  it('passes any value sent through basic_auth only', () => {
+    const basicOnly = checkApiConfig({ test: { method: 'GET', url: 'https://api.example.com/me', headers: { authorization: '{{basic_auth:admin}}' } } });
+    assert.equal(headerThatCannotCarry(basicOnly, 'multi\nline'), undefined);
   });
 });

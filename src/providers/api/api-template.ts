@@ -23,10 +23,10 @@ export interface ApiConfig {
 const methods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
 /** An HTTP header name: a token of RFC 9110, section 5.6.2. */
 const headerNamePattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Headers that the HTTP client sets from the request itself, so a template may not give them. */
-const clientHeaders = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'expect', 'te', 'trailer', 'proxy-connection']);
-/** Characters that no header value may contain. */
-const headerBreaks = /[\r\n\u0000]/;
+/** Headers that the HTTP client (undici) rejects in a request, or sets from the body itself. */
+const clientHeaders = new Set(['content-length', 'transfer-encoding', 'keep-alive', 'upgrade', 'expect']);
+/** A character the HTTP client rejects in a header value: anything but tab, printable ASCII and U+0080 to U+00FF. */
+const badHeaderCharacter = /[^\t\x20-\x7e\x80-\xff]/;
 
 /** Checks an `api` provider_config; errors name the field, e.g. `provider_config.rotate.value_pointer`. */
 export function checkApiConfig(config: Record<string, unknown>): ApiConfig {
@@ -79,8 +79,12 @@ function checkTemplate(field: string, value: unknown): RequestTemplate {
   // Checked here so a bad header name fails at create time, not at the first rotation.
   for (const [name, headerValue] of Object.entries((template.headers as Record<string, string> | undefined) ?? {})) {
     if (!headerNamePattern.test(name)) throw new ValidationError(`${field}.headers`, `"${name}" is not a valid HTTP header name`);
-    if (clientHeaders.has(name.toLowerCase())) throw new ValidationError(`${field}.headers.${name}`, 'is set by the HTTP client from the request and cannot be given');
-    if (headerBreaks.test(headerValue)) throw new ValidationError(`${field}.headers.${name}`, 'must not contain a line break or a NUL character');
+    const lower = name.toLowerCase();
+    if (clientHeaders.has(lower)) throw new ValidationError(`${field}.headers.${name}`, 'is set by the HTTP client from the request and cannot be given');
+    if (lower === 'connection' && !['close', 'keep-alive'].includes(headerValue.toLowerCase())) throw new ValidationError(`${field}.headers.${name}`, 'must be close or keep-alive');
+    if (badHeaderCharacter.test(headerValue)) {
+      throw new ValidationError(`${field}.headers.${name}`, 'must contain only tabs, printable ASCII and characters U+0080 to U+00FF (no line break, control character or other Unicode)');
+    }
   }
   if (template.body !== undefined && template.method === 'GET') throw new ValidationError(`${field}.body`, 'is not allowed on a GET request');
   const statuses = template.expected_status;
@@ -94,15 +98,15 @@ function checkTemplate(field: string, value: unknown): RequestTemplate {
 }
 
 /**
- * Names the first header of the credential's requests that would carry `value` through a placeholder
- * when the value cannot be sent in a header (it has a line break or a NUL character), or returns
- * undefined when none would.
+ * Names the first header of the credential's requests that would carry `value` as it is (through
+ * `{{value}}`, `{{old_value}}` or `{{new_value}}`) when the value has a character that the HTTP client
+ * rejects in a header, or returns undefined when none would. `{{basic_auth:USER}}` sends it in base64.
  */
 export function headerThatCannotCarry(config: ApiConfig, value: string): string | undefined {
-  if (!headerBreaks.test(value)) return undefined;
+  if (!badHeaderCharacter.test(value)) return undefined;
   for (const part of ['test', 'rotate', 'revoke'] as const) {
     for (const [name, headerValue] of Object.entries(config[part]?.headers ?? {})) {
-      if (/\{\{(value|old_value|new_value|basic_auth:[^{}:]*)\}\}/.test(headerValue)) return `provider_config.${part}.headers.${name}`;
+      if (/\{\{(value|old_value|new_value)\}\}/.test(headerValue)) return `provider_config.${part}.headers.${name}`;
     }
   }
   return undefined;

@@ -20,7 +20,9 @@ export function createApiAdapter(options: { defaultTimeoutMs?: number } = {}): P
 
     checkValue(value, credential) {
       const header = headerThatCannotCarry(apiConfig(credential), value);
-      if (header !== undefined) throw new ValidationError('value', `cannot be sent in ${header}: it contains a line break or a NUL character`);
+      if (header !== undefined) {
+        throw new ValidationError('value', `cannot be sent in ${header}: it contains a line break, a control character or a character past U+00FF, which HTTP headers cannot carry`);
+      }
     },
 
     async test(credential, value): Promise<TestResult> {
