@@ -17,5 +17,10 @@ export function trackAllowedMethods(app: FastifyInstance, routerOptions: { maxPa
       if (!router.hasRoute(known, route.url)) router.on(known, route.url, () => undefined);
     }
   });
-  return (path) => methods.filter((method) => router.find(method, path) !== null);
+  // A parameter matches an empty segment (`/credentials/` for `/credentials/:name`), which no route means.
+  const takes = (method: HTTPMethod, path: string) => {
+    const found = router.find(method, path);
+    return found !== null && Object.values(found.params).every((value) => value !== '');
+  };
+  return (path) => methods.filter((method) => takes(method, path));
 }

@@ -81,6 +81,10 @@ describe('a known path with a method it does not take', () => {
     const response = await call(app, 'GET', '/credentials/allowed-one/versions/', { token: t.adminToken });
     assert.equal(response.status, 404, response.body);
     assert.match(response.json.detail, /Remove the trailing \/\./);
+    // An empty segment where a route has a parameter is no match either.
+    const empty = await call(app, 'POST', '/credentials/', { token: t.adminToken, body: {} });
+    assert.equal(empty.status, 404, empty.body);
+    assert.match(empty.json.detail, /Remove the trailing \/\./);
   });
 
   it('names a path segment that is too long', async () => {
