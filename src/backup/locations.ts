@@ -31,6 +31,15 @@ export function backupLocationProblem(file: string, config: Config, rules: Locat
   return undefined;
 }
 
+/** Returns why `file` must not be written over, or undefined when it may be: the SQLite file and its journals are the vault itself. */
+export function databaseFileProblem(file: string, config: Config): string | undefined {
+  if (config.databaseUrl !== undefined) return undefined;
+  const target = realPath(path.resolve(file));
+  const databaseFiles = ['', '-wal', '-shm', '-journal'].map((suffix) => realPath(config.sqlitePath + suffix));
+  if (!databaseFiles.includes(target)) return undefined;
+  return `${file} is the vault's SQLite database (${config.sqlitePath}) or one of its journals; writing there would destroy the vault. Choose another path.`;
+}
+
 function isInside(target: string, folder: string): boolean {
   const relative = path.relative(folder, target);
   return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));

@@ -42,5 +42,7 @@ export function publishFile(temporary: string, file: string, force: boolean): vo
 
 /** Rejects an existing `file` before any slow work starts, unless `force` is set. */
 export function rejectExisting(file: string, force: boolean): void {
-  if (!force && fs.existsSync(file)) throw new CommandError(`${file} already exists; pass --force to replace it. Nothing was written.`);
+  const existing = fs.statSync(file, { throwIfNoEntry: false });
+  if (existing?.isDirectory()) throw new CommandError(`${file} is a folder; give the path of a file. Nothing was written.`);
+  if (!force && existing !== undefined) throw new CommandError(`${file} already exists; pass --force to replace it. Nothing was written.`);
 }

@@ -244,6 +244,27 @@ for (const dialect of await testDialects()) {
       assert.equal(fs.readFileSync(keyFile, 'utf8'), '# placeholder\n');
     });
 
+    it('never writes over the database or a folder', async () => {
+      const file = path.join(safe, 'guard.json');
+      assert.equal((await aegis(['keys', 'backup', '--to', file])).code, 0);
+      if (dialect === 'sqlite') {
+        const database = path.join(t.dir, 'aegis.db');
+        const before = fs.readFileSync(database);
+        for (const target of [database, `${database}-wal`]) {
+          const restore = await aegis(['keys', 'restore', '--from', file, '--to-key-file', target, '--force']);
+          assert.equal(restore.code, 1, restore.stderr);
+          assert.match(restore.stderr, /is the vault's SQLite database .* or one of its journals; writing there would destroy the vault/);
+        }
+        assert.deepEqual(fs.readFileSync(database), before);
+      }
+      const folder = fs.mkdtempSync(path.join(safe, 'folder-'));
+      for (const args of [['keys', 'backup', '--to', folder, '--force'], ['keys', 'restore', '--from', file, '--to-key-file', folder, '--force']]) {
+        const result = await aegis(args);
+        assert.equal(result.code, 1, result.stderr);
+        assert.equal(result.stderr, `aegis: ${folder} is a folder; give the path of a file. Nothing was written.\n`);
+      }
+    });
+
     it('rejects a backup of another vault', async () => {
       const other = await openTestVault(dialect);
       const otherFile = path.join(safe, 'other-vault.json');

@@ -5,7 +5,7 @@ import { AuditLog } from '../../audit/audit.service.js';
 import { AuditAction } from '../../audit/audit.types.js';
 import { collectKeys } from '../../backup/collect-keys.js';
 import { formatKeyFile, missingFromBackup } from '../../backup/key-restore.js';
-import { backupLocationProblem } from '../../backup/locations.js';
+import { backupLocationProblem, databaseFileProblem } from '../../backup/locations.js';
 import { readRecoveryPassphrase } from '../../backup/recovery-passphrase.js';
 import { rejectExisting, writeSecretFile } from '../../backup/secret-file.js';
 import { readStoredKeyChecks } from '../../backup/stored-key-checks.js';
@@ -141,6 +141,8 @@ function registerRestoreCommand(keys: Command): void {
         throw new CommandError(`Key backup ${options.from} does not exist or cannot be read.`);
       }
       checkOutputFolder(options.toKeyFile);
+      const overwritesDatabase = databaseFileProblem(options.toKeyFile, loadConfig());
+      if (overwritesDatabase) throw new CommandError(`${overwritesDatabase} Nothing was written.`);
       rejectExisting(options.toKeyFile, options.force === true);
       const contents = await withBackupErrors(async () => openKeyBackup(text, passphrase), `Could not open key backup ${options.from}: `);
 
