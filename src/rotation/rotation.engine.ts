@@ -3,7 +3,7 @@ import type { Transaction } from 'kysely';
 import { alertMessages } from '../alerts/alert-types.js';
 import { enqueueAlert } from '../alerts/outbox.repository.js';
 import type { Database } from '../db/schema.js';
-import { AegisError, ConflictError } from '../lib/errors.js';
+import { AegisError, ConflictError, ValidationError } from '../lib/errors.js';
 import { scrubSecrets } from '../lib/redact.js';
 import { acquireLease, stillHolds, type Lease } from '../leases/leases.repository.js';
 import type { ProviderAdapter } from '../providers/adapter.js';
@@ -76,6 +76,7 @@ export class RotationEngine {
       }
       const adapter = this.#deps.adapters[credential.provider];
       const source = chooseSource(credential, adapter, request);
+      checkStoredConfig(credential, adapter);
       if (request.value !== undefined) {
         checkValue(request.value);
         adapter.checkValue?.(request.value, credential);
@@ -387,6 +388,23 @@ function chooseSource(credential: Credential, adapter: ProviderAdapter, request:
     'rotation_unsupported',
     `Provider ${credential.provider} cannot issue or set a new value for "${credential.name}". Rotate it at the provider and send the new value in the request.`,
   );
+}
+
+/**
+ * Checks the stored provider settings against this process's own before anything is written: the
+ * credential may have been stored by a process with other settings (the CLI, another server), such
+ * as wider env folders, or before a check existed.
+ */
+function checkStoredConfig(credential: Credential, adapter: ProviderAdapter): void {
+  try {
+    adapter.checkConfig(credential.providerConfig);
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    throw new ConflictError(
+      'provider_config_invalid',
+      `"${credential.name}" cannot be rotated by this server: ${error.message}. Change provider_config with PATCH /credentials/${encodeURIComponent(credential.name)}, or the server's settings.`,
+    );
+  }
 }
 
 /** Builds the credential after a committed rotation: active, new timestamps and schedule, expiry moved on where it applies. */

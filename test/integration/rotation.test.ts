@@ -8,6 +8,7 @@ import { sql } from 'kysely';
 import { acquireLease } from '../../src/leases/leases.repository.js';
 import type { ProviderAdapter } from '../../src/providers/adapter.js';
 import { rotationLeaseName } from '../../src/rotation/rotation.engine.js';
+import { runCli } from '../helpers/cli.js';
 import { testDialects } from '../helpers/databases.js';
 import { call, destroyTestVault, openTestVault, tokenWith, type TestVault } from '../helpers/test-vault.js';
 
@@ -352,6 +353,26 @@ for (const dialect of await testDialects()) {
       const history = await call(t.app, 'GET', '/rotation/history?credential_name=svc-g', { token: t.adminToken });
       assert.equal(history.json.history[0].trigger, 'emergency');
       assert.equal(history.json.history[0].reason, 'leaked in a log');
+    });
+
+    it('refuses a file outside the server folders', async () => {
+      // The CLI runs with a wider folder list than the server, as an operator's shell might.
+      const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-elsewhere-'));
+      const file = path.join(elsewhere, 'app.env');
+      fs.writeFileSync(file, 'API_KEY=outside-value\n');
+      const created = await runCli(
+        ['credentials', 'create', 'svc-outside', '--type', 'apiKey', '--provider', 'env', '--provider-config', JSON.stringify({ file, variable: 'API_KEY' }), '--value-env', 'OUTSIDE_VALUE'],
+        { ...t.env, AEGIS_ENV_ALLOWED_DIRS: `${t.dir}:${elsewhere}`, OUTSIDE_VALUE: 'outside-value', AEGIS_LOG_LEVEL: 'warn' },
+      );
+      assert.equal(created.code, 0, created.stderr);
+      const rotated = await call(t.app, 'POST', '/credentials/svc-outside/rotate', { token: t.adminToken, body: {} });
+      assert.equal(rotated.status, 409, rotated.body);
+      assert.equal(rotated.json.code, 'provider_config_invalid');
+      assert.match(rotated.json.detail, /outside the folders allowed for env credentials/);
+      assert.equal(fs.readFileSync(file, 'utf8'), 'API_KEY=outside-value\n');
+      const row = await t.vault.db.kysely.selectFrom('aegis_credentials').select('status').where('name', '=', 'svc-outside').executeTakeFirstOrThrow();
+      assert.equal(row.status, 'active');
+      fs.rmSync(elsewhere, { recursive: true, force: true });
     });
 
     it('failed restore does not say retry is safe', async () => {

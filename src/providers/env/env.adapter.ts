@@ -81,8 +81,14 @@ export function createEnvAdapter(options: EnvAdapterOptions): ProviderAdapter {
     async setValue(credential, value) {
       const { file, variable } = settings(credential);
       if (formatValue(value) === null) throw new ProviderError(`the new value of ${variable} cannot be written to a .env file: ${unwritableReason}`);
-      // A credential stored before AEGIS checked for its own files is refused here as well.
+      // The file was checked when the credential was stored, but by a process with its own settings
+      // (the CLI, another server), or before AEGIS checked for its own files: this process checks again.
       if (ownFiles.has(realPathOfExistingPart(file))) throw new ProviderError(`${file} is one of AEGIS's own files, so AEGIS does not write ${variable} to it`);
+      try {
+        resolveAllowedPath(file, options.allowedDirs);
+      } catch {
+        throw new ProviderError(`${file} is outside the folders this server allows for env credentials (providers.env.allowed_dirs or AEGIS_ENV_ALLOWED_DIRS), so AEGIS does not write ${variable} to it`);
+      }
       try {
         writeVariable(file, variable, value);
       } catch (error) {
