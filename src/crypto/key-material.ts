@@ -17,12 +17,12 @@ const minPassphraseLength = 16;
 export function decodeMasterKey(text: string, origin: string): Buffer {
   const trimmed = text.trim();
   if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(trimmed)) {
-    throw new StartupError(`${origin}: the master key is not base64. Generate one with \`aegis init\` or \`openssl rand -base64 32\`.`);
+    throw new StartupError(`${origin}: the master key is not base64. Generate one with \`aegis keys generate\` or \`openssl rand -base64 32\`.`);
   }
   const key = Buffer.from(trimmed.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
   if (key.length !== masterKeyBytes) {
     throw new StartupError(
-      `${origin}: the master key must decode to ${masterKeyBytes} bytes, got ${key.length}. Keys are never padded or truncated; generate one with \`aegis init\` or \`openssl rand -base64 32\`.`,
+      `${origin}: the master key must decode to ${masterKeyBytes} bytes, got ${key.length}. Keys are never padded or truncated; generate one with \`aegis keys generate\` or \`openssl rand -base64 32\`.`,
     );
   }
   rejectWeakKey(key, origin);
@@ -35,7 +35,7 @@ export function rejectWeakKey(key: Buffer, origin: string): void {
   const step = (key[1]! - key[0]! + 256) % 256;
   const constantStep = key.every((byte, index) => index === 0 || (byte - key[index - 1]! + 256) % 256 === step);
   if (distinct < 16 || constantStep) {
-    throw new StartupError(`${origin}: the master key is weak (a repeated or sequential pattern). Generate a random one with \`aegis init\` or \`openssl rand -base64 32\`.`);
+    throw new StartupError(`${origin}: the master key is weak (a repeated or sequential pattern). Generate a random one with \`aegis keys generate\` or \`openssl rand -base64 32\`.`);
   }
 }
 

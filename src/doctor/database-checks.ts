@@ -70,7 +70,7 @@ async function checkMigrations(db: Db): Promise<CheckResult> {
   return fail(
     'migrations',
     `${pending.length} migration(s) are not applied: ${pending.join(', ')}.`,
-    'Run `aegis init` (or start `aegis serve`), which applies them before anything else.',
+    'Run `aegis migrate` (or start `aegis serve`, which applies them before anything else).',
   );
 }
 

@@ -274,7 +274,7 @@ for (const dialect of await testDialects()) {
         assert.equal(check.status, 'fail');
         assert.match(check.message, /^\d+ migration\(s\) are not applied: 0001_initial, 0002_rotation, /);
         // The fix names the deployment's configuration file, so the command acts on this vault.
-        assert.ok(check.fix!.includes(`aegis --config ${deployment.configFile} init`), check.fix);
+        assert.ok(check.fix!.includes(`aegis --config ${deployment.configFile} migrate`), check.fix);
         if (dialect === 'sqlite') assert.equal(fs.statSync(emptyDatabase.AEGIS_SQLITE_PATH!).size, 0, 'doctor wrote to the empty SQLite file');
         if (dialect === 'postgres') assert.ok(!(await schemaNames()).includes(emptyDatabase.AEGIS_DATABASE_SCHEMA!), 'doctor created the schema');
       } finally {
