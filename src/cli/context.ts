@@ -55,6 +55,9 @@ export function reportFailure(error: unknown): void {
   } else if (error instanceof StartupError) {
     process.stderr.write(`aegis: ${error.message}\n`);
     process.exitCode = 1;
+  } else if (isCorruptDatabase(error)) {
+    process.stderr.write('aegis: the SQLite database file is damaged or is not a database. Run `aegis doctor` for details, and restore the vault from its last backup (docs/deployment.md).\n');
+    process.exitCode = 1;
   } else {
     process.stderr.write(`aegis: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exitCode = 1;
@@ -116,4 +119,10 @@ export function integerAtLeast(min: number): (value: string) => number {
     if (parsed < min) throw new InvalidArgumentError(`Expected an integer of at least ${min}.`);
     return parsed;
   };
+}
+
+/** Recognizes SQLite's errors for a damaged file or something that is not a database at all. */
+function isCorruptDatabase(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB';
 }

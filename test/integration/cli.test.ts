@@ -80,6 +80,18 @@ describe('aegis help', () => {
     assert.match(result.stderr, /unknown command 'credential'/);
   });
 
+  it('names a damaged database without a stack trace', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-damaged-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'aegis.db'), crypto.randomBytes(8192));
+      const result = await runCli(['credentials', 'list'], { AEGIS_DATA_DIR: dir, AEGIS_MASTER_KEY: crypto.randomBytes(32).toString('base64') });
+      assert.equal(result.code, 1);
+      assert.equal(result.stderr, 'aegis: the SQLite database file is damaged or is not a database. Run `aegis doctor` for details, and restore the vault from its last backup (docs/deployment.md).\n');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('rejects a non-integer option', async () => {
     const result = await runCli(['credentials', 'list', '--limit', 'ten'], {});
     assert.equal(result.code, 1);
