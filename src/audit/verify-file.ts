@@ -109,6 +109,8 @@ export async function verifyExportFile(file: string, format?: ExportFormat): Pro
   }
   if (pending) return fail(pending.startLine, null, `Line ${pending.startLine} opens a quoted field that the file never closes.`);
   if (report.format === 'csv' && !headerSeen) return fail(1, null, 'The file is empty: an export has at least the CSV header.');
+  // An export of the whole log is never empty, and an empty file proves nothing.
+  if (report.entries === 0) return fail(Math.max(lineNumber, 1), null, 'The file holds no entries, so nothing was verified.');
   return report;
 }
 

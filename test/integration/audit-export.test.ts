@@ -127,6 +127,21 @@ for (const dialect of await testDialects()) {
       assert.match(cli.stdout, /834 entries .* verified; .*the links across \d+ gap\(s\) .* were not checkable/);
     });
 
+    it('verify of an empty export fails', async () => {
+      const file = path.join(t.dir, 'nobody.jsonl');
+      const exported = await runCli(['audit', 'export', '--format', 'jsonl', '--actor', 'nobody', '--output', file], t.env);
+      assert.equal(exported.code, 0, exported.stderr);
+      for (const [name, text] of [['nobody.jsonl', fs.readFileSync(file, 'utf8')], ['empty.jsonl', '']]) {
+        const target = path.join(t.dir, `verify-${name}`);
+        fs.writeFileSync(target, text);
+        const report = await verifyExportFile(target);
+        assert.equal(report.ok, false, name);
+        assert.equal(report.problem?.message, 'The file holds no entries, so nothing was verified.', name);
+        const cli = await runCli(['audit', 'verify', '--file', target], {});
+        assert.equal(cli.code, 1, `${name}: ${cli.stdout}`);
+      }
+    });
+
     it('verify of a missing file says so', async () => {
       const missing = path.join(t.dir, 'missing.jsonl');
       const cli = await runCli(['audit', 'verify', '--file', missing], {});

@@ -180,12 +180,14 @@ function printFileReport(file: string, report: FileReport, json: boolean): void 
     process.stdout.write(`${file}: verification failed after ${report.entries} good entries: ${report.problem!.message}\n`);
     return;
   }
-  const range = report.entries === 0 ? 'no entries' : `${report.entries} entries (${report.firstSeq} to ${report.lastSeq})`;
+  const range = `${report.entries} entries (${report.firstSeq} to ${report.lastSeq})`;
   const gaps =
     report.gaps === 0
       ? 'every link between consecutive lines checked'
       : `${report.linksChecked} links checked; the links across ${report.gaps} gap(s) in the sequence numbers (a filtered export) were not checkable, only each line's own hash`;
-  process.stdout.write(`${file}: ${range} verified; ${gaps}\n`);
+  // The file alone cannot show lines cut from its end, nor from its start unless it begins at entry 1.
+  const ends = `lines cut from the end${report.firstSeq === 1 ? '' : ' or the start'} cannot show in the file alone: compare the last entry with the vault's head (aegis audit verify)`;
+  process.stdout.write(`${file}: ${range} verified; ${gaps}; ${ends}\n`);
 }
 
 function parseFormat(value: string): ExportFormat {
