@@ -2,6 +2,7 @@ import path from 'node:path';
 import { parse } from 'dotenv';
 import { AegisError, ValidationError } from '../lib/errors.js';
 import { isValidCredentialName } from '../lib/names.js';
+import { isBlank } from '../registry/credential-input.js';
 import type { Caller } from '../tokens/caller.js';
 import { credentialExists, emptyReport, readImportFile, recordImport, type ImportReport, type ImportTarget } from './import-report.js';
 
@@ -64,7 +65,7 @@ export async function importDotenv(target: ImportTarget, caller: Caller, file: s
 
 async function describeProblem(target: ImportTarget, name: string, variable: string, value: string, file: string): Promise<string | null> {
   if (!isValidCredentialName(name)) return 'not a valid credential name (1 to 128 letters, digits, . _ - /, no ..)';
-  if (value === '') return 'empty value';
+  if (isBlank(value)) return 'empty value';
   try {
     target.adapters.env.checkConfig({ file, variable });
   } catch (error) {

@@ -47,12 +47,17 @@ const maxProviderConfigBytes = 16 * 1024;
 const maxJsonDepth = 32;
 const envVariablePattern = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
+/** Tells whether a value holds nothing but white space and invisible format characters (such as U+200B). */
+export function isBlank(value: string): boolean {
+  return !/[^\p{White_Space}\p{Cf}]/u.test(value);
+}
+
 /**
  * Checks a value before it is sealed: not blank, well-formed Unicode, so it round-trips byte for byte,
  * and at most 64 KiB.
  */
 export function checkValue(value: string): void {
-  if (!/\S/.test(value)) {
+  if (isBlank(value)) {
     throw new ValidationError('value', 'must not be empty or only white space (an unset shell variable gives an empty value)');
   }
   if (!value.isWellFormed()) {
@@ -89,7 +94,7 @@ export function checkJsonDocument(field: string, document: Record<string, unknow
       // JSON.parse turns 1e400 into Infinity (stored as null) and rounds integers past 2^53.
       if (!Number.isFinite(node)) throw new ValidationError(nodePath, 'must be a finite number');
       if (Number.isInteger(node) && !Number.isSafeInteger(node)) {
-        throw new ValidationError(nodePath, `must be an integer between -${Number.MAX_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER}; send larger ones as strings`);
+        throw new ValidationError(nodePath, `must lie between -${Number.MAX_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER} unless it has a fraction: larger whole numbers may lose digits in JSON, so send them as strings`);
       }
       continue;
     }

@@ -55,7 +55,7 @@ export class TokenService {
     if (!actorPattern.test(input.actor)) {
       throw new ValidationError('actor', 'must be 1 to 64 letters, digits or . _ : @ / -');
     }
-    if (reservedActors.has(input.actor) || input.actor.startsWith('cli:')) {
+    if (reservedActors.has(input.actor.toLowerCase()) || input.actor.toLowerCase().startsWith('cli:')) {
       throw new ValidationError('actor', `"${input.actor}" names AEGIS's own work in the audit log (${[...reservedActors].join(', ')} and cli:<user>); choose another actor name`);
     }
     for (const pattern of input.namePatterns ?? []) {

@@ -131,7 +131,8 @@ for (const dialect of await testDialects()) {
       const file = path.join(t.dir, 'nobody.jsonl');
       const exported = await runCli(['audit', 'export', '--format', 'jsonl', '--actor', 'nobody', '--output', file], t.env);
       assert.equal(exported.code, 0, exported.stderr);
-      for (const [name, text] of [['nobody.jsonl', fs.readFileSync(file, 'utf8')], ['empty.jsonl', '']]) {
+      const files: Array<[string, string]> = [['nobody.jsonl', fs.readFileSync(file, 'utf8')], ['empty.jsonl', '']];
+      for (const [name, text] of files) {
         const target = path.join(t.dir, `verify-${name}`);
         fs.writeFileSync(target, text);
         const report = await verifyExportFile(target);

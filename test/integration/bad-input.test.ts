@@ -92,6 +92,7 @@ function corpus(dir: string): BadInput[] {
   create('SQL credential_type', { ...validCreate, credential_type: sqlInjection }, 'credential_type', 400);
   create('empty value', { ...validCreate, value: '' }, 'value', 400);
   create('blank value', { ...validCreate, value: ' \t\n ' }, 'value', 400);
+  create('invisible value', { ...validCreate, value: '\u200b\u2060\u180e' }, 'value', 400);
   create('value over 64 KiB', { ...validCreate, value: 'v'.repeat(65_537) }, 'value', 413);
   create('multibyte value over 64 KiB', { ...validCreate, value: 'é'.repeat(32_769) }, 'value', 413);
   cases.push({
@@ -248,7 +249,7 @@ function corpus(dir: string): BadInput[] {
     cases.push({ title: `token ${title}`, method: 'POST', url: '/tokens', body, field, status });
   cases.push({ title: 'token malformed JSON', method: 'POST', url: '/tokens', rawBody: '{"actor": "x", "scopes": [', field: 'body', status: 400 });
   token('body over limit', { actor: 'x', scopes: ['admin'], description: 'd'.repeat(bodyLimitBytes + 1) }, 'body', 413);
-  for (const actor of ['anonymous', 'system', 'scheduler', 'cli:root']) token(`reserved actor ${actor}`, { actor, scopes: ['admin'] }, 'actor');
+  for (const actor of ['anonymous', 'system', 'scheduler', 'cli:root', 'System', 'CLI:root']) token(`reserved actor ${actor}`, { actor, scopes: ['admin'] }, 'actor');
   token('missing actor', { scopes: ['admin'] }, 'actor');
   token('actor as number', { actor: 5, scopes: ['admin'] }, 'actor');
   token('empty actor', { actor: '', scopes: ['admin'] }, 'actor');

@@ -82,7 +82,8 @@ for (const dialect of await testDialects()) {
       // env credentials must point into AEGIS_ENV_ALLOWED_DIRS, which is the test's folder.
       envFile = path.join(t.dir, 'app.env');
       n8nFile = path.join(t.dir, 'n8n-credentials.json');
-      fs.copyFileSync(path.join(examples, 'app.env'), envFile);
+      // A value of only white space is skipped like an empty one, in the dry run as in the import.
+      fs.writeFileSync(envFile, `${fs.readFileSync(path.join(examples, 'app.env'), 'utf8')}BLANK_VALUE="   "\n`);
       fs.copyFileSync(path.join(examples, 'n8n-credentials.json'), n8nFile);
     });
     after(async () => destroyTestVault(t));
@@ -92,7 +93,7 @@ for (const dialect of await testDialects()) {
 
       const dotenv = await aegis(['import', 'dotenv', envFile, '--dry-run']);
       assert.equal(dotenv.code, 0, dotenv.stderr);
-      assert.match(dotenv.stdout, /^dry run of .*app\.env, nothing written: 5 would be created, 2 skipped$/m);
+      assert.match(dotenv.stdout, /^dry run of .*app\.env, nothing written: 5 would be created, 3 skipped$/m);
       assert.deepEqual(reportLines(dotenv.stdout).created.sort(), Object.keys(dotenvValues).sort());
 
       const n8n = await aegis(['import', 'n8n', n8nFile, '--dry-run']);
@@ -106,10 +107,11 @@ for (const dialect of await testDialects()) {
     it('imports a dotenv file', async () => {
       const result = await aegis(['import', 'dotenv', envFile]);
       assert.equal(result.code, 0, result.stderr);
-      assert.match(result.stdout, /^imported from .*app\.env: 5 created, 2 skipped$/m);
+      assert.match(result.stdout, /^imported from .*app\.env: 5 created, 3 skipped$/m);
       const lines = reportLines(result.stdout);
       assert.deepEqual(lines.created.sort(), Object.keys(dotenvValues).sort());
       assert.equal(lines.skipped.get('SENTRY_DSN'), 'empty value');
+      assert.equal(lines.skipped.get('BLANK_VALUE'), 'empty value');
       assert.match(lines.skipped.get('smtp.password') ?? '', /provider_config\.variable: must be an environment variable name/);
 
       const expectedFile = fs.realpathSync(envFile);
@@ -159,7 +161,7 @@ for (const dialect of await testDialects()) {
     it('second import skips existing names', async () => {
       const dotenv = await aegis(['import', 'dotenv', envFile]);
       assert.equal(dotenv.code, 0, dotenv.stderr);
-      assert.match(dotenv.stdout, /: 0 created, 7 skipped$/m);
+      assert.match(dotenv.stdout, /: 0 created, 8 skipped$/m);
       const dotenvLines = reportLines(dotenv.stdout);
       for (const variable of Object.keys(dotenvValues)) assert.equal(dotenvLines.skipped.get(variable), 'already exists', variable);
 
