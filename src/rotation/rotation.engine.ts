@@ -38,13 +38,21 @@ export interface RotationOutcome {
 /** The origin of the new value, chosen from the request and the adapter's capabilities. */
 type ValueSource = 'supplied' | 'generated' | 'issued';
 
+/**
+ * What a failed rotation left at the provider: the previous value back in place, an unknown state
+ * (putting the previous value back failed too), or a key the provider issued that could not be revoked.
+ */
+type ProviderState = 'restored' | 'unknown' | 'issued_key_left';
+
+const providerStates: Record<ProviderState, string> = {
+  restored: 'The previous version is still current; it is safe to retry.',
+  unknown: 'The previous version is still current in AEGIS, but the provider may hold the new value or none: check the provider, then retry.',
+  issued_key_left: 'The previous version is still current, but the key the provider issued for this rotation may still be valid: revoke it at the provider before retrying, since each retry issues another.',
+};
+
 export class RotationFailedError extends AegisError {
-  /** `providerUnknown`: putting the previous value back at the provider failed too, so what the provider holds is not known. */
-  constructor(name: string, reason: string, extra: Record<string, unknown>, providerUnknown = false) {
-    const state = providerUnknown
-      ? 'The previous version is still current in AEGIS, but the provider may hold the new value or none: check the provider, then retry.'
-      : 'The previous version is still current; it is safe to retry.';
-    super(502, 'rotation_failed', `Rotation of "${name}" failed: ${reason}. ${state}`, { extra });
+  constructor(name: string, reason: string, extra: Record<string, unknown>, state: ProviderState = 'restored') {
+    super(502, 'rotation_failed', `Rotation of "${name}" failed: ${reason}. ${providerStates[state]}`, { extra });
   }
 }
 
@@ -158,7 +166,8 @@ export class RotationEngine {
         : null;
     const reason = scrubSecrets(restoreError ? `${lastError}; restoring the previous value also failed: ${restoreError}` : lastError, secrets);
     await this.#recordFailure(caller, loaded, current.version, pending.version, request, reason, attempt, Math.round(performance.now() - started));
-    throw new RotationFailedError(loaded.name, reason, { previous_version: current.version, attempts: attempt }, restoreError !== null && changedAtProvider);
+    const state: ProviderState = restoreError === null ? 'restored' : changedAtProvider ? 'unknown' : 'issued_key_left';
+    throw new RotationFailedError(loaded.name, reason, { previous_version: current.version, attempts: attempt }, state);
   }
 
   /** Writes the pending version (the new value sealed, or none yet for provider-issued values) and marks the credential rotating. */

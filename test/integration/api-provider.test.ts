@@ -216,6 +216,9 @@ for (const dialect of await testDialects()) {
           activeKeys.add(key);
           return sendJson(response, 200, { api_key: { secret: key } });
         }
+        // Issues a key that the check never accepts, and fails to revoke it.
+        if (request.method === 'POST' && url.pathname === '/rotate-unusable') return sendJson(response, 200, { api_key: { secret: 'sk-unusable-1' } });
+        if (request.method === 'DELETE' && url.pathname.startsWith('/keys-failing/')) return response.writeHead(500).end();
         if (request.method === 'DELETE' && url.pathname.startsWith('/keys/')) {
           const revoked = decodeURIComponent(url.pathname.slice('/keys/'.length));
           return response.writeHead(activeKeys.delete(revoked) ? 204 : 404).end();
@@ -281,6 +284,29 @@ for (const dialect of await testDialects()) {
         .where('alert_type', '=', 'rotation_success')
         .execute();
       assert.deepEqual(alerts, [{ alert_type: 'rotation_success', priority: 'critical', credential_name: 'vendor/api' }]);
+    });
+
+    it('says when an issued key could not be revoked', async () => {
+      const created = await call(t.app, 'POST', '/credentials', {
+        token: t.adminToken,
+        body: {
+          name: 'vendor/unusable',
+          credential_type: 'httpHeaderAuth',
+          provider: 'api',
+          value: 'sk-old-1',
+          provider_config: {
+            test: { method: 'GET', url: `${stub.url}/check`, query: { key: '{{value}}' } },
+            rotate: { method: 'POST', url: `${stub.url}/rotate-unusable`, value_pointer: '/api_key/secret' },
+            revoke: { method: 'DELETE', url: `${stub.url}/keys-failing/{{old_value}}`, expected_status: 204 },
+          },
+        },
+      });
+      assert.equal(created.status, 201, created.body);
+      const rotated = await call(t.app, 'POST', '/credentials/vendor%2Funusable/rotate', { token: t.adminToken, body: {} });
+      assert.equal(rotated.status, 502, rotated.body);
+      assert.match(rotated.json.detail, /the key the provider issued for this rotation may still be valid: revoke it at the provider before retrying/);
+      assert.ok(!rotated.json.detail.includes('safe to retry'), rotated.json.detail);
+      assert.ok(!rotated.body.includes('sk-unusable-1'), 'no key in the response');
     });
 
     it('keeps keys out of logs', () => {
