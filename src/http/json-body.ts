@@ -14,8 +14,9 @@ export function parseJsonBodies(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body: Buffer, done) => {
-    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')?.[1]?.toLowerCase();
-    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    const charset = mediaTypeParameters(request.headers['content-type'] ?? '').get('charset')?.toLowerCase();
+    // ASCII is a subset of UTF-8, so a body declared as ASCII is checked as UTF-8 below.
+    if (charset !== undefined && !utf8Charsets.has(charset)) {
       done(new AegisError(415, 'unsupported_media_type', `body: the charset ${JSON.stringify(charset.slice(0, 32))} is not supported; send UTF-8 JSON with "Content-Type: application/json".`, { field: 'body' }), undefined);
       return;
     }
@@ -29,4 +30,23 @@ export function parseJsonBodies(app: FastifyInstance): void {
     }
     parseJson(request, body.toString('utf8'), done);
   });
+}
+
+const utf8Charsets = new Set(['utf-8', 'utf8', 'us-ascii']);
+
+/**
+ * Reads the parameters of a Content-Type value (RFC 9110, section 5.6.6): `; name=value` pairs after
+ * the media type, where a value is a token or a quoted string, so a `;` or `charset=` inside quotes
+ * belongs to its value. Names are lowercased; a later repeat of a name is ignored.
+ */
+function mediaTypeParameters(header: string): Map<string, string> {
+  const parameters = new Map<string, string>();
+  const pattern = /;\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]*))\s*/gy;
+  pattern.lastIndex = header.indexOf(';') === -1 ? header.length : header.indexOf(';');
+  for (let match = pattern.exec(header); match !== null; match = pattern.exec(header)) {
+    const name = match[1]!.toLowerCase();
+    const value = match[2] !== undefined ? match[2].replace(/\\(.)/g, '$1') : match[3]!;
+    if (!parameters.has(name)) parameters.set(name, value);
+  }
+  return parameters;
 }

@@ -38,6 +38,17 @@ describe('JSON bodies', () => {
     assert.ok(!(await storedNames()).includes('json/latin'));
   });
 
+  it('reads the charset parameter as RFC 9110 does', async () => {
+    const body = (name: string) => JSON.stringify({ name, credential_type: 'apiKey', provider: 'api', value: 'ascii-value' });
+    const quoted = await send('POST', '/credentials', body('json/quoted'), 'application/json; charset="UTF-8"');
+    assert.equal(quoted.statusCode, 201, quoted.body);
+    const ascii = await send('POST', '/credentials', body('json/ascii'), 'application/json; charset=us-ascii');
+    assert.equal(ascii.statusCode, 201, ascii.body);
+    const hidden = await send('POST', '/credentials', body('json/hidden'), 'application/json; foo="x;charset=utf-8"; charset=iso-8859-1');
+    assert.equal(hidden.statusCode, 415, hidden.body);
+    assert.ok(!(await storedNames()).includes('json/hidden'));
+  });
+
   it('keeps a UTF-8 value byte for byte', async () => {
     const value = 'café-ключ-🔑';
     const body = JSON.stringify({ name: 'json/utf8', credential_type: 'apiKey', provider: 'api', value });
