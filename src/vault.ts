@@ -130,9 +130,9 @@ function n8nSettings(config: Config): N8nSettings | undefined {
   return { url: config.n8nUrl, apiKey: config.n8nApiKey, timeoutMs: config.providerTimeoutMs };
 }
 
-/** AEGIS's own files: the SQLite file with its journals, the master key file and the TLS files. */
+/** AEGIS's own files: the SQLite file with its journals, the master key file, the TLS files and the configuration file. */
 function ownFiles(config: Config): string[] {
-  const files: string[] = [];
+  const files: string[] = config.configFile === undefined ? [] : [config.configFile];
   if (config.databaseUrl === undefined) files.push(...['', '-wal', '-shm', '-journal'].map((suffix) => config.sqlitePath + suffix));
   if (config.keySource.kind === 'file') files.push(config.keySource.path);
   if (config.tls !== undefined) files.push(config.tls.certFile, config.tls.keyFile);

@@ -27,6 +27,8 @@ export interface Config {
   /** How long a stopping server waits for in-flight requests and rotation steps before it exits anyway. */
   shutdownTimeoutSeconds: number;
   dataDir: string;
+  /** The configuration file named by AEGIS_CONFIG, resolved, or undefined without one. */
+  configFile: string | undefined;
   /** PostgreSQL connection string. When unset, AEGIS uses the SQLite file at `sqlitePath`. */
   databaseUrl: string | undefined;
   /** PostgreSQL schema for AEGIS's tables; tests give each run its own. */
@@ -127,6 +129,7 @@ function readSettings(env: Env, cwd: string): Config {
     trustedProxies: readTrustedProxies(env),
     shutdownTimeoutSeconds: readInteger(env, 'AEGIS_SHUTDOWN_TIMEOUT_SECONDS', 30, 1, 3600),
     dataDir,
+    configFile: emptyToUndefined(env.AEGIS_CONFIG) === undefined ? undefined : path.resolve(cwd, env.AEGIS_CONFIG!),
     databaseUrl: emptyToUndefined(env.DATABASE_URL),
     databaseSchema: readSchemaName(env),
     databasePoolMax: readInteger(env, 'AEGIS_DATABASE_POOL_MAX', 10, 1, 1000),

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { testDialects } from '../helpers/databases.js';
@@ -365,7 +366,7 @@ for (const dialect of await testDialects()) {
         const response = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body });
         assert.equal(response.status, 400, `${file}: ${response.body}`);
         assert.equal(response.json.field, 'provider_config.file', file);
-        assert.match(response.json.detail, /is one of AEGIS's own files \(its database, master key or TLS files\)/, file);
+        assert.match(response.json.detail, /is one of AEGIS's own files \(its database, master key, TLS or configuration file\)/, file);
         assert.deepEqual(await snapshot(), before, file);
       }
     });
@@ -377,3 +378,22 @@ for (const dialect of await testDialects()) {
     });
   });
 }
+
+describe('the configuration file as an env file', () => {
+  it('is refused like the other own files', async () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-config-'));
+    const configFile = path.join(folder, 'aegis.yaml');
+    fs.writeFileSync(configFile, 'logging:\n  level: warn\n');
+    const t = await openTestVault('sqlite', { env: { AEGIS_CONFIG: configFile, AEGIS_ENV_ALLOWED_DIRS: folder } });
+    try {
+      const body = { name: 'bad/config', credential_type: 'env', provider: 'env', provider_config: { file: configFile, variable: 'API_KEY' } };
+      const response = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body });
+      assert.equal(response.status, 400, response.body);
+      assert.equal(response.json.field, 'provider_config.file');
+      assert.match(response.json.detail, /is one of AEGIS's own files \(its database, master key, TLS or configuration file\)/);
+    } finally {
+      await destroyTestVault(t);
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+  });
+});

@@ -133,6 +133,7 @@ describe('configuration file', () => {
       trustedProxies: ['10.0.0.2', '2001:db8::/64'],
       shutdownTimeoutSeconds: 45,
       dataDir: path.resolve(folder, '../var'),
+      configFile: file,
       databaseUrl: 'postgres://aegis:pw@db.internal:5432/aegis',
       databaseSchema: 'vault',
       databasePoolMax: 20,
@@ -227,8 +228,10 @@ describe('configuration file', () => {
   });
 
   it('empty file gives the defaults', () => {
-    assert.deepEqual(loadConfig({ AEGIS_CONFIG: writeConfig('') }, root), loadConfig({}, root));
-    assert.deepEqual(loadConfig({ AEGIS_CONFIG: writeConfig('# only a comment\n') }, root), loadConfig({}, root));
+    for (const text of ['', '# only a comment\n']) {
+      const file = writeConfig(text);
+      assert.deepEqual(loadConfig({ AEGIS_CONFIG: file }, root), { ...loadConfig({}, root), configFile: file });
+    }
   });
 });
 

@@ -16,7 +16,7 @@ export interface EnvAdapterOptions {
   /** Folders the .env files must lie in. */
   allowedDirs: ReadonlyArray<string>;
   /**
-   * AEGIS's own files (its database with its journals, master key and TLS files), which an env
+   * AEGIS's own files (its database with its journals, master key, TLS and configuration files), which an env
    * credential must not point at even where an allowed folder contains them: a rotation would write a
    * variable into them.
    */
@@ -52,7 +52,7 @@ export function createEnvAdapter(options: EnvAdapterOptions): ProviderAdapter {
       if (folder === undefined || !folder.isDirectory()) throw new ValidationError('provider_config.file', `"${file}" is in a folder that does not exist; create the folder or fix the path`);
       if (fs.statSync(resolved, { throwIfNoEntry: false })?.isDirectory()) throw new ValidationError('provider_config.file', `"${file}" is a folder; give the path of the .env file in it`);
       if (ownFiles.has(resolved)) {
-        throw new ValidationError('provider_config.file', `"${file}" is one of AEGIS's own files (its database, master key or TLS files), which env credentials cannot point at. Choose the .env file of the service that uses the credential.`);
+        throw new ValidationError('provider_config.file', `"${file}" is one of AEGIS's own files (its database, master key, TLS or configuration file), which env credentials cannot point at. Choose the .env file of the service that uses the credential.`);
       }
       return { file: resolved, variable };
     },
