@@ -36,6 +36,7 @@ import {
   type CredentialPage,
 } from './credentials.repository.js';
 import { checkCronSchedule, checkExpiryLifetime, nextRotationAt } from '../rotation/schedule.js';
+import { unattendedRotationProblem } from '../rotation/rotation.engine.js';
 import { checkValuePolicy } from '../rotation/value-policy.js';
 import { effectiveStatus } from './status.js';
 import { findCurrentVersion, findVersion, highestVersionNumber, insertVersion, listVersions, makeCurrent } from './versions.repository.js';
@@ -147,6 +148,7 @@ export class RegistryService {
       checkCronSchedule(draft.rotationCron, draft.rotationTimezone);
       if (draft.valuePolicy) checkValuePolicy(draft.valuePolicy);
       checkExpiryLifetime(draft);
+      this.#checkUnattendedRotation(draft);
       const credential = { ...draft, nextRotationAt: nextRotationAt(draft) };
       return this.#db.kysely.transaction().execute(async (trx) => {
         if (await findCredentialByName(trx, credential.name)) throw credentialExists(credential.name);
@@ -208,6 +210,9 @@ export class RegistryService {
         if (changed.valuePolicy) checkValuePolicy(changed.valuePolicy);
         // Checked only when the expiry schedule changes, so a credential stored before the check stays editable.
         if ((['rotationEnabled', 'rotationStrategy', 'expiresAt', 'alertThresholdHours', 'valuePolicy'] as const).some((field) => changed[field] !== existing[field])) checkExpiryLifetime(changed);
+        if (changed.rotationEnabled !== existing.rotationEnabled || changed.rotationStrategy !== existing.rotationStrategy || patch.provider_config !== undefined) {
+          this.#checkUnattendedRotation(changed);
+        }
         // A new expiry date is a new condition to alert on.
         if (changed.expiresAt !== existing.expiresAt) changed.alertSent = false;
         // The due time moves only when the schedule changes. Recomputed on another change, a cron
@@ -287,6 +292,14 @@ export class RegistryService {
         return { credential, version: version.version, value };
       }),
     );
+  }
+
+  /** Rejects an automatic rotation schedule for a credential that can only rotate to a value given in the request. */
+  #checkUnattendedRotation(credential: Credential): void {
+    if (!credential.rotationEnabled || credential.rotationStrategy === 'manual') return;
+    const problem = unattendedRotationProblem(credential, this.#deps.adapters[credential.provider]);
+    if (problem === undefined) return;
+    throw new ValidationError('rotation_strategy', `must be manual for "${credential.name}", since an automatic rotation has nobody to send the new value: ${problem}`);
   }
 
   /** Checks and normalizes provider settings as a create would; errors name the field under `provider_config`. */

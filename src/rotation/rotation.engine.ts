@@ -378,6 +378,20 @@ function failureConditionKey(credentialId: string, trigger: RotateRequest['trigg
 }
 
 /** Picks where the new value comes from, or rejects a rotation the provider cannot do. */
+/**
+ * Returns why the credential cannot rotate without a value in the request (so never on a schedule),
+ * or undefined when it can: the provider issues new values through a `rotate` template, or AEGIS
+ * generates one and sets it at the provider.
+ */
+export function unattendedRotationProblem(credential: Pick<Credential, 'provider' | 'providerConfig'>, adapter: ProviderAdapter): string | undefined {
+  const { setValue, issueValue } = adapter.capabilities;
+  if (issueValue && credential.providerConfig.rotate !== undefined) return undefined;
+  if (setValue && adapter.takesGeneratedValues !== false) return undefined;
+  if (adapter.unavailableReason !== undefined) return adapter.unavailableReason;
+  if (setValue) return `AEGIS cannot generate the value of a ${credential.provider} credential, which is the JSON object of its data; rotate it with the value in the request.`;
+  return `${credential.provider} credentials without a provider_config.rotate request get no new value from the provider; add one, or rotate with the value in the request.`;
+}
+
 function chooseSource(credential: Credential, adapter: ProviderAdapter, request: RotateRequest): ValueSource {
   const { setValue, test, issueValue } = adapter.capabilities;
   if (!setValue && !test && !issueValue) {

@@ -248,7 +248,8 @@ for (const dialect of await testDialects()) {
 
     it('on_expiry needs a lifetime past the threshold', async () => {
       t.clock.set('2027-01-20T00:00:00.000Z');
-      const body = { name: 'short-lived', credential_type: 'apiKey', provider: 'api', value: 'short-value', rotation_enabled: true, rotation_strategy: 'on_expiry', expires_at: '2027-01-20T05:00:00.000Z' };
+      const rotate = { method: 'POST', url: 'http://127.0.0.1:9/rotate', value_pointer: '/key' };
+      const body = { name: 'short-lived', credential_type: 'apiKey', provider: 'api', value: 'short-value', provider_config: { rotate }, rotation_enabled: true, rotation_strategy: 'on_expiry', expires_at: '2027-01-20T05:00:00.000Z' };
       const refused = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body });
       assert.equal(refused.status, 400, refused.body);
       assert.equal(refused.json.field, 'alert_threshold_hours');
@@ -261,6 +262,25 @@ for (const dialect of await testDialects()) {
       assert.equal(raised.json.field, 'alert_threshold_hours');
       const withPolicy = await call(t.app, 'PATCH', '/credentials/short-lived', { token: t.adminToken, body: { alert_threshold_hours: 5, value_policy: { validity_hours: 48 } } });
       assert.equal(withPolicy.status, 200, withPolicy.body);
+      // Its rotate request goes nowhere, so it must not be due in the later tests' runs.
+      const retired = await call(t.app, 'DELETE', '/credentials/short-lived', { token: t.adminToken });
+      assert.equal(retired.status, 200, retired.body);
+    });
+
+    it('automatic rotation needs a value source', async () => {
+      const body = { name: 'no-source', credential_type: 'apiKey', provider: 'api', value: 'no-source-value', rotation_enabled: true, rotation_strategy: 'scheduled', rotation_interval_hours: 24 };
+      const refused = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body });
+      assert.equal(refused.status, 400, refused.body);
+      assert.equal(refused.json.field, 'rotation_strategy');
+      assert.match(refused.json.detail, /without a provider_config\.rotate request get no new value from the provider/);
+
+      const manual = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body: { ...body, rotation_strategy: 'manual' } });
+      assert.equal(manual.status, 201, manual.body);
+      const scheduled = await call(t.app, 'PATCH', '/credentials/no-source', { token: t.adminToken, body: { rotation_strategy: 'scheduled' } });
+      assert.equal(scheduled.status, 400, scheduled.body);
+      assert.equal(scheduled.json.field, 'rotation_strategy');
+      const described = await call(t.app, 'PATCH', '/credentials/no-source', { token: t.adminToken, body: { description: 'still manual' } });
+      assert.equal(described.status, 200, described.body);
     });
 
     it('repeated scheduled failure alerts once', async () => {
