@@ -9,6 +9,10 @@ import { RECOVERY_PASSPHRASE_VARIABLE } from '../crypto/key-backup.js';
  */
 export function readRecoveryPassphrase(passphraseFile: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   if (passphraseFile !== undefined) {
+    // As with the master key sources, two passphrases are a mistake to name, not a choice to make silently.
+    if (env[RECOVERY_PASSPHRASE_VARIABLE] !== undefined && env[RECOVERY_PASSPHRASE_VARIABLE] !== '') {
+      throw new CommandError(`Give the recovery passphrase once: --passphrase-file or ${RECOVERY_PASSPHRASE_VARIABLE}, not both. Nothing was written.`, 2);
+    }
     let stat: fs.Stats;
     try {
       stat = fs.statSync(passphraseFile);

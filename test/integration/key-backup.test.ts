@@ -200,6 +200,12 @@ for (const dialect of await testDialects()) {
       const backup = await aegis(['keys', 'backup', '--to', file, '--passphrase-file', passphraseFile], { AEGIS_RECOVERY_PASSPHRASE: '' });
       assert.equal(backup.code, 0, backup.stderr);
       assert.equal(openKeyBackup(fs.readFileSync(file, 'utf8'), passphrase).keys.length, 2);
+
+      const both = path.join(safe, 'from-both.json');
+      const twice = await aegis(['keys', 'backup', '--to', both, '--passphrase-file', passphraseFile]);
+      assert.equal(twice.code, 2, twice.stderr);
+      assert.equal(twice.stderr, 'aegis: Give the recovery passphrase once: --passphrase-file or AEGIS_RECOVERY_PASSPHRASE, not both. Nothing was written.\n');
+      assert.equal(fs.existsSync(both), false);
     });
 
     it('rejects locations beside the data', async () => {
