@@ -33,6 +33,7 @@ export async function importN8nExport(target: ImportTarget, caller: Caller, file
   const dryRun = options.dryRun ?? false;
   const report = emptyReport(absolute, dryRun);
   const usedNames = new Set<string>();
+  const seenIds = new Set<string>();
   for (const [index, entry] of entries.entries()) {
     const label = typeof entry.name === 'string' && entry.name !== '' ? entry.name : `entry ${index + 1}`;
     const problem = describeProblem(entry);
@@ -40,6 +41,13 @@ export async function importN8nExport(target: ImportTarget, caller: Caller, file
       report.skipped.push({ name: label, reason: problem });
       continue;
     }
+    // Two credentials bound to one n8n id would both write to it on rotation.
+    const id = String(entry.id);
+    if (seenIds.has(id)) {
+      report.skipped.push({ name: label, reason: `n8n id ${id} appears earlier in the file` });
+      continue;
+    }
+    seenIds.add(id);
     const name = safeName(entry.name as string, entry.id as string | number, usedNames);
     usedNames.add(name);
     const detail = `n8n id ${String(entry.id)}, type ${entry.type as string}`;

@@ -222,6 +222,18 @@ for (const dialect of await testDialects()) {
       assert.ok(!result.stderr.includes(start), `the error quotes the file: ${result.stderr}`);
     });
 
+    it('skips a repeated n8n id', async () => {
+      const file = path.join(t.dir, 'n8n-repeated.json');
+      const entry = (name: string) => ({ id: 'REPEAT1', name, type: 'slackApi', data: { accessToken: 'xoxb-repeated-value' } });
+      fs.writeFileSync(file, JSON.stringify([entry('Repeat First'), entry('Repeat Second')]));
+      const result = await aegis(['import', 'n8n', file]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /: 1 created, 1 skipped$/m);
+      assert.equal(reportLines(result.stdout).skipped.get('Repeat Second'), 'n8n id REPEAT1 appears earlier in the file');
+      const bound = await t.vault.db.kysely.selectFrom('aegis_credentials').select('name').where('provider_credential_id', '=', 'REPEAT1').execute();
+      assert.equal(bound.length, 1);
+    });
+
     it('keeps values out of output', () => {
       assert.ok(outputs.length >= 8);
       for (const secret of exampleSecrets()) {
