@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import type { Logger } from 'pino';
 import { AlertService } from './alerts/alert.service.js';
 import { AuditLog } from './audit/audit.service.js';
@@ -50,6 +51,8 @@ export interface Vault {
  */
 export async function openVault(config: Config, options: { log: Logger; clock?: Clock }): Promise<Vault> {
   const clock = options.clock ?? systemClock;
+  // Opening a SQLite file creates it, so a start that fails on its keys removes what it created.
+  const newSqliteFile = config.databaseUrl === undefined && config.sqlitePath !== ':memory:' && !fs.existsSync(config.sqlitePath);
   const db = await openDatabase(config, {
     log: options.log,
     pool: {
@@ -120,6 +123,7 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
     };
   } catch (error) {
     await db.close();
+    if (newSqliteFile) for (const suffix of ['', '-wal', '-shm', '-journal']) fs.rmSync(config.sqlitePath + suffix, { force: true });
     throw error;
   }
 }

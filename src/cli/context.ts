@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import { InvalidArgumentError } from 'commander';
 import pino from 'pino';
@@ -24,7 +25,14 @@ export function cliCaller(): Caller {
  * Opens the vault for one command, runs it and closes the vault. Logs go to stderr at the level
  * `cliLogLevel` returns, so stdout carries only the command's output.
  */
-export async function withVault<T>(run: (vault: Vault) => Promise<T>, config: Config = loadConfig()): Promise<T> {
+export async function withVault<T>(run: (vault: Vault) => Promise<T>, config: Config = loadConfig(), options: { create?: boolean } = {}): Promise<T> {
+  // Only the commands that set up a vault create one: elsewhere a mistyped folder would yield an
+  // empty new vault with a development key, and a listing of nothing that looks like success.
+  if (options.create !== true && config.databaseUrl === undefined && !fs.existsSync(config.sqlitePath)) {
+    throw new CommandError(
+      `No vault at ${config.sqlitePath}: the file does not exist. Check AEGIS_DATA_DIR (or AEGIS_SQLITE_PATH), or create the vault with \`aegis init\` or \`aegis serve\`.`,
+    );
+  }
   const log = createLogger(cliLogLevel(config), pino.destination(2));
   const vault = await openVault(config, { log });
   log.debug({ database: vault.db.dialect, location: vault.db.location }, 'opened the vault');

@@ -140,10 +140,9 @@ describe('restore drill on sqlite', () => {
       fs.rmSync(drill.dataDir, { recursive: true, force: true });
       fs.rmSync(drill.keyFile);
       const lost = await runCli(['audit', 'verify'], drill.env, { cwd: drill.root });
-      assert.notEqual(lost.code, 0, 'the vault should not open without its key file');
-      assert.match(lost.stderr, /Key file .* does not exist/);
-      // Opening the database created an empty SQLite file in the new data folder; the restore replaces the folder.
-      fs.rmSync(drill.dataDir, { recursive: true, force: true });
+      assert.notEqual(lost.code, 0, 'the vault should not open without its data');
+      assert.match(lost.stderr, /No vault at .*aegis\.db: the file does not exist/);
+      assert.equal(fs.existsSync(drill.dataDir), false, 'the failed command created the data folder');
 
       fs.mkdirSync(drill.dataDir, { mode: 0o700 });
       fs.copyFileSync(databaseBackup, path.join(drill.dataDir, 'aegis.db'));

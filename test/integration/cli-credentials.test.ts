@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { localCaller } from '../../src/tokens/caller.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
@@ -183,8 +185,12 @@ for (const dialect of await testDialects()) {
     });
 
     it('sets and clears cron schedules and value policies', async () => {
+      // An env credential, since AEGIS can generate and set its values on a schedule.
+      const envFile = path.join(t.dir, 'cron.env');
+      fs.writeFileSync(envFile, 'CRON_KEY=cron-value\n');
       const created = await runCli(
-        ['credentials', 'create', 'cron/cli', '--type', 'apiKey', '--provider', 'api', '--value-env', 'CRON_VALUE', '--rotation', '--rotation-strategy', 'scheduled',
+        ['credentials', 'create', 'cron/cli', '--type', 'apiKey', '--provider', 'env', '--provider-config', JSON.stringify({ file: envFile, variable: 'CRON_KEY' }),
+          '--value-env', 'CRON_VALUE', '--rotation', '--rotation-strategy', 'scheduled',
           '--rotation-cron', '30 2 * * *', '--rotation-timezone', 'Europe/Berlin', '--value-policy', '{"length":40,"prefix":"sk_"}', '--json'],
         { ...t.env, CRON_VALUE: 'cron-value' },
       );

@@ -92,6 +92,26 @@ describe('aegis help', () => {
     }
   });
 
+  it('creates no vault outside init and migrate', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-typo-'));
+    try {
+      for (const args of [['credentials', 'list'], ['tokens', 'list']]) {
+        const result = await runCli(args, { AEGIS_DATA_DIR: dir });
+        assert.equal(result.code, 1, args.join(' '));
+        assert.equal(result.stderr, `aegis: No vault at ${path.join(dir, 'aegis.db')}: the file does not exist. Check AEGIS_DATA_DIR (or AEGIS_SQLITE_PATH), or create the vault with \`aegis init\` or \`aegis serve\`.\n`);
+      }
+      assert.deepEqual(fs.readdirSync(dir), []);
+
+      // init with a key file that does not exist fails before the vault exists, and leaves no database behind.
+      const failed = await runCli(['init'], { AEGIS_DATA_DIR: dir, AEGIS_MASTER_KEY_FILE: path.join(dir, 'missing.key') });
+      assert.equal(failed.code, 1, failed.stderr);
+      assert.match(failed.stderr, /missing\.key/);
+      assert.deepEqual(fs.readdirSync(dir).filter((file) => file.startsWith('aegis.db')), []);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('rejects a non-integer option', async () => {
     const result = await runCli(['credentials', 'list', '--limit', 'ten'], {});
     assert.equal(result.code, 1);

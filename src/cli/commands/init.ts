@@ -14,7 +14,7 @@ export function registerInitCommand(program: Command): void {
         process.stdout.write(`Vault ready: ${vault.db.dialect} at ${vault.db.location}\nMaster key: ${describeKeySource(config.keySource)}\n`);
         if (token) process.stdout.write(`Admin token (shown once; store it now):\n${token}\n`);
         else process.stdout.write('The vault already has tokens; no admin token was created. Use `aegis tokens create`.\n');
-      }, config);
+      }, config, { create: true });
     });
 
 }

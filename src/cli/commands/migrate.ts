@@ -24,6 +24,6 @@ export function registerMigrateCommand(program: Command): void {
         if (options.json) printJson({ applied, latest: LATEST_MIGRATION });
         else if (applied.length === 0) process.stdout.write(`the database schema is up to date (${LATEST_MIGRATION})\n`);
         else process.stdout.write(`applied ${applied.length} migrations (${applied.join(', ')}); the schema is now at ${LATEST_MIGRATION}\n`);
-      }, config);
+      }, config, { create: true });
     });
 }
