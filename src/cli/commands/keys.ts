@@ -49,7 +49,9 @@ export function registerKeyCommands(program: Command): void {
           `master key ${result.newKeyId} is current; ${result.rewrapped} values re-wrapped; retired ${result.retiredKeyIds.join(', ') || 'none'}\n`,
         );
         if (vault.config.keySource.kind === 'file') {
-          process.stdout.write(`The retired keys stay in ${vault.config.keySource.path}; remove their lines once backups made before now have expired.\n`);
+          process.stdout.write(
+            `The retired keys stay in ${vault.config.keySource.path}. Keep them while backups made before now may be restored, and for as long as the audit log has checkpoints they signed (pruned entries): aegis audit verify needs those keys.\n`,
+          );
         }
       });
     });
