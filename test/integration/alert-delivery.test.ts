@@ -11,9 +11,9 @@ import { testDialects } from '../helpers/databases.js';
 import { call, destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
 
 /** Opens a vault whose alert sinks are fresh stubs, runs the test, and closes both. */
-async function withSinks(dialect: 'sqlite' | 'postgres', run: (t: TestVault, sinks: SinkStubs) => Promise<void>): Promise<void> {
+async function withSinks(dialect: 'sqlite' | 'postgres', run: (t: TestVault, sinks: SinkStubs) => Promise<void>, env: Record<string, string> = {}): Promise<void> {
   const sinks = await startSinkStubs();
-  const t = await openTestVault(dialect, { env: sinks.env });
+  const t = await openTestVault(dialect, { env: { ...sinks.env, ...env } });
   try {
     await run(t, sinks);
   } finally {
@@ -139,11 +139,14 @@ for (const dialect of await testDialects()) {
         assert.equal(created.status, 201, created.body);
         const rotated = await call(t.app, 'POST', '/credentials/leak%2Fapp/rotate', { token: t.adminToken, body: { trigger: 'manual', value: rotatedValue } });
         assert.equal(rotated.status, 200, rotated.body);
-        // A failed rotation writes its error into the alert, so it is searched too.
-        fs.rmSync(file);
-        fs.mkdirSync(file);
+        // A failed rotation writes its error into the alert, so it is searched too. The file's reload
+        // command fails, after the value was written.
+        const failing = path.join(t.dir, 'failing.env');
+        fs.writeFileSync(failing, `API_KEY=${rotatedValue}\n`, { mode: 0o600 });
+        const moved = await call(t.app, 'PATCH', '/credentials/leak%2Fapp', { token: t.adminToken, body: { provider_config: { file: failing, variable: 'API_KEY' } } });
+        assert.equal(moved.status, 200, moved.body);
         const failed = await call(t.app, 'POST', '/credentials/leak%2Fapp/rotate', { token: t.adminToken, body: { trigger: 'manual', value: `${rotatedValue}-next` } });
-        assert.notEqual(failed.status, 200, failed.body);
+        assert.equal(failed.status, 502, failed.body);
 
         const run = await t.vault.alerts.deliverDue();
         assert.equal(run.failed, 0);
@@ -160,7 +163,7 @@ for (const dialect of await testDialects()) {
             for (const text of haystacks) assert.ok(!text.includes(form), `a value form ${JSON.stringify(form.slice(0, 12))} leaked`);
           }
         }
-      });
+      }, { AEGIS_ENV_RELOAD_COMMANDS: JSON.stringify({ 'failing.env': 'exit 3' }) });
     });
 
     it('survives an hour-long outage', async () => {
