@@ -3,9 +3,9 @@ import { ValidationError } from '../lib/errors.js';
 
 /**
  * Checks query parameters that route schemas let through:
- * - A parameter given more than once (`?limit=1&limit=2`) on a route whose schema takes it once gets a
- *   message that says so. Otherwise the parser makes it an array, and the schema's message ("must be
- *   integer") describes the wrong mistake.
+ * - A parameter given more than once (`?limit=1&limit=2`) on a route whose schema takes it once gets
+ *   a message that names that mistake. Otherwise the parser makes it an array, and the schema's
+ *   message ("must be an integer") describes another one.
  * - An integer parameter must be written in decimal digits.
  * - A route without a query schema takes no parameters, so that `DELETE /credentials/{name}?dry_run=true`
  *   is a 400 instead of a real retirement. The dashboard's pages and /openapi.json, which are not part

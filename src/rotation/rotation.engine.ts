@@ -39,7 +39,7 @@ export interface RotationOutcome {
 type ValueSource = 'supplied' | 'generated' | 'issued';
 
 /**
- * What a failed rotation left at the provider: the previous value back in place, an unknown state
+ * The state a failed rotation left at the provider: the previous value back in place, unknown
  * (putting the previous value back failed too), or a key the provider issued that could not be revoked.
  */
 type ProviderState = 'restored' | 'unknown' | 'issued_key_left';
@@ -380,8 +380,8 @@ function failureConditionKey(credentialId: string, trigger: RotateRequest['trigg
 /** Picks where the new value comes from, or rejects a rotation the provider cannot do. */
 /**
  * Returns why the credential cannot rotate without a value in the request (so never on a schedule),
- * or undefined when it can: the provider issues new values through a `rotate` template, or AEGIS
- * generates one and sets it at the provider.
+ * or undefined when it can. It can when the provider issues new values through a `rotate` template,
+ * or when AEGIS generates one and sets it at the provider.
  */
 export function unattendedRotationProblem(credential: Pick<Credential, 'provider' | 'providerConfig'>, adapter: ProviderAdapter): string | undefined {
   const { setValue, issueValue } = adapter.capabilities;
