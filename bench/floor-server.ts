@@ -6,9 +6,9 @@ import Fastify from 'fastify';
 
 /**
  * The second baseline of B1: the least an audited read can do, in one thread. For each request, this
- * Fastify app logs a line at info level to standard output (a file in the benchmark, as for AEGIS),
- * looks the bearer token's SHA-256 up in memory and reads the credential's JSON from SQLite
- * (FLOOR_DATABASE, opened with WAL and synchronous NORMAL as AEGIS opens its file). It then appends
+ * Fastify app logs a line at info level to standard output (a file in the benchmark, as for AEGIS).
+ * It looks the bearer token's SHA-256 up in memory. It reads the credential's JSON from SQLite
+ * (FLOOR_DATABASE, opened with WAL and synchronous NORMAL as AEGIS opens its file). Then it appends
  * one hash-chained row to an audit table with three indexes. The requests that arrive in one turn of
  * the event loop share one transaction, and each response goes out after its row is committed, as in
  * AEGIS.

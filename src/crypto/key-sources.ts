@@ -75,7 +75,7 @@ export function readKeyFile(file: string): Buffer[] {
     if (text === '' || text.startsWith('#')) return;
     keys.push(decodeMasterKey(text, `${file} line ${index + 1}`));
   });
-  if (keys.length === 0) throw new StartupError(`Key file ${file} holds no key. Generate one with \`aegis keys generate\` and write it to the file (one base64 key per line).`);
+  if (keys.length === 0) throw new StartupError(`Key file ${file} contains no key. Generate one with \`aegis keys generate\` and write it to the file (one base64 key per line).`);
   return keys;
 }
 

@@ -6,8 +6,8 @@ const methods: HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 
 /**
  * Keeps a router of its own with every route's path and method, so that a request for a known path
  * with another method gets 405 and the methods that path takes, instead of 404 "No route". Fastify's
- * router answers only whether a method and path match, so the not-found handler asks this one. It
- * uses Fastify's router settings that change matching (`maxParamLength`).
+ * router reports only whether a method and path match, so the not-found handler looks the path up
+ * here. This router uses Fastify's settings that change matching (`maxParamLength`).
  */
 export function trackAllowedMethods(app: FastifyInstance, routerOptions: { maxParamLength: number }): (path: string) => HTTPMethod[] {
   const router = FindMyWay({ maxParamLength: routerOptions.maxParamLength });

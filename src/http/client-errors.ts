@@ -2,14 +2,14 @@ import type { Socket } from 'node:net';
 import { problem, type Problem } from './problem.js';
 
 /**
- * Answers a request that Node's HTTP parser rejected before Fastify saw it (a control character in a
+ * Responds to a request that Node's HTTP parser rejected before Fastify saw it (a control character in a
  * header, a malformed chunk, headers over the size limit, a client too slow to send them) with a
  * problem document and the security headers, as every other error gets. Fastify's own handler sends
  * a JSON body without `code`. Hooks do not run for these requests, so nothing is logged or audited.
  */
 export function clientErrorHandler(headers: Record<string, string>) {
   return (error: NodeJS.ErrnoException, socket: Socket): void => {
-    // A reset connection has nobody left to answer.
+    // A reset connection can no longer receive a response.
     if (error.code === 'ECONNRESET' || socket.destroyed) return;
     const answer = problemFor(error.code);
     const body = JSON.stringify(answer);

@@ -47,7 +47,7 @@ const maxProviderConfigBytes = 16 * 1024;
 const maxJsonDepth = 32;
 const envVariablePattern = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
-/** Tells whether a value holds nothing but white space and invisible format characters (such as U+200B). */
+/** Tells whether a value contains nothing but white space and invisible format characters (such as U+200B). */
 export function isBlank(value: string): boolean {
   return !/[^\p{White_Space}\p{Cf}]/u.test(value);
 }

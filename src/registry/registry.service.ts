@@ -299,7 +299,7 @@ export class RegistryService {
     if (!credential.rotationEnabled || credential.rotationStrategy === 'manual') return;
     const problem = unattendedRotationProblem(credential, this.#deps.adapters[credential.provider]);
     if (problem === undefined) return;
-    throw new ValidationError('rotation_strategy', `must be manual for "${credential.name}", since an automatic rotation has nobody to send the new value: ${problem}`);
+    throw new ValidationError('rotation_strategy', `must be manual for "${credential.name}", because an automatic rotation request carries no new value: ${problem}`);
   }
 
   /** Checks and normalizes provider settings as a create would; errors name the field under `provider_config`. */

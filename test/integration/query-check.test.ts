@@ -66,10 +66,10 @@ describe('query parameters', () => {
       assert.equal(response.json.detail, `querystring.dry_run: is not a parameter of ${route.method} ${route.url}, which takes none. Send the request without it.`, label);
     }
     assert.ok(withoutQuery.length > 20, `only ${withoutQuery.length} routes were checked`);
-    const kept = await call(app, 'GET', '/credentials/query%2Fkept', { token: t.adminToken });
-    assert.equal(kept.status, 200, kept.body);
-    assert.equal(kept.json.credential_details.status, 'active');
-    assert.equal(kept.json.rotation_info.current_version, 1);
+    const unchanged = await call(app, 'GET', '/credentials/query%2Fkept', { token: t.adminToken });
+    assert.equal(unchanged.status, 200, unchanged.body);
+    assert.equal(unchanged.json.credential_details.status, 'active');
+    assert.equal(unchanged.json.rotation_info.current_version, 1);
   });
 
   it('with a name that is not plain is not repeated', async () => {

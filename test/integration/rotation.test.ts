@@ -118,7 +118,7 @@ for (const dialect of await testDialects()) {
       const history = await call(t.app, 'GET', '/rotation/history?credential_name=svc-a', { token: t.adminToken });
       assert.equal(history.status, 200);
       assert.equal(history.json.total, 1);
-      // A token limited to other names sees none of its rows, with or without the name filter.
+      // A token limited to other names gets none of its rows, with or without the name filter.
       const elsewhere = await tokenWith(t, 'history-elsewhere', ['credentials:read'], { namePatterns: ['other/*'] });
       for (const url of ['/rotation/history?credential_name=svc-a', '/rotation/history']) {
         const hidden = await call(t.app, 'GET', url, { token: elsewhere });
@@ -127,8 +127,8 @@ for (const dialect of await testDialects()) {
         assert.deepEqual(hidden.json.history, [], url);
       }
       const reaching = await tokenWith(t, 'history-reaching', ['credentials:read'], { namePatterns: ['svc-*'] });
-      const shown = await call(t.app, 'GET', '/rotation/history?credential_name=svc-a', { token: reaching });
-      assert.equal(shown.json.total, 1, shown.body);
+      const reached = await call(t.app, 'GET', '/rotation/history?credential_name=svc-a', { token: reaching });
+      assert.equal(reached.json.total, 1, reached.body);
       const entry = history.json.history[0];
       assert.equal(entry.trigger, 'manual');
       assert.equal(entry.success, true);

@@ -192,7 +192,7 @@ for (const dialect of await testDialects()) {
       assert.ok(!upcoming.includes('manual-only'));
       assert.ok(!overdue.includes('manual-only'));
 
-      // A token limited by name or tag sees only the credentials it reaches.
+      // A token limited by name or tag gets only the credentials it reaches.
       const limited = await tokenWith(t, 'schedule-reader', ['credentials:read'], { namePatterns: ['due-l*'] });
       const seen = await call(t.app, 'GET', '/rotation/schedule', { token: limited });
       assert.equal(seen.status, 200, seen.body);
@@ -250,10 +250,10 @@ for (const dialect of await testDialects()) {
       t.clock.set('2027-01-20T00:00:00.000Z');
       const rotate = { method: 'POST', url: 'http://127.0.0.1:9/rotate', value_pointer: '/key' };
       const body = { name: 'short-lived', credential_type: 'apiKey', provider: 'api', value: 'short-value', provider_config: { rotate }, rotation_enabled: true, rotation_strategy: 'on_expiry', expires_at: '2027-01-20T05:00:00.000Z' };
-      const refused = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body });
-      assert.equal(refused.status, 400, refused.body);
-      assert.equal(refused.json.field, 'alert_threshold_hours');
-      assert.match(refused.json.detail, /the value lives 5 hours from its last rotation to expires_at/);
+      const rejected = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body });
+      assert.equal(rejected.status, 400, rejected.body);
+      assert.equal(rejected.json.field, 'alert_threshold_hours');
+      assert.match(rejected.json.detail, /the value lives 5 hours from its last rotation to expires_at/);
 
       const lowered = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body: { ...body, alert_threshold_hours: 2 } });
       assert.equal(lowered.status, 201, lowered.body);
@@ -269,10 +269,10 @@ for (const dialect of await testDialects()) {
 
     it('automatic rotation needs a value source', async () => {
       const body = { name: 'no-source', credential_type: 'apiKey', provider: 'api', value: 'no-source-value', rotation_enabled: true, rotation_strategy: 'scheduled', rotation_interval_hours: 24 };
-      const refused = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body });
-      assert.equal(refused.status, 400, refused.body);
-      assert.equal(refused.json.field, 'rotation_strategy');
-      assert.match(refused.json.detail, /without a provider_config\.rotate request get no new value from the provider/);
+      const rejected = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body });
+      assert.equal(rejected.status, 400, rejected.body);
+      assert.equal(rejected.json.field, 'rotation_strategy');
+      assert.match(rejected.json.detail, /without a provider_config\.rotate request get no new value from the provider/);
 
       const manual = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body: { ...body, rotation_strategy: 'manual' } });
       assert.equal(manual.status, 201, manual.body);

@@ -126,7 +126,7 @@ describe('key files', () => {
   it('rejects a file without keys', () => {
     const file = writeKeyFile('empty.key', '# only a comment\n\n', 0o600);
 
-    assert.throws(() => readKeyFile(file), /holds no key/);
+    assert.throws(() => readKeyFile(file), /contains no key/);
   });
 
   it('names the line of a bad key', () => {

@@ -79,7 +79,7 @@ export function n8nName(credential: Credential): string {
   return typeof recorded === 'string' && recorded !== '' ? recorded : credential.name;
 }
 
-/** What an n8n credential's value must be, for messages. */
+/** The required form of an n8n credential's value, for messages. */
 const dataShape = 'the JSON object of the n8n credential\'s data, e.g. {"apiKey": "..."}';
 
 /** Returns the credential data in a value, or undefined when the value is not a JSON object. */
