@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { isSqliteLockTimeout } from '../db/database-errors.js';
 import { openSqliteConnection } from '../db/sqlite-connection.js';
-import { auditRow } from './audit-row.js';
+import { toJson } from '../db/values.js';
 import { chainEntries } from './chain.js';
 import type { AuditEntry, AuditEntryInput } from './audit.types.js';
 
@@ -40,14 +40,20 @@ const db = openSqliteConnection((workerData as { file: string }).file, { busyTim
 const readHead = db.prepare('select seq, entry_hash as entryHash from aegis_audit_head where id = 1');
 const insert = db.prepare(
   `insert into aegis_audit_log (id, seq, timestamp, credential_id, credential_name, action, actor, target, details, ip_address, success, error_message, prev_hash, entry_hash)
-   values (@id, @seq, @timestamp, @credential_id, @credential_name, @action, @actor, @target, @details, @ip_address, @success, @error_message, @prev_hash, @entry_hash)`,
+   values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 );
 const moveHead = db.prepare('update aegis_audit_head set seq = ?, entry_hash = ? where id = 1');
 
 const append = db.transaction((inputs: AuditEntryInput[], timestamps: string[], entryIds: string[]): AuditEntry[] => {
   const head = readHead.get() as { seq: number; entryHash: string };
   const entries = chainEntries(head, inputs, timestamps, entryIds);
-  for (const entry of entries) insert.run({ ...auditRow(entry), success: entry.success ? 1 : 0 });
+  for (const entry of entries) {
+    // Positional values: binding them by name took a copy of each row as an object.
+    insert.run(
+      entry.id, entry.seq, entry.timestamp, entry.credentialId, entry.credentialName, entry.action, entry.actor, entry.target,
+      toJson(entry.details), entry.ipAddress, entry.success ? 1 : 0, entry.errorMessage, entry.prevHash, entry.entryHash,
+    );
+  }
   const last = entries[entries.length - 1];
   if (last !== undefined) moveHead.run(last.seq, last.entryHash);
   return entries;
