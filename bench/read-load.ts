@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { callJson, emit, loadTest, log, shortMode, type LoadResult } from './common.js';
+import { callJson, emit, loadTest, log, machine, shortMode, type LoadResult } from './common.js';
+import { processCpu, processesCpu } from './cpu.js';
 import { adminTokenOf, buildServerCode, startAegis, startBare, startFloor, stopServer, type ChildServer } from './servers.js';
 
 /**
@@ -15,6 +16,10 @@ import { adminTokenOf, buildServerCode, startAegis, startBare, startFloor, stopS
  *
  * B1 also measures its floor (bench/floor-server.ts), a one-thread audited read with nothing else, so
  * that BENCHMARKS.md can tell what the audited read costs on the machine from what AEGIS adds to it.
+ *
+ * Each measured run also reports the CPU time per response of the server, its event loop and autocannon,
+ * and for B2 of PostgreSQL. From these, B1 and B2 state how much CPU time per read the bar leaves AEGIS
+ * on this machine's cores.
  *
  * BENCH_CPU_PROF=<folder> starts the AEGIS child with `node --cpu-prof` and keeps the profile there.
  */
@@ -101,12 +106,47 @@ function checkClean(label: string, result: LoadResult): void {
   }
 }
 
-function describe(result: LoadResult): string {
-  return `${Math.round(result.requestsPerSecond)} requests/s, p50 ${result.p50} ms, p99 ${result.p99} ms, ${result.responses} responses`;
+/** CPU time per response in microseconds, spent during one measured run. */
+interface CpuPerResponse {
+  /** The server process, all its threads. */
+  server: number;
+  /** The server's main thread, which runs its event loop. */
+  eventLoop: number;
+  /** This process, which runs autocannon. */
+  loadGenerator: number;
+  /** PostgreSQL's server processes, for B2. */
+  database: number | undefined;
+}
+
+type MeasuredLoad = LoadResult & { cpu: CpuPerResponse };
+
+/** Runs the load on a server in a child process and adds the CPU time that it, the load generator and PostgreSQL spent per response. */
+async function measuredLoad(url: string, headers: Record<string, string>, pid: number, withDatabase: boolean): Promise<MeasuredLoad> {
+  const databaseBefore = withDatabase ? processesCpu('postgres') : 0;
+  const serverBefore = processCpu(pid);
+  const loadBefore = process.cpuUsage();
+  const result = await loadTest(url, headers, connections, seconds);
+  const load = process.cpuUsage(loadBefore);
+  const serverAfter = processCpu(pid);
+  const perResponse = (micros: number) => Number((micros / Math.max(1, result.responses)).toFixed(1));
+  return {
+    ...result,
+    cpu: {
+      server: perResponse(serverAfter.all - serverBefore.all),
+      eventLoop: perResponse(serverAfter.main - serverBefore.main),
+      loadGenerator: perResponse(load.user + load.system),
+      database: withDatabase ? perResponse(processesCpu('postgres') - databaseBefore) : undefined,
+    },
+  };
+}
+
+function describe(result: LoadResult | MeasuredLoad): string {
+  const cpu = 'cpu' in result ? `; CPU per response: server ${result.cpu.server} us (event loop ${result.cpu.eventLoop} us), autocannon ${result.cpu.loadGenerator} us${result.cpu.database === undefined ? '' : `, PostgreSQL ${result.cpu.database} us`}` : '';
+  return `${Math.round(result.requestsPerSecond)} requests/s, p50 ${result.p50} ms, p99 ${result.p99} ms, ${result.responses} responses${cpu}`;
 }
 
 /** Measures B1's floor on a SQLite file of its own in `dir`, and checks that it stored one audit row per response. */
-async function runFloor(buildDir: string, dir: string, token: string, body: unknown, url: string): Promise<LoadResult> {
+async function runFloor(buildDir: string, dir: string, token: string, body: unknown, url: string): Promise<MeasuredLoad> {
   const database = path.join(dir, 'floor.db');
   const floor = await startFloor(buildDir, {
     env: { FLOOR_TOKEN: token, FLOOR_CREDENTIAL: credentialName, FLOOR_BODY_FILE: path.join(dir, 'body.json'), FLOOR_DATABASE: database },
@@ -121,7 +161,7 @@ async function runFloor(buildDir: string, dir: string, token: string, body: unkn
     }
   };
   const headers = { authorization: `Bearer ${token}` };
-  let result: LoadResult;
+  let result: MeasuredLoad;
   let audited: number;
   try {
     const sample = await callJson(floor.url + url, token);
@@ -135,7 +175,7 @@ async function runFloor(buildDir: string, dir: string, token: string, body: unkn
       settled = next === before;
       before = next;
     }
-    result = await loadTest(floor.url + url, headers, connections, seconds);
+    result = await measuredLoad(floor.url + url, headers, floor.pid, false);
     await stopServer(floor);
     audited = count() - before;
   } finally {
@@ -165,7 +205,7 @@ export async function runReadBenchmark(bench: ReadBenchmark): Promise<void> {
     };
     const nodeOptions = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
     const aegis = await startAegis(buildDir, { env, logFile: path.join(dir, 'aegis.log'), nodeOptions });
-    let aegisResult: LoadResult;
+    let aegisResult: MeasuredLoad;
     let audited: number;
     let token: string;
     let body: unknown;
@@ -175,7 +215,7 @@ export async function runReadBenchmark(bench: ReadBenchmark): Promise<void> {
       const headers = { authorization: `Bearer ${token}` };
       checkClean('AEGIS warm-up', await loadTest(aegis.url + url, headers, connections, warmUpSeconds));
       const before = await settledAuditCount(bench.dialect, dir, schema);
-      aegisResult = await loadTest(aegis.url + url, headers, connections, seconds);
+      aegisResult = await measuredLoad(aegis.url + url, headers, aegis.pid, bench.dialect === 'postgres');
       await stopServer(aegis);
       audited = (await auditCount(bench.dialect, dir, schema)) - before;
     } finally {
@@ -189,10 +229,10 @@ export async function runReadBenchmark(bench: ReadBenchmark): Promise<void> {
     }
 
     const bare = await startBare(buildDir, '/credentials/:name', path.join(dir, 'body.json'));
-    let bareResult: LoadResult;
+    let bareResult: MeasuredLoad;
     try {
       checkClean('baseline warm-up', await loadTest(bare.url + url, {}, connections, warmUpSeconds));
-      bareResult = await loadTest(bare.url + url, {}, connections, seconds);
+      bareResult = await measuredLoad(bare.url + url, {}, bare.pid, false);
     } finally {
       await stopServer(bare);
     }
@@ -202,6 +242,18 @@ export async function runReadBenchmark(bench: ReadBenchmark): Promise<void> {
     const floorResult = bench.dialect === 'sqlite' ? await runFloor(buildDir, dir, token, body, url) : undefined;
 
     const ratio = aegisResult.requestsPerSecond / bareResult.requestsPerSecond;
+    // The most CPU time a read may take, in AEGIS and PostgreSQL together, for the bar to be reachable
+    // at all: the machine's cores at the bar's rate, less autocannon's time per response. The lowest of
+    // autocannon's figures in this run is taken, so that the budget is an upper bound.
+    const cpu = aegisResult.cpu;
+    const barMicros = 1e6 / (bench.minRatio * bareResult.requestsPerSecond);
+    const loadGeneratorMicros = Math.min(...[aegisResult, bareResult, floorResult].flatMap((run) => (run === undefined ? [] : [run.cpu.loadGenerator])));
+    const budget = Math.round(machine.cpus * barMicros - loadGeneratorMicros);
+    // One event loop serves one request at a time, so at the bar's rate it has this long for each.
+    const eventLoopBudget = Math.round(barMicros);
+    const floorCpu = floorResult === undefined ? '' : `, floor ${floorResult.cpu.server} us`;
+    const databaseCpu = cpu.database === undefined ? '' : ` and PostgreSQL ${cpu.database} us`;
+    const cpuFigure = `; CPU per read: AEGIS ${cpu.server} us (event loop ${cpu.eventLoop} us)${databaseCpu}${floorCpu}, bare ${bareResult.cpu.server} us, autocannon ${cpu.loadGenerator} us; at the bar's rate, the ${machine.cpus} cores leave at most ${budget} us of CPU per read, and an event loop at most ${eventLoopBudget} us`;
     const floorFigure = floorResult === undefined ? '' : `; floor: ${Math.round(floorResult.requestsPerSecond)} requests/s, p99 ${floorResult.p99} ms`;
     const p99Bar = bench.maxP99Ms === undefined ? '' : `; p99 <= ${bench.maxP99Ms} ms`;
     const database = bench.dialect === 'sqlite' ? 'SQLite' : 'PostgreSQL';
@@ -209,17 +261,25 @@ export async function runReadBenchmark(bench: ReadBenchmark): Promise<void> {
       id: bench.id,
       workload: `GET /credentials/{name}, read token, audited, info log to a file, ${database}, ${connections} connections, ${seconds} s`,
       bar: `>= ${bench.minRatio} x bare Fastify requests/s${p99Bar}`,
-      figure: `${Math.round(aegisResult.requestsPerSecond)} requests/s, p99 ${aegisResult.p99} ms (bare: ${Math.round(bareResult.requestsPerSecond)} requests/s, p99 ${bareResult.p99} ms${floorFigure})`,
+      figure: `${Math.round(aegisResult.requestsPerSecond)} requests/s, p99 ${aegisResult.p99} ms (bare: ${Math.round(bareResult.requestsPerSecond)} requests/s, p99 ${bareResult.p99} ms${floorFigure}${cpuFigure})`,
       requests_per_second: Math.round(aegisResult.requestsPerSecond),
       p99_ms: aegisResult.p99,
       baseline_requests_per_second: Math.round(bareResult.requestsPerSecond),
       audit_entries: audited,
+      cpu_us_per_read: cpu.server,
+      event_loop_cpu_us_per_read: cpu.eventLoop,
+      autocannon_cpu_us_per_read: cpu.loadGenerator,
+      ...(cpu.database === undefined ? {} : { postgres_cpu_us_per_read: cpu.database }),
+      baseline_cpu_us_per_read: bareResult.cpu.server,
+      cpu_budget_us_per_read: budget,
+      event_loop_budget_us_per_read: eventLoopBudget,
       responses: aegisResult.responses,
       ratio_to_baseline: Number(ratio.toFixed(3)),
       ...(floorResult === undefined
         ? {}
         : {
             floor_requests_per_second: Math.round(floorResult.requestsPerSecond),
+            floor_cpu_us_per_read: floorResult.cpu.server,
             floor_ratio_to_baseline: Number((floorResult.requestsPerSecond / bareResult.requestsPerSecond).toFixed(3)),
             ratio_to_floor: Number((aegisResult.requestsPerSecond / floorResult.requestsPerSecond).toFixed(3)),
           }),
