@@ -1,5 +1,6 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
+import safeRegex from 'safe-regex2';
 import { ValidationError } from '../lib/errors.js';
 import type { CredentialTemplate } from './template.types.js';
 
@@ -10,11 +11,22 @@ addFormats.default(ajv, { formats: ['uri', 'email'] });
 /** Compiled field schemas by their JSON text, so a template read again from the database is not compiled again. */
 const compiled = new Map<string, ValidateFunction>();
 
-/** Compiles a template's field schema; a schema ajv rejects is a 400 naming `field`. */
+/**
+ * Compiles a template's field schema. A schema ajv rejects, or one with a pattern that repeats a
+ * repeated group, is a 400 naming `field`.
+ */
 export function compileFields(field: string, fields: Record<string, unknown>): ValidateFunction {
   const key = JSON.stringify(fields);
   const cached = compiled.get(key);
   if (cached) return cached;
+  for (const pattern of schemaPatterns(fields)) {
+    // A pattern such as ^(a+)+$ backtracks exponentially on a long value that almost matches, which
+    // would block every request while the value is checked. safe-regex2 finds such nesting. It does
+    // not find every slow pattern (overlapping alternatives such as (a|a)* pass).
+    if (!safeRegex(pattern)) {
+      throw new ValidationError(field, `has the pattern ${JSON.stringify(pattern)}, which repeats a repeated group (such as (a+)+) and can take exponential time on some values. Rewrite it without the nested repetition.`);
+    }
+  }
   let validate: ValidateFunction;
   try {
     validate = ajv.compile(fields);
@@ -23,6 +35,18 @@ export function compileFields(field: string, fields: Record<string, unknown>): V
   }
   compiled.set(key, validate);
   return validate;
+}
+
+/** Lists the regular expressions of a JSON schema: the values of `pattern` and the keys of `patternProperties`, up to 64 levels deep. */
+function schemaPatterns(schema: unknown, depth = 0): string[] {
+  if (schema === null || typeof schema !== 'object' || depth > 64) return [];
+  const patterns: string[] = [];
+  for (const [keyword, value] of Object.entries(schema)) {
+    if (keyword === 'pattern' && typeof value === 'string') patterns.push(value);
+    if (keyword === 'patternProperties' && value !== null && typeof value === 'object') patterns.push(...Object.keys(value));
+    patterns.push(...schemaPatterns(value, depth + 1));
+  }
+  return patterns;
 }
 
 /**

@@ -249,6 +249,25 @@ for (const dialect of await testDialects()) {
       assert.equal(response.json.field, 'schema.provider_config');
     });
 
+    it('nested repetition in patterns is rejected', async () => {
+      const add = (name: string, fields: Record<string, unknown>) =>
+        call(t.app, 'POST', '/templates', {
+          token: t.adminToken,
+          body: { name, credential_type: 'httpHeaderAuth', provider: 'api', schema: { fields, secret_field: 'key', provider_config: { test: { method: 'GET', url: 'https://api.example.com/me' } } } },
+        });
+      const nested = await add('slow-pattern', { type: 'object', properties: { key: { type: 'string', pattern: '^(a+)+$' } }, required: ['key'] });
+      assert.equal(nested.status, 400, nested.body);
+      assert.equal(nested.json.field, 'schema.fields');
+      assert.match(nested.json.detail, /\^\(a\+\)\+\$/);
+      const keyed = await add('slow-keys', { type: 'object', properties: { key: { type: 'string' } }, patternProperties: { '^(\\w+\\s?)*$': { type: 'string' } } });
+      assert.equal(keyed.status, 400, keyed.body);
+      assert.equal(keyed.json.field, 'schema.fields');
+      const listed = await call(t.app, 'GET', '/templates', { token: t.adminToken });
+      assert.ok(!listed.json.templates.some((template: { name: string }) => template.name.startsWith('slow-')), listed.body);
+      const plain = await add('plain-pattern', { type: 'object', properties: { key: { type: 'string', pattern: '^key_[a-z0-9]{8,}$' } }, required: ['key'] });
+      assert.equal(plain.status, 201, plain.body);
+    });
+
     it('fixed provider settings are checked when added', async () => {
       const fields = { type: 'object', properties: { key: { type: 'string' } }, required: ['key'] };
       const add = (name: string, provider_config: Record<string, unknown>) =>
