@@ -36,7 +36,7 @@ import {
   type CredentialPage,
 } from './credentials.repository.js';
 import { checkCronSchedule, checkExpiryLifetime, nextRotationAt } from '../rotation/schedule.js';
-import { unattendedRotationProblem } from '../rotation/rotation.engine.js';
+import { generationProblem, unattendedRotationProblem } from '../rotation/rotation.engine.js';
 import { checkValuePolicy } from '../rotation/value-policy.js';
 import { effectiveStatus } from './status.js';
 import { findCurrentVersion, findVersion, highestVersionNumber, insertVersion, listVersions, makeCurrent } from './versions.repository.js';
@@ -147,6 +147,7 @@ export class RegistryService {
       };
       checkCronSchedule(draft.rotationCron, draft.rotationTimezone);
       if (draft.valuePolicy) checkValuePolicy(draft.valuePolicy);
+      this.#checkGeneratedValuePolicy(draft);
       checkExpiryLifetime(draft);
       this.#checkUnattendedRotation(draft);
       const credential = { ...draft, nextRotationAt: nextRotationAt(draft) };
@@ -208,6 +209,8 @@ export class RegistryService {
         }
         checkCronSchedule(changed.rotationCron, changed.rotationTimezone);
         if (changed.valuePolicy) checkValuePolicy(changed.valuePolicy);
+        // Checked only when the policy or the provider settings change, so a credential stored before the check stays editable.
+        if (patch.value_policy !== undefined || patch.provider_config !== undefined) this.#checkGeneratedValuePolicy(changed);
         // Checked only when the expiry schedule changes, so a credential stored before the check stays editable.
         if ((['rotationEnabled', 'rotationStrategy', 'expiresAt', 'alertThresholdHours', 'valuePolicy'] as const).some((field) => changed[field] !== existing[field])) checkExpiryLifetime(changed);
         if (changed.rotationEnabled !== existing.rotationEnabled || changed.rotationStrategy !== existing.rotationStrategy || patch.provider_config !== undefined) {
@@ -292,6 +295,17 @@ export class RegistryService {
         return { credential, version: version.version, value };
       }),
     );
+  }
+
+  /** Rejects a value policy's length, alphabet or prefix on a credential whose new values AEGIS never generates. */
+  #checkGeneratedValuePolicy(credential: Credential): void {
+    const policy = credential.valuePolicy;
+    if (policy === null) return;
+    const field = (['length', 'alphabet', 'prefix'] as const).find((key) => policy[key] !== undefined);
+    if (field === undefined) return;
+    const problem = generationProblem(credential, this.#deps.adapters[credential.provider]);
+    if (problem === undefined) return;
+    throw new ValidationError(`value_policy.${field}`, `applies only to values AEGIS generates, and "${credential.name}" gets none: ${problem}. Remove it, or keep only validity_hours.`);
   }
 
   /** Rejects an automatic rotation schedule for a credential that can only rotate to a value given in the request. */

@@ -392,6 +392,20 @@ export function unattendedRotationProblem(credential: Pick<Credential, 'provider
   return `${credential.provider} credentials without a provider_config.rotate request get no new value from the provider; add one, or rotate with the value in the request.`;
 }
 
+/**
+ * Returns why AEGIS never generates a value for the credential, so that a value policy's length,
+ * alphabet and prefix would do nothing, or undefined when rotations without a value generate one.
+ */
+export function generationProblem(credential: Pick<Credential, 'provider' | 'providerConfig'>, adapter: ProviderAdapter): string | undefined {
+  const { setValue, issueValue } = adapter.capabilities;
+  if (adapter.takesGeneratedValues === false) return `the value of a ${credential.provider} credential is the JSON object of its data, which AEGIS does not generate`;
+  // This process cannot tell what a provider it cannot use would do, so the policy is left to it.
+  if (adapter.unavailableReason !== undefined) return undefined;
+  if (issueValue && credential.providerConfig.rotate !== undefined) return 'its provider_config.rotate request gets each new value from the provider';
+  if (setValue) return undefined;
+  return `${credential.provider} credentials without a provider_config.rotate request rotate only to a value in the request`;
+}
+
 function chooseSource(credential: Credential, adapter: ProviderAdapter, request: RotateRequest): ValueSource {
   const { setValue, test, issueValue } = adapter.capabilities;
   if (!setValue && !test && !issueValue) {

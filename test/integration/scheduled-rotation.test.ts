@@ -283,6 +283,35 @@ for (const dialect of await testDialects()) {
       assert.equal(described.status, 200, described.body);
     });
 
+    it('generation policy needs generated values', async () => {
+      const body = { name: 'issued-only', credential_type: 'apiKey', provider: 'api', value: 'issued-only-value', value_policy: { length: 32 } };
+      const rejected = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body });
+      assert.equal(rejected.status, 400, rejected.body);
+      assert.equal(rejected.json.field, 'value_policy.length');
+      assert.match(rejected.json.detail, /rotate only to a value in the request/);
+      assert.equal((await call(t.app, 'GET', '/credentials/issued-only', { token: t.adminToken })).status, 404);
+
+      const lifetime = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body: { ...body, value_policy: { validity_hours: 48 } } });
+      assert.equal(lifetime.status, 201, lifetime.body);
+      const prefixed = await call(t.app, 'PATCH', '/credentials/issued-only', { token: t.adminToken, body: { value_policy: { validity_hours: 48, prefix: 'sk_' } } });
+      assert.equal(prefixed.status, 400, prefixed.body);
+      assert.equal(prefixed.json.field, 'value_policy.prefix');
+      const workflowData = await call(t.app, 'POST', '/credentials', {
+        token: t.adminToken,
+        body: { name: 'n8n-data', credential_type: 'httpHeaderAuth', provider: 'n8n', value: '{"name":"x","value":"y"}', value_policy: { alphabet: 'hex' } },
+      });
+      assert.equal(workflowData.status, 400, workflowData.body);
+      assert.equal(workflowData.json.field, 'value_policy.alphabet');
+
+      const envFile = path.join(t.dir, 'generated.env');
+      fs.writeFileSync(envFile, 'GENERATED_KEY=generated-value\n');
+      const generated = await call(t.app, 'POST', '/credentials', {
+        token: t.adminToken,
+        body: { name: 'generated', credential_type: 'apiKey', provider: 'env', provider_config: { file: envFile, variable: 'GENERATED_KEY' }, value: 'generated-value', value_policy: { length: 32, prefix: 'sk_' } },
+      });
+      assert.equal(generated.status, 201, generated.body);
+    });
+
     it('repeated scheduled failure alerts once', async () => {
       t.clock.set('2027-02-01T00:00:00.000Z');
       await runScheduled(t);

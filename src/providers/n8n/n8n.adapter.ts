@@ -10,7 +10,13 @@ import { N8nClient, N8nRequestError, N8nUnsupportedError, type N8nSettings, type
  */
 export function createN8nAdapter(settings?: N8nSettings): ProviderAdapter {
   if (!settings) {
-    return { provider: 'n8n', capabilities: noCapabilities, unavailableReason: 'n8n is not configured. Set N8N_URL and N8N_API_KEY and restart AEGIS.', checkConfig: (config) => config };
+    return {
+      provider: 'n8n',
+      capabilities: noCapabilities,
+      unavailableReason: 'n8n is not configured. Set N8N_URL and N8N_API_KEY and restart AEGIS.',
+      takesGeneratedValues: false,
+      checkConfig: (config) => config,
+    };
   }
   const client = new N8nClient(settings);
   return {
