@@ -79,6 +79,20 @@ export async function saveCredential(db: Executor, credential: Credential): Prom
   await db.updateTable('aegis_credentials').set(columns).where('id', '=', credential.id).execute();
 }
 
+/**
+ * Reads a credential by name or id in a transaction that is about to change it. On PostgreSQL the row
+ * stays locked until the transaction ends, so a concurrent change waits, then reads what this one wrote
+ * instead of overwriting it. A SQLite transaction holds the write lock from its start (BEGIN
+ * IMMEDIATE), which orders changes already.
+ */
+export async function findCredentialForChange(trx: Executor, dialect: DialectName, where: { name: string } | { id: string }): Promise<Credential | undefined> {
+  let query = trx.selectFrom('aegis_credentials').selectAll();
+  query = 'name' in where ? query.where('name', '=', where.name) : query.where('id', '=', where.id);
+  if (dialect === 'postgres') query = query.forUpdate();
+  const row = await query.executeTakeFirst();
+  return row ? credentialFromRow(row) : undefined;
+}
+
 export async function findCredentialByName(db: Executor, name: string): Promise<Credential | undefined> {
   const row = await db.selectFrom('aegis_credentials').selectAll().where('name', '=', name).executeTakeFirst();
   return row ? credentialFromRow(row) : undefined;

@@ -29,6 +29,7 @@ import {
   insertCredential,
   type CredentialDetailRow,
   listCredentials,
+  findCredentialForChange,
   saveCredential,
   touchCredential,
   type CredentialFilter,
@@ -36,7 +37,7 @@ import {
   type CredentialPage,
 } from './credentials.repository.js';
 import { checkCronSchedule, checkExpiryLifetime, nextRotationAt } from '../rotation/schedule.js';
-import { generationProblem, unattendedRotationProblem } from '../rotation/rotation.engine.js';
+import { generationProblem, rejectWhileRotating, unattendedRotationProblem } from '../rotation/rotation.engine.js';
 import { checkValuePolicy } from '../rotation/value-policy.js';
 import { effectiveStatus } from './status.js';
 import { findCurrentVersion, findVersion, highestVersionNumber, insertVersion, listVersions, makeCurrent } from './versions.repository.js';
@@ -177,10 +178,11 @@ export class RegistryService {
       if (patch.metadata) checkMetadata(patch.metadata);
 
       return this.#db.kysely.transaction().execute(async (trx) => {
-        const existing = await this.#load(trx, caller, name);
+        const existing = await this.#loadForChange(trx, caller, name);
         if (existing.status === 'retired') {
           throw new ConflictError('credential_retired', `Credential "${name}" is retired and cannot be changed. Create a new credential instead.`);
         }
+        await rejectWhileRotating(trx, existing, this.#deps.clock.now(), 'changed');
         const now = this.#deps.clock.now().toISOString();
         const changed: Credential = {
           ...existing,
@@ -249,8 +251,9 @@ export class RegistryService {
   async retire(caller: Caller, name: string): Promise<{ credential: Credential; alreadyRetired: boolean }> {
     return this.#audited(caller, AuditAction.retired, name, () =>
       this.#db.kysely.transaction().execute(async (trx) => {
-        const existing = await this.#load(trx, caller, name);
+        const existing = await this.#loadForChange(trx, caller, name);
         const alreadyRetired = existing.status === 'retired';
+        if (!alreadyRetired) await rejectWhileRotating(trx, existing, this.#deps.clock.now(), 'retired');
         const credential: Credential = alreadyRetired
           ? existing
           : { ...existing, status: 'retired', updatedAt: this.#deps.clock.now().toISOString(), nextRotationAt: null };
@@ -320,6 +323,11 @@ export class RegistryService {
   checkProviderConfig(provider: Provider, config: Record<string, unknown>): Record<string, unknown> {
     checkProviderConfigDocument(config);
     return this.#deps.adapters[provider].checkConfig(config);
+  }
+
+  /** Loads a credential for a change, locked until the transaction ends (see findCredentialForChange). */
+  async #loadForChange(trx: Executor, caller: Caller, name: string): Promise<Credential> {
+    return this.#reachable(caller, name, await findCredentialForChange(trx, this.#db.dialect, { name }));
   }
 
   async #load(trx: Executor, caller: Caller, name: string): Promise<Credential> {

@@ -3,6 +3,7 @@ import { AegisError, ConflictError, NotFoundError } from '../lib/errors.js';
 import { acquireLease, stillHolds } from '../leases/leases.repository.js';
 import { scrubSecrets } from '../lib/redact.js';
 import { loadReachableCredential, runAudited } from '../registry/credential-access.js';
+import { findCredentialForChange } from '../registry/credentials.repository.js';
 import type { CredentialVersion } from '../registry/credential.types.js';
 import { listVersions, makeCurrent } from '../registry/versions.repository.js';
 import type { Caller } from '../tokens/caller.js';
@@ -24,16 +25,22 @@ export interface RollbackOutcome {
 export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller: Caller, name: string, version?: number): Promise<RollbackOutcome> {
   return runAudited({ audit: deps.audit, db: deps.db.kysely }, caller, 'rolled_back', name, async () => {
     const started = performance.now();
-    const credential = await loadReachableCredential(deps.db.kysely, caller, name);
-    if (credential.status === 'retired') throw new ConflictError('credential_retired', `Credential "${name}" is retired and cannot be rolled back.`);
-    const versions = await listVersions(deps.db.kysely, credential.id);
-    const current = versions.find((entry) => entry.isCurrent);
-    if (!current) throw new AegisError(500, 'no_current_version', `Credential "${name}" has no current version.`);
-    const target = pickTarget(name, versions, current, version);
+    const found = await loadReachableCredential(deps.db.kysely, caller, name);
+    if (found.status === 'retired') throw retiredError(name);
 
-    const lease = await acquireLease(deps.db, rotationLeaseName(credential.id), deps.owner, deps.leaseTtlMs, deps.clock.now());
-    if (!lease) throw new ConflictError('rotation_in_progress', `A rotation of "${name}" is in progress. Retry the rollback once it has finished.`);
+    const lease = await acquireLease(deps.db, rotationLeaseName(found.id), deps.owner, deps.leaseTtlMs, deps.clock.now());
+    if (!lease) throw new ConflictError('rotation_in_progress', `A rotation or rollback of "${name}" is in progress. Retry the rollback once it has finished.`);
     try {
+      // Read under the row lock, once the lease is held: a change that started before the lease was
+      // taken has committed by then, and no other change starts until the lease is released.
+      const { credential, versions } = await deps.db.kysely.transaction().execute(async (trx) => ({
+        credential: await findCredentialForChange(trx, deps.db.dialect, { id: found.id }),
+        versions: await listVersions(trx, found.id),
+      }));
+      if (credential === undefined || credential.status === 'retired') throw retiredError(name);
+      const current = versions.find((entry) => entry.isCurrent);
+      if (!current) throw new AegisError(500, 'no_current_version', `Credential "${name}" has no current version.`);
+      const target = pickTarget(name, versions, current, version);
       const adapter = deps.adapters[credential.provider];
       const targetValue = await openVersion(deps, deps.db.kysely, credential, target);
       const currentValue = await openVersion(deps, deps.db.kysely, credential, current);
@@ -128,4 +135,8 @@ function pickTarget(name: string, versions: CredentialVersion[], current: Creden
     throw new ConflictError('version_not_committed', `Version ${requested} of "${name}" is a ${target.state} rotation attempt and was never in use.`);
   }
   return target;
+}
+
+function retiredError(name: string): ConflictError {
+  return new ConflictError('credential_retired', `Credential "${name}" is retired and cannot be rolled back.`);
 }

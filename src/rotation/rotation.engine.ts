@@ -2,15 +2,16 @@ import crypto from 'node:crypto';
 import type { Transaction } from 'kysely';
 import { alertMessages } from '../alerts/alert-types.js';
 import { enqueueAlert } from '../alerts/outbox.repository.js';
+import type { Executor } from '../db/database.js';
 import type { Database } from '../db/schema.js';
 import { AegisError, ConflictError, ValidationError } from '../lib/errors.js';
 import { scrubSecrets } from '../lib/redact.js';
-import { acquireLease, stillHolds, type Lease } from '../leases/leases.repository.js';
+import { acquireLease, findLease, stillHolds, type Lease } from '../leases/leases.repository.js';
 import type { ProviderAdapter } from '../providers/adapter.js';
 import { loadReachableCredential, runAudited } from '../registry/credential-access.js';
 import { checkValue } from '../registry/credential-input.js';
 import type { Credential, CredentialVersion } from '../registry/credential.types.js';
-import { saveCredential } from '../registry/credentials.repository.js';
+import { findCredentialForChange, saveCredential } from '../registry/credentials.repository.js';
 import { findCurrentVersion, highestVersionNumber, insertVersion, makeCurrent } from '../registry/versions.repository.js';
 import type { Caller } from '../tokens/caller.js';
 import { insertRotation, type RotationTrigger } from './history.repository.js';
@@ -58,6 +59,18 @@ export class RotationFailedError extends AegisError {
 
 export function rotationLeaseName(credentialId: string): string {
   return `rotation:${credentialId}`;
+}
+
+/**
+ * Rejects a change to a credential with 409 while a rotation or rollback holds its lease: the rotation
+ * would commit over the change, or work from settings the change replaced. `change` completes
+ * "cannot be ... now", e.g. "changed".
+ */
+export async function rejectWhileRotating(trx: Executor, credential: Pick<Credential, 'id' | 'name'>, now: Date, change: string): Promise<void> {
+  const lease = await findLease(trx, rotationLeaseName(credential.id));
+  if (lease !== undefined && new Date(lease.expiresAt) > now) {
+    throw new ConflictError('rotation_in_progress', `A rotation or rollback of "${credential.name}" is in progress, so it cannot be ${change} now. Retry once it has finished.`);
+  }
 }
 
 /**
@@ -173,6 +186,7 @@ export class RotationEngine {
   /** Writes the pending version (the new value sealed, or none yet for provider-issued values) and marks the credential rotating. */
   async #writePending(caller: Caller, credential: Credential, current: CredentialVersion, value: string | null): Promise<{ version: number; value: string | null }> {
     return this.#deps.db.kysely.transaction().execute(async (trx) => {
+      await this.#checkUnchanged(trx, credential, current);
       // Pending versions left by a holder whose lease expired are abandoned: this rotation supersedes them.
       await trx
         .updateTable('aegis_credential_versions')
@@ -198,6 +212,22 @@ export class RotationEngine {
       await trx.updateTable('aegis_credentials').set({ status: 'rotating' }).where('id', '=', credential.id).execute();
       return { version, value };
     });
+  }
+
+  /**
+   * Rejects the rotation before anything is written when the credential changed between its read and
+   * the lease. A change that committed just before the lease was taken would otherwise be lost. And a
+   * failed rotation would restore a value that is no longer current.
+   */
+  async #checkUnchanged(trx: Transaction<Database>, loaded: Credential, current: CredentialVersion): Promise<void> {
+    const fresh = await findCredentialForChange(trx, this.#deps.db.dialect, { id: loaded.id });
+    if (fresh === undefined || fresh.status === 'retired') {
+      throw new ConflictError('credential_retired', `Credential "${loaded.name}" was retired while its rotation started. Nothing was changed.`);
+    }
+    const stillCurrent = await findCurrentVersion(trx, loaded.id);
+    if (stillCurrent?.version !== current.version || JSON.stringify(fresh.providerConfig) !== JSON.stringify(loaded.providerConfig)) {
+      throw new ConflictError('credential_changed', `Credential "${loaded.name}" changed while its rotation started. Nothing was changed; retry the rotation.`);
+    }
   }
 
   async #updatePending(credential: Credential, version: number, value: string): Promise<string> {
@@ -229,7 +259,10 @@ export class RotationEngine {
       if (!(await stillHolds(trx, this.#deps.db.dialect, lease))) return null;
       await makeCurrent(trx, loaded.id, newVersion);
       const row = await trx.selectFrom('aegis_credential_versions').select(['encrypted_value', 'encryption_key_id']).where('credential_id', '=', loaded.id).where('version', '=', newVersion).executeTakeFirstOrThrow();
-      const credential = rotatedCredential(loaded, now, row.encrypted_value, row.encryption_key_id);
+      // The row as it is now, not as the rotation read it: health checks, expiry alerts and the
+      // provider id may have changed it meanwhile, and the rotation sets only its own columns.
+      const fresh = await findCredentialForChange(trx, this.#deps.db.dialect, { id: loaded.id });
+      const credential = rotatedCredential({ ...(fresh ?? loaded), providerCredentialId: loaded.providerCredentialId }, now, row.encrypted_value, row.encryption_key_id);
       await saveCredential(trx, credential);
       await this.#recordOutcome(trx, caller, credential, { previous: current.version, next: newVersion, request, success: true, error: null, attempts: run.attempts, durationMs: run.durationMs });
       return credential;

@@ -191,6 +191,72 @@ for (const dialect of await testDialects()) {
       assert.equal(await currentVersion(t, id), 2);
     });
 
+    it('changes wait for a running rotation', async () => {
+      const { id } = await createEnvCredential(t, 'svc-busy', 'initial-value-busy');
+      let entered = () => {};
+      const inSetValue = new Promise<void>((resolve) => (entered = resolve));
+      let release = () => {};
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const restore = wrapSetValue(t, id, async () => {
+        entered();
+        await released;
+      });
+      try {
+        const rotation = call(t.app, 'POST', '/credentials/svc-busy/rotate', { token: t.adminToken, body: {} });
+        await inSetValue;
+        const changes = [
+          await call(t.app, 'PATCH', '/credentials/svc-busy', { token: t.adminToken, body: { value: 'patched-during-rotation' } }),
+          await call(t.app, 'PATCH', '/credentials/svc-busy', { token: t.adminToken, body: { description: 'during' } }),
+          await call(t.app, 'DELETE', '/credentials/svc-busy', { token: t.adminToken }),
+          await call(t.app, 'POST', '/credentials/svc-busy/rollback', { token: t.adminToken, body: {} }),
+        ];
+        for (const change of changes) {
+          assert.equal(change.status, 409, change.body);
+          assert.equal(change.json.code, 'rotation_in_progress');
+        }
+        release();
+        assert.equal((await rotation).status, 200);
+      } finally {
+        release();
+        restore();
+      }
+      const detail = (await call(t.app, 'GET', '/credentials/svc-busy', { token: t.adminToken })).json.credential_details;
+      assert.equal(detail.status, 'active');
+      assert.equal(detail.description, null);
+      assert.deepEqual((await versionRows(t, id)).map((row) => row.version), [1, 2]);
+      assert.notEqual((await reveal(t, 'svc-busy')).value, 'patched-during-rotation');
+
+      // After the rotation, a change goes through, and the next rotation keeps it.
+      const described = await call(t.app, 'PATCH', '/credentials/svc-busy', { token: t.adminToken, body: { description: 'after' } });
+      assert.equal(described.status, 200, described.body);
+      assert.equal((await call(t.app, 'POST', '/credentials/svc-busy/rotate', { token: t.adminToken, body: {} })).status, 200);
+      assert.equal((await call(t.app, 'GET', '/credentials/svc-busy', { token: t.adminToken })).json.credential_details.description, 'after');
+    });
+
+    it('concurrent changes are all kept', async () => {
+      const { id } = await createEnvCredential(t, 'svc-many', 'initial-value-many');
+      const patch = (body: Record<string, unknown>) => call(t.app, 'PATCH', '/credentials/svc-many', { token: t.adminToken, body });
+      const fields = await Promise.all([patch({ description: 'kept' }), patch({ tags: ['kept'] }), patch({ metadata: { kept: true } })]);
+      for (const response of fields) assert.equal(response.status, 200, response.body);
+      const detail = (await call(t.app, 'GET', '/credentials/svc-many', { token: t.adminToken })).json.credential_details;
+      assert.equal(detail.description, 'kept');
+      assert.deepEqual(detail.tags, ['kept']);
+      assert.deepEqual(detail.metadata, { kept: true });
+
+      const values = await Promise.all(Array.from({ length: 6 }, (_, index) => patch({ value: `concurrent-value-${index}` })));
+      for (const response of values) assert.equal(response.status, 200, response.body);
+      assert.deepEqual((await versionRows(t, id)).map((row) => row.version), [1, 2, 3, 4, 5, 6, 7]);
+      assert.equal(await currentVersion(t, id), 7);
+
+      const [retired, described] = await Promise.all([
+        call(t.app, 'DELETE', '/credentials/svc-many', { token: t.adminToken }),
+        patch({ description: 'racing the retire' }),
+      ]);
+      assert.equal(retired.status, 200, retired.body);
+      assert.ok(described.status === 200 || described.json.code === 'credential_retired', described.body);
+      assert.equal((await call(t.app, 'GET', '/credentials/svc-many', { token: t.adminToken })).json.credential_details.status, 'retired');
+    });
+
     it('expired lease is taken over', async () => {
       const { id } = await createEnvCredential(t, 'svc-c', 'initial-value-c');
       const otherLease = await acquireLease(t.vault.db, rotationLeaseName(id), 'other-process', 60_000, t.clock.now());
