@@ -6,6 +6,7 @@ import type { Config } from './config/config.js';
 import { registerFirstKey, verifyKeyring } from './crypto/keyring-loader.js';
 import { defaultDataKeyCache, type Keyring } from './crypto/keyring.js';
 import { openDatabase, type Db } from './db/database.js';
+import { isUniqueViolation } from './db/database-errors.js';
 import { migrateToLatest } from './db/migrate.js';
 import { HealthMonitor } from './health/health-monitor.js';
 import { VaultMetrics } from './metrics/vault-metrics.js';
@@ -63,16 +64,23 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
     },
   });
   try {
-    const { keyring, registered } = await verifyKeyring(db, config.keySource, {
-      lifetimeMs: config.dataKeyCacheSeconds * 1000,
-      maxEntries: defaultDataKeyCache.maxEntries,
-    });
+    const cacheOptions = { lifetimeMs: config.dataKeyCacheSeconds * 1000, maxEntries: defaultDataKeyCache.maxEntries };
+    let { keyring, registered } = await verifyKeyring(db, config.keySource, cacheOptions);
     const applied = await migrateToLatest(db);
     if (applied.length > 0) options.log.info({ migrations: applied, database: db.dialect }, 'applied database migrations');
     if (!registered) {
-      const { keyId, key } = await registerFirstKey(db, config.keySource, clock, options.log);
-      keyring.add(keyId, key);
-      options.log.info({ keyId, source: config.keySource.kind }, 'registered the first master key');
+      try {
+        const { keyId, key } = await registerFirstKey(db, config.keySource, clock, options.log);
+        keyring.add(keyId, key);
+        options.log.info({ keyId, source: config.keySource.kind }, 'registered the first master key');
+      } catch (error) {
+        // Several processes started at once on a new vault: another one registered the first key in
+        // between, so this one checks its key against that one, as on any later start.
+        if (!isUniqueViolation(error)) throw error;
+        ({ keyring, registered } = await verifyKeyring(db, config.keySource, cacheOptions));
+        if (!registered) throw error;
+        options.log.info({ source: config.keySource.kind }, 'another process registered the first master key at the same time; using it');
+      }
     }
     const audit = new AuditLog({ db, clock, log: options.log });
     const metrics = new VaultMetrics();

@@ -17,6 +17,12 @@ export function isSqliteLockTimeout(error: unknown): boolean {
   return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
 }
 
+/** Tells whether a statement failed on a unique constraint or index: PostgreSQL's 23505, or SQLite's constraint codes. */
+export function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
 /**
  * Messages of errors without a code that node-postgres (pg 8, pg-pool 3) and Kysely raise when a
  * connection cannot be opened or has been lost. Kysely throws the rollback's error in place of the

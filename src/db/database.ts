@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Kysely, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import { Kysely, PostgresDialect, SqliteAdapter as KyselySqliteAdapter, SqliteDialect, sql, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import { isDatabaseUnavailable } from './database-errors.js';
+import { isDatabaseUnavailable, isUniqueViolation } from './database-errors.js';
 import { poolConfig, resolvePoolSettings, type PoolSettings } from './pool-settings.js';
 import type { Database } from './schema.js';
 import { SqliteAdapter } from './sqlite-adapter.js';
@@ -55,12 +55,41 @@ export async function openDatabase(
   return openSqlite(config.sqlitePath);
 }
 
+/**
+ * Kysely's SQLite adapter takes no lock around migrations, and runs them outside a transaction,
+ * because one connection usually migrates. Two processes that start at once on a new file (a server
+ * and a CLI command) then both ran the first migration, and one failed. This adapter runs the
+ * migrations in one BEGIN IMMEDIATE transaction, so the second process waits for the first and then
+ * finds them applied.
+ */
+class MigrationLockingSqliteAdapter extends KyselySqliteAdapter {
+  /** Set while the transaction runs. Kysely releases the lock even when taking it failed (a lock timeout), and a COMMIT then would hide that error. */
+  #locked = false;
+
+  override async acquireMigrationLock(db: Kysely<any>): Promise<void> {
+    await sql`begin immediate`.execute(db);
+    this.#locked = true;
+  }
+
+  override async releaseMigrationLock(db: Kysely<any>): Promise<void> {
+    if (!this.#locked) return;
+    this.#locked = false;
+    await sql`commit`.execute(db);
+  }
+}
+
+class MigrationLockingSqliteDialect extends SqliteDialect {
+  override createAdapter(): KyselySqliteAdapter {
+    return new MigrationLockingSqliteAdapter();
+  }
+}
+
 function openSqlite(file: string): Db {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   // Created readable by its owner only; SQLite gives its -wal and -shm files the same mode.
   if (!fs.existsSync(file)) fs.closeSync(fs.openSync(file, 'a', 0o600));
   const adapter = new SqliteAdapter(openSqliteConnection(file));
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: adapter }) });
+  const kysely = new Kysely<Database>({ dialect: new MigrationLockingSqliteDialect({ database: adapter }) });
   return { kysely, dialect: 'sqlite', location: file, schema: undefined, changeCount: () => adapter.changeCount(), close: () => kysely.destroy() };
 }
 
@@ -82,7 +111,14 @@ async function openPostgres(url: string, schema: string | undefined, settings: P
   pool.on('acquire', (client) => changes.checkedOut(client));
   pool.on('error', () => {});
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(kysely);
+  if (schema) {
+    try {
+      await sql`create schema if not exists ${sql.id(schema)}`.execute(kysely);
+    } catch (error) {
+      // Another process created it at the same moment: "if not exists" does not cover that race.
+      if (!isUniqueViolation(error)) throw error;
+    }
+  }
   const current = await sql<{ schema: string }>`select current_schema() as schema`.execute(kysely);
   const currentSchema = current.rows[0]?.schema ?? schema ?? 'public';
   await changes.start(currentSchema);

@@ -314,6 +314,51 @@ for (const dialect of await testDialects()) {
       }
     });
 
+    // In one process, SQLite connections that wait for each other's lock block the only thread, so on
+    // SQLite the test below starts separate processes instead.
+    it('simultaneous first starts share one key', { skip: dialect === 'sqlite' && 'covered by the CLI processes test on SQLite' }, async () => {
+      const sources: Record<string, string>[] = [{ AEGIS_MASTER_KEY: randomKey() }, { AEGIS_MASTER_PASSPHRASE: 'a passphrase long enough for AEGIS' }];
+      for (const env of sources) {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-first-start-'));
+        const schema = `aegis_t_${crypto.randomBytes(6).toString('hex')}`;
+        // Three processes starting at once on a new vault, as several servers on one PostgreSQL do.
+        const started = await Promise.allSettled(Array.from({ length: 3 }, () => openTestVault(dialect, { env, reuse: { dir, schema } })));
+        const vaults = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+        try {
+          const failure = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+          assert.equal(failure, undefined, String(failure?.reason));
+          assert.equal((await listMasterKeys(vaults[0]!.vault.db.kysely)).length, 1);
+          const writer = vaults.find((vault) => vault.adminToken !== '')!;
+          await createCredential(writer, writer.adminToken, 'shared', 'shared-secret');
+          for (const reader of vaults) assert.equal(await revealValue(reader, writer.adminToken, 'shared'), 'shared-secret');
+        } finally {
+          for (const vault of vaults) await vault.close();
+          if (dialect === 'postgres') await dropSchema(schema);
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
+      }
+    });
+
+    it('simultaneous CLI processes migrate once', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-first-cli-'));
+      const schema = `aegis_t_${crypto.randomBytes(6).toString('hex')}`;
+      const env = {
+        AEGIS_DATA_DIR: dir,
+        AEGIS_MASTER_KEY: randomKey(),
+        ...(dialect === 'postgres' ? { DATABASE_URL: testPostgresUrl, AEGIS_DATABASE_SCHEMA: schema } : {}),
+      };
+      try {
+        const results = await Promise.all(Array.from({ length: 3 }, () => runCli(['migrate'], env)));
+        for (const result of results) assert.equal(result.code, 0, result.stderr);
+        const listed = await runCli(['keys', 'list', '--json'], env);
+        assert.equal(listed.code, 0, listed.stderr);
+        assert.equal(JSON.parse(listed.stdout).length, 1, listed.stdout);
+      } finally {
+        if (dialect === 'postgres') await dropSchema(schema);
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     it('stores values under a passphrase', async () => {
       const env = { AEGIS_MASTER_PASSPHRASE: 'a passphrase long enough for AEGIS' };
       const t = await openTestVault(dialect, { env });
