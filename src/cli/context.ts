@@ -3,6 +3,7 @@ import os from 'node:os';
 import { InvalidArgumentError } from 'commander';
 import pino from 'pino';
 import { loadConfig, type Config } from '../config/config.js';
+import { isDatabaseUnavailable, isSqliteLockTimeout } from '../db/database-errors.js';
 import { AegisError, StartupError } from '../lib/errors.js';
 import { createLogger } from '../lib/logger.js';
 import { TAG_PATTERN } from '../lib/names.js';
@@ -62,6 +63,14 @@ export function reportFailure(error: unknown): void {
     process.exitCode = 1;
   } else if (error instanceof StartupError) {
     process.stderr.write(`aegis: ${error.message}\n`);
+    process.exitCode = 1;
+  } else if (isSqliteLockTimeout(error)) {
+    process.stderr.write('aegis: the SQLite database file stayed locked by another process (a long backup, prune or key rotation) past the busy timeout. Nothing was changed by this command; run it again once that has finished.\n');
+    process.exitCode = 1;
+  } else if (isDatabaseUnavailable(error)) {
+    // Node's error for a refused connection to several addresses has an empty message and a code.
+    const detail = (error instanceof Error && error.message) || String((error as { code?: unknown } | null)?.code ?? error);
+    process.stderr.write(`aegis: cannot reach the database (${detail}). Check DATABASE_URL and that PostgreSQL is running and accepts connections; \`aegis doctor\` checks the connection.\n`);
     process.exitCode = 1;
   } else if (isCorruptDatabase(error)) {
     process.stderr.write('aegis: the SQLite database file is damaged or is not a database. Run `aegis doctor` for details, and restore the vault from its last backup (docs/deployment.md).\n');

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -87,6 +88,23 @@ describe('aegis help', () => {
       const result = await runCli(['credentials', 'list'], { AEGIS_DATA_DIR: dir, AEGIS_MASTER_KEY: crypto.randomBytes(32).toString('base64') });
       assert.equal(result.code, 1);
       assert.equal(result.stderr, 'aegis: the SQLite database file is damaged or is not a database. Run `aegis doctor` for details, and restore the vault from its last backup (docs/deployment.md).\n');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('names an unreachable database without a stack trace', async () => {
+    // A port nothing listens on: the server below is closed before the command runs.
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-unreachable-'));
+    try {
+      const result = await runCli(['credentials', 'list'], { AEGIS_DATA_DIR: dir, DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/test`, AEGIS_MASTER_KEY: crypto.randomBytes(32).toString('base64') });
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, new RegExp(`^aegis: cannot reach the database \\(connect ECONNREFUSED 127\\.0\\.0\\.1:${port}\\)\\. Check DATABASE_URL`));
+      assert.doesNotMatch(result.stderr, /\n\s+at /);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
