@@ -110,10 +110,12 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
   app.setErrorHandler(async (error, request, reply) => {
     const body = toProblem(error);
     // A 5xx that AEGIS raised on purpose (a provider that failed, n8n not configured) logs as a
-    // warning. Anything else, an unreachable database included, logs as an error.
+    // warning. Anything else, an unreachable database included, logs as an error. An unreachable
+    // database fails every request the same way, so its lines leave out the stack.
     if (body.status >= 500) {
       const expected = error instanceof AegisError && body.status !== 500;
-      request.log[expected ? 'warn' : 'error']({ err: describeError(error), route: requestLabel(request) }, 'request failed');
+      const err = body.code === 'database_unavailable' ? { ...describeError(error), stack: undefined } : describeError(error);
+      request.log[expected ? 'warn' : 'error']({ err, route: requestLabel(request) }, 'request failed');
     }
     const caller = request.caller;
     if (caller && !wasAudited(error)) {

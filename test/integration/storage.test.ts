@@ -66,6 +66,25 @@ for (const dialect of await testDialects()) {
       assert.deepEqual(current.map((row) => row.version), [1]);
     });
 
+    it('logs an unreachable database without a stack', async () => {
+      const registry = t.vault.registry as { get: (...args: unknown[]) => Promise<unknown> };
+      const original = registry.get;
+      registry.get = async () => {
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+      };
+      try {
+        const read = await call(t.app, 'GET', '/credentials/big', { token: t.adminToken });
+        assert.equal(read.status, 503, read.body);
+        assert.equal(read.json.code, 'database_unavailable');
+      } finally {
+        registry.get = original;
+      }
+      const line = t.logs.text().split('\n').reverse().find((text) => text.includes('"request failed"'));
+      assert.ok(line, t.logs.text());
+      assert.match(line, /"code":"ECONNREFUSED"/);
+      assert.doesNotMatch(line, /"stack"/);
+    });
+
     it('fails a call whose audit entry cannot be written', async () => {
       await blockAuditInserts(t);
       try {
