@@ -60,6 +60,8 @@ export function poolConfig(url: string, schema: string | undefined, settings: Po
     keepAliveInitialDelayMillis: settings.keepAliveInitialDelayMs,
     statement_timeout: settings.statementTimeoutMs,
     idle_in_transaction_session_timeout: settings.idleInTransactionTimeoutMs,
+    // Names the connections in pg_stat_activity; an application_name in the URL takes precedence.
+    application_name: 'aegis',
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
   };
 }
