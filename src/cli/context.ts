@@ -65,7 +65,7 @@ export function reportFailure(error: unknown): void {
     process.stderr.write(`aegis: ${error.message}\n`);
     process.exitCode = 1;
   } else if (isSqliteLockTimeout(error)) {
-    process.stderr.write('aegis: the SQLite database file stayed locked by another process (a long backup, prune or key rotation) past the busy timeout. Nothing was changed by this command; run it again once that has finished.\n');
+    process.stderr.write('aegis: the SQLite database file stayed locked by another process (a long backup, prune or key rotation) past the busy timeout. Run the command again once that has finished.\n');
     process.exitCode = 1;
   } else if (isDatabaseUnavailable(error)) {
     // Node's error for a refused connection to several addresses has an empty message and a code.
