@@ -170,6 +170,11 @@ export function registerRotationRoutes(app: FastifyInstance, rotation: Rotation)
                   },
                 },
               },
+              recovered: {
+                type: 'array',
+                description: 'Rotations a stopped process left rotating, finished before this run: completed keeps the new value, restored puts the old one back',
+                items: { type: 'object', properties: { credential: { type: 'string' }, outcome: { type: 'string', enum: ['completed', 'restored'] } } },
+              },
             },
           },
           ...errorResponses,

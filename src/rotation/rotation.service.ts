@@ -1,4 +1,5 @@
-import type { Caller } from '../tokens/caller.js';
+import { findCredentialByName } from '../registry/credentials.repository.js';
+import { callerReaches, type Caller } from '../tokens/caller.js';
 import { listRotations, type RotationRecord } from './history.repository.js';
 import { recoverRotations, type RecoveryReport } from './recovery.js';
 import { applyRetention, type RetentionResult } from './retention.js';
@@ -31,8 +32,16 @@ export class Rotation {
 
   /** Runs every due rotation; first finishes rotations interrupted by a crash, so none stays `rotating`. */
   async runScheduled(caller: Caller): Promise<ScheduledRun> {
-    await recoverRotations(this.#deps);
-    const run = await runScheduledRotations(this.#deps, this.engine, caller, this.#settings.concurrency);
+    const recovery = await recoverRotations(this.#deps);
+    const recovered: ScheduledRun['recovered'] = [];
+    for (const [outcome, names] of [['completed', recovery.completed], ['restored', recovery.restored]] as const) {
+      for (const name of names) {
+        // Recovery covers every credential, and the response names only those the token reaches.
+        const credential = await findCredentialByName(this.#deps.db.kysely, name);
+        if (credential !== undefined && callerReaches(caller, credential)) recovered.push({ credential: name, outcome });
+      }
+    }
+    const run = { ...(await runScheduledRotations(this.#deps, this.engine, caller, this.#settings.concurrency)), recovered };
     await this.#deps.audit.record({
       credentialName: '*',
       action: 'scheduled_run',

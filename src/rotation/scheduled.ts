@@ -19,6 +19,8 @@ export interface ScheduledRun {
   failed: number;
   skipped: number;
   details: ScheduledRunDetail[];
+  /** Rotations that a stopped process left `rotating`, finished before the run: the new value kept (`completed`) or the old one put back (`restored`). */
+  recovered: { credential: string; outcome: 'completed' | 'restored' }[];
 }
 
 /**
@@ -46,7 +48,7 @@ export async function dueCredentials(deps: Pick<RotationDeps, 'db'>, now: Date, 
  * Rotates every credential that is due, `concurrency` at a time. A credential another process is
  * already rotating is skipped (it will have a new due time once that rotation commits).
  */
-export async function runScheduledRotations(deps: RotationDeps, engine: RotationEngine, caller: Caller, concurrency: number): Promise<ScheduledRun> {
+export async function runScheduledRotations(deps: RotationDeps, engine: RotationEngine, caller: Caller, concurrency: number): Promise<Omit<ScheduledRun, 'recovered'>> {
   // A token limited by name or tag runs only the rotations of the credentials it reaches.
   const due = await dueCredentials(deps, deps.clock.now(), undefined, caller);
   const details: ScheduledRunDetail[] = [];

@@ -324,6 +324,26 @@ for (const dialect of await testDialects()) {
       assert.equal(await currentVersion(t, id), 1);
     });
 
+    it('scheduled run names what it recovered', async () => {
+      const { id } = await createEnvCredential(t, 'svc-j', 'initial-value-j');
+      const hidden = await createEnvCredential(t, 'other-j', 'initial-value-other-j');
+      const stopped = spawnSync(process.execPath, ['-e', '']);
+      for (const credentialId of [id, hidden.id]) {
+        await t.vault.db.kysely.updateTable('aegis_credentials').set({ status: 'rotating' }).where('id', '=', credentialId).execute();
+        assert.ok(await acquireLease(t.vault.db, rotationLeaseName(credentialId), `${os.hostname()}:${stopped.pid}:abcdef`, 60_000, t.clock.now()));
+      }
+      // The response of a token limited to svc-* names only svc-j among the recovered credentials.
+      const limited = await call(t.app, 'POST', '/tokens', { token: t.adminToken, body: { actor: 'svc-rotator', scopes: ['credentials:rotate'], name_patterns: ['svc-*'] } });
+      assert.equal(limited.status, 201, limited.body);
+      const run = await call(t.app, 'POST', '/rotation/run-scheduled', { token: limited.json.token });
+      assert.equal(run.status, 200, run.body);
+      assert.deepEqual(run.json.recovered, [{ credential: 'svc-j', outcome: 'restored' }]);
+      for (const credentialId of [id, hidden.id]) {
+        const credential = await t.vault.db.kysely.selectFrom('aegis_credentials').select('status').where('id', '=', credentialId).executeTakeFirstOrThrow();
+        assert.equal(credential.status, 'active');
+      }
+    });
+
     it('failing provider keeps old version', async () => {
       const { file, id } = await createEnvCredential(t, 'svc-e', 'initial-value-e', failingFile);
       const rotated = await call(t.app, 'POST', '/credentials/svc-e/rotate', { token: t.adminToken, body: {} });
