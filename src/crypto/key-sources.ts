@@ -61,22 +61,40 @@ export function readKeyFile(file: string): Buffer[] {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(file);
-  } catch {
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EACCES') throw unreadableKeyFile(file);
     throw new StartupError(`Key file ${file} does not exist. Set AEGIS_MASTER_KEY_FILE to the file that contains this vault's master key.`);
   }
+  if (!stat.isFile()) throw new StartupError(`Key file ${file} is a folder or another kind of file, not a file of keys. Set AEGIS_MASTER_KEY_FILE to the file that contains this vault's master key.`);
   if ((stat.mode & 0o077) !== 0) {
     const mode = (stat.mode & 0o777).toString(8).padStart(3, '0');
     throw new StartupError(`Key file ${file} is readable by other users (mode ${mode}). Run \`chmod 600 ${file}\` and start again.`);
   }
-  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EACCES') throw unreadableKeyFile(file);
+    throw error;
+  }
+  const lines = text.split('\n');
   const keys: Buffer[] = [];
   lines.forEach((line, index) => {
     const text = line.trim();
     if (text === '' || text.startsWith('#')) return;
     keys.push(decodeMasterKey(text, `${file} line ${index + 1}`));
   });
-  if (keys.length === 0) throw new StartupError(`Key file ${file} contains no key. Generate one with \`aegis keys generate\` and write it to the file (one base64 key per line).`);
+  if (keys.length === 0) {
+    throw new StartupError(
+      `Key file ${file} contains no key. For a vault that holds data, restore the file (or its keys with \`aegis keys restore\`); for a new vault, generate one with \`aegis keys generate\` and write it to the file (one base64 key per line).`,
+    );
+  }
   return keys;
+}
+
+function unreadableKeyFile(file: string): StartupError {
+  const user = typeof process.getuid === 'function' ? ` (uid ${process.getuid()})` : '';
+  return new StartupError(`Key file ${file} cannot be read by this user${user}: permission denied. Run AEGIS as the user that owns the file, or give that user the file with chown (mode 600).`);
 }
 
 /** Creates a key file with one new random key, mode 0600. Fails if the file exists. */
@@ -86,17 +104,29 @@ export function createKeyFile(file: string): void {
   fs.writeFileSync(file, text, { mode: 0o600, flag: 'wx' });
 }
 
-/** Appends a key to a key file by writing a new file beside it and renaming it over the old one. */
+/**
+ * Appends a key to a key file in place, in one write, so the file keeps its owner, mode and links.
+ * The server often runs as another user than the operator who rotates, and a file written beside it
+ * and renamed over it belonged to the operator, so the server could no longer read its keys.
+ * NOTE: a power loss during the write could leave a partial last line, which stops the next start
+ * with an error naming that line. The key is not used before this returns, so deleting the line is safe.
+ */
 export function appendKeyToFile(file: string, key: Buffer): void {
-  const current = fs.readFileSync(file, 'utf8');
-  const next = `${current.endsWith('\n') || current === '' ? current : `${current}\n`}${key.toString('base64')}\n`;
-  const temporary = `${file}.${process.pid}.tmp`;
-  const handle = fs.openSync(temporary, 'w', 0o600);
+  let handle: number;
+  let current: string;
   try {
-    fs.writeSync(handle, next);
+    current = fs.readFileSync(file, 'utf8');
+    handle = fs.openSync(file, 'a');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
+    throw new StartupError(
+      `Cannot add the new key to key file ${file} (${code}). Run \`aegis keys rotate\` as the user that owns the file (the user AEGIS runs as), with write access to it. Nothing was changed.`,
+    );
+  }
+  try {
+    fs.writeSync(handle, `${current === '' || current.endsWith('\n') ? '' : '\n'}${key.toString('base64')}\n`);
     fs.fsyncSync(handle);
   } finally {
     fs.closeSync(handle);
   }
-  fs.renameSync(temporary, file);
 }

@@ -11,7 +11,7 @@ import {
   newSalt,
   rejectWeakPassphrase,
 } from '../../src/crypto/key-material.js';
-import { readKeyCandidates, readKeyFile } from '../../src/crypto/key-sources.js';
+import { appendKeyToFile, readKeyCandidates, readKeyFile } from '../../src/crypto/key-sources.js';
 import { StartupError } from '../../src/lib/errors.js';
 
 function sequentialKey(start: number, step: number): Buffer {
@@ -121,6 +121,28 @@ describe('key files', () => {
     const file = path.join(dir, 'missing.key');
 
     assert.throws(() => readKeyFile(file), (error: unknown) => error instanceof StartupError && error.message.includes(`Key file ${file} does not exist`));
+  });
+
+  it('rejects a folder', () => {
+    const folder = fs.mkdtempSync(path.join(dir, 'folder-'));
+
+    assert.throws(() => readKeyFile(folder), (error: unknown) => error instanceof StartupError && error.message.includes('is a folder or another kind of file'));
+  });
+
+  it('appends in place through a link', () => {
+    const first = crypto.randomBytes(32);
+    const second = crypto.randomBytes(32);
+    const target = writeKeyFile('linked.key', first.toString('base64'), 0o600);
+    const link = path.join(dir, 'link.key');
+    fs.symlinkSync(target, link);
+    const inode = fs.statSync(target).ino;
+
+    appendKeyToFile(link, second);
+
+    assert.ok(fs.lstatSync(link).isSymbolicLink());
+    assert.equal(fs.statSync(target).ino, inode);
+    assert.equal(fs.statSync(target).mode & 0o777, 0o600);
+    assert.deepEqual(readKeyFile(link), [first, second]);
   });
 
   it('rejects a file without keys', () => {
