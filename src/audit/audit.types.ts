@@ -48,6 +48,7 @@ export const AuditAction = {
   tokenCreated: 'token_created',
   tokenRevoked: 'token_revoked',
   tokensListed: 'tokens_listed',
+  keyRotationStarted: 'key_rotation_started',
   keyRotated: 'key_rotated',
   keysBackedUp: 'keys_backed_up',
   keysRestored: 'keys_restored',

@@ -2,7 +2,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { KeySource } from '../config/config.js';
 import type { Db, Executor } from '../db/database.js';
 import type { Clock } from '../lib/clock.js';
-import { AegisError, StartupError, ValidationError } from '../lib/errors.js';
+import { acquireLease, findLease, ownerProcessIsGone, processOwner, releaseLease, renewLease, takeOverLease, type Lease } from '../leases/leases.repository.js';
+import { AegisError, ConflictError, StartupError, ValidationError } from '../lib/errors.js';
 import { EnvelopeError } from './envelope.js';
 import { generateMasterKey, keyCheckValue, newKeyId, newSalt } from './key-material.js';
 import { appendKeyToFile, describeKeySource, readKeyCandidates } from './key-sources.js';
@@ -23,7 +24,14 @@ export interface MasterKeyRotationOptions {
    * key before the switch has committed and is re-wrapped too.
    */
   settleMs?: number;
+  /** Called once the new key is current, before any value is re-wrapped (the CLI audits the rotation there). */
+  onKeyCurrent?: (keyId: string) => Promise<void>;
 }
+
+/** The lease that lets one master key rotation run at a time, across processes. */
+const rotationLeaseName = 'master-key-rotation';
+/** How long the lease lasts without renewal; the rotation renews it after each batch. */
+const rotationLeaseMs = 60_000;
 
 /**
  * Rotates the master key online: adds a new key, makes it current, re-wraps every data key under it in
@@ -41,28 +49,56 @@ export async function rotateMasterKey(
   const batchSize = options.batchSize ?? 200;
   // A batch of 0 would re-wrap nothing and never finish.
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new ValidationError('batch_size', `must be a whole number of at least 1, got ${batchSize}`);
-  const { keyId: newKeyId, key } = await addNewKey(db, source, clock);
-  keyring.add(newKeyId, key);
-  await db.kysely.transaction().execute(async (trx) => {
-    await trx.updateTable('aegis_master_keys').set({ state: 'active' }).where('state', '=', 'current').execute();
-    await setMasterKeyState(trx, newKeyId, 'current', clock.now().toISOString());
-  });
+  // Two rotations at once re-wrapped rows back and forth between their keys without end, or each
+  // retired the other's key and left the vault without a current one.
+  const lease = await takeRotationLease(db, clock);
+  try {
+    const keepLease = async () => {
+      if (!(await renewLease(db.kysely, lease, rotationLeaseMs, clock.now()))) {
+        throw new ConflictError('key_rotation_lease_lost', 'Master key rotation stopped: another process took over its lease. The new key stays current and no key was retired; run `aegis keys rotate` again once no other rotation runs.');
+      }
+    };
+    const { keyId: newKeyId, key } = await addNewKey(db, source, clock);
+    keyring.add(newKeyId, key);
+    await db.kysely.transaction().execute(async (trx) => {
+      await trx.updateTable('aegis_master_keys').set({ state: 'active' }).where('state', '=', 'current').execute();
+      await setMasterKeyState(trx, newKeyId, 'current', clock.now().toISOString());
+    });
+    await options.onKeyCurrent?.(newKeyId);
 
-  let rewrapped = 0;
-  for (;;) {
-    rewrapped += await rewrapAll(db, keyring, newKeyId, batchSize);
-    await delay(options.settleMs ?? 2_000);
-    const left = await countOtherKeyRows(db, newKeyId);
-    if (left === 0) break;
-  }
+    let rewrapped = 0;
+    for (;;) {
+      rewrapped += await rewrapAll(db, keyring, newKeyId, batchSize, keepLease);
+      await delay(options.settleMs ?? 2_000);
+      await keepLease();
+      const left = await countOtherKeyRows(db, newKeyId);
+      if (left === 0) break;
+    }
 
-  const retiredKeyIds: string[] = [];
-  for (const record of await listMasterKeys(db.kysely)) {
-    if (record.keyId === newKeyId || record.state === 'retired') continue;
-    await setMasterKeyState(db.kysely, record.keyId, 'retired', clock.now().toISOString());
-    retiredKeyIds.push(record.keyId);
+    const retiredKeyIds: string[] = [];
+    for (const record of await listMasterKeys(db.kysely)) {
+      if (record.keyId === newKeyId || record.state === 'retired') continue;
+      await setMasterKeyState(db.kysely, record.keyId, 'retired', clock.now().toISOString());
+      retiredKeyIds.push(record.keyId);
+    }
+    return { newKeyId, rewrapped, retiredKeyIds };
+  } finally {
+    await releaseLease(db.kysely, lease);
   }
-  return { newKeyId, rewrapped, retiredKeyIds };
+}
+
+/** Takes the rotation lease, or over from a holder on this host whose process is gone (a rotation killed part-way); 409 while another rotation runs. */
+async function takeRotationLease(db: Db, clock: Clock): Promise<Lease> {
+  const owner = processOwner();
+  const lease = await acquireLease(db, rotationLeaseName, owner, rotationLeaseMs, clock.now());
+  if (lease) return lease;
+  const holder = await findLease(db.kysely, rotationLeaseName);
+  const takenOver = holder !== undefined && ownerProcessIsGone(holder.owner) ? await takeOverLease(db, holder, owner, rotationLeaseMs, clock.now()) : null;
+  if (takenOver) return takenOver;
+  throw new ConflictError(
+    'key_rotation_in_progress',
+    `Another master key rotation is running (${holder?.owner ?? 'a process that just finished'}${holder ? `, lease until ${holder.expiresAt}` : ''}). Nothing was changed; run \`aegis keys rotate\` again once it has finished.`,
+  );
 }
 
 async function addNewKey(db: Db, source: KeySource, clock: Clock): Promise<{ keyId: string; key: Buffer }> {
@@ -96,9 +132,10 @@ async function addNewKey(db: Db, source: KeySource, clock: Clock): Promise<{ key
   return { keyId, key };
 }
 
-async function rewrapAll(db: Db, keyring: Keyring, toKeyId: string, batchSize: number): Promise<number> {
+async function rewrapAll(db: Db, keyring: Keyring, toKeyId: string, batchSize: number, keepLease: () => Promise<void>): Promise<number> {
   let total = 0;
   for (;;) {
+    await keepLease();
     const done = await db.kysely.transaction().execute(async (trx) => {
       const rows = await trx
         .selectFrom('aegis_credential_versions')

@@ -10,7 +10,7 @@ import type { KeySource } from '../../src/config/config.js';
 import { parseEnvelope } from '../../src/crypto/envelope.js';
 import { listMasterKeys } from '../../src/crypto/master-keys.repository.js';
 import { rotateMasterKey } from '../../src/crypto/master-key-rotation.js';
-import { StartupError } from '../../src/lib/errors.js';
+import { AegisError, StartupError } from '../../src/lib/errors.js';
 import { runCli } from '../helpers/cli.js';
 import { dropSchema, testDialects, testPostgresUrl, type DialectName } from '../helpers/databases.js';
 import { call, destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
@@ -479,6 +479,36 @@ for (const dialect of await testDialects()) {
 
         const states = (await listMasterKeys(t.vault.db.kysely)).map((record) => record.state).sort();
         assert.deepEqual(states, ['active', 'current']);
+      } finally {
+        await destroyTestVault(t);
+      }
+    });
+
+    it('runs one rotation at a time', async () => {
+      const t = await openTestVault(dialect);
+      try {
+        await createCredential(t, t.adminToken, 'theta', 'theta-secret');
+        const current: string[] = [];
+        let second: Promise<unknown> | undefined;
+        const first = rotateMasterKey(t.vault.db, t.vault.keyring, t.vault.config.keySource, t.vault.clock, {
+          settleMs: 0,
+          // The second rotation starts while the first holds its lease, with its new key current.
+          onKeyCurrent: async (keyId) => {
+            current.push(keyId);
+            second = rotateMasterKey(t.vault.db, t.vault.keyring, t.vault.config.keySource, t.vault.clock, { settleMs: 0, onKeyCurrent: async (other) => void current.push(other) });
+            await second.catch(() => {});
+          },
+        });
+        const result = await first;
+        await assert.rejects(second!, (error: unknown) => error instanceof AegisError && error.code === 'key_rotation_in_progress');
+        assert.deepEqual(current, [result.newKeyId]);
+        const states = (await listMasterKeys(t.vault.db.kysely)).map((record) => record.state).sort();
+        assert.deepEqual(states, ['current', 'retired']);
+        assert.equal(await revealValue(t, t.adminToken, 'theta'), 'theta-secret');
+
+        // The lease is released, so the next rotation runs.
+        const next = await rotateMasterKey(t.vault.db, t.vault.keyring, t.vault.config.keySource, t.vault.clock, { settleMs: 0 });
+        assert.equal(next.retiredKeyIds.length, 1);
       } finally {
         await destroyTestVault(t);
       }

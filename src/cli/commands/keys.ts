@@ -31,11 +31,22 @@ export function registerKeyCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (options: { batchSize: number; settleMs: number; json?: boolean }) => {
       await withVault(async (vault) => {
+        const caller = cliCaller();
         const result = await rotateMasterKey(vault.db, vault.keyring, vault.config.keySource, vault.clock, {
           batchSize: options.batchSize,
           settleMs: options.settleMs,
+          // Audited as soon as the new key is current, so a rotation stopped part-way is on record too.
+          onKeyCurrent: async (keyId) => {
+            await vault.audit.record({
+              credentialName: '*',
+              action: AuditAction.keyRotationStarted,
+              actor: caller.actor,
+              target: `key:${keyId}`,
+              success: true,
+              details: { new_key_id: keyId },
+            });
+          },
         });
-        const caller = cliCaller();
         await vault.audit.record({
           credentialName: '*',
           action: AuditAction.keyRotated,
@@ -117,7 +128,7 @@ function registerBackupCommand(keys: Command): void {
         if (options.json) return printJson({ file: path.resolve(options.to), keys: summary, missing_retired_key_ids: missingRetired });
         process.stdout.write(`wrote ${collected.length} master key(s) (${summary.map((entry) => `${entry.key_id} ${entry.state}`).join(', ')}) to ${options.to}, sealed, mode 0600\n`);
         if (missingRetired.length > 0) {
-          process.stdout.write(`The key source no longer contains the retired key(s) ${missingRetired.join(', ')}; database backups made before they were retired cannot be opened with this file.\n`);
+          process.stdout.write(`The key source no longer contains the retired key(s) ${missingRetired.join(', ')}; database backups made before they were retired cannot be opened with this file, and aegis audit verify fails on audit checkpoints they signed (entries pruned before they were retired).\n`);
         }
         process.stdout.write('Store the file and the recovery passphrase apart from each other and from the data, e.g. on another machine or in a safe.\n');
       }, config);
@@ -222,12 +233,14 @@ async function checkAgainstDatabase(contents: KeyBackupContents): Promise<{ text
   if (stored.records.length === 0) return { text: `not checked: the vault at ${stored.location} has no registered master key`, matched: false };
   const missing = missingFromBackup(contents.keys, stored.records);
   if (missing.length > 0) {
-    const list = missing.map((record) => `${record.state} master key ${record.keyId} (key check value ${record.checkValue.slice(0, 8)}...)`).join(', ');
+    const list = missing
+      .map((record) => `${record.state} master key ${record.keyId} (key check value ${record.checkValue.slice(0, 8)}...${record.state === 'retired' ? ', which signed audit checkpoints that aegis audit verify checks' : ''})`)
+      .join(', ');
     throw new CommandError(
       `The key backup does not match the vault at ${stored.location}: it contains no key for the ${list}. Restore the key backup made for this vault, or pass --no-database-check to write the key file anyway. Nothing was written.`,
     );
   }
-  return { text: `every current and active key of the vault at ${stored.location} matches its key check value`, matched: true };
+  return { text: `every current and active key of the vault at ${stored.location}, and every key that signed an audit checkpoint, matches its key check value`, matched: true };
 }
 
 function checkOutputFolder(file: string): void {
