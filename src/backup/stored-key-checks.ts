@@ -8,6 +8,8 @@ export interface StoredKeyCheck {
   keyId: string;
   state: string;
   checkValue: string;
+  /** Whether an audit checkpoint (written when entries are pruned) is signed with this key, so `aegis audit verify` needs it even once retired. */
+  signsCheckpoints: boolean;
 }
 
 export type StoredKeyChecks = { location: string; records: StoredKeyCheck[] } | { location: string; unavailable: string };
@@ -30,7 +32,9 @@ function readFromSqlite(file: string): StoredKeyChecks {
     const table = raw.prepare("select name from sqlite_master where type = 'table' and name = 'aegis_master_keys'").get();
     if (!table) return { location: file, unavailable: `${file} has no aegis_master_keys table` };
     const rows = raw.prepare('select key_id, state, check_value from aegis_master_keys order by created_at').all() as Array<Record<string, string>>;
-    return { location: file, records: rows.map(toCheck) };
+    const checkpoints = raw.prepare("select name from sqlite_master where type = 'table' and name = 'aegis_audit_checkpoints'").get();
+    const signers = checkpoints ? (raw.prepare('select distinct key_id from aegis_audit_checkpoints').pluck().all() as string[]) : [];
+    return { location: file, records: rows.map((row) => toCheck(row, signers)) };
   } finally {
     raw.close();
   }
@@ -49,14 +53,16 @@ async function readFromPostgres(url: string, schema: string | undefined): Promis
     const found = await client.query<{ found: boolean }>("select to_regclass('aegis_master_keys') is not null as found");
     if (!found.rows[0]?.found) return { location, unavailable: 'the database has no aegis_master_keys table' };
     const rows = await client.query<Record<string, string>>('select key_id, state, check_value from aegis_master_keys order by created_at');
-    return { location, records: rows.rows.map(toCheck) };
+    const checkpoints = await client.query<{ found: boolean }>("select to_regclass('aegis_audit_checkpoints') is not null as found");
+    const signers = checkpoints.rows[0]?.found ? (await client.query<{ key_id: string }>('select distinct key_id from aegis_audit_checkpoints')).rows.map((row) => row.key_id) : [];
+    return { location, records: rows.rows.map((row) => toCheck(row, signers)) };
   } finally {
     await client.end().catch(() => {});
   }
 }
 
-function toCheck(row: Record<string, string>): StoredKeyCheck {
-  return { keyId: row.key_id!, state: row.state!, checkValue: row.check_value! };
+function toCheck(row: Record<string, string>, checkpointSigners: string[]): StoredKeyCheck {
+  return { keyId: row.key_id!, state: row.state!, checkValue: row.check_value!, signsCheckpoints: checkpointSigners.includes(row.key_id!) };
 }
 
 /** Describes the database URL for messages, without user name or password. */
