@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { sql } from 'kysely';
 import type { Config, KeySource } from '../config/config.js';
 import { verifyKeyring } from '../crypto/keyring-loader.js';
+import { listMasterKeys } from '../crypto/master-keys.repository.js';
 import { describeKeySource } from '../crypto/key-sources.js';
 import type { Db } from '../db/database.js';
 import { pendingMigrations } from '../db/migrate.js';
@@ -79,6 +80,17 @@ async function checkMasterKey(db: Db, source: KeySource): Promise<CheckResult> {
   try {
     const { registered } = await verifyKeyring(db, source);
     if (!registered) return ok('master key', `the ${describeKeySource(source)} is usable; the first start registers it`);
+    const states = (await listMasterKeys(db.kysely)).map((record) => record.state);
+    if (!states.includes('current')) {
+      return fail('master key', 'The vault has master keys but none is current, so every write fails.', 'Run `aegis keys rotate` once to make a new key current.');
+    }
+    if (states.includes('active')) {
+      return warn(
+        'master key',
+        `The ${describeKeySource(source)} matches, but ${states.filter((state) => state === 'active').length} key(s) beside the current one are still active: a master key rotation stopped part-way, or is running now. Values still open.`,
+        'Unless a rotation is running, run `aegis keys rotate` to re-wrap the remaining values and retire the old keys.',
+      );
+    }
     return ok('master key', `the ${describeKeySource(source)} matches the vault's key check values`);
   } catch (error) {
     if (!(error instanceof StartupError)) throw error;

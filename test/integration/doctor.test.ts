@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { loadConfig } from '../../src/config/config.js';
+import { keyCheckValue } from '../../src/crypto/key-material.js';
 import { openDatabase } from '../../src/db/database.js';
 import type { CheckResult } from '../../src/doctor/check.js';
 import { runDoctor } from '../../src/doctor/doctor.js';
@@ -245,6 +246,44 @@ for (const dialect of await testDialects()) {
       assert.match(check.message, /does not hold the current master key/);
       assert.match(check.fix!, /keys\.master_key_file \(AEGIS_MASTER_KEY_FILE\)/);
       fs.rmSync(path.dirname(otherKeyFile), { recursive: true });
+    });
+
+    it('unfinished key rotation warns', async () => {
+      // A deployment of its own: this test changes the key file and the database, which the others
+      // compare in 'doctor wrote nothing'.
+      const own = await createDeployment(dialect);
+      const run = async () => {
+        const result = await runCli(['doctor', '--json'], { AEGIS_CONFIG: own.configFile }, { cwd: own.dir });
+        outputs.push(result.stdout, result.stderr);
+        return { result, check: findCheck(parseJson(result).checks, 'master key') };
+      };
+      const db = await openDatabase(loadConfig({ AEGIS_CONFIG: own.configFile }, own.dir));
+      try {
+        // A second key, current, beside the first one left active: a rotation that stopped part-way.
+        const second = crypto.randomBytes(32);
+        fs.appendFileSync(own.keyFile, `${second.toString('base64')}\n`);
+        await db.kysely.updateTable('aegis_master_keys').set({ state: 'active' }).execute();
+        await db.kysely
+          .insertInto('aegis_master_keys')
+          .values({ key_id: 'mk_doctor_test', state: 'current', check_value: keyCheckValue(second), source: 'file', kdf_salt: null, created_at: '2026-12-05T00:00:00.000Z', retired_at: null })
+          .execute();
+        const unfinished = await run();
+        assert.equal(unfinished.check.status, 'warn');
+        assert.match(unfinished.check.message, /1 key\(s\) beside the current one are still active/);
+        assert.match(unfinished.check.fix!, /keys rotate/);
+
+        await db.kysely.updateTable('aegis_master_keys').set({ state: 'retired' }).execute();
+        const noCurrent = await run();
+        assert.equal(noCurrent.result.code, 1);
+        assert.equal(noCurrent.check.status, 'fail');
+        assert.match(noCurrent.check.message, /none is current/);
+      } finally {
+        await db.close();
+        await own.sinks.close();
+        await own.n8n.close();
+        if (dialect === 'postgres') await dropSchema(own.schema);
+        fs.rmSync(own.dir, { recursive: true, force: true });
+      }
     });
 
     it('key file 0644 fails', async () => {
