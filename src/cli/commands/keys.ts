@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { AuditLog } from '../../audit/audit.service.js';
 import { AuditAction } from '../../audit/audit.types.js';
 import { collectKeys } from '../../backup/collect-keys.js';
 import { formatKeyFile, missingFromBackup } from '../../backup/key-restore.js';
@@ -14,11 +13,9 @@ import { KeyBackupError, RECOVERY_PASSPHRASE_VARIABLE, openKeyBackup, sealKeyBac
 import { generateMasterKey, rejectWeakPassphrase } from '../../crypto/key-material.js';
 import { listMasterKeys } from '../../crypto/master-keys.repository.js';
 import { rotateMasterKey } from '../../crypto/master-key-rotation.js';
-import { openDatabase } from '../../db/database.js';
-import { pendingMigrations } from '../../db/migrate.js';
-import { systemClock } from '../../lib/clock.js';
 import { StartupError } from '../../lib/errors.js';
 import { CommandError, cliCaller, integerAtLeast, printJson, printTable, withVault } from '../context.js';
+import { recordWithoutVault } from '../database-audit.js';
 
 export function registerKeyCommands(program: Command): void {
   const keys = program.command('keys').description('Manage master keys');
@@ -164,7 +161,12 @@ function registerRestoreCommand(keys: Command): void {
 
       const keyFile = path.resolve(options.toKeyFile);
       const summary = contents.keys.map((entry) => ({ key_id: entry.keyId, state: entry.state }));
-      const audit = check?.matched ? await auditRestore(keyFile, contents.createdAt, summary) : 'not written: the keys were not checked against the database';
+      const audit = check?.matched
+        ? await recordWithoutVault(
+            { credentialName: '*', action: AuditAction.keysRestored, target: `file:${keyFile}`, success: true, details: { keys: summary, backup_created_at: contents.createdAt } },
+            'restore',
+          )
+        : 'not written: the keys were not checked against the database';
       const checkText = check?.text ?? 'not checked (--no-database-check)';
       if (options.json) {
         return printJson({ key_file: keyFile, backup_created_at: contents.createdAt, keys: summary, database_check: checkText, audit_entry: audit });
@@ -176,43 +178,6 @@ function registerRestoreCommand(keys: Command): void {
           `Next: set AEGIS_MASTER_KEY_FILE=${keyFile} (and unset AEGIS_MASTER_KEY and AEGIS_MASTER_PASSPHRASE), then start AEGIS.\n`,
       );
     });
-}
-
-/**
- * Records the restore in the vault's audit log and returns what happened. It opens only the database,
- * not the vault: it runs no migration and registers no key, and it writes nothing when the schema is
- * behind this version. A failure is reported, not raised, because the key file is written by then.
- */
-async function auditRestore(keyFile: string, backupCreatedAt: string, keys: Array<{ key_id: string; state: string }>): Promise<string> {
-  let written = false;
-  try {
-    const config = loadConfig();
-    const db = await openDatabase(config);
-    try {
-      const pending = await pendingMigrations(db);
-      if (pending.length > 0) {
-        process.exitCode = 1;
-        return `not written: the database lacks migrations ${pending.join(', ')}; start this version of AEGIS once, then record the restore by hand`;
-      }
-      const audit = new AuditLog({ db, clock: systemClock });
-      await audit.record({
-        credentialName: '*',
-        action: AuditAction.keysRestored,
-        actor: cliCaller().actor,
-        target: `file:${keyFile}`,
-        success: true,
-        details: { keys, backup_created_at: backupCreatedAt },
-      });
-      written = true;
-    } finally {
-      await db.close();
-    }
-    return `written (${AuditAction.keysRestored})`;
-  } catch (error) {
-    process.exitCode = 1;
-    const reason = error instanceof Error ? error.message : 'unknown error';
-    return written ? `written (${AuditAction.keysRestored}), but closing the database failed: ${reason}` : `not written: ${reason}. Record the restore by hand, e.g. in your incident log`;
-  }
 }
 
 /**
