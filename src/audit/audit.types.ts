@@ -52,6 +52,7 @@ export const AuditAction = {
   keyRotated: 'key_rotated',
   keysBackedUp: 'keys_backed_up',
   keysRestored: 'keys_restored',
+  databaseBackedUp: 'database_backed_up',
   imported: 'imported',
   auditPruned: 'audit_pruned',
   auditExported: 'audit_exported',

@@ -130,6 +130,10 @@ describe('restore drill on sqlite', () => {
         // Both backups run while the server is serving.
         const backup = await aegis(drill, ['backup', '--to', databaseBackup]);
         assert.equal(backup.code, 0, backup.stderr);
+        assert.match(backup.stdout, /^audit entry: written \(database_backed_up\)$/m);
+        const entries = await runCli(['audit', 'export', '--format', 'jsonl', '--action', 'database_backed_up'], drill.env, { cwd: drill.root });
+        assert.equal(entries.code, 0, entries.stderr);
+        assert.match(entries.stdout, /"target":"file:[^"]*aegis\.db"/);
         assert.equal(fs.statSync(databaseBackup).mode & 0o777, 0o600);
         keyBackup = await backUpKeys(drill);
       } finally {

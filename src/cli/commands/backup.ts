@@ -6,7 +6,9 @@ import { backupLocationProblem } from '../../backup/locations.js';
 import { pgDumpCommand } from '../../backup/pg-dump.js';
 import { rejectExisting } from '../../backup/secret-file.js';
 import { loadConfig } from '../../config/config.js';
+import { AuditAction } from '../../audit/audit.types.js';
 import { CommandError, printJson } from '../context.js';
+import { recordWithoutVault } from '../database-audit.js';
 
 export function registerBackupCommand(program: Command): void {
   program
@@ -34,11 +36,18 @@ export function registerBackupCommand(program: Command): void {
       rejectExisting(options.to, options.force === true);
 
       const result = await backupSqlite(config.sqlitePath, options.to, options.force === true);
+      const file = path.resolve(options.to);
+      // A copy of the database is a copy of every sealed value, so it is on record like a reveal.
+      const audit = await recordWithoutVault(
+        { credentialName: '*', action: AuditAction.databaseBackedUp, target: `file:${file}`, success: true, details: { bytes: result.bytes, credentials: result.credentials } },
+        'backup',
+      );
       if (options.json) {
-        return printJson({ file: path.resolve(options.to), source: config.sqlitePath, bytes: result.bytes, credentials: result.credentials, audit_entries: result.auditEntries });
+        return printJson({ file, source: config.sqlitePath, bytes: result.bytes, credentials: result.credentials, audit_entries: result.auditEntries, audit_entry: audit });
       }
       process.stdout.write(
         `copied ${config.sqlitePath} to ${options.to} (${result.bytes} bytes, ${result.credentials} credentials, ${result.auditEntries} audit entries, integrity check ok, mode 0600)\n` +
+          `audit entry: ${audit}\n` +
           'The copy holds encrypted values only; restoring it needs the master keys too (`aegis keys backup`).\n',
       );
     });
