@@ -64,6 +64,9 @@ export function reportFailure(error: unknown): void {
   } else if (error instanceof StartupError) {
     process.stderr.write(`aegis: ${error.message}\n`);
     process.exitCode = 1;
+  } else if (isListenError(error)) {
+    process.stderr.write(`aegis: cannot listen (${error.message}). Stop the process that uses the address, or set AEGIS_HOST and AEGIS_PORT to another.\n`);
+    process.exitCode = 1;
   } else if (isSqliteLockTimeout(error)) {
     process.stderr.write('aegis: the SQLite database file stayed locked by another process (a long backup, prune or key rotation) past the busy timeout. Run the command again once that has finished.\n');
     process.exitCode = 1;
@@ -139,6 +142,13 @@ export function integerAtLeast(min: number): (value: string) => number {
 }
 
 /** Recognizes SQLite's errors for a damaged file or something that is not a database at all. */
+/** Tells whether the server could not listen: the address is in use, or the port needs privileges. */
+function isListenError(error: unknown): error is Error {
+  if (!(error instanceof Error)) return false;
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'EADDRINUSE' || (code === 'EACCES' && error.message.startsWith('listen '));
+}
+
 function isCorruptDatabase(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB';

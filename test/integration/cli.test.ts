@@ -93,6 +93,22 @@ describe('aegis help', () => {
     }
   });
 
+  it('names a port in use without a stack trace', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-port-'));
+    try {
+      const result = await runCli(['serve'], { AEGIS_DATA_DIR: dir, AEGIS_PORT: String(port), AEGIS_SCHEDULER: 'off' });
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, new RegExp(`^aegis: cannot listen \\(listen EADDRINUSE: address already in use 127\\.0\\.0\\.1:${port}\\)\\. Stop the process`, 'm'));
+      assert.doesNotMatch(result.stderr, /\n\s+at /);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('names an unreachable database without a stack trace', async () => {
     // A port nothing listens on: the server below is closed before the command runs.
     const server = net.createServer();
