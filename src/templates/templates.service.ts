@@ -11,7 +11,7 @@ import { PROVIDERS, ROTATION_STRATEGIES, type Credential, type Provider } from '
 import type { RegistryService } from '../registry/registry.service.js';
 import type { Caller } from '../tokens/caller.js';
 import { builtinTemplates } from './catalogue.js';
-import { checkValues, compileFields, fillProviderConfig, referencedFields } from './template-values.js';
+import { checkFieldPatterns, checkValues, compileFields, fillProviderConfig, referencedFields } from './template-values.js';
 import type { CredentialTemplate, RotationDefaults, TemplateSchema } from './template.types.js';
 
 export interface TemplateDeps {
@@ -185,6 +185,7 @@ function checkNewTemplate(input: NewTemplate): void {
   if (!(PROVIDERS as ReadonlyArray<string>).includes(input.provider)) throw new ValidationError('provider', `must be one of ${PROVIDERS.join(', ')}`);
   const fields = input.schema.fields;
   if (fields.type !== 'object') throw new ValidationError('schema.fields.type', 'must be "object": the fields describe the values object');
+  checkFieldPatterns('schema.fields', fields);
   compileFields('schema.fields', fields);
   const properties = (fields.properties ?? {}) as Record<string, unknown>;
   const required = Array.isArray(fields.required) ? (fields.required as unknown[]) : [];

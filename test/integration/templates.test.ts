@@ -266,6 +266,13 @@ for (const dialect of await testDialects()) {
       assert.ok(!listed.json.templates.some((template: { name: string }) => template.name.startsWith('slow-')), listed.body);
       const plain = await add('plain-pattern', { type: 'object', properties: { key: { type: 'string', pattern: '^key_[a-z0-9]{8,}$' } }, required: ['key'] });
       assert.equal(plain.status, 201, plain.body);
+      // Bounded repetition inside a group is fine: a MAC address and a GUID.
+      const bounded = await add('bounded-pattern', {
+        type: 'object',
+        properties: { key: { type: 'string', pattern: '^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$' }, id: { type: 'string', pattern: '^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$' } },
+        required: ['key'],
+      });
+      assert.equal(bounded.status, 201, bounded.body);
     });
 
     it('fixed provider settings are checked when added', async () => {
