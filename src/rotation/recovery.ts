@@ -3,7 +3,7 @@ import { enqueueAlert } from '../alerts/outbox.repository.js';
 import { acquireLease, findLease, ownerProcessIsGone, releaseLease, stillHolds, takeOverLease, type Lease } from '../leases/leases.repository.js';
 import { scrubSecrets } from '../lib/redact.js';
 import type { Credential } from '../registry/credential.types.js';
-import { credentialFromRow, saveCredential } from '../registry/credentials.repository.js';
+import { credentialFromRow, findCredentialForChange, saveCredential } from '../registry/credentials.repository.js';
 import { listVersions, makeCurrent } from '../registry/versions.repository.js';
 import { insertRotation } from './history.repository.js';
 import { openVersion, releaseRotationLease, type RotationDeps } from './rotation-deps.js';
@@ -119,8 +119,11 @@ async function recoverOne(deps: RotationDeps, credential: Credential, lease: Lea
   const now = deps.clock.now();
   await deps.db.kysely.transaction().execute(async (trx) => {
     if (!(await stillHolds(trx, deps.db.dialect, lease))) throw new Error('the lease was taken over during recovery');
+    // The row as it is now, locked before its versions, as every change takes them: the recovery sets
+    // only status, value and rotation times over it.
+    const fresh = (await findCredentialForChange(trx, deps.db.dialect, { id: credential.id })) ?? credential;
     await trx.updateTable('aegis_credential_versions').set({ state: 'failed' }).where('credential_id', '=', credential.id).where('state', '=', 'pending').where('version', '!=', complete ? pending!.version : -1).execute();
-    let updated: Credential = { ...credential, status: 'active', updatedAt: now.toISOString() };
+    let updated: Credential = { ...fresh, status: 'active', updatedAt: now.toISOString() };
     if (complete && pending) {
       await makeCurrent(trx, credential.id, pending.version);
       updated = { ...updated, encryptedValue: pending.encryptedValue, encryptionKeyId: pending.encryptionKeyId, lastRotatedAt: now.toISOString() };

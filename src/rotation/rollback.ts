@@ -38,6 +38,9 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
         versions: await listVersions(trx, found.id),
       }));
       if (credential === undefined || credential.status === 'retired') throw retiredError(name);
+      if (credential.status === 'rotating') {
+        throw new ConflictError('rotation_in_progress', `"${name}" is rotating. A rotation whose process stopped is recovered by the next scheduled run (POST /rotation/run-scheduled); retry the rollback after it.`);
+      }
       const current = versions.find((entry) => entry.isCurrent);
       if (!current) throw new AegisError(500, 'no_current_version', `Credential "${name}" has no current version.`);
       const target = pickTarget(name, versions, current, version);

@@ -62,14 +62,22 @@ export function rotationLeaseName(credentialId: string): string {
 }
 
 /**
- * Rejects a change to a credential with 409 while a rotation or rollback holds its lease: the rotation
- * would commit over the change, or work from settings the change replaced. `change` completes
+ * Rejects a change to a credential with 409 while a rotation or rollback holds its lease, or while the
+ * credential is `rotating`: the rotation would commit over the change, or work from settings the change
+ * replaced. A rotation that outlived its lease, or one a stopped process left, keeps the status until
+ * it commits or is recovered. `credential` is the row read for the change; `change` completes
  * "cannot be ... now", e.g. "changed".
  */
-export async function rejectWhileRotating(trx: Executor, credential: Pick<Credential, 'id' | 'name'>, now: Date, change: string): Promise<void> {
+export async function rejectWhileRotating(trx: Executor, credential: Pick<Credential, 'id' | 'name' | 'status'>, now: Date, change: string): Promise<void> {
   const lease = await findLease(trx, rotationLeaseName(credential.id));
   if (lease !== undefined && new Date(lease.expiresAt) > now) {
     throw new ConflictError('rotation_in_progress', `A rotation or rollback of "${credential.name}" is in progress, so it cannot be ${change} now. Retry once it has finished.`);
+  }
+  if (credential.status === 'rotating') {
+    throw new ConflictError(
+      'rotation_in_progress',
+      `"${credential.name}" is rotating, so it cannot be ${change} now. A rotation whose process stopped is recovered by the next scheduled run (POST /rotation/run-scheduled); retry after it.`,
+    );
   }
 }
 
@@ -257,11 +265,13 @@ export class RotationEngine {
     const now = this.#deps.clock.now();
     const committed = await this.#deps.db.kysely.transaction().execute(async (trx) => {
       if (!(await stillHolds(trx, this.#deps.db.dialect, lease))) return null;
+      // The row as it is now, not as the rotation read it: health checks, expiry alerts and the
+      // provider id may have changed it meanwhile, and the rotation sets only its own columns. It is
+      // locked before the versions, the order PATCH and DELETE take, so this commit and such a change
+      // cannot deadlock on each other.
+      const fresh = await findCredentialForChange(trx, this.#deps.db.dialect, { id: loaded.id });
       await makeCurrent(trx, loaded.id, newVersion);
       const row = await trx.selectFrom('aegis_credential_versions').select(['encrypted_value', 'encryption_key_id']).where('credential_id', '=', loaded.id).where('version', '=', newVersion).executeTakeFirstOrThrow();
-      // The row as it is now, not as the rotation read it: health checks, expiry alerts and the
-      // provider id may have changed it meanwhile, and the rotation sets only its own columns.
-      const fresh = await findCredentialForChange(trx, this.#deps.db.dialect, { id: loaded.id });
       const credential = rotatedCredential({ ...(fresh ?? loaded), providerCredentialId: loaded.providerCredentialId }, now, row.encrypted_value, row.encryption_key_id);
       await saveCredential(trx, credential);
       await this.#recordOutcome(trx, caller, credential, { previous: current.version, next: newVersion, request, success: true, error: null, attempts: run.attempts, durationMs: run.durationMs });

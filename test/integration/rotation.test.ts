@@ -233,6 +233,26 @@ for (const dialect of await testDialects()) {
       assert.equal((await call(t.app, 'GET', '/credentials/svc-busy', { token: t.adminToken })).json.credential_details.description, 'after');
     });
 
+    it('changes wait for an interrupted rotation', async () => {
+      const { id } = await createEnvCredential(t, 'svc-left', 'initial-value-left');
+      // A rotation whose process stopped, and whose lease has expired: only the status is left.
+      await t.vault.db.kysely.updateTable('aegis_credentials').set({ status: 'rotating' }).where('id', '=', id).execute();
+      const changes = [
+        await call(t.app, 'PATCH', '/credentials/svc-left', { token: t.adminToken, body: { description: 'during' } }),
+        await call(t.app, 'DELETE', '/credentials/svc-left', { token: t.adminToken }),
+        await call(t.app, 'POST', '/credentials/svc-left/rollback', { token: t.adminToken, body: {} }),
+      ];
+      for (const change of changes) {
+        assert.equal(change.status, 409, change.body);
+        assert.equal(change.json.code, 'rotation_in_progress');
+        assert.match(change.json.detail, /run-scheduled/);
+      }
+      const run = await call(t.app, 'POST', '/rotation/run-scheduled', { token: t.adminToken });
+      assert.deepEqual(run.json.recovered, [{ credential: 'svc-left', outcome: 'restored' }]);
+      const described = await call(t.app, 'PATCH', '/credentials/svc-left', { token: t.adminToken, body: { description: 'after' } });
+      assert.equal(described.status, 200, described.body);
+    });
+
     it('concurrent changes are all kept', async () => {
       const { id } = await createEnvCredential(t, 'svc-many', 'initial-value-many');
       const patch = (body: Record<string, unknown>) => call(t.app, 'PATCH', '/credentials/svc-many', { token: t.adminToken, body });
