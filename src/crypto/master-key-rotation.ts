@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { KeySource } from '../config/config.js';
 import type { Db, Executor } from '../db/database.js';
 import type { Clock } from '../lib/clock.js';
-import { acquireLease, findLease, ownerProcessIsGone, processOwner, releaseLease, renewLease, takeOverLease, type Lease } from '../leases/leases.repository.js';
+import { acquireLease, findLease, ownerProcessIsGone, processOwner, releaseLease, renewLease, stillHolds, takeOverLease, type Lease } from '../leases/leases.repository.js';
 import { AegisError, ConflictError, StartupError, ValidationError } from '../lib/errors.js';
 import { EnvelopeError } from './envelope.js';
 import { generateMasterKey, keyCheckValue, newKeyId, newSalt } from './key-material.js';
@@ -54,9 +54,7 @@ export async function rotateMasterKey(
   const lease = await takeRotationLease(db, clock);
   try {
     const keepLease = async () => {
-      if (!(await renewLease(db.kysely, lease, rotationLeaseMs, clock.now()))) {
-        throw new ConflictError('key_rotation_lease_lost', 'Master key rotation stopped: another process took over its lease. The new key stays current and no key was retired; run `aegis keys rotate` again once no other rotation runs.');
-      }
+      if (!(await renewLease(db.kysely, lease, rotationLeaseMs, clock.now()))) throw leaseLost();
     };
     const { keyId: newKeyId, key } = await addNewKey(db, source, clock);
     keyring.add(newKeyId, key);
@@ -75,16 +73,32 @@ export async function rotateMasterKey(
       if (left === 0) break;
     }
 
-    const retiredKeyIds: string[] = [];
-    for (const record of await listMasterKeys(db.kysely)) {
-      if (record.keyId === newKeyId || record.state === 'retired') continue;
-      await setMasterKeyState(db.kysely, record.keyId, 'retired', clock.now().toISOString());
-      retiredKeyIds.push(record.keyId);
-    }
+    // Retired only while this rotation still holds the lease and its key is still current, in one
+    // transaction: a rotation that took the lease over meanwhile must not lose its own current key.
+    const retiredKeyIds = await db.kysely.transaction().execute(async (trx) => {
+      const records = await listMasterKeys(trx);
+      if (!(await stillHolds(trx, db.dialect, lease)) || records.find((record) => record.keyId === newKeyId)?.state !== 'current') throw leaseLost();
+      const retired: string[] = [];
+      for (const record of records) {
+        if (record.keyId === newKeyId || record.state !== 'active') continue;
+        await setMasterKeyState(trx, record.keyId, 'retired', clock.now().toISOString());
+        retired.push(record.keyId);
+      }
+      return retired;
+    });
     return { newKeyId, rewrapped, retiredKeyIds };
   } finally {
-    await releaseLease(db.kysely, lease);
+    // A failed release (the database went away) must not hide the rotation's own outcome; the lease
+    // then expires after a minute.
+    await releaseLease(db.kysely, lease).catch(() => {});
   }
+}
+
+function leaseLost(): ConflictError {
+  return new ConflictError(
+    'key_rotation_lease_lost',
+    'Master key rotation stopped: another process took over its lease. The new key stays current unless that rotation replaced it, and no key was retired; run `aegis keys rotate` again once no other rotation runs.',
+  );
 }
 
 /** Takes the rotation lease, or over from a holder on this host whose process is gone (a rotation killed part-way); 409 while another rotation runs. */
@@ -145,6 +159,9 @@ async function rewrapAll(db: Db, keyring: Keyring, toKeyId: string, batchSize: n
         .limit(batchSize)
         .execute();
       for (const row of rows) {
+        // Every change locks a credential's row before its versions (findCredentialForChange); taking
+        // them in the other order here could deadlock with a PATCH on PostgreSQL.
+        if (db.dialect === 'postgres') await trx.selectFrom('aegis_credentials').select('id').where('id', '=', row.credential_id).forUpdate().execute();
         const context = { credentialId: row.credential_id, version: row.version };
         let envelope: string;
         try {
