@@ -74,7 +74,16 @@ class MigrationLockingSqliteAdapter extends KyselySqliteAdapter {
   override async releaseMigrationLock(db: Kysely<any>): Promise<void> {
     if (!this.#locked) return;
     this.#locked = false;
-    await sql`commit`.execute(db);
+    // Commits what ran, as Kysely did without the transaction: the migrations that succeeded, each
+    // recorded. SQLite may have rolled back already (a full disk), and then the migration's own error
+    // is the one to report, not this statement's.
+    try {
+      await sql`commit`.execute(db);
+    } catch (error) {
+      if (/no transaction is active/.test((error as Error).message)) return;
+      await sql`rollback`.execute(db).catch(() => {});
+      throw error;
+    }
   }
 }
 
