@@ -16,11 +16,17 @@ export function formatKeyFile(contents: KeyBackupContents, restoredAt: Date): st
   return `${lines.join('\n')}\n`;
 }
 
-/**
- * Lists the registered keys the vault still needs for which the backup contains no matching key: the
- * current and active keys, which open values, and retired keys that signed audit checkpoints.
- */
+/** Lists the registered keys the data still needs (current and active) for which the backup contains no matching key. */
 export function missingFromBackup(keys: BackupKey[], stored: StoredKeyCheck[]): StoredKeyCheck[] {
   const backedUpCheckValues = new Set(keys.map((entry) => entry.checkValue));
-  return stored.filter((record) => (record.state !== 'retired' || record.signsCheckpoints) && !backedUpCheckValues.has(record.checkValue));
+  return stored.filter((record) => record.state !== 'retired' && !backedUpCheckValues.has(record.checkValue));
+}
+
+/**
+ * Lists the retired keys that signed audit checkpoints and that the backup lacks. Values open without
+ * them, so a restore goes ahead, but `aegis audit verify` cannot check those checkpoints.
+ */
+export function missingCheckpointSigners(keys: BackupKey[], stored: StoredKeyCheck[]): StoredKeyCheck[] {
+  const backedUpCheckValues = new Set(keys.map((entry) => entry.checkValue));
+  return stored.filter((record) => record.state === 'retired' && record.signsCheckpoints && !backedUpCheckValues.has(record.checkValue));
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { describe, it } from 'node:test';
-import { missingFromBackup } from '../../src/backup/key-restore.js';
+import { missingCheckpointSigners, missingFromBackup } from '../../src/backup/key-restore.js';
 import type { StoredKeyCheck } from '../../src/backup/stored-key-checks.js';
 import type { BackupKey } from '../../src/crypto/key-backup.js';
 
@@ -16,16 +16,21 @@ function stored(keyId: string, state: string, signsCheckpoints = false): StoredK
 describe('key restore check', () => {
   const vault = [stored('mk_current', 'current'), stored('mk_active', 'active'), stored('mk_signer', 'retired', true), stored('mk_old', 'retired')];
 
-  it('needs current, active and checkpoint keys', () => {
+  it('needs current and active keys', () => {
     const missing = missingFromBackup([backupKey('mk_current', 'check-mk_current')], vault);
     assert.deepEqual(
       missing.map((record) => record.keyId),
-      ['mk_active', 'mk_signer'],
+      ['mk_active'],
     );
   });
 
-  it('accepts a backup with every needed key', () => {
-    const keys = ['mk_current', 'mk_active', 'mk_signer'].map((keyId) => backupKey(keyId, `check-${keyId}`));
+  it('names missing checkpoint signers', () => {
+    const keys = ['mk_current', 'mk_active'].map((keyId) => backupKey(keyId, `check-${keyId}`));
     assert.deepEqual(missingFromBackup(keys, vault), []);
+    assert.deepEqual(
+      missingCheckpointSigners(keys, vault).map((record) => record.keyId),
+      ['mk_signer'],
+    );
+    assert.deepEqual(missingCheckpointSigners([...keys, backupKey('mk_signer', 'check-mk_signer')], vault), []);
   });
 });
