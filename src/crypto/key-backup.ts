@@ -158,7 +158,7 @@ function parseBackupFile(text: string): KeyBackupFile {
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new KeyBackupError(`The file is not JSON, so it is not an AEGIS key backup (format "${KEY_BACKUP_FORMAT}").`);
+    throw new KeyBackupError(`The file is not JSON: it is damaged or truncated, or it is not an AEGIS key backup (format "${KEY_BACKUP_FORMAT}"). Use another copy of the backup.`);
   }
   const file = parsed as Partial<KeyBackupFile> | null;
   if (typeof file !== 'object' || file === null || file.format !== KEY_BACKUP_FORMAT) {

@@ -381,6 +381,11 @@ describe('key backup file', () => {
     assert.equal(openKeyBackup(JSON.stringify(sealed), passphrase).keys[0]!.key.equals(key), true);
   });
 
+  it('names a truncated file as damaged', () => {
+    const sealed = sealKeyBackup([entry], passphrase, new Date('2026-06-01T00:00:00Z'));
+    assert.throws(() => openKeyBackup(sealed.slice(0, sealed.length / 2), passphrase), /The file is not JSON: it is damaged or truncated/);
+  });
+
   it('rejects weak scrypt parameters', () => {
     const sealed = JSON.parse(sealKeyBackup([entry], passphrase, new Date('2026-06-01T00:00:00Z')));
     const weak = JSON.stringify({ ...sealed, kdf: { ...sealed.kdf, N: 2 ** 10 } });

@@ -175,7 +175,7 @@ function registerRestoreCommand(keys: Command): void {
         `wrote ${contents.keys.length} master key(s) (${contents.keys.map((entry) => entry.keyId).join(', ')}) to ${options.toKeyFile}, mode 0600\n` +
           `database check: ${checkText}\n` +
           `audit entry: ${audit}\n` +
-          `Next: set AEGIS_MASTER_KEY_FILE=${keyFile} (and unset AEGIS_MASTER_KEY and AEGIS_MASTER_PASSPHRASE), then start AEGIS.\n`,
+          `Next: set AEGIS_MASTER_KEY_FILE=${keyFile} (and unset AEGIS_MASTER_KEY and AEGIS_MASTER_PASSPHRASE), restore the database first if it was lost, then start AEGIS.\n`,
       );
     });
 }
