@@ -48,8 +48,14 @@ export async function verifyKeyring(
  */
 export async function registerFirstKey(db: Db, source: KeySource, clock: Clock, log: Logger): Promise<{ keyId: string; key: Buffer }> {
   if (source.kind === 'file' && source.generated && !fs.existsSync(source.path)) {
-    createKeyFile(source.path);
-    log.warn({ keyFile: source.path }, 'generated a master key file beside the data; for production keep the key apart (AEGIS_MASTER_KEY_FILE)');
+    try {
+      createKeyFile(source.path);
+      log.warn({ keyFile: source.path }, 'generated a master key file beside the data; for production keep the key apart (AEGIS_MASTER_KEY_FILE)');
+    } catch (error) {
+      // Another process starting on the same new data folder created it first; its key is used.
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      await waitForContent(source.path);
+    }
   }
   const salt = source.kind === 'passphrase' ? newSalt() : null;
   const [candidate] = readKeyCandidates(source, salt ? [salt] : []);
@@ -64,6 +70,11 @@ export async function registerFirstKey(db: Db, source: KeySource, clock: Clock, 
     createdAt: clock.now().toISOString(),
   });
   return { keyId, key: candidate.key };
+}
+
+/** Waits up to a second for a key file that another process has created to get its content, which it writes right after. */
+async function waitForContent(file: string): Promise<void> {
+  for (let attempt = 0; attempt < 20 && fs.statSync(file).size === 0; attempt += 1) await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
 function matchKeys(records: MasterKeyRecord[], source: KeySource): Map<string, Buffer> {

@@ -340,22 +340,25 @@ for (const dialect of await testDialects()) {
     });
 
     it('simultaneous CLI processes migrate once', async () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-first-cli-'));
-      const schema = `aegis_t_${crypto.randomBytes(6).toString('hex')}`;
-      const env = {
-        AEGIS_DATA_DIR: dir,
-        AEGIS_MASTER_KEY: randomKey(),
-        ...(dialect === 'postgres' ? { DATABASE_URL: testPostgresUrl, AEGIS_DATABASE_SCHEMA: schema } : {}),
-      };
-      try {
-        const results = await Promise.all(Array.from({ length: 3 }, () => runCli(['migrate'], env)));
-        for (const result of results) assert.equal(result.code, 0, result.stderr);
-        const listed = await runCli(['keys', 'list', '--json'], env);
-        assert.equal(listed.code, 0, listed.stderr);
-        assert.equal(JSON.parse(listed.stdout).length, 1, listed.stdout);
-      } finally {
-        if (dialect === 'postgres') await dropSchema(schema);
-        fs.rmSync(dir, { recursive: true, force: true });
+      // With a key from the environment (migrate), and with the key file that init generates.
+      for (const [command, key] of [['migrate', { AEGIS_MASTER_KEY: randomKey() }], ['init', {}]] as const) {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-first-cli-'));
+        const schema = `aegis_t_${crypto.randomBytes(6).toString('hex')}`;
+        const env = {
+          AEGIS_DATA_DIR: dir,
+          ...key,
+          ...(dialect === 'postgres' ? { DATABASE_URL: testPostgresUrl, AEGIS_DATABASE_SCHEMA: schema } : {}),
+        };
+        try {
+          const results = await Promise.all(Array.from({ length: 3 }, () => runCli([command], env)));
+          for (const result of results) assert.equal(result.code, 0, result.stderr);
+          const listed = await runCli(['keys', 'list', '--json'], env);
+          assert.equal(listed.code, 0, listed.stderr);
+          assert.equal(JSON.parse(listed.stdout).length, 1, listed.stdout);
+        } finally {
+          if (dialect === 'postgres') await dropSchema(schema);
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
       }
     });
 
