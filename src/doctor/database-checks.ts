@@ -66,6 +66,17 @@ function unreachable(config: Config, error: unknown): CheckResult {
 }
 
 async function checkMigrations(db: Db): Promise<CheckResult> {
+  if (db.dialect === 'postgres' && db.schema !== undefined) {
+    const found = await sql<{ found: boolean }>`select exists (select 1 from pg_namespace where nspname = ${db.schema}) as found`.execute(db.kysely);
+    if (!found.rows[0]?.found) {
+      // A first start creates the schema and an empty vault in it, which a misspelled name would hide.
+      return fail(
+        'migrations',
+        `The schema ${db.schema} does not exist in the database, so it holds no vault yet.`,
+        `Check ${setting('storage.database_schema', 'AEGIS_DATABASE_SCHEMA')}: a first start with a misspelled name creates a new, empty vault. For a new vault, run \`aegis migrate\`.`,
+      );
+    }
+  }
   const pending = await pendingMigrations(db);
   if (pending.length === 0) return ok('migrations', 'every migration is applied');
   return fail(

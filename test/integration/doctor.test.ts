@@ -311,7 +311,13 @@ for (const dialect of await testDialects()) {
         assert.equal(result.code, 1);
         const check = findCheck(checks, 'migrations');
         assert.equal(check.status, 'fail');
-        assert.match(check.message, /^\d+ migration\(s\) are not applied: 0001_initial, 0002_rotation, /);
+        // On PostgreSQL the schema itself is missing, which a misspelled name would also cause.
+        if (dialect === 'postgres') {
+          assert.equal(check.message, `The schema ${emptyDatabase.AEGIS_DATABASE_SCHEMA} does not exist in the database, so it holds no vault yet.`);
+          assert.match(check.fix!, /misspelled name creates a new, empty vault/);
+        } else {
+          assert.match(check.message, /^\d+ migration\(s\) are not applied: 0001_initial, 0002_rotation, /);
+        }
         // The fix names the deployment's configuration file, so the command acts on this vault.
         assert.ok(check.fix!.includes(`aegis --config ${deployment.configFile} migrate`), check.fix);
         if (dialect === 'sqlite') assert.equal(fs.statSync(emptyDatabase.AEGIS_SQLITE_PATH!).size, 0, 'doctor wrote to the empty SQLite file');
