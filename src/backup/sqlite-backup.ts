@@ -19,7 +19,9 @@ export interface SqliteBackupResult {
 export async function backupSqlite(source: string, file: string, force: boolean): Promise<SqliteBackupResult> {
   if (!fs.existsSync(source)) throw new CommandError(`There is no SQLite database at ${source}; check AEGIS_SQLITE_PATH or AEGIS_DATA_DIR.`);
   const database = new BetterSqlite3(source, { fileMustExist: true });
-  const temporary = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.partial`);
+  const folder = path.dirname(path.resolve(file));
+  removeStalePartials(folder, path.basename(file));
+  const temporary = path.join(folder, `.${path.basename(file)}.${process.pid}.partial`);
   try {
     database.pragma('busy_timeout = 5000');
     const table = database.prepare("select name from sqlite_master where type = 'table' and name = 'aegis_master_keys'").get();
@@ -39,6 +41,30 @@ export async function backupSqlite(source: string, file: string, force: boolean)
     return result;
   } finally {
     fs.rmSync(temporary, { force: true });
+  }
+}
+
+/**
+ * Removes the partial copies (and their SQLite journals) that an earlier backup to the same file left
+ * when its process was killed: each is a copy of every sealed value, up to the database's size. A
+ * partial file whose process still runs (a backup in progress) stays.
+ */
+function removeStalePartials(folder: string, name: string): void {
+  const prefix = `.${name}.`;
+  for (const entry of fs.readdirSync(folder)) {
+    const pid = entry.startsWith(prefix) ? /^(\d+)\.partial(-wal|-shm|-journal)?$/.exec(entry.slice(prefix.length))?.[1] : undefined;
+    if (pid === undefined || processRuns(Number(pid))) continue;
+    fs.rmSync(path.join(folder, entry), { force: true });
+  }
+}
+
+function processRuns(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
 
