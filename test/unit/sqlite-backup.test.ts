@@ -10,7 +10,7 @@ import { backupSqlite } from '../../src/backup/sqlite-backup.js';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-sqlite-backup-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** A SQLite file with the tables the backup reads. */
+/** Creates a SQLite file with the tables the backup reads. */
 function vaultFile(): string {
   const file = path.join(dir, 'aegis.db');
   const db = new BetterSqlite3(file);
