@@ -151,7 +151,14 @@ for (const dialect of await testDialects()) {
       const file = path.join(safe, 'reopen.json');
       assert.equal((await aegis(['keys', 'backup', '--to', file])).code, 0);
       const keyFile = path.join(safe, 'reopen.key');
-      assert.equal((await aegis(['keys', 'restore', '--from', file, '--to-key-file', keyFile])).code, 0);
+      const restored = await aegis(['keys', 'restore', '--from', file, '--to-key-file', keyFile]);
+      assert.equal(restored.code, 0, restored.stderr);
+      assert.doesNotMatch(restored.stdout, /inside the data folder/);
+      // A key file restored into the data folder works, with a warning.
+      const beside = await aegis(['keys', 'restore', '--from', file, '--to-key-file', path.join(t.dir, 'restored.key')]);
+      assert.equal(beside.code, 0, beside.stderr);
+      assert.match(beside.stdout, /^warning: .*restored\.key is inside the data folder .*, so a copy of the data contains its key/m);
+      fs.rmSync(path.join(t.dir, 'restored.key'));
 
       const reopened = await openTestVault(dialect, {
         reuse: { dir: t.dir, schema: t.env.AEGIS_DATABASE_SCHEMA },

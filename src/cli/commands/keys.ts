@@ -168,6 +168,8 @@ function registerRestoreCommand(keys: Command): void {
           )
         : 'not written: the keys were not checked against the database';
       const checkText = check?.text ?? 'not checked (--no-database-check)';
+      const dataDir = path.resolve(loadConfig().dataDir);
+      const insideData = keyFile.startsWith(`${dataDir}${path.sep}`);
       if (options.json) {
         return printJson({ key_file: keyFile, backup_created_at: contents.createdAt, keys: summary, database_check: checkText, audit_entry: audit });
       }
@@ -175,6 +177,7 @@ function registerRestoreCommand(keys: Command): void {
         `wrote ${contents.keys.length} master key(s) (${contents.keys.map((entry) => entry.keyId).join(', ')}) to ${options.toKeyFile}, mode 0600\n` +
           `database check: ${checkText}\n` +
           `audit entry: ${audit}\n` +
+          (insideData ? `warning: ${keyFile} is inside the data folder ${dataDir}, so a copy of the data contains its key; move it elsewhere for production.\n` : '') +
           `Next: set AEGIS_MASTER_KEY_FILE=${keyFile} (and unset AEGIS_MASTER_KEY and AEGIS_MASTER_PASSPHRASE), restore the database first if it was lost, then start AEGIS.\n`,
       );
     });
