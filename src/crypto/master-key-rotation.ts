@@ -161,7 +161,7 @@ async function rewrapAll(db: Db, keyring: Keyring, toKeyId: string, batchSize: n
       for (const row of rows) {
         // Every change locks a credential's row before its versions (findCredentialForChange); taking
         // them in the other order here could deadlock with a PATCH on PostgreSQL.
-        if (db.dialect === 'postgres') await trx.selectFrom('aegis_credentials').select('id').where('id', '=', row.credential_id).forUpdate().execute();
+        if (db.dialect === 'postgres') await trx.selectFrom('aegis_credentials').select('id').where('id', '=', row.credential_id).forNoKeyUpdate().execute();
         const context = { credentialId: row.credential_id, version: row.version };
         let envelope: string;
         try {

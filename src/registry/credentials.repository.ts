@@ -82,13 +82,15 @@ export async function saveCredential(db: Executor, credential: Credential): Prom
 /**
  * Reads a credential by name or id in a transaction that is about to change it. On PostgreSQL the row
  * stays locked until the transaction ends, so a concurrent change waits, then reads what this one wrote
- * instead of overwriting it. A SQLite transaction holds the write lock from its start (BEGIN
- * IMMEDIATE), which orders changes already.
+ * instead of overwriting it. The lock is FOR NO KEY UPDATE, the one an UPDATE takes: FOR UPDATE would
+ * also block the foreign key checks of audit entries that name the credential, and an audit group
+ * commit holding the chain head while it waits deadlocked with a rotation waiting for the head. A
+ * SQLite transaction holds the write lock from its start (BEGIN IMMEDIATE), which orders changes already.
  */
 export async function findCredentialForChange(trx: Executor, dialect: DialectName, where: { name: string } | { id: string }): Promise<Credential | undefined> {
   let query = trx.selectFrom('aegis_credentials').selectAll();
   query = 'name' in where ? query.where('name', '=', where.name) : query.where('id', '=', where.id);
-  if (dialect === 'postgres') query = query.forUpdate();
+  if (dialect === 'postgres') query = query.forNoKeyUpdate();
   const row = await query.executeTakeFirst();
   return row ? credentialFromRow(row) : undefined;
 }
