@@ -156,6 +156,9 @@ async function rewrapAll(db: Db, keyring: Keyring, toKeyId: string, batchSize: n
         .select(['id', 'credential_id', 'version', 'encrypted_value', 'is_current'])
         .where('encrypted_value', 'is not', null)
         .where('encryption_key_id', '!=', toKeyId)
+        // By credential, so the credential rows below are locked in id order, as lockCredentials does.
+        .orderBy('credential_id')
+        .orderBy('version')
         .limit(batchSize)
         .execute();
       for (const row of rows) {

@@ -3,6 +3,7 @@ import { alertMessages } from '../alerts/alert-types.js';
 import { enqueueAlert } from '../alerts/outbox.repository.js';
 import { toJson } from '../db/values.js';
 import type { Credential } from '../registry/credential.types.js';
+import { lockCredentials } from '../registry/credentials.repository.js';
 import { expiryStatusSql } from '../registry/status.js';
 import type { Caller } from '../tokens/caller.js';
 import type { HealthCheckResult, HealthMonitorDeps } from './health.types.js';
@@ -47,6 +48,7 @@ export async function recordChecks(deps: HealthMonitorDeps, caller: Caller, chec
         })),
       )
       .execute();
+    await lockCredentials(trx, db.dialect, checks.map((check) => check.credential.id));
     await trx
       .updateTable('aegis_credentials')
       .set({ last_health_check: checkedAt })

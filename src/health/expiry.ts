@@ -3,6 +3,7 @@ import { alertMessages } from '../alerts/alert-types.js';
 import { enqueueAlert, type AlertInput } from '../alerts/outbox.repository.js';
 import { toIso } from '../db/values.js';
 import type { CredentialStatus } from '../registry/credential.types.js';
+import { lockCredentials } from '../registry/credentials.repository.js';
 import { effectiveStatus, EXPIRY_STATUSES, expiryStatusSql, expiryWindowEndSql } from '../registry/status.js';
 import type { ExpiryRun, HealthMonitorDeps } from './health.types.js';
 
@@ -31,6 +32,8 @@ export async function evaluateExpiry(deps: HealthMonitorDeps): Promise<ExpiryRun
 
   const moved = await db.kysely.transaction().execute(async (trx) => {
     const target = expiryStatusSql(db.dialect, now);
+    const moving = await trx.selectFrom('aegis_credentials').select('id').where('status', 'in', [...EXPIRY_STATUSES]).where(sql<boolean>`status <> ${target}`).execute();
+    await lockCredentials(trx, db.dialect, moving.map((row) => row.id));
     const rows = await trx
       .updateTable('aegis_credentials')
       .set({ status: target })
@@ -150,7 +153,10 @@ async function raiseNew(deps: HealthMonitorDeps, due: AlertInput[], now: Date): 
       // Another process may have written the same condition since the read above; then this insert is dropped.
       if (await enqueueAlert(trx, alert, now)) raised.push(alert.credentialId!);
     }
-    if (raised.length > 0) await trx.updateTable('aegis_credentials').set({ alert_sent: true }).where('id', 'in', raised).execute();
+    if (raised.length > 0) {
+      await lockCredentials(trx, db.dialect, raised);
+      await trx.updateTable('aegis_credentials').set({ alert_sent: true }).where('id', 'in', raised).execute();
+    }
     return raised.length;
   });
 }

@@ -82,9 +82,9 @@ export async function saveCredential(db: Executor, credential: Credential): Prom
 /**
  * Reads a credential by name or id in a transaction that is about to change it. On PostgreSQL the row
  * stays locked until the transaction ends, so a concurrent change waits, then reads what this one wrote
- * instead of overwriting it. The lock is FOR NO KEY UPDATE, the one an UPDATE takes: FOR UPDATE would
- * also block the foreign key checks of audit entries that name the credential, and an audit group
- * commit holding the chain head while it waits deadlocked with a rotation waiting for the head. A
+ * instead of overwriting it. The lock is FOR NO KEY UPDATE, the one an UPDATE takes. FOR UPDATE would
+ * also block the foreign key checks of audit entries that name the credential. An audit group commit
+ * that held the chain head while waiting there deadlocked with a rotation waiting for the head. A
  * SQLite transaction holds the write lock from its start (BEGIN IMMEDIATE), which orders changes already.
  */
 export async function findCredentialForChange(trx: Executor, dialect: DialectName, where: { name: string } | { id: string }): Promise<Credential | undefined> {
@@ -93,6 +93,17 @@ export async function findCredentialForChange(trx: Executor, dialect: DialectNam
   if (dialect === 'postgres') query = query.forNoKeyUpdate();
   const row = await query.executeTakeFirst();
   return row ? credentialFromRow(row) : undefined;
+}
+
+/**
+ * Locks the rows of several credentials for a change, in the order of their ids, on PostgreSQL. A
+ * statement that updates many rows at once locks them in the order it finds them, so two such
+ * transactions (health checks and expiry in two processes, say) could each wait for the other.
+ * Taking the locks in one order first rules that out.
+ */
+export async function lockCredentials(trx: Executor, dialect: DialectName, ids: ReadonlyArray<string>): Promise<void> {
+  if (dialect !== 'postgres' || ids.length === 0) return;
+  await trx.selectFrom('aegis_credentials').select('id').where('id', 'in', [...ids]).orderBy('id').forNoKeyUpdate().execute();
 }
 
 export async function findCredentialByName(db: Executor, name: string): Promise<Credential | undefined> {

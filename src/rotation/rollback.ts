@@ -27,6 +27,9 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
     const started = performance.now();
     const found = await loadReachableCredential(deps.db.kysely, caller, name);
     if (found.status === 'retired') throw retiredError(name);
+    // Checked before the lease as well: taking over the expired lease of a rotation that is still
+    // running would make that rotation fail after it changed the provider.
+    if (found.status === 'rotating') throw rotatingError(name);
 
     const lease = await acquireLease(deps.db, rotationLeaseName(found.id), deps.owner, deps.leaseTtlMs, deps.clock.now());
     if (!lease) throw new ConflictError('rotation_in_progress', `A rotation or rollback of "${name}" is in progress. Retry the rollback once it has finished.`);
@@ -38,9 +41,7 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
         versions: await listVersions(trx, found.id),
       }));
       if (credential === undefined || credential.status === 'retired') throw retiredError(name);
-      if (credential.status === 'rotating') {
-        throw new ConflictError('rotation_in_progress', `"${name}" is rotating. A rotation whose process stopped is recovered by the next scheduled run (POST /rotation/run-scheduled); retry the rollback after it.`);
-      }
+      if (credential.status === 'rotating') throw rotatingError(name);
       const current = versions.find((entry) => entry.isCurrent);
       if (!current) throw new AegisError(500, 'no_current_version', `Credential "${name}" has no current version.`);
       const target = pickTarget(name, versions, current, version);
@@ -73,6 +74,8 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
       const now = deps.clock.now().toISOString();
       const committed = await deps.db.kysely.transaction().execute(async (trx) => {
         if (!(await stillHolds(trx, deps.db.dialect, lease))) return false;
+        // The credential's row before its versions, the order every change takes (no deadlock).
+        await findCredentialForChange(trx, deps.db.dialect, { id: credential.id });
         await makeCurrent(trx, credential.id, target.version);
         await trx
           .updateTable('aegis_credentials')
@@ -142,4 +145,8 @@ function pickTarget(name: string, versions: CredentialVersion[], current: Creden
 
 function retiredError(name: string): ConflictError {
   return new ConflictError('credential_retired', `Credential "${name}" is retired and cannot be rolled back.`);
+}
+
+function rotatingError(name: string): ConflictError {
+  return new ConflictError('rotation_in_progress', `"${name}" is rotating. A rotation whose process stopped is recovered by the next scheduled run (POST /rotation/run-scheduled); retry the rollback after it.`);
 }

@@ -186,7 +186,7 @@ export class RotationEngine {
         ? await this.#revokeIssued(loaded, adapter, value, oldValue, secrets)
         : null;
     const reason = scrubSecrets(restoreError ? `${lastError}; restoring the previous value also failed: ${restoreError}` : lastError, secrets);
-    await this.#recordFailure(caller, loaded, current.version, pending.version, request, reason, attempt, Math.round(performance.now() - started));
+    await this.#recordFailure(caller, loaded, current.version, pending.version, request, reason, attempt, Math.round(performance.now() - started), lease);
     const state: ProviderState = restoreError === null ? 'restored' : changedAtProvider ? 'unknown' : 'issued_key_left';
     throw new RotationFailedError(loaded.name, reason, { previous_version: current.version, attempts: attempt }, state);
   }
@@ -342,13 +342,29 @@ export class RotationEngine {
     }
   }
 
-  async #recordFailure(caller: Caller, loaded: Credential, previous: number, pendingVersion: number, request: RotateRequest, error: string, attempts: number, durationMs: number): Promise<void> {
-    await this.#deps.db.kysely.transaction().execute(async (trx) => {
+  async #recordFailure(
+    caller: Caller,
+    loaded: Credential,
+    previous: number,
+    pendingVersion: number,
+    request: RotateRequest,
+    error: string,
+    attempts: number,
+    durationMs: number,
+    lease: Lease,
+  ): Promise<void> {
+    const recorded = await this.#deps.db.kysely.transaction().execute(async (trx) => {
+      // A rotation whose lease was taken over leaves the outcome to the one that took it.
+      if (!(await stillHolds(trx, this.#deps.db.dialect, lease))) return false;
+      // The credential's row before its versions, the order every change takes (no deadlock).
+      await findCredentialForChange(trx, this.#deps.db.dialect, { id: loaded.id });
       await trx.updateTable('aegis_credential_versions').set({ state: 'failed' }).where('credential_id', '=', loaded.id).where('version', '=', pendingVersion).execute();
       const credential: Credential = { ...loaded, status: 'failed', updatedAt: this.#deps.clock.now().toISOString() };
       await trx.updateTable('aegis_credentials').set({ status: 'failed', updated_at: credential.updatedAt }).where('id', '=', loaded.id).execute();
       await this.#recordOutcome(trx, caller, credential, { previous, next: pendingVersion, request, success: false, error, attempts, durationMs });
+      return true;
     });
+    if (!recorded) this.#deps.log.warn({ credentialId: loaded.id, name: loaded.name }, 'the rotation failed after another process took over its lease; that process records the outcome');
     this.#deps.log.warn({ credentialId: loaded.id, name: loaded.name, attempts, trigger: request.trigger }, 'rotation failed');
     this.#deps.metrics?.recordRotation(request.trigger, 'failure', durationMs);
   }
