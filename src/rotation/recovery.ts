@@ -13,6 +13,8 @@ import { nextRotationAt } from './schedule.js';
 export interface RecoveryReport {
   completed: string[];
   restored: string[];
+  /** Closed as failed: the previous value could not be put back at the provider. */
+  failed: string[];
   skipped: string[];
 }
 
@@ -23,7 +25,7 @@ export interface RecoveryReport {
  * (where it takes values) and the attempt is marked failed. Either way no credential stays `rotating`.
  */
 export async function recoverRotations(deps: RotationDeps): Promise<RecoveryReport> {
-  const report: RecoveryReport = { completed: [], restored: [], skipped: [] };
+  const report: RecoveryReport = { completed: [], restored: [], failed: [], skipped: [] };
   await releaseUnreleasedLeases(deps);
   const rows = await findInterrupted(deps);
   for (const row of rows) {
@@ -99,7 +101,7 @@ async function leaseForRecovery(deps: RotationDeps, credential: Credential): Pro
   return takeOverLease(deps.db, holder, deps.owner, deps.leaseTtlMs, deps.clock.now());
 }
 
-async function recoverOne(deps: RotationDeps, credential: Credential, lease: Lease): Promise<'completed' | 'restored'> {
+async function recoverOne(deps: RotationDeps, credential: Credential, lease: Lease): Promise<'completed' | 'restored' | 'failed'> {
   const adapter = deps.adapters[credential.provider];
   const versions = await listVersions(deps.db.kysely, credential.id);
   const current = versions.find((entry) => entry.isCurrent);
@@ -112,8 +114,15 @@ async function recoverOne(deps: RotationDeps, credential: Credential, lease: Lea
     const test = await adapter.test(credential, pendingValue);
     complete = test.healthy;
   }
+  // When the previous value cannot be put back (the provider fails), the attempt is still closed, as
+  // `failed`: left `rotating`, the credential would refuse every change until the provider recovers.
+  let restoreError: string | null = null;
   if (!complete && adapter.setValue && currentValue !== null) {
-    await adapter.setValue(credential, currentValue, pendingValue);
+    try {
+      await adapter.setValue(credential, currentValue, pendingValue);
+    } catch (error) {
+      restoreError = scrubSecrets((error as Error).message, [pendingValue ?? '', currentValue]);
+    }
   }
 
   const now = deps.clock.now();
@@ -123,7 +132,7 @@ async function recoverOne(deps: RotationDeps, credential: Credential, lease: Lea
     // only status, value and rotation times over it.
     const fresh = (await findCredentialForChange(trx, deps.db.dialect, { id: credential.id })) ?? credential;
     await trx.updateTable('aegis_credential_versions').set({ state: 'failed' }).where('credential_id', '=', credential.id).where('state', '=', 'pending').where('version', '!=', complete ? pending!.version : -1).execute();
-    let updated: Credential = { ...fresh, status: 'active', updatedAt: now.toISOString() };
+    let updated: Credential = { ...fresh, status: restoreError === null ? 'active' : 'failed', updatedAt: now.toISOString() };
     if (complete && pending) {
       await makeCurrent(trx, credential.id, pending.version);
       updated = { ...updated, encryptedValue: pending.encryptedValue, encryptionKeyId: pending.encryptionKeyId, lastRotatedAt: now.toISOString() };
@@ -132,7 +141,11 @@ async function recoverOne(deps: RotationDeps, credential: Credential, lease: Lea
     await saveCredential(trx, updated);
     const previousVersion = current?.version ?? null;
     const newVersion = pending?.version ?? null;
-    const error = complete ? null : 'the process stopped during the rotation; the previous value was restored';
+    const error = complete
+      ? null
+      : restoreError === null
+        ? 'the process stopped during the rotation; the previous value was restored'
+        : `the process stopped during the rotation, and putting the previous value back failed (${restoreError}); the provider may hold the attempted value or neither, so check it before rotating again`;
     await insertRotation(trx, {
       credentialId: credential.id,
       rotatedAt: now.toISOString(),
@@ -153,23 +166,23 @@ async function recoverOne(deps: RotationDeps, credential: Credential, lease: Lea
       actor: 'system',
       success: complete,
       errorMessage: error,
-      details: { trigger: 'recovery', previous_version: previousVersion, new_version: newVersion, outcome: complete ? 'completed' : 'restored' },
+      details: { trigger: 'recovery', previous_version: previousVersion, new_version: newVersion, outcome: complete ? 'completed' : restoreError === null ? 'restored' : 'unknown' },
     });
-    if (!complete && newVersion !== null) {
+    if (!complete && (newVersion !== null || restoreError !== null)) {
       await enqueueAlert(
         trx,
         {
           type: 'rotation_failed',
-          conditionKey: `rotation_failed:${credential.id}:${newVersion}`,
+          conditionKey: `rotation_failed:${credential.id}:${newVersion ?? 'recovery'}`,
           credentialId: credential.id,
           credentialName: credential.name,
           message: alertMessages.rotationFailed(credential.name, scrubSecrets(error!, [pendingValue ?? '', currentValue ?? ''])),
-          details: { attempted_version: newVersion, trigger: 'recovery' },
+          details: { attempted_version: newVersion, trigger: 'recovery', provider_state: restoreError === null ? 'restored' : 'unknown' },
         },
         now,
       );
     }
   });
-  return complete ? 'completed' : 'restored';
+  return complete ? 'completed' : restoreError === null ? 'restored' : 'failed';
 }
 

@@ -172,8 +172,8 @@ export function registerRotationRoutes(app: FastifyInstance, rotation: Rotation)
               },
               recovered: {
                 type: 'array',
-                description: 'Rotations a stopped process left rotating, finished before this run: completed keeps the new value, restored puts the old one back',
-                items: { type: 'object', properties: { credential: { type: 'string' }, outcome: { type: 'string', enum: ['completed', 'restored'] } } },
+                description: 'Rotations a stopped process left rotating, closed before this run: completed keeps the new value, restored puts the old one back, failed means putting it back failed',
+                items: { type: 'object', properties: { credential: { type: 'string' }, outcome: { type: 'string', enum: ['completed', 'restored', 'failed'] } } },
               },
             },
           },

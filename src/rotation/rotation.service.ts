@@ -34,7 +34,7 @@ export class Rotation {
   async runScheduled(caller: Caller): Promise<ScheduledRun> {
     const recovery = await recoverRotations(this.#deps);
     const recovered: ScheduledRun['recovered'] = [];
-    for (const [outcome, names] of [['completed', recovery.completed], ['restored', recovery.restored]] as const) {
+    for (const [outcome, names] of [['completed', recovery.completed], ['restored', recovery.restored], ['failed', recovery.failed]] as const) {
       for (const name of names) {
         // Recovery covers every credential, and the response names only those the token reaches.
         const credential = await findCredentialByName(this.#deps.db.kysely, name);

@@ -19,8 +19,11 @@ export interface ScheduledRun {
   failed: number;
   skipped: number;
   details: ScheduledRunDetail[];
-  /** Rotations that a stopped process left `rotating`, finished before the run: the new value kept (`completed`) or the old one put back (`restored`). */
-  recovered: { credential: string; outcome: 'completed' | 'restored' }[];
+  /**
+   * Rotations that a stopped process left `rotating`, closed before the run: the new value kept
+   * (`completed`), the old one put back (`restored`), or `failed` when putting it back failed.
+   */
+  recovered: { credential: string; outcome: 'completed' | 'restored' | 'failed' }[];
 }
 
 /**

@@ -253,6 +253,21 @@ for (const dialect of await testDialects()) {
       assert.equal(described.status, 200, described.body);
     });
 
+    it('recovery closes a rotation it cannot restore', async () => {
+      // failing.env's reload command fails, so recovery cannot put the previous value back.
+      const { id } = await createEnvCredential(t, 'svc-stuck', 'initial-value-stuck', failingFile);
+      await t.vault.db.kysely.updateTable('aegis_credentials').set({ status: 'rotating' }).where('id', '=', id).execute();
+      const run = await call(t.app, 'POST', '/rotation/run-scheduled', { token: t.adminToken });
+      assert.deepEqual(run.json.recovered, [{ credential: 'svc-stuck', outcome: 'failed' }]);
+      const detail = (await call(t.app, 'GET', '/credentials/svc-stuck', { token: t.adminToken })).json.credential_details;
+      assert.equal(detail.status, 'failed');
+      const [history] = (await call(t.app, 'GET', '/rotation/history?credential_name=svc-stuck', { token: t.adminToken })).json.history;
+      assert.match(history.error_message, /putting the previous value back failed/);
+      // No longer rotating, so its settings can be fixed again.
+      const described = await call(t.app, 'PATCH', '/credentials/svc-stuck', { token: t.adminToken, body: { description: 'fixed' } });
+      assert.equal(described.status, 200, described.body);
+    });
+
     it('concurrent changes are all kept', async () => {
       const { id } = await createEnvCredential(t, 'svc-many', 'initial-value-many');
       const patch = (body: Record<string, unknown>) => call(t.app, 'PATCH', '/credentials/svc-many', { token: t.adminToken, body });
