@@ -29,43 +29,46 @@ export function compileFields(field: string, fields: Record<string, unknown>): V
   return validate;
 }
 
+/** Repetitions allowed around a part of variable length: {3} (an IPv4 address) passes, {1,64} does not. */
+const maxOuterRepetitions = 10;
+
 /**
- * Rejects a field schema with a pattern that repeats, without a bound, a group that itself repeats
- * without a bound, such as ^(a+)+$. Such a pattern backtracks exponentially on a long value that
- * almost matches, and the event loop would serve nothing while it runs. Bounded repetition, as in
- * ^([0-9a-f]{2}:){5}[0-9a-f]{2}$, passes. So do overlapping alternatives such as ^(a|a)*$, which
- * backtrack too but are not found. Runs when a template is added, so templates stored before the
- * check still import.
+ * Rejects a field schema with a pattern that repeats, more than a few times, a part that itself
+ * repeats a variable number of times, such as ^(a+)+$ or ^(a{1,64}){1,64}$. Such a pattern
+ * backtracks exponentially on a long value that almost matches, and the event loop would serve
+ * nothing while it runs. Parts of fixed length pass (^([0-9a-f]{2}:){5}[0-9a-f]{2}$), and so does
+ * ^((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}...$. Overlapping alternatives such as ^(a|a)*$ backtrack too and are
+ * not found. A pattern the tokenizer cannot read (lookbehind) is rejected, since it cannot be
+ * checked. Runs when a template is added, so templates stored before the check still import.
  */
 export function checkFieldPatterns(field: string, fields: Record<string, unknown>): void {
   for (const pattern of schemaPatterns(fields)) {
-    if (nestsUnboundedRepetition(pattern)) {
-      throw new ValidationError(field, `has the pattern ${JSON.stringify(pattern)}, which repeats a repeated group without a bound (such as (a+)+) and can take exponential time on some values. Rewrite it without the nested + or *, or bound one of them ({1,64}).`);
-    }
+    const problem = patternProblem(pattern);
+    if (problem !== undefined) throw new ValidationError(field, `has the pattern ${JSON.stringify(pattern)}, which ${problem}`);
   }
 }
 
-/** Tells whether an unbounded repetition (`+`, `*`, `{n,}`) contains another one, at any depth. A pattern the tokenizer cannot read is left to ajv, which compiles it. */
-function nestsUnboundedRepetition(pattern: string): boolean {
+/** Describes why a pattern may backtrack without end, or returns undefined when it passes the check above. */
+function patternProblem(pattern: string): string | undefined {
   let root: Root;
   try {
     root = tokenize(pattern);
   } catch {
-    return false;
+    return 'AEGIS cannot check for slow backtracking (lookbehind and some other syntax). Rewrite it without them.';
   }
-  const walk = (token: Tokens, insideUnbounded: boolean): boolean => {
+  const walk = (token: Tokens, insideRepeated: boolean): boolean => {
     if (token.type === types.REPETITION) {
-      const unbounded = token.max === Infinity;
-      if (unbounded && insideUnbounded) return true;
-      return walk(token.value, insideUnbounded || unbounded);
+      if (insideRepeated && token.min !== token.max) return true;
+      return walk(token.value, insideRepeated || token.max > maxOuterRepetitions);
     }
     if (token.type === types.ROOT || token.type === types.GROUP) {
       const branches = token.options ?? (token.stack ? [token.stack] : []);
-      return branches.some((branch) => branch.some((child) => walk(child, insideUnbounded)));
+      return branches.some((branch) => branch.some((child) => walk(child, insideRepeated)));
     }
     return false;
   };
-  return walk(root, false);
+  if (!walk(root, false)) return undefined;
+  return 'repeats a part of variable length (such as (a+)+ or (a{1,9}){1,64}) and can take exponential time on some values. Rewrite it so that the repeated part has a fixed length, or repeat it at most 10 times.';
 }
 
 /** Lists the regular expressions of a JSON schema: the values of `pattern` and the keys of `patternProperties`, up to 64 levels deep. */

@@ -262,6 +262,9 @@ for (const dialect of await testDialects()) {
       const keyed = await add('slow-keys', { type: 'object', properties: { key: { type: 'string' } }, patternProperties: { '^(\\w+\\s?)*$': { type: 'string' } } });
       assert.equal(keyed.status, 400, keyed.body);
       assert.equal(keyed.json.field, 'schema.fields');
+      const behind = await add('slow-lookbehind', { type: 'object', properties: { key: { type: 'string', pattern: '^(?<!x)(a+)+$' } }, required: ['key'] });
+      assert.equal(behind.status, 400, behind.body);
+      assert.match(behind.json.detail, /cannot check/);
       const listed = await call(t.app, 'GET', '/templates', { token: t.adminToken });
       assert.ok(!listed.json.templates.some((template: { name: string }) => template.name.startsWith('slow-')), listed.body);
       const plain = await add('plain-pattern', { type: 'object', properties: { key: { type: 'string', pattern: '^key_[a-z0-9]{8,}$' } }, required: ['key'] });
