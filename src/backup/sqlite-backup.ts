@@ -18,9 +18,9 @@ export interface SqliteBackupResult {
  */
 export async function backupSqlite(source: string, file: string, force: boolean): Promise<SqliteBackupResult> {
   if (!fs.existsSync(source)) throw new CommandError(`There is no SQLite database at ${source}; check AEGIS_SQLITE_PATH or AEGIS_DATA_DIR.`);
-  const database = new BetterSqlite3(source, { fileMustExist: true });
   const folder = path.dirname(path.resolve(file));
   removeStalePartials(folder, path.basename(file));
+  const database = new BetterSqlite3(source, { fileMustExist: true });
   const temporary = path.join(folder, `.${path.basename(file)}.${process.pid}.partial`);
   try {
     database.pragma('busy_timeout = 5000');
@@ -47,7 +47,9 @@ export async function backupSqlite(source: string, file: string, force: boolean)
 /**
  * Removes the partial copies (and their SQLite journals) that an earlier backup to the same file left
  * when its process was killed: each is a copy of every sealed value, up to the database's size. A
- * partial file whose process still runs (a backup in progress) stays.
+ * partial file whose process still runs (a backup in progress) stays. One with this process's id is
+ * stale too: this process has not started its copy yet, and in a container every run may have the
+ * same id.
  */
 function removeStalePartials(folder: string, name: string): void {
   const prefix = `.${name}.`;
@@ -59,7 +61,7 @@ function removeStalePartials(folder: string, name: string): void {
 }
 
 function processRuns(pid: number): boolean {
-  if (pid === process.pid) return true;
+  if (pid === process.pid) return false;
   try {
     process.kill(pid, 0);
     return true;

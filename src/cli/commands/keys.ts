@@ -171,7 +171,7 @@ function registerRestoreCommand(keys: Command): void {
       const dataDir = path.resolve(loadConfig().dataDir);
       const insideData = keyFile.startsWith(`${dataDir}${path.sep}`);
       if (options.json) {
-        return printJson({ key_file: keyFile, backup_created_at: contents.createdAt, keys: summary, database_check: checkText, audit_entry: audit });
+        return printJson({ key_file: keyFile, backup_created_at: contents.createdAt, keys: summary, database_check: checkText, audit_entry: audit, inside_data_folder: insideData });
       }
       process.stdout.write(
         `wrote ${contents.keys.length} master key(s) (${contents.keys.map((entry) => entry.keyId).join(', ')}) to ${options.toKeyFile}, mode 0600\n` +
