@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { AuditLog } from '../audit/audit.service.js';
 import { AuditAction } from '../audit/audit.types.js';
 import type { Db } from '../db/database.js';
@@ -9,6 +10,9 @@ import type { Caller } from './caller.js';
 import { isScope, SCOPES, type Scope } from './scopes.js';
 import { hashSecret, newToken, parseToken, secretMatches } from './token-format.js';
 import { countTokens, findToken, insertToken, listTokens, markRevoked, touchToken, type TokenRecord } from './tokens.repository.js';
+
+/** The PostgreSQL advisory lock key that orders first starts creating the initial admin token (an arbitrary constant). */
+const initialAdminLockKey = 0x4145_4749;
 
 export interface CreateTokenInput {
   actor: string;
@@ -51,6 +55,12 @@ export class TokenService {
 
   /** Creates a token and returns its plaintext, which is shown once and never stored. */
   async create(caller: Caller, input: CreateTokenInput): Promise<{ token: string; view: TokenView }> {
+    const created = await this.#create(caller, input, false);
+    return created!;
+  }
+
+  /** Creates a token; with `onlyFirst`, only when the vault has none yet, and returns null otherwise. */
+  async #create(caller: Caller, input: CreateTokenInput, onlyFirst: boolean): Promise<{ token: string; view: TokenView } | null> {
     const scopes = validateScopes(input.scopes);
     if (!actorPattern.test(input.actor)) {
       throw new ValidationError('actor', 'must be 1 to 64 letters, digits or . _ : @ / -');
@@ -83,7 +93,14 @@ export class TokenService {
       lastUsedAt: null,
       revokedAt: null,
     };
-    await this.#db.kysely.transaction().execute(async (trx) => {
+    const inserted = await this.#db.kysely.transaction().execute(async (trx) => {
+      if (onlyFirst) {
+        // Servers starting together on a new vault each found no token and each printed an admin
+        // token. On PostgreSQL a transaction-scoped advisory lock orders them (SQLite's BEGIN
+        // IMMEDIATE does already), so the count below sees the first one's token.
+        if (this.#db.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${initialAdminLockKey})`.execute(trx);
+        if ((await countTokens(trx)) > 0) return false;
+      }
       await insertToken(trx, record);
       await this.#audit.recordIn(trx, {
         credentialName: '*',
@@ -94,16 +111,17 @@ export class TokenService {
         ipAddress: caller.ipAddress,
         success: true,
       });
+      return true;
     });
-    return { token, view: toView(record) };
+    return inserted ? { token, view: toView(record) } : null;
   }
 
   /** Creates the first admin token when the vault has none; returns its plaintext, or null. */
   async createInitialAdmin(): Promise<string | null> {
     if ((await countTokens(this.#db.kysely)) > 0) return null;
     const system: Caller = { actor: 'system', tokenId: null, scopes: ['admin'], namePatterns: [], tags: [], ipAddress: null };
-    const { token } = await this.create(system, { actor: 'admin', scopes: ['admin'], description: 'created at first start' });
-    return token;
+    const created = await this.#create(system, { actor: 'admin', scopes: ['admin'], description: 'created at first start' }, true);
+    return created?.token ?? null;
   }
 
   async list(caller: Caller): Promise<TokenView[]> {
