@@ -97,7 +97,7 @@ export class TokenService {
       if (onlyFirst) {
         // Servers starting together on a new vault each found no token and each printed an admin
         // token. On PostgreSQL a transaction-scoped advisory lock orders them (SQLite's BEGIN
-        // IMMEDIATE does already), so the count below sees the first one's token.
+        // IMMEDIATE does already), so the count below includes the first one's token.
         if (this.#db.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${initialAdminLockKey})`.execute(trx);
         if ((await countTokens(trx)) > 0) return false;
       }
