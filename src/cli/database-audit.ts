@@ -10,9 +10,10 @@ import { cliCaller } from './context.js';
  * Records one audit entry for a CLI command that works without the vault (a database copy, a key
  * restore) and returns what happened, for the command to print. It opens only the database: it runs
  * no migration and registers no key, and it writes nothing when the schema is behind this version.
- * A failure sets exit code 1 and is described, not raised, because the command's file is written by then.
+ * `event` names the action in the messages it returns ("backup", "restore"). A failure sets exit code 1 and is
+ * described, not raised, because the command's file is written by then.
  */
-export async function recordWithoutVault(entry: Omit<AuditEntryInput, 'actor'>, what: string): Promise<string> {
+export async function recordWithoutVault(entry: Omit<AuditEntryInput, 'actor'>, event: string): Promise<string> {
   let written = false;
   try {
     const db = await openDatabase(loadConfig());
@@ -20,7 +21,7 @@ export async function recordWithoutVault(entry: Omit<AuditEntryInput, 'actor'>, 
       const pending = await pendingMigrations(db);
       if (pending.length > 0) {
         process.exitCode = 1;
-        return `not written: the database lacks migrations ${pending.join(', ')}; start this version of AEGIS once, then record the ${what} by hand`;
+        return `not written: the database lacks migrations ${pending.join(', ')}; start this version of AEGIS once, then record the ${event} by hand`;
       }
       await new AuditLog({ db, clock: systemClock }).record({ ...entry, actor: cliCaller().actor });
       written = true;
@@ -31,6 +32,6 @@ export async function recordWithoutVault(entry: Omit<AuditEntryInput, 'actor'>, 
   } catch (error) {
     process.exitCode = 1;
     const reason = error instanceof Error ? error.message : 'unknown error';
-    return written ? `written (${entry.action}), but closing the database failed: ${reason}` : `not written: ${reason}. Record the ${what} by hand, e.g. in your incident log`;
+    return written ? `written (${entry.action}), but closing the database failed: ${reason}` : `not written: ${reason}. Record the ${event} by hand, e.g. in your incident log`;
   }
 }

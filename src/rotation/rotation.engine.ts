@@ -266,9 +266,8 @@ export class RotationEngine {
     const committed = await this.#deps.db.kysely.transaction().execute(async (trx) => {
       if (!(await stillHolds(trx, this.#deps.db.dialect, lease))) return null;
       // The row as it is now, not as the rotation read it: health checks, expiry alerts and the
-      // provider id may have changed it meanwhile, and the rotation sets only its own columns. It is
-      // locked before the versions, the order PATCH and DELETE take, so this commit and such a change
-      // cannot deadlock on each other.
+      // provider id may have changed it meanwhile, and the rotation sets only its own columns. The row
+      // is locked before the versions, in the same order as PATCH and DELETE lock them.
       const fresh = await findCredentialForChange(trx, this.#deps.db.dialect, { id: loaded.id });
       await makeCurrent(trx, loaded.id, newVersion);
       const row = await trx.selectFrom('aegis_credential_versions').select(['encrypted_value', 'encryption_key_id']).where('credential_id', '=', loaded.id).where('version', '=', newVersion).executeTakeFirstOrThrow();

@@ -70,6 +70,17 @@ function wrapSetValue(t: TestVault, credentialId: string, afterSet: () => Promis
   };
 }
 
+/** Sends each change a rotation must hold back (a new value, a description, a retire and a rollback) one after another, and returns the responses. */
+async function changeAll(t: TestVault, name: string) {
+  const options = { token: t.adminToken };
+  return [
+    await call(t.app, 'PATCH', `/credentials/${name}`, { ...options, body: { value: 'patched-during-rotation' } }),
+    await call(t.app, 'PATCH', `/credentials/${name}`, { ...options, body: { description: 'during' } }),
+    await call(t.app, 'DELETE', `/credentials/${name}`, options),
+    await call(t.app, 'POST', `/credentials/${name}/rollback`, { ...options, body: {} }),
+  ];
+}
+
 /** Every row of a table as JSON text, to search for values that must not be stored there. */
 async function tableText(t: TestVault, table: string): Promise<string> {
   const result = await sql`select * from ${sql.table(table)}`.execute(t.vault.db.kysely);
@@ -204,13 +215,7 @@ for (const dialect of await testDialects()) {
       try {
         const rotation = call(t.app, 'POST', '/credentials/svc-busy/rotate', { token: t.adminToken, body: {} });
         await inSetValue;
-        const changes = [
-          await call(t.app, 'PATCH', '/credentials/svc-busy', { token: t.adminToken, body: { value: 'patched-during-rotation' } }),
-          await call(t.app, 'PATCH', '/credentials/svc-busy', { token: t.adminToken, body: { description: 'during' } }),
-          await call(t.app, 'DELETE', '/credentials/svc-busy', { token: t.adminToken }),
-          await call(t.app, 'POST', '/credentials/svc-busy/rollback', { token: t.adminToken, body: {} }),
-        ];
-        for (const change of changes) {
+        for (const change of await changeAll(t, 'svc-busy')) {
           assert.equal(change.status, 409, change.body);
           assert.equal(change.json.code, 'rotation_in_progress');
         }
@@ -237,12 +242,7 @@ for (const dialect of await testDialects()) {
       const { id } = await createEnvCredential(t, 'svc-left', 'initial-value-left');
       // A rotation whose process stopped, and whose lease has expired: only the status is left.
       await t.vault.db.kysely.updateTable('aegis_credentials').set({ status: 'rotating' }).where('id', '=', id).execute();
-      const changes = [
-        await call(t.app, 'PATCH', '/credentials/svc-left', { token: t.adminToken, body: { description: 'during' } }),
-        await call(t.app, 'DELETE', '/credentials/svc-left', { token: t.adminToken }),
-        await call(t.app, 'POST', '/credentials/svc-left/rollback', { token: t.adminToken, body: {} }),
-      ];
-      for (const change of changes) {
+      for (const change of await changeAll(t, 'svc-left')) {
         assert.equal(change.status, 409, change.body);
         assert.equal(change.json.code, 'rotation_in_progress');
         assert.match(change.json.detail, /run-scheduled/);

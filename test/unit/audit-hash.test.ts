@@ -41,6 +41,23 @@ const storedEntry = fc.record({
   timestamp: fc.date({ noInvalidDate: true }).map((date) => date.toISOString()),
 });
 
+/** An entry with unsorted keys inside details, whose hash the chain code computed before the shortcut existed. */
+const knownEntry = {
+  id: 'a',
+  seq: 1,
+  timestamp: '2026-12-05T00:00:00.000Z',
+  credentialId: null,
+  credentialName: 'stripe',
+  action: 'read',
+  actor: 'agent',
+  target: null,
+  details: { zeta: 1, alpha: { b: 2, a: 1 } },
+  ipAddress: '127.0.0.1',
+  success: true,
+  errorMessage: null,
+  prevHash: '0'.repeat(64),
+};
+
 describe('audit entry hash input', () => {
   it('matches canonicalJson for stored entries', () => {
     fc.assert(
@@ -63,42 +80,14 @@ describe('audit entry hash input', () => {
   });
 
   it('sorts keys inside details', () => {
-    const text = hashedJson({
-      id: 'a',
-      seq: 1,
-      timestamp: '2026-12-05T00:00:00.000Z',
-      credentialId: null,
-      credentialName: 'stripe',
-      action: 'read',
-      actor: 'agent',
-      target: null,
-      details: { zeta: 1, alpha: { b: 2, a: 1 } },
-      ipAddress: '127.0.0.1',
-      success: true,
-      errorMessage: null,
-      prevHash: '0'.repeat(64),
-    });
+    const text = hashedJson(knownEntry);
     assert.match(text, /"details":\{"alpha":\{"a":1,"b":2\},"zeta":1\}/);
   });
 
   // The hash the chain code gave this entry before the shortcut existed, so a change that alters the
   // hash input (and breaks every stored chain) fails here even if both paths change together.
   it('keeps the hash of a known entry', () => {
-    const hash = entryHash({
-      id: 'a',
-      seq: 1,
-      timestamp: '2026-12-05T00:00:00.000Z',
-      credentialId: null,
-      credentialName: 'stripe',
-      action: 'read',
-      actor: 'agent',
-      target: null,
-      details: { zeta: 1, alpha: { b: 2, a: 1 } },
-      ipAddress: '127.0.0.1',
-      success: true,
-      errorMessage: null,
-      prevHash: '0'.repeat(64),
-    });
+    const hash = entryHash(knownEntry);
     assert.equal(hash, 'dc2fed8fb3828e797ff95975d64154682ea72fd6eb69f0449e94da208c5e5a35');
   });
 });
