@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { CommandError } from '../cli/context.js';
+import { processIsGone } from '../lib/process.js';
 import { publishFile } from './secret-file.js';
 
 export interface SqliteBackupResult {
@@ -55,18 +56,8 @@ function removeStalePartials(folder: string, name: string): void {
   const prefix = `.${name}.`;
   for (const entry of fs.readdirSync(folder)) {
     const pid = entry.startsWith(prefix) ? /^(\d+)\.partial(-wal|-shm|-journal)?$/.exec(entry.slice(prefix.length))?.[1] : undefined;
-    if (pid === undefined || processRuns(Number(pid))) continue;
+    if (pid === undefined || (Number(pid) !== process.pid && !processIsGone(Number(pid)))) continue;
     fs.rmSync(path.join(folder, entry), { force: true });
-  }
-}
-
-function processRuns(pid: number): boolean {
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
 

@@ -4,6 +4,7 @@ import { sql, type Transaction } from 'kysely';
 import type { Db, Executor } from '../db/database.js';
 import type { Database } from '../db/schema.js';
 import { toNumber } from '../db/values.js';
+import { processIsGone } from '../lib/process.js';
 
 /** A lease held by one process: exclusive use of a named resource until `expiresAt`. */
 export interface Lease {
@@ -84,13 +85,7 @@ export function ownerProcessIsGone(owner: string): boolean {
   const match = /^(.+):(\d+):[0-9a-f]+$/.exec(owner);
   if (!match || match[1] !== os.hostname()) return false;
   const pid = Number(match[2]);
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
-  }
+  return pid !== process.pid && processIsGone(pid);
 }
 
 /** Extends a lease this holder still has; false when it was taken over. */
