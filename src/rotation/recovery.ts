@@ -117,9 +117,11 @@ async function recoverOne(deps: RotationDeps, credential: Credential, lease: Lea
   // When the previous value cannot be put back (the provider fails), the attempt is still closed, as
   // `failed`: left `rotating`, the credential would refuse every change until the provider recovers.
   let restoreError: string | null = null;
+  // The provider id the restore moved the credential to, if setValue replaced it (older n8n).
+  let movedTo: string | null = null;
   if (!complete && adapter.setValue && currentValue !== null) {
     try {
-      await adapter.setValue(credential, currentValue, pendingValue);
+      movedTo = (await adapter.setValue(credential, currentValue, pendingValue))?.providerCredentialId ?? null;
     } catch (error) {
       restoreError = scrubSecrets((error as Error).message, [pendingValue ?? '', currentValue]);
     }
@@ -133,6 +135,15 @@ async function recoverOne(deps: RotationDeps, credential: Credential, lease: Lea
     const fresh = (await findCredentialForChange(trx, deps.db.dialect, { id: credential.id })) ?? credential;
     await trx.updateTable('aegis_credential_versions').set({ state: 'failed' }).where('credential_id', '=', credential.id).where('state', '=', 'pending').where('version', '!=', complete ? pending!.version : -1).execute();
     let updated: Credential = { ...fresh, status: restoreError === null ? 'active' : 'failed', updatedAt: now.toISOString() };
+    if (movedTo !== null && current) {
+      updated = { ...updated, providerCredentialId: movedTo };
+      await trx
+        .updateTable('aegis_credential_versions')
+        .set({ provider_credential_id: movedTo })
+        .where('credential_id', '=', credential.id)
+        .where('version', '=', current.version)
+        .execute();
+    }
     if (complete && pending) {
       await makeCurrent(trx, credential.id, pending.version);
       updated = { ...updated, encryptedValue: pending.encryptedValue, encryptionKeyId: pending.encryptionKeyId, lastRotatedAt: now.toISOString() };

@@ -259,6 +259,30 @@ for (const dialect of await testDialects()) {
         assert.equal(version.provider_credential_id, restored.id);
       });
 
+      it('recovery follows the replacement', async () => {
+        const before = [...stub.credentials.values()].find((credential) => credential.name === 'Slack bot')!;
+        // A rotation whose process stopped before it wrote its pending version: recovery puts the
+        // current value back, which on this n8n replaces the credential under a new id.
+        await t.vault.db.kysely.updateTable('aegis_credentials').set({ status: 'rotating' }).where('name', '=', 'slack/bot').execute();
+
+        const report = await t.vault.rotation.recover();
+
+        assert.deepEqual(report, { completed: [], restored: ['slack/bot'], failed: [], skipped: [] });
+        assert.equal(stub.credentials.has(before.id), false, 'the replaced credential is deleted');
+        const restored = [...stub.credentials.values()].find((credential) => credential.name === 'Slack bot')!;
+        assert.deepEqual(restored.data, secretData);
+        const record = await t.vault.db.kysely.selectFrom('aegis_credentials').select(['provider_credential_id', 'status']).where('name', '=', 'slack/bot').executeTakeFirstOrThrow();
+        assert.deepEqual(record, { provider_credential_id: restored.id, status: 'active' });
+        const version = await t.vault.db.kysely
+          .selectFrom('aegis_credential_versions as v')
+          .innerJoin('aegis_credentials as c', 'c.id', 'v.credential_id')
+          .select('v.provider_credential_id')
+          .where('c.name', '=', 'slack/bot')
+          .where('v.is_current', '=', true)
+          .executeTakeFirstOrThrow();
+        assert.equal(version.provider_credential_id, restored.id);
+      });
+
       it('unsupported sync alerts once', async () => {
         const before = await t.vault.db.kysely.selectFrom('aegis_credentials').select(({ fn }) => fn.countAll<number>().as('count')).executeTakeFirstOrThrow();
         for (let run = 0; run < 2; run += 1) {
