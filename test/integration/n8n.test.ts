@@ -194,6 +194,33 @@ for (const dialect of await testDialects()) {
         assert.deepEqual(again.json.updated, []);
       });
 
+      it('sync keeps changes made meanwhile', async () => {
+        // n8n lists a new credential before the renamed one, and a PATCH lands while the sync registers
+        // the new one, after the sync read slack/bot's record.
+        const slack = stub.credentials.get('7')!;
+        stub.credentials.delete('7');
+        stub.addCredential({ id: '20', name: 'Key 20', type: 'httpHeaderAuth', data: {} });
+        stub.addCredential({ ...slack, name: 'Slack bot (renamed again)' });
+        const registry = t.vault.registry;
+        const create = registry.create.bind(registry);
+        registry.create = async (...args) => {
+          const patched = await call(t.app, 'PATCH', '/credentials/slack%2Fbot', { token: t.adminToken, body: { metadata: { team: 'ops' } } });
+          assert.equal(patched.status, 200, patched.body);
+          return create(...args);
+        };
+        try {
+          const synced = await call(t.app, 'POST', '/sync/n8n', { token: t.adminToken });
+          assert.equal(synced.status, 200, synced.body);
+          assert.deepEqual(synced.json.updated, [{ name: 'slack/bot', n8n_id: '7', changes: ['n8n_name'] }]);
+        } finally {
+          registry.create = create;
+        }
+
+        const detail = (await call(t.app, 'GET', '/credentials/slack%2Fbot', { token: t.adminToken })).json.credential_details;
+        assert.equal(detail.metadata.n8n_name, 'Slack bot (renamed again)');
+        assert.equal(detail.metadata.team, 'ops');
+      });
+
       it('wrong API key fails apply', async () => {
         const wrong = await openTestVault(dialect, { env: { N8N_URL: stub.url, N8N_API_KEY: 'wrong-key' } });
         try {

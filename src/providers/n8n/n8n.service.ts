@@ -8,7 +8,7 @@ import type { Clock } from '../../lib/clock.js';
 import { AegisError, ConflictError, NotFoundError } from '../../lib/errors.js';
 import { loadReachableCredential, runAudited } from '../../registry/credential-access.js';
 import type { Credential } from '../../registry/credential.types.js';
-import { credentialFromRow, findCredentialByName } from '../../registry/credentials.repository.js';
+import { credentialFromRow, findCredentialByName, findCredentialForChange } from '../../registry/credentials.repository.js';
 import type { RegistryService } from '../../registry/registry.service.js';
 import type { Caller } from '../../tokens/caller.js';
 import { ProviderError } from '../adapter.js';
@@ -167,30 +167,33 @@ export class N8nService {
     return report;
   }
 
-  /** Records a new n8n name or type on the AEGIS record, with an audit entry in the same transaction. */
+  /**
+   * Records a new n8n name or type on the AEGIS record, with an audit entry in the same transaction. The
+   * row is read again under its lock, so a change or retire made since the sync listed it is kept.
+   */
   async #updateChanged(caller: Caller, existing: Credential, entry: N8nCredentialSummary): Promise<string[]> {
-    const changes: string[] = [];
-    if (existing.metadata.n8n_name !== entry.name) changes.push('n8n_name');
-    if (existing.credentialType !== entry.type) changes.push('credential_type');
-    if (changes.length === 0 || existing.status === 'retired') return [];
+    if (fieldsChanged(existing, entry).length === 0 || existing.status === 'retired') return [];
     const now = this.#deps.clock.now().toISOString();
-    await this.#deps.db.kysely.transaction().execute(async (trx) => {
+    return this.#deps.db.kysely.transaction().execute(async (trx) => {
+      const current = await findCredentialForChange(trx, this.#deps.db.dialect, { id: existing.id });
+      const changes = current ? fieldsChanged(current, entry) : [];
+      if (!current || changes.length === 0 || current.status === 'retired') return [];
       await trx
         .updateTable('aegis_credentials')
-        .set({ credential_type: entry.type, metadata: toJson({ ...existing.metadata, n8n_name: entry.name }), updated_at: now })
-        .where('id', '=', existing.id)
+        .set({ credential_type: entry.type, metadata: toJson({ ...current.metadata, n8n_name: entry.name }), updated_at: now })
+        .where('id', '=', current.id)
         .execute();
       await this.#deps.audit.recordIn(trx, {
-        credentialId: existing.id,
-        credentialName: existing.name,
+        credentialId: current.id,
+        credentialName: current.name,
         action: 'updated',
         actor: caller.actor,
         ipAddress: caller.ipAddress,
         success: true,
         details: { source: 'n8n_sync', fields: changes, n8n_name: entry.name, credential_type: entry.type },
       });
+      return changes;
     });
-    return changes;
   }
 
   /** Picks an AEGIS name for a new n8n credential, adding the n8n id when the name is taken. */
@@ -239,4 +242,12 @@ function providerProblem(error: unknown): unknown {
   if (error instanceof AegisError) return error;
   if (error instanceof ProviderError) return new AegisError(502, 'n8n_request_failed', `${error.message}.`);
   return error;
+}
+
+/** Returns the fields of the AEGIS record that differ from n8n's listing: `n8n_name` and `credential_type`. */
+function fieldsChanged(credential: Credential, entry: N8nCredentialSummary): string[] {
+  const changes: string[] = [];
+  if (credential.metadata.n8n_name !== entry.name) changes.push('n8n_name');
+  if (credential.credentialType !== entry.type) changes.push('credential_type');
+  return changes;
 }
