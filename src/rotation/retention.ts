@@ -1,4 +1,7 @@
+import type { Executor } from '../db/database.js';
+import { lockCredentials } from '../registry/credentials.repository.js';
 import type { RotationDeps } from './rotation-deps.js';
+import { rotationLeaseName } from './rotation.engine.js';
 
 export interface RetentionResult {
   versionsRemoved: number;
@@ -8,7 +11,8 @@ export interface RetentionResult {
 /**
  * Removes versions that are neither current nor the newest committed version before the current one
  * (the default rollback target) once they are older than `versionDays`, and rotation history older
- * than `historyDays`. The current version is never removed.
+ * than `historyDays`. The current version is never removed, and neither are the versions of a
+ * credential that a rotation or rollback is changing.
  */
 export async function applyRetention(deps: Pick<RotationDeps, 'db' | 'clock' | 'log'>, versionDays: number, historyDays: number): Promise<RetentionResult> {
   const now = deps.clock.now().getTime();
@@ -22,8 +26,14 @@ export async function applyRetention(deps: Pick<RotationDeps, 'db' | 'clock' | '
       .where('created_at', '<', versionCutoff)
       .execute();
     const credentialIds = [...new Set(candidates.map((row) => row.credential_id))];
-    const keep = new Set<string>();
+    // Each credential's row is locked before its versions, as every change takes them. A rollback
+    // that holds the rotation lease has already read its target, so that credential is left alone.
+    credentialIds.sort();
+    for (let start = 0; start < credentialIds.length; start += 500) await lockCredentials(trx, deps.db.dialect, credentialIds.slice(start, start + 500));
+    const busy = await credentialsUnderLease(trx, credentialIds, deps.clock.now());
+    const keep = new Set(candidates.filter((row) => busy.has(row.credential_id)).map((row) => row.id));
     for (const credentialId of credentialIds) {
+      if (busy.has(credentialId)) continue;
       const versions = await trx
         .selectFrom('aegis_credential_versions')
         .select(['id', 'version', 'is_current', 'state'])
@@ -43,4 +53,15 @@ export async function applyRetention(deps: Pick<RotationDeps, 'db' | 'clock' | '
     if (result.versionsRemoved > 0 || result.historyRemoved > 0) deps.log.info(result, 'applied retention to versions and rotation history');
     return result;
   });
+}
+
+/** Returns the ids among `credentialIds` whose rotation lease is held and not yet expired at `now`. */
+async function credentialsUnderLease(trx: Executor, credentialIds: ReadonlyArray<string>, now: Date): Promise<Set<string>> {
+  const busy = new Set<string>();
+  for (let start = 0; start < credentialIds.length; start += 500) {
+    const names = credentialIds.slice(start, start + 500).map(rotationLeaseName);
+    const leases = await trx.selectFrom('aegis_leases').select('name').where('name', 'in', names).where('expires_at', '>', now.toISOString()).execute();
+    for (const lease of leases) busy.add(lease.name.slice(rotationLeaseName('').length));
+  }
+  return busy;
 }

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
-import { acquireLease } from '../../src/leases/leases.repository.js';
+import { acquireLease, releaseLease } from '../../src/leases/leases.repository.js';
 import type { ProviderAdapter } from '../../src/providers/adapter.js';
 import { rotationLeaseName } from '../../src/rotation/rotation.engine.js';
 import { runCli } from '../helpers/cli.js';
@@ -549,8 +549,13 @@ for (const dialect of await testDialects()) {
       }
       const current = await reveal(t, 'svc-h');
       assert.equal(current.version, 4);
+      // svc-busy-r is being rolled back when retention runs: the rollback has read its target version.
+      const busy = await createEnvCredential(t, 'svc-busy-r', 'initial-value-busy');
+      for (let index = 0; index < 3; index += 1) assert.equal((await call(t.app, 'POST', '/credentials/svc-busy-r/rotate', { token: t.adminToken, body: {} })).status, 200);
 
       t.clock.advanceHours(91 * 24);
+      const lease = await acquireLease(t.vault.db, rotationLeaseName(busy.id), 'rollback-in-another-process', 60_000, t.clock.now());
+      assert.ok(lease);
       const result = await t.vault.rotation.retention();
       assert.ok(result.versionsRemoved >= 2);
       const rows = await versionRows(t, id);
@@ -559,6 +564,10 @@ for (const dialect of await testDialects()) {
         [3, 4],
       );
       assert.equal(await currentVersion(t, id), 4);
+      assert.deepEqual((await versionRows(t, busy.id)).map((row) => row.version), [1, 2, 3, 4]);
+      await releaseLease(t.vault.db.kysely, lease);
+      await t.vault.rotation.retention();
+      assert.deepEqual((await versionRows(t, busy.id)).map((row) => row.version), [3, 4]);
 
       const purged = await call(t.app, 'POST', '/credentials/svc-h/rollback', { token: t.adminToken, body: { version: 1 } });
       assert.equal(purged.status, 410, purged.body);
