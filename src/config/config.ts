@@ -315,14 +315,29 @@ function readTimezone(env: Env, name: string, fallback: string): string {
   return zone;
 }
 
-function readUrl(env: Env, name: string): string | undefined {
+/**
+ * Reads an http or https URL. A `base` URL (HERMES_URL, N8N_URL, ...) gets a path appended, so it may
+ * not carry a query or fragment, and its trailing slashes are dropped. An `endpoint` (a webhook) is
+ * used as written. Neither may carry a user name or password, which fetch rejects on every request.
+ * Messages name the setting but quote no more of the value than its scheme, because webhook paths
+ * and queries often carry tokens.
+ */
+function readUrl(env: Env, name: string, kind: 'base' | 'endpoint' = 'base'): string | undefined {
   const raw = emptyToUndefined(env[name]);
   if (raw === undefined) return undefined;
+  let url: URL;
   try {
-    const url = new URL(raw);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('protocol');
+    url = new URL(raw);
   } catch {
-    throw new StartupError(`${name} must be an http or https URL, got "${raw}".`);
+    throw new StartupError(`${name} must be an http or https URL; the value is not a URL.`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new StartupError(`${name} must be an http or https URL, got one with scheme "${url.protocol}".`);
+  if (url.username !== '' || url.password !== '') {
+    throw new StartupError(`${name} must not contain a user name or password, which AEGIS cannot send; remove them from the URL.`);
+  }
+  if (kind === 'endpoint') return raw;
+  if (url.search !== '' || url.hash !== '') {
+    throw new StartupError(`${name} must not have a query (?...) or fragment (#...), because AEGIS appends paths to it; give the base URL only.`);
   }
   return raw.replace(/\/+$/, '');
 }
@@ -337,11 +352,19 @@ function readWebhooks(env: Env): Array<{ url: string; secret: string }> {
   } catch {
     parsed = undefined;
   }
-  const valid =
-    Array.isArray(parsed) &&
-    parsed.every((entry) => typeof entry === 'object' && entry !== null && typeof entry.url === 'string' && typeof entry.secret === 'string' && entry.secret.length >= 16);
-  if (!valid) throw new StartupError('AEGIS_WEBHOOKS must be a JSON list of {"url": "...", "secret": "..."} with secrets of 16 or more characters.');
-  return (parsed as Array<{ url: string; secret: string }>).map((entry, index) => ({ url: readUrl({ [`AEGIS_WEBHOOKS[${index}].url`]: entry.url }, `AEGIS_WEBHOOKS[${index}].url`)!, secret: entry.secret }));
+  if (!Array.isArray(parsed)) throw new StartupError('AEGIS_WEBHOOKS must be a list of {"url": "...", "secret": "..."} with secrets of 16 or more characters.');
+  return parsed.map((entry: unknown, index) => {
+    const item = `AEGIS_WEBHOOKS[${index}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new StartupError(`${item} must be an object with "url" and "secret".`);
+    const unknownKeys = Object.keys(entry).filter((key) => key !== 'url' && key !== 'secret');
+    if (unknownKeys.length > 0) throw new StartupError(`${item} has unknown setting(s) ${unknownKeys.map((key) => `"${key}"`).join(', ')}; a webhook takes only "url" and "secret".`);
+    const { url, secret } = entry as { url?: unknown; secret?: unknown };
+    if (typeof url !== 'string') throw new StartupError(`${item}.url is missing; give the URL the alerts are POSTed to.`);
+    if (typeof secret !== 'string' || secret.trim().length < 16) {
+      throw new StartupError(`${item}.secret must be 16 or more characters, not counting spaces at either end; give the secret the receiver checks signatures with.`);
+    }
+    return { url: readUrl({ [`${item}.url`]: url }, `${item}.url`, 'endpoint')!, secret };
+  });
 }
 
 function readIntegerList(env: Env, name: string, fallback: number[], min: number, max: number): number[] {

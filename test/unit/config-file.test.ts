@@ -301,6 +301,46 @@ describe('configuration file errors', () => {
     assert.ok(!error.message.includes(webhookSecret), 'the message shows the webhook secret');
   });
 
+  it('sink URLs keep tokens out of messages', () => {
+    const file = writeConfig(`sinks:\n  webhooks:\n    - url: htps://hooks.internal/hook/SECRETPATHTOKEN\n      secret: ${webhookSecret}\n`);
+    const message = startupError({ AEGIS_CONFIG: file }).message;
+    assert.match(message, /got one with scheme "htps:"/);
+    assert.ok(!message.includes('SECRETPATHTOKEN'), message);
+  });
+
+  it('base sink URLs take no query', () => {
+    for (const value of ['http://127.0.0.1:9/?token=abc', 'http://127.0.0.1:9/#part']) {
+      assert.match(startupError({ HERMES_URL: value }).message, /^HERMES_URL must not have a query/, value);
+      assert.match(startupError({ EVENT_BUS_URL: value }).message, /^EVENT_BUS_URL must not have a query/, value);
+    }
+    assert.equal(loadConfig({ HERMES_URL: 'http://127.0.0.1:9/base//' }, root).hermesUrl, 'http://127.0.0.1:9/base');
+  });
+
+  it('sink URLs take no user name', () => {
+    assert.match(startupError({ HERMES_URL: 'http://user:pass@127.0.0.1:9/' }).message, /^HERMES_URL must not contain a user name or password/);
+    const hooks = JSON.stringify([{ url: 'http://user:pass@127.0.0.1:9/x', secret: webhookSecret }]);
+    const message = startupError({ AEGIS_WEBHOOKS: hooks }).message;
+    assert.match(message, /^AEGIS_WEBHOOKS\[0\]\.url must not contain a user name or password/);
+    assert.ok(!message.includes('user:pass'), message);
+  });
+
+  it('webhook URLs stay as written', () => {
+    const url = 'http://127.0.0.1:9/hook/slash/?token=abc';
+    assert.deepEqual(loadConfig({ AEGIS_WEBHOOKS: JSON.stringify([{ url, secret: webhookSecret }]) }, root).webhooks, [{ url, secret: webhookSecret }]);
+  });
+
+  it('webhook entries are checked one by one', () => {
+    const cases: Array<[unknown, RegExp]> = [
+      [[{ url: 'http://127.0.0.1:9/x', secret: webhookSecret, extra: 1 }], /^AEGIS_WEBHOOKS\[0\] has unknown setting\(s\) "extra"/],
+      [[{ url: 'http://127.0.0.1:9/x', secret: ' '.repeat(20) }], /^AEGIS_WEBHOOKS\[0\]\.secret must be 16 or more characters/],
+      [[{ url: 'http://127.0.0.1:9/x', secret: webhookSecret }, { url: 'http://127.0.0.1:9/y' }], /^AEGIS_WEBHOOKS\[1\]\.secret must be 16 or more characters/],
+      [[{ secret: webhookSecret }], /^AEGIS_WEBHOOKS\[0\]\.url is missing/],
+      [['http://127.0.0.1:9/x'], /^AEGIS_WEBHOOKS\[0\] must be an object/],
+      [{ url: 'http://127.0.0.1:9/x' }, /^AEGIS_WEBHOOKS must be a list/],
+    ];
+    for (const [value, expected] of cases) assert.match(startupError({ AEGIS_WEBHOOKS: JSON.stringify(value) }).message, expected, JSON.stringify(value));
+  });
+
   it('bad cron expression names file key', () => {
     const file = writeConfig('scheduler:\n  cron:\n    rotations: "not a cron"\n');
     assert.match(startupError({ AEGIS_CONFIG: file }).message, /scheduler\.cron\.rotations in .* \(or AEGIS_CRON_ROTATIONS\)/);
