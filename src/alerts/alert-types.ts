@@ -17,9 +17,15 @@ export type AlertType = keyof typeof ALERT_TYPES;
 
 /** Messages in the product request's wording. Callers pass texts already stripped of values. */
 export const alertMessages = {
-  credentialExpiring: (name: string, hours: number) => `🔐 Credential '${name}' expires in ${hours} hours`,
+  credentialExpiring: (name: string, hours: number) => `🔐 Credential '${name}' expires in ${hoursText(hours)}`,
   credentialExpired: (name: string) => `🚨 Credential '${name}' has EXPIRED`,
   rotationFailed: (name: string, error: string) => `❌ Rotation failed for '${name}': ${error}`,
   healthCheckFailed: (name: string, details: string) => `⚠️ Health check failed for '${name}': ${details}`,
   rotationSuccess: (name: string, emergency = false) => `✅ Credential '${name}' rotated successfully${emergency ? ' (emergency rotation)' : ''}`,
 };
+
+/** Returns whole hours as the request's messages write them ("168 hours"), with "1 hour" and "less than an hour". */
+function hoursText(hours: number): string {
+  if (hours < 1) return 'less than an hour';
+  return hours === 1 ? '1 hour' : `${hours} hours`;
+}

@@ -93,7 +93,8 @@ export class AlertService {
   /**
    * Sends every delivery that is due, each alert of any type to each configured sink. A sink that
    * fails once in a run gets no more attempts in that run, so a sink that is down costs one time-out
-   * per run rather than one per alert.
+   * per run rather than one per alert. Each sink's first delivery of a run goes alone: a sink that
+   * hangs occupies one of the `concurrency` slots until its time-out, and the other sinks use the rest.
    */
   async deliverDue(): Promise<DeliveryRun> {
     const names = this.sinkNames;
@@ -102,22 +103,24 @@ export class AlertService {
     await createMissingDeliveries(this.#db.kysely, names);
 
     const run = { delivered: 0, failed: 0 };
-    const failedSinks = new Set<string>();
-    const worker = async () => {
-      for (;;) {
-        const available = names.filter((name) => !failedSinks.has(name));
-        if (available.length === 0) return;
-        const outcome = await this.#deliverNext(available, now);
-        if (outcome === undefined) return;
-        if (outcome.result.kind === 'delivered') {
-          run.delivered += 1;
-        } else {
-          run.failed += 1;
-          failedSinks.add(outcome.sink);
-        }
-      }
+    const slots = new Slots(this.#concurrency);
+    /** Sends one due delivery to `sink` in a free slot; returns whether it was delivered. */
+    const sendOne = async (sink: string): Promise<boolean> => {
+      const outcome = await slots.run(() => this.#deliverNext([sink], now));
+      if (outcome === undefined) return false;
+      if (outcome.result.kind === 'delivered') run.delivered += 1;
+      else run.failed += 1;
+      return outcome.result.kind === 'delivered';
     };
-    const results = await Promise.allSettled(Array.from({ length: this.#concurrency }, worker));
+    const lane = async (sink: string) => {
+      if (!(await sendOne(sink))) return;
+      let stopped = false;
+      const worker = async () => {
+        while (!stopped) if (!(await sendOne(sink))) stopped = true;
+      };
+      await Promise.all(Array.from({ length: this.#concurrency }, worker));
+    };
+    const results = await Promise.allSettled(names.map(lane));
     const rejected = results.find((result) => result.status === 'rejected');
     if (rejected) throw rejected.reason;
 
@@ -140,9 +143,10 @@ export class AlertService {
       return this.#db.kysely.transaction().execute(async (trx) => {
         const delivery = await selectDueDelivery(trx, 'postgres', sinks, nowIso);
         if (!delivery) return undefined;
-        const result = await this.#attempt(delivery, now);
-        await recordAttempt(trx, delivery, result, nowIso);
-        await settleAlert(trx, 'postgres', delivery.alert.id, this.sinkNames, nowIso);
+        const result = await this.#attempt(delivery);
+        const finished = this.#clock.now().toISOString();
+        await recordAttempt(trx, delivery, result, finished);
+        await settleAlert(trx, 'postgres', delivery.alert.id, this.sinkNames, finished);
         return { sink: delivery.sink, result };
       });
     }
@@ -154,17 +158,18 @@ export class AlertService {
       if (!delivery) return undefined;
       const until = new Date(now.getTime() + this.#reservationMs).toISOString();
       if (!(await reserveDelivery(this.#db.kysely, delivery, until))) continue;
-      const result = await this.#attempt(delivery, now);
+      const result = await this.#attempt(delivery);
+      const finished = this.#clock.now().toISOString();
       await this.#db.kysely.transaction().execute(async (trx) => {
-        await recordAttempt(trx, delivery, result, nowIso);
-        await settleAlert(trx, 'sqlite', delivery.alert.id, this.sinkNames, nowIso);
+        await recordAttempt(trx, delivery, result, finished);
+        await settleAlert(trx, 'sqlite', delivery.alert.id, this.sinkNames, finished);
       });
       return { sink: delivery.sink, result };
     }
   }
 
-  /** Sends one delivery and decides what follows a failure. */
-  async #attempt(delivery: DueDelivery, now: Date): Promise<AttemptOutcome> {
+  /** Sends one delivery and decides what follows a failure; the wait before a retry counts from the failure. */
+  async #attempt(delivery: DueDelivery): Promise<AttemptOutcome> {
     const sink = this.#sinks.find((candidate) => candidate.name === delivery.sink)!;
     try {
       await sink.send(delivery.alert);
@@ -173,6 +178,7 @@ export class AlertService {
       // A SinkError's message names a status or network error only. Other errors are bugs, and their
       // message is not stored because it could quote the request.
       const message = error instanceof SinkError ? error.message : `unexpected ${error instanceof Error ? error.name : typeof error}`;
+      const now = this.#clock.now();
       const attempts = delivery.attempts + 1;
       const ids = { alertId: delivery.alert.id, alertType: delivery.alert.alertType, sink: delivery.sink, attempts };
       const ageMs = now.getTime() - new Date(delivery.alert.createdAt).getTime();
@@ -190,4 +196,26 @@ export class AlertService {
 /** Wait after the given number of failed attempts: base × 2^(attempts − 1), at most the policy's maximum. */
 export function backoffMs(attempts: number, policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>): number {
   return Math.min(policy.baseDelayMs * 2 ** Math.max(0, attempts - 1), policy.maxDelayMs);
+}
+
+/** A fixed number of slots: `run` waits for a free one, so at most `size` calls run at once. */
+class Slots {
+  #free: number;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(size: number) {
+    this.#free = size;
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free -= 1;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free += 1;
+    }
+  }
 }

@@ -113,14 +113,15 @@ export async function recordAttempt(db: Executor, delivery: DueDelivery, outcome
     .where('state', '=', 'pending');
   const attempts = delivery.attempts + 1;
   switch (outcome.kind) {
+    // A finished delivery's next attempt is the time it finished, not a SQLite reservation left in the future.
     case 'delivered':
-      await key.set({ state: 'delivered', attempts, delivered_at: now, last_error: null }).execute();
+      await key.set({ state: 'delivered', attempts, delivered_at: now, next_attempt_at: now, last_error: null }).execute();
       return;
     case 'retry':
       await key.set({ attempts, next_attempt_at: outcome.nextAttemptAt, last_error: outcome.error }).execute();
       return;
     case 'dead':
-      await key.set({ state: 'dead', attempts, last_error: outcome.error }).execute();
+      await key.set({ state: 'dead', attempts, next_attempt_at: now, last_error: outcome.error }).execute();
   }
 }
 

@@ -4,10 +4,20 @@ import type { AlertType } from '../../src/alerts/alert-types.js';
 import { sendJson, startHttpStub, type HttpStub, type RecordedRequest } from './http-stub.js';
 import type { TestVault } from './test-vault.js';
 
-/** A stand-in alert receiver on 127.0.0.1 that responds with 200, or with 503 while `down` is true. */
+/**
+ * A stand-in alert receiver on 127.0.0.1 that responds with 200, or with 503 while `down` is true.
+ * While `holding` is true it keeps requests unanswered until `release()` responds to them with 503.
+ */
 export interface SinkStub {
   stub: HttpStub;
   down: boolean;
+  holding: boolean;
+  /** Runs as each request arrives, before its response (e.g. to move a test clock). */
+  onRequest?: () => void;
+  /** Responds to the held requests with 503. */
+  release(): void;
+  /** Resolves once `count` requests have arrived, held ones included. */
+  received(count: number): Promise<void>;
   /** Every request with the status of its response. */
   exchanges: Array<{ request: RecordedRequest; status: number }>;
   /** How often each alert id (the `idempotency-key` header) got a 200 response. */
@@ -16,10 +26,21 @@ export interface SinkStub {
 
 export async function startSinkStub(): Promise<SinkStub> {
   const exchanges: SinkStub['exchanges'] = [];
+  const held: Array<() => void> = [];
+  const waiters: Array<{ count: number; resolve: () => void }> = [];
+  let arrived = 0;
   const sink: SinkStub = {
     stub: undefined as unknown as HttpStub,
     down: false,
+    holding: false,
     exchanges,
+    release() {
+      for (const answer of held.splice(0)) answer();
+    },
+    received(count) {
+      if (arrived >= count) return Promise.resolve();
+      return new Promise((resolve) => waiters.push({ count, resolve }));
+    },
     deliveredCounts() {
       const counts = new Map<string, number>();
       for (const entry of exchanges) {
@@ -31,9 +52,18 @@ export async function startSinkStub(): Promise<SinkStub> {
     },
   };
   sink.stub = await startHttpStub((request, response) => {
-    const status = sink.down ? 503 : 200;
-    exchanges.push({ request, status });
-    sendJson(response, status, status === 200 ? { ok: true } : { error: 'unavailable' });
+    sink.onRequest?.();
+    arrived += 1;
+    for (const waiter of waiters.filter((entry) => arrived >= entry.count)) {
+      waiters.splice(waiters.indexOf(waiter), 1);
+      waiter.resolve();
+    }
+    const answer = (status: number) => {
+      exchanges.push({ request, status });
+      sendJson(response, status, status === 200 ? { ok: true } : { error: 'unavailable' });
+    };
+    if (sink.holding) held.push(() => answer(503));
+    else answer(sink.down ? 503 : 200);
   });
   return sink;
 }

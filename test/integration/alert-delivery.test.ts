@@ -231,6 +231,43 @@ for (const dialect of await testDialects()) {
       });
     });
 
+    it('counts backoff from the failure', async () => {
+      await withSinks(dialect, async (t, sinks) => {
+        sinks.hermes.down = true;
+        // The receiver takes 3 s (of the test clock) to fail.
+        sinks.hermes.onRequest = () => t.clock.advanceMs(3_000);
+        const id = await raiseAlert(t, 'rotation_failed', 'slow/cred');
+        const started = t.clock.now().getTime();
+
+        await t.vault.alerts.deliverDue();
+
+        const row = await deliveryRow(t, id, 'hermes');
+        assert.equal(new Date(toIso(row.next_attempt_at)).getTime(), started + 3_000 + 5_000);
+        const delivered = await deliveryRow(t, id, 'event_bus');
+        assert.equal(delivered.state, 'delivered');
+        assert.equal(new Date(toIso(delivered.next_attempt_at)).getTime() <= t.clock.now().getTime(), true, 'a delivered row keeps no reservation in the future');
+      });
+    });
+
+    it('hanging sink delays only itself', async () => {
+      await withSinks(dialect, async (t, sinks) => {
+        sinks.eventBus.holding = true;
+        const alertIds: string[] = [];
+        for (let index = 0; index < 6; index += 1) alertIds.push(await raiseAlert(t, 'rotation_success', `hang/cred-${index}`));
+
+        const run = t.vault.alerts.deliverDue();
+        await sinks.hermes.received(6);
+        await sinks.webhook.received(6);
+        await sinks.eventBus.received(1);
+        assert.equal(sinks.hermes.exchanges.length, 6, 'HERMES got every alert while the event bus hung');
+        assert.equal(sinks.webhook.exchanges.length, 6, 'the webhook got every alert while the event bus hung');
+        sinks.eventBus.release();
+
+        assert.deepEqual(await run, { delivered: 12, failed: 1, pending: 6 });
+        assert.equal(sinks.eventBus.exchanges.length, 1, 'the hanging sink got one request in the run');
+      });
+    });
+
     it('gives up after maxAttempts', async () => {
       await withSinks(dialect, async (t, sinks) => {
         sinks.webhook.down = true;
