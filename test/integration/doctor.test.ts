@@ -362,15 +362,24 @@ for (const dialect of await testDialects()) {
       assert.ok(!fs.existsSync(path.dirname(missing)), 'doctor created the folder of the SQLite file');
     });
 
-    it('unreachable sink fails without credentials', async () => {
+    it('unreachable sink fails', async () => {
       const port = await closedPort();
-      const { result, checks } = await doctor({ HERMES_URL: `http://alerts:${sinkPassword}@127.0.0.1:${port}/notify?token=${sinkQueryToken}` });
+      const { result, checks } = await doctor({ HERMES_URL: `http://127.0.0.1:${port}/alerts` });
       assert.equal(result.code, 1);
       const check = findCheck(checks, 'sink hermes');
       assert.equal(check.status, 'fail');
-      assert.equal(check.message, `Cannot reach http://127.0.0.1:${port}/notify: connect ECONNREFUSED 127.0.0.1:${port}.`);
+      assert.equal(check.message, `Cannot reach http://127.0.0.1:${port}/alerts: connect ECONNREFUSED 127.0.0.1:${port}.`);
       assert.match(check.fix!, /sinks\.hermes_url \(HERMES_URL\)/);
       assert.equal(findCheck(checks, 'n8n').status, 'ok');
+    });
+
+    it('sink URL with credentials fails', async () => {
+      const port = await closedPort();
+      const { result, checks } = await doctor({ HERMES_URL: `http://alerts:${sinkPassword}@127.0.0.1:${port}/notify?token=${sinkQueryToken}` });
+      assert.equal(result.code, 1);
+      const check = findCheck(checks, 'configuration');
+      assert.equal(check.status, 'fail');
+      assert.match(check.message, /HERMES_URL must not contain a user name or password/);
     });
 
     it('slow sink times out', async () => {
