@@ -18,7 +18,7 @@ export interface ProviderTestOutcome {
  */
 export async function runProviderTest(adapter: ProviderAdapter, credential: Credential, value: string | null, limitMs: number): Promise<ProviderTestOutcome> {
   if (!adapter.test || !adapter.capabilities.test) {
-    return { status: 'unknown', responseTimeMs: null, details: {}, error: `provider ${credential.provider} has no health check yet` };
+    return { status: 'unknown', responseTimeMs: null, details: {}, error: adapter.unavailableReason ?? `provider ${credential.provider} has no health check yet` };
   }
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);

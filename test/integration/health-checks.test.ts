@@ -181,7 +181,7 @@ for (const dialect of await testDialects()) {
         .where('c.name', '=', 'flows/n8n-cred')
         .executeTakeFirstOrThrow();
       assert.equal(row.status, 'unknown');
-      assert.equal(row.error_message, 'provider n8n has no health check yet');
+      assert.equal(row.error_message, 'n8n is not configured. Set N8N_URL and N8N_API_KEY and restart AEGIS.');
     });
 
     it('postgres check logs in', { skip: !pgServer && 'no PostgreSQL server' }, async () => {

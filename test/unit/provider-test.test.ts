@@ -44,6 +44,13 @@ describe('provider test mapping', () => {
     assert.equal(outcome.error, 'provider n8n has no health check yet');
   });
 
+  it('unconfigured adapter names its settings', async () => {
+    const unconfigured = { provider: 'n8n' as const, capabilities: noCapabilities, unavailableReason: 'n8n is not configured. Set N8N_URL and N8N_API_KEY and restart AEGIS.', checkConfig: (config: Record<string, unknown>) => config };
+    const outcome = await runProviderTest(unconfigured, { ...credential, provider: 'n8n' }, null, 1_000);
+    assert.equal(outcome.status, 'unknown');
+    assert.equal(outcome.error, 'n8n is not configured. Set N8N_URL and N8N_API_KEY and restart AEGIS.');
+  });
+
   it('error text drops the value', async () => {
     const leaky = adapterWith(async () => ({ healthy: false, responseTimeMs: 1, details: {}, error: `rejected ${value}` }));
     const outcome = await runProviderTest(leaky, credential, value, 1_000);
