@@ -84,6 +84,14 @@ describe('web dashboard', { skip: skipReason }, () => {
     await page.getByRole('heading', { name: 'Credentials', level: 1 }).waitFor(wait);
   }
 
+  /** Signs the tab out and in again with another token. */
+  async function switchToken(token: string): Promise<void> {
+    await page.goto(`${baseUrl}/ui/`);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API token').waitFor(wait);
+    await signIn(token);
+  }
+
   /** Clicks the dialog's confirm button, after checking that a confirmation was asked. */
   async function confirm(label: string): Promise<void> {
     const dialog = page.getByRole('dialog');
@@ -410,5 +418,46 @@ describe('web dashboard', { skip: skipReason }, () => {
         ['wf-invoices', 'Send invoice', 'ARIA'],
       ],
     );
+  });
+
+  it('saves only the changed setting', async () => {
+    const expiresAt = new Date(Date.now() + 30 * 24 * 3_600_000);
+    expiresAt.setUTCSeconds(30, 0);
+    await createCredential({ name: 'svc/expiry-seconds', credential_type: 'httpHeaderAuth', provider: 'api', expires_at: expiresAt.toISOString() });
+    await switchToken(t.adminToken);
+    await page.goto(`${baseUrl}/ui/#/credential/svc%2Fexpiry-seconds`);
+    await page.getByRole('heading', { name: 'svc/expiry-seconds', level: 1 }).waitFor(wait);
+
+    await page.getByLabel('Alert threshold (hours before expiry)').fill('48');
+    const [patch] = await Promise.all([
+      page.waitForRequest((request) => request.method() === 'PATCH', wait),
+      page.getByRole('button', { name: 'Save settings' }).click(),
+    ]);
+    assert.deepEqual(patch.postDataJSON(), { alert_threshold_hours: 48 });
+    await page.getByRole('status').filter({ hasText: 'Saved: alert_threshold_hours.' }).waitFor(wait);
+    const stored = await t.vault.db.kysely.selectFrom('aegis_credentials').select('expires_at').where('name', '=', 'svc/expiry-seconds').executeTakeFirstOrThrow();
+    assert.equal(new Date(stored.expires_at as string).toISOString(), expiresAt.toISOString());
+  });
+
+  it('never expires disables the date', async () => {
+    const date = page.getByLabel('Expires at (UTC)');
+    const never = page.getByLabel('Never expires');
+    assert.equal(await date.isDisabled(), false);
+    await never.check();
+    assert.equal(await date.isDisabled(), true);
+    await never.uncheck();
+    assert.equal(await date.isDisabled(), false);
+
+    await page.goto(`${baseUrl}/ui/#/credential/svc%2Fhealthy`);
+    await page.getByRole('heading', { name: 'svc/healthy', level: 1 }).waitFor(wait);
+    assert.equal(await date.isDisabled(), true);
+    await never.uncheck();
+    await date.fill('2030-01-02T03:04');
+    const [patch] = await Promise.all([
+      page.waitForRequest((request) => request.method() === 'PATCH', wait),
+      page.getByRole('button', { name: 'Save settings' }).click(),
+    ]);
+    assert.deepEqual(patch.postDataJSON(), { expires_at: '2030-01-02T03:04:00.000Z' });
+    await page.getByRole('status').filter({ hasText: 'Saved: expires_at.' }).waitFor(wait);
   });
 });

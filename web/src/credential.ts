@@ -2,6 +2,7 @@ import { api, ApiError, errorText, namePath, query } from './api.js';
 import { confirmAction, field, message, select, statusBadge, table } from './components.js';
 import { h, replaceContent, timeCell, utc } from './dom.js';
 import { healthHistory, type HealthCheck } from './health-history.js';
+import { expiryFieldValue, settingsPatch, type ExpiryFields } from './settings.js';
 import type { View } from './view.js';
 
 interface CredentialDetails {
@@ -91,17 +92,6 @@ function applications(entries: AuditEntry[]): Application[] {
 function rotationOutcome(entry: HistoryEntry): string {
   if (!entry.success) return `failed: ${entry.error_message ?? 'no message'}`;
   return entry.rolled_back ? 'succeeded, later rolled back' : 'succeeded';
-}
-
-/** Settings the edit form changes with PATCH /credentials/{name}. */
-interface SettingsPatch {
-  expires_at?: string | null;
-  rotation_enabled?: boolean;
-  rotation_strategy?: string;
-  rotation_interval_hours?: number;
-  rotation_cron?: string | null;
-  rotation_timezone?: string | null;
-  alert_threshold_hours?: number;
 }
 
 /**
@@ -239,8 +229,14 @@ export function credentialView(name: string): View {
   );
 
   function renderSettings(credential: CredentialDetails['credential_details']): void {
-    const expires = h('input', { type: 'datetime-local', name: 'expires_at', step: '60', value: credential.expires_at ? credential.expires_at.slice(0, 16) : '' });
+    const expires = h('input', { type: 'datetime-local', name: 'expires_at', step: '60', value: expiryFieldValue(credential.expires_at), disabled: credential.expires_at === null });
     const noExpiry = h('input', { type: 'checkbox', name: 'no_expiry', checked: credential.expires_at === null });
+    // A ticked box discards the date, so the date field is disabled while the box is ticked.
+    noExpiry.addEventListener('change', () => {
+      expires.disabled = noExpiry.checked;
+    });
+    // The expiry as the field shows it. Saving compares with this, because the field cannot show the stored seconds.
+    const filledExpiry: ExpiryFields = { date: expires.value, never: noExpiry.checked };
     const enabled = h('input', { type: 'checkbox', name: 'rotation_enabled', checked: credential.rotation_enabled });
     const strategy = select('rotation_strategy', [['manual', 'manual'], ['scheduled', 'scheduled'], ['on_expiry', 'on_expiry']], credential.rotation_strategy);
     const interval = h('input', { type: 'number', name: 'rotation_interval_hours', min: '1', max: '87600', value: String(credential.rotation_interval_hours) });
@@ -265,15 +261,15 @@ export function credentialView(name: string): View {
     }
     form.addEventListener('submit', (event) => {
       event.preventDefault();
-      const patch: SettingsPatch = {};
-      const expiresAt = noExpiry.checked || !expires.value ? null : new Date(`${expires.value}:00Z`).toISOString();
-      if (expiresAt !== credential.expires_at) patch.expires_at = expiresAt;
-      if (enabled.checked !== credential.rotation_enabled) patch.rotation_enabled = enabled.checked;
-      if (strategy.value !== credential.rotation_strategy) patch.rotation_strategy = strategy.value;
-      if (Number(interval.value) !== credential.rotation_interval_hours) patch.rotation_interval_hours = Number(interval.value);
-      if ((cron.value.trim() || null) !== credential.rotation_cron) patch.rotation_cron = cron.value.trim() || null;
-      if ((timezone.value.trim() || null) !== credential.rotation_timezone) patch.rotation_timezone = timezone.value.trim() || null;
-      if (Number(threshold.value) !== credential.alert_threshold_hours) patch.alert_threshold_hours = Number(threshold.value);
+      const patch = settingsPatch(credential, filledExpiry, {
+        expiry: { date: expires.value, never: noExpiry.checked },
+        rotationEnabled: enabled.checked,
+        strategy: strategy.value,
+        interval: interval.value,
+        cron: cron.value,
+        timezone: timezone.value,
+        threshold: threshold.value,
+      });
       if (Object.keys(patch).length === 0) {
         showResult('info', 'No setting changed.');
         return;
