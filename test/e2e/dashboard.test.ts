@@ -92,6 +92,40 @@ describe('web dashboard', { skip: skipReason }, () => {
     await signIn(token);
   }
 
+  let clockInstalled = false;
+
+  /**
+   * Replaces the page's timers with Playwright's clock and stops it, so a test fires the 5-second reload
+   * with page.clock.runFor. The clock stays installed for the browser context, so each test resumes it.
+   */
+  async function pauseClock(): Promise<void> {
+    if (!clockInstalled) {
+      await page.clock.install();
+      clockInstalled = true;
+      // The reload timer starts when the script loads, so the page loads again with the fake timers.
+      await page.reload();
+    }
+    // The page's clock runs ahead of the wall clock by the time earlier tests ran it for.
+    const pageNow = await page.evaluate(() => Date.now());
+    await page.clock.pauseAt(pageNow + 1_000);
+  }
+
+  /** Returns the paths and queries of the requests the page sends while `action` runs. */
+  async function requestsDuring(action: () => Promise<unknown>): Promise<string[]> {
+    const requested: string[] = [];
+    const listener = (request: { url(): string }) => {
+      const url = new URL(request.url());
+      requested.push(`${url.pathname}${url.search}`);
+    };
+    page.on('request', listener);
+    try {
+      await action();
+    } finally {
+      page.off('request', listener);
+    }
+    return requested;
+  }
+
   /** Clicks the dialog's confirm button, after checking that a confirmation was asked. */
   async function confirm(label: string): Promise<void> {
     const dialog = page.getByRole('dialog');
@@ -459,5 +493,65 @@ describe('web dashboard', { skip: skipReason }, () => {
     ]);
     assert.deepEqual(patch.postDataJSON(), { expires_at: '2030-01-02T03:04:00.000Z' });
     await page.getByRole('status').filter({ hasText: 'Saved: expires_at.' }).waitFor(wait);
+  });
+
+  it('reload skips rejected sections', async () => {
+    const token = await tokenWith(t, 'dashboard-no-audit', ['credentials:read']);
+    await switchToken(token);
+    await pauseClock();
+    try {
+      await page.goto(`${baseUrl}/ui/#/schedule`);
+      await page.getByRole('heading', { name: 'Rotation schedule', level: 1 }).waitFor(wait);
+      await page.getByRole('alert').filter({ hasText: '403' }).waitFor(wait);
+      // The reload sends the schedule request, and the scheduler jobs request would go out together with it.
+      const onSchedule = await requestsDuring(() => Promise.all([
+        page.waitForResponse((response) => response.url().includes('/rotation/schedule'), wait),
+        page.clock.runFor(5_000),
+      ]));
+      assert.ok(onSchedule.includes('/rotation/schedule?limit=200'), onSchedule.join(', '));
+      assert.ok(!onSchedule.includes('/scheduler'), onSchedule.join(', '));
+
+      await page.goto(`${baseUrl}/ui/#/credential/svc%2Fhealthy`);
+      await page.getByRole('heading', { name: 'svc/healthy', level: 1 }).waitFor(wait);
+      await page.getByRole('heading', { name: 'Recent audit entries' }).waitFor(wait);
+      await page.getByRole('alert').filter({ hasText: '403' }).nth(1).waitFor(wait);
+      const onCredential = await requestsDuring(() => Promise.all([
+        page.waitForResponse((response) => response.url().includes('/health-checks'), wait),
+        page.clock.runFor(5_000),
+      ]));
+      assert.ok(onCredential.includes('/credentials/svc%2Fhealthy'), onCredential.join(', '));
+      assert.deepEqual(onCredential.filter((request) => request.startsWith('/audit/log')), []);
+      assert.equal(await page.getByRole('alert').filter({ hasText: 'audit:read' }).count(), 2);
+    } finally {
+      await page.clock.resume();
+    }
+  });
+
+  it('clears results of a rejected filter', async () => {
+    await switchToken(t.adminToken);
+    await pauseClock();
+    try {
+      await page.locator('tr[data-name="app/env-key"]').waitFor(wait);
+      await page.getByLabel('Tag').fill('bad tag!');
+      await page.getByLabel('Tag').press('Enter');
+      await page.getByRole('alert').filter({ hasText: '400' }).waitFor(wait);
+      assert.equal(await page.locator('tbody tr').count(), 0);
+      assert.equal(await page.locator('.tile').count(), 0);
+      assert.equal(await page.locator('.page-summary').count(), 0);
+
+      // The page sends this request after the reload ran, so a request of the reload would come before it.
+      const requested = await requestsDuring(async () => {
+        await page.clock.runFor(5_000);
+        await page.evaluate(() => fetch('/ui/dashboard.css'));
+      });
+      assert.deepEqual(requested, ['/ui/dashboard.css']);
+
+      await page.getByLabel('Tag').fill('web');
+      await page.getByLabel('Tag').press('Enter');
+      await page.locator('tr[data-name="app/env-key"]').waitFor(wait);
+      assert.equal(await page.getByRole('alert').count(), 0);
+    } finally {
+      await page.clock.resume();
+    }
   });
 });

@@ -1,6 +1,7 @@
-import { api, errorText, query } from './api.js';
+import { errorText, getSection, query } from './api.js';
 import { field, message, select, table } from './components.js';
 import { h, replaceContent, timeCell } from './dom.js';
+import { RejectedRequests } from './rejections.js';
 import type { View } from './view.js';
 
 interface Alert {
@@ -39,9 +40,10 @@ export function alertsView(): View {
     void load();
   });
 
-  async function load(): Promise<void> {
-    try {
-      const data = await api<{ alerts: Alert[]; total: number }>('GET', `/alerts${query({ ...state, limit: PAGE })}`);
+  const rejected = new RejectedRequests();
+
+  async function load(reloading = false): Promise<void> {
+    await getSection<{ alerts: Alert[]; total: number }>(rejected, `/alerts${query({ ...state, limit: PAGE })}`, reloading, (data) => {
       replaceContent(area, table('Alerts, newest first', ['When', 'Type', 'Credential', 'Message', 'Priority', 'Delivery'], data.alerts.map((alert) => [
         timeCell(alert.created_at),
         alert.alert_type,
@@ -51,9 +53,10 @@ export function alertsView(): View {
         `${alert.state}: ${alert.deliveries.map((delivery) => `${delivery.sink} ${delivery.state} after ${delivery.attempts} attempts${delivery.last_error ? ` (${delivery.last_error})` : ''}`).join('; ') || 'no sink configured'}`,
       ]), 'No alerts.'));
       renderPager(data.total);
-    } catch (error) {
+    }, (error) => {
       replaceContent(area, message('error', errorText(error)));
-    }
+      replaceContent(pager);
+    });
   }
 
   function renderPager(total: number): void {
@@ -71,5 +74,5 @@ export function alertsView(): View {
   }
 
   const root = h('section', { 'aria-labelledby': 'alerts-title' }, h('h1', { id: 'alerts-title', tabindex: '-1' }, 'Alerts'), form, area, pager);
-  return { root, load, refresh: load, title: 'Alerts' };
+  return { root, load: () => load(), refresh: () => load(true), title: 'Alerts' };
 }

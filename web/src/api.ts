@@ -4,6 +4,8 @@
  * user signs out.
  */
 
+import type { RejectedRequests } from './rejections.js';
+
 const TOKEN_KEY = 'aegis.token';
 
 export function storedToken(): string | null {
@@ -43,6 +45,11 @@ export function describeProblem(problem: Problem): string {
   const head = [problem.status, problem.title].filter(Boolean).join(' ');
   const code = problem.code ? ` (${problem.code})` : '';
   return problem.detail ? `${head}${code}: ${problem.detail}` : `${head}${code}`;
+}
+
+/** Returns the HTTP status of a failed API call, or null when it failed without a response. */
+export function failedStatus(error: unknown): number | null {
+  return error instanceof ApiError ? error.status : null;
 }
 
 /** Returns the text to show for any error of an API call. */
@@ -104,4 +111,20 @@ export async function api<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: 
     throw new ApiError(problem);
   }
   return data as T;
+}
+
+/**
+ * Sends GET `path` for one section of a page and passes its data to `render`, or its error to `fail`.
+ * A reload skips a path that the server rejected before, so the poll repeats no audited failure.
+ */
+export async function getSection<T>(rejected: RejectedRequests, path: string, reloading: boolean, render: (data: T) => void, fail: (error: unknown) => void): Promise<void> {
+  if (rejected.skips(path, reloading)) return;
+  try {
+    const data = await api<T>('GET', path);
+    rejected.record(path, null);
+    render(data);
+  } catch (error) {
+    rejected.record(path, failedStatus(error));
+    fail(error);
+  }
 }

@@ -1,6 +1,7 @@
-import { api, errorText, query } from './api.js';
+import { api, errorText, getSection, query } from './api.js';
 import { field, message, select, table } from './components.js';
 import { download, h, replaceContent, utc } from './dom.js';
+import { RejectedRequests } from './rejections.js';
 import type { View } from './view.js';
 
 interface AuditEntry {
@@ -90,9 +91,10 @@ export function auditView(): View {
     void load();
   });
 
-  async function load(): Promise<void> {
-    try {
-      const data = await api<{ log: AuditEntry[]; total: number }>('GET', `/audit/log${query({ ...filters, limit: PAGE, offset })}`);
+  const rejected = new RejectedRequests();
+
+  async function load(reloading = false): Promise<void> {
+    await getSection<{ log: AuditEntry[]; total: number }>(rejected, `/audit/log${query({ ...filters, limit: PAGE, offset })}`, reloading, (data) => {
       replaceContent(area, table('Audit entries, newest first', ['Seq', 'When (UTC)', 'Credential', 'Action', 'Actor', 'Outcome', 'Address'], data.log.map((entry) => [
         String(entry.seq),
         utc(entry.timestamp),
@@ -103,9 +105,10 @@ export function auditView(): View {
         entry.ip_address ?? '—',
       ]), 'No audit entry matches these filters.'));
       renderPager(data.total);
-    } catch (error) {
+    }, (error) => {
       replaceContent(area, message('error', errorText(error)));
-    }
+      replaceContent(pager);
+    });
   }
 
   function renderPager(total: number): void {
@@ -176,5 +179,5 @@ export function auditView(): View {
     area,
     pager,
   );
-  return { root, load, refresh: load, title: 'Audit log' };
+  return { root, load: () => load(), refresh: () => load(true), title: 'Audit log' };
 }

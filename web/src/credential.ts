@@ -1,7 +1,8 @@
-import { api, ApiError, errorText, namePath, query } from './api.js';
+import { api, ApiError, errorText, getSection, namePath, query } from './api.js';
 import { confirmAction, field, message, select, statusBadge, table } from './components.js';
 import { h, replaceContent, timeCell, utc } from './dom.js';
 import { healthHistory, type HealthCheck } from './health-history.js';
+import { RejectedRequests } from './rejections.js';
 import { expiryFieldValue, settingsPatch, type ExpiryFields } from './settings.js';
 import type { View } from './view.js';
 
@@ -337,28 +338,29 @@ export function credentialView(name: string): View {
     ])));
   }
 
-  async function section<T>(area: HTMLElement, request: Promise<T>, render: (data: T) => void): Promise<void> {
-    try {
-      render(await request);
-    } catch (error) {
-      replaceContent(area, message('error', errorText(error)));
-    }
+  const rejected = new RejectedRequests();
+
+  /** Loads one section into `area`, or shows the problem there. */
+  function section<T>(area: HTMLElement, sectionPath: string, reloading: boolean, render: (data: T) => void): Promise<void> {
+    return getSection(rejected, sectionPath, reloading, render, (error) => replaceContent(area, message('error', errorText(error))));
   }
 
-  async function load(): Promise<void> {
-    try {
-      current = await api<CredentialDetails>('GET', path);
-      renderDetails(current);
-    } catch (error) {
+  async function load(reloading = false): Promise<void> {
+    let missing = false;
+    await getSection<CredentialDetails>(rejected, path, reloading, (data) => {
+      current = data;
+      renderDetails(data);
+    }, (error) => {
       replaceContent(details, message('error', errorText(error)));
-      if (error instanceof ApiError && error.status === 404) return;
-    }
+      missing = error instanceof ApiError && error.status === 404;
+    });
+    if (missing) return;
     await Promise.all([
-      section(versionsArea, api<{ versions: Version[] }>('GET', `${path}/versions`), (data) => {
+      section<{ versions: Version[] }>(versionsArea, `${path}/versions`, reloading, (data) => {
         versions = data.versions;
         renderVersions();
       }),
-      section(historyArea, api<{ history: HistoryEntry[] }>('GET', `/rotation/history${query({ credential_name: name, limit: 20 })}`), (data) =>
+      section<{ history: HistoryEntry[] }>(historyArea, `/rotation/history${query({ credential_name: name, limit: 20 })}`, reloading, (data) =>
         replaceContent(historyArea, table('Rotation history, newest first', ['When', 'Trigger', 'Versions', 'Outcome', 'Actor', 'Reason'], data.history.map((entry) => [
           utc(entry.rotated_at),
           entry.trigger,
@@ -367,16 +369,16 @@ export function credentialView(name: string): View {
           entry.actor ?? '—',
           entry.reason ?? '—',
         ]), 'No rotation yet.'))),
-      section(healthHistoryArea, api<{ checks: HealthCheck[]; total: number }>('GET', `${path}/health-checks${query({ limit: 50 })}`), (data) =>
+      section<{ checks: HealthCheck[]; total: number }>(healthHistoryArea, `${path}/health-checks${query({ limit: 50 })}`, reloading, (data) =>
         replaceContent(healthHistoryArea, healthHistory(data.checks, data.total))),
-      section(appliedArea, api<{ log: AuditEntry[] }>('GET', `/audit/log${query({ credential_name: name, action: 'applied', success: true, limit: 500 })}`), (data) =>
+      section<{ log: AuditEntry[] }>(appliedArea, `/audit/log${query({ credential_name: name, action: 'applied', success: true, limit: 500 })}`, reloading, (data) =>
         replaceContent(appliedArea, table('Workflow nodes it was applied to, most recent first', ['Workflow', 'Node', 'Last applied', 'By'], applications(data.log).map((entry) => [
           entry.workflow,
           entry.node,
           timeCell(entry.lastAppliedAt),
           entry.actor,
         ]), 'Not applied to any workflow node through AEGIS.'))),
-      section(auditArea, api<{ log: AuditEntry[] }>('GET', `/audit/log${query({ credential_name: name, limit: 20 })}`), (data) =>
+      section<{ log: AuditEntry[] }>(auditArea, `/audit/log${query({ credential_name: name, limit: 20 })}`, reloading, (data) =>
         replaceContent(auditArea, table('Recent audit entries, newest first', ['When', 'Action', 'Actor', 'Outcome', 'Address'], data.log.map((entry) => [
           timeCell(entry.timestamp),
           entry.action,
@@ -400,5 +402,5 @@ export function credentialView(name: string): View {
     h('section', { 'aria-labelledby': 'audit-title' }, h('h2', { id: 'audit-title' }, 'Recent audit entries'), auditArea),
   );
 
-  return { root, load, refresh: load, title: name };
+  return { root, load: () => load(), refresh: () => load(true), title: name };
 }

@@ -1,6 +1,7 @@
-import { api, errorText, namePath, query } from './api.js';
+import { api, errorText, failedStatus, namePath, query } from './api.js';
 import { field, message, select, statusBadge } from './components.js';
 import { h, replaceContent, timeCell } from './dom.js';
+import { RejectedRequests } from './rejections.js';
 import { PROVIDERS, STATUS_DISPLAY, STATUSES, TILES, type CredentialStatus } from './status.js';
 import type { View } from './view.js';
 
@@ -194,21 +195,28 @@ export function overviewView(): View {
 
   // Numbers each load, so a slow response to an older search, sort or page never replaces a newer one.
   let latestLoad = 0;
+  const rejected = new RejectedRequests();
+  // The request whose results are on screen, so a failed request for other filters clears them.
+  let shownPath = '';
 
-  async function load(): Promise<void> {
+  async function load(reloading = false): Promise<void> {
+    const path = `/credentials${query({
+      status: state.status,
+      provider: state.provider,
+      tag: state.tag,
+      search: state.search,
+      sort: state.sort,
+      order: state.descending ? 'desc' : 'asc',
+      limit: state.limit,
+      offset: state.offset,
+    })}`;
+    if (rejected.skips(path, reloading)) return;
     const thisLoad = ++latestLoad;
     try {
-      const list = await api<CredentialList>('GET', `/credentials${query({
-        status: state.status,
-        provider: state.provider,
-        tag: state.tag,
-        search: state.search,
-        sort: state.sort,
-        order: state.descending ? 'desc' : 'asc',
-        limit: state.limit,
-        offset: state.offset,
-      })}`);
+      const list = await api<CredentialList>('GET', path);
       if (thisLoad !== latestLoad) return;
+      rejected.record(path, null);
+      shownPath = path;
       rows = list.credentials;
       total = list.total;
       replaceContent(problemArea);
@@ -217,9 +225,16 @@ export function overviewView(): View {
       renderPager();
     } catch (error) {
       if (thisLoad !== latestLoad) return;
+      rejected.record(path, failedStatus(error));
+      if (path !== shownPath) {
+        shownPath = '';
+        replaceContent(tiles);
+        replaceContent(tableArea);
+        replaceContent(pager);
+      }
       replaceContent(problemArea, message('error', errorText(error)));
     }
   }
 
-  return { root, load, refresh: load, title: 'Credentials' };
+  return { root, load: () => load(), refresh: () => load(true), title: 'Credentials' };
 }

@@ -1,6 +1,7 @@
-import { api, errorText } from './api.js';
+import { errorText, getSection } from './api.js';
 import { message, table } from './components.js';
 import { h, replaceContent, timeCell, utc } from './dom.js';
+import { RejectedRequests } from './rejections.js';
 import type { View } from './view.js';
 
 interface ScheduleEntry {
@@ -26,30 +27,31 @@ export function scheduleView(): View {
   const upcomingArea = h('div');
   const jobsArea = h('div');
 
-  async function load(): Promise<void> {
-    const schedule = api<{ upcoming_rotations: ScheduleEntry[]; overdue_rotations: ScheduleEntry[] }>('GET', '/rotation/schedule?limit=200')
-      .then((data) => {
-        replaceContent(overdueArea, table('Overdue rotations', ['Credential', 'Provider', 'Strategy', 'Due', 'Overdue by'], data.overdue_rotations.map((entry) => [
-          credentialLink(entry.name), entry.provider, entry.rotation_strategy, utc(entry.next_rotation_at), `${entry.overdue_hours} h`,
-        ]), 'No rotation is overdue.'));
-        replaceContent(upcomingArea, table('Upcoming rotations', ['Credential', 'Provider', 'Strategy', 'Due'], data.upcoming_rotations.map((entry) => [
-          credentialLink(entry.name), entry.provider, entry.rotation_strategy, timeCell(entry.next_rotation_at),
-        ]), 'No rotation is scheduled.'));
-      })
-      .catch((error) => replaceContent(upcomingArea, message('error', errorText(error))));
-    const jobs = api<SchedulerState>('GET', '/scheduler')
-      .then((data) => {
-        replaceContent(jobsArea,
-          h('p', {}, data.leader ? `Leader: ${data.leader.owner} (lease until ${utc(data.leader.expires_at)})` : 'No process holds the scheduler lease.'),
-          table('Scheduler jobs', ['Job', 'Schedule', 'Last run', 'Last outcome', 'Next run'], data.jobs.map((job) => [
-            job.name,
-            `${job.schedule}${job.timezone ? ` (${job.timezone})` : ''}`,
-            timeCell(job.last_run_at),
-            job.last_status ? `${job.last_status}${job.last_error ? `: ${job.last_error}` : ''}` : '—',
-            timeCell(job.next_run_at, '—'),
-          ])));
-      })
-      .catch((error) => replaceContent(jobsArea, message('error', errorText(error))));
+  const rejected = new RejectedRequests();
+
+  async function load(reloading = false): Promise<void> {
+    const schedule = getSection<{ upcoming_rotations: ScheduleEntry[]; overdue_rotations: ScheduleEntry[] }>(rejected, '/rotation/schedule?limit=200', reloading, (data) => {
+      replaceContent(overdueArea, table('Overdue rotations', ['Credential', 'Provider', 'Strategy', 'Due', 'Overdue by'], data.overdue_rotations.map((entry) => [
+        credentialLink(entry.name), entry.provider, entry.rotation_strategy, utc(entry.next_rotation_at), `${entry.overdue_hours} h`,
+      ]), 'No rotation is overdue.'));
+      replaceContent(upcomingArea, table('Upcoming rotations', ['Credential', 'Provider', 'Strategy', 'Due'], data.upcoming_rotations.map((entry) => [
+        credentialLink(entry.name), entry.provider, entry.rotation_strategy, timeCell(entry.next_rotation_at),
+      ]), 'No rotation is scheduled.'));
+    }, (error) => {
+      replaceContent(overdueArea);
+      replaceContent(upcomingArea, message('error', errorText(error)));
+    });
+    const jobs = getSection<SchedulerState>(rejected, '/scheduler', reloading, (data) => {
+      replaceContent(jobsArea,
+        h('p', {}, data.leader ? `Leader: ${data.leader.owner} (lease until ${utc(data.leader.expires_at)})` : 'No process holds the scheduler lease.'),
+        table('Scheduler jobs', ['Job', 'Schedule', 'Last run', 'Last outcome', 'Next run'], data.jobs.map((job) => [
+          job.name,
+          `${job.schedule}${job.timezone ? ` (${job.timezone})` : ''}`,
+          timeCell(job.last_run_at),
+          job.last_status ? `${job.last_status}${job.last_error ? `: ${job.last_error}` : ''}` : '—',
+          timeCell(job.next_run_at, '—'),
+        ])));
+    }, (error) => replaceContent(jobsArea, message('error', errorText(error))));
     await Promise.all([schedule, jobs]);
   }
 
@@ -59,5 +61,5 @@ export function scheduleView(): View {
     h('h2', {}, 'Upcoming'), upcomingArea,
     h('h2', {}, 'Scheduler jobs'), jobsArea,
   );
-  return { root, load, refresh: load, title: 'Rotation schedule' };
+  return { root, load: () => load(), refresh: () => load(true), title: 'Rotation schedule' };
 }
