@@ -31,6 +31,7 @@ class WallClock extends ManualClock {
 interface BrowserGlobals {
   sessionStorage: { getItem(key: string): string | null };
   getComputedStyle(element: unknown): { backgroundColor: string };
+  document: { documentElement: { scrollWidth: number } };
 }
 
 /** Chromium flags for this machine's closed network: no background requests to any other host. */
@@ -493,6 +494,40 @@ describe('web dashboard', { skip: skipReason }, () => {
     ]);
     assert.deepEqual(patch.postDataJSON(), { expires_at: '2030-01-02T03:04:00.000Z' });
     await page.getByRole('status').filter({ hasText: 'Saved: expires_at.' }).waitFor(wait);
+  });
+
+  it('fits long names and a phone width', async () => {
+    const longName = `svc/${'n'.repeat(124)}`;
+    await createCredential({ name: longName, credential_type: `${'t'.repeat(120)}Type1234`, provider: 'api' });
+    await page.goto(`${baseUrl}/ui/#/`);
+    await page.getByLabel('Search names').fill('nnnnnnnn');
+    const row = page.locator(`tr[data-name="${longName}"]`);
+    await row.waitFor(wait);
+    for (const cell of [row.locator('th'), row.locator('td').nth(2)]) {
+      const box = await cell.boundingBox();
+      assert.ok(box);
+      assert.ok(box.width < 500, `a cell is ${box.width} px wide`);
+    }
+    const pageWidth = () => page.evaluate(() => (globalThis as unknown as BrowserGlobals).document.documentElement.scrollWidth);
+    assert.equal(await pageWidth(), 1400);
+    await page.screenshot({ path: path.join(screenshotDir, 'long-names-1400.png'), fullPage: true });
+
+    await page.setViewportSize({ width: 375, height: 800 });
+    try {
+      await page.goto(`${baseUrl}/ui/#/credential/app%2Fenv-key`);
+      await page.getByRole('heading', { name: 'app/env-key', level: 1 }).waitFor(wait);
+      await page.getByLabel('Version to roll back to').locator('option[value="2"]').waitFor({ state: 'attached', ...wait });
+      assert.equal(await pageWidth(), 375);
+      for (const control of [page.getByRole('button', { name: 'Sign out' }), page.getByLabel('Version to roll back to')]) {
+        const box = await control.boundingBox();
+        assert.ok(box);
+        assert.ok(box.x >= 0, `a control starts at ${box.x} px`);
+        assert.ok(box.x + box.width <= 375, `a control ends at ${box.x + box.width} px`);
+      }
+      await page.screenshot({ path: path.join(screenshotDir, 'credential-375.png'), fullPage: true });
+    } finally {
+      await page.setViewportSize({ width: 1400, height: 900 });
+    }
   });
 
   it('reload skips rejected sections', async () => {
