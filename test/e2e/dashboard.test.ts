@@ -530,6 +530,18 @@ describe('web dashboard', { skip: skipReason }, () => {
     }
   });
 
+  it('malformed link shows not found', async () => {
+    await page.goto(`${baseUrl}/ui/#/`);
+    await page.getByRole('heading', { name: 'Credentials', level: 1 }).waitFor(wait);
+    await page.goto(`${baseUrl}/ui/#/credential/%E0%A4%A`);
+    await page.getByRole('heading', { name: 'Page not found', level: 1 }).waitFor(wait);
+    assert.equal(await page.getByRole('heading', { name: 'Credentials', level: 1 }).count(), 0);
+    assert.equal(await page.title(), 'Page not found · AEGIS');
+
+    await page.reload();
+    await page.getByRole('heading', { name: 'Page not found', level: 1 }).waitFor(wait);
+  });
+
   it('reload skips rejected sections', async () => {
     const token = await tokenWith(t, 'dashboard-no-audit', ['credentials:read']);
     await switchToken(token);

@@ -5,6 +5,7 @@ import { field, message } from './components.js';
 import { credentialView } from './credential.js';
 import { h, replaceContent } from './dom.js';
 import { overviewView } from './overview.js';
+import { routeOf } from './routes.js';
 import { scheduleView } from './schedule.js';
 import type { View } from './view.js';
 
@@ -15,15 +16,35 @@ const app = document.getElementById('app')!;
 let view: View | null = null;
 let polling = false;
 
+/** Builds the page shown for a link that names no page, such as a credential name with a malformed escape. */
+function invalidLinkView(): View {
+  const root = h('section', { 'aria-labelledby': 'invalid-link-title' },
+    h('h1', { id: 'invalid-link-title', tabindex: '-1' }, 'Page not found'),
+    h('p', {}, 'This link is invalid: the credential name in it is not correctly encoded.'),
+    h('p', {}, h('a', { href: '#/' }, '← All credentials')),
+  );
+  // The page shows no data, so it sends no request.
+  const noRequest = async () => {};
+  return { root, load: noRequest, refresh: noRequest, title: 'Page not found' };
+}
+
 /** Chooses the page from the location hash: #/, #/credential/NAME, #/alerts, #/schedule, #/audit. */
 function viewForHash(hash: string): View {
-  const route = hash.replace(/^#/, '') || '/';
-  const credential = /^\/credential\/(.+)$/.exec(route);
-  if (credential) return credentialView(decodeURIComponent(credential[1]!));
-  if (route === '/alerts') return alertsView();
-  if (route === '/schedule') return scheduleView();
-  if (route === '/audit') return auditView();
-  return overviewView();
+  const route = routeOf(hash);
+  switch (route.page) {
+    case 'credential':
+      return credentialView(route.name);
+    case 'alerts':
+      return alertsView();
+    case 'schedule':
+      return scheduleView();
+    case 'audit':
+      return auditView();
+    case 'invalid-link':
+      return invalidLinkView();
+    case 'overview':
+      return overviewView();
+  }
 }
 
 function navigation(): HTMLElement {
