@@ -6,6 +6,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { ALERT_TYPES } from '../../src/alerts/alert-types.js';
+import { enqueueAlert } from '../../src/alerts/outbox.repository.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { createApiCredential, setupCaller } from '../helpers/health-fixtures.js';
 import { startHttpStub, type HttpStub } from '../helpers/http-stub.js';
@@ -540,6 +542,20 @@ describe('web dashboard', { skip: skipReason }, () => {
 
     await page.reload();
     await page.getByRole('heading', { name: 'Page not found', level: 1 }).waitFor(wait);
+  });
+
+  it('lists every alert type', async () => {
+    await enqueueAlert(t.vault.db.kysely, { type: 'daily_report', conditionKey: 'daily_report:dashboard-test', credentialId: null, credentialName: '*', message: 'Daily report' }, new Date());
+    await page.goto(`${baseUrl}/ui/#/alerts`);
+    await page.getByRole('heading', { name: 'Alerts', level: 1 }).waitFor(wait);
+    const types = await page.getByLabel('Alert type').locator('option').evaluateAll((options) => options.map((option) => option.getAttribute('value')));
+    assert.deepEqual(types, ['', ...Object.keys(ALERT_TYPES)]);
+    assert.ok(types.includes('audit_anomaly'));
+
+    const row = page.getByRole('row').filter({ hasText: 'Daily report' });
+    await row.waitFor(wait);
+    assert.equal(await row.getByRole('cell', { name: '*', exact: true }).count(), 1);
+    assert.equal(await row.getByRole('link').count(), 0);
   });
 
   it('reload skips rejected sections', async () => {

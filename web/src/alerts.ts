@@ -1,3 +1,4 @@
+import { ALERT_TYPES } from '../../src/alerts/alert-types.js';
 import { errorText, getSection, query } from './api.js';
 import { field, message, select, table } from './components.js';
 import { h, replaceContent, timeCell } from './dom.js';
@@ -16,13 +17,19 @@ interface Alert {
 
 const PAGE = 50;
 
+/** Builds the credential cell: a link to the credential's page, or the text alone for `*`, which names no credential. */
+function credentialCell(name: string): Node | string {
+  if (name === '*') return name;
+  return h('a', { href: `#/credential/${encodeURIComponent(name)}` }, name);
+}
+
 /** Builds the alerts page: alerts, newest first, with each sink's delivery state (GET /alerts, which needs audit:read). */
 export function alertsView(): View {
   const state = { alert_type: '', state: '', credential_name: '', offset: 0 };
   const area = h('div');
   const pager = h('nav', { class: 'pager', 'aria-label': 'Pages of alerts' });
 
-  const typeSelect = select('alert_type', [['', 'All types'], ...['credential_expiring', 'credential_expired', 'rotation_failed', 'health_check_failed', 'rotation_success'].map((type): [string, string] => [type, type])]);
+  const typeSelect = select('alert_type', [['', 'All types'], ...Object.keys(ALERT_TYPES).map((type): [string, string] => [type, type])]);
   const stateSelect = select('state', [['', 'Any delivery state'], ['pending', 'pending'], ['delivered', 'delivered'], ['dead', 'dead']]);
   const nameInput = h('input', { type: 'text', name: 'credential_name', autocomplete: 'off', spellcheck: 'false' });
   const form = h('form', { class: 'filters' },
@@ -47,7 +54,7 @@ export function alertsView(): View {
       replaceContent(area, table('Alerts, newest first', ['When', 'Type', 'Credential', 'Message', 'Priority', 'Delivery'], data.alerts.map((alert) => [
         timeCell(alert.created_at),
         alert.alert_type,
-        h('a', { href: `#/credential/${encodeURIComponent(alert.credential_name)}` }, alert.credential_name),
+        credentialCell(alert.credential_name),
         alert.message,
         alert.priority,
         `${alert.state}: ${alert.deliveries.map((delivery) => `${delivery.sink} ${delivery.state} after ${delivery.attempts} attempts${delivery.last_error ? ` (${delivery.last_error})` : ''}`).join('; ') || 'no sink configured'}`,
