@@ -33,7 +33,7 @@ class WallClock extends ManualClock {
 interface BrowserGlobals {
   sessionStorage: { getItem(key: string): string | null };
   getComputedStyle(element: unknown): { backgroundColor: string };
-  document: { documentElement: { scrollWidth: number } };
+  document: { documentElement: { scrollWidth: number }; activeElement: { textContent: string | null } | null };
 }
 
 /** Chromium flags for this machine's closed network: no background requests to any other host. */
@@ -66,6 +66,8 @@ describe('web dashboard', { skip: skipReason }, () => {
   let stub: HttpStub;
   /** The HTTP status the stand-in API returns to the next test request. */
   let stubStatus = 200;
+  /** Requests the browser sent for /favicon.ico, which it sends on each page load unless the page names an icon. */
+  let faviconRequests = 0;
   /** Console messages of the page that report a Content-Security-Policy violation. */
   const cspViolations: string[] = [];
   const screenshotDir = updateScreenshots ? path.join(root, 'docs/screenshots') : fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-shots-'));
@@ -146,6 +148,10 @@ describe('web dashboard', { skip: skipReason }, () => {
     const address = t.app.server.address();
     assert.ok(address && typeof address === 'object');
     baseUrl = `http://127.0.0.1:${address.port}`;
+    // The browser requests the favicon itself, so Playwright does not report the request, and the server counts it.
+    t.app.server.on('request', (request) => {
+      if (request.url === '/favicon.ico') faviconRequests += 1;
+    });
 
     const hour = 3_600_000;
     await createCredential({ name: 'svc/healthy', credential_type: 'httpHeaderAuth', provider: 'api', tags: ['web'] });
@@ -232,6 +238,14 @@ describe('web dashboard', { skip: skipReason }, () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('alert').filter({ hasText: '401' }).waitFor(wait);
     assert.equal(await page.evaluate(() => (globalThis as unknown as BrowserGlobals).sessionStorage.getItem('aegis.token')), null);
+  });
+
+  it('rejects a non-ASCII token', async () => {
+    await page.getByLabel('API token').fill('aegis_token_ünïcødé_€');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const problem = page.getByRole('alert');
+    await problem.filter({ hasText: 'invalid' }).waitFor(wait);
+    assert.equal(await problem.textContent(), 'Sign-in failed: the token is invalid, because it contains characters that no AEGIS token has. Paste the token again.');
   });
 
   it('signs in and shows statuses', async () => {
@@ -558,6 +572,17 @@ describe('web dashboard', { skip: skipReason }, () => {
     assert.equal(await row.getByRole('link').count(), 0);
   });
 
+  it('hide value refocuses reveal', async () => {
+    await page.goto(`${baseUrl}/ui/#/credential/app%2Fenv-key`);
+    await page.getByRole('heading', { name: 'app/env-key', level: 1 }).waitFor(wait);
+    await page.getByRole('button', { name: 'Reveal value' }).click();
+    await confirm('Reveal');
+    await page.getByRole('button', { name: 'Hide value' }).click();
+    await page.getByLabel('Revealed value').waitFor({ state: 'detached', ...wait });
+    const focused = await page.evaluate(() => (globalThis as unknown as BrowserGlobals).document.activeElement?.textContent);
+    assert.equal(focused, 'Reveal value');
+  });
+
   it('reload skips rejected sections', async () => {
     const token = await tokenWith(t, 'dashboard-no-audit', ['credentials:read']);
     await switchToken(token);
@@ -616,5 +641,10 @@ describe('web dashboard', { skip: skipReason }, () => {
     } finally {
       await page.clock.resume();
     }
+  });
+
+  it('requests no favicon', () => {
+    assert.equal(faviconRequests, 0);
+    assert.deepEqual(cspViolations, []);
   });
 });

@@ -209,7 +209,11 @@ export function credentialView(name: string): View {
     try {
       const revealed = await api<{ version: number; value: string }>('GET', `${path}/value`);
       const hide = h('button', { type: 'button', class: 'secondary' }, 'Hide value');
-      hide.addEventListener('click', () => replaceContent(revealArea));
+      hide.addEventListener('click', () => {
+        replaceContent(revealArea);
+        // The Hide button is gone, so focus returns to the button that revealed the value.
+        revealButton.focus();
+      });
       replaceContent(revealArea, h('div', { class: 'revealed' },
         h('p', {}, `Value of version ${revealed.version}:`),
         h('pre', { class: 'value', tabindex: '0', 'aria-label': 'Revealed value' }, revealed.value),

@@ -70,6 +70,14 @@ function showView(): void {
   view.root.querySelector<HTMLElement>('h1')?.focus();
 }
 
+/**
+ * Returns whether a token can be an AEGIS token: printable ASCII only. The browser cannot send other
+ * characters in a header, so fetch would fail with an error about the header instead.
+ */
+function tokenCharactersValid(token: string): boolean {
+  return /^[\x21-\x7e]+$/.test(token);
+}
+
 function showSignIn(notice?: string): void {
   view = null;
   const tokenInput = h('input', { type: 'password', name: 'token', autocomplete: 'off', spellcheck: 'false', required: true });
@@ -84,6 +92,11 @@ function showSignIn(notice?: string): void {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const token = tokenInput.value.trim();
+    if (!tokenCharactersValid(token)) {
+      replaceContent(feedback, message('error', 'Sign-in failed: the token is invalid, because it contains characters that no AEGIS token has. Paste the token again.'));
+      tokenInput.focus();
+      return;
+    }
     try {
       // Any token the server accepts may sign in; a 403 only means it lacks credentials:read.
       await api('GET', '/credentials?limit=1', undefined, token);
