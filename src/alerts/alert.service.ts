@@ -131,7 +131,7 @@ export class AlertService {
 
   /** Lists alerts newest first with their delivery to each sink. The caller audits the read. */
   list(filter: AlertFilter): Promise<{ alerts: AlertRecord[]; total: number }> {
-    return listAlerts(this.#db.kysely, filter);
+    return listAlerts(this.#db.kysely, this.#db.dialect, filter);
   }
 
   /** Claims, sends and records one due delivery; returns undefined when none is due. */

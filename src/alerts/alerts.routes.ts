@@ -73,6 +73,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: { alerts: AlertS
         alertType: query.alert_type,
         credentialName: query.credential_name,
         state: query.state,
+        reach: caller,
         limit: query.limit,
         offset: query.offset,
       });

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { DialectName, Executor } from '../db/database.js';
 import { fromJson, toIso } from '../db/values.js';
+import { alertReachCondition } from './alert-reach.js';
 import type { OutgoingAlert } from './sinks/index.js';
 
 export type DeliveryState = 'pending' | 'delivered' | 'dead';
@@ -167,6 +168,8 @@ export interface AlertFilter {
   alertType?: string | undefined;
   credentialName?: string | undefined;
   state?: DeliveryState | undefined;
+  /** Name and tag limits of the token: when either list is not empty, only alerts about credentials it reaches are listed. */
+  reach?: { namePatterns: string[]; tags: string[] } | undefined;
   limit: number;
   offset: number;
 }
@@ -195,11 +198,13 @@ export interface AlertRecord {
 }
 
 /** Lists alerts newest first, each with its delivery to every sink that has a row for it. */
-export async function listAlerts(db: Executor, filter: AlertFilter): Promise<{ alerts: AlertRecord[]; total: number }> {
+export async function listAlerts(db: Executor, dialect: DialectName, filter: AlertFilter): Promise<{ alerts: AlertRecord[]; total: number }> {
   let base = db.selectFrom('aegis_alert_outbox');
   if (filter.alertType !== undefined) base = base.where('alert_type', '=', filter.alertType);
   if (filter.credentialName !== undefined) base = base.where('credential_name', '=', filter.credentialName);
   if (filter.state !== undefined) base = base.where('state', '=', filter.state);
+  const reach = filter.reach === undefined ? undefined : alertReachCondition(dialect, filter.reach);
+  if (reach !== undefined) base = base.where(reach);
 
   const counted = await base.select((eb) => eb.fn.countAll<string | number>().as('count')).executeTakeFirstOrThrow();
   const rows = await base.selectAll().orderBy('created_at', 'desc').orderBy('id').limit(filter.limit).offset(filter.offset).execute();

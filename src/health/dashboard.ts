@@ -1,4 +1,5 @@
-import { fromJson, toIso } from '../db/values.js';
+import { alertReachCondition } from '../alerts/alert-reach.js';
+import { toIso } from '../db/values.js';
 import type { Credential, CredentialStatus } from '../registry/credential.types.js';
 import { credentialFromRow, listCredentials } from '../registry/credentials.repository.js';
 import { effectiveStatus, expiryWindowEndSql, instantSql } from '../registry/status.js';
@@ -105,24 +106,18 @@ function hoursUntil(instant: string | null, now: Date): number | null {
   return instant === null ? null : Math.floor((new Date(instant).getTime() - now.getTime()) / 3_600_000);
 }
 
-/** How many of the newest alerts a caller with name or tag limits looks through for ones it may see. */
-const limitedAlertScan = 1_000;
-
 /** The newest alerts, newest first. A caller with token limits gets only alerts about credentials it reaches. */
 async function recentAlerts(deps: HealthMonitorDeps, caller: Caller, limit: number): Promise<DashboardAlert[]> {
-  const unlimited = caller.namePatterns.length === 0 && caller.tags.length === 0;
+  const reach = alertReachCondition(deps.db.dialect, caller, 'o');
   const rows = await deps.db.kysely
     .selectFrom('aegis_alert_outbox as o')
-    .leftJoin('aegis_credentials as c', 'c.id', 'o.credential_id')
-    .select(['o.credential_name', 'o.alert_type', 'o.message', 'o.created_at', 'c.tags'])
+    .select(['o.credential_name', 'o.alert_type', 'o.message', 'o.created_at'])
+    .$if(reach !== undefined, (query) => query.where(reach!))
     .orderBy('o.created_at', 'desc')
     .orderBy('o.id', 'desc')
-    .limit(unlimited ? limit : limitedAlertScan)
+    .limit(limit)
     .execute();
-  const visible = unlimited
-    ? rows
-    : rows.filter((row) => row.tags !== null && callerReaches(caller, { name: row.credential_name, tags: fromJson<string[]>(row.tags) }));
-  return visible.slice(0, limit).map((row) => ({
+  return rows.map((row) => ({
     credential: row.credential_name,
     alert_type: row.alert_type,
     message: row.message,

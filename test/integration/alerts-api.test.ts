@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { enqueueAlert } from '../../src/alerts/outbox.repository.js';
 import { raiseAlert, startSinkStubs, type SinkStubs } from '../helpers/alert-sinks.js';
 import { testDialects } from '../helpers/databases.js';
+import { setupCaller } from '../helpers/health-fixtures.js';
 import { call, destroyTestVault, openTestVault, tokenWith, type TestVault } from '../helpers/test-vault.js';
 
 for (const dialect of await testDialects()) {
@@ -134,6 +136,67 @@ for (const dialect of await testDialects()) {
       assert.equal(row.actor, 'alert-reader');
       assert.equal(row.credential_name, 'app/two');
       assert.equal(Boolean(row.success), true);
+    });
+  });
+
+  describe(`alerts API with limited tokens on ${dialect}`, () => {
+    let t: TestVault;
+
+    before(async () => {
+      t = await openTestVault(dialect);
+      // team-b/api-6 carries team-a's tag, so the tag-limited token reaches it and the name-limited one does not.
+      const credentials = [
+        { name: 'team-a/api-1', tags: ['team-a'] },
+        { name: 'team-b/api-5', tags: ['team-b'] },
+        { name: 'team-b/api-6', tags: ['team-a'] },
+      ];
+      for (const { name, tags } of credentials) {
+        const created = await t.vault.registry.create(setupCaller, { name, credential_type: 'apiKey', provider: 'api', value: `value-of-${name}`, tags });
+        t.clock.advanceMs(60_000);
+        await enqueueAlert(
+          t.vault.db.kysely,
+          { type: 'health_check_failed', conditionKey: `health:${name}`, credentialId: created.id, credentialName: name, message: `⚠️ Health check failed for '${name}': HTTP 401 from ${name}` },
+          t.clock.now(),
+        );
+      }
+      t.clock.advanceMs(60_000);
+      await raiseAlert(t, 'daily_report', '*');
+    });
+    after(async () => destroyTestVault(t));
+
+    async function listed(token: string, query = '') {
+      const response = await call(t.app, 'GET', `/alerts${query}`, { token });
+      assert.equal(response.status, 200, response.body);
+      return { total: response.json.total, names: response.json.alerts.map((alert: { credential_name: string }) => alert.credential_name) };
+    }
+
+    it('unlimited token lists every alert', async () => {
+      const reader = await tokenWith(t, 'vault-reader', ['audit:read']);
+      assert.deepEqual(await listed(reader), { total: 4, names: ['*', 'team-b/api-6', 'team-b/api-5', 'team-a/api-1'] });
+    });
+
+    it('name-limited token lists its alerts', async () => {
+      const token = await tokenWith(t, 'team-a-names', ['audit:read'], { namePatterns: ['team-a/*'] });
+      assert.deepEqual(await listed(token), { total: 1, names: ['team-a/api-1'] });
+      assert.deepEqual(await listed(token, '?credential_name=team-b%2Fapi-5'), { total: 0, names: [] });
+      assert.deepEqual(await listed(token, '?alert_type=daily_report'), { total: 0, names: [] });
+    });
+
+    it('tag-limited token lists its alerts', async () => {
+      const token = await tokenWith(t, 'team-a-tags', ['audit:read'], { tags: ['team-a'] });
+      assert.deepEqual(await listed(token), { total: 2, names: ['team-b/api-6', 'team-a/api-1'] });
+      assert.deepEqual(await listed(token, '?limit=1&offset=1'), { total: 2, names: ['team-a/api-1'] });
+      assert.deepEqual(await listed(token, '?credential_name=team-b%2Fapi-5'), { total: 0, names: [] });
+    });
+
+    it('dashboard shows the same alerts', async () => {
+      const token = await tokenWith(t, 'team-a-dashboard', ['audit:read', 'credentials:read'], { tags: ['team-a'] });
+      const response = await call(t.app, 'GET', '/health/dashboard', { token });
+      assert.equal(response.status, 200, response.body);
+      assert.deepEqual(
+        response.json.alerts.map((alert: { credential: string }) => alert.credential),
+        (await listed(token)).names,
+      );
     });
   });
 }
