@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import type { DialectName, Executor } from '../db/database.js';
 import type { Database } from '../db/schema.js';
 import { fromJson, toBool, toIso, toNumber } from '../db/values.js';
@@ -126,6 +126,8 @@ export interface AuditQuery {
   startDate?: string | undefined;
   endDate?: string | undefined;
   success?: boolean | undefined;
+  /** Condition from `auditReachCondition` that keeps only the entries a limited token may read. */
+  reach?: RawBuilder<boolean> | undefined;
   limit: number;
   offset: number;
 }
@@ -149,6 +151,7 @@ export async function queryEntries(db: Executor, dialect: DialectName, query: Au
   if (query.endDate !== undefined) filtered = filtered.where('timestamp', '<=', query.endDate);
   // Written as a literal: SQLite uses the partial indexes on failed entries only for this exact text.
   if (query.success !== undefined) filtered = filtered.where(sql.raw<boolean>(successLiteral(dialect, query.success)));
+  if (query.reach !== undefined) filtered = filtered.where(query.reach);
 
   const rows = await filtered.selectAll().orderBy('seq', 'desc').limit(query.limit).offset(query.offset).execute();
   // NOTE: the total is an exact count, so a request with no filter, or only success=true, counts most of

@@ -8,6 +8,7 @@ import type { Keyring } from '../crypto/keyring.js';
 import type { Clock } from '../lib/clock.js';
 import { ValidationError } from '../lib/errors.js';
 import type { AuditLog } from './audit.service.js';
+import { auditReachCondition } from './audit-reach.js';
 import { AuditAction, type AuditEntry } from './audit.types.js';
 import { storedFields } from './chain.js';
 import { exportContentTypes, exportLines, type ExportFormat } from './export.js';
@@ -102,6 +103,7 @@ export function registerAuditRoutes(app: FastifyInstance, deps: AuditRouteDeps):
         startDate,
         endDate,
         success: query.success,
+        reach: auditReachCondition(deps.db.dialect, caller),
         limit: query.limit,
         offset: query.offset,
       });
@@ -277,7 +279,7 @@ function registerExportRoute(app: FastifyInstance, deps: AuditRouteDeps, text: o
       const caller = requireCaller(request);
       const query = request.query;
       const { startDate, endDate } = readDateRange(query);
-      const filter = { startDate, endDate, credentialName: query.credential_name, actor: query.actor, action: query.action };
+      const filter = { startDate, endDate, credentialName: query.credential_name, actor: query.actor, action: query.action, reach: auditReachCondition(deps.db.dialect, caller) };
       // The export is recorded before it starts: once the first line is sent, the status can no longer change.
       await deps.audit.record({
         credentialName: query.credential_name ?? '*',

@@ -1,3 +1,4 @@
+import type { RawBuilder } from 'kysely';
 import type { Executor } from '../db/database.js';
 import { fromRow, readHead } from './audit.repository.js';
 import { storedFields } from './chain.js';
@@ -13,6 +14,8 @@ export interface ExportFilter {
   credentialName?: string | undefined;
   actor?: string | undefined;
   action?: string | undefined;
+  /** Condition from `auditReachCondition` that keeps only the entries a limited token may read. */
+  reach?: RawBuilder<boolean> | undefined;
 }
 
 /** The exported fields in order: every field the entry hash covers, then the entry's own hash. */
@@ -61,6 +64,7 @@ export async function* exportLines(db: Executor, filter: ExportFilter, format: E
     if (filter.credentialName !== undefined) query = query.where('credential_name', '=', filter.credentialName);
     if (filter.actor !== undefined) query = query.where('actor', '=', filter.actor);
     if (filter.action !== undefined) query = query.where('action', '=', filter.action);
+    if (filter.reach !== undefined) query = query.where(filter.reach);
     const rows = await query.orderBy('seq').limit(exportPageSize).execute();
     let page = '';
     for (const row of rows) page += formatLine(fromRow(row), format);
