@@ -6,7 +6,7 @@ import type { AuditSettings } from './audit-settings.js';
 import type { Db } from '../db/database.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Clock } from '../lib/clock.js';
-import { ValidationError } from '../lib/errors.js';
+import { ForbiddenError, ValidationError } from '../lib/errors.js';
 import type { AuditLog } from './audit.service.js';
 import { auditReachCondition } from './audit-reach.js';
 import { AuditAction, type AuditEntry } from './audit.types.js';
@@ -223,6 +223,11 @@ function registerReportRoute(app: FastifyInstance, deps: AuditRouteDeps): void {
     },
     async (request) => {
       const caller = requireCaller(request);
+      if (caller.namePatterns.length > 0 || caller.tags.length > 0) {
+        throw new ForbiddenError(
+          'The audit report covers every credential of the vault, and this token is limited to names or tags. Use a token without name or tag limits, or GET /audit/log for the entries this token reaches.',
+        );
+      }
       const { startDate, endDate } = readDateRange(request.query);
       const report = await buildAuditReport(
         deps.db,

@@ -85,6 +85,12 @@ for (const dialect of await testDialects()) {
       return { cases: seeded.map((entry: { details: { case: string } }) => entry.details.case).reverse(), total: response.json.total, listed: response.json.log.length };
     }
 
+    it('unlimited token gets the report', async () => {
+      const response = await call(t.app, 'GET', '/audit/report?start_date=2026-01-01T00:00:00Z&end_date=2027-01-01T00:00:00Z', { token: tokens.all });
+      assert.equal(response.status, 200, response.body);
+      assert.ok(response.json.summary.total_accesses >= Object.keys(cases).length);
+    });
+
     it('unlimited token reads every entry', async () => {
       const read = await logCases(tokens.all);
       assert.deepEqual(read.cases, Object.keys(cases));
@@ -134,6 +140,29 @@ for (const dialect of await testDialects()) {
         assert.equal(report.ok, true, report.problem?.message);
         assert.equal(report.entries, lines.length);
         assert.ok(report.gaps > 0, 'the entries left out leave gaps');
+      });
+
+      it(`${limit}-limited token gets no report`, async () => {
+        const response = await call(t.app, 'GET', '/audit/report?start_date=2026-01-01T00:00:00Z&end_date=2027-01-01T00:00:00Z', { token: tokens[limit] });
+        assert.equal(response.status, 403, response.body);
+        assert.equal(response.json.code, 'forbidden');
+        assert.match(response.json.detail, /limited to names or tags/);
+        assert.match(response.json.detail, /token without name or tag limits/);
+
+        const denied = await t.vault.db.kysely
+          .selectFrom('aegis_audit_log')
+          .selectAll()
+          .where('action', '=', 'audit_reported')
+          .where('actor', '=', limit === 'name' ? nameActor : tagActor)
+          .execute();
+        assert.equal(denied.length, 1);
+        assert.equal(Boolean(denied[0]!.success), false);
+      });
+
+      it(`${limit}-limited token verifies the chain`, async () => {
+        const response = await call(t.app, 'GET', '/audit/verify', { token: tokens[limit] });
+        assert.equal(response.status, 200, response.body);
+        assert.equal(response.json.ok, true);
       });
     }
   });

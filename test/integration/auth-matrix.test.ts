@@ -257,6 +257,25 @@ for (const dialect of await testDialects()) {
           assert.equal(row.actor, actor);
         }
       });
+
+      if (route.scope !== 'audit:read') continue;
+      // Audit routes filter what a limited token reads, except the vault-wide report, which it cannot get.
+      for (const limit of ['name', 'tag'] as const) {
+        it(`${key} with its scope and a ${limit} limit`, async () => {
+          const actor = `${limit}-limited-audit-reader`;
+          tokens[actor] ??= await tokenWith(t, actor, [route.scope], limit === 'name' ? { namePatterns: ['matrix/*'] } : { tags: ['matrix'] });
+          const address = nextAddress();
+          const request = await successRequest(route);
+          const response = await call(app, route.method, request.url, { token: tokens[actor], body: request.body, remoteAddress: address });
+          if (route.url === '/audit/report') {
+            await assertProblem(response, route.method, 403);
+            await assertFailureAudited(address, actor);
+            return;
+          }
+          assert.ok(response.status >= 200, `${key} gave ${response.status}: ${response.body}`);
+          assert.ok(response.status < 300, `${key} gave ${response.status}: ${response.body}`);
+        });
+      }
     }
   });
 }
