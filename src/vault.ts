@@ -89,6 +89,7 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       envOwnFiles: ownFiles(config),
       envReloadCommands: config.envReloadCommands,
       postgresAdminConnections: config.postgresAdminConnections,
+      postgresAllowedRoles: config.postgresAllowedRoles,
       providerTimeoutMs: config.providerTimeoutMs,
       n8n: n8nSettings(config),
       supabaseAccessToken: config.supabaseAccessToken,

@@ -71,6 +71,7 @@ export const FILE_KEYS: ReadonlyArray<FileKey> = [
   { key: 'providers.env.reload_commands', variable: 'AEGIS_ENV_RELOAD_COMMANDS', kind: 'path-string-map' },
   { key: 'providers.postgres.admin_url', variable: 'AEGIS_POSTGRES_ADMIN_URL', kind: 'text', secret: true },
   { key: 'providers.postgres.connections', variable: 'AEGIS_POSTGRES_CONNECTIONS', kind: 'string-map', secret: true },
+  { key: 'providers.postgres.allowed_roles', variable: 'AEGIS_POSTGRES_ALLOWED_ROLES', kind: 'text-list' },
   { key: 'providers.n8n.url', variable: 'N8N_URL', kind: 'text' },
   { key: 'providers.n8n.api_key', variable: 'N8N_API_KEY', kind: 'text', secret: true },
   { key: 'providers.supabase.access_token', variable: 'SUPABASE_ACCESS_TOKEN', kind: 'text', secret: true },

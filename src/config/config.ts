@@ -54,6 +54,11 @@ export interface Config {
   envReloadCommands: Record<string, string>;
   /** Administrative PostgreSQL connections for `postgres` credentials, by name. */
   postgresAdminConnections: Record<string, string>;
+  /**
+   * Names and `*` patterns of the roles `postgres` credentials may name (AEGIS_POSTGRES_ALLOWED_ROLES).
+   * Undefined allows every role but superusers, REPLICATION and BYPASSRLS roles and the connection's own role.
+   */
+  postgresAllowedRoles: string[] | undefined;
   /** Time limit of one provider call (a test, a write), in milliseconds. */
   providerTimeoutMs: number;
   /** Supabase Management API: a personal access token (unset: no key rotation) and the API's base URL. */
@@ -156,6 +161,7 @@ function readSettings(env: Env, cwd: string): Config {
       ...(emptyToUndefined(env.AEGIS_POSTGRES_ADMIN_URL) ? { default: env.AEGIS_POSTGRES_ADMIN_URL! } : {}),
       ...readStringMap(env, 'AEGIS_POSTGRES_CONNECTIONS', (key) => key),
     },
+    postgresAllowedRoles: readRolePatterns(env, 'AEGIS_POSTGRES_ALLOWED_ROLES'),
     providerTimeoutMs: readInteger(env, 'AEGIS_PROVIDER_TIMEOUT_MS', 10_000, 100, 600_000),
     supabaseAccessToken: emptyToUndefined(env.SUPABASE_ACCESS_TOKEN),
     supabaseApiUrl: readUrl(env, 'SUPABASE_API_URL') ?? 'https://api.supabase.com',
@@ -375,6 +381,24 @@ function readIntegerList(env: Env, name: string, fallback: number[], min: number
     throw new StartupError(`${name} must be a comma-separated list of whole numbers from ${min} to ${max}, got "${raw}".`);
   }
   return [...new Set(values.map(Number))].sort((a, b) => b - a);
+}
+
+/**
+ * Reads a comma-separated list of PostgreSQL role names, where `*` stands for any characters
+ * (e.g. `app_*,reporting`). Unset returns undefined, which leaves every ordinary role allowed.
+ */
+function readRolePatterns(env: Env, name: string): string[] | undefined {
+  const raw = emptyToUndefined(env[name]);
+  if (raw === undefined) return undefined;
+  const patterns = raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  const invalid = patterns.find((entry) => !/^[A-Za-z_*][A-Za-z0-9_$*-]{0,62}$/.test(entry));
+  if (invalid !== undefined || patterns.length === 0) {
+    throw new StartupError(`${name} must be a comma-separated list of PostgreSQL role names, where * stands for any characters (e.g. app_*,reporting), got "${invalid ?? raw}".`);
+  }
+  return patterns;
 }
 
 /** Reads a JSON object of strings, e.g. {"/srv/app/.env": "systemctl reload app"}; `key` normalizes each key. */

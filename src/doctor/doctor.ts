@@ -4,6 +4,7 @@ import { StartupError } from '../lib/errors.js';
 import { fail, ok, skip, type CheckResult } from './check.js';
 import { checkDatabase, databaseCheckNames } from './database-checks.js';
 import { checkFileModes, checkKeyPlacement } from './file-checks.js';
+import { checkPostgresRoles } from './provider-checks.js';
 import { checkSinks } from './sink-checks.js';
 import { checkListenAddress, checkTls } from './tls-checks.js';
 
@@ -11,7 +12,7 @@ import { checkListenAddress, checkTls } from './tls-checks.js';
  * The checks that need a loaded configuration, in report order. Without a configuration the TLS
  * files and the sinks are unknown, so each group is reported under one name.
  */
-const configuredCheckNames = [...databaseCheckNames, 'key placement', 'file modes', 'tls', 'listen address', 'sinks and n8n'];
+const configuredCheckNames = [...databaseCheckNames, 'key placement', 'file modes', 'tls', 'listen address', 'postgres roles', 'sinks and n8n'];
 
 export interface DoctorOptions {
   env: Record<string, string | undefined>;
@@ -47,6 +48,7 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
     ...checkFileModes(config, file),
     ...checkTls(config, clock),
     checkListenAddress(config),
+    checkPostgresRoles(config),
     ...sinkResults,
   ];
   return results.map((result) => withConfigOption(result, file?.path));

@@ -42,6 +42,12 @@ export interface ProviderAdapter {
   readonly unavailableReason?: string;
   /** Checks and normalizes `provider_config` at create and update time; errors name the field. */
   checkConfig(config: Record<string, unknown>): Record<string, unknown>;
+  /**
+   * Asks the provider whether the normalized `provider_config` names something AEGIS may change, at
+   * create and update time; errors name the field. A provider that cannot be reached passes, because
+   * the adapter checks again before it writes.
+   */
+  checkTarget?(config: Record<string, unknown>): Promise<void>;
   /** Rejects a value this provider cannot be given with a ValidationError naming `value`. Rotation calls it before writing anything. */
   checkValue?(value: string, credential: Credential): void;
   /**

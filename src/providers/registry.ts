@@ -12,6 +12,8 @@ export interface ProviderSettings {
   envOwnFiles?: ReadonlyArray<string>;
   envReloadCommands: Readonly<Record<string, string>>;
   postgresAdminConnections: Readonly<Record<string, string>>;
+  /** Names and `*` patterns of the roles postgres credentials may name; undefined allows every ordinary role. */
+  postgresAllowedRoles?: ReadonlyArray<string> | undefined;
   providerTimeoutMs: number;
   /** n8n's public API; without it the n8n adapter declares no capabilities. */
   n8n?: N8nSettings | undefined;
@@ -23,7 +25,7 @@ export interface ProviderSettings {
 export function createAdapters(settings: ProviderSettings): AdapterRegistry {
   return {
     env: createEnvAdapter({ allowedDirs: settings.envAllowedDirs, ownFiles: settings.envOwnFiles, reloadCommands: settings.envReloadCommands }),
-    postgres: createPostgresAdapter({ adminConnections: settings.postgresAdminConnections, timeoutMs: settings.providerTimeoutMs }),
+    postgres: createPostgresAdapter({ adminConnections: settings.postgresAdminConnections, allowedRoles: settings.postgresAllowedRoles, timeoutMs: settings.providerTimeoutMs }),
     api: createApiAdapter({ defaultTimeoutMs: settings.providerTimeoutMs }),
     n8n: createN8nAdapter(settings.n8n),
     supabase: createSupabaseAdapter({ accessToken: settings.supabaseAccessToken, apiUrl: settings.supabaseApiUrl, timeoutMs: settings.providerTimeoutMs }),

@@ -152,6 +152,7 @@ export class RegistryService {
       checkExpiryLifetime(draft);
       this.#checkUnattendedRotation(draft);
       const credential = { ...draft, nextRotationAt: nextRotationAt(draft) };
+      await this.#deps.adapters[provider].checkTarget?.(credential.providerConfig);
       return this.#db.kysely.transaction().execute(async (trx) => {
         if (await findCredentialByName(trx, credential.name)) throw credentialExists(credential.name);
         await insertCredential(trx, credential);
@@ -176,6 +177,7 @@ export class RegistryService {
       if (updatedFields.length === 0) throw new ValidationError('body', 'must set at least one field to change');
       if (patch.value !== undefined) checkValue(patch.value);
       if (patch.metadata) checkMetadata(patch.metadata);
+      if (patch.provider_config !== undefined) await this.#checkNewTarget(caller, name, patch.provider_config);
 
       return this.#db.kysely.transaction().execute(async (trx) => {
         const existing = await this.#loadForChange(trx, caller, name);
@@ -323,6 +325,16 @@ export class RegistryService {
   checkProviderConfig(provider: Provider, config: Record<string, unknown>): Record<string, unknown> {
     checkProviderConfigDocument(config);
     return this.#deps.adapters[provider].checkConfig(config);
+  }
+
+  /**
+   * Asks the provider about new provider settings before the change's transaction, which must not wait
+   * on a provider. The provider never changes, so the settings checked here are the ones the change stores.
+   */
+  async #checkNewTarget(caller: Caller, name: string, config: Record<string, unknown>): Promise<void> {
+    const existing = this.#reachable(caller, name, await findCredentialByName(this.#db.kysely, name));
+    if (existing.status === 'retired') return;
+    await this.#deps.adapters[existing.provider].checkTarget?.(this.checkProviderConfig(existing.provider, config));
   }
 
   /** Loads a credential for a change, locked until the transaction ends (see findCredentialForChange). */

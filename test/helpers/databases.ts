@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import pg from 'pg';
 
@@ -56,6 +57,32 @@ export async function dropSchema(schema: string): Promise<void> {
   await client.connect();
   try {
     await client.query(`drop schema if exists "${schema}" cascade`);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Creates an ordinary login role on the test PostgreSQL with a random name and returns the name. Tests
+ * that log in use it because AEGIS rejects postgres credentials for superusers such as `postgres`. The
+ * test server trusts local connections, so any password logs in. Drop it with `dropLoginRole`.
+ */
+export async function createLoginRole(): Promise<string> {
+  const name = `fixprov_login_${crypto.randomBytes(6).toString('hex')}`;
+  await runOnTestServer(`create role ${name} login`);
+  return name;
+}
+
+/** Drops a role made by `createLoginRole`. */
+export async function dropLoginRole(name: string): Promise<void> {
+  await runOnTestServer(`drop role if exists ${name}`);
+}
+
+async function runOnTestServer(statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: testPostgresUrl });
+  await client.connect();
+  try {
+    await client.query(statement);
   } finally {
     await client.end();
   }

@@ -460,6 +460,20 @@ for (const dialect of await testDialects()) {
       assert.equal(allowed.result.code, 0);
     });
 
+    it('unlimited postgres roles warn', async () => {
+      const env = { AEGIS_CONFIG: deployment.configFile, AEGIS_POSTGRES_ADMIN_URL: 'postgres://admin:doctor-admin-pw@127.0.0.1:1/postgres' };
+      const open = findCheck(await runDoctor({ env, cwd: deployment.dir }), 'postgres roles');
+      assert.equal(open.status, 'warn');
+      assert.match(open.message, /^No list limits the PostgreSQL roles whose passwords AEGIS may set through default:/);
+      assert.match(open.fix!, /providers\.postgres\.allowed_roles \(AEGIS_POSTGRES_ALLOWED_ROLES\)/);
+      assert.ok(!JSON.stringify(open).includes('doctor-admin-pw'), 'the connection password is in the report');
+
+      const limited = findCheck(await runDoctor({ env: { ...env, AEGIS_POSTGRES_ALLOWED_ROLES: 'app_*,reporting' }, cwd: deployment.dir }), 'postgres roles');
+      assert.equal(limited.status, 'ok');
+      assert.equal(limited.message, 'postgres credentials are limited to the roles app_*, reporting');
+      assert.equal(findCheck(await runDoctor({ env: { AEGIS_CONFIG: deployment.configFile }, cwd: deployment.dir }), 'postgres roles').status, 'ok');
+    });
+
     it('clock difference is reported', async () => {
       const env = { AEGIS_CONFIG: deployment.configFile };
       const ahead = await runDoctor({ env, cwd: deployment.dir, clock: new ManualClock(new Date(Date.now() + 120_000)) });
@@ -486,7 +500,7 @@ for (const dialect of await testDialects()) {
       assert.equal(checks[0]!.status, 'fail');
       assert.equal(checks[0]!.message, `storage.pool_max in ${broken} (or AEGIS_DATABASE_POOL_MAX) must be between 1 and 1000, got 0.`);
       assert.ok(checks[0]!.fix);
-      const configured = ['database', 'migrations', 'master key', 'clock', 'key placement', 'file modes', 'tls', 'listen address', 'sinks and n8n'];
+      const configured = ['database', 'migrations', 'master key', 'clock', 'key placement', 'file modes', 'tls', 'listen address', 'postgres roles', 'sinks and n8n'];
       assert.deepEqual(checks.slice(1).map((check) => check.name), configured);
       assertSkipped(checks, configured, 'configuration');
       assert.equal(deployment.sinks.requests.length, sinkRequestsBefore, 'doctor contacted a sink without a configuration');
@@ -495,7 +509,7 @@ for (const dialect of await testDialects()) {
       assert.equal(text.code, 1);
       assert.match(text.stdout, /^fail  configuration +storage\.pool_max /m);
       assertSkippedLines(text.stdout, configured, 'configuration');
-      assert.match(text.stdout, /\n0 ok, 0 warning\(s\), 1 failed, 9 skipped\n$/);
+      assert.match(text.stdout, /\n0 ok, 0 warning\(s\), 1 failed, 10 skipped\n$/);
     });
 
     it('readable config with secrets fails', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { postgresReachable, testDialects, testPostgresUrl } from '../helpers/databases.js';
+import { createLoginRole, dropLoginRole, postgresReachable, testDialects, testPostgresUrl } from '../helpers/databases.js';
 import { alertsOf, createApiCredential, setupCaller, storedStatus } from '../helpers/health-fixtures.js';
 import { startHttpStub, type HttpStub } from '../helpers/http-stub.js';
 import { call, destroyTestVault, openTestVault, tokenWith, type TestVault } from '../helpers/test-vault.js';
@@ -185,10 +185,15 @@ for (const dialect of await testDialects()) {
     });
 
     it('postgres check logs in', { skip: !pgServer && 'no PostgreSQL server' }, async () => {
-      await t.vault.registry.create(setupCaller, { name: 'db/login', credential_type: 'postgres', provider: 'postgres', provider_config: { role: 'postgres' }, value: 'any-password' });
-      const healthy = await test('db/login');
-      assert.equal(healthy.status, 'healthy', JSON.stringify(healthy));
-      assert.equal(healthy.details.role, 'postgres');
+      const role = await createLoginRole();
+      try {
+        await t.vault.registry.create(setupCaller, { name: 'db/login', credential_type: 'postgres', provider: 'postgres', provider_config: { role }, value: 'any-password' });
+        const healthy = await test('db/login');
+        assert.equal(healthy.status, 'healthy', JSON.stringify(healthy));
+        assert.equal(healthy.details.role, role);
+      } finally {
+        await dropLoginRole(role);
+      }
 
       await t.vault.registry.create(setupCaller, { name: 'db/no-role', credential_type: 'postgres', provider: 'postgres', provider_config: { role: 'aegis_no_such_role' }, value: 'any-password' });
       const unhealthy = await test('db/no-role');

@@ -115,5 +115,96 @@ describe('postgres provider on a SCRAM cluster', { skip: unavailable ?? false },
         assert.ok(!logs.includes(rotated));
       });
     });
+
+    describe(`privileged roles with ${dialect} storage`, () => {
+      let t: TestVault;
+      let limited: TestVault;
+      const password = `fixprov-${dialect}-${crypto.randomBytes(12).toString('hex')}`;
+      const privileged = { fixprov_super: 'superuser', fixprov_repl: 'replication', fixprov_bypass: 'bypassrls' };
+
+      /** Creates a postgres credential for `role` in `vault` and returns the response. */
+      function create(vault: TestVault, name: string, role: string) {
+        return call(vault.app, 'POST', '/credentials', {
+          token: vault.adminToken,
+          body: { name, credential_type: 'postgres', provider: 'postgres', value: password, provider_config: { role } },
+        });
+      }
+
+      before(async () => {
+        for (const [role, attribute] of Object.entries(privileged)) await cluster.adminQuery(`create role ${role} login ${attribute} password '${password}'`);
+        await cluster.adminQuery(`create role fixprov_app login password '${password}'`);
+        // A member of the administrative connection's role can act as that role.
+        await cluster.adminQuery(`create role fixprov_member login password '${password}' in role postgres`);
+        // An administrative connection that is no superuser, whose own role is rejected too.
+        await cluster.adminQuery(`create role fixprov_admin login createrole password '${password}'`);
+        const narrow = new URL(cluster.adminUrl);
+        narrow.username = 'fixprov_admin';
+        narrow.password = password;
+        t = await openTestVault(dialect, { env: { AEGIS_POSTGRES_ADMIN_URL: cluster.adminUrl, AEGIS_POSTGRES_CONNECTIONS: JSON.stringify({ narrow: narrow.toString() }) } });
+        limited = await openTestVault(dialect, { env: { AEGIS_POSTGRES_ADMIN_URL: cluster.adminUrl, AEGIS_POSTGRES_ALLOWED_ROLES: 'fixprov_app*,fixprov_super' } });
+      });
+      after(async () => {
+        await destroyTestVault(t);
+        await destroyTestVault(limited);
+        for (const role of [...Object.keys(privileged), 'fixprov_app', 'fixprov_member', 'fixprov_admin']) await cluster.adminQuery(`drop role if exists ${role}`);
+      });
+
+      it('rejects privileged roles at create', async () => {
+        const reasons: Record<string, string> = {
+          fixprov_super: 'is a superuser',
+          fixprov_repl: 'has the REPLICATION attribute',
+          fixprov_bypass: 'has the BYPASSRLS attribute',
+          fixprov_member: "is a member of the administrative connection's role",
+          postgres: 'is a superuser',
+        };
+        for (const [role, reason] of Object.entries(reasons)) {
+          const created = await create(t, `db/${role}`, role);
+          assert.equal(created.status, 400, `${role}: ${created.body}`);
+          assert.equal(created.json.field, 'provider_config.role');
+          assert.ok(created.json.detail.startsWith(`provider_config.role: role ${role} ${reason}, so AEGIS does not manage its password.`), created.json.detail);
+        }
+      });
+
+      it("rejects the connection's own role", async () => {
+        const created = await call(t.app, 'POST', '/credentials', {
+          token: t.adminToken,
+          body: { name: 'db/fixprov_admin', credential_type: 'postgres', provider: 'postgres', value: password, provider_config: { role: 'fixprov_admin', connection: 'narrow' } },
+        });
+        assert.equal(created.status, 400, created.body);
+        assert.ok(created.json.detail.startsWith("provider_config.role: role fixprov_admin is the administrative connection's own role"), created.json.detail);
+      });
+
+      it('rejects a privileged role at PATCH', async () => {
+        assert.equal((await create(t, 'db/fixprov_app', 'fixprov_app')).status, 201);
+        const patched = await call(t.app, 'PATCH', '/credentials/db%2Ffixprov_app', { token: t.adminToken, body: { provider_config: { role: 'fixprov_super' } } });
+        assert.equal(patched.status, 400, patched.body);
+        assert.equal(patched.json.field, 'provider_config.role');
+      });
+
+      it('rejects a role that became superuser', async () => {
+        await cluster.adminQuery('alter role fixprov_app superuser');
+        try {
+          const rotated = await call(t.app, 'POST', '/credentials/db%2Ffixprov_app/rotate', { token: t.adminToken, body: { value: 'fixprov-chosen-password' } });
+          assert.equal(rotated.status, 502, rotated.body);
+          assert.match(rotated.json.detail, /role fixprov_app is a superuser, so AEGIS did not change its password/);
+          assert.equal(await loginAndQuery(cluster, 'fixprov_app', password), 'fixprov_app');
+          await assertLoginRejected(cluster, 'fixprov_app', 'fixprov-chosen-password');
+        } finally {
+          await cluster.adminQuery('alter role fixprov_app nosuperuser');
+        }
+      });
+
+      it('limits roles to the allowed list', async () => {
+        const outside = await create(limited, 'db/fixprov_repl', 'fixprov_repl');
+        assert.equal(outside.status, 400, outside.body);
+        assert.equal(outside.json.field, 'provider_config.role');
+        assert.match(outside.json.detail, /is not among the roles this server lets AEGIS manage\. .*providers\.postgres\.allowed_roles or AEGIS_POSTGRES_ALLOWED_ROLES/);
+        // A listed role is still rejected while it is a superuser.
+        assert.equal((await create(limited, 'db/fixprov_super', 'fixprov_super')).status, 400);
+        assert.equal((await create(limited, 'db/fixprov_app', 'fixprov_app')).status, 201);
+        const rotated = await call(limited.app, 'POST', '/credentials/db%2Ffixprov_app/rotate', { token: limited.adminToken, body: {} });
+        assert.equal(rotated.status, 200, rotated.body);
+      });
+    });
   }
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { builtinTemplates } from '../../src/templates/catalogue.js';
-import { testDialects, testPostgresUrl } from '../helpers/databases.js';
+import { createLoginRole, dropLoginRole, postgresReachable, testDialects, testPostgresUrl } from '../helpers/databases.js';
 import { startHttpStub, type HttpStub, type RecordedRequest } from '../helpers/http-stub.js';
 import { call, destroyTestVault, openTestVault, tokenWith, type TestVault } from '../helpers/test-vault.js';
 
@@ -13,6 +13,12 @@ interface TemplateCase {
   /** Whether the stand-in accepts the request, i.e. it carries the secret where the service expects it. */
   accepts?: (request: RecordedRequest, secret: string) => boolean;
 }
+
+// The postgres template logs in as an ordinary role, because AEGIS rejects superusers such as `postgres`.
+const loginRole = (await postgresReachable()) ? await createLoginRole() : 'no_test_server';
+after(async () => {
+  if (loginRole !== 'no_test_server') await dropLoginRole(loginRole);
+});
 
 const bearerOf = (request: RecordedRequest, secret: string) => request.headers.authorization === `Bearer ${secret}`;
 
@@ -63,7 +69,7 @@ const cases: Record<string, TemplateCase> = {
     accepts: (request, secret) => request.url === '/rest/v1/' && request.headers.apikey === secret && request.headers.authorization === undefined,
   },
   postgres: {
-    good: { user: 'postgres', password: 'any-password-trust-auth' },
+    good: { user: loginRole, password: 'any-password-trust-auth' },
     wrong: { field: 'user', value: 'bad role name' },
   },
   bearer: {

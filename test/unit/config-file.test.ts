@@ -80,6 +80,7 @@ providers:
     admin_url: postgres://admin:pw@db.internal/postgres
     connections:
       reporting: postgres://admin:pw@reporting.internal/postgres
+    allowed_roles: [app_*, reporting]
   n8n:
     url: https://n8n.internal
     api_key: ${n8nApiKey}
@@ -152,6 +153,7 @@ describe('configuration file', () => {
         default: 'postgres://admin:pw@db.internal/postgres',
         reporting: 'postgres://admin:pw@reporting.internal/postgres',
       },
+      postgresAllowedRoles: ['app_*', 'reporting'],
       providerTimeoutMs: 2000,
       supabaseAccessToken: 'sbp_file_token',
       supabaseApiUrl: 'https://supabase.internal',

@@ -15,7 +15,40 @@ async function loadDriver(): Promise<typeof import('pg').default> {
 export interface PostgresAdapterOptions {
   /** Administrative connection strings by name; `default` is used when a credential names none. */
   adminConnections: Readonly<Record<string, string>>;
+  /** Names and `*` patterns of the roles credentials may name; undefined allows every role that is not privileged. */
+  allowedRoles?: ReadonlyArray<string> | undefined;
   timeoutMs?: number;
+}
+
+/** The setting that limits the roles, as messages name it. */
+const allowedRolesSetting = 'providers.postgres.allowed_roles or AEGIS_POSTGRES_ALLOWED_ROLES';
+
+/** Builds the test of a role name against the configured names and `*` patterns; undefined allows every name. */
+function roleMatcher(patterns: ReadonlyArray<string> | undefined): (role: string) => boolean {
+  if (patterns === undefined) return () => true;
+  const expressions = patterns.map((pattern) => new RegExp(`^${pattern.split('*').map((part) => part.replace(/[$-]/g, '\\$&')).join('.*')}$`));
+  return (role) => expressions.some((expression) => expression.test(role));
+}
+
+/**
+ * Returns why AEGIS must not set the password of `role` through the connected administrative client, or
+ * null when it may. Superusers and roles with REPLICATION or BYPASSRLS reach more than a database
+ * user should. The connection's own role (or a member of it) has the connection's privileges, so a
+ * token that can rotate would gain them by choosing the password. A role that does not exist returns null.
+ */
+async function privilegeProblem(client: import('pg').Client, role: string): Promise<string | null> {
+  const result = await client.query<{ rolsuper: boolean; rolreplication: boolean; rolbypassrls: boolean; own: boolean; member: boolean }>(
+    `select rolsuper, rolreplication, rolbypassrls, rolname = current_user as own, pg_has_role(oid, current_user, 'MEMBER') as member from pg_roles where rolname = $1`,
+    [role],
+  );
+  const row = result.rows[0];
+  if (row === undefined) return null;
+  if (row.rolsuper) return `role ${role} is a superuser`;
+  if (row.rolreplication) return `role ${role} has the REPLICATION attribute`;
+  if (row.rolbypassrls) return `role ${role} has the BYPASSRLS attribute`;
+  if (row.own) return `role ${role} is the administrative connection's own role`;
+  if (row.member) return `role ${role} is a member of the administrative connection's role`;
+  return null;
 }
 
 /**
@@ -24,12 +57,19 @@ export interface PostgresAdapterOptions {
  */
 export function createPostgresAdapter(options: PostgresAdapterOptions): ProviderAdapter {
   const timeoutMs = options.timeoutMs ?? 5_000;
+  const roleAllowed = roleMatcher(options.allowedRoles);
 
   function adminUrl(credential: Credential): string {
     const name = String(credential.providerConfig.connection ?? 'default');
     const url = options.adminConnections[name];
     if (!url) throw new ProviderError(`no administrative connection named "${name}" is configured (AEGIS_POSTGRES_ADMIN_URL or AEGIS_POSTGRES_CONNECTIONS)`);
     return url;
+  }
+
+  async function connectAdmin(credential: Pick<Credential, 'providerConfig'>): Promise<import('pg').Client> {
+    const client = new (await loadDriver()).Client({ connectionString: adminUrl(credential as Credential), connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+    client.on('error', () => {});
+    return client;
   }
 
   return {
@@ -40,6 +80,9 @@ export function createPostgresAdapter(options: PostgresAdapterOptions): Provider
       const { role, connection, database } = config;
       if (typeof role !== 'string' || !rolePattern.test(role)) {
         throw new ValidationError('provider_config.role', 'must be a PostgreSQL role name (letters, digits, _ $ -, up to 63 characters)');
+      }
+      if (!roleAllowed(role)) {
+        throw new ValidationError('provider_config.role', `"${role}" is not among the roles this server lets AEGIS manage. Choose a listed role, or add it to ${allowedRolesSetting} and restart AEGIS.`);
       }
       if (connection !== undefined && (typeof connection !== 'string' || !connectionPattern.test(connection))) {
         throw new ValidationError('provider_config.connection', 'must name an administrative connection of the server configuration');
@@ -54,6 +97,24 @@ export function createPostgresAdapter(options: PostgresAdapterOptions): Provider
       const unknown = Object.keys(config).filter((key) => !['role', 'connection', 'database'].includes(key));
       if (unknown.length > 0) throw new ValidationError(`provider_config.${unknown[0]}`, 'is not a setting of postgres credentials (role, connection, database)');
       return { role, ...(connection !== undefined ? { connection } : {}), ...(database !== undefined ? { database } : {}) };
+    },
+
+    async checkTarget(config) {
+      const role = String(config.role);
+      const client = await connectAdmin({ providerConfig: config });
+      let problem: string | null;
+      try {
+        await client.connect();
+        problem = await privilegeProblem(client, role);
+      } catch {
+        // Unreachable now: setValue checks the role again before it changes the password.
+        return;
+      } finally {
+        await client.end().catch(() => {});
+      }
+      if (problem !== null) {
+        throw new ValidationError('provider_config.role', `${problem}, so AEGIS does not manage its password. Create an ordinary login role for the service and name it here.`);
+      }
     },
 
     async test(credential, value): Promise<TestResult> {
@@ -82,17 +143,22 @@ export function createPostgresAdapter(options: PostgresAdapterOptions): Provider
 
     async setValue(credential, value) {
       const role = String(credential.providerConfig.role);
-      const client = new (await loadDriver()).Client({ connectionString: adminUrl(credential), connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
-      client.on('error', () => {});
+      // Checked again here, and against the role's attributes as they are now: the settings or the
+      // role may have changed since the credential was stored, and rollback and recovery call this too.
+      if (!roleAllowed(role)) throw new ProviderError(`role ${role} is not among the roles this server lets AEGIS manage (${allowedRolesSetting}), so its password was not changed`);
+      const client = await connectAdmin(credential);
+      let problem: string | null = null;
       try {
         await client.connect();
+        problem = await privilegeProblem(client, role);
         // ALTER ROLE takes no bind parameters, so the role and the verifier are escaped by the driver.
-        await client.query(`alter role ${client.escapeIdentifier(role)} password ${client.escapeLiteral(scramVerifier(value))}`);
+        if (problem === null) await client.query(`alter role ${client.escapeIdentifier(role)} password ${client.escapeLiteral(scramVerifier(value))}`);
       } catch (error) {
         throw new ProviderError(`setting the password of role ${role} failed: ${scrubSecrets(String((error as Error).message ?? error), [value])}`);
       } finally {
         await client.end().catch(() => {});
       }
+      if (problem !== null) throw new ProviderError(`${problem}, so AEGIS did not change its password`);
     },
   };
 }
