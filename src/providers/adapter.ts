@@ -48,6 +48,11 @@ export interface ProviderAdapter {
    * the adapter checks again before it writes.
    */
   checkTarget?(config: Record<string, unknown>): Promise<void>;
+  /**
+   * Identifies the place at the provider that a normalized `provider_config` writes to, so that two
+   * credentials cannot manage the same one: a rotation of one would overwrite the other's value.
+   */
+  targetOf?(config: Record<string, unknown>): ProviderTarget;
   /** Rejects a value this provider cannot be given with a ValidationError naming `value`. Rotation calls it before writing anything. */
   checkValue?(value: string, credential: Credential): void;
   /**
@@ -61,6 +66,16 @@ export interface ProviderAdapter {
   /** Returns the new value; `current` authenticates the request where the provider needs it. */
   issueValue?(credential: Credential, current: string | null): Promise<string>;
   revoke?(credential: Credential, oldValue: string, newValue: string): Promise<void>;
+}
+
+/** A place at the provider that a credential's value is written to. */
+export interface ProviderTarget {
+  /** Equal for two settings that write to the same place. */
+  key: string;
+  /** The `provider_config` field a conflict is reported on. */
+  field: string;
+  /** The place in words, for messages, e.g. `role app on connection "default"`. */
+  description: string;
 }
 
 /** The provider's new id for a credential that `setValue` replaced instead of changing in place. */

@@ -111,6 +111,12 @@ export async function findCredentialByName(db: Executor, name: string): Promise<
   return row ? credentialFromRow(row) : undefined;
 }
 
+/** Lists the credentials of a provider that are not retired, for checks that compare their provider settings. */
+export async function listUnretiredOfProvider(db: Executor, provider: string): Promise<Credential[]> {
+  const rows = await db.selectFrom('aegis_credentials').selectAll().where('provider', '=', provider).where('status', '!=', 'retired').execute();
+  return rows.map(credentialFromRow);
+}
+
 /** A credential with what `GET /credentials/{name}` shows beside it. */
 export interface CredentialDetailRow {
   credential: Credential;

@@ -27,6 +27,7 @@ import {
   findCredentialByName,
   findCredentialDetail,
   insertCredential,
+  listUnretiredOfProvider,
   type CredentialDetailRow,
   listCredentials,
   findCredentialForChange,
@@ -155,6 +156,7 @@ export class RegistryService {
       await this.#deps.adapters[provider].checkTarget?.(credential.providerConfig);
       return this.#db.kysely.transaction().execute(async (trx) => {
         if (await findCredentialByName(trx, credential.name)) throw credentialExists(credential.name);
+        await this.#rejectSharedTarget(trx, caller, credential);
         await insertCredential(trx, credential);
         const version = await this.#writeVersion(trx, caller, credential, 1, input.value, 'initial');
         await this.#deps.audit.recordIn(
@@ -211,6 +213,7 @@ export class RegistryService {
         if (!callerReaches(caller, changed)) {
           throw new ForbiddenError(`This token is limited to other names or tags and cannot give "${name}" these tags.`);
         }
+        if (patch.provider_config !== undefined) await this.#rejectSharedTarget(trx, caller, changed);
         checkCronSchedule(changed.rotationCron, changed.rotationTimezone);
         if (changed.valuePolicy) checkValuePolicy(changed.valuePolicy);
         // Checked only when the policy or the provider settings change, so a credential stored before the check stays editable.
@@ -335,6 +338,27 @@ export class RegistryService {
     const existing = this.#reachable(caller, name, await findCredentialByName(this.#db.kysely, name));
     if (existing.status === 'retired') return;
     await this.#deps.adapters[existing.provider].checkTarget?.(this.checkProviderConfig(existing.provider, config));
+  }
+
+  /**
+   * Rejects provider settings that write to the same place as another credential that is not retired
+   * (a PostgreSQL role, a variable of a .env file). A failed rotation of one would restore its own old
+   * value there and break the other. The other credential is named only when the token reaches it.
+   */
+  async #rejectSharedTarget(trx: Executor, caller: Caller, credential: Credential): Promise<void> {
+    const adapter = this.#deps.adapters[credential.provider];
+    if (!adapter.targetOf) return;
+    const target = adapter.targetOf(credential.providerConfig);
+    const others = await listUnretiredOfProvider(trx, credential.provider);
+    const other = others.find((candidate) => candidate.id !== credential.id && adapter.targetOf!(candidate.providerConfig).key === target.key);
+    if (other === undefined) return;
+    const owner = callerReaches(caller, other) ? `credential "${other.name}"` : 'another credential, which this token cannot reach';
+    throw new AegisError(
+      409,
+      'provider_target_taken',
+      `${target.field}: ${target.description} is already managed by ${owner}. Two credentials for one place overwrite each other's values; change that credential, or retire it first.`,
+      { field: target.field, extra: callerReaches(caller, other) ? { credential: other.name } : {} },
+    );
   }
 
   /** Loads a credential for a change, locked until the transaction ends (see findCredentialForChange). */

@@ -181,6 +181,30 @@ describe('postgres provider on a SCRAM cluster', { skip: unavailable ?? false },
         assert.equal(patched.json.field, 'provider_config.role');
       });
 
+      it('rejects a second credential per role', async () => {
+        const second = await create(t, 'db/fixprov_app-copy', 'fixprov_app');
+        assert.equal(second.status, 409, second.body);
+        assert.equal(second.json.code, 'provider_target_taken');
+        assert.equal(second.json.field, 'provider_config.role');
+        assert.match(second.json.detail, /^provider_config\.role: role fixprov_app on connection "default" is already managed by credential "db\/fixprov_app"\./);
+
+        // A change of provider_config to a role another credential manages is rejected too.
+        await cluster.adminQuery(`create role fixprov_other login password '${password}'`);
+        try {
+          assert.equal((await create(t, 'db/fixprov_other', 'fixprov_other')).status, 201);
+          const patched = await call(t.app, 'PATCH', '/credentials/db%2Ffixprov_other', { token: t.adminToken, body: { provider_config: { role: 'fixprov_app' } } });
+          assert.equal(patched.status, 409, patched.body);
+          assert.equal(patched.json.field, 'provider_config.role');
+          assert.match(patched.json.detail, /already managed by credential "db\/fixprov_app"/);
+          // The credential keeps its own role when the change repeats it.
+          const same = await call(t.app, 'PATCH', '/credentials/db%2Ffixprov_other', { token: t.adminToken, body: { provider_config: { role: 'fixprov_other' } } });
+          assert.equal(same.status, 200, same.body);
+          assert.equal((await call(t.app, 'DELETE', '/credentials/db%2Ffixprov_other', { token: t.adminToken })).status, 200);
+        } finally {
+          await cluster.adminQuery('drop role if exists fixprov_other');
+        }
+      });
+
       it('rejects a role that became superuser', async () => {
         await cluster.adminQuery('alter role fixprov_app superuser');
         try {

@@ -266,8 +266,10 @@ for (const dialect of await testDialects()) {
       // No longer rotating, so its settings can be fixed again.
       const described = await call(t.app, 'PATCH', '/credentials/svc-stuck', { token: t.adminToken, body: { description: 'fixed' } });
       assert.equal(described.status, 200, described.body);
-      // 'failing provider keeps old version' counts the values written to failing.env in this log.
+      // 'failing provider keeps old version' counts the values written to failing.env in this log, and
+      // it can register API_KEY of failing.env only once no other credential manages it.
       fs.writeFileSync(reloadLog, '');
+      assert.equal((await call(t.app, 'DELETE', '/credentials/svc-stuck', { token: t.adminToken })).status, 200);
     });
 
     it('concurrent changes are all kept', async () => {
@@ -507,6 +509,34 @@ for (const dialect of await testDialects()) {
       assert.match(rotated.json.detail, /the provider may hold the new value or none: check the provider, then retry\.$/);
       assert.ok(!rotated.json.detail.includes('safe to retry'), rotated.json.detail);
       assert.ok(!rotated.body.includes('next-value-gone'), 'no value in the response');
+    });
+
+    it('rejects a second credential per variable', async () => {
+      const { file } = await createEnvCredential(t, 'svc-shared', 'initial-value-shared');
+      const body = { name: 'svc-shared-copy', credential_type: 'apiKey', provider: 'env', provider_config: { file, variable: 'API_KEY' }, value: 'initial-value-shared' };
+      const second = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body });
+      assert.equal(second.status, 409, second.body);
+      assert.equal(second.json.code, 'provider_target_taken');
+      assert.equal(second.json.field, 'provider_config.variable');
+      assert.equal(second.json.detail.startsWith(`provider_config.variable: API_KEY in ${file} is already managed by credential "svc-shared".`), true, second.json.detail);
+
+      // Another variable of the same file is a place of its own.
+      const other = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body: { ...body, provider_config: { file, variable: 'TRAILING' } } });
+      assert.equal(other.status, 201, other.body);
+      const patched = await call(t.app, 'PATCH', '/credentials/svc-shared-copy', { token: t.adminToken, body: { provider_config: { file, variable: 'API_KEY' } } });
+      assert.equal(patched.status, 409, patched.body);
+      assert.equal(patched.json.field, 'provider_config.variable');
+
+      // A token that cannot reach the other credential learns only that one exists.
+      const limited = await tokenWith(t, 'shared-limited', ['credentials:write', 'credentials:read'], { namePatterns: ['limited/*'] });
+      const hidden = await call(t.app, 'POST', '/credentials', { token: limited, body: { ...body, name: 'limited/copy' } });
+      assert.equal(hidden.status, 409, hidden.body);
+      assert.ok(!hidden.body.includes('"svc-shared"') && !hidden.body.includes('\\"svc-shared\\"'), hidden.body);
+      assert.match(hidden.json.detail, /already managed by another credential, which this token cannot reach\./);
+
+      // Once the first credential is retired, its variable can be managed by another.
+      assert.equal((await call(t.app, 'DELETE', '/credentials/svc-shared', { token: t.adminToken })).status, 200);
+      assert.equal((await call(t.app, 'PATCH', '/credentials/svc-shared-copy', { token: t.adminToken, body: { provider_config: { file, variable: 'API_KEY' } } })).status, 200);
     });
 
     // A PEM key in a .env file spans lines inside quotes: AEGIS cannot write such a value, but it can record one.

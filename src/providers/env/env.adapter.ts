@@ -57,6 +57,10 @@ export function createEnvAdapter(options: EnvAdapterOptions): ProviderAdapter {
       return { file: resolved, variable };
     },
 
+    targetOf(config) {
+      return { key: JSON.stringify([config.file, config.variable]), field: 'provider_config.variable', description: `${String(config.variable)} in ${String(config.file)}` };
+    },
+
     async test(credential, value) {
       const started = performance.now();
       const { file, variable } = settings(credential);

@@ -99,6 +99,11 @@ export function createPostgresAdapter(options: PostgresAdapterOptions): Provider
       return { role, ...(connection !== undefined ? { connection } : {}), ...(database !== undefined ? { database } : {}) };
     },
 
+    targetOf(config) {
+      const connection = String(config.connection ?? 'default');
+      return { key: JSON.stringify([connection, config.role]), field: 'provider_config.role', description: `role ${String(config.role)} on connection "${connection}"` };
+    },
+
     async checkTarget(config) {
       const role = String(config.role);
       const client = await connectAdmin({ providerConfig: config });
