@@ -86,12 +86,27 @@ export interface ProviderMove {
 /** Every provider has an adapter: a missing entry is a compile error. */
 export type AdapterRegistry = Record<Provider, ProviderAdapter>;
 
+/**
+ * What a failed call left at the provider, where the adapter can tell. `unchanged` means nothing was
+ * written. `unknown` means the call timed out or its connection dropped after the change was sent, so
+ * the change may still take effect later.
+ */
+export type ProviderEffect = 'unchanged' | 'unknown';
+
 /** A provider call that failed; the message is already stripped of values. */
 export class ProviderError extends Error {
-  constructor(message: string) {
+  readonly effect: ProviderEffect | undefined;
+
+  constructor(message: string, effect?: ProviderEffect) {
     super(message);
     this.name = 'ProviderError';
+    this.effect = effect;
   }
+}
+
+/** Returns the effect a failed provider call reported, or undefined when it reported none. */
+export function effectOf(error: unknown): ProviderEffect | undefined {
+  return error instanceof ProviderError ? error.effect : undefined;
 }
 
 /** Measures how long `run` takes, in whole milliseconds, on the monotonic clock. */

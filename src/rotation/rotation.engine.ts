@@ -7,7 +7,7 @@ import type { Database } from '../db/schema.js';
 import { AegisError, ConflictError, ValidationError } from '../lib/errors.js';
 import { scrubSecrets } from '../lib/redact.js';
 import { acquireLease, findLease, stillHolds, type Lease } from '../leases/leases.repository.js';
-import type { ProviderAdapter } from '../providers/adapter.js';
+import { effectOf, type ProviderAdapter } from '../providers/adapter.js';
 import { loadReachableCredential, runAudited } from '../registry/credential-access.js';
 import { checkValue } from '../registry/credential-input.js';
 import type { Credential, CredentialVersion } from '../registry/credential.types.js';
@@ -40,20 +40,27 @@ export interface RotationOutcome {
 type ValueSource = 'supplied' | 'generated' | 'issued';
 
 /**
- * The state a failed rotation left at the provider: the previous value back in place, unknown
- * (putting the previous value back failed too), or a key the provider issued that could not be revoked.
+ * The state a failed rotation left at the provider. Either the previous value is back in place, or
+ * nothing was written at all, or it is unknown because putting the previous value back failed too.
+ * A call may also have timed out and still take effect, or an issued key may be left unrevoked.
  */
-type ProviderState = 'restored' | 'unknown' | 'issued_key_left';
+type ProviderState = 'restored' | 'unchanged' | 'unknown' | 'timed_out' | 'issued_key_left';
 
 const providerStates: Record<ProviderState, string> = {
   restored: 'The previous version is still current; it is safe to retry.',
+  unchanged: 'The provider was not changed, and the previous version is still current: fix the cause, then retry.',
   unknown: 'The previous version is still current in AEGIS, but the provider may hold the new value or none: check the provider, then retry.',
+  timed_out:
+    'The previous version is still current in AEGIS, but a provider call timed out and may still take effect, so the provider state is unknown and it may hold the attempted value: check the provider, then retry.',
   issued_key_left: 'The previous version is still current, but the key the provider issued for this rotation may still be valid: revoke it at the provider before retrying, since each retry issues another.',
 };
 
+/** States in which the provider needs checking; their sentence goes into the history and the alert too, not only the response. */
+const uncertainStates: ReadonlySet<ProviderState> = new Set(['unknown', 'timed_out']);
+
 export class RotationFailedError extends AegisError {
   constructor(name: string, reason: string, extra: Record<string, unknown>, state: ProviderState = 'restored') {
-    super(502, 'rotation_failed', `Rotation of "${name}" failed: ${reason}. ${providerStates[state]}`, { extra });
+    super(502, 'rotation_failed', `Rotation of "${name}" failed: ${reason}. ${providerStates[state]}`, { extra: { ...extra, provider_state: state } });
   }
 }
 
@@ -145,6 +152,8 @@ export class RotationEngine {
     // The credential as the provider now knows it: setValue may move it to a new provider id.
     let target = loaded;
     let changedAtProvider = false;
+    // A provider call that timed out may still take effect later, even after the previous value is put back.
+    let timedOut = false;
     let lastError = 'unknown error';
     // A supplied value is tried once. So is a provider-issued one: each retry would create another live key at the vendor.
     const maxAttempts = source === 'generated' ? this.#deps.attempts : 1;
@@ -152,13 +161,22 @@ export class RotationEngine {
 
     while (attempt < maxAttempts) {
       attempt += 1;
+      // The provider call of this attempt that changes something, while it runs.
+      let changing: 'issue' | 'set' | null = null;
       try {
         if (attempt > 1 && source === 'generated') value = await this.#updatePending(loaded, pending.version, generateValue(loaded.valuePolicy));
-        if (source === 'issued') value = await this.#updatePending(loaded, pending.version, await adapter.issueValue!(loaded, oldValue));
+        if (source === 'issued') {
+          changing = 'issue';
+          const issued = await adapter.issueValue!(loaded, oldValue);
+          changing = null;
+          value = await this.#updatePending(loaded, pending.version, issued);
+        }
         secrets.push(value!);
         if (source !== 'issued' && adapter.setValue) {
-          changedAtProvider = true;
+          changing = 'set';
           const move = await adapter.setValue(target, value!, oldValue);
+          changing = null;
+          changedAtProvider = true;
           if (move) target = await this.#recordProviderMove(target, pending.version, move.providerCredentialId);
           crashPoint('after_provider_set');
         }
@@ -176,8 +194,14 @@ export class RotationEngine {
       } catch (error) {
         if (error instanceof AegisError && error.code === 'lease_lost') throw error;
         lastError = (error as Error).message ?? String(error);
+        const effect = changing === null ? undefined : effectOf(error);
+        // A write the adapter reports as not made needs no restore; any other failed write might have landed.
+        if (changing === 'set' && effect !== 'unchanged') changedAtProvider = true;
+        if (effect === 'unknown') timedOut = true;
       }
       this.#deps.log.warn({ credentialId: loaded.id, attempt, error: scrubSecrets(lastError, secrets) }, 'rotation attempt failed');
+      // Another attempt could be overwritten by the call still in flight, so none is made.
+      if (timedOut) break;
     }
 
     const restoreError = changedAtProvider
@@ -186,8 +210,9 @@ export class RotationEngine {
         ? await this.#revokeIssued(loaded, adapter, value, oldValue, secrets)
         : null;
     const reason = scrubSecrets(restoreError ? `${lastError}; restoring the previous value also failed: ${restoreError}` : lastError, secrets);
-    await this.#recordFailure(caller, loaded, current.version, pending.version, request, reason, attempt, Math.round(performance.now() - started), lease);
-    const state: ProviderState = restoreError === null ? 'restored' : changedAtProvider ? 'unknown' : 'issued_key_left';
+    const state = failureState({ restoreError, changedAtProvider, timedOut, issued: source === 'issued' });
+    const recorded = uncertainStates.has(state) ? `${reason}. ${providerStates[state]}` : reason;
+    await this.#recordFailure(caller, loaded, current.version, pending.version, request, recorded, attempt, Math.round(performance.now() - started), lease);
     throw new RotationFailedError(loaded.name, reason, { previous_version: current.version, attempts: attempt }, state);
   }
 
@@ -433,6 +458,14 @@ export class RotationEngine {
 function failureConditionKey(credentialId: string, trigger: RotateRequest['trigger'], currentVersion: number, attemptedVersion: number): string {
   if (trigger === 'scheduled' || trigger === 'expiry') return `rotation_failed:${credentialId}:automatic:from:${currentVersion}`;
   return `rotation_failed:${credentialId}:${attemptedVersion}`;
+}
+
+/** Names the state a failed rotation left at the provider, from what its attempts and its restore reported. */
+function failureState(outcome: { restoreError: string | null; changedAtProvider: boolean; timedOut: boolean; issued: boolean }): ProviderState {
+  if (outcome.timedOut) return 'timed_out';
+  if (outcome.restoreError !== null) return outcome.changedAtProvider ? 'unknown' : 'issued_key_left';
+  if (!outcome.changedAtProvider && !outcome.issued) return 'unchanged';
+  return 'restored';
 }
 
 /** Picks where the new value comes from, or rejects a rotation the provider cannot do. */

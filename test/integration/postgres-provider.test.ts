@@ -218,6 +218,36 @@ describe('postgres provider on a SCRAM cluster', { skip: unavailable ?? false },
         }
       });
 
+      it('reports a timed-out change as unknown', async () => {
+        await cluster.adminQuery(`create role fixprov_slow login password '${password}'`);
+        const slow = await openTestVault(dialect, { env: { AEGIS_POSTGRES_ADMIN_URL: cluster.adminUrl, AEGIS_PROVIDER_TIMEOUT_MS: '300' } });
+        // An open transaction that changed the role makes AEGIS's ALTER ROLE wait past its time limit.
+        const blocker = await cluster.connect('postgres', decodeURIComponent(new URL(cluster.adminUrl).password));
+        try {
+          assert.equal((await create(slow, 'db/fixprov_slow', 'fixprov_slow')).status, 201);
+          await blocker.query('begin');
+          await blocker.query(`alter role fixprov_slow valid until 'infinity'`);
+          const rotated = await call(slow.app, 'POST', '/credentials/db%2Ffixprov_slow/rotate', { token: slow.adminToken, body: {} });
+          assert.equal(rotated.status, 502, rotated.body);
+          assert.equal(rotated.json.provider_state, 'timed_out');
+          assert.match(rotated.json.detail, /a provider call timed out and may still take effect, so the provider state is unknown and it may hold the attempted value: check the provider, then retry\.$/);
+          assert.ok(!rotated.json.detail.includes('safe to retry'), rotated.json.detail);
+          // No second attempt, which the call still waiting could overwrite.
+          assert.equal(rotated.json.attempts, 1);
+
+          const [history] = (await call(slow.app, 'GET', '/rotation/history?credential_name=db%2Ffixprov_slow', { token: slow.adminToken })).json.history;
+          assert.match(history.error_message, /timed out and may still take effect/);
+          const alerts = await slow.vault.db.kysely.selectFrom('aegis_alert_outbox').select('message').where('alert_type', '=', 'rotation_failed').execute();
+          assert.equal(alerts.length, 1);
+          assert.match(alerts[0]!.message, /timed out and may still take effect/);
+        } finally {
+          await blocker.query('rollback').catch(() => undefined);
+          await blocker.end();
+          await destroyTestVault(slow);
+          await cluster.adminQuery('drop role if exists fixprov_slow');
+        }
+      });
+
       it('limits roles to the allowed list', async () => {
         const outside = await create(limited, 'db/fixprov_repl', 'fixprov_repl');
         assert.equal(outside.status, 400, outside.body);

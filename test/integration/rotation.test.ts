@@ -500,15 +500,40 @@ for (const dialect of await testDialects()) {
       fs.rmSync(elsewhere, { recursive: true, force: true });
     });
 
-    it('failed restore does not say retry is safe', async () => {
+    it('missing file reports provider unchanged', async () => {
       const { file } = await createEnvCredential(t, 'svc-gone', 'initial-value-gone');
       fs.rmSync(file);
       const rotated = await call(t.app, 'POST', '/credentials/svc-gone/rotate', { token: t.adminToken, body: { value: 'next-value-gone' } });
       assert.equal(rotated.status, 502, rotated.body);
-      assert.match(rotated.json.detail, /restoring the previous value also failed/);
-      assert.match(rotated.json.detail, /the provider may hold the new value or none: check the provider, then retry\.$/);
-      assert.ok(!rotated.json.detail.includes('safe to retry'), rotated.json.detail);
+      assert.match(rotated.json.detail, /writing API_KEY to .* failed: ENOENT\./);
+      // Nothing was written, so nothing is put back, and the message says so.
+      assert.ok(!rotated.json.detail.includes('restoring the previous value'), rotated.json.detail);
+      assert.match(rotated.json.detail, /The provider was not changed, and the previous version is still current: fix the cause, then retry\.$/);
+      assert.ok(!rotated.json.detail.includes('may hold'), rotated.json.detail);
+      assert.equal(rotated.json.provider_state, 'unchanged');
+      assert.equal(fs.existsSync(file), false);
       assert.ok(!rotated.body.includes('next-value-gone'), 'no value in the response');
+    });
+
+    it('failed restore does not say retry is safe', async () => {
+      // The write lands, its reload command fails, and the file is gone before the restore.
+      const { file } = await createEnvCredential(t, 'svc-vanishing', 'initial-value-vanishing');
+      const undo = wrapSetValue(t, (await t.vault.db.kysely.selectFrom('aegis_credentials').select('id').where('name', '=', 'svc-vanishing').executeTakeFirstOrThrow()).id, async () => {
+        fs.rmSync(file);
+        throw new Error('the service did not start');
+      });
+      try {
+        const rotated = await call(t.app, 'POST', '/credentials/svc-vanishing/rotate', { token: t.adminToken, body: { value: 'next-value-vanishing' } });
+        assert.equal(rotated.status, 502, rotated.body);
+        assert.match(rotated.json.detail, /restoring the previous value also failed/);
+        assert.match(rotated.json.detail, /the provider may hold the new value or none: check the provider, then retry\.$/);
+        assert.ok(!rotated.json.detail.includes('safe to retry'), rotated.json.detail);
+        assert.equal(rotated.json.provider_state, 'unknown');
+        const [history] = (await call(t.app, 'GET', '/rotation/history?credential_name=svc-vanishing', { token: t.adminToken })).json.history;
+        assert.match(history.error_message, /the provider may hold the new value or none/);
+      } finally {
+        undo();
+      }
     });
 
     it('rejects a second credential per variable', async () => {

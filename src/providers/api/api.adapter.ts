@@ -54,7 +54,8 @@ export function createApiAdapter(options: { defaultTimeoutMs?: number } = {}): P
       try {
         response = await send(config.rotate, { value: current, old_value: current }, config.timeout_ms ?? options.defaultTimeoutMs);
       } catch (error) {
-        throw new ProviderError(`rotation request failed: ${scrubSecrets(describe(error), [current ?? ''])}`);
+        // A request that timed out may still be processed, and an issued key may be live.
+        throw new ProviderError(`rotation request failed: ${scrubSecrets(describe(error), [current ?? ''])}`, (error as Error).name === 'TimeoutError' ? 'unknown' : undefined);
       }
       if (!statusMatches(config.rotate, response.status)) {
         await discardBody(response);
@@ -65,7 +66,7 @@ export function createApiAdapter(options: { defaultTimeoutMs?: number } = {}): P
         text = await response.body.text();
       } catch (error) {
         // The time limit covers the body too, so a server that stalls after the headers ends up here.
-        throw new ProviderError(`reading the rotation response failed: ${scrubSecrets(describe(error), [current ?? ''])}`);
+        throw new ProviderError(`reading the rotation response failed: ${scrubSecrets(describe(error), [current ?? ''])}`, 'unknown');
       }
       let document: unknown;
       try {

@@ -119,11 +119,26 @@ function replaceAtomically(file: string, text: string, stat: fs.Stats): void {
     throw error;
   }
   // Flush the rename itself, so a crash right after cannot bring the old file back.
-  const directoryHandle = fs.openSync(directory, 'r');
   try {
-    fs.fsyncSync(directoryHandle);
-  } finally {
-    fs.closeSync(directoryHandle);
+    const directoryHandle = fs.openSync(directory, 'r');
+    try {
+      fs.fsyncSync(directoryHandle);
+    } finally {
+      fs.closeSync(directoryHandle);
+    }
+  } catch (error) {
+    throw new RenamedError(error as NodeJS.ErrnoException);
+  }
+}
+
+/** A failure after the new file replaced the old one, so the new value is in place. */
+export class RenamedError extends Error {
+  readonly code: string | undefined;
+
+  constructor(cause: NodeJS.ErrnoException) {
+    super(`flushing the folder after the rename failed: ${cause.code ?? cause.message}`);
+    this.name = 'RenamedError';
+    this.code = cause.code;
   }
 }
 

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { ValidationError } from '../../lib/errors.js';
 import type { Credential } from '../../registry/credential.types.js';
 import { ProviderError, type ProviderAdapter, type TestResult } from '../adapter.js';
-import { formatValue, readVariable, writeVariable } from './env-file.js';
+import { formatValue, readVariable, RenamedError, writeVariable } from './env-file.js';
 
 const run = promisify(execFile);
 const variablePattern = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
@@ -84,20 +84,21 @@ export function createEnvAdapter(options: EnvAdapterOptions): ProviderAdapter {
 
     async setValue(credential, value) {
       const { file, variable } = settings(credential);
-      if (formatValue(value) === null) throw new ProviderError(`the new value of ${variable} cannot be written to a .env file: ${unwritableReason}`);
+      if (formatValue(value) === null) throw new ProviderError(`the new value of ${variable} cannot be written to a .env file: ${unwritableReason}`, 'unchanged');
       // The file was checked when the credential was stored, but by a process with its own settings
       // (the CLI, another server), or before AEGIS checked for its own files: this process checks again.
-      if (ownFiles.has(realPathOfExistingPart(file))) throw new ProviderError(`${file} is one of AEGIS's own files, so AEGIS does not write ${variable} to it`);
+      if (ownFiles.has(realPathOfExistingPart(file))) throw new ProviderError(`${file} is one of AEGIS's own files, so AEGIS does not write ${variable} to it`, 'unchanged');
       try {
         resolveAllowedPath(file, options.allowedDirs);
       } catch {
-        throw new ProviderError(`${file} is outside the folders this server allows for env credentials (providers.env.allowed_dirs or AEGIS_ENV_ALLOWED_DIRS), so AEGIS does not write ${variable} to it`);
+        throw new ProviderError(`${file} is outside the folders this server allows for env credentials (providers.env.allowed_dirs or AEGIS_ENV_ALLOWED_DIRS), so AEGIS does not write ${variable} to it`, 'unchanged');
       }
       try {
         writeVariable(file, variable, value);
       } catch (error) {
         const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-        throw new ProviderError(`writing ${variable} to ${file} failed: ${reason}`);
+        // writeVariable replaces the file by a rename, so a failure before the rename leaves it as it was.
+        throw new ProviderError(`writing ${variable} to ${file} failed: ${reason}`, error instanceof RenamedError ? undefined : 'unchanged');
       }
       if (readVariable(file, variable) !== value) throw new ProviderError(`${variable} in ${file} does not read back as written`);
       const command = reloadCommands.get(file);

@@ -86,7 +86,8 @@ export class N8nClient {
         ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
       });
     } catch (error) {
-      throw new ProviderError(`n8n ${endpoint} failed: ${describeFetchError(error)}`);
+      // n8n may still apply a request that timed out.
+      throw new ProviderError(`n8n ${endpoint} failed: ${describeFetchError(error)}`, (error as Error).name === 'TimeoutError' ? 'unknown' : undefined);
     }
     const text = await response.text().catch(() => '');
     if (response.status === 405 || (response.status === 404 && options.missingMeansUnsupported)) {

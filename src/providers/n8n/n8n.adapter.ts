@@ -162,6 +162,6 @@ async function runN8nTest(client: N8nClient, id: string): Promise<{ status: stri
 
 function scrubbed(error: unknown, secrets: string[]): unknown {
   if (error instanceof N8nUnsupportedError) return error;
-  if (error instanceof ProviderError) return new ProviderError(scrubSecrets(error.message, secrets));
+  if (error instanceof ProviderError) return new ProviderError(scrubSecrets(error.message, secrets), error.effect);
   return error;
 }

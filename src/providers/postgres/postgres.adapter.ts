@@ -1,7 +1,7 @@
 import { ValidationError } from '../../lib/errors.js';
 import { scrubSecrets } from '../../lib/redact.js';
 import type { Credential } from '../../registry/credential.types.js';
-import { ProviderError, type ProviderAdapter, type TestResult } from '../adapter.js';
+import { ProviderError, type ProviderAdapter, type ProviderEffect, type TestResult } from '../adapter.js';
 import { scramVerifier } from './scram.js';
 
 const rolePattern = /^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/;
@@ -49,6 +49,18 @@ async function privilegeProblem(client: import('pg').Client, role: string): Prom
   if (row.own) return `role ${role} is the administrative connection's own role`;
   if (row.member) return `role ${role} is a member of the administrative connection's role`;
   return null;
+}
+
+/**
+ * Tells what a failed password change left: nothing when the statement was never sent or the server
+ * rejected it with an SQLSTATE (an autocommitted statement that fails changes nothing). A timeout or a
+ * dropped connection after sending leaves it unknown, because the server may still run the statement:
+ * pg's query_timeout stops only the wait, not the server.
+ */
+function alterEffect(sent: boolean, error: unknown): ProviderEffect {
+  if (!sent) return 'unchanged';
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? 'unchanged' : 'unknown';
 }
 
 /**
@@ -150,20 +162,24 @@ export function createPostgresAdapter(options: PostgresAdapterOptions): Provider
       const role = String(credential.providerConfig.role);
       // Checked again here, and against the role's attributes as they are now: the settings or the
       // role may have changed since the credential was stored, and rollback and recovery call this too.
-      if (!roleAllowed(role)) throw new ProviderError(`role ${role} is not among the roles this server lets AEGIS manage (${allowedRolesSetting}), so its password was not changed`);
+      if (!roleAllowed(role)) throw new ProviderError(`role ${role} is not among the roles this server lets AEGIS manage (${allowedRolesSetting}), so its password was not changed`, 'unchanged');
       const client = await connectAdmin(credential);
       let problem: string | null = null;
+      let sent = false;
       try {
         await client.connect();
         problem = await privilegeProblem(client, role);
-        // ALTER ROLE takes no bind parameters, so the role and the verifier are escaped by the driver.
-        if (problem === null) await client.query(`alter role ${client.escapeIdentifier(role)} password ${client.escapeLiteral(scramVerifier(value))}`);
+        if (problem === null) {
+          sent = true;
+          // ALTER ROLE takes no bind parameters, so the role and the verifier are escaped by the driver.
+          await client.query(`alter role ${client.escapeIdentifier(role)} password ${client.escapeLiteral(scramVerifier(value))}`);
+        }
       } catch (error) {
-        throw new ProviderError(`setting the password of role ${role} failed: ${scrubSecrets(String((error as Error).message ?? error), [value])}`);
+        throw new ProviderError(`setting the password of role ${role} failed: ${scrubSecrets(String((error as Error).message ?? error), [value])}`, alterEffect(sent, error));
       } finally {
         await client.end().catch(() => {});
       }
-      if (problem !== null) throw new ProviderError(`${problem}, so AEGIS did not change its password`);
+      if (problem !== null) throw new ProviderError(`${problem}, so AEGIS did not change its password`, 'unchanged');
     },
   };
 }

@@ -57,7 +57,8 @@ export class ManagementApi {
       });
     } catch (error) {
       const reason = (error as Error).name === 'TimeoutError' ? 'timed out' : `failed (${(error as { cause?: { code?: string } }).cause?.code ?? 'network error'})`;
-      throw new ProviderError(scrubSecrets(`${action} at the Supabase Management API ${reason}`, hidden));
+      // The API may still process a request that timed out.
+      throw new ProviderError(scrubSecrets(`${action} at the Supabase Management API ${reason}`, hidden), (error as Error).name === 'TimeoutError' ? 'unknown' : undefined);
     }
     const text = await response.text().catch(() => '');
     if (response.status < 200 || response.status >= 300) {
