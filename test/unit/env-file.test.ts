@@ -232,6 +232,40 @@ parentPort.postMessage({ reads, bad: bad.slice(0, 5), badCount: bad.length });
 `;
 
 describe('writeVariable atomicity', () => {
+  it('keeps lines appended during a rewrite', (context) => {
+    const file = envFile('API_KEY=old\nDB_HOST=db\n');
+    // Another process appends a line while the temporary file is flushed, between the read and the rename.
+    let appended = 0;
+    const fsync = fs.fsyncSync;
+    context.mock.method(fs, 'fsyncSync', (handle: number) => {
+      if (appended < 2) {
+        appended += 1;
+        fs.appendFileSync(file, `APPENDED_${appended}=yes\n`);
+      }
+      fsync(handle);
+    });
+    writeVariable(file, 'API_KEY', 'new');
+    assert.equal(appended, 2);
+    assert.equal(fs.readFileSync(file, 'utf8'), 'API_KEY=new\nDB_HOST=db\nAPPENDED_1=yes\nAPPENDED_2=yes\n');
+    assert.deepEqual(fs.readdirSync(dir).filter((name) => name.endsWith('.tmp')), []);
+  });
+
+  it('gives up on a file that keeps changing', (context) => {
+    const file = envFile('API_KEY=old\n');
+    let appended = 0;
+    const fsync = fs.fsyncSync;
+    context.mock.method(fs, 'fsyncSync', (handle: number) => {
+      appended += 1;
+      fs.appendFileSync(file, `APPENDED_${appended}=yes\n`);
+      fsync(handle);
+    });
+    assert.throws(() => writeVariable(file, 'API_KEY', 'new'), /changed during each of 5 rewrites of API_KEY, so AEGIS left it as the other writer made it\. Retry once no other process writes the file\.$/);
+    context.mock.restoreAll();
+    assert.equal(readVariable(file, 'API_KEY'), 'old');
+    assert.equal(readVariable(file, 'APPENDED_5'), 'yes');
+    assert.deepEqual(fs.readdirSync(dir).filter((name) => name.endsWith('.tmp')), []);
+  });
+
   it('concurrent reader sees whole files', async () => {
     const rewrites = 300;
     const textFor = (i: number) => `# header\nexport DB_URL=postgres://db/app\nSECRET=value-${i}-${'x'.repeat(2000)}\n\nTAIL=last\n`;

@@ -39,6 +39,9 @@ export function formatValue(value: string): string | null {
   return null;
 }
 
+/** Maximum rewrites of a file that another process keeps changing, after which AEGIS gives up. */
+const maxRewrites = 5;
+
 /** The end of a dotenv assignment after its value: spaces and an optional `# comment`. */
 const trailingComment = /^(?:'(?:\\'|[^'])*'|"(?:\\"|[^"])*"|`(?:\\`|[^`])*`|[^#\r\n]*?)(\s+#.*)?\s*$/;
 
@@ -51,13 +54,26 @@ const trailingComment = /^(?:'(?:\\'|[^'])*'|"(?:\\"|[^"])*"|`(?:\\`|[^`])*`|[^#
  *
  * The file is replaced atomically: the new text goes to a temporary file in the same folder with the old
  * file's mode and owner, is flushed with fsync, and is renamed over the old one, so a reader sees the old
- * file or the new one, never a mix.
+ * file or the new one, never a mix. Right before the rename the file is read again, and when another
+ * process changed it meanwhile, the rewrite starts over from its new text, up to `maxRewrites` times.
+ * NOTE: A write that lands between that last read and the rename is still lost, so the file should
+ * have one writer at a time.
  */
 export function writeVariable(file: string, variable: string, value: string): void {
   const formatted = formatValue(value);
   if (formatted === null) throw new Error(`the value of ${variable} cannot be written to a .env file (it contains a line break, a NUL character or all three quote characters)`);
-  const stat = fs.statSync(file);
-  const text = fs.readFileSync(file, 'utf8');
+  for (let round = 1; round <= maxRewrites; round += 1) {
+    const stat = fs.statSync(file);
+    const text = fs.readFileSync(file, 'utf8');
+    const updated = assignVariable(text, variable, formatted);
+    checkOnlyVariableChanged(file, variable, value, text, updated);
+    if (replaceIfUnchanged(file, text, updated, stat)) return;
+  }
+  throw new Error(`${file} changed during each of ${maxRewrites} rewrites of ${variable}, so AEGIS left it as the other writer made it. Retry once no other process writes the file.`);
+}
+
+/** Returns `text` with `variable` assigned the already formatted value, as `writeVariable` describes. */
+function assignVariable(text: string, variable: string, formatted: string): string {
   const lines = text.split('\n');
   const pattern = assignment(variable);
   const index = lines.findLastIndex((line) => pattern.test(line));
@@ -79,9 +95,7 @@ export function writeVariable(file: string, variable: string, value: string): vo
       lines.push(appended);
     }
   }
-  const updated = lines.join('\n');
-  checkOnlyVariableChanged(file, variable, value, text, updated);
-  replaceAtomically(file, updated, stat);
+  return lines.join('\n');
 }
 
 /** Rejects a rewrite that would change how dotenv reads any other variable (for example inside a multi-line value). */
@@ -98,7 +112,11 @@ function checkOnlyVariableChanged(file: string, variable: string, value: string,
   }
 }
 
-function replaceAtomically(file: string, text: string, stat: fs.Stats): void {
+/**
+ * Replaces `file` with `text` through a temporary file and a rename, unless the file no longer contains
+ * `expected`, the text the rewrite started from. Returns false, with the file left alone, in that case.
+ */
+function replaceIfUnchanged(file: string, expected: string, text: string, stat: fs.Stats): boolean {
   const mode = stat.mode & 0o7777;
   const directory = path.dirname(file);
   // A random name per write: two writes in the same millisecond must not collide.
@@ -112,6 +130,10 @@ function replaceAtomically(file: string, text: string, stat: fs.Stats): void {
       fs.fsyncSync(handle);
     } finally {
       fs.closeSync(handle);
+    }
+    if (fs.readFileSync(file, 'utf8') !== expected) {
+      fs.rmSync(temporary, { force: true });
+      return false;
     }
     fs.renameSync(temporary, file);
   } catch (error) {
@@ -129,6 +151,7 @@ function replaceAtomically(file: string, text: string, stat: fs.Stats): void {
   } catch (error) {
     throw new RenamedError(error as NodeJS.ErrnoException);
   }
+  return true;
 }
 
 /** A failure after the new file replaced the old one, so the new value is in place. */
