@@ -530,7 +530,7 @@ function checkStoredConfig(credential: Credential, adapter: ProviderAdapter): vo
     if (!(error instanceof ValidationError)) throw error;
     throw new ConflictError(
       'provider_config_invalid',
-      `"${credential.name}" cannot be rotated by this server: ${error.message}. Change provider_config with PATCH /credentials/${encodeURIComponent(credential.name)}, or the server's settings.`,
+      `"${credential.name}" cannot be rotated by this server: ${error.message.replace(/\.$/, '')}. Change provider_config with PATCH /credentials/${encodeURIComponent(credential.name)}, or the server's settings.`,
     );
   }
 }

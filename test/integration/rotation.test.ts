@@ -500,6 +500,26 @@ for (const dialect of await testDialects()) {
       fs.rmSync(elsewhere, { recursive: true, force: true });
     });
 
+    it('names a link leading outside', async () => {
+      const { file } = await createEnvCredential(t, 'svc-link', 'initial-value-link');
+      const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-elsewhere-'));
+      const target = path.join(elsewhere, 'other.env');
+      fs.writeFileSync(target, 'API_KEY=outside-value\n');
+      fs.rmSync(file);
+      fs.symlinkSync(target, file);
+      try {
+        const rotated = await call(t.app, 'POST', '/credentials/svc-link/rotate', { token: t.adminToken, body: {} });
+        assert.equal(rotated.status, 409, rotated.body);
+        assert.equal(rotated.json.code, 'provider_config_invalid');
+        assert.ok(rotated.json.detail.includes(`"${file}" is a symbolic link, or lies under one, whose target ${target} is outside the folders allowed for env credentials.`), rotated.json.detail);
+        assert.doesNotMatch(rotated.json.detail, /\.\./);
+        assert.match(rotated.json.detail, /replace the link with the file itself\. Change provider_config with PATCH/);
+        assert.equal(fs.readFileSync(target, 'utf8'), 'API_KEY=outside-value\n');
+      } finally {
+        fs.rmSync(elsewhere, { recursive: true, force: true });
+      }
+    });
+
     it('missing file reports provider unchanged', async () => {
       const { file } = await createEnvCredential(t, 'svc-gone', 'initial-value-gone');
       fs.rmSync(file);

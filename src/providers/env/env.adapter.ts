@@ -129,14 +129,24 @@ export function resolveAllowedPath(file: string, allowedDirs: ReadonlyArray<stri
   if (!path.isAbsolute(file)) throw new ValidationError('provider_config.file', `must be an absolute path, got "${file}"`);
   const resolved = realPathOfExistingPart(path.resolve(file));
   const allowed = allowedDirs.map((dir) => realPathOfExistingPart(path.resolve(dir)));
-  const inside = allowed.some((dir) => resolved.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep));
-  if (!inside) {
+  if (!isInsideAny(resolved, allowed)) {
+    // The path as written lies in an allowed folder, so a symbolic link on it leads outside.
+    if (isInsideAny(path.resolve(file), [...allowed, ...allowedDirs.map((dir) => path.resolve(dir))])) {
+      throw new ValidationError(
+        'provider_config.file',
+        `"${file}" is a symbolic link, or lies under one, whose target ${resolved} is outside the folders allowed for env credentials. Point provider_config.file at a file inside them, or replace the link with the file itself.`,
+      );
+    }
     throw new ValidationError(
       'provider_config.file',
       `"${file}" is outside the folders allowed for env credentials. Add its folder to providers.env.allowed_dirs or AEGIS_ENV_ALLOWED_DIRS (folders separated by :), keeping the folders already listed, and restart AEGIS.`,
     );
   }
   return resolved;
+}
+
+function isInsideAny(target: string, folders: ReadonlyArray<string>): boolean {
+  return folders.some((dir) => target.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep));
 }
 
 /** Resolves symbolic links in the longest existing prefix of a path, so a link cannot lead out of a folder. */
