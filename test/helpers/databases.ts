@@ -68,7 +68,7 @@ export async function dropSchema(schema: string): Promise<void> {
  * test server trusts local connections, so any password logs in. Drop it with `dropLoginRole`.
  */
 export async function createLoginRole(): Promise<string> {
-  const name = `fixprov_login_${crypto.randomBytes(6).toString('hex')}`;
+  const name = `aegis_role_login_${crypto.randomBytes(6).toString('hex')}`;
   await runOnTestServer(`create role ${name} login`);
   return name;
 }

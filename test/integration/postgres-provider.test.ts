@@ -119,8 +119,8 @@ describe('postgres provider on a SCRAM cluster', { skip: unavailable ?? false },
     describe(`privileged roles with ${dialect} storage`, () => {
       let t: TestVault;
       let limited: TestVault;
-      const password = `fixprov-${dialect}-${crypto.randomBytes(12).toString('hex')}`;
-      const privileged = { fixprov_super: 'superuser', fixprov_repl: 'replication', fixprov_bypass: 'bypassrls' };
+      const password = `role-test-${dialect}-${crypto.randomBytes(12).toString('hex')}`;
+      const privileged = { aegis_role_super: 'superuser', aegis_role_repl: 'replication', aegis_role_bypass: 'bypassrls' };
 
       /** Creates a postgres credential for `role` in `vault` and returns the response. */
       function create(vault: TestVault, name: string, role: string) {
@@ -132,29 +132,29 @@ describe('postgres provider on a SCRAM cluster', { skip: unavailable ?? false },
 
       before(async () => {
         for (const [role, attribute] of Object.entries(privileged)) await cluster.adminQuery(`create role ${role} login ${attribute} password '${password}'`);
-        await cluster.adminQuery(`create role fixprov_app login password '${password}'`);
+        await cluster.adminQuery(`create role aegis_role_app login password '${password}'`);
         // A member of the administrative connection's role can act as that role.
-        await cluster.adminQuery(`create role fixprov_member login password '${password}' in role postgres`);
+        await cluster.adminQuery(`create role aegis_role_member login password '${password}' in role postgres`);
         // An administrative connection that is no superuser, whose own role is rejected too.
-        await cluster.adminQuery(`create role fixprov_admin login createrole password '${password}'`);
+        await cluster.adminQuery(`create role aegis_role_admin login createrole password '${password}'`);
         const narrow = new URL(cluster.adminUrl);
-        narrow.username = 'fixprov_admin';
+        narrow.username = 'aegis_role_admin';
         narrow.password = password;
         t = await openTestVault(dialect, { env: { AEGIS_POSTGRES_ADMIN_URL: cluster.adminUrl, AEGIS_POSTGRES_CONNECTIONS: JSON.stringify({ narrow: narrow.toString() }) } });
-        limited = await openTestVault(dialect, { env: { AEGIS_POSTGRES_ADMIN_URL: cluster.adminUrl, AEGIS_POSTGRES_ALLOWED_ROLES: 'fixprov_app*,fixprov_super' } });
+        limited = await openTestVault(dialect, { env: { AEGIS_POSTGRES_ADMIN_URL: cluster.adminUrl, AEGIS_POSTGRES_ALLOWED_ROLES: 'aegis_role_app*,aegis_role_super' } });
       });
       after(async () => {
         await destroyTestVault(t);
         await destroyTestVault(limited);
-        for (const role of [...Object.keys(privileged), 'fixprov_app', 'fixprov_member', 'fixprov_admin']) await cluster.adminQuery(`drop role if exists ${role}`);
+        for (const role of [...Object.keys(privileged), 'aegis_role_app', 'aegis_role_member', 'aegis_role_admin']) await cluster.adminQuery(`drop role if exists ${role}`);
       });
 
       it('rejects privileged roles at create', async () => {
         const reasons: Record<string, string> = {
-          fixprov_super: 'is a superuser',
-          fixprov_repl: 'has the REPLICATION attribute',
-          fixprov_bypass: 'has the BYPASSRLS attribute',
-          fixprov_member: "is a member of the administrative connection's role",
+          aegis_role_super: 'is a superuser',
+          aegis_role_repl: 'has the REPLICATION attribute',
+          aegis_role_bypass: 'has the BYPASSRLS attribute',
+          aegis_role_member: "is a member of the administrative connection's role",
           postgres: 'is a superuser',
         };
         for (const [role, reason] of Object.entries(reasons)) {
@@ -168,66 +168,66 @@ describe('postgres provider on a SCRAM cluster', { skip: unavailable ?? false },
       it("rejects the connection's own role", async () => {
         const created = await call(t.app, 'POST', '/credentials', {
           token: t.adminToken,
-          body: { name: 'db/fixprov_admin', credential_type: 'postgres', provider: 'postgres', value: password, provider_config: { role: 'fixprov_admin', connection: 'narrow' } },
+          body: { name: 'db/aegis_role_admin', credential_type: 'postgres', provider: 'postgres', value: password, provider_config: { role: 'aegis_role_admin', connection: 'narrow' } },
         });
         assert.equal(created.status, 400, created.body);
-        assert.ok(created.json.detail.startsWith("provider_config.role: role fixprov_admin is the administrative connection's own role"), created.json.detail);
+        assert.ok(created.json.detail.startsWith("provider_config.role: role aegis_role_admin is the administrative connection's own role"), created.json.detail);
       });
 
       it('rejects a privileged role at PATCH', async () => {
-        assert.equal((await create(t, 'db/fixprov_app', 'fixprov_app')).status, 201);
-        const patched = await call(t.app, 'PATCH', '/credentials/db%2Ffixprov_app', { token: t.adminToken, body: { provider_config: { role: 'fixprov_super' } } });
+        assert.equal((await create(t, 'db/aegis_role_app', 'aegis_role_app')).status, 201);
+        const patched = await call(t.app, 'PATCH', '/credentials/db%2Faegis_role_app', { token: t.adminToken, body: { provider_config: { role: 'aegis_role_super' } } });
         assert.equal(patched.status, 400, patched.body);
         assert.equal(patched.json.field, 'provider_config.role');
       });
 
       it('rejects a second credential per role', async () => {
-        const second = await create(t, 'db/fixprov_app-copy', 'fixprov_app');
+        const second = await create(t, 'db/aegis_role_app-copy', 'aegis_role_app');
         assert.equal(second.status, 409, second.body);
         assert.equal(second.json.code, 'provider_target_taken');
         assert.equal(second.json.field, 'provider_config.role');
-        assert.match(second.json.detail, /^provider_config\.role: role fixprov_app on connection "default" is already managed by credential "db\/fixprov_app"\./);
+        assert.match(second.json.detail, /^provider_config\.role: role aegis_role_app on connection "default" is already managed by credential "db\/aegis_role_app"\./);
 
         // A change of provider_config to a role another credential manages is rejected too.
-        await cluster.adminQuery(`create role fixprov_other login password '${password}'`);
+        await cluster.adminQuery(`create role aegis_role_other login password '${password}'`);
         try {
-          assert.equal((await create(t, 'db/fixprov_other', 'fixprov_other')).status, 201);
-          const patched = await call(t.app, 'PATCH', '/credentials/db%2Ffixprov_other', { token: t.adminToken, body: { provider_config: { role: 'fixprov_app' } } });
+          assert.equal((await create(t, 'db/aegis_role_other', 'aegis_role_other')).status, 201);
+          const patched = await call(t.app, 'PATCH', '/credentials/db%2Faegis_role_other', { token: t.adminToken, body: { provider_config: { role: 'aegis_role_app' } } });
           assert.equal(patched.status, 409, patched.body);
           assert.equal(patched.json.field, 'provider_config.role');
-          assert.match(patched.json.detail, /already managed by credential "db\/fixprov_app"/);
+          assert.match(patched.json.detail, /already managed by credential "db\/aegis_role_app"/);
           // The credential keeps its own role when the change repeats it.
-          const same = await call(t.app, 'PATCH', '/credentials/db%2Ffixprov_other', { token: t.adminToken, body: { provider_config: { role: 'fixprov_other' } } });
+          const same = await call(t.app, 'PATCH', '/credentials/db%2Faegis_role_other', { token: t.adminToken, body: { provider_config: { role: 'aegis_role_other' } } });
           assert.equal(same.status, 200, same.body);
-          assert.equal((await call(t.app, 'DELETE', '/credentials/db%2Ffixprov_other', { token: t.adminToken })).status, 200);
+          assert.equal((await call(t.app, 'DELETE', '/credentials/db%2Faegis_role_other', { token: t.adminToken })).status, 200);
         } finally {
-          await cluster.adminQuery('drop role if exists fixprov_other');
+          await cluster.adminQuery('drop role if exists aegis_role_other');
         }
       });
 
       it('rejects a role that became superuser', async () => {
-        await cluster.adminQuery('alter role fixprov_app superuser');
+        await cluster.adminQuery('alter role aegis_role_app superuser');
         try {
-          const rotated = await call(t.app, 'POST', '/credentials/db%2Ffixprov_app/rotate', { token: t.adminToken, body: { value: 'fixprov-chosen-password' } });
+          const rotated = await call(t.app, 'POST', '/credentials/db%2Faegis_role_app/rotate', { token: t.adminToken, body: { value: 'role-test-chosen-password' } });
           assert.equal(rotated.status, 502, rotated.body);
-          assert.match(rotated.json.detail, /role fixprov_app is a superuser, so AEGIS did not change its password/);
-          assert.equal(await loginAndQuery(cluster, 'fixprov_app', password), 'fixprov_app');
-          await assertLoginRejected(cluster, 'fixprov_app', 'fixprov-chosen-password');
+          assert.match(rotated.json.detail, /role aegis_role_app is a superuser, so AEGIS did not change its password/);
+          assert.equal(await loginAndQuery(cluster, 'aegis_role_app', password), 'aegis_role_app');
+          await assertLoginRejected(cluster, 'aegis_role_app', 'role-test-chosen-password');
         } finally {
-          await cluster.adminQuery('alter role fixprov_app nosuperuser');
+          await cluster.adminQuery('alter role aegis_role_app nosuperuser');
         }
       });
 
       it('reports a timed-out change as unknown', async () => {
-        await cluster.adminQuery(`create role fixprov_slow login password '${password}'`);
+        await cluster.adminQuery(`create role aegis_role_slow login password '${password}'`);
         const slow = await openTestVault(dialect, { env: { AEGIS_POSTGRES_ADMIN_URL: cluster.adminUrl, AEGIS_PROVIDER_TIMEOUT_MS: '300' } });
         // An open transaction that changed the role makes AEGIS's ALTER ROLE wait past its time limit.
         const blocker = await cluster.connect('postgres', decodeURIComponent(new URL(cluster.adminUrl).password));
         try {
-          assert.equal((await create(slow, 'db/fixprov_slow', 'fixprov_slow')).status, 201);
+          assert.equal((await create(slow, 'db/aegis_role_slow', 'aegis_role_slow')).status, 201);
           await blocker.query('begin');
-          await blocker.query(`alter role fixprov_slow valid until 'infinity'`);
-          const rotated = await call(slow.app, 'POST', '/credentials/db%2Ffixprov_slow/rotate', { token: slow.adminToken, body: {} });
+          await blocker.query(`alter role aegis_role_slow valid until 'infinity'`);
+          const rotated = await call(slow.app, 'POST', '/credentials/db%2Faegis_role_slow/rotate', { token: slow.adminToken, body: {} });
           assert.equal(rotated.status, 502, rotated.body);
           assert.equal(rotated.json.provider_state, 'timed_out');
           assert.match(rotated.json.detail, /a provider call timed out and may still take effect, so the provider state is unknown and it may hold the attempted value: check the provider, then retry\.$/);
@@ -235,7 +235,7 @@ describe('postgres provider on a SCRAM cluster', { skip: unavailable ?? false },
           // No second attempt, which the call still waiting could overwrite.
           assert.equal(rotated.json.attempts, 1);
 
-          const [history] = (await call(slow.app, 'GET', '/rotation/history?credential_name=db%2Ffixprov_slow', { token: slow.adminToken })).json.history;
+          const [history] = (await call(slow.app, 'GET', '/rotation/history?credential_name=db%2Faegis_role_slow', { token: slow.adminToken })).json.history;
           assert.match(history.error_message, /timed out and may still take effect/);
           const alerts = await slow.vault.db.kysely.selectFrom('aegis_alert_outbox').select('message').where('alert_type', '=', 'rotation_failed').execute();
           assert.equal(alerts.length, 1);
@@ -244,19 +244,19 @@ describe('postgres provider on a SCRAM cluster', { skip: unavailable ?? false },
           await blocker.query('rollback').catch(() => undefined);
           await blocker.end();
           await destroyTestVault(slow);
-          await cluster.adminQuery('drop role if exists fixprov_slow');
+          await cluster.adminQuery('drop role if exists aegis_role_slow');
         }
       });
 
       it('limits roles to the allowed list', async () => {
-        const outside = await create(limited, 'db/fixprov_repl', 'fixprov_repl');
+        const outside = await create(limited, 'db/aegis_role_repl', 'aegis_role_repl');
         assert.equal(outside.status, 400, outside.body);
         assert.equal(outside.json.field, 'provider_config.role');
         assert.match(outside.json.detail, /is not among the roles this server lets AEGIS manage\. .*providers\.postgres\.allowed_roles or AEGIS_POSTGRES_ALLOWED_ROLES/);
         // A listed role is still rejected while it is a superuser.
-        assert.equal((await create(limited, 'db/fixprov_super', 'fixprov_super')).status, 400);
-        assert.equal((await create(limited, 'db/fixprov_app', 'fixprov_app')).status, 201);
-        const rotated = await call(limited.app, 'POST', '/credentials/db%2Ffixprov_app/rotate', { token: limited.adminToken, body: {} });
+        assert.equal((await create(limited, 'db/aegis_role_super', 'aegis_role_super')).status, 400);
+        assert.equal((await create(limited, 'db/aegis_role_app', 'aegis_role_app')).status, 201);
+        const rotated = await call(limited.app, 'POST', '/credentials/db%2Faegis_role_app/rotate', { token: limited.adminToken, body: {} });
         assert.equal(rotated.status, 200, rotated.body);
       });
     });
