@@ -44,7 +44,7 @@ type ValueSource = 'supplied' | 'generated' | 'issued';
  * nothing was written at all, or it is unknown because putting the previous value back failed too.
  * A call may also have timed out and still take effect, or an issued key may be left unrevoked.
  */
-type ProviderState = 'restored' | 'unchanged' | 'unknown' | 'timed_out' | 'issued_key_left';
+type ProviderState = 'restored' | 'unchanged' | 'unknown' | 'timed_out' | 'issued_key_left' | 'left_changed';
 
 const providerStates: Record<ProviderState, string> = {
   restored: 'The previous version is still current; it is safe to retry.',
@@ -53,10 +53,11 @@ const providerStates: Record<ProviderState, string> = {
   timed_out:
     'The previous version is still current in AEGIS, but a provider call timed out and may still take effect, so the provider state is unknown and it may hold the attempted value: check the provider, then retry.',
   issued_key_left: 'The previous version is still current, but the key the provider issued for this rotation may still be valid: revoke it at the provider before retrying, since each retry issues another.',
+  left_changed: 'The previous version is still current in AEGIS, but the provider was left part-changed as described: put it right at the provider, then retry.',
 };
 
 /** States in which the provider needs checking; their sentence goes into the history and the alert too, not only the response. */
-const uncertainStates: ReadonlySet<ProviderState> = new Set(['unknown', 'timed_out']);
+const uncertainStates: ReadonlySet<ProviderState> = new Set(['unknown', 'timed_out', 'left_changed']);
 
 export class RotationFailedError extends AegisError {
   constructor(name: string, reason: string, extra: Record<string, unknown>, state: ProviderState = 'restored') {
@@ -155,6 +156,8 @@ export class RotationEngine {
     // A provider call that timed out may still take effect later, even after the previous value is put back.
     let timedOut = false;
     let lastError = 'unknown error';
+    // Set when setValue failed part-way and could not undo its change. Retrying or restoring would change the provider further, so neither runs.
+    let leftChanged = false;
     // A supplied value is tried once. So is a provider-issued one: each retry would create another live key at the vendor.
     const maxAttempts = source === 'generated' ? this.#deps.attempts : 1;
     let attempt = 0;
@@ -198,19 +201,23 @@ export class RotationEngine {
         // A write the adapter reports as not made needs no restore; any other failed write might have landed.
         if (changing === 'set' && effect !== 'unchanged') changedAtProvider = true;
         if (effect === 'unknown') timedOut = true;
+        if (effect === 'left_changed') leftChanged = true;
       }
       this.#deps.log.warn({ credentialId: loaded.id, attempt, error: scrubSecrets(lastError, secrets) }, 'rotation attempt failed');
-      // Another attempt could be overwritten by the call still in flight, so none is made.
-      if (timedOut) break;
+      // Another attempt could be overwritten by the call still in flight, or change a provider left
+      // part-changed further, so none is made.
+      if (timedOut || leftChanged) break;
     }
 
-    const restoreError = changedAtProvider
+    const restoreError = leftChanged
+      ? null
+      : changedAtProvider
       ? await this.#restore(target, current.version, adapter, oldValue, secrets)
       : source === 'issued' && value !== null
         ? await this.#revokeIssued(loaded, adapter, value, oldValue, secrets)
         : null;
     const reason = scrubSecrets(restoreError ? `${lastError}; restoring the previous value also failed: ${restoreError}` : lastError, secrets);
-    const state = failureState({ restoreError, changedAtProvider, timedOut, issued: source === 'issued' });
+    const state = failureState({ restoreError, changedAtProvider, timedOut, leftChanged, issued: source === 'issued' });
     const recorded = uncertainStates.has(state) ? `${reason}. ${providerStates[state]}` : reason;
     await this.#recordFailure(caller, loaded, current.version, pending.version, request, recorded, attempt, Math.round(performance.now() - started), lease);
     throw new RotationFailedError(loaded.name, reason, { previous_version: current.version, attempts: attempt }, state);
@@ -461,7 +468,8 @@ function failureConditionKey(credentialId: string, trigger: RotateRequest['trigg
 }
 
 /** Names the state a failed rotation left at the provider, from what its attempts and its restore reported. */
-function failureState(outcome: { restoreError: string | null; changedAtProvider: boolean; timedOut: boolean; issued: boolean }): ProviderState {
+function failureState(outcome: { restoreError: string | null; changedAtProvider: boolean; timedOut: boolean; leftChanged: boolean; issued: boolean }): ProviderState {
+  if (outcome.leftChanged) return 'left_changed';
   if (outcome.timedOut) return 'timed_out';
   if (outcome.restoreError !== null) return outcome.changedAtProvider ? 'unknown' : 'issued_key_left';
   if (!outcome.changedAtProvider && !outcome.issued) return 'unchanged';

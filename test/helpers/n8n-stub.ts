@@ -29,6 +29,20 @@ export interface N8nStubOptions {
   getCredentialById?: boolean;
 }
 
+/**
+ * A response a test puts in place of the stub's own, such as a failure part-way through a replace. It
+ * is sent for `times` (default 1) requests with this method and path (without /api/v1 and the query),
+ * after `skip` (default 0) of them are handled as usual.
+ */
+export interface InjectedAnswer {
+  method: string;
+  path: string;
+  status: number;
+  body: unknown;
+  times?: number;
+  skip?: number;
+}
+
 /** The fields n8n's PUT /workflows/{id} accepts; any other field gets 400, as n8n's request validator does. */
 const updatableWorkflowFields = new Set(['name', 'nodes', 'connections', 'settings', 'staticData']);
 
@@ -42,6 +56,7 @@ export class N8nStub {
   readonly workflows = new Map<string, StubWorkflow>();
   readonly options: Required<N8nStubOptions>;
   #nextId = 100;
+  #injected: Array<InjectedAnswer & { times: number; skip: number }> = [];
   #http!: HttpStub;
 
   constructor(options: N8nStubOptions) {
@@ -74,9 +89,33 @@ export class N8nStub {
     this.workflows.set(workflow.id, structuredClone(workflow));
   }
 
+  /** Sends `answer` to matching requests instead of handling them, as InjectedAnswer describes. */
+  inject(answer: InjectedAnswer): void {
+    this.#injected.push({ ...answer, times: answer.times ?? 1, skip: answer.skip ?? 0 });
+  }
+
+  /** Drops injected responses that were not used up. */
+  clearInjected(): void {
+    this.#injected = [];
+  }
+
+  #takeInjected(method: string, path: string): InjectedAnswer | undefined {
+    const found = this.#injected.find((answer) => answer.method === method && answer.path === path);
+    if (found === undefined) return undefined;
+    if (found.skip > 0) {
+      found.skip -= 1;
+      return undefined;
+    }
+    found.times -= 1;
+    if (found.times <= 0) this.#injected.splice(this.#injected.indexOf(found), 1);
+    return found;
+  }
+
   #route(request: RecordedRequest, response: http.ServerResponse): void {
     if (request.headers['x-n8n-api-key'] !== this.options.apiKey) return sendJson(response, 401, { message: "'X-N8N-API-KEY' header required" });
     const url = new URL(request.url, 'http://stub');
+    const injected = this.#takeInjected(request.method, url.pathname.replace(/^\/api\/v1/, ''));
+    if (injected) return sendJson(response, injected.status, injected.body);
     const parts = url.pathname.replace(/^\/api\/v1\//, '').split('/');
     const body = request.body ? (JSON.parse(request.body) as Record<string, unknown>) : {};
     const key = `${request.method} ${parts[0]}${parts.length > 1 ? '/:id' : ''}${parts.length > 2 ? `/${parts[2]}` : ''}`;

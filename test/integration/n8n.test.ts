@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { testDialects } from '../helpers/databases.js';
 import { N8nStub, type StubWorkflow } from '../helpers/n8n-stub.js';
 import { call, destroyTestVault, openTestVault, tokenWith, type TestVault } from '../helpers/test-vault.js';
@@ -323,6 +323,72 @@ for (const dialect of await testDialects()) {
         assert.equal(alerts[0]!.condition_key, `n8n_sync_unsupported:${stub.url}`);
         const afterwards = await t.vault.db.kysely.selectFrom('aegis_credentials').select(({ fn }) => fn.countAll<number>().as('count')).executeTakeFirstOrThrow();
         assert.equal(Number(afterwards.count), Number(before.count), 'an unsupported sync changes nothing');
+      });
+    });
+
+    describe('older n8n, replace failing part-way', () => {
+      beforeEach(async () => {
+        await open(false);
+        stub.addCredential({ id: '7', name: 'Slack bot', type: 'slackApi', data: secretData });
+        stub.addWorkflow(workflow('wf1', '7'));
+        stub.addWorkflow(workflow('wf2', '7'));
+        await createSlackCredential(t);
+      });
+      afterEach(closeBoth);
+
+      const newData = { accessToken: 'xoxb-secret-value-4' };
+
+      /** Returns the n8n credential id each workflow's Slack node uses. */
+      function slackIds(): Record<string, string | undefined> {
+        return Object.fromEntries(['wf1', 'wf2'].map((id) => [id, stub.workflows.get(id)!.nodes[1]!.credentials?.slackApi?.id]));
+      }
+
+      it('undoes its steps when a workflow update fails', async () => {
+        stub.inject({ method: 'PUT', path: '/workflows/wf2', status: 500, body: { message: 'Internal error' } });
+
+        const rotated = await call(t.app, 'POST', '/credentials/slack%2Fbot/rotate', { token: t.adminToken, body: { value: JSON.stringify(newData) } });
+
+        assert.equal(rotated.status, 502, rotated.body);
+        assert.match(rotated.json.detail, /safe to retry/);
+        const left = [...stub.credentials.values()];
+        assert.equal(left.length, 1, 'only one credential is left at n8n');
+        assert.deepEqual(left[0]!.data, secretData, 'it holds the previous data');
+        assert.deepEqual(slackIds(), { wf1: left[0]!.id, wf2: left[0]!.id });
+        const record = await t.vault.db.kysely.selectFrom('aegis_credentials').select('provider_credential_id').where('name', '=', 'slack/bot').executeTakeFirstOrThrow();
+        assert.equal(record.provider_credential_id, left[0]!.id);
+      });
+
+      it('names what a failed undo left', async () => {
+        // The update of wf2 fails, and so does reading wf1 again to point it back.
+        stub.inject({ method: 'PUT', path: '/workflows/wf2', status: 500, body: { message: 'Internal error' } });
+        stub.inject({ method: 'GET', path: '/workflows/wf1', status: 500, body: { message: 'Internal error' }, skip: 1 });
+
+        const rotated = await call(t.app, 'POST', '/credentials/slack%2Fbot/rotate', { token: t.adminToken, body: { value: JSON.stringify(newData) } });
+
+        assert.equal(rotated.status, 502, rotated.body);
+        const created = [...stub.credentials.values()].find((credential) => credential.id !== '7')!;
+        assert.deepEqual(created.data, newData);
+        assert.deepEqual(slackIds(), { wf1: created.id, wf2: '7' });
+        assert.ok(stub.credentials.has('7'), 'the old credential is kept');
+        assert.doesNotMatch(rotated.json.detail, /safe to retry/);
+        assert.match(rotated.json.detail, new RegExp(`workflows wf1 still use n8n credential ${created.id}.*instead of credential 7`));
+        assert.match(rotated.json.detail, /left part-changed/);
+        assert.ok(!rotated.body.includes('xoxb-secret-value-4'));
+        const history = await call(t.app, 'GET', '/rotation/history?credential_name=slack%2Fbot', { token: t.adminToken });
+        assert.match(history.body, new RegExp(`still use n8n credential ${created.id}`));
+      });
+
+      it('names a new credential it could not delete', async () => {
+        stub.inject({ method: 'PUT', path: '/workflows/wf2', status: 500, body: { message: 'Internal error' } });
+        stub.inject({ method: 'DELETE', path: '/credentials/100', status: 500, body: { message: 'Internal error' } });
+
+        const rotated = await call(t.app, 'POST', '/credentials/slack%2Fbot/rotate', { token: t.adminToken, body: { value: JSON.stringify(newData) } });
+
+        assert.equal(rotated.status, 502, rotated.body);
+        assert.deepEqual(slackIds(), { wf1: '7', wf2: '7' });
+        assert.deepEqual(stub.credentials.get('100')?.data, newData);
+        assert.match(rotated.json.detail, /n8n credential 100, created for the replacement and holding the new data, could not be deleted/);
+        assert.doesNotMatch(rotated.json.detail, /safe to retry/);
       });
     });
   });

@@ -105,21 +105,60 @@ function parseData(value: string): Record<string, unknown> {
   return data;
 }
 
-/** Creates the replacement, re-points workflows, then deletes the old credential, in that order so no workflow is left without one. */
+/**
+ * Creates the replacement, re-points workflows, then deletes the old credential, in that order so no
+ * workflow is left without one. The old credential is untouched until the last step, so when a step
+ * fails, undoing the steps before it (undoReplace) leaves n8n as it was.
+ */
 async function replaceCredential(client: N8nClient, credential: Credential, oldId: string, data: Record<string, unknown>): Promise<ProviderMove> {
   const name = n8nName(credential);
   const created = await client.request<{ id: string }>('POST', '/credentials', { body: { name, type: credential.credentialType, data } });
   const newId = String(created.id);
-  const workflows = await client.listWorkflows();
-  for (const workflow of workflows) {
-    if (!repointNodes(workflow, oldId, { id: newId, name })) continue;
-    // The list may leave out fields the update needs, so the workflow is read in full first.
-    const full = await client.getWorkflow(workflow.id);
-    repointNodes(full, oldId, { id: newId, name });
-    await client.updateWorkflow(full);
+  // Every workflow whose update was sent, the failed one too, because n8n may have applied an update whose response was lost.
+  const touched: string[] = [];
+  try {
+    const workflows = await client.listWorkflows();
+    for (const workflow of workflows) {
+      if (!repointNodes(workflow, oldId, { id: newId, name })) continue;
+      // The list may leave out fields the update needs, so the workflow is read in full first.
+      const full = await client.getWorkflow(workflow.id);
+      repointNodes(full, oldId, { id: newId, name });
+      touched.push(workflow.id);
+      await client.updateWorkflow(full);
+    }
+    await client.request('DELETE', `/credentials/${encodeURIComponent(oldId)}`);
+  } catch (error) {
+    const left = await undoReplace(client, { oldId, newId, name }, touched);
+    if (left === null) throw error;
+    throw new ProviderError(`${(error as Error).message}; undoing the replacement failed too: ${left}`, 'left_changed');
   }
-  await client.request('DELETE', `/credentials/${encodeURIComponent(oldId)}`);
   return { providerCredentialId: newId };
+}
+
+/**
+ * Undoes a replacement that failed part-way, trying each step even when an earlier one failed. Points
+ * the touched workflows back at the old id, then deletes the new credential once no workflow uses it.
+ * Returns null when every step worked, else a description of what is left changed at n8n.
+ */
+async function undoReplace(client: N8nClient, ids: { oldId: string; newId: string; name: string }, touched: string[]): Promise<string | null> {
+  const stuck: string[] = [];
+  for (const workflowId of touched) {
+    try {
+      const full = await client.getWorkflow(workflowId);
+      if (repointNodes(full, ids.newId, { id: ids.oldId, name: ids.name })) await client.updateWorkflow(full);
+    } catch {
+      stuck.push(workflowId);
+    }
+  }
+  if (stuck.length > 0) {
+    return `n8n workflows ${stuck.join(', ')} still use n8n credential ${ids.newId}, which holds the new data, instead of credential ${ids.oldId}; credential ${ids.newId} was kept so that they keep working`;
+  }
+  try {
+    await client.request('DELETE', `/credentials/${encodeURIComponent(ids.newId)}`);
+    return null;
+  } catch {
+    return `n8n credential ${ids.newId}, created for the replacement and holding the new data, could not be deleted; no workflow uses it`;
+  }
 }
 
 /** Points every node credential entry with `oldId` at `replacement`; returns whether any changed. */
