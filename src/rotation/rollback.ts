@@ -63,12 +63,19 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
       if (adapter.test) {
         const test = await adapter.test({ ...credential, providerCredentialId: liveProviderId }, targetValue);
         if (!test.healthy && !test.skipped) {
+          let restoreError = '';
           if (adapter.setValue && currentValue !== null) {
-            await adapter.setValue({ ...credential, providerCredentialId: liveProviderId }, currentValue, targetValue).catch((error: unknown) => {
-              deps.log.error({ credentialId: credential.id, error: scrubSecrets((error as Error).message, secrets) }, 'restoring the current value after a failed rollback test failed');
-            });
+            try {
+              const move = await adapter.setValue({ ...credential, providerCredentialId: liveProviderId }, currentValue, targetValue);
+              if (move) liveProviderId = move.providerCredentialId;
+            } catch (error) {
+              const message = scrubSecrets((error as Error).message, secrets);
+              deps.log.error({ credentialId: credential.id, error: message }, 'restoring the current value after a failed rollback test failed');
+              restoreError = ` in AEGIS, but putting its value back at the provider failed too (${message}): check the provider`;
+            }
           }
-          throw new AegisError(502, 'rollback_failed', `Version ${target.version} of "${name}" failed its test (${scrubSecrets(test.error ?? 'unhealthy', secrets)}); version ${current.version} is still current.`);
+          if (liveProviderId !== credential.providerCredentialId) await recordProviderId(deps, credential.id, current.version, liveProviderId);
+          throw new AegisError(502, 'rollback_failed', `Version ${target.version} of "${name}" failed its test (${scrubSecrets(test.error ?? 'unhealthy', secrets)}); version ${current.version} is still current${restoreError}.`);
         }
       }
       const now = deps.clock.now().toISOString();
@@ -120,6 +127,24 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
       await releaseRotationLease(deps, lease);
     }
   });
+}
+
+/**
+ * Records the provider's id of a credential that a failed rollback moved (n8n without PATCH replaces
+ * it under a new id), on the credential and its current version, as a committed rollback does. The
+ * id the rollback started from no longer exists at the provider.
+ */
+async function recordProviderId(deps: RotationDeps, credentialId: string, version: number, providerCredentialId: string | null): Promise<void> {
+  await deps.db.kysely.transaction().execute(async (trx) => {
+    await trx.updateTable('aegis_credentials').set({ provider_credential_id: providerCredentialId }).where('id', '=', credentialId).execute();
+    await trx
+      .updateTable('aegis_credential_versions')
+      .set({ provider_credential_id: providerCredentialId })
+      .where('credential_id', '=', credentialId)
+      .where('version', '=', version)
+      .execute();
+  });
+  deps.log.info({ credentialId, to: providerCredentialId }, 'the provider replaced the credential under a new id during a failed rollback');
 }
 
 function pickTarget(name: string, versions: CredentialVersion[], current: CredentialVersion, requested: number | undefined): CredentialVersion {

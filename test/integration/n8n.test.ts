@@ -390,6 +390,50 @@ for (const dialect of await testDialects()) {
         assert.match(rotated.json.detail, /n8n credential 100, created for the replacement and holding the new data, could not be deleted/);
         assert.doesNotMatch(rotated.json.detail, /safe to retry/);
       });
+
+      /** Returns the n8n id recorded on slack/bot and on its current version. */
+      async function recordedIds(): Promise<{ credential: string | null; version: string | null }> {
+        const kysely = t.vault.db.kysely;
+        const record = await kysely.selectFrom('aegis_credentials').select('provider_credential_id').where('name', '=', 'slack/bot').executeTakeFirstOrThrow();
+        const version = await kysely
+          .selectFrom('aegis_credential_versions as v')
+          .innerJoin('aegis_credentials as c', 'c.id', 'v.credential_id')
+          .select('v.provider_credential_id')
+          .where('c.name', '=', 'slack/bot')
+          .where('v.is_current', '=', true)
+          .executeTakeFirstOrThrow();
+        return { credential: record.provider_credential_id, version: version.provider_credential_id };
+      }
+
+      it('failed rollback records the restored id', async () => {
+        const rotated = await call(t.app, 'POST', '/credentials/slack%2Fbot/rotate', { token: t.adminToken, body: { value: JSON.stringify(newData) } });
+        assert.equal(rotated.status, 200, rotated.body);
+        // The rollback moves the credential to 101, whose test fails; restoring version 2 moves it to 102.
+        stub.inject({ method: 'GET', path: '/credentials/101', status: 404, body: { message: 'Credential not found' } });
+
+        const rolledBack = await call(t.app, 'POST', '/credentials/slack%2Fbot/rollback', { token: t.adminToken, body: {} });
+
+        assert.equal(rolledBack.status, 502, rolledBack.body);
+        assert.equal(rolledBack.json.code, 'rollback_failed');
+        assert.deepEqual([...stub.credentials.keys()], ['102']);
+        assert.deepEqual(stub.credentials.get('102')!.data, newData);
+        assert.deepEqual(await recordedIds(), { credential: '102', version: '102' });
+      });
+
+      it('failed restore records the moved id', async () => {
+        const rotated = await call(t.app, 'POST', '/credentials/slack%2Fbot/rotate', { token: t.adminToken, body: { value: JSON.stringify(newData) } });
+        assert.equal(rotated.status, 200, rotated.body);
+        // The rollback moves the credential to 101, whose test fails, and restoring version 2 fails at its first step.
+        stub.inject({ method: 'GET', path: '/credentials/101', status: 404, body: { message: 'Credential not found' } });
+        stub.inject({ method: 'POST', path: '/credentials', status: 500, body: { message: 'Internal error' }, skip: 1 });
+
+        const rolledBack = await call(t.app, 'POST', '/credentials/slack%2Fbot/rollback', { token: t.adminToken, body: {} });
+
+        assert.equal(rolledBack.status, 502, rolledBack.body);
+        assert.match(rolledBack.json.detail, /putting its value back at the provider failed too/);
+        assert.deepEqual([...stub.credentials.keys()], ['101']);
+        assert.deepEqual(await recordedIds(), { credential: '101', version: '101' });
+      });
     });
   });
 }
