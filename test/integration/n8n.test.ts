@@ -221,6 +221,32 @@ for (const dialect of await testDialects()) {
         assert.equal(detail.metadata.team, 'ops');
       });
 
+      it('n8n messages leak no member', async () => {
+        // n8n quotes one member of the data in its messages: of the rejected new data, then of the stored data.
+        const rejected = 'xoxb-rejected-member-5';
+        const stored = (await call(t.app, 'GET', '/credentials/slack%2Fbot/value', { token: t.adminToken })).json;
+        const storedMember = JSON.parse(stored.value).accessToken as string;
+        stub.inject({ method: 'PATCH', path: '/credentials/7', status: 400, body: { message: `accessToken ${rejected} is not valid` } });
+        stub.inject({ method: 'POST', path: '/credentials/7/test', status: 200, body: { status: 'Error', message: `token ${storedMember} was revoked` } });
+
+        const rotated = await call(t.app, 'POST', '/credentials/slack%2Fbot/rotate', { token: t.adminToken, body: { value: JSON.stringify({ accessToken: rejected, region: 'eu' }) } });
+        const checked = await call(t.app, 'POST', '/credentials/slack%2Fbot/test', { token: t.adminToken });
+
+        assert.equal(rotated.status, 502, rotated.body);
+        assert.match(rotated.json.detail, /accessToken \[REDACTED\] is not valid/);
+        assert.equal(checked.json.status ?? checked.json.health, 'unhealthy', checked.body);
+        assert.match(checked.body, /token \[REDACTED\] was revoked/);
+        const audit = await call(t.app, 'GET', '/audit/log?limit=1000', { token: t.adminToken });
+        const history = await call(t.app, 'GET', '/rotation/history?credential_name=slack%2Fbot', { token: t.adminToken });
+        const alerts = await t.vault.db.kysely.selectFrom('aegis_alert_outbox').selectAll().execute();
+        const places = { response: rotated.body + checked.body, audit: audit.body, history: history.body, alerts: JSON.stringify(alerts), logs: t.logs.text() };
+        for (const [place, text] of Object.entries(places)) {
+          assert.ok(!text.includes(rejected), `${place} contains the rejected member`);
+          assert.ok(!text.includes(storedMember), `${place} contains the stored member`);
+        }
+        assert.ok(alerts.some((alert) => alert.alert_type === 'rotation_failed'), 'the failure raised an alert');
+      });
+
       it('wrong API key fails apply', async () => {
         const wrong = await openTestVault(dialect, { env: { N8N_URL: stub.url, N8N_API_KEY: 'wrong-key' } });
         try {

@@ -47,7 +47,8 @@ export function createN8nAdapter(settings?: N8nSettings): ProviderAdapter {
           healthy: verdict.status === 'OK',
           responseTimeMs: elapsed(),
           details: { n8n_id: id, tested_by: 'n8n_test' },
-          error: verdict.status === 'OK' ? null : `n8n's credential test failed: ${verdict.message}`,
+          // n8n's message may quote the data it tested, such as a rejected token.
+          error: verdict.status === 'OK' ? null : scrubSecrets(`n8n's credential test failed: ${verdict.message}`, value === null ? [] : [value]),
         };
       } catch (error) {
         if (error instanceof N8nUnsupportedError) return { healthy: false, skipped: true, responseTimeMs: elapsed(), details: { n8n_id: id }, error: error.message };
