@@ -57,6 +57,9 @@ export class N8nStub {
   readonly options: Required<N8nStubOptions>;
   #nextId = 100;
   #injected: Array<InjectedAnswer & { times: number; skip: number }> = [];
+  #held: Array<{ method: string; path: string; until: Promise<void> }> = [];
+  /** Called with each request as it arrives, before it is held or handled. */
+  onRequest: ((request: RecordedRequest) => void) | undefined;
   #http!: HttpStub;
 
   constructor(options: N8nStubOptions) {
@@ -94,6 +97,11 @@ export class N8nStub {
     this.#injected.push({ ...answer, times: answer.times ?? 1, skip: answer.skip ?? 0 });
   }
 
+  /** Handles the next request with this method and path (without /api/v1 and the query) once `until` resolves. */
+  hold(method: string, path: string, until: Promise<void>): void {
+    this.#held.push({ method, path, until });
+  }
+
   /** Drops injected responses that were not used up. */
   clearInjected(): void {
     this.#injected = [];
@@ -111,10 +119,18 @@ export class N8nStub {
     return found;
   }
 
-  #route(request: RecordedRequest, response: http.ServerResponse): void {
+  #route(request: RecordedRequest & { released?: boolean }, response: http.ServerResponse): void {
     if (request.headers['x-n8n-api-key'] !== this.options.apiKey) return sendJson(response, 401, { message: "'X-N8N-API-KEY' header required" });
     const url = new URL(request.url, 'http://stub');
-    const injected = this.#takeInjected(request.method, url.pathname.replace(/^\/api\/v1/, ''));
+    const path = url.pathname.replace(/^\/api\/v1/, '');
+    if (!request.released) this.onRequest?.(request);
+    const holdIndex = this.#held.findIndex((entry) => entry.method === request.method && entry.path === path);
+    if (holdIndex >= 0) {
+      const [entry] = this.#held.splice(holdIndex, 1);
+      void entry!.until.then(() => this.#route(Object.assign(request, { released: true }), response));
+      return;
+    }
+    const injected = this.#takeInjected(request.method, path);
     if (injected) return sendJson(response, injected.status, injected.body);
     const parts = url.pathname.replace(/^\/api\/v1\//, '').split('/');
     const body = request.body ? (JSON.parse(request.body) as Record<string, unknown>) : {};

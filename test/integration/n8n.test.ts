@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { KeyedQueue } from '../../src/lib/keyed-queue.js';
 import { testDialects } from '../helpers/databases.js';
 import { N8nStub, type StubWorkflow } from '../helpers/n8n-stub.js';
 import { call, destroyTestVault, openTestVault, tokenWith, type TestVault } from '../helpers/test-vault.js';
@@ -105,6 +106,60 @@ for (const dialect of await testDialects()) {
         const response = await call(t.app, 'POST', '/credentials/slack%2Fbot/apply', { token: t.adminToken, body: { workflow_id: 'nope', node_name: 'Fetch' } });
         assert.equal(response.status, 404, response.body);
         assert.equal(response.json.code, 'workflow_not_found');
+      });
+
+      it('concurrent applies keep both nodes', async () => {
+        stub.addWorkflow(workflow('wf5'));
+        const header = await call(t.app, 'POST', '/credentials', {
+          token: t.adminToken,
+          body: { name: 'header/one', credential_type: 'httpHeaderAuth', provider: 'n8n', provider_credential_id: '30', metadata: { n8n_name: 'Header one' } },
+        });
+        assert.equal(header.status, 201, header.body);
+
+        // The first read of wf5 waits until the second apply has read wf5 too, or has queued behind the first.
+        let openGate!: () => void;
+        const gate = new Promise<void>((resolve) => {
+          openGate = resolve;
+        });
+        let reads = 0;
+        stub.onRequest = (request) => {
+          if (request.method === 'GET' && request.url === '/api/v1/workflows/wf5' && ++reads === 2) openGate();
+        };
+        const run = KeyedQueue.prototype.run;
+        let queued = 0;
+        KeyedQueue.prototype.run = function (this: KeyedQueue, ...args) {
+          if (++queued === 2) openGate();
+          return run.apply(this, args);
+        } as typeof run;
+        stub.hold('GET', '/workflows/wf5', gate);
+        let responses;
+        try {
+          responses = await Promise.all([
+            call(t.app, 'POST', '/credentials/slack%2Fbot/apply', { token: t.adminToken, body: { workflow_id: 'wf5', node_name: 'Post to Slack' } }),
+            call(t.app, 'POST', '/credentials/header%2Fone/apply', { token: t.adminToken, body: { workflow_id: 'wf5', node_name: 'Fetch' } }),
+          ]);
+        } finally {
+          KeyedQueue.prototype.run = run;
+          stub.onRequest = undefined;
+          // Retired, so that sync does not report its made-up n8n id as missing.
+          await call(t.app, 'DELETE', '/credentials/header%2Fone', { token: t.adminToken });
+        }
+
+        for (const response of responses) assert.equal(response.status, 200, response.body);
+        const nodes = stub.workflows.get('wf5')!.nodes;
+        assert.deepEqual(nodes[1]!.credentials, { slackApi: { id: '7', name: 'Slack bot' } });
+        assert.deepEqual(nodes[0]!.credentials, { httpHeaderAuth: { id: '30', name: 'Header one' } });
+      });
+
+      it('apply checks the saved workflow', async () => {
+        // n8n answers the update with the workflow as it was, without the new entry.
+        stub.inject({ method: 'PUT', path: '/workflows/wf1', status: 200, body: workflow('wf1') });
+
+        const response = await call(t.app, 'POST', '/credentials/slack%2Fbot/apply', { token: t.adminToken, body: { workflow_id: 'wf1', node_name: 'Post to Slack' } });
+
+        assert.equal(response.status, 502, response.body);
+        assert.equal(response.json.code, 'n8n_request_failed');
+        assert.match(response.json.detail, /without credential 7 on node "Post to Slack"/);
       });
 
       it('rotation patches the n8n data', async () => {

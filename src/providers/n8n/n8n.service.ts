@@ -5,6 +5,7 @@ import type { Db } from '../../db/database.js';
 import { toJson } from '../../db/values.js';
 import { safeName } from '../../import/n8n-import.js';
 import type { Clock } from '../../lib/clock.js';
+import { KeyedQueue } from '../../lib/keyed-queue.js';
 import { AegisError, ConflictError, NotFoundError } from '../../lib/errors.js';
 import { loadReachableCredential, runAudited } from '../../registry/credential-access.js';
 import type { Credential } from '../../registry/credential.types.js';
@@ -61,21 +62,9 @@ export class N8nService {
         const credential = await loadReachableCredential(this.#deps.db.kysely, caller, name);
         const n8nId = checkApplicable(credential);
         const client = this.#requireClient();
-        const workflow = await client.getWorkflow(request.workflow_id).catch((error: unknown) => {
-          if (error instanceof N8nRequestError && error.status === 404) {
-            throw new NotFoundError(`n8n has no workflow with id "${request.workflow_id}".`, 'workflow_not_found');
-          }
-          throw error;
-        });
-        const node = workflow.nodes.find((candidate) => candidate.name === request.node_name);
-        if (!node) {
-          const names = workflow.nodes.map((candidate) => candidate.name);
-          throw new AegisError(404, 'node_not_found', `Workflow "${request.workflow_id}" has no node named "${request.node_name}". Its nodes are: ${names.join(', ')}.`, {
-            extra: { node_names: names },
-          });
-        }
-        node.credentials = { ...node.credentials, [credential.credentialType]: { id: n8nId, name: n8nName(credential) } };
-        await client.updateWorkflow(workflow);
+        // Applies to one workflow take turns: each reads the workflow and writes all of it back, so two
+        // at once would each write over the other's node.
+        await workflowUpdates.run(`${client.url} ${request.workflow_id}`, () => setNodeCredential(client, credential, n8nId, request));
         await this.#deps.audit.record({
           credentialId: credential.id,
           credentialName: credential.name,
@@ -223,6 +212,37 @@ export class N8nService {
   #requireClient(): N8nClient {
     if (!this.#client) throw new AegisError(503, 'n8n_not_configured', 'n8n is not configured. Set N8N_URL and N8N_API_KEY and restart AEGIS.');
     return this.#client;
+  }
+}
+
+/** Applies in progress in this process, one queue per n8n URL and workflow id. */
+const workflowUpdates = new KeyedQueue();
+
+/**
+ * Sets the named node's credential entry for the credential's type to {id, name}, writes the workflow
+ * back and checks that n8n's response shows the new entry.
+ */
+async function setNodeCredential(client: N8nClient, credential: Credential, n8nId: string, request: ApplyRequest): Promise<void> {
+  const workflow = await client.getWorkflow(request.workflow_id).catch((error: unknown) => {
+    if (error instanceof N8nRequestError && error.status === 404) {
+      throw new NotFoundError(`n8n has no workflow with id "${request.workflow_id}".`, 'workflow_not_found');
+    }
+    throw error;
+  });
+  const node = workflow.nodes.find((candidate) => candidate.name === request.node_name);
+  if (!node) {
+    const names = workflow.nodes.map((candidate) => candidate.name);
+    throw new AegisError(404, 'node_not_found', `Workflow "${request.workflow_id}" has no node named "${request.node_name}". Its nodes are: ${names.join(', ')}.`, {
+      extra: { node_names: names },
+    });
+  }
+  node.credentials = { ...node.credentials, [credential.credentialType]: { id: n8nId, name: n8nName(credential) } };
+  const updated = await client.updateWorkflow(workflow);
+  const written = Array.isArray(updated?.nodes) ? updated.nodes.find((candidate) => candidate?.name === request.node_name) : undefined;
+  if (String(written?.credentials?.[credential.credentialType]?.id) !== n8nId) {
+    throw new ProviderError(
+      `n8n PUT /workflows/${request.workflow_id} returned the workflow without credential ${n8nId} on node "${request.node_name}", so the change may not have been saved. Check the workflow in n8n and apply again`,
+    );
   }
 }
 
