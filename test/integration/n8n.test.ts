@@ -276,6 +276,47 @@ for (const dialect of await testDialects()) {
         assert.equal(detail.metadata.team, 'ops');
       });
 
+      it('apply rejects malformed workflows', async () => {
+        const bodies: Array<[unknown, RegExp]> = [
+          ['', /not a JSON object/],
+          [null, /not a JSON object/],
+          [[], /not a JSON object/],
+          [{ ...workflow('wf1'), nodes: {} }, /without a "nodes" list/],
+          [{ ...workflow('wf1'), nodes: [null] }, /node 0 is not an object with a string "name"/],
+        ];
+        const puts = () => stub.requests.filter((request) => request.method === 'PUT').length;
+        const putsBefore = puts();
+        for (const [body, fault] of bodies) {
+          stub.inject({ method: 'GET', path: '/workflows/wf1', status: 200, body });
+          const response = await call(t.app, 'POST', '/credentials/slack%2Fbot/apply', { token: t.adminToken, body: { workflow_id: 'wf1', node_name: 'Post to Slack' } });
+          assert.equal(response.status, 502, `${JSON.stringify(body)}: ${response.body}`);
+          assert.equal(response.json.code, 'n8n_response_invalid', JSON.stringify(body));
+          assert.match(response.json.detail, fault, JSON.stringify(body));
+        }
+        assert.equal(puts(), putsBefore, 'no workflow was written');
+      });
+
+      it('sync rejects malformed listings', async () => {
+        const countCredentials = async () => (await t.vault.db.kysely.selectFrom('aegis_credentials').select('id').execute()).length;
+        const before = await countCredentials();
+        const good = { id: '50', name: 'Key 50', type: 'httpHeaderAuth' };
+        const listings: Array<[unknown[], RegExp]> = [
+          [[{ data: { 0: good } }], /a page without a "data" list/],
+          [[{ nextCursor: null }], /a page without a "data" list/],
+          [[{ data: [good, { id: 7, name: null, type: 123 }], nextCursor: null }], /credential entry 1 \(id 7\) without a string "name"/],
+          [[{ data: [good], nextCursor: 'next' }, { data: [{ id: '51', name: 'Key 51', type: 123 }], nextCursor: null }], /credential entry 1 \(id 51\) without a string "type"/],
+          [[{ data: [good, null], nextCursor: null }], /credential entry 1 that is not a JSON object/],
+        ];
+        for (const [pages, fault] of listings) {
+          for (const page of pages) stub.inject({ method: 'GET', path: '/credentials', status: 200, body: page });
+          const response = await call(t.app, 'POST', '/sync/n8n', { token: t.adminToken });
+          assert.equal(response.status, 502, `${JSON.stringify(pages)}: ${response.body}`);
+          assert.equal(response.json.code, 'n8n_response_invalid');
+          assert.match(response.json.detail, fault);
+          assert.equal(await countCredentials(), before, 'nothing was registered');
+        }
+      });
+
       it('n8n messages leak no member', async () => {
         // n8n quotes one member of the data in its messages: of the rejected new data, then of the stored data.
         const rejected = 'xoxb-rejected-member-5';

@@ -54,6 +54,13 @@ export class N8nRequestError extends ProviderError {
   }
 }
 
+/** A response from n8n that is JSON of the wrong shape, such as a page without a `data` list. The message names the endpoint and the fault. */
+export class N8nResponseError extends ProviderError {
+  constructor(endpoint: string, fault: string) {
+    super(`n8n ${endpoint} returned ${fault}`);
+  }
+}
+
 const maxMessageLength = 300;
 
 /** A thin client of n8n's public API (/api/v1, header X-N8N-API-KEY). */
@@ -110,25 +117,33 @@ export class N8nClient {
     const seen = new Set<string>();
     do {
       const query: string = `?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
-      const page: { data?: T[]; nextCursor?: string | null } = await this.request('GET', `${path}${query}`, { missingMeansUnsupported: true });
-      items.push(...(page.data ?? []));
-      cursor = page.nextCursor ?? null;
+      const page = checkPage<T>(`GET ${path}`, await this.request('GET', `${path}${query}`, { missingMeansUnsupported: true }));
+      items.push(...page.data);
+      cursor = page.nextCursor;
       if (cursor !== null && seen.has(cursor)) throw new ProviderError(`n8n GET ${path} returned the cursor ${cursor} twice`);
       if (cursor !== null) seen.add(cursor);
     } while (cursor !== null);
     return items;
   }
 
-  listCredentials(): Promise<N8nCredentialSummary[]> {
-    return this.listAll<N8nCredentialSummary>('/credentials');
+  /** Lists every credential, having checked every entry, so that a caller never acts on part of a bad listing. */
+  async listCredentials(): Promise<N8nCredentialSummary[]> {
+    const entries = await this.listAll<unknown>('/credentials');
+    return entries.map((entry, index) => checkCredentialSummary(entry, index));
   }
 
-  listWorkflows(): Promise<N8nWorkflow[]> {
-    return this.listAll<N8nWorkflow>('/workflows');
+  /** Lists every workflow. An entry may leave out `nodes`, which then counts as no nodes. */
+  async listWorkflows(): Promise<N8nWorkflow[]> {
+    const entries = await this.listAll<unknown>('/workflows');
+    return entries.map((entry, index) => {
+      const workflow = checkWorkflow('GET /workflows', entry, `entry ${index}`, { nodesOptional: true });
+      if ((typeof workflow.id !== 'string' && typeof workflow.id !== 'number') || workflow.id === '') throw new N8nResponseError('GET /workflows', `entry ${index} without an id`);
+      return { ...workflow, id: String(workflow.id) };
+    });
   }
 
-  getWorkflow(id: string): Promise<N8nWorkflow> {
-    return this.request('GET', `/workflows/${encodeURIComponent(id)}`);
+  async getWorkflow(id: string): Promise<N8nWorkflow> {
+    return checkWorkflow('GET /workflows/{id}', await this.request('GET', `/workflows/${encodeURIComponent(id)}`), `workflow ${id}`);
   }
 
   /** Writes a workflow back with only the fields n8n's update accepts, because n8n rejects any other field. */
@@ -142,6 +157,45 @@ export class N8nClient {
     if (workflow.staticData !== undefined && workflow.staticData !== null) body.staticData = workflow.staticData;
     return this.request('PUT', `/workflows/${encodeURIComponent(workflow.id)}`, { body });
   }
+}
+
+/** Returns a list page, or raises N8nResponseError when it has no `data` list or a cursor that is not a string. */
+function checkPage<T>(endpoint: string, page: unknown): { data: T[]; nextCursor: string | null } {
+  if (!isObject(page) || !Array.isArray(page.data)) throw new N8nResponseError(endpoint, 'a page without a "data" list');
+  const cursor = page.nextCursor ?? null;
+  if (cursor !== null && typeof cursor !== 'string') throw new N8nResponseError(endpoint, 'a page whose "nextCursor" is not a string');
+  return { data: page.data as T[], nextCursor: cursor };
+}
+
+/** Returns a credential list entry, or raises N8nResponseError unless its id is a string or number and its name and type are strings. */
+function checkCredentialSummary(entry: unknown, index: number): N8nCredentialSummary {
+  const fault = (problem: string) => new N8nResponseError('GET /credentials', `credential entry ${index} ${problem}`);
+  if (!isObject(entry)) throw fault('that is not a JSON object');
+  if ((typeof entry.id !== 'string' && typeof entry.id !== 'number') || entry.id === '') throw fault('without an id');
+  if (typeof entry.name !== 'string') throw fault(`(id ${entry.id}) without a string "name"`);
+  if (typeof entry.type !== 'string') throw fault(`(id ${entry.id}) without a string "type"`);
+  return { id: String(entry.id), name: entry.name, type: entry.type };
+}
+
+/**
+ * Returns a workflow, or raises N8nResponseError unless it is a JSON object whose `nodes` is a list of
+ * objects that each have a string `name` and, if any, a `credentials` object.
+ */
+function checkWorkflow(endpoint: string, body: unknown, label: string, options: { nodesOptional?: boolean } = {}): N8nWorkflow {
+  if (!isObject(body)) throw new N8nResponseError(endpoint, `${label}, which is not a JSON object`);
+  if (body.nodes === undefined && options.nodesOptional) return body as N8nWorkflow;
+  if (!Array.isArray(body.nodes)) throw new N8nResponseError(endpoint, `${label} without a "nodes" list`);
+  body.nodes.forEach((node: unknown, index: number) => {
+    if (!isObject(node) || typeof node.name !== 'string') throw new N8nResponseError(endpoint, `${label} whose node ${index} is not an object with a string "name"`);
+    if (node.credentials !== undefined && !isObject(node.credentials)) {
+      throw new N8nResponseError(endpoint, `${label} whose node "${node.name}" has "credentials" that are not a JSON object`);
+    }
+  });
+  return body as N8nWorkflow;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Keeps n8n's own error message (a JSON `message` field), shortened; n8n's messages hold no credential data. */

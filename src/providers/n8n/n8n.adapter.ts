@@ -2,7 +2,7 @@ import { ValidationError } from '../../lib/errors.js';
 import { scrubSecrets } from '../../lib/redact.js';
 import type { Credential } from '../../registry/credential.types.js';
 import { noCapabilities, ProviderError, type ProviderAdapter, type ProviderMove, type TestResult } from '../adapter.js';
-import { N8nClient, N8nRequestError, N8nUnsupportedError, type N8nSettings, type N8nWorkflow } from './n8n-client.js';
+import { N8nClient, N8nRequestError, N8nResponseError, N8nUnsupportedError, type N8nSettings, type N8nWorkflow } from './n8n-client.js';
 
 /**
  * n8n credentials through n8n's public API. Without N8N_URL and N8N_API_KEY the adapter declares no
@@ -113,7 +113,10 @@ function parseData(value: string): Record<string, unknown> {
  */
 async function replaceCredential(client: N8nClient, credential: Credential, oldId: string, data: Record<string, unknown>): Promise<ProviderMove> {
   const name = n8nName(credential);
-  const created = await client.request<{ id: string }>('POST', '/credentials', { body: { name, type: credential.credentialType, data } });
+  const created = await client.request<{ id?: unknown } | null>('POST', '/credentials', { body: { name, type: credential.credentialType, data } });
+  if (typeof created?.id !== 'string' && typeof created?.id !== 'number') {
+    throw new N8nResponseError('POST /credentials', `no credential id, so AEGIS cannot tell whether n8n created a credential named "${name}": check n8n for one and delete it`);
+  }
   const newId = String(created.id);
   // Every workflow whose update was sent, the failed one too, because n8n may have applied an update whose response was lost.
   const touched: string[] = [];
