@@ -10,6 +10,16 @@ export function isValidCredentialName(name: string): boolean {
   return credentialNameRegex.test(name);
 }
 
+/** Credential types (an n8n type such as `slackApi`): 1 to 128 letters, digits, `.`, `_`, `:`, `/` and `-`. */
+export const CREDENTIAL_TYPE_PATTERN = '^[A-Za-z0-9._:/-]+$';
+export const CREDENTIAL_TYPE_MAX_LENGTH = 128;
+
+const credentialTypeRegex = new RegExp(CREDENTIAL_TYPE_PATTERN);
+
+export function isValidCredentialType(type: string): boolean {
+  return type.length <= CREDENTIAL_TYPE_MAX_LENGTH && credentialTypeRegex.test(type);
+}
+
 /** Tags: short labels used for filtering and for limiting tokens. */
 export const TAG_PATTERN = '^[A-Za-z0-9._:/-]{1,64}$';
 

@@ -1,4 +1,4 @@
-import { CREDENTIAL_NAME_PATTERN, TAG_PATTERN } from '../lib/names.js';
+import { CREDENTIAL_NAME_PATTERN, CREDENTIAL_TYPE_MAX_LENGTH, CREDENTIAL_TYPE_PATTERN, TAG_PATTERN } from '../lib/names.js';
 import { dateTime, multilineTextPattern, nullableDateTime, plainTextPattern } from '../http/shared-schemas.js';
 import { MAX_VALUE_BYTES, PROVIDERS, ROTATION_STRATEGIES, STATUSES } from './credential.types.js';
 import { CREDENTIAL_SORT_COLUMNS } from './credentials.repository.js';
@@ -7,7 +7,7 @@ const name = { type: 'string', pattern: CREDENTIAL_NAME_PATTERN, minLength: 1, m
 const tags = { type: 'array', maxItems: 32, uniqueItems: true, items: { type: 'string', pattern: TAG_PATTERN } } as const;
 const metadata = { type: 'object', additionalProperties: true } as const;
 const providerConfig = { type: 'object', additionalProperties: true } as const;
-const credentialType = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:/-]+$' } as const;
+const credentialType = { type: 'string', minLength: 1, maxLength: CREDENTIAL_TYPE_MAX_LENGTH, pattern: CREDENTIAL_TYPE_PATTERN } as const;
 const providerCredentialId = { type: ['string', 'null'], minLength: 1, maxLength: 256, pattern: plainTextPattern } as const;
 const description = { type: ['string', 'null'], maxLength: 2000, pattern: multilineTextPattern } as const;
 // The 64 KiB limit counts UTF-8 bytes, which the schema cannot measure, so it is checked after

@@ -317,6 +317,40 @@ for (const dialect of await testDialects()) {
         }
       });
 
+      it('sync skips unstorable credentials', async () => {
+        const added = [
+          { id: '60', name: 'Key 60', type: 'bad type!' },
+          { id: '61', name: 'Key 61', type: 'a'.repeat(129) },
+          { id: '62', name: 'Key 62', type: 'httpHeaderAuth' },
+          // Key-8 is taken, and neither "Key-8-x y" nor "n8n-credential-x y" is a valid name.
+          { id: 'x y', name: 'Key 8', type: 'httpHeaderAuth' },
+        ];
+        for (const entry of added) stub.addCredential({ ...entry, data: {} });
+        stub.credentials.get('7')!.type = 'slack api';
+        try {
+          const synced = await call(t.app, 'POST', '/sync/n8n', { token: t.adminToken });
+
+          assert.equal(synced.status, 200, synced.body);
+          assert.deepEqual(synced.json.new, [{ name: 'Key-62', n8n_id: '62', type: 'httpHeaderAuth' }]);
+          assert.deepEqual(synced.json.updated, []);
+          const skipped = Object.fromEntries(synced.json.skipped.map((entry: { n8n_id: string; reason: string }) => [entry.n8n_id, entry.reason]));
+          assert.deepEqual(Object.keys(skipped).sort(), ['60', '61', '7', 'x y']);
+          assert.match(skipped['60'], /not a valid credential_type/);
+          assert.match(skipped['61'], /up to 128 characters/);
+          assert.match(skipped['7'], /not a valid credential_type/);
+          assert.match(skipped['x y'], /valid AEGIS name/);
+          assert.equal(synced.json.skipped.find((entry: { n8n_id: string }) => entry.n8n_id === '60').n8n_name, 'Key 60');
+          assert.ok(!synced.json.missing.some((entry: { n8n_id: string }) => entry.n8n_id === '7'), 'a skipped credential is not missing');
+          const slack = await t.vault.db.kysely.selectFrom('aegis_credentials').select('credential_type').where('name', '=', 'slack/bot').executeTakeFirstOrThrow();
+          assert.equal(slack.credential_type, 'slackApi');
+          const registered = await t.vault.db.kysely.selectFrom('aegis_credentials').select('provider_credential_id').where('provider_credential_id', 'in', ['60', '61', 'x y']).execute();
+          assert.deepEqual(registered, []);
+        } finally {
+          stub.credentials.get('7')!.type = 'slackApi';
+          for (const entry of added) stub.credentials.delete(entry.id);
+        }
+      });
+
       it('n8n messages leak no member', async () => {
         // n8n quotes one member of the data in its messages: of the rejected new data, then of the stored data.
         const rejected = 'xoxb-rejected-member-5';

@@ -57,6 +57,7 @@ export function registerN8nRoutes(app: FastifyInstance, n8n: N8nService): void {
               new: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, n8n_id: { type: 'string' }, type: { type: 'string' } } } },
               updated: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, n8n_id: { type: 'string' }, changes: { type: 'array', items: { type: 'string' } } } } },
               missing: named,
+              skipped: { type: 'array', items: { type: 'object', properties: { n8n_id: { type: 'string' }, n8n_name: { type: 'string' }, reason: { type: 'string' } } } },
             },
           },
           ...n8nErrors,

@@ -4,9 +4,11 @@ import type { AuditLog } from '../../audit/audit.service.js';
 import type { Db } from '../../db/database.js';
 import { toJson } from '../../db/values.js';
 import { safeName } from '../../import/n8n-import.js';
+import { plainTextPattern } from '../../http/shared-schemas.js';
 import type { Clock } from '../../lib/clock.js';
 import { KeyedQueue } from '../../lib/keyed-queue.js';
 import { AegisError, ConflictError, NotFoundError } from '../../lib/errors.js';
+import { CREDENTIAL_NAME_PATTERN, CREDENTIAL_TYPE_MAX_LENGTH, CREDENTIAL_TYPE_PATTERN, isValidCredentialName, isValidCredentialType } from '../../lib/names.js';
 import { loadReachableCredential, runAudited } from '../../registry/credential-access.js';
 import type { Credential } from '../../registry/credential.types.js';
 import { credentialFromRow, findCredentialByName, findCredentialForChange } from '../../registry/credentials.repository.js';
@@ -27,6 +29,8 @@ export interface SyncReport {
   new: Array<{ name: string; n8n_id: string; type: string }>;
   updated: Array<{ name: string; n8n_id: string; changes: string[] }>;
   missing: Array<{ name: string; n8n_id: string }>;
+  /** n8n credentials left out because AEGIS could not store them as they are, with the reason. */
+  skipped: Array<{ n8n_id: string; n8n_name: string; reason: string }>;
 }
 
 interface N8nServiceDeps {
@@ -110,7 +114,7 @@ export class N8nService {
           target: `n8n ${client.url}`,
           ipAddress: caller.ipAddress,
           success: true,
-          details: { synced: report.synced, new: report.new.length, updated: report.updated.length, missing: report.missing.length },
+          details: { synced: report.synced, new: report.new.length, updated: report.updated.length, missing: report.missing.length, skipped: report.skipped.length },
         });
         return report;
       },
@@ -125,14 +129,23 @@ export class N8nService {
     for (const credential of rows.map(credentialFromRow)) {
       if (credential.providerCredentialId) known.set(credential.providerCredentialId, credential);
     }
-    const report: SyncReport = { synced: listed.length, new: [], updated: [], missing: [] };
+    const report: SyncReport = { synced: listed.length, new: [], updated: [], missing: [], skipped: [] };
     const usedNames = new Set<string>();
 
     for (const entry of listed) {
       const id = String(entry.id);
       const existing = known.get(id);
+      const problem = unstorableReason(entry);
+      if (problem !== undefined) {
+        report.skipped.push({ n8n_id: id, n8n_name: entry.name, reason: problem });
+        continue;
+      }
       if (!existing) {
         const name = await this.#freeName(entry, usedNames);
+        if (!isValidCredentialName(name)) {
+          report.skipped.push({ n8n_id: id, n8n_name: entry.name, reason: `neither its name nor its id can be made a valid AEGIS name (${CREDENTIAL_NAME_PATTERN})` });
+          continue;
+        }
         usedNames.add(name);
         await this.#deps.registry.create(caller, {
           name,
@@ -264,6 +277,20 @@ function providerProblem(error: unknown): unknown {
   if (error instanceof ProviderError) return new AegisError(502, 'n8n_request_failed', `${error.message}.`);
   return error;
 }
+
+/**
+ * Returns why AEGIS cannot store an n8n credential as n8n lists it, or undefined when it can: its type
+ * or id breaks the rules POST /credentials checks for credential_type and provider_credential_id.
+ */
+function unstorableReason(entry: N8nCredentialSummary): string | undefined {
+  if (!isValidCredentialType(entry.type)) {
+    return `its type is not a valid credential_type (up to ${CREDENTIAL_TYPE_MAX_LENGTH} characters matching ${CREDENTIAL_TYPE_PATTERN})`;
+  }
+  if (entry.id.length > 256 || !plainTextRegex.test(entry.id)) return 'its id is not a valid provider_credential_id (up to 256 characters, no control characters)';
+  return undefined;
+}
+
+const plainTextRegex = new RegExp(plainTextPattern);
 
 /** Returns the fields of the AEGIS record that differ from n8n's listing: `n8n_name` and `credential_type`. */
 function fieldsChanged(credential: Credential, entry: N8nCredentialSummary): string[] {
