@@ -45,6 +45,13 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
       const current = versions.find((entry) => entry.isCurrent);
       if (!current) throw new AegisError(500, 'no_current_version', `Credential "${name}" has no current version.`);
       const target = pickTarget(name, versions, current, version);
+      if (target.encryptedValue === null && current.encryptedValue !== null) {
+        // Nothing could be put back at the provider, so it would keep the current value while AEGIS had none.
+        throw new ConflictError(
+          'version_has_no_value',
+          `Version ${target.version} of "${name}" has no stored value, so rolling back to it would leave "${name}" without a value while the provider keeps version ${current.version}'s. Roll back to a version with a value, or store one with PATCH /credentials/${encodeURIComponent(name)}.`,
+        );
+      }
       const adapter = deps.adapters[credential.provider];
       const targetValue = await openVersion(deps, deps.db.kysely, credential, target);
       const currentValue = await openVersion(deps, deps.db.kysely, credential, current);

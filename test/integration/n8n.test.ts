@@ -351,6 +351,25 @@ for (const dialect of await testDialects()) {
         }
       });
 
+      it('rollback rejects a version without value', async () => {
+        // Sync registered Key-9 with no value (version 1); the PATCH stores one as version 2.
+        const patched = await call(t.app, 'PATCH', '/credentials/Key-9', { token: t.adminToken, body: { value: JSON.stringify({ apiKey: 'key-9-value' }) } });
+        assert.equal(patched.status, 200, patched.body);
+        const requestsBefore = stub.requests.length;
+
+        const rolledBack = await call(t.app, 'POST', '/credentials/Key-9/rollback', { token: t.adminToken, body: { version: 1 } });
+
+        assert.equal(rolledBack.status, 409, rolledBack.body);
+        assert.equal(rolledBack.json.code, 'version_has_no_value');
+        assert.match(rolledBack.json.detail, /Version 1 of "Key-9" has no stored value/);
+        assert.equal(stub.requests.length, requestsBefore, 'n8n was not called');
+        const revealed = await call(t.app, 'GET', '/credentials/Key-9/value', { token: t.adminToken });
+        assert.equal(revealed.json.version, 2);
+        assert.equal(revealed.json.value, JSON.stringify({ apiKey: 'key-9-value' }));
+        const history = await call(t.app, 'GET', '/rotation/history?credential_name=Key-9', { token: t.adminToken });
+        assert.equal(history.json.total, 0);
+      });
+
       it('n8n messages leak no member', async () => {
         // n8n quotes one member of the data in its messages: of the rejected new data, then of the stored data.
         const rejected = 'xoxb-rejected-member-5';
