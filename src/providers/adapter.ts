@@ -56,6 +56,12 @@ export interface ProviderAdapter {
   /** Rejects a value this provider cannot be given with a ValidationError naming `value`. Rotation calls it before writing anything. */
   checkValue?(value: string, credential: Credential): void;
   /**
+   * True where checkValue states what every value of the provider must be (an n8n value is the JSON
+   * object of its data), so create and update check values with it as well. Default false: a value
+   * the provider cannot be sent, such as one a .env file cannot hold, may still be recorded.
+   */
+  readonly checkValueOnStore?: boolean;
+  /**
    * False where a generated random value cannot be the credential's value (an n8n credential's value
    * is the JSON object of its data), so a rotation needs the value in the request. Default true.
    */

@@ -149,6 +149,7 @@ export class RegistryService {
       };
       checkCronSchedule(draft.rotationCron, draft.rotationTimezone);
       if (draft.valuePolicy) checkValuePolicy(draft.valuePolicy);
+      if (input.value !== undefined) this.#checkProviderValue(draft, input.value);
       this.#checkGeneratedValuePolicy(draft);
       checkExpiryLifetime(draft);
       this.#checkUnattendedRotation(draft);
@@ -216,6 +217,7 @@ export class RegistryService {
         if (patch.provider_config !== undefined) await this.#rejectSharedTarget(trx, caller, changed);
         checkCronSchedule(changed.rotationCron, changed.rotationTimezone);
         if (changed.valuePolicy) checkValuePolicy(changed.valuePolicy);
+        if (patch.value !== undefined) this.#checkProviderValue(changed, patch.value);
         // Checked only when the policy or the provider settings change, so a credential stored before the check stays editable.
         if (patch.value_policy !== undefined || patch.provider_config !== undefined) this.#checkGeneratedValuePolicy(changed);
         // Checked only when the expiry schedule changes, so a credential stored before the check stays editable.
@@ -325,6 +327,12 @@ export class RegistryService {
   }
 
   /** Checks and normalizes provider settings as a create would; errors name the field under `provider_config`. */
+  /** Rejects a value the credential's provider never accepts (see checkValueOnStore), with the 400 rotation gives, naming `value`. */
+  #checkProviderValue(credential: Credential, value: string): void {
+    const adapter = this.#deps.adapters[credential.provider];
+    if (adapter.checkValueOnStore) adapter.checkValue?.(value, credential);
+  }
+
   checkProviderConfig(provider: Provider, config: Record<string, unknown>): Record<string, unknown> {
     checkProviderConfigDocument(config);
     return this.#deps.adapters[provider].checkConfig(config);

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import path from 'node:path';
+import { importN8nExport } from '../../src/import/n8n-import.js';
 import { KeyedQueue } from '../../src/lib/keyed-queue.js';
+import { localCaller } from '../../src/tokens/caller.js';
 import { testDialects } from '../helpers/databases.js';
 import { N8nStub, type StubWorkflow } from '../helpers/n8n-stub.js';
 import { call, destroyTestVault, openTestVault, tokenWith, type TestVault } from '../helpers/test-vault.js';
@@ -195,6 +198,35 @@ for (const dialect of await testDialects()) {
         assert.equal(stub.requests.length, requestsBefore, 'n8n was not called');
         const alertsAfter = await t.vault.db.kysely.selectFrom('aegis_alert_outbox').select('id').execute();
         assert.equal(alertsAfter.length, alertsBefore.length, 'no alert was queued');
+      });
+
+      it('create and PATCH need JSON objects', async () => {
+        for (const value of ['not json obj', '[1, 2]', '"text"']) {
+          const created = await call(t.app, 'POST', '/credentials', {
+            token: t.adminToken,
+            body: { name: 'slack/other', credential_type: 'slackApi', provider: 'n8n', provider_credential_id: '8', value },
+          });
+          assert.equal(created.status, 400, created.body);
+          assert.equal(created.json.field, 'value', value);
+          const patched = await call(t.app, 'PATCH', '/credentials/slack%2Fbot', { token: t.adminToken, body: { value } });
+          assert.equal(patched.status, 400, patched.body);
+          assert.equal(patched.json.field, 'value', value);
+        }
+        const other = await t.vault.db.kysely.selectFrom('aegis_credentials').select('id').where('name', '=', 'slack/other').execute();
+        assert.deepEqual(other, []);
+        const versions = await call(t.app, 'GET', '/credentials/slack%2Fbot/versions', { token: t.adminToken });
+        assert.equal(versions.json.total, 2, 'no version was added');
+      });
+
+      it('n8n import passes the check', async () => {
+        const report = await importN8nExport(t.vault, localCaller('import-test'), path.join(import.meta.dirname, '../../examples/n8n-credentials.json'), { dryRun: false });
+
+        assert.deepEqual(report.created.map((entry) => entry.name).sort(), ['Billing-API-header', 'GitHub-Release-Bot', 'OpenAI', 'Ops-alerts-Telegram']);
+        // The example's Slack entry is still encrypted, so it is skipped before any value is checked.
+        assert.deepEqual(report.skipped.map((entry) => entry.name), ['Slack Workspace']);
+        assert.match(report.skipped[0]!.reason, /data is encrypted/);
+        // Retired, so that sync does not report their n8n ids as missing.
+        for (const entry of report.created) await call(t.app, 'DELETE', `/credentials/${entry.name}`, { token: t.adminToken });
       });
 
       it('health check finds the id', async () => {

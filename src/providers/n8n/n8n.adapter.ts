@@ -6,7 +6,8 @@ import { N8nClient, N8nRequestError, N8nResponseError, N8nUnsupportedError, type
 
 /**
  * n8n credentials through n8n's public API. Without N8N_URL and N8N_API_KEY the adapter declares no
- * capabilities, so rotation and health checks reject or skip n8n credentials as before.
+ * capabilities, so rotation and health checks reject or skip n8n credentials as before, and it checks
+ * no values, so create and update take any value as they did.
  */
 export function createN8nAdapter(settings?: N8nSettings): ProviderAdapter {
   if (!settings) {
@@ -24,10 +25,8 @@ export function createN8nAdapter(settings?: N8nSettings): ProviderAdapter {
     capabilities: { test: true, setValue: true, issueValue: false, revoke: false, apply: true, list: true },
     takesGeneratedValues: false,
     checkConfig: (config) => config,
-
-    checkValue(value) {
-      if (readData(value) === undefined) throw new ValidationError('value', `must be ${dataShape}`);
-    },
+    checkValue: checkN8nValue,
+    checkValueOnStore: true,
 
     /**
      * Healthy when n8n has the credential id (GET /credentials/{id}, or the credential list on n8n
@@ -84,6 +83,11 @@ export function createN8nAdapter(settings?: N8nSettings): ProviderAdapter {
 export function n8nName(credential: Credential): string {
   const recorded = credential.metadata.n8n_name;
   return typeof recorded === 'string' && recorded !== '' ? recorded : credential.name;
+}
+
+/** Rejects a value that is not the JSON object of an n8n credential's data, naming `value`. */
+function checkN8nValue(value: string): void {
+  if (readData(value) === undefined) throw new ValidationError('value', `must be ${dataShape}`);
 }
 
 /** The required form of an n8n credential's value, for messages. */
