@@ -19,6 +19,7 @@ export async function loadReachableCredential(db: Executor, caller: Caller, name
 /**
  * Runs a call and, when it fails, writes the failure to the audit log (with the credential's id when
  * it exists) before passing the error on. `mapError` may turn a driver error into a clearer one first.
+ * `failureEntry` adds the target and details a successful call's entry would have.
  */
 export async function runAudited<T>(
   deps: { audit: AuditLog; db: Executor },
@@ -27,6 +28,7 @@ export async function runAudited<T>(
   name: string,
   run: () => Promise<T>,
   mapError: (error: unknown) => unknown = (error) => error,
+  failureEntry: { target?: string; details?: Record<string, unknown> } = {},
 ): Promise<T> {
   try {
     return await run();
@@ -38,6 +40,7 @@ export async function runAudited<T>(
       credentialName: name,
       action,
       actor: caller.actor,
+      ...failureEntry,
       ipAddress: caller.ipAddress,
       success: false,
       errorMessage: failure instanceof AegisError ? `${failure.code}: ${failure.message}` : 'internal error',

@@ -105,6 +105,26 @@ for (const dialect of await testDialects()) {
         assert.match(response.json.detail, /Fetch, Post to Slack/);
       });
 
+      it('failed apply audits its target', async () => {
+        const response = await call(t.app, 'POST', '/credentials/slack%2Fbot/apply', {
+          token: t.adminToken,
+          body: { workflow_id: 'wf1', node_name: 'Missing node', requested_by: 'HEPHAESTUS' },
+        });
+        assert.equal(response.status, 404, response.body);
+
+        const entry = await t.vault.db.kysely
+          .selectFrom('aegis_audit_log')
+          .selectAll()
+          .where('action', '=', 'applied')
+          .where('success', '=', false)
+          .orderBy('seq', 'desc')
+          .executeTakeFirstOrThrow();
+        assert.equal(entry.target, 'n8n workflow wf1');
+        const details = typeof entry.details === 'string' ? JSON.parse(entry.details) : entry.details;
+        assert.deepEqual(details, { workflow_id: 'wf1', node_name: 'Missing node', requested_by: 'HEPHAESTUS' });
+        assert.match(entry.error_message ?? '', /node_not_found/);
+      });
+
       it('apply to unknown workflow is 404', async () => {
         const response = await call(t.app, 'POST', '/credentials/slack%2Fbot/apply', { token: t.adminToken, body: { workflow_id: 'nope', node_name: 'Fetch' } });
         assert.equal(response.status, 404, response.body);

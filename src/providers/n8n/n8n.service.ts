@@ -57,6 +57,8 @@ export class N8nService {
    * workflow back. Other nodes, connections and settings stay as n8n returned them. No value is read.
    */
   async apply(caller: Caller, name: string, request: ApplyRequest): Promise<{ status: 'applied'; credential: string; workflow_id: string; node: string }> {
+    const target = `n8n workflow ${request.workflow_id}`;
+    const details = { workflow_id: request.workflow_id, node_name: request.node_name, requested_by: request.requested_by ?? null };
     return runAudited(
       { audit: this.#deps.audit, db: this.#deps.db.kysely },
       caller,
@@ -74,15 +76,16 @@ export class N8nService {
           credentialName: credential.name,
           action: 'applied',
           actor: caller.actor,
-          target: `n8n workflow ${request.workflow_id}`,
+          target,
           ipAddress: caller.ipAddress,
           success: true,
-          details: { workflow_id: request.workflow_id, node_name: request.node_name, requested_by: request.requested_by ?? null },
+          details,
         });
         this.#deps.log.info({ credentialId: credential.id, workflowId: request.workflow_id, node: request.node_name, actor: caller.actor }, 'credential applied to an n8n workflow node');
         return { status: 'applied' as const, credential: credential.name, workflow_id: request.workflow_id, node: request.node_name };
       },
       providerProblem,
+      { target, details },
     );
   }
 
