@@ -1,7 +1,7 @@
 import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import type { DialectName, Executor } from '../db/database.js';
 import type { Database } from '../db/schema.js';
-import { fromJson, toBool, toIso, toNumber } from '../db/values.js';
+import { fromJson, toBool, toNumber } from '../db/values.js';
 import { auditRow } from './audit-row.js';
 import { chainEntries, type ChainHead } from './chain.js';
 import type { AuditEntry, AuditEntryInput } from './audit.types.js';
@@ -66,11 +66,20 @@ export async function appendAfterHead(db: Kysely<Database>, expected: ChainHead,
 
 type AuditRow = Awaited<ReturnType<typeof selectPage>>[number];
 
+/**
+ * Returns an entry's timestamp as stored: PostgreSQL's timestamptz in ISO form, SQLite's text unchanged.
+ * Normalizing the text would hide an edit that keeps the instant but changes its form. Such an edit moves
+ * the entry out of the date filters, reports and prunes, which compare the text, so it must fail verification.
+ */
+function storedTimestamp(value: Date | string): string {
+  return typeof value === 'string' ? value : value.toISOString();
+}
+
 export function fromRow(row: AuditRow): AuditEntry {
   return {
     id: row.id,
     seq: toNumber(row.seq),
-    timestamp: toIso(row.timestamp),
+    timestamp: storedTimestamp(row.timestamp),
     credentialId: row.credential_id,
     credentialName: row.credential_name,
     action: row.action,

@@ -31,6 +31,15 @@ export function hashedJson(entry: Omit<AuditEntry, 'entryHash'>): string {
   );
 }
 
+/**
+ * Tells whether a timestamp is in the one form AEGIS writes (`Date.toISOString`: UTC, milliseconds, `Z`).
+ * The date filters, reports and prunes compare the stored text, so the same instant in another form
+ * (an offset, a six-digit year) sorts elsewhere and would move the entry out of those ranges.
+ */
+export function isCanonicalTimestamp(text: string): boolean {
+  return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(text) && !Number.isNaN(Date.parse(text)) && new Date(text).toISOString() === text;
+}
+
 /** Returns whether JSON writes the value the same alone as inside a sorted object, which is not so for undefined, a Date or an object. */
 function isScalar(value: unknown): boolean {
   return value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';

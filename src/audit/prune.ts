@@ -92,7 +92,8 @@ async function pruneBatch(
     const lastSeq = Math.min(firstKept - 1, firstSeq + batchSize - 1, headSeq);
     if (lastSeq < firstSeq) return null;
 
-    const last = await verifyRange(trx, previous ? { seq: previous.seq, id: null, entryHash: previous.entryHash } : { seq: 0, id: null, entryHash: GENESIS_HASH }, lastSeq);
+    const anchor = previous ? { seq: previous.seq, id: null, entryHash: previous.entryHash } : { seq: 0, id: null, entryHash: GENESIS_HASH };
+    const last = await verifyRange(trx, anchor, lastSeq, cutoff);
 
     await trx.deleteFrom('aegis_audit_log').where('seq', '>=', firstSeq).where('seq', '<=', lastSeq).execute();
     const now = clock.now().toISOString();
@@ -129,8 +130,12 @@ async function pruneBatch(
   });
 }
 
-/** Verifies the entries after `anchor` up to `lastSeq` and returns the last one; throws when one fails. */
-async function verifyRange(trx: Parameters<typeof readChainPage>[0], anchor: ChainAnchor, lastSeq: number): Promise<ChainAnchor> {
+/**
+ * Verifies the entries after `anchor` up to `lastSeq` and returns the last one. Throws when one fails
+ * verification or is not older than `cutoff`. The range was chosen by comparing the stored text, so each
+ * entry's parsed timestamp is checked too, and no entry inside the retention period is removed.
+ */
+async function verifyRange(trx: Parameters<typeof readChainPage>[0], anchor: ChainAnchor, lastSeq: number, cutoff: string): Promise<ChainAnchor> {
   let previous = anchor;
   const pageSize = 2_000;
   while (previous.seq < lastSeq) {
@@ -140,6 +145,14 @@ async function verifyRange(trx: Parameters<typeof readChainPage>[0], anchor: Cha
       const problem = checkEntry(entry, previous);
       if (problem) {
         throw new AegisError(409, 'audit_chain_invalid', `Pruning stopped and removed nothing, because the entries to remove fail verification: ${problem.message} Run \`aegis audit verify\`.`);
+      }
+      const time = Date.parse(entry.timestamp);
+      if (Number.isNaN(time) || time >= Date.parse(cutoff)) {
+        throw new AegisError(
+          409,
+          'audit_chain_invalid',
+          `Pruning stopped and removed nothing, because entry ${entry.seq} (${entry.id}) has the timestamp ${JSON.stringify(entry.timestamp)}, which is not before the cutoff ${cutoff}. Run \`aegis audit verify\`.`,
+        );
       }
       previous = entry;
     }

@@ -2,7 +2,7 @@ import type { Executor } from '../db/database.js';
 import { KeyUnavailableError, type Keyring } from '../crypto/keyring.js';
 import { readChainPage, readHead, readLastEntry } from './audit.repository.js';
 import type { AuditLog } from './audit.service.js';
-import { entryHash } from './chain.js';
+import { entryHash, isCanonicalTimestamp } from './chain.js';
 import { checkpointSignatureValid, listCheckpoints, type AuditCheckpoint } from './checkpoints.js';
 import { AuditAction, GENESIS_HASH, type AuditEntry } from './audit.types.js';
 
@@ -138,7 +138,7 @@ async function checkCheckpoints(db: Executor, keyring: Keyring, checkpoints: Aud
   return null;
 }
 
-/** Checks one entry against the anchor before it: its sequence number, its link and its own hash. */
+/** Checks one entry against the anchor before it: its sequence number, its link, the form of its timestamp and its own hash. */
 export function checkEntry(entry: AuditEntry, previous: ChainAnchor): ChainProblem | null {
   const { entryHash: stored, ...rest } = entry;
   const previousSeq = previous.seq;
@@ -159,6 +159,14 @@ export function checkEntry(entry: AuditEntry, previous: ChainAnchor): ChainProbl
       id: entry.id,
       reason: 'inserted_or_reordered',
       message: `Entry ${entry.seq} (${entry.id}) does not link to entry ${previousSeq}: an entry was inserted, reordered or replaced here.`,
+    };
+  }
+  if (!isCanonicalTimestamp(entry.timestamp)) {
+    return {
+      seq: entry.seq,
+      id: entry.id,
+      reason: 'changed',
+      message: `Entry ${entry.seq} (${entry.id}) was changed after it was written: its timestamp ${JSON.stringify(entry.timestamp)} is not in the form AEGIS writes (YYYY-MM-DDTHH:MM:SS.sssZ).`,
     };
   }
   if (entryHash(rest) !== stored) {

@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { runCli } from '../helpers/cli.js';
 import { testDialects } from '../helpers/databases.js';
-import { destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
+import { call, destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
 
 /** Records one entry a day for `days` days from `start`, with the clock moved to each. */
 async function seedDays(t: TestVault, start: string, days: number, actor: string): Promise<void> {
@@ -182,6 +182,75 @@ for (const dialect of await testDialects()) {
       assert.equal(report.pruned?.checkpoints, 2);
       const entry = await t.vault.db.kysely.selectFrom('aegis_audit_log').selectAll().where('action', '=', 'audit_pruned').orderBy('seq', 'desc').executeTakeFirstOrThrow();
       assert.match(entry.actor, /^cli:/);
+    });
+  });
+
+  describe(`audit timestamp form on ${dialect}`, () => {
+    let t: TestVault;
+    // PostgreSQL stores timestamptz, so the same instant cannot be stored in another form there: the
+    // rewrite below runs on SQLite only, and on PostgreSQL the checks confirm that nothing changed.
+    const rewrite = dialect === 'sqlite';
+
+    before(async () => {
+      t = await openTestVault(dialect, { clock: new ManualClock('2024-01-01T00:00:00.000Z') });
+      await seedDays(t, '2024-01-01T06:00:00.000Z', 5, 'ARIA');
+      await seedDays(t, '2025-01-10T06:00:00.000Z', 5, 'HEPHAESTUS');
+      t.clock.set('2025-02-01T00:00:00.000Z');
+    });
+    after(async () => destroyTestVault(t));
+
+    /** Rewrites the timestamp text of entry `seq` to `form(text)` on SQLite; returns the original text. */
+    async function rewriteTimestamp(seq: number, form: (text: string) => string): Promise<string> {
+      const row = await t.vault.db.kysely.selectFrom('aegis_audit_log').select('timestamp').where('seq', '=', seq).executeTakeFirstOrThrow();
+      const original = new Date(row.timestamp).toISOString();
+      if (rewrite) await t.vault.db.kysely.updateTable('aegis_audit_log').set({ timestamp: form(original) }).where('seq', '=', seq).execute();
+      return original;
+    }
+
+    it('verify flags a timestamp form', async () => {
+      const target = await seqOfFirstEntryFrom(t, '2025-01-12T00:00:00.000Z');
+      // The same instant, written with a +10:00 offset.
+      const original = await rewriteTimestamp(target, (text) => new Date(Date.parse(text) + 10 * 3_600_000).toISOString().replace('Z', '+10:00'));
+      try {
+        const report = await verifyAuditChain(t.vault.db.kysely, t.vault.keyring);
+        const api = await call(t.app, 'GET', '/audit/verify', { token: t.adminToken });
+        assert.equal(api.status, 200);
+        const cli = await runCli(['audit', 'verify', '--json'], t.env);
+        if (!rewrite) {
+          assert.equal(report.ok, true, report.problem?.message);
+          assert.equal(api.json.ok, true);
+          assert.equal(cli.code, 0, cli.stderr);
+          return;
+        }
+        assert.equal(report.problem?.seq, target);
+        assert.equal(report.problem?.reason, 'changed');
+        assert.match(report.problem!.message, /timestamp "[^"]+\+10:00" is not in the form AEGIS writes/);
+        assert.equal(api.json.ok, false);
+        assert.equal(api.json.problem.seq, target);
+        assert.equal(api.json.problem.reason, 'changed');
+        assert.equal(cli.code, 1, cli.stderr);
+        assert.equal(JSON.parse(cli.stdout).problem.seq, target);
+      } finally {
+        await t.vault.db.kysely.updateTable('aegis_audit_log').set({ timestamp: original }).where('seq', '=', target).execute();
+      }
+    });
+
+    it('prune keeps a recent entry', async () => {
+      const recent = await seqOfFirstEntryFrom(t, '2025-01-10T00:00:00.000Z');
+      // The same instant with a six-digit year, which sorts before every four-digit year as text.
+      const original = await rewriteTimestamp(recent, (text) => `+00${text}`);
+      try {
+        if (rewrite) {
+          await assert.rejects(pruneAudit(t.vault.db, t.vault.keyring, t.clock, { retentionDays: 365 }), new RegExp(`removed nothing.*Entry ${recent} .*not in the form AEGIS writes`));
+        } else {
+          const result = await pruneAudit(t.vault.db, t.vault.keyring, t.clock, { retentionDays: 365 });
+          assert.equal(result.lastSeq, recent - 1);
+        }
+        const kept = await t.vault.db.kysely.selectFrom('aegis_audit_log').select('seq').where('seq', '>=', recent).where('actor', '=', 'HEPHAESTUS').execute();
+        assert.equal(kept.length, 5, 'every entry inside the retention period is kept');
+      } finally {
+        await t.vault.db.kysely.updateTable('aegis_audit_log').set({ timestamp: original }).where('seq', '=', recent).execute();
+      }
     });
   });
 }
