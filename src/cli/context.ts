@@ -7,6 +7,7 @@ import { isDatabaseUnavailable, isSqliteLockTimeout } from '../db/database-error
 import { AegisError, StartupError } from '../lib/errors.js';
 import { createLogger } from '../lib/logger.js';
 import { TAG_PATTERN } from '../lib/names.js';
+import { escapeControls } from '../lib/text.js';
 import { localCaller, type Caller } from '../tokens/caller.js';
 import { openVault, type Vault } from '../vault.js';
 
@@ -101,7 +102,7 @@ export function printJson(value: unknown): void {
 
 /** Prints rows as aligned columns under a header. */
 export function printTable(headers: string[], rows: Array<Array<string | number | null | undefined>>): void {
-  const text = rows.map((row) => row.map((cell) => (cell === null || cell === undefined ? '-' : String(cell))));
+  const text = rows.map((row) => row.map((cell) => (cell === null || cell === undefined ? '-' : escapeControls(String(cell)))));
   const widths = headers.map((header, column) => Math.max(header.length, ...text.map((row) => row[column]!.length)));
   const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
   process.stdout.write(`${line(headers)}\n`);

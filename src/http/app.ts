@@ -16,7 +16,7 @@ import { registerTokenRoutes } from '../tokens/tokens.routes.js';
 import type { Vault } from '../vault.js';
 import { registerDashboardRoutes } from '../web/dashboard.routes.js';
 import { registerMetricsRoutes } from '../metrics/metrics.routes.js';
-import { registerAuthentication } from './auth.js';
+import { auditedCredentialName, registerAuthentication } from './auth.js';
 import { API_CSP, registerSecurityHeaders, securityHeaders } from './security-headers.js';
 import { AEGIS_VERSION, registerHealthRoute } from './health.routes.js';
 import { auditFailureProblem, problem, requestLabel, sendProblem, toProblem } from './problem.js';
@@ -122,7 +122,7 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
       // Failures the services did not record themselves (validation, unknown token ids, ...).
       try {
         await vault.audit.record({
-          credentialName: (request.params as { name?: string } | undefined)?.name ?? '*',
+          ...auditedCredentialName(request),
           action: request.routeOptions.config.action ?? 'unknown',
           actor: caller.actor,
           target: requestLabel(request),

@@ -3,6 +3,8 @@ import type { AuditLog } from '../audit/audit.service.js';
 import { markAudited } from '../audit/audited-errors.js';
 import { AuditAction } from '../audit/audit.types.js';
 import { ForbiddenError, RateLimitedError, UnauthorizedError } from '../lib/errors.js';
+import { isValidCredentialName } from '../lib/names.js';
+import { escapeControls } from '../lib/text.js';
 import type { AuthFailureLimiter } from '../tokens/auth-failures.js';
 import type { Caller } from '../tokens/caller.js';
 import { hasScope, type Scope } from '../tokens/scopes.js';
@@ -26,6 +28,22 @@ export function requireCaller(request: FastifyRequest): Caller {
   return request.caller;
 }
 
+/** Maximum characters of a rejected credential name that an audit entry keeps. */
+const maxRequestedNameLength = 128;
+
+/**
+ * Returns the credential name to record for a request, with details to add. The authentication hook
+ * and the error handler run before or without the route's schema check, so a name that fails the
+ * credential name pattern is recorded as `*`. The requested text then goes to `details.requested_name`,
+ * JSON-escaped and cut to 128 characters, so a client cannot store control characters in the name column.
+ */
+export function auditedCredentialName(request: FastifyRequest): { credentialName: string; details?: Record<string, unknown> } {
+  const name = (request.params as { name?: unknown } | undefined)?.name;
+  if (typeof name !== 'string') return { credentialName: '*' };
+  if (isValidCredentialName(name)) return { credentialName: name };
+  return { credentialName: '*', details: { requested_name: escapeControls(JSON.stringify(name.slice(0, maxRequestedNameLength))) } };
+}
+
 /**
  * Authenticates every route that declares a scope, before its body is read: a missing or bad token is
  * 401, a token without the scope 403, and an address with too many failures 429. Each of these
@@ -40,10 +58,10 @@ export function registerAuthentication(
     const { scope, action } = request.routeOptions.config;
     if (!scope) return;
     const address = request.ip;
-    const credentialName = (request.params as { name?: string } | undefined)?.name ?? '*';
+    const named = auditedCredentialName(request);
     const deny = async (error: Error, actor: string, reason: string, attempted: string) => {
       await deps.audit.record({
-        credentialName,
+        ...named,
         action: attempted,
         actor,
         target: requestLabel(request),

@@ -342,4 +342,57 @@ for (const dialect of await testDialects()) {
       assert.match(response.json.detail, /start_date/);
     });
   });
+
+  describe(`requested names on ${dialect}`, () => {
+    let t: TestVault;
+
+    before(async () => {
+      t = await openTestVault(dialect);
+    });
+    after(async () => destroyTestVault(t));
+
+    async function lastEntry() {
+      const row = await t.vault.db.kysely.selectFrom('aegis_audit_log').selectAll().orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
+      return { ...row, details: typeof row.details === 'string' ? JSON.parse(row.details) : row.details };
+    }
+
+    it('denied call records invalid name', async () => {
+      const denied = await call(t.app, 'GET', '/credentials/%1B%5B31mEVIL%0Afake', { token: 'aegis_000000000000_not-a-real-token' });
+      assert.equal(denied.status, 401);
+      const entry = await lastEntry();
+      assert.equal(entry.action, 'authenticate');
+      assert.equal(entry.credential_name, '*');
+      assert.equal(entry.details.requested_name, '"\\u001b[31mEVIL\\nfake"');
+      assert.doesNotMatch(entry.details.requested_name, /[\u0000-\u001f]/);
+    });
+
+    it('failed call records invalid name', async () => {
+      const rejected = await call(t.app, 'GET', `/credentials/${'x'.repeat(100)}%7F${'y'.repeat(100)}`, { token: t.adminToken });
+      assert.equal(rejected.status, 400);
+      const entry = await lastEntry();
+      assert.equal(entry.action, 'read');
+      assert.equal(entry.credential_name, '*');
+      // Cut to 128 characters, then the DEL character escaped.
+      assert.equal(entry.details.requested_name, `"${'x'.repeat(100)}\\u007f${'y'.repeat(27)}"`);
+    });
+
+    it('valid name recorded as is', async () => {
+      assert.equal((await call(t.app, 'GET', '/credentials/team%2Fghost', { token: 'aegis_000000000000_not-a-real-token' })).status, 401);
+      const entry = await lastEntry();
+      assert.equal(entry.credential_name, 'team/ghost');
+      assert.deepEqual(entry.details, {});
+    });
+
+    it('CLI report escapes control characters', async () => {
+      // An entry written before names were checked, or by a process writing the database directly.
+      await t.vault.audit.record({ credentialName: '\u001b[31mEVIL\nfake', action: 'read', actor: 'ARIA\u009b', success: false });
+      const day = t.clock.now().toISOString().slice(0, 10);
+      const next = new Date(t.clock.now().getTime() + 86_400_000).toISOString().slice(0, 10);
+      const report = await runCli(['audit', 'report', '--start-date', day, '--end-date', next], t.env);
+      assert.equal(report.code, 0, report.stderr);
+      assert.doesNotMatch(report.stdout, /[\u001b\u009b]/);
+      assert.match(report.stdout, /\\u001b\[31mEVIL\\u000afake/);
+      assert.match(report.stdout, /ARIA\\u009b/);
+    });
+  });
 }

@@ -10,6 +10,7 @@ import { prunedView, recordVerification, verifyAuditChain, type ChainReport } fr
 import { buildAuditReport, type AuditReport } from '../../audit/report.js';
 import { isStorableDateTime } from '../../http/validation.js';
 import { cannotRead } from '../../import/import-report.js';
+import { escapeControls } from '../../lib/text.js';
 import { CommandError, cliCaller, printJson, printTable, withVault } from '../context.js';
 
 export function registerAuditCommands(program: Command): void {
@@ -151,7 +152,8 @@ function printAuditReport(report: AuditReport): void {
     printTable(['ACTOR', 'ENTRIES', 'FAILURES'], report.by_actor.map((row) => [row.actor, row.count, row.failures]));
   }
   process.stdout.write(`\n${report.anomalies.length} anomalies${report.anomalies.length > 0 ? ':' : ''}\n`);
-  for (const anomaly of report.anomalies) process.stdout.write(`- ${anomaly.type}: ${anomaly.reason}\n`);
+  // Reasons quote names and addresses from the entries, which a client may have chosen.
+  for (const anomaly of report.anomalies) process.stdout.write(`- ${anomaly.type}: ${escapeControls(anomaly.reason)}\n`);
 }
 
 function printChainReport(report: ChainReport): void {
@@ -159,7 +161,7 @@ function printChainReport(report: ChainReport): void {
     ? `; entries ${report.pruned.firstSeq} to ${report.pruned.lastSeq} were pruned (${report.pruned.checkpoints} signed checkpoint(s), the last at ${report.pruned.lastPrunedAt})`
     : '';
   if (report.ok) process.stdout.write(`audit chain verified: ${report.checked} entries, head ${report.headSeq}${pruned}\n`);
-  else process.stdout.write(`audit chain verification failed after ${report.checked} good entries: ${report.problem!.message}${pruned}\n`);
+  else process.stdout.write(`audit chain verification failed after ${report.checked} good entries: ${escapeControls(report.problem!.message)}${pruned}\n`);
 }
 
 function printFileReport(file: string, report: FileReport, json: boolean): void {
@@ -177,7 +179,7 @@ function printFileReport(file: string, report: FileReport, json: boolean): void 
     return;
   }
   if (!report.ok) {
-    process.stdout.write(`${file}: verification failed after ${report.entries} good entries: ${report.problem!.message}\n`);
+    process.stdout.write(`${file}: verification failed after ${report.entries} good entries: ${escapeControls(report.problem!.message)}\n`);
     return;
   }
   const range = `${report.entries} entries (${report.firstSeq} to ${report.lastSeq})`;
