@@ -1,10 +1,10 @@
 import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import type { DialectName, Executor } from '../db/database.js';
 import type { Database } from '../db/schema.js';
-import { fromJson, toBool, toNumber } from '../db/values.js';
+import { toBool, toNumber } from '../db/values.js';
 import { auditRow } from './audit-row.js';
 import { chainEntries, type ChainHead } from './chain.js';
-import type { AuditEntry, AuditEntryInput } from './audit.types.js';
+import type { AuditEntry, AuditEntryInput, StoredAuditEntry } from './audit.types.js';
 
 /** Rows per INSERT: 14 parameters each stays below SQLite's limit of 32,766 bound parameters per statement. */
 const insertBatchRows = 1_000;
@@ -23,7 +23,7 @@ export async function appendEntries(
 ): Promise<AuditEntry[]> {
   let head = trx.selectFrom('aegis_audit_head').select(['seq', 'entry_hash']).where('id', '=', 1);
   if (dialect === 'postgres') head = head.forUpdate();
-  const current = await head.executeTakeFirstOrThrow();
+  const current = await head.executeTakeFirstOrThrow(missingHeadError);
 
   const entries = chainEntries({ seq: toNumber(current.seq), entryHash: current.entry_hash }, inputs, timestamp);
   if (entries.length === 0) return entries;
@@ -75,7 +75,25 @@ function storedTimestamp(value: Date | string): string {
   return typeof value === 'string' ? value : value.toISOString();
 }
 
-export function fromRow(row: AuditRow): AuditEntry {
+/**
+ * Returns an entry's details object. A value that is not a JSON object can only come from a row changed
+ * in the database, so its text is kept as read. The row can then still be listed and exported, and it
+ * fails verification at its sequence number instead of failing the whole read.
+ */
+function storedDetails(value: unknown): Record<string, unknown> | string {
+  let parsed: unknown = value;
+  if (typeof value === 'string') {
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      return value;
+    }
+  }
+  if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+export function fromRow(row: AuditRow): StoredAuditEntry {
   return {
     id: row.id,
     seq: toNumber(row.seq),
@@ -85,7 +103,7 @@ export function fromRow(row: AuditRow): AuditEntry {
     action: row.action,
     actor: row.actor,
     target: row.target,
-    details: fromJson<Record<string, unknown>>(row.details),
+    details: storedDetails(row.details),
     ipAddress: row.ip_address,
     success: toBool(row.success),
     errorMessage: row.error_message,
@@ -106,26 +124,39 @@ function selectPage(db: Executor, afterSeq: number, throughSeq: number, limit: n
 }
 
 /** Reads entries in chain order, `limit` at a time, with sequence numbers after `afterSeq` and up to `throughSeq`. */
-export async function readChainPage(db: Executor, afterSeq: number, throughSeq: number, limit: number): Promise<AuditEntry[]> {
+export async function readChainPage(db: Executor, afterSeq: number, throughSeq: number, limit: number): Promise<StoredAuditEntry[]> {
   return (await selectPage(db, afterSeq, throughSeq, limit)).map(fromRow);
 }
 
-/** Reads the entries with these ids in chain order; ids not stored are left out. */
+/** Reads the entries with these ids in chain order; ids not stored, and rows whose details are not a JSON object, are left out. */
 export async function readEntriesById(db: Executor, ids: ReadonlyArray<string>): Promise<AuditEntry[]> {
   if (ids.length === 0) return [];
   const rows = await db.selectFrom('aegis_audit_log').selectAll().where('id', 'in', [...ids]).orderBy('seq').execute();
-  return rows.map(fromRow);
+  return rows.map(fromRow).filter((entry): entry is AuditEntry => typeof entry.details !== 'string');
 }
 
 /** Reads the entry with the highest sequence number, or undefined when the log is empty. */
-export async function readLastEntry(db: Executor): Promise<AuditEntry | undefined> {
+export async function readLastEntry(db: Executor): Promise<StoredAuditEntry | undefined> {
   const row = await db.selectFrom('aegis_audit_log').selectAll().orderBy('seq', 'desc').limit(1).executeTakeFirst();
   return row ? fromRow(row) : undefined;
 }
 
-export async function readHead(db: Executor): Promise<{ seq: number; entryHash: string }> {
-  const row = await db.selectFrom('aegis_audit_head').select(['seq', 'entry_hash']).where('id', '=', 1).executeTakeFirstOrThrow();
-  return { seq: toNumber(row.seq), entryHash: row.entry_hash };
+/** Reads the chain head, or undefined when its row was removed. */
+export async function findHead(db: Executor): Promise<ChainHead | undefined> {
+  const row = await db.selectFrom('aegis_audit_head').select(['seq', 'entry_hash']).where('id', '=', 1).executeTakeFirst();
+  return row ? { seq: toNumber(row.seq), entryHash: row.entry_hash } : undefined;
+}
+
+/** Reads the chain head; throws when its row was removed. */
+export async function readHead(db: Executor): Promise<ChainHead> {
+  const head = await findHead(db);
+  if (!head) throw missingHeadError();
+  return head;
+}
+
+/** Builds the error for a chain head row that was removed, which stops every append, export and prune. */
+export function missingHeadError(): Error {
+  return new Error('The audit chain head row (aegis_audit_head, id 1) is missing, so nothing can be appended to the audit log. Run `aegis audit verify`.');
 }
 
 export interface AuditQuery {
@@ -151,7 +182,7 @@ function successLiteral(dialect: DialectName, success: boolean): string {
  * credential, by action with actor and by failure have indexes ending in `seq` (migrations 0006 and
  * 0007), so their pages are read in order without sorting every match.
  */
-export async function queryEntries(db: Executor, dialect: DialectName, query: AuditQuery): Promise<{ entries: AuditEntry[]; total: number }> {
+export async function queryEntries(db: Executor, dialect: DialectName, query: AuditQuery): Promise<{ entries: StoredAuditEntry[]; total: number }> {
   let filtered = db.selectFrom('aegis_audit_log');
   if (query.credentialName !== undefined) filtered = filtered.where('credential_name', '=', query.credentialName);
   if (query.action !== undefined) filtered = filtered.where('action', '=', query.action);

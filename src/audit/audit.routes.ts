@@ -9,7 +9,7 @@ import type { Clock } from '../lib/clock.js';
 import { ForbiddenError, ValidationError } from '../lib/errors.js';
 import type { AuditLog } from './audit.service.js';
 import { auditReachCondition } from './audit-reach.js';
-import { AuditAction, type AuditEntry } from './audit.types.js';
+import { AuditAction, type StoredAuditEntry } from './audit.types.js';
 import { storedFields } from './chain.js';
 import { exportContentTypes, exportLines, type ExportFormat } from './export.js';
 import { buildAuditReport } from './report.js';
@@ -34,7 +34,8 @@ const entrySchema = {
     action: { type: 'string' },
     actor: { type: 'string' },
     target: { type: ['string', 'null'] },
-    details: { type: 'object', additionalProperties: true },
+    // A string only for a row whose stored details are not a JSON object, which verification names as changed.
+    details: { type: ['object', 'string'], additionalProperties: true },
     ip_address: { type: ['string', 'null'] },
     success: { type: 'boolean' },
     error_message: { type: ['string', 'null'] },
@@ -55,7 +56,7 @@ interface LogQuery {
 }
 
 /** Shows an entry with every stored field under its column name. */
-export function entryView(entry: AuditEntry) {
+export function entryView(entry: StoredAuditEntry) {
   return storedFields(entry);
 }
 
@@ -132,7 +133,7 @@ export function registerAuditRoutes(app: FastifyInstance, deps: AuditRouteDeps):
             properties: {
               ok: { type: 'boolean' },
               checked: { type: 'integer' },
-              head_seq: { type: 'integer' },
+              head_seq: { type: ['integer', 'null'] },
               pruned: {
                 type: ['object', 'null'],
                 properties: { first_seq: { type: 'integer' }, last_seq: { type: 'integer' }, checkpoints: { type: 'integer' }, last_pruned_at: dateTime },

@@ -8,7 +8,7 @@ import { uuid7 } from '../lib/uuid7.js';
 import { appendAfterHead, appendEntries, queryEntries, readEntriesById, type AuditQuery } from './audit.repository.js';
 import { AuditWriter, WriterStoppedError } from './audit-writer.js';
 import { chainEntries, type ChainHead } from './chain.js';
-import type { AuditEntry, AuditEntryInput } from './audit.types.js';
+import type { AuditEntry, AuditEntryInput, StoredAuditEntry } from './audit.types.js';
 
 /** Maximum entries per group commit; 1,000 rows fit one INSERT on both databases. */
 const maxGroupEntries = 1_000;
@@ -88,7 +88,7 @@ export class AuditLog {
     return appendEntries(trx, this.#db.dialect, JSON.parse(inputsJson(inputs)) as AuditEntryInput[], this.#clock.now().toISOString());
   }
 
-  async query(query: AuditQuery): Promise<{ entries: AuditEntry[]; total: number }> {
+  async query(query: AuditQuery): Promise<{ entries: StoredAuditEntry[]; total: number }> {
     return queryEntries(this.#db.kysely, this.#db.dialect, query);
   }
 

@@ -31,6 +31,14 @@ export interface AuditEntry {
   entryHash: string;
 }
 
+/**
+ * An entry as read back from the database. When the stored details are not a JSON object, which only
+ * a row changed in the database has, `details` is that text, and verification names the entry.
+ */
+export interface StoredAuditEntry extends Omit<AuditEntry, 'details'> {
+  details: Record<string, unknown> | string;
+}
+
 /** The hash before the first entry. */
 export const GENESIS_HASH = '0'.repeat(64);
 

@@ -1,14 +1,14 @@
 import crypto from 'node:crypto';
 import { canonicalJson } from '../lib/json.js';
 import { uuid7 } from '../lib/uuid7.js';
-import type { AuditEntry, AuditEntryInput } from './audit.types.js';
+import type { AuditEntry, AuditEntryInput, StoredAuditEntry } from './audit.types.js';
 
 /**
  * Computes an entry's hash: SHA-256 over the canonical JSON of every stored field except the hash
  * itself, including the previous entry's hash. Adding, removing or renaming a field here invalidates
  * every stored chain, so such a change needs a chain format version.
  */
-export function entryHash(entry: Omit<AuditEntry, 'entryHash'>): string {
+export function entryHash(entry: Omit<StoredAuditEntry, 'entryHash'>): string {
   return crypto.createHash('sha256').update(hashedJson(entry)).digest('hex');
 }
 
@@ -18,7 +18,7 @@ export function entryHash(entry: Omit<AuditEntry, 'entryHash'>): string {
  * this runs once per audited request. An entry with a field that is not a string, number, boolean or
  * null takes the general path, which treats it as canonicalJson does.
  */
-export function hashedJson(entry: Omit<AuditEntry, 'entryHash'>): string {
+export function hashedJson(entry: Omit<StoredAuditEntry, 'entryHash'>): string {
   const { action, actor, credentialId, credentialName, details, errorMessage, id, ipAddress, prevHash, seq, success, target, timestamp } = entry;
   if (details === undefined || ![action, actor, credentialId, credentialName, errorMessage, id, ipAddress, prevHash, seq, success, target, timestamp].every(isScalar)) {
     return canonicalJson(hashedFields(entry));
@@ -46,7 +46,7 @@ function isScalar(value: unknown): boolean {
 }
 
 /** Lists an entry's stored fields under their column names, all but `entry_hash`, which hashes them. */
-export function hashedFields(entry: Omit<AuditEntry, 'entryHash'>) {
+export function hashedFields(entry: Omit<StoredAuditEntry, 'entryHash'>) {
   return {
     seq: entry.seq,
     id: entry.id,
@@ -65,7 +65,7 @@ export function hashedFields(entry: Omit<AuditEntry, 'entryHash'>) {
 }
 
 /** Lists every stored field of an entry under its column name, as the API and exports show it. */
-export function storedFields(entry: AuditEntry) {
+export function storedFields(entry: StoredAuditEntry) {
   return { ...hashedFields(entry), entry_hash: entry.entryHash };
 }
 

@@ -2,7 +2,7 @@ import type { RawBuilder } from 'kysely';
 import type { Executor } from '../db/database.js';
 import { fromRow, readHead } from './audit.repository.js';
 import { storedFields } from './chain.js';
-import type { AuditEntry } from './audit.types.js';
+import type { StoredAuditEntry } from './audit.types.js';
 
 export type ExportFormat = 'csv' | 'jsonl';
 
@@ -74,7 +74,7 @@ export async function* exportLines(db: Executor, filter: ExportFilter, format: E
   }
 }
 
-export function formatLine(entry: AuditEntry, format: ExportFormat): string {
+export function formatLine(entry: StoredAuditEntry, format: ExportFormat): string {
   const fields = storedFields(entry);
   if (format === 'jsonl') return `${JSON.stringify(fields)}\n`;
   return `${EXPORT_COLUMNS.map((column) => csvField(column === 'details' ? JSON.stringify(fields.details) : fields[column])).join(',')}\n`;

@@ -5,7 +5,7 @@ import type { Db } from '../db/database.js';
 import { toNumber } from '../db/values.js';
 import type { Clock } from '../lib/clock.js';
 import { AegisError, ValidationError } from '../lib/errors.js';
-import { appendEntries, readChainPage } from './audit.repository.js';
+import { appendEntries, missingHeadError, readChainPage } from './audit.repository.js';
 import { MIN_AUDIT_RETENTION_DAYS } from './audit-settings.js';
 import { AuditAction, GENESIS_HASH } from './audit.types.js';
 import { insertCheckpoint, listCheckpoints, signCheckpoint } from './checkpoints.js';
@@ -78,7 +78,7 @@ async function pruneBatch(
     // Lock the head as appends do, so no entry is written while the range is chosen and removed.
     let headQuery = trx.selectFrom('aegis_audit_head').select(['seq', 'entry_hash']).where('id', '=', 1);
     if (db.dialect === 'postgres') headQuery = headQuery.forUpdate();
-    const head = await headQuery.executeTakeFirstOrThrow();
+    const head = await headQuery.executeTakeFirstOrThrow(missingHeadError);
     const headSeq = toNumber(head.seq);
 
     const previous = (await listCheckpoints(trx)).at(-1);

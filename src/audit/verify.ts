@@ -1,17 +1,20 @@
 import type { Executor } from '../db/database.js';
 import { KeyUnavailableError, type Keyring } from '../crypto/keyring.js';
-import { readChainPage, readHead, readLastEntry } from './audit.repository.js';
+import { findHead, readChainPage, readLastEntry } from './audit.repository.js';
 import type { AuditLog } from './audit.service.js';
 import { entryHash, isCanonicalTimestamp } from './chain.js';
 import { checkpointSignatureValid, listCheckpoints, type AuditCheckpoint } from './checkpoints.js';
-import { AuditAction, GENESIS_HASH, type AuditEntry } from './audit.types.js';
+import { AuditAction, GENESIS_HASH, type StoredAuditEntry } from './audit.types.js';
 
 export interface ChainProblem {
-  /** Sequence number of the first entry that does not verify (for a removed tail, the first missing one; for a checkpoint, its last pruned entry). */
+  /**
+   * Sequence number of the first entry that does not verify: for a removed tail, the first missing one;
+   * for a checkpoint, its last pruned entry; for a removed head row, the last entry stored (0 if none).
+   */
   seq: number;
   /** Id of that entry, when it still exists. */
   id: string | null;
-  reason: 'changed' | 'inserted_or_reordered' | 'missing_before' | 'missing_tail' | 'inserted_after_head' | 'checkpoint_invalid';
+  reason: 'changed' | 'inserted_or_reordered' | 'missing_before' | 'missing_tail' | 'inserted_after_head' | 'checkpoint_invalid' | 'head_missing';
   message: string;
 }
 
@@ -27,7 +30,8 @@ export interface PrunedRange {
 export interface ChainReport {
   ok: boolean;
   checked: number;
-  headSeq: number;
+  /** Null when the head row is missing. */
+  headSeq: number | null;
   /** Null when nothing was ever pruned. */
   pruned: PrunedRange | null;
   problem: ChainProblem | null;
@@ -55,12 +59,14 @@ export interface ChainAnchor {
  * row too, produces a chain that verifies, so only the entries up to that checkpoint stay proven.
  */
 export async function verifyAuditChain(db: Executor, keyring: Keyring, pageSize = 2_000): Promise<ChainReport> {
-  const head = await readHead(db);
+  const head = await findHead(db);
+  // Without the head row, the entries are walked up to the last one stored, then the report fails.
+  const throughSeq = head?.seq ?? (await readLastEntry(db))?.seq ?? 0;
   const checkpoints = await listCheckpoints(db);
   const pruned = prunedRange(checkpoints);
-  const fail = (checked: number, problem: ChainProblem): ChainReport => ({ ok: false, checked, headSeq: head.seq, pruned, problem });
+  const fail = (checked: number, problem: ChainProblem): ChainReport => ({ ok: false, checked, headSeq: head?.seq ?? null, pruned, problem });
 
-  const checkpointProblem = await checkCheckpoints(db, keyring, checkpoints, head.seq);
+  const checkpointProblem = await checkCheckpoints(db, keyring, checkpoints, throughSeq);
   if (checkpointProblem) return fail(0, checkpointProblem);
 
   const newest = checkpoints.at(-1);
@@ -77,7 +83,7 @@ export async function verifyAuditChain(db: Executor, keyring: Keyring, pageSize 
 
   let checked = 0;
   for (;;) {
-    const page = await readChainPage(db, previous.seq, head.seq, pageSize);
+    const page = await readChainPage(db, previous.seq, throughSeq, pageSize);
     for (const entry of page) {
       const problem = checkEntry(entry, previous);
       if (problem) return fail(checked, problem);
@@ -85,6 +91,15 @@ export async function verifyAuditChain(db: Executor, keyring: Keyring, pageSize 
       checked += 1;
     }
     if (page.length < pageSize) break;
+  }
+
+  if (!head) {
+    return fail(checked, {
+      seq: previous.seq,
+      id: previous.id,
+      reason: 'head_missing',
+      message: `The chain head row (aegis_audit_head) is missing, so entries removed from the end of the chain cannot be detected, and no entry can be appended. The entries up to ${previous.seq}, the last one stored, verify. Restore the row from a backup, or compare the last entry with an export and write its seq and entry_hash back.`,
+    });
   }
 
   const tailProblem = checkTail(previous, head);
@@ -139,7 +154,7 @@ async function checkCheckpoints(db: Executor, keyring: Keyring, checkpoints: Aud
 }
 
 /** Checks one entry against the anchor before it: its sequence number, its link, the form of its timestamp and its own hash. */
-export function checkEntry(entry: AuditEntry, previous: ChainAnchor): ChainProblem | null {
+export function checkEntry(entry: StoredAuditEntry, previous: ChainAnchor): ChainProblem | null {
   const { entryHash: stored, ...rest } = entry;
   const previousSeq = previous.seq;
   const previousHash = previous.entryHash;
@@ -213,8 +228,9 @@ function checkTail(last: ChainAnchor, head: { seq: number; entryHash: string }):
 async function checkBeyondHead(db: Executor): Promise<ChainProblem | null> {
   const last = await readLastEntry(db);
   if (!last) return null;
-  const head = await readHead(db);
-  if (last.seq <= head.seq) return null;
+  const head = await findHead(db);
+  // A head row removed during the walk is reported by the next run.
+  if (!head || last.seq <= head.seq) return null;
   const [first] = await readChainPage(db, head.seq, last.seq, 1);
   const entry = first ?? last;
   return {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { readHead } from '../../src/audit/audit.repository.js';
@@ -209,6 +210,59 @@ for (const dialect of await testDialects()) {
       assert.equal(api.json.problem.seq, middle + 1);
       assert.equal(api.json.problem.id, next.id);
       assert.equal(api.json.problem.reason, 'missing_before');
+    });
+
+    it('names a row with malformed details', async () => {
+      await freshVault();
+      const middle = Math.floor(headSeq / 2);
+      const target = await entryAt(t, middle);
+      // PostgreSQL stores jsonb, which takes only JSON: there the details become a JSON string instead of an object.
+      const stored = dialect === 'sqlite' ? 'not json' : '"not json"';
+      await t.vault.db.kysely.updateTable('aegis_audit_log').set({ details: stored }).where('seq', '=', middle).execute();
+
+      const output = await expectCliNames(t, middle, target.id, 'changed');
+      assert.match(output, /was changed after it was written/);
+      const api = await call(t.app, 'GET', '/audit/verify', { token: t.adminToken });
+      assert.equal(api.status, 200);
+      assert.equal(api.json.problem.seq, middle);
+
+      const log = await call(t.app, 'GET', '/audit/log?limit=1000', { token: t.adminToken });
+      assert.equal(log.status, 200, log.body);
+      assert.equal(log.json.log.find((entry: EntryView) => entry.seq === middle).details, 'not json');
+
+      const exported = await call(t.app, 'GET', '/audit/export', { token: t.adminToken });
+      assert.equal(exported.status, 200, exported.body);
+      const line = exported.body.split('\n').find((text) => text.startsWith(`{"seq":${middle},`));
+      assert.ok(line, `entry ${middle} is exported`);
+      assert.equal(JSON.parse(line).details, 'not json');
+
+      const file = `${t.dir}/malformed.jsonl`;
+      const cli = await runCli(['audit', 'export', '--format', 'jsonl', '--output', file], t.env);
+      assert.equal(cli.code, 0, cli.stderr);
+      assert.ok(fs.readFileSync(file, 'utf8').includes(`{"seq":${middle},`));
+    });
+
+    it('reports a missing head row', async () => {
+      await freshVault();
+      await t.vault.db.kysely.deleteFrom('aegis_audit_head').execute();
+
+      const text = await runCli(['audit', 'verify'], t.env);
+      assert.equal(text.code, 1, text.stderr);
+      assert.match(text.stdout, new RegExp(`head row \\(aegis_audit_head\\) is missing.*entries up to ${headSeq}, the last one stored, verify`));
+      assert.doesNotMatch(text.stderr, /unexpected error/);
+
+      const json = await runCli(['audit', 'verify', '--json'], t.env);
+      assert.equal(json.code, 1, json.stderr);
+      const report = JSON.parse(json.stdout);
+      assert.equal(report.head_seq, null);
+      assert.equal(report.problem.reason, 'head_missing');
+      assert.equal(report.problem.seq, headSeq);
+
+      const api = await call(t.app, 'GET', '/audit/verify', { token: t.adminToken });
+      assert.equal(api.status, 200, api.body);
+      assert.equal(api.json.ok, false);
+      assert.equal(api.json.checked, headSeq);
+      assert.equal(api.json.problem.reason, 'head_missing');
     });
 
     it('reports a missing tail', async () => {
