@@ -1,7 +1,7 @@
 import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify';
 import { registerAlertRoutes } from '../alerts/alerts.routes.js';
-import { wasAudited } from '../audit/audited-errors.js';
+import { DeniedAuditError, wasAudited } from '../audit/audited-errors.js';
 import { registerAuditRoutes } from '../audit/audit.routes.js';
 import { registerHealthMonitorRoutes } from '../health/health.routes.js';
 import { AegisError } from '../lib/errors.js';
@@ -108,6 +108,10 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
   });
 
   app.setErrorHandler(async (error, request, reply) => {
+    if (error instanceof DeniedAuditError) {
+      request.log.error({ err: describeError(error.auditError) }, 'failed to write the audit entry of a denied request');
+      return sendProblem(reply, auditFailureProblem(error.auditError));
+    }
     const body = toProblem(error);
     // A 5xx that AEGIS raised on purpose (a provider that failed, n8n not configured) logs as a
     // warning. Anything else, an unreachable database included, logs as an error. An unreachable

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuditLog } from '../audit/audit.service.js';
-import { markAudited } from '../audit/audited-errors.js';
+import { DeniedAuditError, markAudited } from '../audit/audited-errors.js';
 import { AuditAction } from '../audit/audit.types.js';
 import { ForbiddenError, RateLimitedError, UnauthorizedError } from '../lib/errors.js';
 import { isValidCredentialName } from '../lib/names.js';
@@ -60,15 +60,20 @@ export function registerAuthentication(
     const address = request.ip;
     const named = auditedCredentialName(request);
     const deny = async (error: Error, actor: string, reason: string, attempted: string) => {
-      await deps.audit.record({
-        ...named,
-        action: attempted,
-        actor,
-        target: requestLabel(request),
-        ipAddress: address,
-        success: false,
-        errorMessage: reason,
-      });
+      try {
+        await deps.audit.record({
+          ...named,
+          action: attempted,
+          actor,
+          target: requestLabel(request),
+          ipAddress: address,
+          success: false,
+          errorMessage: reason,
+        });
+      } catch (auditError) {
+        // The error handler answers 503, as for any request whose audit entry could not be written.
+        throw new DeniedAuditError(auditError);
+      }
       markAudited(error);
       throw error;
     };

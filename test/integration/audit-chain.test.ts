@@ -197,6 +197,20 @@ for (const dialect of await testDialects()) {
       assert.equal(api.json.problem.reason, 'inserted_after_head');
     });
 
+    it('denied call fails closed', async () => {
+      await freshVault();
+      // A row planted at the next sequence number makes every append fail.
+      const last = await entryAt(t, headSeq);
+      await t.vault.db.kysely.insertInto('aegis_audit_log').values(forgedRow(headSeq + 1, last.entry_hash, new Date().toISOString()).row).execute();
+
+      const denied = await call(t.app, 'GET', '/credentials/alpha', { token: 'aegis_000000000000_not-a-real-token' });
+      assert.equal(denied.status, 503, denied.body);
+      assert.equal(denied.json.code, 'audit_unavailable');
+      const missing = await call(t.app, 'GET', '/credentials');
+      assert.equal(missing.status, 503, missing.body);
+      assert.ok(t.logs.text().includes('failed to write the audit entry of a denied request'));
+    });
+
     it('names the entry after a gap', async () => {
       await freshVault();
       const middle = Math.floor(headSeq / 2);
