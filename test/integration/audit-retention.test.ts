@@ -43,6 +43,12 @@ for (const dialect of await testDialects()) {
     });
     after(async () => destroyTestVault(t));
 
+    /** Reads the newest audit_pruned entry, with its details parsed and success as a boolean. */
+    async function lastPruneEntry() {
+      const row = await t.vault.db.kysely.selectFrom('aegis_audit_log').selectAll().where('action', '=', 'audit_pruned').orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
+      return { ...row, success: Boolean(row.success), details: (typeof row.details === 'string' ? JSON.parse(row.details) : row.details) as Record<string, unknown> };
+    }
+
     it('prune keeps the last year', async () => {
       const firstKept = await seqOfFirstEntryFrom(t, '2024-02-01T00:00:00.000Z');
       const result = await pruneAudit(t.vault.db, t.vault.keyring, t.clock, { retentionDays: 365 });
@@ -163,9 +169,23 @@ for (const dialect of await testDialects()) {
 
     it('cli prune with before', async () => {
       // The CLI reads the real clock, and every seeded entry is more than a year old by then.
-      const early = await runCli(['audit', 'prune', '--before', new Date(Date.now() + 86_400_000).toISOString()], t.env);
+      const tooLate = new Date(Date.now() + 86_400_000).toISOString();
+      const early = await runCli(['audit', 'prune', '--before', tooLate], t.env);
       assert.equal(early.code, 1);
       assert.match(early.stderr, /before: must be on or before .*AEGIS_AUDIT_RETENTION_DAYS/);
+      const rejected = await lastPruneEntry();
+      assert.equal(rejected.success, false);
+      assert.match(rejected.actor, /^cli:/);
+      assert.match(rejected.error_message ?? '', /^invalid_input: before: must be on or before /);
+      assert.equal(rejected.details.before, tooLate);
+
+      const nothing = await runCli(['audit', 'prune', '--before', '2024-01-01'], t.env);
+      assert.equal(nothing.code, 0, nothing.stderr);
+      assert.match(nothing.stdout, /nothing was removed/);
+      const noop = await lastPruneEntry();
+      assert.equal(noop.success, true);
+      assert.equal(noop.details.removed, 0);
+      assert.equal(noop.details.pruned_before, '2024-01-01T00:00:00.000Z');
 
       const firstKept = await seqOfFirstEntryFrom(t, '2025-01-15T00:00:00.000Z');
       const pruned = await runCli(['audit', 'prune', '--before', '2025-01-15', '--json'], t.env);

@@ -4,13 +4,15 @@ import type { Writable } from 'node:stream';
 import { InvalidArgumentError, type Command } from 'commander';
 import { AuditAction } from '../../audit/audit.types.js';
 import { exportLines, type ExportFormat } from '../../audit/export.js';
-import { pruneAudit } from '../../audit/prune.js';
+import { pruneAudit, type PruneResult } from '../../audit/prune.js';
 import { verifyExportFile, type FileReport } from '../../audit/verify-file.js';
 import { prunedView, recordVerification, verifyAuditChain, type ChainReport } from '../../audit/verify.js';
 import { buildAuditReport, type AuditReport } from '../../audit/report.js';
 import { isStorableDateTime } from '../../http/validation.js';
 import { cannotRead } from '../../import/import-report.js';
+import { AegisError } from '../../lib/errors.js';
 import { escapeControls } from '../../lib/text.js';
+import type { Vault } from '../../vault.js';
 import { CommandError, cliCaller, printJson, printTable, withVault } from '../context.js';
 
 export function registerAuditCommands(program: Command): void {
@@ -55,11 +57,23 @@ export function registerAuditCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (options: { before?: Date; json?: boolean }) => {
       await withVault(async (vault) => {
-        const result = await pruneAudit(vault.db, vault.keyring, vault.clock, {
-          retentionDays: vault.config.audit.retentionDays,
-          ...(options.before ? { before: options.before } : {}),
-          actor: cliCaller().actor,
-        });
+        const actor = cliCaller().actor;
+        const requested = { before: options.before?.toISOString() ?? null };
+        let result: PruneResult;
+        try {
+          result = await pruneAudit(vault.db, vault.keyring, vault.clock, {
+            retentionDays: vault.config.audit.retentionDays,
+            ...(options.before ? { before: options.before } : {}),
+            actor,
+          });
+        } catch (error) {
+          await recordPruneOutcome(vault, { actor, success: false, errorMessage: pruneFailureText(error), details: requested });
+          throw error;
+        }
+        // A prune that removed something appended its own audit_pruned entry with the range.
+        if (result.removed === 0) {
+          await recordPruneOutcome(vault, { actor, success: true, details: { ...requested, removed: 0, pruned_before: result.cutoff } });
+        }
         if (options.json) {
           printJson({ cutoff: result.cutoff, removed: result.removed, first_seq: result.firstSeq, last_seq: result.lastSeq, checkpoints: result.checkpoints });
         } else if (result.removed === 0) {
@@ -132,6 +146,28 @@ export function registerAuditCommands(program: Command): void {
         }
       });
     });
+}
+
+/**
+ * Records a prune that removed nothing, or failed, as an `audit_pruned` entry. When the entry cannot be
+ * written, writes that to stderr and sets exit code 1, and the prune's own outcome is still reported.
+ */
+async function recordPruneOutcome(vault: Vault, outcome: { actor: string; success: boolean; errorMessage?: string; details: Record<string, unknown> }): Promise<void> {
+  try {
+    await vault.audit.record({ credentialName: '*', action: AuditAction.auditPruned, target: 'chain', ...outcome });
+  } catch (error) {
+    process.exitCode = 1;
+    process.stderr.write(`aegis: writing the audit entry for this prune failed: ${error instanceof Error ? error.message.split('\n')[0] : 'unknown error'}\n`);
+  }
+}
+
+/**
+ * Describes a failed prune for its audit entry, as the API records failures: code, then message. Other
+ * errors (a database driver's) are named by class only, because their messages may quote stored data.
+ */
+function pruneFailureText(error: unknown): string {
+  if (error instanceof AegisError) return `${error.code}: ${error.message}`;
+  return `unexpected_error: ${error instanceof Error ? error.name : typeof error}`;
 }
 
 function printAuditReport(report: AuditReport): void {
