@@ -114,13 +114,59 @@ export async function verifyExportFile(file: string, format?: ExportFormat): Pro
   return report;
 }
 
+const exportColumns = new Set<string>(EXPORT_COLUMNS);
+
+/**
+ * Reads one JSONL line. A field outside the export's columns or a key that appears twice makes the line
+ * invalid: JSON.parse keeps the last of two keys and hashes that, while a reader or grep sees the first.
+ */
 function fromJsonLine(line: string): AuditEntry {
   const fields = JSON.parse(line) as Record<string, unknown>;
   if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) throw new Error('not a JSON object');
+  const duplicate = findDuplicateKey(line);
+  if (duplicate !== null) throw new Error(`key ${JSON.stringify(duplicate)} appears twice in one object`);
+  for (const key of Object.keys(fields)) {
+    if (!exportColumns.has(key)) throw new Error(`field ${JSON.stringify(key)} is not an export column`);
+  }
   for (const column of EXPORT_COLUMNS) {
     if (!(column in fields)) throw new Error(`field ${column} is missing`);
   }
   return toEntry(fields);
+}
+
+/**
+ * Returns the first key that appears twice in one object of a JSON text, at any depth, or null. Keys are
+ * compared after unescaping, so `"\u0061ctor"` repeats `"actor"`. The text must already be valid JSON.
+ */
+export function findDuplicateKey(text: string): string | null {
+  // One entry per open object (its keys so far) or array (null).
+  const open: Array<Set<string> | null> = [];
+  let expectKey = false;
+  for (let index = 0; index < text.length; index += 1) {
+    const character = text[index];
+    if (character === '"') {
+      let end = index + 1;
+      while (text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+      const keys = open.at(-1);
+      if (expectKey && keys) {
+        const key = JSON.parse(text.slice(index, end + 1)) as string;
+        if (keys.has(key)) return key;
+        keys.add(key);
+        expectKey = false;
+      }
+      index = end;
+    } else if (character === '{') {
+      open.push(new Set());
+      expectKey = true;
+    } else if (character === '[') {
+      open.push(null);
+    } else if (character === '}' || character === ']') {
+      open.pop();
+    } else if (character === ',') {
+      expectKey = open.at(-1) instanceof Set;
+    }
+  }
+  return null;
 }
 
 function fromCsvFields(fields: CsvField[]): AuditEntry {

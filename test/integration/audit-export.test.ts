@@ -116,6 +116,29 @@ for (const dialect of await testDialects()) {
       assert.equal(swappedReport.problem?.line, 22);
     });
 
+    it('jsonl extra or repeated key fails', async () => {
+      const file = path.join(t.dir, 'keys.jsonl');
+      assert.equal((await runCli(['audit', 'export', '--format', 'jsonl', '--output', file], t.env)).code, 0);
+      const original = fs.readFileSync(file, 'utf8');
+      const cases: Array<[number, RegExp, string, RegExp]> = [
+        [5, /}$/, ',"note":"hi"}', /field "note" is not an export column/],
+        // JSON.parse keeps the last actor, which the hash covers, while a reader sees MALLORY first.
+        [6, /^{/, '{"actor":"MALLORY",', /key "actor" appears twice in one object/],
+        [900, /"details":{/, '"details":{"\\u0069ndex":-1,', /key "index" appears twice in one object/],
+      ];
+      for (const [line, pattern, replacement, message] of cases) {
+        fs.writeFileSync(file, original);
+        editLine(file, line, pattern, replacement);
+        const report = await verifyExportFile(file);
+        assert.equal(report.ok, false, `line ${line}`);
+        assert.equal(report.problem?.line, line);
+        assert.match(report.problem!.message, new RegExp(`^Line ${line} is not a valid export line: ${message.source}`));
+      }
+      const cli = await runCli(['audit', 'verify', '--file', file], {});
+      assert.equal(cli.code, 1);
+      assert.match(cli.stdout, /Line 900 is not a valid export line: key "index" appears twice/);
+    });
+
     it('filtered export reports gaps', async () => {
       const file = path.join(t.dir, 'aria.csv');
       const exported = await runCli(['audit', 'export', '--format', 'csv', '--actor', 'ARIA', '--action', 'read', '--output', file], t.env);
