@@ -307,7 +307,7 @@ async function unusualHours(db: Db, period: AuditPeriod, settings: AnomalySettin
     const behind = { ...figures, ...(await listEntries(db, 'idx_audit_actor_seq', sql`actor = ${actor} and ${hour} = ${hourValue} and ${inPeriod(period)}`, firstSeq)) };
     found.push({
       type: 'unusual_hour',
-      reason: `${actor} made ${behind.entryCount} calls between ${formatHour(hourValue)} and ${formatHour(hourValue + 1)} UTC, an hour in which it made none of its ${habits.total} calls in the ${settings.baselineDays} days before; its usual hours are ${describeHours(habits.hours)} UTC.`,
+      reason: `${actor} made ${counted(behind.entryCount, 'call')} between ${formatHour(hourValue)} and ${formatHour(hourValue + 1)} UTC, an hour in which it made none of its ${counted(habits.total, 'call')} in the ${settings.baselineDays} days before; its usual hours are ${describeHours(habits.hours)} UTC.`,
       actor,
       credentialName: null,
       ipAddress: null,
@@ -322,6 +322,11 @@ function formatHour(hour: number): string {
 }
 
 /** Describes a set of UTC hours as ranges, e.g. "09:00-12:00, 14:00-15:00". */
+/** Writes a count with its noun, singular for 1: "1 call", "2 calls". */
+function counted(total: number, noun: string): string {
+  return `${total} ${noun}${total === 1 ? '' : 's'}`;
+}
+
 function describeHours(hours: Set<number>): string {
   const sorted = [...hours].sort((a, b) => a - b);
   const ranges: string[] = [];
@@ -439,7 +444,7 @@ async function readRates(db: Db, period: AuditPeriod, settings: AnomalySettings,
     const listed = await listEntries(db, 'idx_audit_actor_seq', sql`actor = ${actor} and action in (${list(readActions)}) and ${inPeriod(period)}`, candidate.firstSeq);
     found.push({
       type: 'read_rate',
-      reason: `${actor} made ${reads} reads (${formatRate(rate)} per hour), more than ${settings.readRateFactor} times its rate of ${formatRate(baselineReads / baselineHours)} per hour (${baselineReads} reads) in the ${settings.baselineDays} days before.`,
+      reason: `${actor} made ${counted(reads, 'read')} (${formatRate(rate)} per hour), more than ${settings.readRateFactor} times its rate of ${formatRate(baselineReads / baselineHours)} per hour (${counted(baselineReads, 'read')}) in the ${settings.baselineDays} days before.`,
       actor,
       credentialName: null,
       ipAddress: null,

@@ -164,6 +164,9 @@ for (const dialect of await testDialects()) {
         'unusual_hour ARIA - 1',
         'value_revealed ARIA alpha 1',
       ]);
+      for (const anomaly of json.anomalies.filter((entry: any) => entry.type === 'unusual_hour')) {
+        assert.match(anomaly.reason, /^ARIA made 1 call between /);
+      }
     });
 
     it('anomalies name their entries', async () => {

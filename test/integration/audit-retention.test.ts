@@ -102,6 +102,7 @@ for (const dialect of await testDialects()) {
         const cli = await runCli(['audit', 'verify'], t.env);
         assert.equal(cli.code, 1);
         assert.match(cli.stdout, new RegExp(`Entry ${target} .* was changed`));
+        assert.match(cli.stdout, new RegExp(`its hash\\. Entries 1 to ${lastPruned} were pruned \\(1 signed checkpoint\\(s\\), the last at [^)]+\\)\\.\n$`));
       } finally {
         await t.vault.db.kysely.updateTable('aegis_audit_log').set({ actor: original.actor }).where('seq', '=', target).execute();
       }

@@ -194,10 +194,15 @@ function printAuditReport(report: AuditReport): void {
 
 function printChainReport(report: ChainReport): void {
   const pruned = report.pruned
-    ? `; entries ${report.pruned.firstSeq} to ${report.pruned.lastSeq} were pruned (${report.pruned.checkpoints} signed checkpoint(s), the last at ${report.pruned.lastPrunedAt})`
-    : '';
-  if (report.ok) process.stdout.write(`audit chain verified: ${report.checked} entries, head ${report.headSeq}${pruned}\n`);
-  else process.stdout.write(`audit chain verification failed after ${report.checked} good entries: ${escapeControls(report.problem!.message)}${pruned}\n`);
+    ? `entries ${report.pruned.firstSeq} to ${report.pruned.lastSeq} were pruned (${report.pruned.checkpoints} signed checkpoint(s), the last at ${report.pruned.lastPrunedAt})`
+    : null;
+  if (report.ok) {
+    process.stdout.write(`audit chain verified: ${report.checked} entries, head ${report.headSeq}${pruned ? `; ${pruned}` : ''}\n`);
+    return;
+  }
+  // The problem's message ends with a full stop, so the pruned range follows as a sentence of its own.
+  const prunedSentence = pruned ? ` ${pruned.charAt(0).toUpperCase()}${pruned.slice(1)}.` : '';
+  process.stdout.write(`audit chain verification failed after ${report.checked} good entries: ${escapeControls(report.problem!.message)}${prunedSentence}\n`);
 }
 
 function printFileReport(file: string, report: FileReport, json: boolean): void {
