@@ -256,6 +256,7 @@ interface ExportQuery {
   credential_name?: string;
   actor?: string;
   action?: string;
+  success?: boolean;
 }
 
 function registerExportRoute(app: FastifyInstance, deps: AuditRouteDeps, text: object): void {
@@ -276,6 +277,7 @@ function registerExportRoute(app: FastifyInstance, deps: AuditRouteDeps, text: o
             credential_name: text,
             actor: text,
             action: text,
+            success: { type: 'boolean' },
           },
         },
         response: { 200: { type: 'string', description: 'CSV with a header line, or one JSON object per line' }, ...errorResponses },
@@ -285,7 +287,7 @@ function registerExportRoute(app: FastifyInstance, deps: AuditRouteDeps, text: o
       const caller = requireCaller(request);
       const query = request.query;
       const { startDate, endDate } = readDateRange(query);
-      const filter = { startDate, endDate, credentialName: query.credential_name, actor: query.actor, action: query.action, reach: auditReachCondition(deps.db.dialect, caller) };
+      const filter = { startDate, endDate, credentialName: query.credential_name, actor: query.actor, action: query.action, success: query.success, reach: auditReachCondition(deps.db.dialect, caller) };
       // The export is recorded before it starts: once the first line is sent, the status can no longer change.
       await deps.audit.record({
         credentialName: query.credential_name ?? '*',
@@ -294,7 +296,14 @@ function registerExportRoute(app: FastifyInstance, deps: AuditRouteDeps, text: o
         ipAddress: caller.ipAddress,
         target: 'export',
         success: true,
-        details: { format: query.format, start_date: startDate ?? null, end_date: endDate ?? null, actor: query.actor ?? null, action: query.action ?? null },
+        details: {
+          format: query.format,
+          start_date: startDate ?? null,
+          end_date: endDate ?? null,
+          actor: query.actor ?? null,
+          action: query.action ?? null,
+          success: query.success ?? null,
+        },
       });
       const extension = query.format === 'csv' ? 'csv' : 'jsonl';
       reply.type(exportContentTypes[query.format]);

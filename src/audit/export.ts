@@ -16,6 +16,8 @@ export interface ExportFilter {
   action?: string | undefined;
   /** Condition from `auditReachCondition` that keeps only the entries a limited token may read. */
   reach?: RawBuilder<boolean> | undefined;
+  /** Only successful entries (true), or only failed and denied ones (false). */
+  success?: boolean | undefined;
 }
 
 /** The exported fields in order: every field the entry hash covers, then the entry's own hash. */
@@ -65,6 +67,7 @@ export async function* exportLines(db: Executor, filter: ExportFilter, format: E
     if (filter.actor !== undefined) query = query.where('actor', '=', filter.actor);
     if (filter.action !== undefined) query = query.where('action', '=', filter.action);
     if (filter.reach !== undefined) query = query.where(filter.reach);
+    if (filter.success !== undefined) query = query.where('success', '=', filter.success);
     const rows = await query.orderBy('seq').limit(exportPageSize).execute();
     let page = '';
     for (const row of rows) page += formatLine(fromRow(row), format);

@@ -175,6 +175,24 @@ for (const dialect of await testDialects()) {
       assert.equal(folder.stderr, `aegis: cannot read ${t.dir}: is a folder\n`);
     });
 
+    it('export filters by success', async () => {
+      const reader = await tokenWith(t, 'AUDITOR-SUCCESS', ['audit:read']);
+      const failed = await call(t.app, 'GET', '/audit/export?success=false', { token: reader });
+      assert.equal(failed.status, 200, failed.body);
+      const failedLines = failed.body.trim().split('\n').map((line) => JSON.parse(line));
+      const logged = await call(t.app, 'GET', '/audit/log?success=false&limit=1000', { token: reader });
+      assert.equal(failedLines.length, logged.json.total);
+      assert.ok(failedLines.length >= 1);
+      assert.ok(failedLines.every((entry) => entry.success === false));
+
+      const file = path.join(t.dir, 'succeeded.jsonl');
+      const cli = await runCli(['audit', 'export', '--format', 'jsonl', '--success', 'true', '--output', file], t.env);
+      assert.equal(cli.code, 0, cli.stderr);
+      const succeeded = fs.readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+      assert.ok(succeeded.length > 2_500);
+      assert.ok(succeeded.every((entry) => entry.success === true));
+    });
+
     it('http export streams csv', async () => {
       const reader = await tokenWith(t, 'AUDITOR', ['audit:read']);
       const response = await call(t.app, 'GET', '/audit/export?format=csv&credential_name=stripe%2Flive', { token: reader });

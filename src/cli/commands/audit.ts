@@ -120,8 +120,9 @@ export function registerAuditCommands(program: Command): void {
     .option('--credential <name>', 'only entries about this credential')
     .option('--actor <actor>', 'only entries by this actor')
     .option('--action <action>', 'only entries with this action, e.g. revealed')
+    .option('--success <true|false>', 'only successful entries (true), or only failed and denied ones (false)', parseSuccess)
     .option('--output <file>', 'write to this file (created with mode 0600, replaced if it exists) instead of standard output')
-    .action(async (options: { format: ExportFormat; startDate?: Date; endDate?: Date; credential?: string; actor?: string; action?: string; output?: string }) => {
+    .action(async (options: { format: ExportFormat; startDate?: Date; endDate?: Date; credential?: string; actor?: string; action?: string; success?: boolean; output?: string }) => {
       const startDate = options.startDate?.toISOString();
       const endDate = options.endDate?.toISOString();
       if (startDate && endDate && startDate > endDate) throw new CommandError(`--start-date (${startDate}) must not be after --end-date (${endDate}).`);
@@ -133,10 +134,18 @@ export function registerAuditCommands(program: Command): void {
           actor: caller.actor,
           target: 'export',
           success: true,
-          details: { format: options.format, start_date: startDate ?? null, end_date: endDate ?? null, actor: options.actor ?? null, action: options.action ?? null, to_file: options.output !== undefined },
+          details: {
+            format: options.format,
+            start_date: startDate ?? null,
+            end_date: endDate ?? null,
+            actor: options.actor ?? null,
+            action: options.action ?? null,
+            success: options.success ?? null,
+            to_file: options.output !== undefined,
+          },
         });
         const out: Writable = options.output ? fs.createWriteStream(options.output, { mode: 0o600 }) : process.stdout;
-        const filter = { startDate, endDate, credentialName: options.credential, actor: options.actor, action: options.action };
+        const filter = { startDate, endDate, credentialName: options.credential, actor: options.actor, action: options.action, success: options.success };
         for await (const chunk of exportLines(vault.db.kysely, filter, options.format)) {
           if (!out.write(chunk)) await once(out, 'drain');
         }
@@ -231,6 +240,11 @@ function printFileReport(file: string, report: FileReport, json: boolean): void 
   // The file alone cannot show lines cut from its end, nor from its start unless it begins at entry 1.
   const ends = `lines cut from the end${report.firstSeq === 1 ? '' : ' or the start'} cannot show in the file alone: compare the last entry with the vault's head (aegis audit verify)`;
   process.stdout.write(`${file}: ${range} verified; ${gaps}; ${ends}\n`);
+}
+
+function parseSuccess(value: string): boolean {
+  if (value !== 'true' && value !== 'false') throw new InvalidArgumentError('Use true or false.');
+  return value === 'true';
 }
 
 function parseFormat(value: string): ExportFormat {
