@@ -164,7 +164,8 @@ function jsonText(dialect: DialectName, field: string): RawBuilder<string> {
 function millisBetween(dialect: DialectName, from: RawBuilder<unknown>, to: RawBuilder<unknown>): RawBuilder<number> {
   return dialect === 'postgres'
     ? sql<number>`(extract(epoch from (${to} - ${from})) * 1000)`
-    : sql<number>`((julianday(${to}) - julianday(${from})) * 86400000.0)`;
+    : // julianday returns a double, so 10 minutes come out as 600000.004 ms. Rounding keeps a window's end inside it.
+      sql<number>`round((julianday(${to}) - julianday(${from})) * 86400000.0)`;
 }
 
 function inPeriod(period: AuditPeriod): RawBuilder<unknown> {

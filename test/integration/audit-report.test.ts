@@ -284,6 +284,27 @@ for (const dialect of await testDialects()) {
 
 
 
+for (const dialect of await testDialects()) {
+  describe(`failure burst window on ${dialect}`, () => {
+    let t: TestVault;
+    before(async () => {
+      t = await openTestVault(dialect, { clock: new ManualClock('2026-03-28T12:00:00.000Z') });
+    });
+    after(async () => destroyTestVault(t));
+
+    it('burst window includes its end', async () => {
+      // Five failures from 13:00 to 13:10 exactly: five within the default ten minutes.
+      for (const time of ['13:00:00', '13:02:30', '13:05:00', '13:07:30', '13:10:00']) {
+        await recordAt(t, `2026-03-28T${time}.000Z`, read('BURSTY', 'alpha', { success: false, errorMessage: 'forbidden' }));
+      }
+      const report = await buildAuditReport(t.vault.db, { start: periodStart, end: periodEnd }, { anomalies: t.config.audit.anomalies, clock: t.clock, raiseAlerts: false });
+      const bursts = report.anomalies.filter((anomaly) => anomaly.type === 'failure_burst' && anomaly.actor === 'BURSTY');
+      assert.equal(bursts.length, 1);
+      assert.equal(bursts[0]!.entry_count, 5);
+    });
+  });
+}
+
 describe('first use of a credential', () => {
   let t: TestVault;
   before(async () => {
