@@ -95,6 +95,7 @@ export class AlertService {
    * fails once in a run gets no more attempts in that run, so a sink that is down costs one time-out
    * per run rather than one per alert. Each sink's first delivery of a run goes alone: a sink that
    * hangs occupies one of the `concurrency` slots until its time-out, and the other sinks use the rest.
+   * After a success a sink takes at most `concurrency - 1` slots, so one that hangs later leaves a slot.
    */
   async deliverDue(): Promise<DeliveryRun> {
     const names = this.sinkNames;
@@ -104,21 +105,22 @@ export class AlertService {
 
     const run = { delivered: 0, failed: 0 };
     const slots = new Slots(this.#concurrency);
-    /** Sends one due delivery to `sink` in a free slot; returns whether it was delivered. */
-    const sendOne = async (sink: string): Promise<boolean> => {
-      const outcome = await slots.run(() => this.#deliverNext([sink], now));
-      if (outcome === undefined) return false;
-      if (outcome.result.kind === 'delivered') run.delivered += 1;
-      else run.failed += 1;
-      return outcome.result.kind === 'delivered';
-    };
+    // Each sink is a lane: one delivery first, then up to `concurrency - 1` at once after it succeeded,
+    // so a sink that starts to hang part-way leaves at least one slot to the others.
     const lane = async (sink: string) => {
-      if (!(await sendOne(sink))) return;
       let stopped = false;
-      const worker = async () => {
-        while (!stopped) if (!(await sendOne(sink))) stopped = true;
+      const sendOne = async () => {
+        // A lane that stopped while this call waited for a slot sends nothing more.
+        const outcome = await slots.run(async () => (stopped ? undefined : this.#deliverNext([sink], now)));
+        if (outcome === undefined || outcome.result.kind !== 'delivered') stopped = true;
+        if (outcome?.result.kind === 'delivered') run.delivered += 1;
+        else if (outcome !== undefined) run.failed += 1;
       };
-      await Promise.all(Array.from({ length: this.#concurrency }, worker));
+      await sendOne();
+      const worker = async () => {
+        while (!stopped) await sendOne();
+      };
+      await Promise.all(Array.from({ length: Math.max(1, this.#concurrency - 1) }, worker));
     };
     const results = await Promise.allSettled(names.map(lane));
     const rejected = results.find((result) => result.status === 'rejected');

@@ -60,7 +60,7 @@ describe(`sustained load: ${rate} requests/s for ${seconds} s, reads and applies
     const created = await fetch(`${server.url}/credentials`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name, credential_type: 'slackApi', provider: 'n8n', provider_credential_id: '7', value: 'xoxb-r5-value' }),
+      body: JSON.stringify({ name, credential_type: 'slackApi', provider: 'n8n', provider_credential_id: '7', value: JSON.stringify({ accessToken: 'xoxb-r5-value' }) }),
     });
     assert.equal(created.status, 201, await created.text());
   });

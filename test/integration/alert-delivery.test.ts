@@ -268,6 +268,31 @@ for (const dialect of await testDialects()) {
       });
     });
 
+    it('sink hanging mid-run leaves a slot', async () => {
+      await withSinks(dialect, async (t, sinks) => {
+        // The event bus accepts its first alert and then hangs.
+        let seen = 0;
+        sinks.eventBus.onRequest = () => {
+          seen += 1;
+          if (seen > 1) sinks.eventBus.holding = true;
+        };
+        const alertIds: string[] = [];
+        for (let index = 0; index < 12; index += 1) alertIds.push(await raiseAlert(t, 'rotation_success', `midway/cred-${index}`));
+
+        const run = t.vault.alerts.deliverDue();
+        await sinks.hermes.received(12);
+        await sinks.webhook.received(12);
+        assert.ok(seen <= 4, `the hanging sink took at most three slots after its first alert, got ${seen} requests`);
+        sinks.eventBus.release();
+
+        const result = await run;
+        assert.equal(result.delivered, 25);
+        assert.equal(result.failed, seen - 1);
+        assertDeliveredOnce(sinks.hermes, 'HERMES', alertIds);
+        assertDeliveredOnce(sinks.webhook, 'webhook', alertIds);
+      });
+    });
+
     it('gives up after maxAttempts', async () => {
       await withSinks(dialect, async (t, sinks) => {
         sinks.webhook.down = true;
