@@ -422,6 +422,20 @@ for (const dialect of await testDialects()) {
         assert.equal(history.json.total, 0);
       });
 
+      it('long n8n message leaks no prefix', async () => {
+        // The member sits where a cut of n8n's text at 300 characters would split it.
+        const rejected = 'xoxb-straddling-member-7';
+        stub.inject({ method: 'PATCH', path: '/credentials/7', status: 400, body: { message: `${'x'.repeat(290)} ${rejected} is not valid` } });
+
+        const rotated = await call(t.app, 'POST', '/credentials/slack%2Fbot/rotate', { token: t.adminToken, body: { value: JSON.stringify({ accessToken: rejected }) } });
+
+        assert.equal(rotated.status, 502, rotated.body);
+        const audit = await call(t.app, 'GET', '/audit/log?limit=1000', { token: t.adminToken });
+        for (const [place, text] of Object.entries({ response: rotated.body, audit: audit.body, logs: t.logs.text() })) {
+          assert.ok(!text.includes(rejected.slice(0, 8)), `${place} contains the start of the member`);
+        }
+      });
+
       it('n8n messages leak no member', async () => {
         // n8n quotes one member of the data in its messages: of the rejected new data, then of the stored data.
         const rejected = 'xoxb-rejected-member-5';
@@ -571,12 +585,19 @@ for (const dialect of await testDialects()) {
       }
 
       it('undoes its steps when a workflow update fails', async () => {
-        stub.inject({ method: 'PUT', path: '/workflows/wf2', status: 500, body: { message: 'Internal error' } });
+        // Every update of wf2 fails, so a second replace (a restore) would fail the same way.
+        const before = [...stub.credentials.values()];
+        stub.inject({ method: 'PUT', path: '/workflows/wf2', status: 500, body: { message: 'Internal error' }, times: 10 });
+        const created = () => stub.requests.filter((request) => request.method === 'POST' && request.url === '/api/v1/credentials').length;
+        const createdBefore = created();
 
         const rotated = await call(t.app, 'POST', '/credentials/slack%2Fbot/rotate', { token: t.adminToken, body: { value: JSON.stringify(newData) } });
+        stub.clearInjected();
 
         assert.equal(rotated.status, 502, rotated.body);
-        assert.match(rotated.json.detail, /safe to retry/);
+        assert.equal(rotated.json.provider_state, 'unchanged', rotated.body);
+        assert.equal(created() - createdBefore, 1, 'one replacement was created, and no restore replaced the credential again');
+        assert.deepEqual(before.map((credential) => credential.id), [...stub.credentials.keys()]);
         const left = [...stub.credentials.values()];
         assert.equal(left.length, 1, 'only one credential is left at n8n');
         assert.deepEqual(left[0]!.data, secretData, 'it holds the previous data');

@@ -61,7 +61,17 @@ export class N8nResponseError extends ProviderError {
   }
 }
 
+/** Most characters of an n8n error text that AEGIS passes on in a message. */
 const maxMessageLength = 300;
+
+/**
+ * Cuts a message that carries n8n's text to a readable length. Callers that may hold a credential's
+ * data cut only after scrubbing it, because a cut through a quoted token would leave a prefix that no
+ * longer matches the token.
+ */
+export function shortenN8nText(text: string): string {
+  return text.length > maxMessageLength + 100 ? `${text.slice(0, maxMessageLength + 100)}...` : text;
+}
 
 /** A thin client of n8n's public API (/api/v1, header X-N8N-API-KEY). */
 export class N8nClient {
@@ -198,11 +208,12 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Keeps n8n's own error message (a JSON `message` field), shortened; n8n's messages hold no credential data. */
+/** Returns n8n's own error message (a JSON `message` field), which may quote the credential data of the request. */
 function n8nMessage(text: string): string {
   try {
     const parsed = JSON.parse(text) as { message?: unknown };
-    if (typeof parsed.message === 'string') return parsed.message.slice(0, maxMessageLength);
+    // Kept whole: it is cut only once secrets have been scrubbed from it (shortenN8nText).
+    if (typeof parsed.message === 'string') return parsed.message;
   } catch {
     // Not JSON: no message is kept, because an HTML error page contains nothing useful.
   }

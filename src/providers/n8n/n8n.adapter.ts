@@ -1,8 +1,8 @@
 import { ValidationError } from '../../lib/errors.js';
 import { scrubSecrets } from '../../lib/redact.js';
 import type { Credential } from '../../registry/credential.types.js';
-import { noCapabilities, ProviderError, type ProviderAdapter, type ProviderMove, type TestResult } from '../adapter.js';
-import { N8nClient, N8nRequestError, N8nResponseError, N8nUnsupportedError, type N8nSettings, type N8nWorkflow } from './n8n-client.js';
+import { effectOf, noCapabilities, ProviderError, type ProviderAdapter, type ProviderMove, type TestResult } from '../adapter.js';
+import { N8nClient, N8nRequestError, N8nResponseError, N8nUnsupportedError, shortenN8nText, type N8nSettings, type N8nWorkflow } from './n8n-client.js';
 
 /**
  * n8n credentials through n8n's public API. Without N8N_URL and N8N_API_KEY the adapter declares no
@@ -47,7 +47,7 @@ export function createN8nAdapter(settings?: N8nSettings): ProviderAdapter {
           responseTimeMs: elapsed(),
           details: { n8n_id: id, tested_by: 'n8n_test' },
           // n8n's message may quote the data it tested, such as a rejected token.
-          error: verdict.status === 'OK' ? null : scrubSecrets(`n8n's credential test failed: ${verdict.message}`, value === null ? [] : [value]),
+          error: verdict.status === 'OK' ? null : shortenN8nText(scrubSecrets(`n8n's credential test failed: ${verdict.message}`, value === null ? [] : [value])),
         };
       } catch (error) {
         if (error instanceof N8nUnsupportedError) return { healthy: false, skipped: true, responseTimeMs: elapsed(), details: { n8n_id: id }, error: error.message };
@@ -137,7 +137,10 @@ async function replaceCredential(client: N8nClient, credential: Credential, oldI
     await client.request('DELETE', `/credentials/${encodeURIComponent(oldId)}`);
   } catch (error) {
     const left = await undoReplace(client, { oldId, newId, name }, touched);
-    if (left === null) throw error;
+    // Undone: n8n is as before unless the failed call may still take effect (a timeout), so the engine
+    // neither restores (which would replace the credential again) nor reports the provider as changed.
+    if (left === null && (error instanceof N8nUnsupportedError || !(error instanceof Error))) throw error;
+    if (left === null) throw new ProviderError((error as Error).message, effectOf(error) ?? 'unchanged');
     throw new ProviderError(`${(error as Error).message}; undoing the replacement failed too: ${left}`, 'left_changed');
   }
   return { providerCredentialId: newId };
@@ -209,6 +212,6 @@ async function runN8nTest(client: N8nClient, id: string): Promise<{ status: stri
 
 function scrubbed(error: unknown, secrets: string[]): unknown {
   if (error instanceof N8nUnsupportedError) return error;
-  if (error instanceof ProviderError) return new ProviderError(scrubSecrets(error.message, secrets), error.effect);
+  if (error instanceof ProviderError) return new ProviderError(shortenN8nText(scrubSecrets(error.message, secrets)), error.effect);
   return error;
 }

@@ -15,7 +15,7 @@ import { credentialFromRow, findCredentialByName, findCredentialForChange } from
 import type { RegistryService } from '../../registry/registry.service.js';
 import type { Caller } from '../../tokens/caller.js';
 import { ProviderError } from '../adapter.js';
-import { N8nClient, N8nRequestError, N8nResponseError, N8nUnsupportedError, type N8nCredentialSummary, type N8nSettings } from './n8n-client.js';
+import { N8nClient, N8nRequestError, N8nResponseError, N8nUnsupportedError, shortenN8nText, type N8nCredentialSummary, type N8nSettings } from './n8n-client.js';
 import { n8nName } from './n8n.adapter.js';
 
 export interface ApplyRequest {
@@ -276,8 +276,8 @@ function checkApplicable(credential: Credential): string {
 /** Turns an n8n call failure into a 502 problem; AEGIS's own errors pass through. */
 function providerProblem(error: unknown): unknown {
   if (error instanceof AegisError) return error;
-  if (error instanceof N8nResponseError) return new AegisError(502, 'n8n_response_invalid', `${error.message}. Check that N8N_URL points at n8n's public API.`);
-  if (error instanceof ProviderError) return new AegisError(502, 'n8n_request_failed', `${error.message}.`);
+  if (error instanceof N8nResponseError) return new AegisError(502, 'n8n_response_invalid', `${shortenN8nText(error.message)}. Check that N8N_URL points at n8n's public API.`);
+  if (error instanceof ProviderError) return new AegisError(502, 'n8n_request_failed', `${shortenN8nText(error.message)}.`);
   return error;
 }
 
