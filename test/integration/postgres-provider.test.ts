@@ -133,6 +133,10 @@ describe('postgres provider on a SCRAM cluster', { skip: unavailable ?? false },
       before(async () => {
         for (const [role, attribute] of Object.entries(privileged)) await cluster.adminQuery(`create role ${role} login ${attribute} password '${password}'`);
         await cluster.adminQuery(`create role aegis_role_app login password '${password}'`);
+        // Roles that can act as a privileged role, or create roles, are as privileged.
+        await cluster.adminQuery(`create role aegis_role_creator login createrole password '${password}'`);
+        await cluster.adminQuery(`create role aegis_role_in_super login password '${password}' in role aegis_role_super`);
+        await cluster.adminQuery(`create role aegis_role_program login password '${password}' in role pg_execute_server_program`);
         // A member of the administrative connection's role can act as that role.
         await cluster.adminQuery(`create role aegis_role_member login password '${password}' in role postgres`);
         // An administrative connection that is no superuser, whose own role is rejected too.
@@ -146,7 +150,9 @@ describe('postgres provider on a SCRAM cluster', { skip: unavailable ?? false },
       after(async () => {
         await destroyTestVault(t);
         await destroyTestVault(limited);
-        for (const role of [...Object.keys(privileged), 'aegis_role_app', 'aegis_role_member', 'aegis_role_admin']) await cluster.adminQuery(`drop role if exists ${role}`);
+        for (const role of ['aegis_role_creator', 'aegis_role_in_super', 'aegis_role_program', ...Object.keys(privileged), 'aegis_role_app', 'aegis_role_member', 'aegis_role_admin']) {
+          await cluster.adminQuery(`drop role if exists ${role}`);
+        }
       });
 
       it('rejects privileged roles at create', async () => {
@@ -155,6 +161,9 @@ describe('postgres provider on a SCRAM cluster', { skip: unavailable ?? false },
           aegis_role_repl: 'has the REPLICATION attribute',
           aegis_role_bypass: 'has the BYPASSRLS attribute',
           aegis_role_member: "is a member of the administrative connection's role",
+          aegis_role_creator: 'has the CREATEROLE attribute',
+          aegis_role_in_super: 'is a member of aegis_role_super, which it can act as',
+          aegis_role_program: 'is a member of pg_execute_server_program, which it can act as',
           postgres: 'is a superuser',
         };
         for (const [role, reason] of Object.entries(reasons)) {

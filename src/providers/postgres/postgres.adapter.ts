@@ -30,24 +30,36 @@ function roleMatcher(patterns: ReadonlyArray<string> | undefined): (role: string
   return (role) => expressions.some((expression) => expression.test(role));
 }
 
+/** Predefined roles whose members read or write the server's files or run programs on it. */
+const serverAccessRoles = ['pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files'];
+
 /**
  * Returns why AEGIS must not set the password of `role` through the connected administrative client, or
- * null when it may. Superusers and roles with REPLICATION or BYPASSRLS reach more than a database
- * user should. The connection's own role (or a member of it) has the connection's privileges, so a
- * token that can rotate would gain them by choosing the password. A role that does not exist returns null.
+ * null when it may. Superusers and roles with REPLICATION, BYPASSRLS or CREATEROLE reach more than a
+ * database user should, and so does a member of such a role or of a role with server file or program
+ * access, since it can SET ROLE to it. The connection's own role (or a member of it) has the connection's
+ * privileges, so a token that can rotate would gain them by choosing the password. A role that does not
+ * exist returns null.
  */
 async function privilegeProblem(client: import('pg').Client, role: string): Promise<string | null> {
-  const result = await client.query<{ rolsuper: boolean; rolreplication: boolean; rolbypassrls: boolean; own: boolean; member: boolean }>(
-    `select rolsuper, rolreplication, rolbypassrls, rolname = current_user as own, pg_has_role(oid, current_user, 'MEMBER') as member from pg_roles where rolname = $1`,
-    [role],
+  const result = await client.query<{ rolsuper: boolean; rolreplication: boolean; rolbypassrls: boolean; rolcreaterole: boolean; own: boolean; member: boolean; groups: string | null }>(
+    `select r.rolsuper, r.rolreplication, r.rolbypassrls, r.rolcreaterole, r.rolname = current_user as own,
+            pg_has_role(r.oid, current_user, 'MEMBER') as member,
+            (select string_agg(g.rolname, ', ' order by g.rolname) from pg_roles g
+              where g.oid <> r.oid and pg_has_role(r.oid, g.oid, 'MEMBER')
+                and (g.rolsuper or g.rolreplication or g.rolbypassrls or g.rolcreaterole or g.rolname = any($2))) as groups
+       from pg_roles r where r.rolname = $1`,
+    [role, serverAccessRoles],
   );
   const row = result.rows[0];
   if (row === undefined) return null;
   if (row.rolsuper) return `role ${role} is a superuser`;
-  if (row.rolreplication) return `role ${role} has the REPLICATION attribute`;
-  if (row.rolbypassrls) return `role ${role} has the BYPASSRLS attribute`;
   if (row.own) return `role ${role} is the administrative connection's own role`;
   if (row.member) return `role ${role} is a member of the administrative connection's role`;
+  if (row.rolreplication) return `role ${role} has the REPLICATION attribute`;
+  if (row.rolbypassrls) return `role ${role} has the BYPASSRLS attribute`;
+  if (row.rolcreaterole) return `role ${role} has the CREATEROLE attribute`;
+  if (row.groups !== null) return `role ${role} is a member of ${row.groups}, which it can act as`;
   return null;
 }
 
@@ -59,8 +71,10 @@ async function privilegeProblem(client: import('pg').Client, role: string): Prom
  */
 function alterEffect(sent: boolean, error: unknown): ProviderEffect {
   if (!sent) return 'unchanged';
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? 'unchanged' : 'unknown';
+  // Only a server's answer carries a severity (pg's DatabaseError); a socket error such as EPIPE,
+  // whose code also has five capitals, leaves it unknown.
+  const { code, severity } = error as { code?: unknown; severity?: unknown };
+  return typeof severity === 'string' && typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? 'unchanged' : 'unknown';
 }
 
 /**
