@@ -67,66 +67,76 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
           throw new AegisError(502, 'rollback_failed', `Rollback of "${name}" failed at the provider: ${scrubSecrets((error as Error).message, secrets)}. Version ${current.version} is still current.`);
         }
       }
-      if (adapter.test) {
-        const test = await adapter.test({ ...credential, providerCredentialId: liveProviderId }, targetValue);
-        if (!test.healthy && !test.skipped) {
-          let restoreError = '';
-          if (adapter.setValue && currentValue !== null) {
-            try {
-              const move = await adapter.setValue({ ...credential, providerCredentialId: liveProviderId }, currentValue, targetValue);
-              if (move) liveProviderId = move.providerCredentialId;
-            } catch (error) {
-              const message = scrubSecrets((error as Error).message, secrets);
-              deps.log.error({ credentialId: credential.id, error: message }, 'restoring the current value after a failed rollback test failed');
-              restoreError = ` in AEGIS, but putting its value back at the provider failed too (${message}): check the provider`;
+      // Whatever stops the rollback after the provider moved the credential to a new id (a failed
+      // test, a test that throws, a lost lease), the old id is gone there, so the new one is recorded.
+      let committed = false;
+      try {
+        if (adapter.test) {
+          const test = await adapter.test({ ...credential, providerCredentialId: liveProviderId }, targetValue);
+          if (!test.healthy && !test.skipped) {
+            let restoreError = '';
+            if (adapter.setValue && currentValue !== null) {
+              try {
+                const move = await adapter.setValue({ ...credential, providerCredentialId: liveProviderId }, currentValue, targetValue);
+                if (move) liveProviderId = move.providerCredentialId;
+              } catch (error) {
+                const message = scrubSecrets((error as Error).message, secrets);
+                deps.log.error({ credentialId: credential.id, error: message }, 'restoring the current value after a failed rollback test failed');
+                restoreError = ` in AEGIS, but putting its value back at the provider failed too (${message}): check the provider`;
+              }
             }
+            throw new AegisError(502, 'rollback_failed', `Version ${target.version} of "${name}" failed its test (${scrubSecrets(test.error ?? 'unhealthy', secrets)}); version ${current.version} is still current${restoreError}.`);
           }
-          if (liveProviderId !== credential.providerCredentialId) await recordProviderId(deps, credential.id, current.version, liveProviderId);
-          throw new AegisError(502, 'rollback_failed', `Version ${target.version} of "${name}" failed its test (${scrubSecrets(test.error ?? 'unhealthy', secrets)}); version ${current.version} is still current${restoreError}.`);
+        }
+        const now = deps.clock.now().toISOString();
+        committed = await deps.db.kysely.transaction().execute(async (trx) => {
+          if (!(await stillHolds(trx, deps.db.dialect, lease))) return false;
+          // The credential's row before its versions, the order every change takes (no deadlock).
+          await findCredentialForChange(trx, deps.db.dialect, { id: credential.id });
+          await makeCurrent(trx, credential.id, target.version);
+          await trx
+            .updateTable('aegis_credentials')
+            .set({ encrypted_value: target.encryptedValue, encryption_key_id: target.encryptionKeyId, provider_credential_id: liveProviderId, status: 'active', updated_at: now })
+            .where('id', '=', credential.id)
+            .execute();
+          await trx
+            .updateTable('aegis_credential_versions')
+            .set({ provider_credential_id: liveProviderId })
+            .where('credential_id', '=', credential.id)
+            .where('version', '=', target.version)
+            .execute();
+          await markRolledBack(trx, credential.id, current.version, now);
+          await insertRotation(trx, {
+            credentialId: credential.id,
+            rotatedAt: now,
+            previousVersion: current.version,
+            newVersion: target.version,
+            trigger: 'rollback',
+            durationMs: Math.round(performance.now() - started),
+            success: true,
+            errorMessage: null,
+            actor: caller.actor,
+            reason: null,
+            attempts: 1,
+          });
+          await deps.audit.recordIn(trx, {
+            credentialId: credential.id,
+            credentialName: credential.name,
+            action: 'rolled_back',
+            actor: caller.actor,
+            ipAddress: caller.ipAddress,
+            success: true,
+            details: { from_version: current.version, to_version: target.version },
+          });
+          return true;
+        });
+      } finally {
+        if (!committed && liveProviderId !== credential.providerCredentialId) {
+          await recordProviderId(deps, credential.id, current.version, liveProviderId).catch((error: unknown) => {
+            deps.log.error({ credentialId: credential.id, providerCredentialId: liveProviderId, error: (error as Error).message }, 'recording the provider id after a failed rollback failed');
+          });
         }
       }
-      const now = deps.clock.now().toISOString();
-      const committed = await deps.db.kysely.transaction().execute(async (trx) => {
-        if (!(await stillHolds(trx, deps.db.dialect, lease))) return false;
-        // The credential's row before its versions, the order every change takes (no deadlock).
-        await findCredentialForChange(trx, deps.db.dialect, { id: credential.id });
-        await makeCurrent(trx, credential.id, target.version);
-        await trx
-          .updateTable('aegis_credentials')
-          .set({ encrypted_value: target.encryptedValue, encryption_key_id: target.encryptionKeyId, provider_credential_id: liveProviderId, status: 'active', updated_at: now })
-          .where('id', '=', credential.id)
-          .execute();
-        await trx
-          .updateTable('aegis_credential_versions')
-          .set({ provider_credential_id: liveProviderId })
-          .where('credential_id', '=', credential.id)
-          .where('version', '=', target.version)
-          .execute();
-        await markRolledBack(trx, credential.id, current.version, now);
-        await insertRotation(trx, {
-          credentialId: credential.id,
-          rotatedAt: now,
-          previousVersion: current.version,
-          newVersion: target.version,
-          trigger: 'rollback',
-          durationMs: Math.round(performance.now() - started),
-          success: true,
-          errorMessage: null,
-          actor: caller.actor,
-          reason: null,
-          attempts: 1,
-        });
-        await deps.audit.recordIn(trx, {
-          credentialId: credential.id,
-          credentialName: credential.name,
-          action: 'rolled_back',
-          actor: caller.actor,
-          ipAddress: caller.ipAddress,
-          success: true,
-          details: { from_version: current.version, to_version: target.version },
-        });
-        return true;
-      });
       if (!committed) throw new ConflictError('lease_lost', `The rotation lease of "${name}" was taken over, so the rollback did not commit.`);
       deps.log.info({ credentialId: credential.id, name, fromVersion: current.version, toVersion: target.version }, 'credential rolled back');
       return { fromVersion: current.version, toVersion: target.version };

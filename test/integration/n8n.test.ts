@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import path from 'node:path';
 import { importN8nExport } from '../../src/import/n8n-import.js';
+import { acquireLease } from '../../src/leases/leases.repository.js';
 import { KeyedQueue } from '../../src/lib/keyed-queue.js';
+import { rotationLeaseName } from '../../src/rotation/rotation.engine.js';
 import { localCaller } from '../../src/tokens/caller.js';
 import { testDialects } from '../helpers/databases.js';
 import { N8nStub, type StubWorkflow } from '../helpers/n8n-stub.js';
@@ -666,6 +668,32 @@ for (const dialect of await testDialects()) {
         assert.deepEqual([...stub.credentials.keys()], ['102']);
         assert.deepEqual(stub.credentials.get('102')!.data, newData);
         assert.deepEqual(await recordedIds(), { credential: '102', version: '102' });
+      });
+
+      it('lost lease records the moved id', async () => {
+        const rotated = await call(t.app, 'POST', '/credentials/slack%2Fbot/rotate', { token: t.adminToken, body: { value: JSON.stringify(newData) } });
+        assert.equal(rotated.status, 200, rotated.body);
+        const before = await recordedIds();
+        const { id } = await t.vault.db.kysely.selectFrom('aegis_credentials').select('id').where('name', '=', 'slack/bot').executeTakeFirstOrThrow();
+        // The replace's last step waits while another process takes over the expired lease.
+        let release!: () => void;
+        stub.hold('DELETE', `/credentials/${before.credential}`, new Promise<void>((resolve) => (release = resolve)));
+
+        const deletes = () => stub.requests.filter((request) => request.method === 'DELETE').length;
+        const deletesBefore = deletes();
+        const rollback = call(t.app, 'POST', '/credentials/slack%2Fbot/rollback', { token: t.adminToken, body: {} });
+        while (deletes() === deletesBefore) await new Promise((resolve) => setImmediate(resolve));
+        t.clock.advanceMs(t.config.rotationLeaseSeconds * 1000 + 1);
+        assert.ok(await acquireLease(t.vault.db, rotationLeaseName(id), 'another-process', 60_000, t.clock.now()));
+        release();
+        const rolledBack = await rollback;
+
+        assert.equal(rolledBack.status, 409, rolledBack.body);
+        assert.equal(rolledBack.json.code, 'lease_lost');
+        const live = [...stub.credentials.keys()];
+        assert.equal(live.length, 1);
+        assert.notEqual(live[0], before.credential);
+        assert.deepEqual(await recordedIds(), { credential: live[0], version: live[0] });
       });
 
       it('failed restore records the moved id', async () => {
