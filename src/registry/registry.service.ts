@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit.service.js';
 import { AuditAction, type AuditEntryInput } from '../audit/audit.types.js';
@@ -357,6 +357,9 @@ export class RegistryService {
     const adapter = this.#deps.adapters[credential.provider];
     if (!adapter.targetOf) return;
     const target = adapter.targetOf(credential.providerConfig);
+    // Two transactions that each find no other credential would both insert theirs on PostgreSQL,
+    // where they run side by side (SQLite runs one writer at a time), so they take turns per provider.
+    if (this.#db.dialect === 'postgres') await sql`select pg_advisory_xact_lock(hashtext(${`aegis provider target ${credential.provider}`}))`.execute(trx);
     const others = await listUnretiredOfProvider(trx, credential.provider);
     const other = others.find((candidate) => candidate.id !== credential.id && adapter.targetOf!(candidate.providerConfig).key === target.key);
     if (other === undefined) return;

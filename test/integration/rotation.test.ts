@@ -584,6 +584,14 @@ for (const dialect of await testDialects()) {
       assert.equal((await call(t.app, 'PATCH', '/credentials/svc-shared-copy', { token: t.adminToken, body: { provider_config: { file, variable: 'API_KEY' } } })).status, 200);
     });
 
+    it('concurrent creates share no variable', async () => {
+      const file = path.join(t.dir, 'race.env');
+      fs.writeFileSync(file, 'RACE_KEY=initial\n');
+      const body = (name: string) => ({ name, credential_type: 'apiKey', provider: 'env', provider_config: { file, variable: 'RACE_KEY' }, value: 'initial' });
+      const created = await Promise.all(['race-a', 'race-b', 'race-c', 'race-d'].map((name) => call(t.app, 'POST', '/credentials', { token: t.adminToken, body: body(name) })));
+      assert.deepEqual(created.map((response) => response.status).sort(), [201, 409, 409, 409], created.map((response) => response.body).join('\n'));
+    });
+
     // A PEM key in a .env file spans lines inside quotes: AEGIS cannot write such a value, but it can record one.
     it('env credential records a multi-line value', async () => {
       const pem = '-----BEGIN KEY-----\nabc\n-----END KEY-----';
