@@ -58,11 +58,10 @@ export function registerAuthentication(
     const { scope, action } = request.routeOptions.config;
     if (!scope) return;
     const address = request.ip;
-    const named = auditedCredentialName(request);
     const deny = async (error: Error, actor: string, reason: string, attempted: string) => {
       try {
         await deps.audit.record({
-          ...named,
+          ...auditedCredentialName(request),
           action: attempted,
           actor,
           target: requestLabel(request),
