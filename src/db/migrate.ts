@@ -72,11 +72,8 @@ export async function migrateTo(db: Db, name: string): Promise<string[]> {
 async function migrate(db: Db, run: (migrator: Migrator) => Promise<MigrationResultSet>): Promise<string[]> {
   const migrator = migratorFor(db);
   let { error, results } = await run(migrator);
-  // Kysely reads PostgreSQL's catalog across all schemas, resolving each table by name. A schema or
-  // table that another client drops or renames at that moment fails the read with invalid_schema_name
-  // (3F000) or undefined_table (42P01) before any migration runs, so trying again is safe.
-  const catalogRace = (failure: unknown) => ['3F000', '42P01'].includes(String((failure as { code?: unknown } | undefined)?.code));
-  for (let retry = 0; retry < 3 && catalogRace(error) && !results?.some((result) => result.status === 'Success'); retry += 1) {
+  // Trying again is safe: the race fails the catalog read before any migration runs.
+  for (let retry = 0; retry < 3 && isCatalogRace(error) && !results?.some((result) => result.status === 'Success'); retry += 1) {
     ({ error, results } = await run(migrator));
   }
   if (error) {
@@ -86,8 +83,23 @@ async function migrate(db: Db, run: (migrator: Migrator) => Promise<MigrationRes
   return (results ?? []).filter((result) => result.status === 'Success').map((result) => result.migrationName);
 }
 
-/** Tells whether migrations are waiting, for `aegis doctor` and start-up messages. */
+/**
+ * Tells whether a failure is a catalog race. Kysely reads PostgreSQL's catalog across all schemas,
+ * resolving each table by name, so a schema or table that another client drops or renames at that
+ * moment fails the read with invalid_schema_name (3F000) or undefined_table (42P01).
+ */
+function isCatalogRace(failure: unknown): boolean {
+  return ['3F000', '42P01'].includes(String((failure as { code?: unknown } | undefined)?.code));
+}
+
+/** Tells whether migrations are waiting, for `aegis doctor` and start-up messages. A catalog race is read again. */
 export async function pendingMigrations(db: Db): Promise<string[]> {
-  const all = await migratorFor(db).getMigrations();
-  return all.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name);
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const all = await migratorFor(db).getMigrations();
+      return all.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name);
+    } catch (error) {
+      if (attempt >= 4 || !isCatalogRace(error)) throw error;
+    }
+  }
 }
