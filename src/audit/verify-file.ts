@@ -118,7 +118,7 @@ const exportColumns = new Set<string>(EXPORT_COLUMNS);
 
 /**
  * Reads one JSONL line. A field outside the export's columns or a key that appears twice makes the line
- * invalid: JSON.parse keeps the last of two keys and hashes that, while a reader or grep sees the first.
+ * invalid, because JSON.parse keeps the last of two keys and hashes that, while a reader or grep finds the first.
  */
 function fromJsonLine(line: string): AuditEntry {
   const fields = JSON.parse(line) as Record<string, unknown>;

@@ -8,8 +8,8 @@ import { AuditAction, GENESIS_HASH, type StoredAuditEntry } from './audit.types.
 
 export interface ChainProblem {
   /**
-   * Sequence number of the first entry that does not verify: for a removed tail, the first missing one;
-   * for a checkpoint, its last pruned entry; for a removed head row, the last entry stored (0 if none).
+   * Sequence number of the first entry that does not verify. For a removed tail it is the first missing
+   * one, for a checkpoint its last pruned entry, and for a removed head row the last entry stored (0 if none).
    */
   seq: number;
   /** Id of that entry, when it still exists. */

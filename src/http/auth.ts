@@ -70,7 +70,7 @@ export function registerAuthentication(
           errorMessage: reason,
         });
       } catch (auditError) {
-        // The error handler answers 503, as for any request whose audit entry could not be written.
+        // The error handler responds with 503, as for any request whose audit entry could not be written.
         throw new DeniedAuditError(auditError);
       }
       markAudited(error);

@@ -41,7 +41,7 @@ function jsonMembers(secret: string): string[] {
   }
   const members: string[] = [];
   collectStrings(parsed, members);
-  // Longest first, so a member that contains another is removed whole, not around the shorter one.
+  // Sorted by length, longest first, so a member that contains another is removed whole, not around the shorter one.
   return members.sort((a, b) => b.length - a.length);
 }
 

@@ -93,7 +93,7 @@ export interface ProviderMove {
 export type AdapterRegistry = Record<Provider, ProviderAdapter>;
 
 /**
- * What a failed call left at the provider, where the adapter can tell. `unchanged` means nothing was
+ * The state a failed call left at the provider, where the adapter can tell. `unchanged` means nothing was
  * written. `unknown` means the call timed out or its connection dropped after the change was sent, so
  * the change may still take effect later. `left_changed` means the call changed the provider part-way
  * and could not undo it (an n8n replace), and the message names what was left changed.

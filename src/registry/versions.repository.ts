@@ -90,12 +90,12 @@ export async function makeCurrent(db: Executor, credentialId: string, version: n
     .where('credential_id', '=', credentialId)
     .where('is_current', '=', true)
     .execute();
-  const made = await db
+  const promoted = await db
     .updateTable('aegis_credential_versions')
     .set({ is_current: true, state: 'committed' })
     .where('credential_id', '=', credentialId)
     .where('version', '=', version)
     .executeTakeFirst();
   // Throwing rolls the caller's transaction back, so the credential keeps its current version.
-  if (Number(made.numUpdatedRows) !== 1) throw new Error(`version ${version} of credential ${credentialId} no longer exists, so it cannot become current`);
+  if (Number(promoted.numUpdatedRows) !== 1) throw new Error(`version ${version} of credential ${credentialId} no longer exists, so it cannot become current`);
 }

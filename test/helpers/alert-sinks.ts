@@ -26,7 +26,7 @@ export interface SinkStub {
 
 export async function startSinkStub(): Promise<SinkStub> {
   const exchanges: SinkStub['exchanges'] = [];
-  const held: Array<() => void> = [];
+  const heldResponses: Array<() => void> = [];
   const waiters: Array<{ count: number; resolve: () => void }> = [];
   let arrived = 0;
   const sink: SinkStub = {
@@ -35,7 +35,7 @@ export async function startSinkStub(): Promise<SinkStub> {
     holding: false,
     exchanges,
     release() {
-      for (const answer of held.splice(0)) answer();
+      for (const answer of heldResponses.splice(0)) answer();
     },
     received(count) {
       if (arrived >= count) return Promise.resolve();
@@ -62,7 +62,7 @@ export async function startSinkStub(): Promise<SinkStub> {
       exchanges.push({ request, status });
       sendJson(response, status, status === 200 ? { ok: true } : { error: 'unavailable' });
     };
-    if (sink.holding) held.push(() => answer(503));
+    if (sink.holding) heldResponses.push(() => answer(503));
     else answer(sink.down ? 503 : 200);
   });
   return sink;

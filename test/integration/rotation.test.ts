@@ -526,7 +526,7 @@ for (const dialect of await testDialects()) {
       const rotated = await call(t.app, 'POST', '/credentials/svc-gone/rotate', { token: t.adminToken, body: { value: 'next-value-gone' } });
       assert.equal(rotated.status, 502, rotated.body);
       assert.match(rotated.json.detail, /writing API_KEY to .* failed: ENOENT\./);
-      // Nothing was written, so nothing is put back, and the message says so.
+      // Nothing was written, so nothing is put back, and the message states that.
       assert.ok(!rotated.json.detail.includes('restoring the previous value'), rotated.json.detail);
       assert.match(rotated.json.detail, /The provider was not changed, and the previous version is still current: fix the cause, then retry\.$/);
       assert.ok(!rotated.json.detail.includes('may hold'), rotated.json.detail);
@@ -576,7 +576,8 @@ for (const dialect of await testDialects()) {
       const limited = await tokenWith(t, 'shared-limited', ['credentials:write', 'credentials:read'], { namePatterns: ['limited/*'] });
       const hidden = await call(t.app, 'POST', '/credentials', { token: limited, body: { ...body, name: 'limited/copy' } });
       assert.equal(hidden.status, 409, hidden.body);
-      assert.ok(!hidden.body.includes('"svc-shared"') && !hidden.body.includes('\\"svc-shared\\"'), hidden.body);
+      assert.ok(!hidden.body.includes('"svc-shared"'), hidden.body);
+      assert.ok(!hidden.body.includes('\\"svc-shared\\"'), hidden.body);
       assert.match(hidden.json.detail, /already managed by another credential, which this token cannot reach\./);
 
       // Once the first credential is retired, its variable can be managed by another.

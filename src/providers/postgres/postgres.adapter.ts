@@ -36,8 +36,8 @@ const serverAccessRoles = ['pg_execute_server_program', 'pg_read_server_files', 
 /**
  * Returns why AEGIS must not set the password of `role` through the connected administrative client, or
  * null when it may. Superusers and roles with REPLICATION, BYPASSRLS or CREATEROLE reach more than a
- * database user should, and so does a member of such a role or of a role with server file or program
- * access, since it can SET ROLE to it. The connection's own role (or a member of it) has the connection's
+ * database user should. So does a member of such a role or of a role with server file or program
+ * access, because it can SET ROLE to it. The connection's own role (or a member of it) has the connection's
  * privileges, so a token that can rotate would gain them by choosing the password. A role that does not
  * exist returns null.
  */
@@ -71,8 +71,8 @@ async function privilegeProblem(client: import('pg').Client, role: string): Prom
  */
 function alterEffect(sent: boolean, error: unknown): ProviderEffect {
   if (!sent) return 'unchanged';
-  // Only a server's answer carries a severity (pg's DatabaseError); a socket error such as EPIPE,
-  // whose code also has five capitals, leaves it unknown.
+  // Only an error response from the server carries a severity (pg's DatabaseError). A socket error
+  // such as EPIPE, whose code also has five capitals, leaves the outcome unknown.
   const { code, severity } = error as { code?: unknown; severity?: unknown };
   return typeof severity === 'string' && typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? 'unchanged' : 'unknown';
 }
