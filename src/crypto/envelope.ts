@@ -115,11 +115,10 @@ export function parseEnvelope(text: string): EnvelopeParts {
 
 /**
  * Decodes one base64url field and accepts only the canonical encoding. Node's decoder skips characters
- * outside the alphabet, takes `+`, `/` and `=` as well, and ignores a dangling last character and the
- * unused low bits of the final one, so without a check one stored value would have several accepted
- * spellings and a changed character could still open. Encoding the bytes again gives back the text
- * only when it had none of these, which is cheaper than testing the text with a pattern first; the
- * pattern only picks the message.
+ * outside the alphabet, accepts `+`, `/` and `=`, and ignores a dangling last character and the unused
+ * low bits of the final one. Without a check, one stored value would have several accepted spellings.
+ * Encoding the bytes again gives back the text only when it had none of these, and costs less than a
+ * pattern test over the text, so the pattern only chooses the message.
  */
 function decodeField(name: string, text: string): Buffer {
   const bytes = Buffer.from(text, 'base64url');
