@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import readline from 'node:readline';
-import { entryHash } from './chain.js';
+import { entryHash, isCanonicalTimestamp } from './chain.js';
 import { EXPORT_COLUMNS, parseCsvRecord, type CsvField, type ExportFormat } from './export.js';
 import { GENESIS_HASH, type AuditEntry } from './audit.types.js';
 
@@ -87,6 +87,13 @@ export async function verifyExportFile(file: string, format?: ExportFormat): Pro
     const { entryHash: stored, ...rest } = entry;
     if (entryHash(rest) !== stored) {
       return fail(startLine, entry.seq, `Line ${startLine} (entry ${entry.seq}) was changed after it was exported: its fields no longer match its entry_hash.`);
+    }
+    if (!isCanonicalTimestamp(entry.timestamp)) {
+      return fail(
+        startLine,
+        entry.seq,
+        `Line ${startLine} (entry ${entry.seq}) was changed after it was written: its timestamp ${JSON.stringify(entry.timestamp)} is not in the form AEGIS writes (YYYY-MM-DDTHH:MM:SS.sssZ).`,
+      );
     }
     if (previous && entry.seq <= previous.seq) {
       return fail(startLine, entry.seq, `Line ${startLine} (entry ${entry.seq}) comes after entry ${previous.seq}: lines were reordered or repeated.`);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { entryHash } from '../../src/audit/chain.js';
 import { verifyExportFile } from '../../src/audit/verify-file.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { runCli } from '../helpers/cli.js';
@@ -137,6 +138,38 @@ for (const dialect of await testDialects()) {
       const cli = await runCli(['audit', 'verify', '--file', file], {});
       assert.equal(cli.code, 1);
       assert.match(cli.stdout, /Line 900 is not a valid export line: key "index" appears twice/);
+    });
+
+    it('rehashed offset timestamp fails', async () => {
+      const file = path.join(t.dir, 'timestamp.jsonl');
+      assert.equal((await runCli(['audit', 'export', '--format', 'jsonl', '--output', file], t.env)).code, 0);
+      const lines = fs.readFileSync(file, 'utf8').trimEnd().split('\n');
+      // The same instant with an offset, rehashed as by someone who rewrote the last row.
+      const last = JSON.parse(lines.at(-1)!);
+      last.timestamp = last.timestamp.replace('Z', '+00:00');
+      const { entry_hash: _stale, ...fields } = last;
+      last.entry_hash = entryHash({
+        seq: fields.seq,
+        id: fields.id,
+        timestamp: fields.timestamp,
+        credentialId: fields.credential_id,
+        credentialName: fields.credential_name,
+        action: fields.action,
+        actor: fields.actor,
+        target: fields.target,
+        details: fields.details,
+        ipAddress: fields.ip_address,
+        success: fields.success,
+        errorMessage: fields.error_message,
+        prevHash: fields.prev_hash,
+      });
+      lines[lines.length - 1] = JSON.stringify(last);
+      fs.writeFileSync(file, `${lines.join('\n')}\n`);
+
+      const report = await verifyExportFile(file);
+      assert.equal(report.ok, false);
+      assert.equal(report.problem?.line, lines.length);
+      assert.match(report.problem!.message, /its timestamp "[^"]+\+00:00" is not in the form AEGIS writes/);
     });
 
     it('filtered export reports gaps', async () => {
