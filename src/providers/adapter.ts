@@ -57,8 +57,8 @@ export interface ProviderAdapter {
   checkValue?(value: string, credential: Credential): void;
   /**
    * True where checkValue states what every value of the provider must be (an n8n value is the JSON
-   * object of its data), so create and update check values with it as well. Default false: a value
-   * the provider cannot be sent, such as one a .env file cannot hold, may still be recorded.
+   * object of its data, an api value sent in a header is header-safe), so create and update check values
+   * with it as well. Default false: a value that one .env file cannot hold may still be recorded.
    */
   readonly checkValueOnStore?: boolean;
   /**

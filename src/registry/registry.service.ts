@@ -326,13 +326,13 @@ export class RegistryService {
     throw new ValidationError('rotation_strategy', `must be manual for "${credential.name}", because an automatic rotation request carries no new value: ${problem}`);
   }
 
-  /** Checks and normalizes provider settings as a create would; errors name the field under `provider_config`. */
   /** Rejects a value the credential's provider never accepts (see checkValueOnStore), with the 400 rotation gives, naming `value`. */
   #checkProviderValue(credential: Credential, value: string): void {
     const adapter = this.#deps.adapters[credential.provider];
     if (adapter.checkValueOnStore) adapter.checkValue?.(value, credential);
   }
 
+  /** Checks and normalizes provider settings as a create would; errors name the field under `provider_config`. */
   checkProviderConfig(provider: Provider, config: Record<string, unknown>): Record<string, unknown> {
     checkProviderConfigDocument(config);
     return this.#deps.adapters[provider].checkConfig(config);

@@ -134,6 +134,7 @@ function corpus(dir: string): BadInput[] {
   create('api header with a line break', apiTest({ 'x-key': 'a\r\nX-Injected: 1' }), 'provider_config.test.headers.x-key', 400);
   create('api header past U+00FF', apiTest({ 'x-price': 'price€' }), 'provider_config.test.headers.x-price', 400);
   create('api connection header', apiTest({ connection: 'upgrade' }), 'provider_config.test.headers.connection', 400);
+  create('api header value with a line break', { ...apiTest({ authorization: 'Bearer {{value}}' }), value: 'sk-live\n' }, 'value', 400);
   create('env file a folder', env(path.join(dir, 'folder.env')), 'provider_config.file', 400);
   create('env file in a missing folder', env(path.join(dir, 'missing', 'app.env')), 'provider_config.file', 400);
 
@@ -208,6 +209,7 @@ function corpus(dir: string): BadInput[] {
   patch('NUL in description', { description: '\u0000' }, 'description', 400);
   patch('env file in /etc', { provider_config: { file: '/etc/shadow', variable: 'API_KEY' } }, 'provider_config.file', 400, 'seed%2Fenv');
   patch('env file via symlink', { provider_config: { file: path.join(dir, 'escape', 'hosts'), variable: 'API_KEY' } }, 'provider_config.file', 400, 'seed%2Fenv');
+  patch('api header value past U+00FF', { value: 'new€value' }, 'value', 400, 'seed%2Fheader');
   patch('env file NUL', { provider_config: { file: `${dir}/x\u0000`, variable: 'API_KEY' } }, 'provider_config', 400, 'seed%2Fenv');
   cases.push({ title: 'token pattern with ..', method: 'POST', url: '/tokens', body: { actor: 'agent', scopes: ['credentials:read'], name_patterns: ['../*'] }, field: 'name_patterns', status: 400 });
   // Routes that take no body reject one instead of ignoring it.

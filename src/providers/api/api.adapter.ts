@@ -18,6 +18,9 @@ export function createApiAdapter(options: { defaultTimeoutMs?: number } = {}): P
       return checkApiConfig(config) as unknown as Record<string, unknown>;
     },
 
+    // A header cannot carry such a value, so create and change reject it as rotation does.
+    checkValueOnStore: true,
+
     checkValue(value, credential) {
       const header = headerThatCannotCarry(apiConfig(credential), value);
       if (header !== undefined) {
