@@ -75,6 +75,43 @@ for (const dialect of await testDialects()) {
       assert.deepEqual(stored!.details, details);
     });
 
+    it('stores awkward text exactly', async () => {
+      // Characters that array literals and VALUES lists quote or escape, in every text column.
+      const awkward = ['a"b', 'back\\slash', '{brace}', 'com,ma', 'NULL', '', ' spaced ', 'ünï€😀', "it's"];
+      await t.vault.audit.record(entry(12_000));
+      const recorded = await t.vault.audit.record(
+        ...awkward.map((text) => ({
+          credentialName: `awkward${text}`,
+          action: `action${text}`,
+          actor: `actor${text}`,
+          target: `target${text}`,
+          ipAddress: `ip${text}`,
+          success: text.length % 2 === 0,
+          errorMessage: `error${text}`,
+          details: { text, [text]: [text, null] },
+        })),
+      );
+      const rows = await t.vault.db.kysely
+        .selectFrom('aegis_audit_log')
+        .selectAll()
+        .where('seq', '>=', recorded[0]!.seq)
+        .orderBy('seq')
+        .execute();
+      assert.equal(rows.length, awkward.length);
+      for (const [index, text] of awkward.entries()) {
+        const row = rows[index]!;
+        assert.equal(row.credential_name, `awkward${text}`);
+        assert.equal(row.action, `action${text}`);
+        assert.equal(row.actor, `actor${text}`);
+        assert.equal(row.target, `target${text}`);
+        assert.equal(row.ip_address, `ip${text}`);
+        assert.equal(row.error_message, `error${text}`);
+        assert.equal(Boolean(row.success), text.length % 2 === 0);
+        assert.deepEqual(typeof row.details === 'string' ? JSON.parse(row.details) : row.details, { text, [text]: [text, null] });
+      }
+      assert.equal((await verifyAuditChain(t.vault.db.kysely, t.vault.keyring)).ok, true);
+    });
+
     it('audits every concurrent read', async () => {
       const created = await call(t.app, 'POST', '/credentials', {
         token: t.adminToken,
