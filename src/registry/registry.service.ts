@@ -206,10 +206,15 @@ export class RegistryService {
           providerConfig: patch.provider_config !== undefined ? this.checkProviderConfig(existing.provider, patch.provider_config) : existing.providerConfig,
           updatedAt: now,
         };
-        // Provider settings decide where AEGIS sends the value (a test URL, a file). Changing them on a
+        // Provider settings and the provider's credential id decide where AEGIS sends the value (a test
+        // URL, a file, the n8n credential that a rotation or rollback writes). Changing them on a
         // credential that stores a value therefore needs the scope that could read the value anyway.
-        if (patch.provider_config !== undefined && existing.encryptedValue !== null && !hasScope(caller.scopes, 'credentials:reveal')) {
-          throw new ForbiddenError(`Changing provider_config of "${name}" needs the credentials:reveal scope, because it decides where the value is sent.`);
+        const redirected = [
+          ...(patch.provider_config !== undefined ? ['provider_config'] : []),
+          ...(changed.providerCredentialId !== existing.providerCredentialId ? ['provider_credential_id'] : []),
+        ];
+        if (redirected.length > 0 && existing.encryptedValue !== null && !hasScope(caller.scopes, 'credentials:reveal')) {
+          throw new ForbiddenError(`Changing ${redirected.join(' and ')} of "${name}" needs the credentials:reveal scope, because the change decides where the value is sent.`);
         }
         if (!callerReaches(caller, changed)) {
           throw new ForbiddenError(`This token is limited to other names or tags and cannot give "${name}" these tags.`);
