@@ -53,5 +53,28 @@ for (const dialect of await testDialects()) {
       const back = await call(t.app, 'PATCH', '/credentials/slack%2Fbot', { token: revealer, body: { provider_credential_id: '7' } });
       assert.equal(back.status, 200, back.body);
     });
+
+    it('limited token cannot sync n8n', async () => {
+      // n8n renamed and retyped the credential, and lists one AEGIS does not have yet.
+      stub.credentials.get('7')!.name = 'Slack bot (renamed)';
+      stub.credentials.get('7')!.type = 'slackOAuth2Api';
+      stub.addCredential({ id: '9', name: 'New in n8n', type: 'httpHeaderAuth', data: {} });
+      const limited = await tokenWith(t, 'team-a', ['credentials:write', 'credentials:read'], { namePatterns: ['team-a/*'] });
+      const countCredentials = async () => (await t.vault.db.kysely.selectFrom('aegis_credentials').select('id').execute()).length;
+      const before = await countCredentials();
+
+      const synced = await call(t.app, 'POST', '/sync/n8n', { token: limited });
+
+      assert.equal(synced.status, 403, synced.body);
+      assert.equal(synced.json.code, 'forbidden');
+      assert.doesNotMatch(synced.body, /slack\/bot/);
+      const detail = (await call(t.app, 'GET', '/credentials/slack%2Fbot', { token: t.adminToken })).json.credential_details;
+      assert.equal(detail.credential_type, 'slackApi');
+      assert.equal(detail.metadata.n8n_name, undefined);
+      assert.equal(await countCredentials(), before);
+      const denied = await t.vault.db.kysely.selectFrom('aegis_audit_log').selectAll().where('action', '=', 'synced').where('actor', '=', 'team-a').executeTakeFirstOrThrow();
+      assert.equal(Boolean(denied.success), false);
+      assert.match(denied.error_message ?? '', /^forbidden: /);
+    });
   });
 }

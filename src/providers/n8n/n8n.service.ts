@@ -7,7 +7,7 @@ import { safeName } from '../../import/n8n-import.js';
 import { plainTextPattern } from '../../http/shared-schemas.js';
 import type { Clock } from '../../lib/clock.js';
 import { KeyedQueue } from '../../lib/keyed-queue.js';
-import { AegisError, ConflictError, NotFoundError } from '../../lib/errors.js';
+import { AegisError, ConflictError, ForbiddenError, NotFoundError } from '../../lib/errors.js';
 import { CREDENTIAL_NAME_PATTERN, CREDENTIAL_TYPE_MAX_LENGTH, CREDENTIAL_TYPE_PATTERN, isValidCredentialName, isValidCredentialType } from '../../lib/names.js';
 import { loadReachableCredential, runAudited } from '../../registry/credential-access.js';
 import type { Credential } from '../../registry/credential.types.js';
@@ -101,6 +101,13 @@ export class N8nService {
       'synced',
       '*',
       async () => {
+        // A sync changes and reports every n8n credential of the vault and registers new ones without
+        // tags, so a token limited to names or tags would reach credentials outside its limits.
+        if (caller.namePatterns.length > 0 || caller.tags.length > 0) {
+          throw new ForbiddenError(
+            'A sync registers, updates and reports every n8n credential of the vault, and this token is limited to names or tags. Use a token without name or tag limits.',
+          );
+        }
         const client = this.#requireClient();
         let listed: N8nCredentialSummary[];
         try {
