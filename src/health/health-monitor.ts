@@ -1,9 +1,9 @@
 import { markAudited } from '../audit/audited-errors.js';
 import { EnvelopeError, KeyUnavailableError } from '../crypto/keyring.js';
-import { AegisError, ForbiddenError, NotFoundError } from '../lib/errors.js';
+import { AegisError } from '../lib/errors.js';
 import type { Credential } from '../registry/credential.types.js';
-import { loadReachableCredential } from '../registry/credential-access.js';
-import { credentialFromRow } from '../registry/credentials.repository.js';
+import { loadReachableCredential, requireReachable } from '../registry/credential-access.js';
+import { credentialFromRow, findCredentialByName } from '../registry/credentials.repository.js';
 import { callerReaches, type Caller } from '../tokens/caller.js';
 import { healthDashboard, expiringCredentials, type DashboardPage, type Dashboard, type ExpiringList } from './dashboard.js';
 import { evaluateExpiry } from './expiry.js';
@@ -39,11 +39,9 @@ export class HealthMonitor {
   /** Tests one credential's current value at its provider and records the check. */
   async checkOne(caller: Caller, name: string): Promise<HealthCheckResult> {
     try {
-      const target = await this.#loadTarget(name);
-      if (!target) throw new NotFoundError(`Credential "${name}" not found. List credentials with GET /credentials.`, 'credential_not_found');
-      if (!callerReaches(caller, target.credential)) {
-        throw new ForbiddenError(`This token is limited to other names or tags and cannot reach credential "${name}".`);
-      }
+      const loaded = await this.#loadTarget(name);
+      requireReachable(caller, name, loaded?.credential);
+      const target = loaded!;
       const outcome = await this.#test(target);
       const [result] = await recordChecks(this.#deps, caller, [{ credential: target.credential, outcome, trigger: 'manual' }]);
       return result!;
@@ -202,9 +200,10 @@ export class HealthMonitor {
   }
 
   async #auditFailure(caller: Caller, action: string, name: string, error: unknown): Promise<void> {
-    const credential = await this.#deps.db.kysely.selectFrom('aegis_credentials').select('id').where('name', '=', name).executeTakeFirst().catch(() => undefined);
+    const credential = await findCredentialByName(this.#deps.db.kysely, name).catch(() => undefined);
     await this.#deps.audit.record({
-      credentialId: credential?.id ?? null,
+      // A limited token reads its own actor's entries, so the id of a credential it does not reach stays out.
+      credentialId: credential !== undefined && callerReaches(caller, credential) ? credential.id : null,
       credentialName: name,
       action,
       actor: caller.actor,

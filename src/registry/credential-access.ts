@@ -6,13 +6,22 @@ import { callerReaches, type Caller } from '../tokens/caller.js';
 import type { Credential } from './credential.types.js';
 import { findCredentialByName } from './credentials.repository.js';
 
-/** Loads a credential by name for a caller: 404 when it does not exist, 403 when the token's limits exclude it. */
+/** Loads a credential by name for a caller, with the errors of `requireReachable`. */
 export async function loadReachableCredential(db: Executor, caller: Caller, name: string): Promise<Credential> {
-  const credential = await findCredentialByName(db, name);
-  if (!credential) throw new NotFoundError(`Credential "${name}" not found. List credentials with GET /credentials.`, 'credential_not_found');
-  if (!callerReaches(caller, credential)) {
+  return requireReachable(caller, name, await findCredentialByName(db, name));
+}
+
+/**
+ * Returns the credential when it exists and the caller's token reaches it. A name the token's limits
+ * exclude is a 403 whether or not a credential has it, so a limited token cannot tell from the status
+ * which names exist. A missing name is a 404 only for a token that would reach it, judged as a
+ * credential without tags.
+ */
+export function requireReachable(caller: Caller, name: string, credential: Credential | undefined): Credential {
+  if (!callerReaches(caller, credential ?? { name, tags: [] })) {
     throw new ForbiddenError(`This token is limited to other names or tags and cannot reach credential "${name}".`);
   }
+  if (!credential) throw new NotFoundError(`Credential "${name}" not found. List credentials with GET /credentials.`, 'credential_not_found');
   return credential;
 }
 
@@ -36,7 +45,8 @@ export async function runAudited<T>(
     const failure = mapError(error);
     const credential = name === '*' ? undefined : await findCredentialByName(deps.db, name).catch(() => undefined);
     await deps.audit.record({
-      credentialId: credential?.id ?? null,
+      // A limited token reads its own actor's entries, so the id of a credential it does not reach stays out.
+      credentialId: credential !== undefined && callerReaches(caller, credential) ? credential.id : null,
       credentialName: name,
       action,
       actor: caller.actor,

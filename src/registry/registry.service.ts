@@ -13,7 +13,7 @@ import type { AdapterRegistry } from '../providers/adapter.js';
 import { AegisError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../lib/errors.js';
 import { callerReaches, type Caller } from '../tokens/caller.js';
 import { hasScope } from '../tokens/scopes.js';
-import { runAudited } from './credential-access.js';
+import { requireReachable, runAudited } from './credential-access.js';
 import {
   checkMetadata,
   checkProviderConfigDocument,
@@ -386,13 +386,8 @@ export class RegistryService {
     return this.#reachable(caller, name, await findCredentialByName(trx, name));
   }
 
-  /** Returns the credential when it exists and the caller's token reaches it: 404 or 403 otherwise. */
   #reachable(caller: Caller, name: string, credential: Credential | undefined): Credential {
-    if (!credential) throw new NotFoundError(`Credential "${name}" not found. List credentials with GET /credentials.`, 'credential_not_found');
-    if (!callerReaches(caller, credential)) {
-      throw new ForbiddenError(`This token is limited to other names or tags and cannot reach credential "${name}".`);
-    }
-    return credential;
+    return requireReachable(caller, name, credential);
   }
 
   async #writeVersion(

@@ -76,5 +76,42 @@ for (const dialect of await testDialects()) {
       assert.equal(Boolean(denied.success), false);
       assert.match(denied.error_message ?? '', /^forbidden: /);
     });
+
+    it('limited token cannot probe names', async () => {
+      const hidden = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body: { name: 'team-b/db', credential_type: 'apiKey', provider: 'api', tags: ['b'], value: 'team-b-value' } });
+      assert.equal(hidden.status, 201, hidden.body);
+      const byName = await tokenWith(t, 'prober-name', ['credentials:read', 'credentials:write', 'credentials:rotate', 'credentials:reveal', 'audit:read'], { namePatterns: ['team-a/*'] });
+      const byTag = await tokenWith(t, 'prober-tag', ['credentials:read', 'credentials:write', 'credentials:rotate', 'credentials:reveal', 'audit:read'], { tags: ['a'] });
+      const requests: Array<[method: 'GET' | 'POST' | 'PATCH' | 'DELETE', suffix: string, body?: unknown]> = [
+        ['GET', ''],
+        ['GET', '/versions'],
+        ['GET', '/value'],
+        ['GET', '/health-checks'],
+        ['POST', '/test'],
+        ['PATCH', '', { description: 'probe' }],
+        ['DELETE', ''],
+        ['POST', '/rotate', { trigger: 'manual', value: 'probe-value-1' }],
+        ['POST', '/rollback', {}],
+        ['POST', '/apply', { workflow_id: 'wf1', node_name: 'Node' }],
+      ];
+
+      for (const [actor, token] of [['prober-name', byName], ['prober-tag', byTag]] as const) {
+        for (const [method, suffix, body] of requests) {
+          const existing = await call(t.app, method, `/credentials/team-b%2Fdb${suffix}`, { token, ...(body !== undefined ? { body } : {}) });
+          const missing = await call(t.app, method, `/credentials/team-b%2Fnone${suffix}`, { token, ...(body !== undefined ? { body } : {}) });
+          assert.equal(existing.status, 403, `${actor} ${method} existing${suffix}: ${existing.body}`);
+          assert.equal(missing.status, existing.status, `${actor} ${method} missing${suffix}: ${missing.body}`);
+          assert.equal(missing.json.code, existing.json.code, `${actor} ${method}${suffix}`);
+        }
+        const entries = await t.vault.db.kysely.selectFrom('aegis_audit_log').select(['credential_name', 'credential_id']).where('actor', '=', actor).where('success', '=', false).execute();
+        assert.ok(entries.length >= requests.length, `${actor} failures are audited`);
+        assert.deepEqual(entries.filter((entry) => entry.credential_id !== null), [], `${actor} entries name no id of an unreached credential`);
+      }
+
+      // A token that would reach the name still learns that it is missing.
+      const missingOwn = await call(t.app, 'GET', '/credentials/team-a%2Fnone', { token: byName });
+      assert.equal(missingOwn.status, 404, missingOwn.body);
+      assert.equal(missingOwn.json.code, 'credential_not_found');
+    });
   });
 }
