@@ -86,5 +86,27 @@ for (const dialect of await testDialects()) {
       }
       assert.equal((await call(t.app, 'GET', '/credentials', { remoteAddress: address, token: reader })).status, 200);
     });
+
+    it('counts an IPv6 /64 together', async () => {
+      for (const address of ['2001:db8:7:7::1', '2001:db8:7:7::2', '2001:db8:7:7:ffff:1:2:3']) {
+        assert.equal((await call(t.app, 'GET', '/credentials', { remoteAddress: address })).status, 401, address);
+      }
+
+      const sameNetwork = await call(t.app, 'GET', '/credentials', { remoteAddress: '2001:0db8:0007:0007::4', token: reader });
+      assert.equal(sameNetwork.status, 429, sameNetwork.body);
+      assert.equal((await rateLimitRows('2001:0db8:0007:0007::4')).length, 1, 'the 429 is audited with the full address');
+      const otherNetwork = await call(t.app, 'GET', '/credentials', { remoteAddress: '2001:db8:7:8::1', token: reader });
+      assert.equal(otherNetwork.status, 200, otherNetwork.body);
+    });
+
+    it('counts IPv4-mapped addresses as IPv4', async () => {
+      const address = '203.0.113.50';
+      assert.equal((await call(t.app, 'GET', '/credentials', { remoteAddress: address })).status, 401);
+      assert.equal((await call(t.app, 'GET', '/credentials', { remoteAddress: `::ffff:${address}` })).status, 401);
+      assert.equal((await call(t.app, 'GET', '/credentials', { remoteAddress: address })).status, 401);
+
+      const blocked = await call(t.app, 'GET', '/credentials', { remoteAddress: `::ffff:${address}`, token: reader });
+      assert.equal(blocked.status, 429, blocked.body);
+    });
   });
 }
