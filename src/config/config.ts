@@ -111,7 +111,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
 /** Reads the configuration like `loadConfig` and also returns the configuration file it read, if any. */
 export function loadConfigAndFile(env: Env = process.env, cwd: string = process.cwd()): { config: Config; file: ConfigFile | undefined } {
   const fileName = emptyToUndefined(env.AEGIS_CONFIG);
-  if (fileName === undefined) return { config: readSettings(env, cwd), file: undefined };
+  // An empty variable counts as unset with or without a file, so `AEGIS_DATA_DIR=` in an environment
+  // file means the default ./data, not the working folder.
+  if (fileName === undefined) return { config: readSettings(withoutEmptyValues(env), cwd), file: undefined };
 
   const file = readConfigFile(path.resolve(cwd, fileName));
   const { settings, fromFile } = mergeWithEnvironment(file, env);
@@ -453,6 +455,10 @@ function readSchemaName(env: Env): string | undefined {
     throw new StartupError(`AEGIS_DATABASE_SCHEMA must be a lower-case PostgreSQL identifier, got "${schema}".`);
   }
   return schema;
+}
+
+function withoutEmptyValues(env: Env): Env {
+  return Object.fromEntries(Object.entries(env).filter(([, value]) => emptyToUndefined(value) !== undefined));
 }
 
 function emptyToUndefined(value: string | undefined): string | undefined {

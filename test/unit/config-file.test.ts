@@ -251,6 +251,16 @@ describe('configuration precedence', () => {
     assert.equal(loadConfig({ AEGIS_CONFIG: file, AEGIS_PORT: '' }, root).port, 9000);
   });
 
+  it('empty variable without a file means the default', () => {
+    const config = loadConfig({ AEGIS_HOST: '', AEGIS_DATA_DIR: ' ', AEGIS_SQLITE_PATH: '', AEGIS_ENV_ALLOWED_DIRS: '', AEGIS_LOG_LEVEL: '' }, '/srv/aegis');
+    assert.equal(config.host, '127.0.0.1');
+    assert.equal(config.dataDir, '/srv/aegis/data');
+    assert.equal(config.sqlitePath, '/srv/aegis/data/aegis.db');
+    assert.deepEqual(config.envAllowedDirs, ['/srv/aegis']);
+    assert.equal(config.logLevel, 'info');
+    assert.equal(config.logLevelSet, false);
+  });
+
   it('environment key source replaces the file one', () => {
     const file = writeConfig('keys:\n  master_key_file: /etc/aegis/master.key\n');
     const passphrase = 'an environment passphrase 123';
