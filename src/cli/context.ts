@@ -3,7 +3,7 @@ import os from 'node:os';
 import { InvalidArgumentError } from 'commander';
 import pino from 'pino';
 import { loadConfig, type Config } from '../config/config.js';
-import { isDatabaseUnavailable, isSqliteLockTimeout } from '../db/database-errors.js';
+import { isConnectionRejected, isDatabaseUnavailable, isSqliteLockTimeout } from '../db/database-errors.js';
 import { AegisError, StartupError } from '../lib/errors.js';
 import { createLogger } from '../lib/logger.js';
 import { TAG_PATTERN } from '../lib/names.js';
@@ -70,6 +70,12 @@ export function reportFailure(error: unknown): void {
     process.exitCode = 1;
   } else if (isSqliteLockTimeout(error)) {
     process.stderr.write('aegis: the SQLite database file stayed locked by another process (a long backup, prune or key rotation) past the busy timeout. Run the command again once that has finished.\n');
+    process.exitCode = 1;
+  } else if (isConnectionRejected(error)) {
+    // PostgreSQL's message names the database or role, never the password.
+    process.stderr.write(
+      `aegis: PostgreSQL rejected the connection (${(error as Error).message}). Correct the database name, user or password in DATABASE_URL, or create the database, then run the command again; \`aegis doctor\` checks the connection.\n`,
+    );
     process.exitCode = 1;
   } else if (isDatabaseUnavailable(error)) {
     // Node's error for a refused connection to several addresses has an empty message and a code.

@@ -137,7 +137,7 @@ function readSettings(env: Env, cwd: string): Config {
     shutdownTimeoutSeconds: readInteger(env, 'AEGIS_SHUTDOWN_TIMEOUT_SECONDS', 30, 1, 3600),
     dataDir,
     configFile: emptyToUndefined(env.AEGIS_CONFIG) === undefined ? undefined : path.resolve(cwd, env.AEGIS_CONFIG!),
-    databaseUrl: emptyToUndefined(env.DATABASE_URL),
+    databaseUrl: readDatabaseUrl(env),
     databaseSchema: readSchemaName(env),
     databasePoolMax: readInteger(env, 'AEGIS_DATABASE_POOL_MAX', 10, 1, 1000),
     databaseTimeouts: {
@@ -311,6 +311,28 @@ function readOnOff(env: Env, name: string, fallback: boolean): boolean {
   if (raw === 'on') return true;
   if (raw === 'off') return false;
   throw new StartupError(`${name} must be "on" or "off", got "${raw}".`);
+}
+
+/**
+ * Reads DATABASE_URL: a postgres:// or postgresql:// URL, or node-postgres's socket: URL or socket path.
+ * node-postgres (pg-connection-string 2) reads other text relative to postgres://base, so a typo would end
+ * in a DNS lookup of the host "base". The message quotes nothing of the value, which may hold a password.
+ */
+function readDatabaseUrl(env: Env): string | undefined {
+  const raw = emptyToUndefined(env.DATABASE_URL);
+  if (raw === undefined || raw.startsWith('/')) return raw;
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(raw).protocol;
+  } catch {
+    protocol = undefined;
+  }
+  if (protocol !== 'postgres:' && protocol !== 'postgresql:' && protocol !== 'socket:') {
+    throw new StartupError(
+      'DATABASE_URL must be a PostgreSQL URL such as postgres://aegis@db.internal:5432/aegis, with a numeric port and special characters in the password percent-encoded; the value is not one.',
+    );
+  }
+  return raw;
 }
 
 function readTimezone(env: Env, name: string, fallback: string): string {

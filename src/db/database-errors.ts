@@ -24,6 +24,19 @@ export function isUniqueViolation(error: unknown): boolean {
 }
 
 /**
+ * SQLSTATE codes with which PostgreSQL rejects a new connection because of what DATABASE_URL names:
+ * 3D000 (the database does not exist), 28000 (no such role, or pg_hba.conf rejects it) and 28P01 (a
+ * wrong password). Trying again does not help, unlike the codes above.
+ */
+const rejectedConnectionCodes = new Set(['3D000', '28000', '28P01']);
+
+/** Tells whether PostgreSQL rejected a connection because of its database name, role or password. */
+export function isConnectionRejected(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && rejectedConnectionCodes.has(code);
+}
+
+/**
  * Messages of errors without a code that node-postgres (pg 8, pg-pool 3) and Kysely raise when a
  * connection cannot be opened or has been lost. Kysely throws the rollback's error in place of the
  * original one when the connection died inside a transaction, and that error is one of these.

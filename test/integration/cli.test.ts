@@ -126,6 +126,24 @@ describe('aegis help', () => {
     }
   });
 
+  it('names a rejected database without a stack trace', async (t) => {
+    if (!(await testDialects()).includes('postgres')) {
+      t.skip('PostgreSQL is not reachable');
+      return;
+    }
+    const url = new URL(testPostgresUrl);
+    url.pathname = `/aegis_missing_${crypto.randomBytes(4).toString('hex')}`;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-rejected-'));
+    try {
+      const result = await runCli(['migrate'], { AEGIS_DATA_DIR: dir, DATABASE_URL: url.href, AEGIS_MASTER_KEY: crypto.randomBytes(32).toString('base64') });
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, new RegExp(`^aegis: PostgreSQL rejected the connection \\(database "${url.pathname.slice(1)}" does not exist\\)\\. Correct the database name`));
+      assert.doesNotMatch(result.stderr, /\n\s+at /);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('creates no vault outside init and migrate', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-typo-'));
     try {

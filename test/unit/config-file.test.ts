@@ -313,6 +313,17 @@ describe('configuration file errors', () => {
     assert.ok(!error.message.includes(webhookSecret), 'the message shows the webhook secret');
   });
 
+  it('database URL must be PostgreSQL', () => {
+    for (const value of ['postgres://aegis:SECRETPW@127.0.0.1:notaport/aegis', 'SECRETPW', 'mysql://aegis:SECRETPW@127.0.0.1/aegis']) {
+      const message = startupError({ DATABASE_URL: value }).message;
+      assert.match(message, /^DATABASE_URL must be a PostgreSQL URL/, value);
+      assert.ok(!message.includes('SECRETPW'), message);
+    }
+    for (const value of ['postgres://aegis:p%40ss@db.internal:5432/aegis', 'postgresql://db.internal/aegis', 'socket:/var/run/postgresql?db=aegis', '/var/run/postgresql aegis']) {
+      assert.equal(loadConfig({ DATABASE_URL: value }, root).databaseUrl, value);
+    }
+  });
+
   it('sink URLs keep tokens out of messages', () => {
     const file = writeConfig(`sinks:\n  webhooks:\n    - url: htps://hooks.internal/hook/SECRETPATHTOKEN\n      secret: ${webhookSecret}\n`);
     const message = startupError({ AEGIS_CONFIG: file }).message;
