@@ -122,6 +122,12 @@ for (const dialect of await testDialects()) {
       assert.equal(admin.status, 200, admin.body);
     });
 
+    it('HEAD is not allowed', async () => {
+      const response = await call(t.app, 'HEAD', '/metrics', { token: metricsToken });
+      assert.equal(response.status, 405);
+      assert.equal(response.headers.allow, 'GET');
+    });
+
     it('metrics move with requests, rotations, checks and alerts', async () => {
       const before = await scrape();
 
