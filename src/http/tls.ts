@@ -64,6 +64,27 @@ export function describeCertificate(cert: Buffer): { subject: string; validTo: s
 }
 
 /**
+ * Returns why clients would reject the first certificate of a PEM chain at `now` (it has expired or is
+ * not valid yet), or undefined while it is valid. AEGIS still serves such a pair, so the operator can
+ * replace it and send SIGHUP without a restart.
+ */
+export function certificateValidityProblem(cert: Buffer, now: Date): string | undefined {
+  const parsed = new crypto.X509Certificate(cert);
+  const validFrom = new Date(parsed.validFrom);
+  const validTo = new Date(parsed.validTo);
+  if (now.getTime() > validTo.getTime()) return `the certificate expired on ${validTo.toISOString()}`;
+  if (now.getTime() < validFrom.getTime()) return `the certificate is not valid before ${validFrom.toISOString()}`;
+  return undefined;
+}
+
+/** Logs a warning when the certificate just loaded has expired or is not valid yet. */
+export function warnAboutCertificateValidity(cert: Buffer, certFile: string, log: Logger, now: Date = new Date()): void {
+  const problem = certificateValidityProblem(cert, now);
+  if (problem === undefined) return;
+  log.warn({ certFile, problem }, 'clients will reject the TLS certificate; replace the files and send SIGHUP, and check the local clock');
+}
+
+/**
  * Re-reads the certificate and key and swaps them into the running server. Open connections keep
  * the context of their handshake, and new handshakes get the new pair. A pair that cannot be read or
  * does not match is logged and the server keeps the previous one.
@@ -78,6 +99,7 @@ export function reloadTlsPair(server: tls.Server, files: TlsFiles, log: Logger):
   }
   server.setSecureContext({ cert: pair.cert, key: pair.key });
   log.info({ certFile: files.certFile, certificate: describeCertificate(pair.cert) }, 'reloaded the TLS certificate');
+  warnAboutCertificateValidity(pair.cert, files.certFile, log);
   return true;
 }
 

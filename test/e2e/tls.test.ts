@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { checkListenAddress, isLoopbackHost } from '../../src/http/tls.js';
+import { certificateValidityProblem, checkListenAddress, isLoopbackHost } from '../../src/http/tls.js';
 import { runCli } from '../helpers/cli.js';
 import { startServer, stopServer, type ServerProcess } from '../helpers/server-process.js';
 
@@ -128,6 +128,22 @@ describe('listen address rule', () => {
 });
 
 const haveOpenssl = await opensslAvailable();
+
+describe('certificate validity', { skip: haveOpenssl ? false : 'openssl is not on PATH' }, () => {
+  it('names an expired or future certificate', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-tls-validity-'));
+    try {
+      // generateCertificate issues certificates valid from now for two days.
+      const { cert } = await generateCertificate(dir, 'validity');
+      const day = 86_400_000;
+      assert.equal(certificateValidityProblem(cert, new Date()), undefined);
+      assert.match(certificateValidityProblem(cert, new Date(Date.now() + 3 * day)) ?? '', /^the certificate expired on \d{4}-/);
+      assert.match(certificateValidityProblem(cert, new Date(Date.now() - day)) ?? '', /^the certificate is not valid before \d{4}-/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('aegis serve over HTTPS', { skip: haveOpenssl ? false : 'openssl is not on PATH' }, () => {
   let dir: string;

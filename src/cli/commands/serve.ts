@@ -4,7 +4,7 @@ import pino from 'pino';
 import { loadConfig } from '../../config/config.js';
 import { buildApp } from '../../http/app.js';
 import { createShutdown } from '../../http/shutdown.js';
-import { checkListenAddress, describeCertificate, loadTlsPairAtStartup, reloadTlsPair } from '../../http/tls.js';
+import { checkListenAddress, describeCertificate, loadTlsPairAtStartup, reloadTlsPair, warnAboutCertificateValidity } from '../../http/tls.js';
 import { createLogger } from '../../lib/logger.js';
 import { openVault } from '../../vault.js';
 import { parseInteger } from '../context.js';
@@ -57,6 +57,7 @@ export function registerServeCommand(program: Command): void {
         },
         'AEGIS is serving',
       );
+      if (tlsPair && config.tls) warnAboutCertificateValidity(tlsPair.cert, config.tls.certFile, log);
       if (config.schedulerEnabled) vault.scheduler.start();
       else log.info('the scheduler is off (AEGIS_SCHEDULER=off); this process runs no scheduled jobs');
       if (adminToken) {
