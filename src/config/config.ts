@@ -9,8 +9,8 @@ import { FILE_KEYS } from './config-keys.js';
 /** The source of the master keys. Exactly one is used; docs/configuration.md lists them. */
 export type KeySource =
   | { kind: 'file'; path: string; generated: boolean }
-  | { kind: 'env'; variable: string; value: string }
-  | { kind: 'passphrase'; variable: string; value: string };
+  | { kind: 'env'; variable: string; value: string; fileKey?: string }
+  | { kind: 'passphrase'; variable: string; value: string; fileKey?: string };
 
 export interface Config {
   host: string;
@@ -118,7 +118,11 @@ export function loadConfigAndFile(env: Env = process.env, cwd: string = process.
   const file = readConfigFile(path.resolve(cwd, fileName));
   const { settings, fromFile } = mergeWithEnvironment(file, env);
   try {
-    return { config: readSettings(settings, cwd), file };
+    const config = readSettings(settings, cwd);
+    const source = config.keySource;
+    // Messages about the key then name the file key instead of a variable the operator never set.
+    if (source.kind !== 'file' && fromFile[source.variable] !== undefined) source.fileKey = `${fromFile[source.variable]} in ${file.path}`;
+    return { config, file };
   } catch (error) {
     if (error instanceof StartupError) throw nameFileKeys(error, file.path, fromFile);
     throw error;

@@ -15,9 +15,9 @@ export function describeKeySource(source: KeySource): string {
     case 'file':
       return `key file ${source.path}`;
     case 'env':
-      return `environment variable ${source.variable}`;
+      return source.fileKey === undefined ? `environment variable ${source.variable}` : `master key ${source.fileKey}`;
     case 'passphrase':
-      return `passphrase in ${source.variable}`;
+      return source.fileKey === undefined ? `passphrase in ${source.variable}` : `passphrase ${source.fileKey}`;
   }
 }
 

@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import { FILE_KEYS } from '../../src/config/config-keys.js';
 import { loadConfig, loadConfigAndFile, type Config } from '../../src/config/config.js';
 import { StartupError } from '../../src/lib/errors.js';
+import { describeKeySource } from '../../src/crypto/key-sources.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-config-file-'));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -199,11 +200,23 @@ describe('configuration file', () => {
 
   it('reads master_key and passphrase', () => {
     const key = Buffer.alloc(32, 7).toString('base64');
-    const keyConfig = loadConfig({ AEGIS_CONFIG: writeConfig(`keys:\n  master_key: [${key}, ${key}]\n`) }, root);
-    assert.deepEqual(keyConfig.keySource, { kind: 'env', variable: 'AEGIS_MASTER_KEY', value: `${key},${key}` });
+    const keyFile = writeConfig(`keys:\n  master_key: [${key}, ${key}]\n`);
+    const keyConfig = loadConfig({ AEGIS_CONFIG: keyFile }, root);
+    assert.deepEqual(keyConfig.keySource, { kind: 'env', variable: 'AEGIS_MASTER_KEY', value: `${key},${key}`, fileKey: `keys.master_key in ${keyFile}` });
+    assert.equal(describeKeySource(keyConfig.keySource), `master key keys.master_key in ${keyFile}`);
 
-    const passphraseConfig = loadConfig({ AEGIS_CONFIG: writeConfig('keys:\n  passphrase: "correct horse battery staple"\n') }, root);
-    assert.deepEqual(passphraseConfig.keySource, { kind: 'passphrase', variable: 'AEGIS_MASTER_PASSPHRASE', value: 'correct horse battery staple' });
+    const passphraseFile = writeConfig('keys:\n  passphrase: "correct horse battery staple"\n');
+    const passphraseConfig = loadConfig({ AEGIS_CONFIG: passphraseFile }, root);
+    assert.deepEqual(passphraseConfig.keySource, {
+      kind: 'passphrase',
+      variable: 'AEGIS_MASTER_PASSPHRASE',
+      value: 'correct horse battery staple',
+      fileKey: `keys.passphrase in ${passphraseFile}`,
+    });
+    assert.equal(describeKeySource(passphraseConfig.keySource), `passphrase keys.passphrase in ${passphraseFile}`);
+
+    const fromEnvironment = loadConfig({ AEGIS_CONFIG: keyFile, AEGIS_MASTER_KEY: key }, root);
+    assert.equal(describeKeySource(fromEnvironment.keySource), 'environment variable AEGIS_MASTER_KEY');
   });
 
   it('lists the secret keys it read', () => {
