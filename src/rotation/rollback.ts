@@ -1,10 +1,10 @@
 import type { AuditLog } from '../audit/audit.service.js';
 import { AegisError, ConflictError, NotFoundError } from '../lib/errors.js';
-import { acquireLease, stillHolds } from '../leases/leases.repository.js';
+import { acquireLease, stillHolds, type Lease } from '../leases/leases.repository.js';
 import { scrubSecrets } from '../lib/redact.js';
 import { loadReachableCredential, runAudited } from '../registry/credential-access.js';
 import { findCredentialForChange } from '../registry/credentials.repository.js';
-import type { CredentialVersion } from '../registry/credential.types.js';
+import type { CredentialStatus, CredentialVersion } from '../registry/credential.types.js';
 import { listVersions, makeCurrent } from '../registry/versions.repository.js';
 import type { Caller } from '../tokens/caller.js';
 import { insertRotation, markRolledBack } from './history.repository.js';
@@ -33,6 +33,9 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
 
     const lease = await acquireLease(deps.db, rotationLeaseName(found.id), deps.owner, deps.leaseTtlMs, deps.clock.now());
     if (!lease) throw new ConflictError('rotation_in_progress', `A rotation or rollback of "${name}" is in progress. Retry the rollback once it has finished.`);
+    let committed = false;
+    // The status before the rollback marked the credential `rotating`, put back unless it commits.
+    let statusBefore: CredentialStatus | undefined;
     try {
       // Read under the row lock, once the lease is held: a change that started before the lease was
       // taken has committed by then, and no other change starts until the lease is released.
@@ -60,6 +63,10 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
       // on a write (n8n without PATCH) hands back a new one, and the old versions' ids no longer exist.
       let liveProviderId = credential.providerCredentialId;
       if (adapter.setValue && targetValue !== null) {
+        // Written before the provider changes, so a process killed before the commit leaves the
+        // credential `rotating`, and recovery puts the current version's value back at the provider.
+        await setStatusUnderLease(deps, lease, credential.id, 'rotating');
+        statusBefore = credential.status;
         try {
           const move = await adapter.setValue(credential, targetValue, currentValue);
           if (move) liveProviderId = move.providerCredentialId;
@@ -69,7 +76,6 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
       }
       // Whatever stops the rollback after the provider moved the credential to a new id (a failed
       // test, a test that throws, a lost lease), the old id is gone there, so the new one is recorded.
-      let committed = false;
       try {
         if (adapter.test) {
           const test = await adapter.test({ ...credential, providerCredentialId: liveProviderId }, targetValue);
@@ -141,6 +147,11 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
       deps.log.info({ credentialId: credential.id, name, fromVersion: current.version, toVersion: target.version }, 'credential rolled back');
       return { fromVersion: current.version, toVersion: target.version };
     } finally {
+      if (statusBefore !== undefined && !committed) {
+        await setStatusUnderLease(deps, lease, found.id, statusBefore).catch((error: unknown) => {
+          deps.log.error({ credentialId: found.id, error: (error as Error).message }, 'resetting the status after a failed rollback failed, so the next recovery resets it');
+        });
+      }
       await releaseRotationLease(deps, lease);
     }
   });
@@ -162,6 +173,17 @@ async function recordProviderId(deps: RotationDeps, credentialId: string, versio
       .execute();
   });
   deps.log.info({ credentialId, to: providerCredentialId }, 'the provider replaced the credential under a new id during a failed rollback');
+}
+
+/**
+ * Sets the credential's status while `lease` is still held. A holder that lost the lease leaves the
+ * status to the process that took the lease over.
+ */
+async function setStatusUnderLease(deps: RotationDeps, lease: Lease, credentialId: string, status: CredentialStatus): Promise<void> {
+  await deps.db.kysely.transaction().execute(async (trx) => {
+    if (!(await stillHolds(trx, deps.db.dialect, lease))) return;
+    await trx.updateTable('aegis_credentials').set({ status }).where('id', '=', credentialId).execute();
+  });
 }
 
 function pickTarget(name: string, versions: CredentialVersion[], current: CredentialVersion, requested: number | undefined): CredentialVersion {
