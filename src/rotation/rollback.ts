@@ -4,7 +4,8 @@ import { acquireLease, stillHolds, type Lease } from '../leases/leases.repositor
 import { scrubSecrets } from '../lib/redact.js';
 import { loadReachableCredential, runAudited } from '../registry/credential-access.js';
 import { findCredentialForChange } from '../registry/credentials.repository.js';
-import type { CredentialStatus, CredentialVersion } from '../registry/credential.types.js';
+import type { Credential, CredentialStatus, CredentialVersion } from '../registry/credential.types.js';
+import { effectOf, type ProviderEffect } from '../providers/adapter.js';
 import { listVersions, makeCurrent } from '../registry/versions.repository.js';
 import type { Caller } from '../tokens/caller.js';
 import { insertRotation, markRolledBack } from './history.repository.js';
@@ -71,7 +72,8 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
           const move = await adapter.setValue(credential, targetValue, currentValue);
           if (move) liveProviderId = move.providerCredentialId;
         } catch (error) {
-          throw new AegisError(502, 'rollback_failed', `Rollback of "${name}" failed at the provider: ${scrubSecrets((error as Error).message, secrets)}. Version ${current.version} is still current.`);
+          const restored = await restoreAfterFailedWrite(deps, credential, current.version, effectOf(error), currentValue, targetValue, secrets);
+          throw new AegisError(502, 'rollback_failed', `Rollback of "${name}" failed at the provider: ${scrubSecrets((error as Error).message, secrets)}. Version ${current.version} is still current${restored}.`);
         }
       }
       // Whatever stops the rollback after the provider moved the credential to a new id (a failed
@@ -173,6 +175,33 @@ async function recordProviderId(deps: RotationDeps, credentialId: string, versio
       .execute();
   });
   deps.log.info({ credentialId, to: providerCredentialId }, 'the provider replaced the credential under a new id during a failed rollback');
+}
+
+/**
+ * Puts the current value back at the provider after a failed write of the rollback's target, unless the
+ * adapter reports that nothing was written, or that the write was left part-changed (an n8n replace),
+ * which another write would change further. A write that failed after the change (a reload command that
+ * exits non-zero, a timeout) may have landed. Returns the clause the error message ends with.
+ */
+async function restoreAfterFailedWrite(
+  deps: RotationDeps,
+  credential: Credential,
+  currentVersion: number,
+  effect: ProviderEffect | undefined,
+  currentValue: string | null,
+  targetValue: string,
+  secrets: string[],
+): Promise<string> {
+  if (effect === 'unchanged' || effect === 'left_changed' || currentValue === null) return '';
+  try {
+    const move = await deps.adapters[credential.provider].setValue!(credential, currentValue, targetValue);
+    if (move) await recordProviderId(deps, credential.id, currentVersion, move.providerCredentialId);
+    return `, and its value was put back at the provider`;
+  } catch (error) {
+    const message = scrubSecrets((error as Error).message, secrets);
+    deps.log.error({ credentialId: credential.id, error: message }, 'restoring the current value after a failed rollback write failed');
+    return ` in AEGIS, but putting its value back at the provider failed too (${message}): check the provider`;
+  }
 }
 
 /**

@@ -95,5 +95,55 @@ for (const dialect of await testDialects()) {
         fs.rmSync(dir, { recursive: true, force: true });
       }
     });
+
+    it('restores value after failed reload', async () => {
+      const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-rollback-crash-')));
+      const schema = `aegis_rollback_crash_${crypto.randomBytes(6).toString('hex')}`;
+      const file = path.join(dir, 'service.env');
+      const env: Record<string, string> = {
+        AEGIS_DATA_DIR: path.join(dir, 'data'),
+        AEGIS_ENV_ALLOWED_DIRS: dir,
+        ...(dialect === 'postgres' ? { DATABASE_URL: testPostgresUrl, AEGIS_DATABASE_SCHEMA: schema } : {}),
+      };
+      fs.writeFileSync(file, 'API_KEY=initial-value\n');
+      const servers: ServerProcess[] = [];
+      try {
+        const first = await startServer({ env, expectToken: true });
+        servers.push(first);
+        const token = first.adminToken!;
+        const created = await request(first, token, 'POST', '/credentials', {
+          name: 'service',
+          credential_type: 'apiKey',
+          provider: 'env',
+          provider_config: { file, variable: 'API_KEY' },
+          value: 'initial-value',
+        });
+        assert.equal(created.status, 201, created.text);
+        const rotated = await request(first, token, 'POST', '/credentials/service/rotate', {});
+        assert.equal(rotated.status, 200, rotated.text);
+        await stopServer(first);
+        const rotatedValue = fileValue(file);
+
+        // The reload command fails while the file contains the rollback's target value, and passes once the
+        // current value is back.
+        const reloadCommand = `if grep -q '^API_KEY=initial-value$' '${file}'; then exit 3; fi`;
+        const failing = await startServer({ env: { ...env, AEGIS_ENV_RELOAD_COMMANDS: JSON.stringify({ [file]: reloadCommand }) } });
+        servers.push(failing);
+        const rolledBack = await request(failing, token, 'POST', '/credentials/service/rollback', {});
+        assert.equal(rolledBack.status, 502, rolledBack.text);
+        assert.match(rolledBack.json.detail, /its value was put back at the provider/);
+        assert.equal(fileValue(file), rotatedValue);
+        const credential = await request(failing, token, 'GET', '/credentials/service');
+        assert.equal(credential.status, 200, credential.text);
+        assert.equal(credential.json.credential_details.status, 'active');
+      } finally {
+        for (const server of servers) {
+          if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
+          await waitForExit(server, 10_000);
+        }
+        if (dialect === 'postgres') await dropSchema(schema);
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
   });
 }
