@@ -231,10 +231,13 @@ export class AuditLog {
 /**
  * Writes a call's inputs as a JSON array. The text is what the database stores and what the chain hash
  * covers (Dates and other objects in their JSON form), and it keeps a caller's later changes out of the
- * queued entry. PostgreSQL text and jsonb reject NUL characters, so they become U+FFFD here.
+ * queued entry. NUL characters and unpaired surrogates become U+FFFD here: PostgreSQL text and jsonb
+ * reject both, and SQLite would store a surrogate as bytes that read back as other characters, so the
+ * stored entry would no longer match its hash.
  */
 function inputsJson(inputs: ReadonlyArray<AuditEntryInput>): string {
-  // An escaped NUL is `\u0000` after an even number of backslashes. After an odd number, the text is
+  // JSON.stringify escapes NUL as `\u0000` and an unpaired surrogate as `\udXXX`, and writes a paired
+  // one as is. An escape counts after an even number of backslashes. After an odd number, the text is
   // a literal backslash followed by "u0000", which stays.
-  return JSON.stringify(inputs).replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
+  return JSON.stringify(inputs).replace(/(?<!\\)((?:\\\\)*)\\u(?:0000|d[89a-f][0-9a-f]{2})/g, '$1\\ufffd');
 }

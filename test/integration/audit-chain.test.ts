@@ -462,5 +462,31 @@ for (const dialect of await testDialects()) {
       assert.match(report.stdout, /\\u001b\[31mEVIL\\u000afake/);
       assert.match(report.stdout, /ARIA\\u009b/);
     });
+
+    it('unpaired surrogate keeps chain valid', async () => {
+      // The rejected field name reaches the entry's error message, which stores the surrogate as U+FFFD.
+      const rejected = await call(t.app, 'POST', '/credentials', {
+        token: t.adminToken,
+        rawBody: '{"name": "team/new", "credential_type": "x", "\\ud800": 1}',
+      });
+      assert.equal(rejected.status, 400, rejected.body);
+      const entry = await lastEntry();
+      assert.equal(entry.success, dialect === 'sqlite' ? 0 : false);
+      assert.equal(entry.error_message, 'invalid_input: \ufffd: is not a known field');
+
+      const verified = await call(t.app, 'GET', '/audit/verify', { token: t.adminToken });
+      assert.equal(verified.status, 200, verified.body);
+      assert.equal(verified.json.ok, true, verified.body);
+    });
+
+    it('unpaired surrogate in details keeps chain valid', async () => {
+      await t.vault.audit.record({ credentialName: 'team/x', action: 'read', actor: 'ARIA', success: true, details: { note: 'a\udc00b', ['k\ud800']: 1 } });
+      const entry = await lastEntry();
+      assert.deepEqual(entry.details, { note: 'a\ufffdb', ['k\ufffd']: 1 });
+
+      const verified = await call(t.app, 'GET', '/audit/verify', { token: t.adminToken });
+      assert.equal(verified.status, 200, verified.body);
+      assert.equal(verified.json.ok, true, verified.body);
+    });
   });
 }
