@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { requireCaller } from '../http/auth.js';
-import { errorResponses, multilineTextPattern } from '../http/shared-schemas.js';
+import { errorResponses, multilineTextPattern, plainTextPattern } from '../http/shared-schemas.js';
 import { CREDENTIAL_NAME_PATTERN, TAG_PATTERN } from '../lib/names.js';
 import { credentialView } from '../registry/credential-view.js';
 import { credentialView as credentialViewSchema } from '../registry/credentials.schemas.js';
@@ -106,7 +106,7 @@ export function registerTemplateRoutes(app: FastifyInstance, templates: Template
           additionalProperties: false,
           required: ['template_name', 'values'],
           properties: {
-            template_name: { type: 'string', minLength: 1, maxLength: 64 },
+            template_name: { type: 'string', minLength: 1, maxLength: 64, pattern: plainTextPattern },
             values: { type: 'object', additionalProperties: true },
             name: { type: 'string', pattern: CREDENTIAL_NAME_PATTERN, minLength: 1, maxLength: 128 },
             tags: { type: 'array', maxItems: 32, uniqueItems: true, items: { type: 'string', pattern: TAG_PATTERN } },

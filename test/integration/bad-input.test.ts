@@ -278,6 +278,21 @@ function corpus(dir: string): BadInput[] {
   token('name pattern with space', { actor: 'x', scopes: ['admin'], name_patterns: ['a b'] }, 'name_patterns');
   token('Unicode tag', { actor: 'x', scopes: ['admin'], tags: ['é'] }, 'tags');
 
+  // POST /import/template
+  const importTemplate = (title: string, body: unknown) =>
+    cases.push({ title: `import ${title}`, method: 'POST', url: '/import/template', body, field: 'template_name', status: 400 });
+  importTemplate('template_name with escape', { template_name: '\u001b[31mopenai', values: {} });
+  importTemplate('template_name with NUL', { template_name: 'open\u0000ai', values: {} });
+  importTemplate('template_name with line break', { template_name: 'openai\nfake', values: {} });
+  cases.push({
+    title: 'import template_name with surrogate',
+    method: 'POST',
+    url: '/import/template',
+    rawBody: '{"template_name": "\\ud800", "values": {}}',
+    field: 'template_name',
+    status: 400,
+  });
+
   // GET /audit/log
   const audit = (title: string, query: string, field: string) =>
     cases.push({ title: `audit ${title}`, method: 'GET', url: `/audit/log?${query}`, field, status: 400 });
