@@ -166,7 +166,8 @@ export class RegistryService {
             details: { provider, credential_type: credential.credentialType, version: 1, has_value: input.value !== undefined },
           }),
         );
-        return { ...credential, encryptedValue: version.encryptedValue, encryptionKeyId: version.encryptionKeyId };
+        // The stored status starts as active, while an expiry date already past or near makes it expired or expiring.
+        return withStatus({ ...credential, encryptedValue: version.encryptedValue, encryptionKeyId: version.encryptionKeyId }, this.#deps.clock.now());
       }).then((created) => {
         this.#deps.log.info({ credentialId: created.id, name: created.name, provider, actor: caller.actor }, 'credential created');
         return created;

@@ -66,4 +66,33 @@ for (const dialect of await testDialects()) {
       }
     });
   });
+
+  describe(`status of a new credential on ${dialect}`, () => {
+    let t: TestVault;
+    before(async () => {
+      t = await openTestVault(dialect);
+    });
+    after(async () => destroyTestVault(t));
+
+    it('create returns status as of now', async () => {
+      const now = t.clock.now().getTime();
+      const created = [
+        { name: 'new-expired', expiresInHours: -1, expected: 'expired' },
+        { name: 'new-expiring', expiresInHours: 24, expected: 'expiring' },
+        { name: 'new-active', expiresInHours: 500, expected: 'active' },
+      ];
+      for (const entry of created) {
+        const expiresAt = new Date(now + entry.expiresInHours * 3_600_000).toISOString();
+        const response = await call(t.app, 'POST', '/credentials', {
+          token: t.adminToken,
+          body: { name: entry.name, credential_type: 'test', provider: 'api', expires_at: expiresAt, alert_threshold_hours: 168 },
+        });
+        assert.equal(response.status, 201, response.body);
+        assert.equal(response.json.status, entry.expected, entry.name);
+
+        const read = await call(t.app, 'GET', `/credentials/${entry.name}`, { token: t.adminToken });
+        assert.equal(read.json.credential_details.status, entry.expected, entry.name);
+      }
+    });
+  });
 }
