@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance } from 'fastify';
 import { AegisError, ValidationError } from '../lib/errors.js';
+import { findDuplicateKey } from './duplicate-keys.js';
 
 /**
  * Parses JSON bodies with Fastify's own parser (prototype keys rejected), after three checks of its own:
@@ -9,6 +10,7 @@ import { AegisError, ValidationError } from '../lib/errors.js';
  * - A charset other than UTF-8 in Content-Type is a 415, for the same reason.
  * - An empty body with a JSON Content-Type counts as no body on a route that takes none, since many
  *   clients send the header with every request. Elsewhere it stays a 400.
+ * After parsing, a key given twice in one object is a 400 naming it (see findDuplicateKey).
  */
 export function parseJsonBodies(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
@@ -28,11 +30,32 @@ export function parseJsonBodies(app: FastifyInstance): void {
       done(new ValidationError('body', 'must be UTF-8; it contains bytes that are not. Send the JSON encoded as UTF-8.'), undefined);
       return;
     }
-    parseJson(request, body.toString('utf8'), done);
+    const text = body.toString('utf8');
+    parseJson(request, text, (error, parsed) => {
+      if (error) {
+        done(error, undefined);
+        return;
+      }
+      const duplicate = findDuplicateKey(text);
+      if (duplicate !== undefined) {
+        done(duplicateKeyError(duplicate), undefined);
+        return;
+      }
+      done(null, parsed);
+    });
   });
 }
 
 const utf8Charsets = new Set(['utf-8', 'utf8', 'us-ascii']);
+
+/**
+ * Builds the 400 for a key given twice in one object. The problem names the path only when it looks like field
+ * names, so that control characters from a key of `metadata` reach neither the response nor the audit log.
+ */
+function duplicateKeyError(path: string): ValidationError {
+  if (!/^[A-Za-z0-9_.:/-]{1,200}$/.test(path)) return new ValidationError('body', 'contains a key given twice in one object. Give each key once.');
+  return new ValidationError(path, 'is given twice in one JSON object. Give each key once.');
+}
 
 /**
  * Reads the parameters of a Content-Type value (RFC 9110, section 5.6.6): `; name=value` pairs after

@@ -72,4 +72,28 @@ describe('JSON bodies', () => {
     assert.equal(response.json().code, 'invalid_json');
     assert.ok(!(await storedNames()).includes('json/proto'));
   });
+
+  it('rejects a repeated key', async () => {
+    const response = await send('POST', '/credentials', '{"name":"json/first","credential_type":"x","provider":"api","name":"json/second"}');
+    assert.equal(response.statusCode, 400, response.body);
+    assert.equal(response.json().code, 'invalid_input');
+    assert.equal(response.json().field, 'name');
+    assert.match(response.json().detail, /^name: is given twice in one JSON object/);
+    assert.ok(!(await storedNames()).includes('json/first'));
+    assert.ok(!(await storedNames()).includes('json/second'));
+  });
+
+  it('rejects a repeated nested key', async () => {
+    const response = await send('POST', '/credentials', '{"name":"json/nested","credential_type":"x","provider":"api","metadata":{"team":"a","team":"b"}}');
+    assert.equal(response.statusCode, 400, response.body);
+    assert.equal(response.json().field, 'metadata.team');
+    assert.ok(!(await storedNames()).includes('json/nested'));
+  });
+
+  it('does not echo an odd repeated key', async () => {
+    const response = await send('POST', '/credentials', '{"name":"json/odd","credential_type":"x","provider":"api","metadata":{"\\u001b[2J":1,"\\u001b[2J":2}}');
+    assert.equal(response.statusCode, 400, response.body);
+    assert.equal(response.json().field, 'body');
+    assert.doesNotMatch(response.body, /2J/);
+  });
 });
