@@ -77,8 +77,8 @@ export function registerTokenRoutes(app: FastifyInstance, tokens: TokenService):
           properties: {
             actor: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:@/-]+$' },
             scopes: { type: 'array', minItems: 1, maxItems: SCOPES.length, uniqueItems: true, items: { type: 'string', enum: SCOPES } },
-            name_patterns: { type: 'array', maxItems: 64, items: { type: 'string', pattern: '^(?!.*\\.\\.)[A-Za-z0-9._/*-]{1,128}$' } },
-            tags: { type: 'array', maxItems: 64, items: { type: 'string', pattern: TAG_PATTERN } },
+            name_patterns: { type: 'array', maxItems: 64, uniqueItems: true, items: { type: 'string', pattern: '^(?!.*\\.\\.)[A-Za-z0-9._/*-]{1,128}$' } },
+            tags: { type: 'array', maxItems: 64, uniqueItems: true, items: { type: 'string', pattern: TAG_PATTERN } },
             description: { type: ['string', 'null'], maxLength: 500, pattern: plainTextPattern },
             expires_at: nullableDateTime,
           },

@@ -277,6 +277,8 @@ function corpus(dir: string): BadInput[] {
   });
   token('name pattern with space', { actor: 'x', scopes: ['admin'], name_patterns: ['a b'] }, 'name_patterns');
   token('Unicode tag', { actor: 'x', scopes: ['admin'], tags: ['é'] }, 'tags');
+  token('repeated name pattern', { actor: 'x', scopes: ['admin'], name_patterns: ['team/*', 'team/*'] }, 'name_patterns');
+  token('repeated tag', { actor: 'x', scopes: ['admin'], tags: ['prod', 'prod'] }, 'tags');
 
   // POST /import/template
   const importTemplate = (title: string, body: unknown) =>
