@@ -217,6 +217,9 @@ function corpus(dir: string): BadInput[] {
   cases.push({ title: 'check-all with a body', method: 'POST', url: '/health/check-all', body: { concurrency: 'x' }, field: 'concurrency', status: 400 });
   cases.push({ title: 'retire with a body', method: 'DELETE', url: '/credentials/seed%2Fone', body: { force: true }, field: 'force', status: 400 });
   cases.push({ title: 'test with an array body', method: 'POST', url: '/credentials/seed%2Fone/test', body: [1], field: 'body', status: 400 });
+  cases.push({ title: 'reveal with a body', method: 'GET', url: '/credentials/seed%2Fone/value', body: { version: 1 }, field: 'body', status: 400 });
+  cases.push({ title: 'list with a body', method: 'GET', url: '/credentials', body: { status: 'expired' }, field: 'body', status: 400 });
+  cases.push({ title: 'audit log with an empty object', method: 'GET', url: '/audit/log', rawBody: '{}', field: 'body', status: 400 });
   cases.push({ title: 'rotate api header value past U+00FF', method: 'POST', url: '/credentials/seed%2Fheader/rotate', body: { value: 'new€value' }, field: 'value', status: 400 });
   cases.push({ title: 'rotate api header value with a line break', method: 'POST', url: '/credentials/seed%2Fheader/rotate', body: { value: 'x\r\nX-Injected: 1' }, field: 'value', status: 400 });
   cases.push({ title: 'rotate empty value', method: 'POST', url: '/credentials/seed%2Fone/rotate', body: { value: '' }, field: 'value', status: 400 });

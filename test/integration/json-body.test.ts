@@ -66,6 +66,17 @@ describe('JSON bodies', () => {
     assert.equal(created.json().code, 'invalid_json');
   });
 
+  it('takes an empty body on GET', async () => {
+    const response = await t.app.inject({ method: 'GET', url: '/credentials', headers: { authorization: `Bearer ${t.adminToken}`, 'content-type': 'application/json' }, payload: '' });
+    assert.equal(response.statusCode, 200, response.body);
+  });
+
+  it('rejects a chunked body on GET', async () => {
+    const response = await t.app.inject({ method: 'GET', url: '/credentials', headers: { authorization: `Bearer ${t.adminToken}`, 'transfer-encoding': 'chunked' } });
+    assert.equal(response.statusCode, 400, response.body);
+    assert.equal(response.json().field, 'body');
+  });
+
   it('still rejects prototype keys', async () => {
     const response = await send('POST', '/credentials', '{"name":"json/proto","credential_type":"x","__proto__":{"admin":true}}');
     assert.equal(response.statusCode, 400, response.body);
