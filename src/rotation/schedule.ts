@@ -66,6 +66,11 @@ export function checkCronSchedule(expression: string | null | undefined, timezon
   if (expression.trim().split(/\s+/).length !== 5) {
     throw new ValidationError('rotation_cron', `"${expression}" must have five fields: minute hour day-of-month month day-of-week`);
   }
+  // croner 9 replaces ? with the field's value at the moment it parses the expression, which happens on
+  // every computation of the next rotation, so "0 3 ? * 1" would also match on that day of the month.
+  if (expression.includes('?')) {
+    throw new ValidationError('rotation_cron', `"${expression}" uses "?", which AEGIS does not support. Write * for "any day" instead.`);
+  }
   try {
     const next = cronFor(expression, timezone ?? null).nextRun(new Date('2000-01-01T00:00:00Z'));
     if (!next) throw new Error('never matches');

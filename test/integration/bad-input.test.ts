@@ -119,6 +119,8 @@ function corpus(dir: string): BadInput[] {
   create('negative alert threshold', { ...validCreate, alert_threshold_hours: -1 }, 'alert_threshold_hours', 400);
   create('unknown provider', { ...validCreate, provider: 'vault9' }, 'provider', 400);
   create('unknown rotation strategy', { ...validCreate, rotation_strategy: 'sometimes' }, 'rotation_strategy', 400);
+  create('cron with ?', { ...validCreate, rotation_cron: '0 3 ? * 1' }, 'rotation_cron', 400);
+  create('cron with day 32', { ...validCreate, rotation_cron: '0 3 32 * *' }, 'rotation_cron', 400);
 
   const env = (file: unknown, variable: unknown = 'API_KEY') => ({ name: 'bad/env', credential_type: 'env', provider: 'env', provider_config: { file, variable } });
   create('env file in /etc', env('/etc/passwd'), 'provider_config.file', 400);

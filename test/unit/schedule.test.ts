@@ -120,4 +120,12 @@ describe('checkCronSchedule', () => {
     assert.throws(() => checkCronSchedule('30 2 30 2 *', null), /rotation_cron|valid/);
     assert.throws(() => checkCronSchedule('30 2 * * *', 'Mars/Olympus'), /IANA time zone/);
   });
+
+  it('rejects the ? placeholder', () => {
+    // croner reads ? as the field's value at the moment it parses the expression, so "0 3 ? * 1"
+    // would also match on the day of the month the schedule happened to be read.
+    for (const expression of ['0 3 ? * 1', '? ? * * *', '0 0 1 * ?']) {
+      assert.throws(() => checkCronSchedule(expression, null), /rotation_cron: .*"\?"/, expression);
+    }
+  });
 });
