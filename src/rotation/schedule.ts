@@ -75,8 +75,16 @@ export function checkCronSchedule(expression: string | null | undefined, timezon
     const next = cronFor(expression, timezone ?? null).nextRun(new Date('2000-01-01T00:00:00Z'));
     if (!next) throw new Error('never matches');
   } catch (error) {
-    throw new ValidationError('rotation_cron', `"${expression}" is not a valid cron expression: ${(error as Error).message}`);
+    throw new ValidationError('rotation_cron', `"${expression}" is not a valid cron expression: ${cronErrorMessage(error)}`);
   }
+}
+
+/** Rewrites croner's range error, which counts day of month and month from 0, so day 32 reads "day: 31". */
+function cronErrorMessage(error: unknown): string {
+  const message = (error as Error).message;
+  return message.replace(/Invalid value for (day|month): (-?\d+)/, (_match, field: string, value: string) => {
+    return `Invalid value for ${field === 'day' ? 'day of month' : 'month'}: ${Number(value) + 1}`;
+  });
 }
 
 function isTimeZone(name: string): boolean {

@@ -121,6 +121,14 @@ describe('checkCronSchedule', () => {
     assert.throws(() => checkCronSchedule('30 2 * * *', 'Mars/Olympus'), /IANA time zone/);
   });
 
+  it('names the rejected day or month', () => {
+    assert.throws(() => checkCronSchedule('0 3 32 * *', null), /Invalid value for day of month: 32$/);
+    assert.throws(() => checkCronSchedule('0 3 0 * *', null), /Invalid value for day of month: 0$/);
+    assert.throws(() => checkCronSchedule('0 3 1 13 *', null), /Invalid value for month: 13$/);
+    assert.throws(() => checkCronSchedule('0 3 1 0 *', null), /Invalid value for month: 0$/);
+    assert.throws(() => checkCronSchedule('0 24 * * *', null), /Invalid value for hour: 24$/);
+  });
+
   it('rejects the ? placeholder', () => {
     // croner reads ? as the field's value at the moment it parses the expression, so "0 3 ? * 1"
     // would also match on the day of the month the schedule happened to be read.
