@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import readline from 'node:readline';
+import { findDuplicateKey } from '../lib/duplicate-keys.js';
 import { entryHash, isCanonicalTimestamp } from './chain.js';
 import { EXPORT_COLUMNS, parseCsvRecord, type CsvField, type ExportFormat } from './export.js';
 import { GENESIS_HASH, type AuditEntry } from './audit.types.js';
@@ -131,7 +132,7 @@ function fromJsonLine(line: string): AuditEntry {
   const fields = JSON.parse(line) as Record<string, unknown>;
   if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) throw new Error('not a JSON object');
   const duplicate = findDuplicateKey(line);
-  if (duplicate !== null) throw new Error(`key ${JSON.stringify(duplicate)} appears twice in one object`);
+  if (duplicate !== undefined) throw new Error(`key ${JSON.stringify(duplicate.at(-1))} appears twice in one object`);
   for (const key of Object.keys(fields)) {
     if (!exportColumns.has(key)) throw new Error(`field ${JSON.stringify(key)} is not an export column`);
   }
@@ -141,40 +142,6 @@ function fromJsonLine(line: string): AuditEntry {
   return toEntry(fields);
 }
 
-/**
- * Returns the first key that appears twice in one object of a JSON text, at any depth, or null. Keys are
- * compared after unescaping, so `"\u0061ctor"` repeats `"actor"`. The text must already be valid JSON.
- */
-export function findDuplicateKey(text: string): string | null {
-  // One entry per open object (its keys so far) or array (null).
-  const open: Array<Set<string> | null> = [];
-  let expectKey = false;
-  for (let index = 0; index < text.length; index += 1) {
-    const character = text[index];
-    if (character === '"') {
-      let end = index + 1;
-      while (text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
-      const keys = open.at(-1);
-      if (expectKey && keys) {
-        const key = JSON.parse(text.slice(index, end + 1)) as string;
-        if (keys.has(key)) return key;
-        keys.add(key);
-        expectKey = false;
-      }
-      index = end;
-    } else if (character === '{') {
-      open.push(new Set());
-      expectKey = true;
-    } else if (character === '[') {
-      open.push(null);
-    } else if (character === '}' || character === ']') {
-      open.pop();
-    } else if (character === ',') {
-      expectKey = open.at(-1) instanceof Set;
-    }
-  }
-  return null;
-}
 
 function fromCsvFields(fields: CsvField[]): AuditEntry {
   if (fields.length !== EXPORT_COLUMNS.length) throw new Error(`${fields.length} fields instead of ${EXPORT_COLUMNS.length}`);

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance } from 'fastify';
 import { AegisError, ValidationError } from '../lib/errors.js';
-import { findDuplicateKey } from './duplicate-keys.js';
+import { findDuplicateKey } from '../lib/duplicate-keys.js';
 
 /**
  * Parses JSON bodies with Fastify's own parser (prototype keys rejected), after three checks of its own:
@@ -38,7 +38,7 @@ export function parseJsonBodies(app: FastifyInstance): void {
       }
       const duplicate = findDuplicateKey(text);
       if (duplicate !== undefined) {
-        done(duplicateKeyError(duplicate), undefined);
+        done(duplicateKeyError(duplicate.join('.')), undefined);
         return;
       }
       done(null, parsed);

@@ -1,35 +1,35 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { findDuplicateKey } from '../../src/http/duplicate-keys.js';
+import { findDuplicateKey } from '../../src/lib/duplicate-keys.js';
 
 describe('findDuplicateKey', () => {
   it('finds a repeated top-level key', () => {
-    assert.equal(findDuplicateKey('{"name": "a", "value": "x", "name": "b"}'), 'name');
+    assert.deepEqual(findDuplicateKey('{"name": "a", "value": "x", "name": "b"}'), ['name']);
   });
 
   it('names the path of a nested key', () => {
-    assert.equal(findDuplicateKey('{"provider_config": {"test": {"url": "a", "url": "b"}}}'), 'provider_config.test.url');
-    assert.equal(findDuplicateKey('{"list": [{"a": 1}, {"b": 1, "b": 2}]}'), 'list.1.b');
+    assert.deepEqual(findDuplicateKey('{"provider_config": {"test": {"url": "a", "url": "b"}}}'), ['provider_config', 'test', 'url']);
+    assert.deepEqual(findDuplicateKey('{"list": [{"a": 1}, {"b": 1, "b": 2}]}'), ['list', '1', 'b']);
   });
 
   it('compares keys after unescaping', () => {
-    assert.equal(findDuplicateKey('{"value": "a", "\\u0076alue": "b"}'), 'value');
+    assert.deepEqual(findDuplicateKey('{"value": "a", "\\u0076alue": "b"}'), ['value']);
   });
 
   it('accepts equal keys in separate objects', () => {
-    assert.equal(findDuplicateKey('{"a": {"x": 1}, "b": {"x": 2}, "c": [{"x": 1}, {"x": 2}]}'), undefined);
+    assert.deepEqual(findDuplicateKey('{"a": {"x": 1}, "b": {"x": 2}, "c": [{"x": 1}, {"x": 2}]}'), undefined);
   });
 
   it('ignores quotes, brackets and commas inside strings', () => {
-    assert.equal(findDuplicateKey('{"a": "\\"b\\": 1, {[", "b": "\\\\", "c": "x,\\"a\\""}'), undefined);
-    assert.equal(findDuplicateKey('{"a": "\\\\", "a": 1}'), 'a');
+    assert.deepEqual(findDuplicateKey('{"a": "\\"b\\": 1, {[", "b": "\\\\", "c": "x,\\"a\\""}'), undefined);
+    assert.deepEqual(findDuplicateKey('{"a": "\\\\", "a": 1}'), ['a']);
   });
 
   it('treats values equal to a key as values', () => {
-    assert.equal(findDuplicateKey('{"a": "a", "b": ["a", "b"]}'), undefined);
+    assert.deepEqual(findDuplicateKey('{"a": "a", "b": ["a", "b"]}'), undefined);
   });
 
   it('accepts scalars, arrays and empty objects', () => {
-    for (const text of ['null', '1', '"x"', '[]', '{}', '[1, "a", {"a": 1}, {"a": 2}]']) assert.equal(findDuplicateKey(text), undefined, text);
+    for (const text of ['null', '1', '"x"', '[]', '{}', '[1, "a", {"a": 1}, {"a": 2}]']) assert.deepEqual(findDuplicateKey(text), undefined, text);
   });
 });

@@ -2,15 +2,16 @@
 type Frame = { kind: 'object'; keys: Set<string>; key: string | undefined; expectingKey: boolean } | { kind: 'array'; index: number };
 
 /**
- * Finds the first key that appears twice in one object of valid JSON text, and returns its path with
- * dots (`provider_config.test.url`, `tags.0.name`), or undefined when every key is unique. Keys are
- * compared after unescaping, so `"a"` and `"\u0061"` are the same key.
+ * Finds the first key that appears twice in one object of valid JSON text, and returns its path: the keys
+ * and array indexes that lead to it, ending with the key itself (`['provider_config', 'test', 'url']`), or
+ * undefined when every key is unique. Keys are compared after unescaping, so `"a"` and `"\u0061"` are the
+ * same key.
  *
- * JSON.parse keeps the last of two equal keys, while another reader of the same body (a proxy, a log
- * filter) may keep the first, so a body with a repeated key is ambiguous. The text must already be
+ * JSON.parse keeps the last of two equal keys, while another reader of the same text (a proxy, a log
+ * filter, grep) may keep the first, so a text with a repeated key is ambiguous. The text must already be
  * valid JSON, because the scan only tracks brackets, commas and strings.
  */
-export function findDuplicateKey(text: string): string | undefined {
+export function findDuplicateKey(text: string): string[] | undefined {
   const frames: Frame[] = [];
   let i = 0;
   while (i < text.length) {
@@ -20,7 +21,7 @@ export function findDuplicateKey(text: string): string | undefined {
       const frame = frames[frames.length - 1];
       if (frame?.kind === 'object' && frame.expectingKey) {
         const key = JSON.parse(text.slice(i, end)) as string;
-        if (frame.keys.has(key)) return [...frames.slice(0, -1).map(framePathPart), key].join('.');
+        if (frame.keys.has(key)) return [...frames.slice(0, -1).map(framePathPart), key];
         frame.keys.add(key);
         frame.key = key;
         frame.expectingKey = false;
