@@ -37,7 +37,7 @@ import {
   type CredentialListPage,
   type CredentialPage,
 } from './credentials.repository.js';
-import { checkCronSchedule, checkExpiryLifetime, nextRotationAt } from '../rotation/schedule.js';
+import { checkCronSchedule, checkExpiryLifetime, nextRotationAt, scheduleChanged } from '../rotation/schedule.js';
 import { generationProblem, rejectWhileRotating, unattendedRotationProblem } from '../rotation/rotation.engine.js';
 import { checkValuePolicy } from '../rotation/value-policy.js';
 import { effectiveStatus } from './status.js';
@@ -235,8 +235,7 @@ export class RegistryService {
         if (changed.expiresAt !== existing.expiresAt) changed.alertSent = false;
         // The due time moves only when the schedule changes. Recomputed on another change, a cron
         // schedule would count from the last rotation again and could be due at once.
-        const scheduleFields = ['rotationEnabled', 'rotationStrategy', 'rotationIntervalHours', 'rotationCron', 'rotationTimezone', 'expiresAt', 'alertThresholdHours'] as const;
-        if (scheduleFields.some((field) => changed[field] !== existing[field])) changed.nextRotationAt = nextRotationAt(changed, this.#deps.clock.now());
+        if (scheduleChanged(existing, changed)) changed.nextRotationAt = nextRotationAt(changed, this.#deps.clock.now());
 
         let newVersion: number | null = null;
         if (patch.value !== undefined || changed.providerCredentialId !== existing.providerCredentialId) {

@@ -53,6 +53,21 @@ export function nextRotationAt(credential: ScheduleFields, scheduleChangedAt?: D
   return null;
 }
 
+/**
+ * Tells whether a change moves the due time: it does when `rotation_enabled`, the strategy or a field the
+ * strategy reads changed. Recomputing on any other change would count a cron schedule from the change and
+ * drop a rotation that is due now.
+ */
+export function scheduleChanged(before: ScheduleFields, after: ScheduleFields): boolean {
+  if (before.rotationEnabled !== after.rotationEnabled || before.rotationStrategy !== after.rotationStrategy) return true;
+  if (after.rotationStrategy === 'scheduled') {
+    if (before.rotationCron !== after.rotationCron || before.rotationTimezone !== after.rotationTimezone) return true;
+    return after.rotationCron === null && before.rotationIntervalHours !== after.rotationIntervalHours;
+  }
+  if (after.rotationStrategy === 'on_expiry') return before.expiresAt !== after.expiresAt || before.alertThresholdHours !== after.alertThresholdHours;
+  return false;
+}
+
 function cronFor(expression: string, timezone: string | null): Cron {
   return new Cron(expression, { timezone: timezone ?? 'UTC', paused: true, legacyMode: true });
 }

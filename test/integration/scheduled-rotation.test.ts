@@ -336,5 +336,25 @@ for (const dialect of await testDialects()) {
       assert.equal(afterManual.length, 2);
       await t.vault.registry.update(setupCaller, 'failing', { rotation_enabled: false });
     });
+
+    it('unrelated change keeps a due cron rotation', async () => {
+      t.clock.set('2027-03-01T00:00:00.000Z');
+      await runScheduled(t);
+      const id = await createEnvCredential(t, 'cron-due', { rotation_strategy: 'scheduled', rotation_cron: '0 3 * * *', rotation_timezone: 'Europe/Berlin', expires_at: '2027-09-01T00:00:00.000Z' });
+      assert.equal(await nextRotationOf(t, 'cron-due'), '2027-03-01T02:00:00.000Z');
+
+      // The scheduler missed 02:00; fields that a cron schedule does not read change meanwhile.
+      t.clock.set('2027-03-01T05:00:00.000Z');
+      for (const body of [{ expires_at: '2027-10-01T00:00:00.000Z' }, { alert_threshold_hours: 72 }, { rotation_interval_hours: 12 }]) {
+        const patched = await call(t.app, 'PATCH', '/credentials/cron-due', { token: t.adminToken, body });
+        assert.equal(patched.status, 200, patched.body);
+        assert.equal(await nextRotationOf(t, 'cron-due'), '2027-03-01T02:00:00.000Z', `after ${JSON.stringify(body)}`);
+      }
+
+      await runScheduled(t);
+      assert.deepEqual(await scheduledRotations(t, id, '2027-03-01T00:00:00.000Z'), ['2027-03-01T05:00:00.000Z']);
+      assert.equal(await nextRotationOf(t, 'cron-due'), '2027-03-02T02:00:00.000Z');
+      await t.vault.registry.update(setupCaller, 'cron-due', { rotation_enabled: false });
+    });
   });
 }
