@@ -17,7 +17,7 @@ import type { Caller } from '../tokens/caller.js';
 import { insertRotation, type RotationTrigger } from './history.repository.js';
 import { InFlightRotations } from './in-flight.js';
 import { crashPoint, openVersion, releaseRotationLease, sealVersion, type RotationDeps } from './rotation-deps.js';
-import { nextRotationAt } from './schedule.js';
+import { nextIntervalAfterDue, nextRotationAt } from './schedule.js';
 import { generateValue } from './value-policy.js';
 
 export interface RotateRequest {
@@ -303,7 +303,7 @@ export class RotationEngine {
       const fresh = await findCredentialForChange(trx, this.#deps.db.dialect, { id: loaded.id });
       await makeCurrent(trx, loaded.id, newVersion);
       const row = await trx.selectFrom('aegis_credential_versions').select(['encrypted_value', 'encryption_key_id']).where('credential_id', '=', loaded.id).where('version', '=', newVersion).executeTakeFirstOrThrow();
-      const credential = rotatedCredential({ ...(fresh ?? loaded), providerCredentialId: loaded.providerCredentialId }, now, row.encrypted_value, row.encryption_key_id);
+      const credential = rotatedCredential({ ...(fresh ?? loaded), providerCredentialId: loaded.providerCredentialId }, now, row.encrypted_value, row.encryption_key_id, request.trigger);
       await saveCredential(trx, credential);
       await this.#recordOutcome(trx, caller, credential, { previous: current.version, next: newVersion, request, success: true, error: null, attempts: run.attempts, durationMs: run.durationMs });
       return credential;
@@ -544,7 +544,7 @@ function checkStoredConfig(credential: Credential, adapter: ProviderAdapter): vo
 }
 
 /** Builds the credential after a committed rotation: active, new timestamps and schedule, expiry moved on where it applies. */
-function rotatedCredential(loaded: Credential, now: Date, envelope: string | null, keyId: string | null): Credential {
+function rotatedCredential(loaded: Credential, now: Date, envelope: string | null, keyId: string | null, trigger: RotateRequest['trigger']): Credential {
   const nowIso = now.toISOString();
   let expiresAt = loaded.expiresAt;
   if (loaded.valuePolicy?.validity_hours !== undefined) {
@@ -564,5 +564,9 @@ function rotatedCredential(loaded: Credential, now: Date, envelope: string | nul
     expiresAt,
     alertSent: expiresAt === loaded.expiresAt ? loaded.alertSent : false,
   };
+  const due = loaded.nextRotationAt === null ? null : new Date(loaded.nextRotationAt);
+  if (trigger === 'scheduled' && loaded.rotationCron === null && due !== null && due <= now) {
+    return { ...credential, nextRotationAt: nextIntervalAfterDue(due, loaded.rotationIntervalHours, now) };
+  }
   return { ...credential, nextRotationAt: nextRotationAt(credential) };
 }

@@ -54,6 +54,18 @@ export function nextRotationAt(credential: ScheduleFields, scheduleChangedAt?: D
 }
 
 /**
+ * Returns the next due time of an interval schedule after a scheduled rotation that was due at `due`: the
+ * first whole number of intervals after `due` that lies after `now`. Counting from the commit would drift,
+ * because a rotation commits a little after the scheduler run that found it due. The next interval would
+ * then end just after a later run and wait for the run after that (25 hours for 24).
+ */
+export function nextIntervalAfterDue(due: Date, intervalHours: number, now: Date): string {
+  const intervalMs = intervalHours * 3_600_000;
+  const intervals = Math.floor((now.getTime() - due.getTime()) / intervalMs) + 1;
+  return new Date(due.getTime() + intervals * intervalMs).toISOString();
+}
+
+/**
  * Tells whether a change moves the due time: it does when `rotation_enabled`, the strategy or a field the
  * strategy reads changed. Recomputing on any other change would count a cron schedule from the change and
  * drop a rotation that is due now.

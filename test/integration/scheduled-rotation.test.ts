@@ -337,6 +337,45 @@ for (const dialect of await testDialects()) {
       await t.vault.registry.update(setupCaller, 'failing', { rotation_enabled: false });
     });
 
+    it('interval keeps its period', async () => {
+      // Work takes time: each read of this clock moves it on by a millisecond, so a rotation commits a
+      // little after the run that found it due, as on a real clock.
+      class MovingClock extends ManualClock {
+        override now(): Date {
+          const now = super.now();
+          this.advanceMs(1);
+          return now;
+        }
+      }
+      const clock = new MovingClock('2027-04-01T00:10:00.000Z');
+      const own = await openTestVault(dialect, { clock });
+      try {
+        const periods: Record<string, number> = { 'every-1h': 1, 'every-4h': 4, 'every-24h': 24 };
+        for (const [name, hours] of Object.entries(periods)) await createEnvCredential(own, name, { rotation_strategy: 'scheduled', rotation_interval_hours: hours });
+
+        // Four days of the rotations job at :30 of every hour.
+        const rotated: Record<string, number> = {};
+        for (let hour = 1; hour <= 96; hour += 1) {
+          clock.set(new Date(new Date('2027-04-01T00:30:00.000Z').getTime() + hour * 3_600_000));
+          const run = await runScheduled(own);
+          for (const detail of run.details) rotated[detail.credential] = (rotated[detail.credential] ?? 0) + 1;
+        }
+        assert.equal(rotated['every-1h'], 96);
+        assert.equal(rotated['every-4h'], 24);
+        assert.equal(rotated['every-24h'], 4);
+        // The period counts from creation, a few milliseconds after 00:10.
+        assert.equal((await nextRotationOf(own, 'every-24h'))?.slice(0, 19), '2027-04-06T00:10:00');
+
+        // A manual rotation starts the period again from its own time.
+        clock.set('2027-04-05T06:00:00.000Z');
+        const manual = await call(own.app, 'POST', '/credentials/every-24h/rotate', { token: own.adminToken, body: {} });
+        assert.equal(manual.status, 200, manual.body);
+        assert.equal((await nextRotationOf(own, 'every-24h'))?.slice(0, 19), '2027-04-06T06:00:00');
+      } finally {
+        await destroyTestVault(own);
+      }
+    });
+
     it('unrelated change keeps a due cron rotation', async () => {
       t.clock.set('2027-03-01T00:00:00.000Z');
       await runScheduled(t);
