@@ -59,9 +59,15 @@ const providerStates: Record<ProviderState, string> = {
 /** States in which the provider needs checking; their sentence goes into the history and the alert too, not only the response. */
 const uncertainStates: ReadonlySet<ProviderState> = new Set(['unknown', 'timed_out', 'left_changed']);
 
+/** States after which a retry must wait until someone has checked or cleaned up the provider, so automatic rotation stops. */
+const pausingStates: ReadonlySet<ProviderState> = new Set([...uncertainStates, 'issued_key_left']);
+
+const pausedSentence = 'Automatic rotation of this credential is paused until a rotation succeeds or its schedule changes.';
+
 export class RotationFailedError extends AegisError {
-  constructor(name: string, reason: string, extra: Record<string, unknown>, state: ProviderState = 'restored') {
-    super(502, 'rotation_failed', `Rotation of "${name}" failed: ${reason}. ${providerStates[state]}`, { extra: { ...extra, provider_state: state } });
+  constructor(name: string, reason: string, extra: Record<string, unknown>, state: ProviderState = 'restored', note?: string) {
+    const message = `Rotation of "${name}" failed: ${reason}. ${providerStates[state]}${note === undefined ? '' : ` ${note}`}`;
+    super(502, 'rotation_failed', message, { extra: { ...extra, provider_state: state } });
   }
 }
 
@@ -218,9 +224,11 @@ export class RotationEngine {
         : null;
     const reason = scrubSecrets(restoreError ? `${lastError}; restoring the previous value also failed: ${restoreError}` : lastError, secrets);
     const state = failureState({ restoreError, changedAtProvider, timedOut, leftChanged, issued: source === 'issued' });
-    const recorded = uncertainStates.has(state) ? `${reason}. ${providerStates[state]}` : reason;
-    await this.#recordFailure(caller, loaded, current.version, pending.version, request, recorded, attempt, Math.round(performance.now() - started), lease);
-    throw new RotationFailedError(loaded.name, reason, { previous_version: current.version, attempts: attempt }, state);
+    // The scheduler would otherwise try again at its next run, before anyone could check the provider.
+    const pause = (request.trigger === 'scheduled' || request.trigger === 'expiry') && pausingStates.has(state);
+    const recorded = [uncertainStates.has(state) ? `${reason}. ${providerStates[state]}` : reason, ...(pause ? [pausedSentence] : [])].join(' ');
+    await this.#recordFailure(caller, loaded, current.version, pending.version, request, recorded, attempt, Math.round(performance.now() - started), lease, pause);
+    throw new RotationFailedError(loaded.name, reason, { previous_version: current.version, attempts: attempt }, state, pause ? pausedSentence : undefined);
   }
 
   /** Writes the pending version (the new value sealed, or none yet for provider-issued values) and marks the credential rotating. */
@@ -383,6 +391,7 @@ export class RotationEngine {
     attempts: number,
     durationMs: number,
     lease: Lease,
+    pause: boolean,
   ): Promise<void> {
     const recorded = await this.#deps.db.kysely.transaction().execute(async (trx) => {
       // A rotation whose lease was taken over leaves the outcome to the one that took it.
@@ -391,7 +400,11 @@ export class RotationEngine {
       await findCredentialForChange(trx, this.#deps.db.dialect, { id: loaded.id });
       await trx.updateTable('aegis_credential_versions').set({ state: 'failed' }).where('credential_id', '=', loaded.id).where('version', '=', pendingVersion).execute();
       const credential: Credential = { ...loaded, status: 'failed', updatedAt: this.#deps.clock.now().toISOString() };
-      await trx.updateTable('aegis_credentials').set({ status: 'failed', updated_at: credential.updatedAt }).where('id', '=', loaded.id).execute();
+      await trx
+        .updateTable('aegis_credentials')
+        .set({ status: 'failed', updated_at: credential.updatedAt, ...(pause ? { next_rotation_at: null } : {}) })
+        .where('id', '=', loaded.id)
+        .execute();
       await this.#recordOutcome(trx, caller, credential, { previous, next: pendingVersion, request, success: false, error, attempts, durationMs });
       return true;
     });

@@ -81,12 +81,16 @@ for (const dialect of await testDialects()) {
   describe(`scheduled rotation on ${dialect}`, () => {
     let t: TestVault;
     let failingFile: string;
+    let restorableFile: string;
 
     before(async () => {
       const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-scheduled-')));
       failingFile = path.join(dir, 'failing.env');
-      // Every write to failing.env fails at its reload command, so each rotation of it fails.
-      const reloadCommands = { [failingFile]: 'exit 1' };
+      restorableFile = path.join(dir, 'restorable.env');
+      // Every write to failing.env fails at its reload command, so each rotation of it fails and so does
+      // putting the previous value back. restorable.env reloads only its initial value, so a rotation fails
+      // and putting the previous value back succeeds.
+      const reloadCommands = { [failingFile]: 'exit 1', [restorableFile]: `grep -q '^API_KEY=initial-' '${restorableFile}'` };
       t = await openTestVault(dialect, {
         reuse: { dir },
         clock: new ManualClock('2026-03-20T00:00:00.000Z'),
@@ -315,7 +319,7 @@ for (const dialect of await testDialects()) {
     it('repeated scheduled failure alerts once', async () => {
       t.clock.set('2027-02-01T00:00:00.000Z');
       await runScheduled(t);
-      const id = await createEnvCredential(t, 'failing', { rotation_strategy: 'scheduled', rotation_interval_hours: 1 }, failingFile);
+      const id = await createEnvCredential(t, 'failing', { rotation_strategy: 'scheduled', rotation_interval_hours: 1 }, restorableFile);
 
       for (let hour = 1; hour <= 3; hour += 1) {
         t.clock.advanceHours(1);
@@ -335,6 +339,35 @@ for (const dialect of await testDialects()) {
       const afterManual = await t.vault.db.kysely.selectFrom('aegis_alert_outbox').select('alert_type').where('credential_id', '=', id).execute();
       assert.equal(afterManual.length, 2);
       await t.vault.registry.update(setupCaller, 'failing', { rotation_enabled: false });
+    });
+
+    it('uncertain failure pauses automatic rotation', async () => {
+      t.clock.set('2027-05-01T00:00:00.000Z');
+      await runScheduled(t);
+      const id = await createEnvCredential(t, 'unsure', { rotation_strategy: 'scheduled', rotation_interval_hours: 1 }, failingFile);
+
+      t.clock.advanceHours(1);
+      const first = await runScheduled(t, 1);
+      assert.equal(first.details[0].credential, 'unsure');
+      assert.match(first.details[0].error, /check the provider, then retry\. Automatic rotation of this credential is paused/);
+      assert.equal(await nextRotationOf(t, 'unsure'), null);
+      const [alert] = await t.vault.db.kysely.selectFrom('aegis_alert_outbox').select('message').where('credential_id', '=', id).execute();
+      assert.match(alert!.message, /Automatic rotation of this credential is paused until a rotation succeeds or its schedule changes\.$/);
+
+      // Later runs leave it alone until someone has checked the provider.
+      for (let hour = 1; hour <= 3; hour += 1) {
+        t.clock.advanceHours(1);
+        const run = await runScheduled(t);
+        assert.deepEqual(run.details, []);
+      }
+      assert.equal((await scheduledRotations(t, id, '2027-05-01T00:00:00.000Z')).length, 1);
+      const schedule = await call(t.app, 'GET', '/rotation/schedule', { token: t.adminToken });
+      assert.ok(!schedule.body.includes('"unsure"'), schedule.body);
+
+      // A change of the schedule starts it again.
+      await t.vault.registry.update(setupCaller, 'unsure', { rotation_interval_hours: 6 });
+      assert.equal(await nextRotationOf(t, 'unsure'), '2027-05-01T06:00:00.000Z');
+      await t.vault.registry.update(setupCaller, 'unsure', { rotation_enabled: false });
     });
 
     it('interval keeps its period', async () => {
