@@ -1,5 +1,6 @@
+import crypto from 'node:crypto';
 import type { Executor } from '../db/database.js';
-import { toIso } from '../db/values.js';
+import { toIso, toJson } from '../db/values.js';
 import type { HealthStatus } from './health.types.js';
 
 /**
@@ -23,6 +24,17 @@ export async function latestHealthStatuses(db: Executor, credentialIds: Readonly
     .execute();
   for (const row of rows) statuses.set(row.credential_id, row.status as HealthStatus);
   return statuses;
+}
+
+/**
+ * Stores one passed test of a credential's current value that was not a health check run: a rotation's
+ * test of the value it committed. Health checks store theirs with their audit entries (see recordChecks).
+ */
+export async function insertPassedCheck(db: Executor, credentialId: string, checkedAt: string, responseTimeMs: number, details: Record<string, unknown>): Promise<void> {
+  await db
+    .insertInto('aegis_health_checks')
+    .values({ id: crypto.randomUUID(), credential_id: credentialId, checked_at: checkedAt, status: 'healthy', response_time_ms: responseTimeMs, details: toJson(details), error_message: null })
+    .execute();
 }
 
 /** One stored check as the history lists it, without `details`, because those may carry provider output. */

@@ -11,6 +11,7 @@ import { effectOf, type ProviderAdapter } from '../providers/adapter.js';
 import { loadReachableCredential, runAudited } from '../registry/credential-access.js';
 import { checkValue } from '../registry/credential-input.js';
 import type { Credential, CredentialVersion } from '../registry/credential.types.js';
+import { insertPassedCheck } from '../health/health-checks.repository.js';
 import { findCredentialForChange, saveCredential } from '../registry/credentials.repository.js';
 import { findCurrentVersion, highestVersionNumber, insertVersion, makeCurrent } from '../registry/versions.repository.js';
 import type { Caller } from '../tokens/caller.js';
@@ -189,7 +190,8 @@ export class RotationEngine {
           if (move) target = await this.#recordProviderMove(target, pending.version, move.providerCredentialId);
           crashPoint('after_provider_set');
         }
-        const test = adapter.test ? await adapter.test(target, value) : { healthy: true, skipped: true, error: null };
+        const testStarted = performance.now();
+        const test = adapter.test ? await adapter.test(target, value) : { healthy: true, skipped: true, error: null, details: {} };
         // A credential without a configured test is committed untested.
         if (test.healthy || test.skipped) {
           crashPoint('after_test');
@@ -197,6 +199,7 @@ export class RotationEngine {
             durationMs: Math.round(performance.now() - started),
             attempts: attempt,
             adapter,
+            passedTest: test.skipped ? undefined : { responseTimeMs: Math.round(performance.now() - testStarted), details: test.details },
           });
         }
         lastError = `the new value failed its test: ${test.error ?? 'unhealthy'}`;
@@ -300,7 +303,7 @@ export class RotationEngine {
     oldValue: string | null,
     request: RotateRequest,
     lease: Lease,
-    run: { durationMs: number; attempts: number; adapter: ProviderAdapter },
+    run: { durationMs: number; attempts: number; adapter: ProviderAdapter; passedTest?: { responseTimeMs: number; details: Record<string, unknown> } },
   ): Promise<RotationOutcome> {
     const now = this.#deps.clock.now();
     const committed = await this.#deps.db.kysely.transaction().execute(async (trx) => {
@@ -311,7 +314,13 @@ export class RotationEngine {
       const fresh = await findCredentialForChange(trx, this.#deps.db.dialect, { id: loaded.id });
       await makeCurrent(trx, loaded.id, newVersion);
       const row = await trx.selectFrom('aegis_credential_versions').select(['encrypted_value', 'encryption_key_id']).where('credential_id', '=', loaded.id).where('version', '=', newVersion).executeTakeFirstOrThrow();
-      const credential = rotatedCredential({ ...(fresh ?? loaded), providerCredentialId: loaded.providerCredentialId }, now, row.encrypted_value, row.encryption_key_id, request.trigger);
+      let credential = rotatedCredential({ ...(fresh ?? loaded), providerCredentialId: loaded.providerCredentialId }, now, row.encrypted_value, row.encryption_key_id, request.trigger);
+      if (run.passedTest) {
+        // The test of the committed value is its newest health check, so the dashboard no longer shows
+        // the result of a check of the value it replaced.
+        credential = { ...credential, lastHealthCheck: now.toISOString() };
+        await insertPassedCheck(trx, loaded.id, now.toISOString(), run.passedTest.responseTimeMs, { ...run.passedTest.details, rotated_to_version: newVersion });
+      }
       await saveCredential(trx, credential);
       await this.#recordOutcome(trx, caller, credential, { previous: current.version, next: newVersion, request, success: true, error: null, attempts: run.attempts, durationMs: run.durationMs });
       return credential;

@@ -164,6 +164,30 @@ for (const dialect of await testDialects()) {
       assert.equal(await storedStatus(t, 'app/env-key'), 'failed');
     });
 
+    it('passed rotation test counts as check', async () => {
+      // The file lacks API_KEY since the test before, so the newest check of app/env-key is unhealthy.
+      assert.equal((await dashboardEntry('app/env-key')).health, 'unhealthy');
+      t.clock.advanceHours(1);
+      const rotated = await call(t.app, 'POST', '/credentials/app%2Fenv-key/rotate', { token: t.adminToken, body: { value: 'env-value-2' } });
+      assert.equal(rotated.status, 200, rotated.body);
+
+      const entry = await dashboardEntry('app/env-key');
+      assert.equal(entry.health, 'healthy');
+      assert.equal(entry.status, 'active');
+      assert.equal(entry.last_health_check, t.clock.now().toISOString());
+      const credential = await t.vault.db.kysely.selectFrom('aegis_credentials').select('id').where('name', '=', 'app/env-key').executeTakeFirstOrThrow();
+      const newest = await t.vault.db.kysely
+        .selectFrom('aegis_health_checks')
+        .selectAll()
+        .where('credential_id', '=', credential.id)
+        .orderBy('checked_at', 'desc')
+        .limit(1)
+        .executeTakeFirstOrThrow();
+      assert.equal(newest.status, 'healthy');
+      const details = typeof newest.details === 'string' ? JSON.parse(newest.details) : newest.details;
+      assert.equal(details.rotated_to_version, rotated.json.new_version);
+    });
+
     it('untestable providers are unknown', async () => {
       await t.vault.registry.create(setupCaller, { name: 'flows/n8n-cred', credential_type: 'httpHeaderAuth', provider: 'n8n', provider_credential_id: '17' });
       // Without N8N_URL the n8n adapter has no health check; an api credential without a test request has none either.
