@@ -95,5 +95,54 @@ for (const dialect of await testDialects()) {
         }
       });
     }
+
+    it('removes the copy left before the rename', async () => {
+      const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-crash-')));
+      const schema = `aegis_crash_${crypto.randomBytes(6).toString('hex')}`;
+      const env: Record<string, string> = {
+        AEGIS_DATA_DIR: path.join(dir, 'data'),
+        AEGIS_ENV_ALLOWED_DIRS: dir,
+        ...(dialect === 'postgres' ? { DATABASE_URL: testPostgresUrl, AEGIS_DATABASE_SCHEMA: schema } : {}),
+      };
+      const file = path.join(dir, 'service.env');
+      fs.writeFileSync(file, 'OTHER=other-secret-value\nAPI_KEY=initial-value\n');
+      const copies = () => fs.readdirSync(dir).filter((entry) => entry.startsWith('.service.env.aegis-'));
+      const servers: ServerProcess[] = [];
+      try {
+        const crashing = await startServer({ env: { ...env, AEGIS_TEST_CRASH_AT: 'env_before_rename' }, expectToken: true });
+        servers.push(crashing);
+        const token = crashing.adminToken!;
+        const created = await request(crashing, token, 'POST', '/credentials', {
+          name: 'service',
+          credential_type: 'apiKey',
+          provider: 'env',
+          provider_config: { file, variable: 'API_KEY' },
+          value: 'initial-value',
+        });
+        assert.equal(created.status, 201, created.text);
+
+        await assert.rejects(request(crashing, token, 'POST', '/credentials/service/rotate', {}));
+        assert.equal(await waitForExit(crashing, 30_000), 'SIGKILL');
+        // The killed process left its copy of the file, which contains every value of the file.
+        assert.equal(copies().length, 1);
+        assert.match(fs.readFileSync(path.join(dir, copies()[0]!), 'utf8'), /other-secret-value/);
+
+        // Recovery at start-up puts version 1 back, and that write removes the copy.
+        const restarted = await startServer({ env });
+        servers.push(restarted);
+        assert.deepEqual(copies(), []);
+        const revealed = await request(restarted, token, 'GET', '/credentials/service/value');
+        assert.equal(revealed.status, 200, revealed.text);
+        assert.equal(revealed.json.version, 1);
+        assert.equal(fileValue(file), 'initial-value');
+      } finally {
+        for (const server of servers) {
+          if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
+          await waitForExit(server, 10_000);
+        }
+        if (dialect === 'postgres') await dropSchema(schema);
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
   });
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -138,6 +139,22 @@ describe('writeVariable file metadata', () => {
     for (let i = 0; i < 20; i += 1) writeVariable(file, 'SECRET', `value-${i}`);
     const leftovers = fs.readdirSync(dir).filter((name) => name.endsWith('.tmp'));
     assert.deepEqual(leftovers, []);
+  });
+
+  it('removes copies of stopped processes only', () => {
+    const file = envFile('SECRET=old\n');
+    const stopped = spawnSync(process.execPath, ['-e', '']).pid;
+    const stale = path.join(dir, `.${path.basename(file)}.aegis-${stopped}-0123456789ab.tmp`);
+    const running = path.join(dir, `.${path.basename(file)}.aegis-${process.ppid}-0123456789ab.tmp`);
+    const otherFile = path.join(dir, `.other.env.aegis-${stopped}-0123456789ab.tmp`);
+    for (const copy of [stale, running, otherFile]) fs.writeFileSync(copy, 'SECRET=attempted\n');
+
+    writeVariable(file, 'SECRET', 'new');
+
+    assert.equal(fs.existsSync(stale), false);
+    assert.equal(fs.existsSync(running), true);
+    assert.equal(fs.existsSync(otherFile), true);
+    for (const copy of [running, otherFile]) fs.rmSync(copy);
   });
 });
 

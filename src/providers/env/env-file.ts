@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'dotenv';
+import { processIsGone } from '../../lib/process.js';
 
 /**
  * Builds the pattern of a line that assigns `variable` as dotenv 17 reads it: optional leading space and
@@ -62,6 +63,7 @@ const trailingComment = /^(?:'(?:\\'|[^'])*'|"(?:\\"|[^"])*"|`(?:\\`|[^`])*`|[^#
 export function writeVariable(file: string, variable: string, value: string): void {
   const formatted = formatValue(value);
   if (formatted === null) throw new Error(`the value of ${variable} cannot be written to a .env file (it contains a line break, a NUL character or all three quote characters)`);
+  removeStaleTemporaries(file);
   for (let round = 1; round <= maxRewrites; round += 1) {
     const stat = fs.statSync(file);
     const text = fs.readFileSync(file, 'utf8');
@@ -112,6 +114,28 @@ function checkOnlyVariableChanged(file: string, variable: string, value: string,
   }
 }
 
+/** Builds the path of a temporary copy of `file` written by process `pid`, in the form `removeStaleTemporaries` matches. */
+function temporaryName(file: string, pid: number): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.aegis-${pid}-${crypto.randomBytes(6).toString('hex')}.tmp`);
+}
+
+/**
+ * Removes the temporary copies of `file` left by AEGIS processes on this host that were killed between
+ * writing the copy and renaming it. Each copy contains every variable of the file, the attempted value
+ * included, so it must not outlive the rotation. Copies of running processes are left alone.
+ * NOTE: the process id is checked on this host only. In a folder shared with another host, a copy that
+ * a process there is still writing can be removed, and that write then fails with the file unchanged.
+ */
+function removeStaleTemporaries(file: string): void {
+  const prefix = `.${path.basename(file)}.aegis-`;
+  const directory = path.dirname(file);
+  for (const entry of fs.readdirSync(directory)) {
+    const pid = entry.startsWith(prefix) ? /^(\d+)-[0-9a-f]{12}\.tmp$/.exec(entry.slice(prefix.length))?.[1] : undefined;
+    if (pid === undefined || Number(pid) === process.pid || !processIsGone(Number(pid))) continue;
+    fs.rmSync(path.join(directory, entry), { force: true });
+  }
+}
+
 /**
  * Replaces `file` with `text` through a temporary file and a rename, unless the file no longer contains
  * `expected`, the text the rewrite started from. Returns false, with the file left alone, in that case.
@@ -120,7 +144,7 @@ function replaceIfUnchanged(file: string, expected: string, text: string, stat: 
   const mode = stat.mode & 0o7777;
   const directory = path.dirname(file);
   // A random name per write: two writes in the same millisecond must not collide.
-  const temporary = path.join(directory, `.${path.basename(file)}.aegis-${process.pid}-${crypto.randomBytes(6).toString('hex')}.tmp`);
+  const temporary = temporaryName(file, process.pid);
   const handle = fs.openSync(temporary, 'wx', mode);
   try {
     try {
@@ -135,6 +159,7 @@ function replaceIfUnchanged(file: string, expected: string, text: string, stat: 
       fs.rmSync(temporary, { force: true });
       return false;
     }
+    crashBeforeRename();
     fs.renameSync(temporary, file);
   } catch (error) {
     fs.rmSync(temporary, { force: true });
@@ -178,4 +203,12 @@ function keepOwner(handle: number, stat: fs.Stats, file: string): void {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     throw Object.assign(new Error(`${file} is owned by uid ${stat.uid} gid ${stat.gid}, and this process cannot create a replacement with that owner (${code})`), { code });
   }
+}
+
+/**
+ * Kills this process with SIGKILL between writing the temporary copy and renaming it when
+ * AEGIS_TEST_CRASH_AT is `env_before_rename`. Only the crash tests set the variable.
+ */
+function crashBeforeRename(): void {
+  if (process.env.AEGIS_TEST_CRASH_AT === 'env_before_rename') process.kill(process.pid, 'SIGKILL');
 }
