@@ -7,6 +7,7 @@ import { lockCredentials } from '../registry/credentials.repository.js';
 import { expiryStatusSql } from '../registry/status.js';
 import type { Caller } from '../tokens/caller.js';
 import type { HealthCheckResult, HealthMonitorDeps } from './health.types.js';
+import { latestHealthStatuses } from './health-checks.repository.js';
 import type { ProviderTestOutcome } from './provider-test.js';
 
 export type CheckTrigger = 'manual' | 'check_all';
@@ -19,8 +20,9 @@ export interface FinishedCheck {
 
 /**
  * Stores finished checks and, in the same transaction, their effect on the credentials:
- * - an unhealthy check moves its credential to `failed` and raises one `health_check_failed` alert,
- *   unless the credential was failed already;
+ * - an unhealthy check moves its credential to `failed` and raises one `health_check_failed` alert.
+ *   A credential that a failed rotation left `failed` gets the alert too, unless its previous check
+ *   was unhealthy as well, so each failure alerts once;
  * - a healthy check moves a failed credential back to the status its expiry date gives;
  * - rotating and retired credentials keep their status, and an unknown result changes nothing.
  * Every check sets `last_health_check` and gets an audit entry (action `tested`) in the same transaction.
@@ -33,7 +35,10 @@ export async function recordChecks(deps: HealthMonitorDeps, caller: Caller, chec
   const ids = checks.map(() => crypto.randomUUID());
   const idsWith = (status: string) => checks.flatMap((check) => (check.outcome.status === status ? [check.credential.id] : []));
 
-  const { failed, recovered } = await db.kysely.transaction().execute(async (trx) => {
+  const { failed, alerted, recovered } = await db.kysely.transaction().execute(async (trx) => {
+    // Read before this batch's rows exist: a failure alerts when it begins, not on each repeat.
+    const unhealthyIds = idsWith('unhealthy');
+    const previousHealth = unhealthyIds.length > 0 ? await latestHealthStatuses(trx, unhealthyIds) : new Map<string, string>();
     await trx
       .insertInto('aegis_health_checks')
       .values(
@@ -56,16 +61,20 @@ export async function recordChecks(deps: HealthMonitorDeps, caller: Caller, chec
       .execute();
 
     const failed = new Set<string>();
-    const unhealthy = idsWith('unhealthy');
-    if (unhealthy.length > 0) {
+    // Credentials whose failure this batch alerts: those it moved to failed, and those already failed
+    // (by a failed rotation) whose previous check had not failed, so a broken value is always reported.
+    const alerted = new Set<string>();
+    if (unhealthyIds.length > 0) {
       const rows = await trx
         .updateTable('aegis_credentials')
         .set({ status: 'failed' })
-        .where('id', 'in', unhealthy)
+        .where('id', 'in', unhealthyIds)
         .where('status', 'not in', ['failed', 'rotating', 'retired'])
         .returning('id')
         .execute();
       for (const row of rows) failed.add(row.id);
+      const alreadyFailed = await trx.selectFrom('aegis_credentials').select('id').where('id', 'in', unhealthyIds).where('status', '=', 'failed').execute();
+      for (const { id } of alreadyFailed) if (failed.has(id) || previousHealth.get(id) !== 'unhealthy') alerted.add(id);
     }
     const recovered = new Set<string>();
     const healthy = idsWith('healthy');
@@ -81,7 +90,7 @@ export async function recordChecks(deps: HealthMonitorDeps, caller: Caller, chec
     }
 
     for (const [index, check] of checks.entries()) {
-      if (check.outcome.status !== 'unhealthy' || !failed.has(check.credential.id)) continue;
+      if (check.outcome.status !== 'unhealthy' || !alerted.has(check.credential.id)) continue;
       // The key names this failure by the check that began it, so a failure after a recovery alerts again.
       await enqueueAlert(
         trx,
@@ -114,7 +123,7 @@ export async function recordChecks(deps: HealthMonitorDeps, caller: Caller, chec
         },
       })),
     );
-    return { failed, recovered };
+    return { failed, alerted, recovered };
   });
 
   for (const check of checks) {

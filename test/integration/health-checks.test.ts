@@ -121,6 +121,29 @@ for (const dialect of await testDialects()) {
       await test(name);
     });
 
+    it('failure after failed rotation alerts', async () => {
+      const rotated = 'billing/rotated-key';
+      await createApiCredential(t, rotated, stub.url);
+      answer = 401;
+      t.clock.advanceHours(1);
+      const rotation = await call(t.app, 'POST', `/credentials/${encodeURIComponent(rotated)}/rotate`, { token: t.adminToken, body: { value: 'rejected-value' } });
+      assert.equal(rotation.status, 502, rotation.body);
+      assert.equal(await storedStatus(t, rotated), 'failed');
+      assert.equal((await alertsOf(t, 'health_check_failed', rotated)).length, 0);
+
+      // The kept value now fails its check too, which the rotation's alert did not report.
+      t.clock.advanceHours(1);
+      assert.equal((await test(rotated)).status, 'unhealthy');
+      const alerts = await alertsOf(t, 'health_check_failed', rotated);
+      assert.equal(alerts.length, 1);
+      assert.equal(alerts[0]!.message, `⚠️ Health check failed for '${rotated}': test request answered HTTP 401`);
+
+      t.clock.advanceHours(1);
+      assert.equal((await test(rotated)).status, 'unhealthy');
+      assert.equal((await alertsOf(t, 'health_check_failed', rotated)).length, 1);
+      answer = 200;
+    });
+
     it('recovery keeps the expiry status', async () => {
       const expiring = 'billing/expiring-key';
       await createApiCredential(t, expiring, stub.url, { expires_at: new Date(t.clock.now().getTime() + 10 * 3_600_000).toISOString() });
