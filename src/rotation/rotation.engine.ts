@@ -18,7 +18,7 @@ import type { Caller } from '../tokens/caller.js';
 import { insertRotation, type RotationTrigger } from './history.repository.js';
 import { InFlightRotations } from './in-flight.js';
 import { crashPoint, openVersion, releaseRotationLease, sealVersion, type RotationDeps } from './rotation-deps.js';
-import { nextIntervalAfterDue, nextRotationAt } from './schedule.js';
+import { isRotationDue, nextIntervalAfterDue, nextRotationAt } from './schedule.js';
 import { generateValue } from './value-policy.js';
 
 export interface RotateRequest {
@@ -153,7 +153,7 @@ export class RotationEngine {
     const oldValue = await openVersion(this.#deps, db, loaded, current);
 
     // Step 3: the pending version is on record before the provider is touched, so a crash leaves something to reconcile.
-    const pending = await this.#writePending(caller, loaded, current, source === 'issued' ? null : (request.value ?? generateValue(loaded.valuePolicy)));
+    const pending = await this.#writePending(caller, loaded, current, request.trigger, source === 'issued' ? null : (request.value ?? generateValue(loaded.valuePolicy)));
     crashPoint('after_pending');
     const secrets = [oldValue ?? '', ...(request.value ? [request.value] : [])];
     let value = pending.value;
@@ -235,9 +235,15 @@ export class RotationEngine {
   }
 
   /** Writes the pending version (the new value sealed, or none yet for provider-issued values) and marks the credential rotating. */
-  async #writePending(caller: Caller, credential: Credential, current: CredentialVersion, value: string | null): Promise<{ version: number; value: string | null }> {
+  async #writePending(
+    caller: Caller,
+    credential: Credential,
+    current: CredentialVersion,
+    trigger: RotateRequest['trigger'],
+    value: string | null,
+  ): Promise<{ version: number; value: string | null }> {
     return this.#deps.db.kysely.transaction().execute(async (trx) => {
-      await this.#checkUnchanged(trx, credential, current);
+      await this.#checkUnchanged(trx, credential, current, trigger);
       // Pending versions left by a holder whose lease expired are abandoned: this rotation supersedes them.
       await trx
         .updateTable('aegis_credential_versions')
@@ -268,12 +274,20 @@ export class RotationEngine {
   /**
    * Rejects the rotation before anything is written when the credential changed between its read and
    * the lease. A change that committed just before the lease was taken would otherwise be lost. And a
-   * failed rotation would restore a value that is no longer current.
+   * failed rotation would restore a value that is no longer current. An automatic rotation is also
+   * rejected when it is no longer due. A scheduled run lists the due credentials before it takes their
+   * leases, so another run in this process or another one may have rotated one in between.
    */
-  async #checkUnchanged(trx: Transaction<Database>, loaded: Credential, current: CredentialVersion): Promise<void> {
+  async #checkUnchanged(trx: Transaction<Database>, loaded: Credential, current: CredentialVersion, trigger: RotateRequest['trigger']): Promise<void> {
     const fresh = await findCredentialForChange(trx, this.#deps.db.dialect, { id: loaded.id });
     if (fresh === undefined || fresh.status === 'retired') {
       throw new ConflictError('credential_retired', `Credential "${loaded.name}" was retired while its rotation started. Nothing was changed.`);
+    }
+    if ((trigger === 'scheduled' || trigger === 'expiry') && !isRotationDue(fresh, this.#deps.clock.now())) {
+      throw new ConflictError(
+        'rotation_not_due',
+        `The automatic rotation of "${loaded.name}" is no longer due: another run rotated it or its schedule changed. Nothing was changed.`,
+      );
     }
     const stillCurrent = await findCurrentVersion(trx, loaded.id);
     if (stillCurrent?.version !== current.version || JSON.stringify(fresh.providerConfig) !== JSON.stringify(loaded.providerConfig)) {

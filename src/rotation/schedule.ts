@@ -80,6 +80,16 @@ export function scheduleChanged(before: ScheduleFields, after: ScheduleFields): 
   return false;
 }
 
+/**
+ * Tells whether an automatic rotation of the credential is due at `now`, by the same rule as the
+ * scheduled run's query: enabled, not retired, `scheduled` or `on_expiry`, and `next_rotation_at` reached.
+ */
+export function isRotationDue(credential: Pick<Credential, 'rotationEnabled' | 'status' | 'rotationStrategy' | 'nextRotationAt'>, now: Date): boolean {
+  if (!credential.rotationEnabled || credential.status === 'retired') return false;
+  if (credential.rotationStrategy !== 'scheduled' && credential.rotationStrategy !== 'on_expiry') return false;
+  return credential.nextRotationAt !== null && new Date(credential.nextRotationAt) <= now;
+}
+
 function cronFor(expression: string, timezone: string | null): Cron {
   return new Cron(expression, { timezone: timezone ?? 'UTC', paused: true, legacyMode: true });
 }

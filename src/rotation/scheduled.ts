@@ -49,7 +49,8 @@ export async function dueCredentials(deps: Pick<RotationDeps, 'db'>, now: Date, 
 
 /**
  * Rotates every credential that is due, `concurrency` at a time. A credential another process is
- * already rotating is skipped (it will have a new due time once that rotation commits).
+ * already rotating is skipped (it will have a new due time once that rotation commits), and so is one
+ * that another run rotated after this run listed it (the engine checks under the lease that it is still due).
  */
 export async function runScheduledRotations(deps: RotationDeps, engine: RotationEngine, caller: Caller, concurrency: number): Promise<Omit<ScheduledRun, 'recovered'>> {
   // A token limited by name or tag runs only the rotations of the credentials it reaches.
@@ -65,7 +66,7 @@ export async function runScheduledRotations(deps: RotationDeps, engine: Rotation
         const outcome = await engine.rotate(caller, credential.name, { trigger });
         details.push({ credential: credential.name, status: 'rotated', trigger, previous_version: outcome.previousVersion, new_version: outcome.newVersion });
       } catch (error) {
-        const skipped = error instanceof AegisError && (error.code === 'rotation_in_progress' || error.code === 'rotation_unsupported');
+        const skipped = error instanceof AegisError && skippedCodes.has(error.code);
         details.push({ credential: credential.name, status: skipped ? 'skipped' : 'failed', trigger, error: error instanceof AegisError ? error.message : 'internal error' });
       }
     }
@@ -79,6 +80,9 @@ export async function runScheduledRotations(deps: RotationDeps, engine: Rotation
     details,
   };
 }
+
+/** Rotation errors after which a scheduled run reports the credential as skipped, not failed. */
+const skippedCodes: ReadonlySet<string> = new Set(['rotation_in_progress', 'rotation_not_due', 'rotation_unsupported']);
 
 export interface ScheduleEntry {
   name: string;

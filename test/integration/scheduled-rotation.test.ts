@@ -428,5 +428,39 @@ for (const dialect of await testDialects()) {
       assert.equal(await nextRotationOf(t, 'cron-due'), '2027-03-02T02:00:00.000Z');
       await t.vault.registry.update(setupCaller, 'cron-due', { rotation_enabled: false });
     });
+
+    it('due rotation runs once across processes', async () => {
+      // On PostgreSQL a second vault on the same schema plays a second AEGIS process. Two vaults on one
+      // SQLite file in one Node process would block each other's synchronous writes, so there the runs
+      // share one vault, as two concurrent requests to one process do.
+      const second = dialect === 'postgres' ? await openTestVault(dialect, { reuse: { dir: t.dir, schema: t.env.AEGIS_DATABASE_SCHEMA }, clock: t.clock }) : t;
+      try {
+        const names = Array.from({ length: 6 }, (_, index) => `once-${index}`);
+        const ids = new Map<string, string>();
+        for (const name of names) ids.set(name, await createEnvCredential(t, name, { rotation_strategy: 'scheduled', rotation_interval_hours: 24 }));
+        t.clock.advanceHours(25);
+        const since = t.clock.now().toISOString();
+
+        // Each run lists the due credentials first, then takes their leases one by one.
+        const runs = await Promise.all([t, second, t, second].map((vault) => call(vault.app, 'POST', '/rotation/run-scheduled', { token: t.adminToken })));
+        for (const run of runs) {
+          assert.equal(run.status, 200, run.body);
+          assert.equal(run.json.failed, 0, run.body);
+        }
+        for (const name of names) {
+          const rotated = runs.flatMap((run) => run.json.details).filter((detail: { credential: string; status: string }) => detail.credential === name && detail.status === 'rotated');
+          assert.equal(rotated.length, 1, `${name}: ${JSON.stringify(runs.map((run) => run.json.details))}`);
+          assert.equal((await scheduledRotations(t, ids.get(name)!, since)).length, 1, name);
+        }
+
+        // A run that listed a credential before another run rotated it reaches it afterwards.
+        await assert.rejects(second.vault.rotation.engine.rotate(setupCaller, 'once-0', { trigger: 'scheduled' }), { code: 'rotation_not_due' });
+        assert.equal((await scheduledRotations(t, ids.get('once-0')!, since)).length, 1);
+        const versions = await call(t.app, 'GET', '/credentials/once-0/versions', { token: t.adminToken });
+        assert.equal(versions.json.versions.length, 2, versions.body);
+      } finally {
+        if (second !== t) await second.close();
+      }
+    });
   });
 }
