@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import { alertMessages } from '../alerts/alert-types.js';
 import { enqueueAlert } from '../alerts/outbox.repository.js';
-import { toJson } from '../db/values.js';
+import type { Executor } from '../db/database.js';
+import { toJson, toNumber } from '../db/values.js';
 import type { Credential } from '../registry/credential.types.js';
 import { lockCredentials } from '../registry/credentials.repository.js';
 import { expiryStatusSql } from '../registry/status.js';
@@ -14,6 +15,8 @@ export type CheckTrigger = 'manual' | 'check_all';
 
 export interface FinishedCheck {
   credential: Credential;
+  /** Number of the version whose value was tested, or null when the credential had no current version. */
+  version: number | null;
   outcome: ProviderTestOutcome;
   trigger: CheckTrigger;
 }
@@ -24,18 +27,25 @@ export interface FinishedCheck {
  *   A credential that a failed rotation left `failed` gets the alert too, unless its previous check
  *   was unhealthy as well, so each failure alerts once;
  * - a healthy check moves a failed credential back to the status its expiry date gives;
- * - rotating and retired credentials keep their status, and an unknown result changes nothing.
+ * - rotating and retired credentials keep their status, and an unknown result changes nothing;
+ * - a check of a version that is no longer current is stored as unknown, because a rotation, rollback
+ *   or new value committed while it ran (or while check-all kept it in its read-ahead page), so its
+ *   result does not describe the current value.
  * Every check sets `last_health_check` and gets an audit entry (action `tested`) in the same transaction.
  * The statements work on the whole batch, so a batch of 50 costs about as much as a batch of one.
  */
-export async function recordChecks(deps: HealthMonitorDeps, caller: Caller, checks: ReadonlyArray<FinishedCheck>): Promise<HealthCheckResult[]> {
+export async function recordChecks(deps: HealthMonitorDeps, caller: Caller, finished: ReadonlyArray<FinishedCheck>): Promise<HealthCheckResult[]> {
   const { db, clock, audit, log } = deps;
   const now = clock.now();
   const checkedAt = now.toISOString();
-  const ids = checks.map(() => crypto.randomUUID());
-  const idsWith = (status: string) => checks.flatMap((check) => (check.outcome.status === status ? [check.credential.id] : []));
+  const ids = finished.map(() => crypto.randomUUID());
 
-  const { failed, alerted, recovered } = await db.kysely.transaction().execute(async (trx) => {
+  const { checks, failed, alerted, recovered } = await db.kysely.transaction().execute(async (trx) => {
+    // The rows are locked (on SQLite, BEGIN IMMEDIATE locks the database) before the current versions
+    // are read, so no rotation commits in between.
+    await lockCredentials(trx, db.dialect, finished.map((check) => check.credential.id));
+    const checks = await withoutSupersededResults(trx, finished);
+    const idsWith = (status: string) => checks.flatMap((check) => (check.outcome.status === status ? [check.credential.id] : []));
     // Read before this batch's rows exist: a failure alerts when it begins, not on each repeat.
     const unhealthyIds = idsWith('unhealthy');
     const previousHealth = unhealthyIds.length > 0 ? await latestHealthStatuses(trx, unhealthyIds) : new Map<string, string>();
@@ -53,7 +63,6 @@ export async function recordChecks(deps: HealthMonitorDeps, caller: Caller, chec
         })),
       )
       .execute();
-    await lockCredentials(trx, db.dialect, checks.map((check) => check.credential.id));
     await trx
       .updateTable('aegis_credentials')
       .set({ last_health_check: checkedAt })
@@ -123,7 +132,7 @@ export async function recordChecks(deps: HealthMonitorDeps, caller: Caller, chec
         },
       })),
     );
-    return { failed, alerted, recovered };
+    return { checks, failed, alerted, recovered };
   });
 
   for (const check of checks) {
@@ -142,6 +151,26 @@ export async function recordChecks(deps: HealthMonitorDeps, caller: Caller, chec
     error: check.outcome.error,
     checkedAt,
   }));
+}
+
+/**
+ * Replaces the outcome of each check whose tested version is no longer the credential's current one
+ * with `unknown`, keeping the response time and naming both versions in the error.
+ */
+async function withoutSupersededResults(trx: Executor, checks: ReadonlyArray<FinishedCheck>): Promise<FinishedCheck[]> {
+  const rows = await trx
+    .selectFrom('aegis_credential_versions')
+    .select(['credential_id', 'version'])
+    .where('credential_id', 'in', checks.map((check) => check.credential.id))
+    .where('is_current', '=', true)
+    .execute();
+  const currentVersions = new Map(rows.map((row) => [row.credential_id, toNumber(row.version)]));
+  return checks.map((check) => {
+    const current = currentVersions.get(check.credential.id) ?? null;
+    if (current === check.version || check.outcome.status === 'unknown') return check;
+    const error = `version ${check.version ?? 'none'} was tested, but version ${current ?? 'none'} became current while the check ran (a rotation, rollback or new value), so its ${check.outcome.status} result was not applied`;
+    return { ...check, outcome: { ...check.outcome, status: 'unknown', details: { ...check.outcome.details, tested_version: check.version }, error } };
+  });
 }
 
 function statusChange(id: string, failed: ReadonlySet<string>, recovered: ReadonlySet<string>): { status_change?: 'failed' | 'recovered' } {

@@ -43,7 +43,7 @@ export class HealthMonitor {
       requireReachable(caller, name, loaded?.credential);
       const target = loaded!;
       const outcome = await this.#test(target);
-      const [result] = await recordChecks(this.#deps, caller, [{ credential: target.credential, outcome, trigger: 'manual' }]);
+      const [result] = await recordChecks(this.#deps, caller, [{ credential: target.credential, version: target.version, outcome, trigger: 'manual' }]);
       return result!;
     } catch (error) {
       await this.#auditFailure(caller, 'tested', name, error);
@@ -68,7 +68,7 @@ export class HealthMonitor {
         const outcome = await this.#test(target);
         details.push({ name: target.credential.name, status: outcome.status, response_time_ms: outcome.responseTimeMs, error: outcome.error });
         try {
-          await batcher.submit({ credential: target.credential, outcome, trigger: 'check_all' });
+          await batcher.submit({ credential: target.credential, version: target.version, outcome, trigger: 'check_all' });
         } catch (error) {
           stopped = true;
           throw error;

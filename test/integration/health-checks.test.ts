@@ -167,6 +167,48 @@ for (const dialect of await testDialects()) {
       answer = 200;
     });
 
+    it('superseded check changes nothing', async () => {
+      const replaced = 'billing/replaced-key';
+      await createApiCredential(t, replaced, stub.url);
+      // On PostgreSQL a second vault on the same schema plays a second AEGIS process, which stores the
+      // new value. Two vaults on one SQLite file in one Node process would block each other's writes.
+      const other = dialect === 'postgres' ? await openTestVault(dialect, { reuse: { dir: t.dir, schema: t.env.AEGIS_DATABASE_SCHEMA }, clock: t.clock }) : t;
+      try {
+        // The stand-in API keeps the test request of version 1 waiting until version 2 is stored, then rejects it.
+        let testArrived!: () => void;
+        const arrived = new Promise<void>((resolve) => (testArrived = resolve));
+        let releaseTest!: () => void;
+        const released = new Promise<void>((resolve) => (releaseTest = resolve));
+        stub.handle((_request, response) => {
+          testArrived();
+          void released.then(() => {
+            response.writeHead(401);
+            response.end();
+          });
+        });
+
+        const checking = test(replaced);
+        await arrived;
+        const patched = await call(other.app, 'PATCH', `/credentials/${encodeURIComponent(replaced)}`, { token: t.adminToken, body: { value: 'replaced-value' } });
+        assert.equal(patched.status, 200, patched.body);
+        releaseTest();
+
+        const result = await checking;
+        assert.equal(result.status, 'unknown');
+        assert.match(result.error, /^version 1 was tested, but version 2 became current while the check ran/);
+        assert.equal(await storedStatus(t, replaced), 'active');
+        assert.equal((await alertsOf(t, 'health_check_failed', replaced)).length, 0);
+        const stored = await t.vault.db.kysely.selectFrom('aegis_health_checks as h').innerJoin('aegis_credentials as c', 'c.id', 'h.credential_id').select('h.status').where('c.name', '=', replaced).execute();
+        assert.deepEqual(stored, [{ status: 'unknown' }]);
+      } finally {
+        stub.handle((_request, response) => {
+          response.writeHead(answer);
+          response.end();
+        });
+        if (other !== t) await other.close();
+      }
+    });
+
     it('env check reads the file', async () => {
       const file = path.join(t.dir, 'app.env');
       fs.writeFileSync(file, 'API_KEY=env-value-1\n');

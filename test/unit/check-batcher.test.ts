@@ -5,6 +5,7 @@ import { CheckBatcher, type FinishedCheck } from '../../src/health/check-recorde
 function check(index: number): FinishedCheck {
   return {
     credential: { id: `id-${index}`, name: `unit/${index}` } as FinishedCheck['credential'],
+    version: 1,
     outcome: { status: 'healthy', responseTimeMs: 1, details: {}, error: null },
     trigger: 'check_all',
   };
