@@ -78,6 +78,11 @@ function composeFile(): {
   return YAML.parse(read('compose.yaml'), { merge: true });
 }
 
+/** Replaces Compose's `${NAME}` and `${NAME:?message}` references with `example`, as Compose would with a value set. */
+function interpolated(environment: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(environment).map(([name, value]) => [name, value.replace(/\$\{\w+(?::?[-?][^}]*)?\}/g, 'example')]));
+}
+
 /** Tells whether the IPv4 `address` lies in the CIDR `range`. */
 function inRange(address: string, range: string): boolean {
   const [network, prefix] = range.split('/');
@@ -200,7 +205,7 @@ describe('deploy files', () => {
     const servers = Object.entries(compose.services).filter(([, service]) => service.command?.[0] === 'serve');
     assert.ok(servers.length >= 2, 'compose.yaml has fewer than two serve services');
     for (const [name, service] of servers) {
-      assert.deepEqual(loadConfig(service.environment ?? {}, '/').trustedProxies, [balancer], `${name}: AEGIS_TRUSTED_PROXIES`);
+      assert.deepEqual(loadConfig(interpolated(service.environment ?? {}), '/').trustedProxies, [balancer], `${name}: AEGIS_TRUSTED_PROXIES`);
     }
   });
 
