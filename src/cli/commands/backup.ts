@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { backupSqlite } from '../../backup/sqlite-backup.js';
-import { backupLocationProblem } from '../../backup/locations.js';
+import { backupLocationProblem, databaseFileProblem } from '../../backup/locations.js';
 import { pgDumpCommand } from '../../backup/pg-dump.js';
 import { rejectExisting } from '../../backup/secret-file.js';
 import { loadConfig } from '../../config/config.js';
@@ -27,6 +27,10 @@ export function registerBackupCommand(program: Command): void {
       }
       const folder = path.dirname(path.resolve(options.to));
       if (!fs.existsSync(folder)) throw new CommandError(`The folder ${folder} does not exist; create it (mode 0700) first.`);
+      // Checked even with --allow-data-dir and --force. A copy renamed over the live file or a journal
+      // leaves running servers writing to the unlinked file, which corrupts the vault.
+      const overwritesDatabase = databaseFileProblem(options.to, config);
+      if (overwritesDatabase) throw new CommandError(`${overwritesDatabase} Nothing was written.`);
       const problem = backupLocationProblem(options.to, config, {
         outsideDataDir: options.allowDataDir !== true,
         apartFromSqliteFile: options.allowDataDir !== true,
