@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import path from 'node:path';
 import { parse } from 'dotenv';
 import { AegisError, ValidationError } from '../lib/errors.js';
@@ -21,7 +22,11 @@ export interface DotenvImportOptions {
  */
 export async function importDotenv(target: ImportTarget, caller: Caller, file: string, options: DotenvImportOptions = {}): Promise<ImportReport> {
   const absolute = path.resolve(file);
-  const variables = parse(readImportFile(absolute));
+  const bytes = readImportFile(absolute);
+  // Decoding puts U+FFFD in place of bytes that are not UTF-8, so in such a file a value containing
+  // U+FFFD would be stored changed. It is skipped, and so is a real U+FFFD in that file.
+  const validUtf8 = isUtf8(bytes);
+  const variables = parse(bytes);
   // The file's folder decides for every variable at once, so a file outside the allowed folders is an
   // error rather than a report that skips each variable for the same reason.
   try {
@@ -34,7 +39,8 @@ export async function importDotenv(target: ImportTarget, caller: Caller, file: s
   const report = emptyReport(absolute, dryRun);
   for (const [variable, value] of Object.entries(variables)) {
     const name = `${options.prefix ?? ''}${variable}`;
-    const problem = await describeProblem(target, name, variable, value, absolute);
+    const problem =
+      !validUtf8 && value.includes('\uFFFD') ? 'value is not valid UTF-8, so AEGIS cannot store it as text' : await describeProblem(target, name, variable, value, absolute);
     if (problem) {
       report.skipped.push({ name, reason: problem });
       continue;

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import path from 'node:path';
 import { AegisError, ValidationError } from '../lib/errors.js';
 import { isValidCredentialName } from '../lib/names.js';
@@ -80,9 +81,12 @@ export async function importN8nExport(target: ImportTarget, caller: Caller, file
 }
 
 function readExport(file: string): N8nExportedCredential[] {
+  const bytes = readImportFile(file);
+  // Decoding would put U+FFFD in place of invalid bytes and store values changed. n8n writes UTF-8, so such a file is damaged.
+  if (!isUtf8(bytes)) throw new ValidationError('file', `${file} is not valid UTF-8, as n8n writes its exports; export the credentials again`);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readImportFile(file).toString('utf8'));
+    parsed = JSON.parse(bytes.toString('utf8'));
   } catch (error) {
     if (error instanceof ValidationError) throw error;
     throw new ValidationError('file', `${file} is ${describeJsonError(error)}`);

@@ -236,6 +236,32 @@ for (const dialect of await testDialects()) {
       assert.equal(bound.length, 1);
     });
 
+    it('skips dotenv values that are not UTF-8', async () => {
+      const file = path.join(t.dir, 'latin1.env');
+      // 0xE9 is é in Latin-1 but starts no valid UTF-8 sequence here. The other values are valid UTF-8.
+      const text = Buffer.concat([Buffer.from('LATIN1_VALUE=caf'), Buffer.from([0xe9]), Buffer.from('-secret-9c2\nUTF8_VALUE=café-value-41d\nOTHER_VALUE=plain-value-77a\n')]);
+      fs.writeFileSync(file, text);
+      const result = await aegis(['import', 'dotenv', file]);
+      assert.equal(result.code, 0, result.stderr);
+      const lines = reportLines(result.stdout);
+      assert.equal(lines.skipped.get('LATIN1_VALUE'), 'value is not valid UTF-8, so AEGIS cannot store it as text');
+      assert.deepEqual(lines.created.sort(), ['OTHER_VALUE', 'UTF8_VALUE']);
+      const stored = await t.vault.db.kysely.selectFrom('aegis_credentials').select('id').where('name', '=', 'LATIN1_VALUE').executeTakeFirst();
+      assert.equal(stored, undefined);
+      assert.equal((await t.vault.registry.reveal(caller, 'UTF8_VALUE')).value, 'café-value-41d');
+    });
+
+    it('rejects an n8n export that is not UTF-8', async () => {
+      const file = path.join(t.dir, 'n8n-latin1.json');
+      const text = Buffer.concat([Buffer.from('[{"id":"LATIN1","name":"Latin1","type":"slackApi","data":{"accessToken":"xoxb-caf'), Buffer.from([0xe9]), Buffer.from('"}}]')]);
+      fs.writeFileSync(file, text);
+      const before = await credentialTotal();
+      const result = await aegis(['import', 'n8n', file]);
+      assert.equal(result.code, 1);
+      assert.equal(result.stderr.trim(), `aegis: file: ${file} is not valid UTF-8, as n8n writes its exports; export the credentials again`);
+      assert.equal(await credentialTotal(), before);
+    });
+
     it('keeps values out of output', () => {
       assert.ok(outputs.length >= 8);
       for (const secret of exampleSecrets()) {
