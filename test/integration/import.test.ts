@@ -262,6 +262,16 @@ for (const dialect of await testDialects()) {
       assert.equal(await credentialTotal(), before);
     });
 
+    it('escapes control characters in skipped names', async () => {
+      const file = path.join(t.dir, 'n8n-controls.json');
+      // A terminal would run these sequences: set the window title, then clear the screen.
+      fs.writeFileSync(file, JSON.stringify([{ id: 'CONTROLS1', name: '\u001b]0;title\u0007\u001b[2J Controls', type: 'not a type', data: { token: 'v' } }]));
+      const result = await aegis(['import', 'n8n', file, '--dry-run']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.doesNotMatch(result.stdout, /[\u0000-\u0008\u000b-\u001f\u007f]/);
+      assert.match(result.stdout, /^ {2}skipped {2}\\u001b\]0;title\\u0007\\u001b\[2J Controls: missing or invalid type$/m);
+    });
+
     it('keeps values out of output', () => {
       assert.ok(outputs.length >= 8);
       for (const secret of exampleSecrets()) {

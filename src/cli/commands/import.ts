@@ -17,7 +17,9 @@ function printReport(report: ImportReport, json: boolean | undefined): void {
   }
   const verb = report.dry_run ? 'would create' : 'created';
   for (const entry of report.created) process.stdout.write(`  ${verb}  ${entry.name}${entry.detail ? ` (${entry.detail})` : ''}\n`);
-  for (const entry of report.skipped) process.stdout.write(`  skipped  ${entry.name}: ${entry.reason}\n`);
+  // A skipped entry keeps the name from the file (an n8n name, or a --prefix), so control characters
+  // are escaped before they reach a terminal.
+  for (const entry of report.skipped) process.stdout.write(`  skipped  ${escapeControls(entry.name)}: ${escapeControls(entry.reason)}\n`);
 }
 
 function printLegacyReport(report: LegacyImportReport, json: boolean | undefined): void {
