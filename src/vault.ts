@@ -1,11 +1,12 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import { AlertService } from './alerts/alert.service.js';
 import { AuditLog } from './audit/audit.service.js';
 import type { Config } from './config/config.js';
 import { registerFirstKey, verifyKeyring } from './crypto/keyring-loader.js';
 import { defaultDataKeyCache, type Keyring } from './crypto/keyring.js';
-import { openDatabase, type Db } from './db/database.js';
+import { createSchema, openDatabase, type Db } from './db/database.js';
 import { isUniqueViolation } from './db/database-errors.js';
 import { migrateToLatest } from './db/migrate.js';
 import { HealthMonitor } from './health/health-monitor.js';
@@ -52,10 +53,12 @@ export interface Vault {
  */
 export async function openVault(config: Config, options: { log: Logger; clock?: Clock }): Promise<Vault> {
   const clock = options.clock ?? systemClock;
-  // Opening a SQLite file creates it, so a start that fails on its keys removes what it created.
+  // Opening a SQLite file creates it and its folder, so a start that fails on its keys removes what it created.
   const newSqliteFile = config.databaseUrl === undefined && config.sqlitePath !== ':memory:' && !fs.existsSync(config.sqlitePath);
+  const newSqliteFolder = newSqliteFile && !fs.existsSync(path.dirname(config.sqlitePath));
   const db = await openDatabase(config, {
     log: options.log,
+    createSchema: false,
     pool: {
       connectionTimeoutMs: config.databaseTimeouts.connectMs,
       idleTimeoutMs: config.databaseTimeouts.idleMs,
@@ -66,6 +69,7 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
   try {
     const cacheOptions = { lifetimeMs: config.dataKeyCacheSeconds * 1000, maxEntries: defaultDataKeyCache.maxEntries };
     let { keyring, registered } = await verifyKeyring(db, config.keySource, cacheOptions);
+    await createSchema(db, config.databaseSchema);
     const applied = await migrateToLatest(db);
     if (applied.length > 0) options.log.info({ migrations: applied, database: db.dialect }, 'applied database migrations');
     if (!registered) {
@@ -133,6 +137,14 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
   } catch (error) {
     await db.close();
     if (newSqliteFile) for (const suffix of ['', '-wal', '-shm', '-journal']) fs.rmSync(config.sqlitePath + suffix, { force: true });
+    // rmdir removes the folder only while it is empty, so files another process put there stay.
+    if (newSqliteFolder) {
+      try {
+        fs.rmdirSync(path.dirname(config.sqlitePath));
+      } catch {
+        // Not empty or already gone: the start's own error is the one to report.
+      }
+    }
     throw error;
   }
 }

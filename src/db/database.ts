@@ -41,6 +41,11 @@ export interface OpenDatabaseOptions {
   log?: Pick<Logger, 'warn' | 'info'>;
   /** Pool settings other than `max`; the defaults of DEFAULT_POOL_SETTINGS fill the rest. */
   pool?: Partial<PoolSettings>;
+  /**
+   * Creates a missing PostgreSQL schema while opening (the default). The vault passes false and calls
+   * createSchema after its master key check, so a start rejected for its key writes nothing.
+   */
+  createSchema?: boolean;
 }
 
 /** Opens the configured database: PostgreSQL when a URL is set, the SQLite file otherwise. */
@@ -50,7 +55,7 @@ export async function openDatabase(
 ): Promise<Db> {
   if (config.databaseUrl) {
     const settings = resolvePoolSettings(config.databasePoolMax, options.pool, config.providerTimeoutMs);
-    return openPostgres(config.databaseUrl, config.databaseSchema, settings, options.log);
+    return openPostgres(config.databaseUrl, config.databaseSchema, settings, options.log, options.createSchema ?? true);
   }
   return openSqlite(config.sqlitePath);
 }
@@ -102,7 +107,7 @@ function openSqlite(file: string): Db {
   return { kysely, dialect: 'sqlite', location: file, schema: undefined, changeCount: () => adapter.changeCount(), close: () => kysely.destroy() };
 }
 
-async function openPostgres(url: string, schema: string | undefined, settings: PoolSettings, log: OpenDatabaseOptions['log']): Promise<Db> {
+async function openPostgres(url: string, schema: string | undefined, settings: PoolSettings, log: OpenDatabaseOptions['log'], createsSchema: boolean): Promise<Db> {
   // Loaded here, so that opening a SQLite vault does not load the driver (start-up time and memory, B8 in BENCHMARKS.md).
   const { default: pg } = await import('pg');
   const { PostgresChanges } = await import('./postgres-changes.js');
@@ -120,14 +125,7 @@ async function openPostgres(url: string, schema: string | undefined, settings: P
   pool.on('acquire', (client) => changes.checkedOut(client));
   pool.on('error', () => {});
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  if (schema) {
-    try {
-      await sql`create schema if not exists ${sql.id(schema)}`.execute(kysely);
-    } catch (error) {
-      // Another process created it at the same moment: "if not exists" does not cover that race.
-      if (!isUniqueViolation(error)) throw error;
-    }
-  }
+  if (schema && createsSchema) await createSchemaIfMissing(kysely, schema);
   const current = await sql<{ schema: string }>`select current_schema() as schema`.execute(kysely);
   const currentSchema = current.rows[0]?.schema ?? schema ?? 'public';
   await changes.start(currentSchema);
@@ -143,6 +141,20 @@ async function openPostgres(url: string, schema: string | undefined, settings: P
       await kysely.destroy();
     },
   };
+}
+
+/** Creates the PostgreSQL schema `schema` when it is missing. It does nothing on SQLite or without a configured schema. */
+export async function createSchema(db: Db, schema: string | undefined): Promise<void> {
+  if (db.dialect === 'postgres' && schema) await createSchemaIfMissing(db.kysely, schema);
+}
+
+async function createSchemaIfMissing(kysely: Kysely<Database>, schema: string): Promise<void> {
+  try {
+    await sql`create schema if not exists ${sql.id(schema)}`.execute(kysely);
+  } catch (error) {
+    // Another process created it at the same moment: "if not exists" does not cover that race.
+    if (!isUniqueViolation(error)) throw error;
+  }
 }
 
 function warnConnectionLost(log: OpenDatabaseOptions['log'], error: Error): void {

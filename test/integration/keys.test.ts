@@ -107,6 +107,17 @@ async function tablesOf(dialect: DialectName, sqlitePath: string, schema: string
   }
 }
 
+async function schemaExists(schema: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: testPostgresUrl });
+  await client.connect();
+  try {
+    const found = await client.query('select 1 from pg_namespace where nspname = $1', [schema]);
+    return found.rows.length > 0;
+  } finally {
+    await client.end();
+  }
+}
+
 /** Runs `task` for indexes 0 to total - 1 with at most `concurrency` calls in flight. */
 async function runConcurrently(total: number, concurrency: number, task: (index: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -273,15 +284,18 @@ for (const dialect of await testDialects()) {
 
     it('rejects exposed key on first start', async () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-test-'));
+      // A data folder that does not exist yet, as on a first start.
+      const dataDir = path.join(dir, 'data');
       const schema = `aegis_t_${crypto.randomBytes(6).toString('hex')}`;
       const keyFile = path.join(dir, 'exposed.key');
       fs.writeFileSync(keyFile, `${randomKey()}\n`);
       fs.chmodSync(keyFile, 0o644);
       try {
-        await assert.rejects(openTestVault(dialect, { reuse: { dir, schema }, env: { AEGIS_MASTER_KEY_FILE: keyFile } }), /chmod 600/);
+        await assert.rejects(openTestVault(dialect, { reuse: { dir: dataDir, schema }, env: { AEGIS_MASTER_KEY_FILE: keyFile } }), /chmod 600/);
 
-        // NOTE: the database layer still creates an empty SQLite file or PostgreSQL schema before the key check.
-        assert.deepEqual(await tablesOf(dialect, path.join(dir, 'aegis.db'), schema), []);
+        assert.deepEqual(await tablesOf(dialect, path.join(dataDir, 'aegis.db'), schema), []);
+        assert.equal(fs.existsSync(dataDir), false, 'the data folder was left behind');
+        if (dialect === 'postgres') assert.equal(await schemaExists(schema), false, `schema ${schema} was created`);
       } finally {
         if (dialect === 'postgres') await dropSchema(schema);
         fs.rmSync(dir, { recursive: true, force: true });
