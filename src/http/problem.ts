@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../db/database-errors.js';
+import { KeyUnavailableError } from '../crypto/keyring.js';
 import { AegisError } from '../lib/errors.js';
 import { CREDENTIAL_NAME_PATTERN, TAG_PATTERN } from '../lib/names.js';
 import { multilineTextPattern, plainTextPattern } from './shared-schemas.js';
@@ -46,6 +47,14 @@ export function toProblem(error: unknown): Problem {
   const fastifyError = error as Partial<FastifyError> & { validation?: ValidationIssue[]; validationContext?: string };
   if (fastifyError.validation) return validationProblem(fastifyError.validation, fastifyError.validationContext ?? 'body');
   if (isDatabaseUnavailable(error)) return databaseUnavailableProblem();
+  // Typically another process rotated the master key to one that this process's key source lacks.
+  if (error instanceof KeyUnavailableError) {
+    return problem(
+      500,
+      'key_unavailable',
+      `Master key ${error.keyId}, which the vault uses, is not in this process's key source. Add that key to the configured key source, then restart this process.`,
+    );
+  }
   switch (fastifyError.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return problem(413, 'body_too_large', 'body: the request body is larger than the server accepts (AEGIS_BODY_LIMIT_BYTES).', { field: 'body' });

@@ -8,6 +8,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import type { KeySource } from '../../src/config/config.js';
 import { parseEnvelope } from '../../src/crypto/envelope.js';
+import { verifyKeyring } from '../../src/crypto/keyring-loader.js';
 import { listMasterKeys } from '../../src/crypto/master-keys.repository.js';
 import { rotateMasterKey } from '../../src/crypto/master-key-rotation.js';
 import { AegisError, StartupError } from '../../src/lib/errors.js';
@@ -573,6 +574,31 @@ for (const dialect of await testDialects()) {
           await withNew.close();
         }
         await assert.rejects(reopen(t, { AEGIS_MASTER_KEY: oldKey }), wrongKeyMessage);
+      } finally {
+        await destroyTestVault(t);
+      }
+    });
+
+    it('names a current key this process lacks', async () => {
+      const oldKey = randomKey();
+      const newKey = randomKey();
+      const t = await openTestVault(dialect, { env: { AEGIS_MASTER_KEY: oldKey } });
+      try {
+        await createCredential(t, t.adminToken, 'theta', 'theta-secret');
+        // Another process, started with both keys, rotates while this one still has only the old key.
+        const bothKeys: KeySource = { kind: 'env', variable: 'AEGIS_MASTER_KEY', value: `${oldKey},${newKey}` };
+        const { keyring: otherKeyring } = await verifyKeyring(t.vault.db, bothKeys);
+        const { newKeyId } = await rotateMasterKey(t.vault.db, otherKeyring, bothKeys, t.vault.clock, { settleMs: 0 });
+
+        const writes = [
+          await call(t.app, 'POST', '/credentials', { token: t.adminToken, body: { name: 'iota', credential_type: 'apiKey', provider: 'api', value: 'iota-secret' } }),
+          await call(t.app, 'PATCH', '/credentials/theta', { token: t.adminToken, body: { value: 'theta-secret-2' } }),
+        ];
+        for (const response of writes) {
+          assert.equal(response.status, 500, response.body);
+          assert.equal(response.json.code, 'key_unavailable', response.body);
+          assert.ok((response.json.detail as string).includes(`Master key ${newKeyId}, which the vault uses, is not in this process's key source`), response.body);
+        }
       } finally {
         await destroyTestVault(t);
       }
