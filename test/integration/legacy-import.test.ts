@@ -41,6 +41,7 @@ const expectedRejections: Record<string, RegExp> = {
   'no-current': /missing current version/,
   'supabase-unconfigured': /need provider settings/,
   'escape\u001b[2Jname': /invalid name/,
+  'never-expires': /^expires_at is infinity; set it to a time or NULL in the legacy database first$/,
 };
 
 const fixtures: LegacyCredentialFixture[] = [
@@ -107,6 +108,8 @@ const fixtures: LegacyCredentialFixture[] = [
   },
   { name: 'supabase-unconfigured', provider: 'supabase', versions: [{ version: 1, value: 'sb-secret-legacy-Gh7q', isCurrent: true }] },
   { name: 'escape\u001b[2Jname', provider: 'api', value: 'escape-name-value-Qa9w' },
+  // PostgreSQL stores 'infinity', which no JavaScript date can hold.
+  { name: 'never-expires', provider: 'api', value: 'never-expires-value-Lm2c', expiresAt: 'infinity' },
 ];
 
 /** Every secret of the legacy database; none may appear in any output, log, report or AEGIS row. */
@@ -121,6 +124,7 @@ const secrets = [
   'no-current-v2-Yk5b',
   'sb-secret-legacy-Gh7q',
   'escape-name-value-Qa9w',
+  'never-expires-value-Lm2c',
   passphrase,
   fernetKeyText(legacyKey),
   legacyKey.toString('hex'),

@@ -141,12 +141,12 @@ function buildPlan(row: LegacyCredentialRow, data: LegacyData, context: PlanCont
     providerCredentialId: row.provider_credential_id ?? current.providerCredentialId,
     providerConfig,
     status,
-    createdAt: iso(row.created_at) ?? context.now,
-    updatedAt: iso(row.updated_at) ?? context.now,
-    expiresAt: iso(row.expires_at),
-    lastRotatedAt: iso(row.last_rotated_at),
-    lastUsedAt: iso(row.last_used_at),
-    lastHealthCheck: iso(row.last_health_check),
+    createdAt: iso(row.created_at, 'created_at') ?? context.now,
+    updatedAt: iso(row.updated_at, 'updated_at') ?? context.now,
+    expiresAt: iso(row.expires_at, 'expires_at'),
+    lastRotatedAt: iso(row.last_rotated_at, 'last_rotated_at'),
+    lastUsedAt: iso(row.last_used_at, 'last_used_at'),
+    lastHealthCheck: iso(row.last_health_check, 'last_health_check'),
     rotationEnabled: row.rotation_enabled ?? false,
     rotationIntervalHours: intervalHours,
     rotationStrategy: strategy,
@@ -160,7 +160,7 @@ function buildPlan(row: LegacyCredentialRow, data: LegacyData, context: PlanCont
     valuePolicy: null,
   };
   // The legacy schedule is kept when it has one; otherwise AEGIS computes the next rotation from the settings.
-  draft.nextRotationAt = draft.rotationEnabled && row.next_rotation_at ? iso(row.next_rotation_at) : nextRotationAt(draft);
+  draft.nextRotationAt = draft.rotationEnabled && row.next_rotation_at ? iso(row.next_rotation_at, 'next_rotation_at') : nextRotationAt(draft);
 
   const secrets = versions.flatMap((version) => (version.value === null ? [] : [version.value]));
   const rotations = (data.rotations.get(row.id) ?? []).map((rotation) => planRotation(rotation, secrets, context.now));
@@ -179,7 +179,7 @@ function planVersions(row: LegacyCredentialRow, rows: LegacyVersionRow[], contex
         version: 1,
         value: decryptValue(context.key, row.encrypted_value, 'the credential row'),
         providerCredentialId: row.provider_credential_id,
-        createdAt: iso(row.created_at) ?? context.now,
+        createdAt: iso(row.created_at, 'created_at') ?? context.now,
         createdBy: null,
         reason: 'import',
         isCurrent: true,
@@ -195,7 +195,7 @@ function planVersions(row: LegacyCredentialRow, rows: LegacyVersionRow[], contex
       version: version.version,
       value: decryptValue(context.key, version.encrypted_value, `version ${version.version}`),
       providerCredentialId: version.provider_credential_id,
-      createdAt: iso(version.created_at) ?? context.now,
+      createdAt: iso(version.created_at, `created_at of version ${version.version}`) ?? context.now,
       createdBy: version.created_by,
       reason: version.reason ?? 'import',
       isCurrent: version.is_current === true,
@@ -270,7 +270,7 @@ function legacyMetadata(metadata: unknown): Record<string, unknown> {
 
 function planRotation(row: LegacyRotationRow, secrets: string[], now: string): PlannedRotation {
   return {
-    rotatedAt: iso(row.rotated_at) ?? now,
+    rotatedAt: iso(row.rotated_at, 'rotated_at of a rotation history row') ?? now,
     previousVersion: row.previous_version,
     newVersion: row.new_version,
     trigger: row.trigger,
@@ -278,7 +278,7 @@ function planRotation(row: LegacyRotationRow, secrets: string[], now: string): P
     success: row.success ?? true,
     errorMessage: row.error_message === null ? null : scrubSecrets(row.error_message, secrets),
     rolledBack: row.rolled_back ?? false,
-    rollbackAt: iso(row.rollback_at),
+    rollbackAt: iso(row.rollback_at, 'rollback_at of a rotation history row'),
   };
 }
 
@@ -291,7 +291,7 @@ function planHealthChecks(rows: LegacyHealthCheckRow[], secrets: string[], notes
       continue;
     }
     planned.push({
-      checkedAt: iso(row.checked_at) ?? now,
+      checkedAt: iso(row.checked_at, 'checked_at of a health check') ?? now,
       status: row.status,
       responseTimeMs: row.response_time_ms,
       details: healthDetails(row.details, secrets),
@@ -329,12 +329,12 @@ export function legacyFingerprint(row: LegacyCredentialRow, versions: LegacyVers
     encrypted_value: row.encrypted_value,
     provider_credential_id: row.provider_credential_id,
     status: row.status,
-    expires_at: iso(row.expires_at),
-    last_rotated_at: iso(row.last_rotated_at),
+    expires_at: fingerprintTime(row.expires_at),
+    last_rotated_at: fingerprintTime(row.last_rotated_at),
     rotation_enabled: row.rotation_enabled,
     rotation_interval_hours: row.rotation_interval_hours,
     rotation_strategy: row.rotation_strategy,
-    next_rotation_at: iso(row.next_rotation_at),
+    next_rotation_at: fingerprintTime(row.next_rotation_at),
     alert_threshold_hours: row.alert_threshold_hours,
     tags: row.tags,
     metadata: row.metadata,
@@ -343,7 +343,26 @@ export function legacyFingerprint(row: LegacyCredentialRow, versions: LegacyVers
   return crypto.createHash('sha256').update(JSON.stringify(fields)).digest('hex');
 }
 
-function iso(value: Date | string | null | undefined): string | null {
+/**
+ * Formats a legacy time as ISO-8601, and rejects the credential, naming `field`, for a time AEGIS cannot
+ * store. pg returns Infinity and -Infinity for PostgreSQL's 'infinity' and '-infinity', and an invalid
+ * Date for a year past 275760, where JavaScript dates end.
+ */
+function iso(value: Date | number | string | null | undefined, field: string): string | null {
   if (value === null || value === undefined) return null;
-  return (value instanceof Date ? value : new Date(value)).toISOString();
+  const date = value instanceof Date ? value : new Date(value);
+  if (Number.isNaN(date.getTime())) {
+    let description = 'outside the years AEGIS can store';
+    if (value === Infinity) description = 'infinity';
+    if (value === -Infinity) description = '-infinity';
+    throw new Rejection(`${field} is ${description}; set it to a time or NULL in the legacy database first`);
+  }
+  return date.toISOString();
+}
+
+/** Formats a time for the fingerprint without rejecting, because an imported row may change to any time later. */
+function fingerprintTime(value: Date | number | string | null | undefined): string | null {
+  if (value === null || value === undefined) return null;
+  const date = value instanceof Date ? value : new Date(value);
+  return Number.isNaN(date.getTime()) ? String(value) : date.toISOString();
 }
