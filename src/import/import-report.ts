@@ -1,3 +1,4 @@
+import { constants } from 'node:buffer';
 import fs from 'node:fs';
 import { AuditAction } from '../audit/audit.types.js';
 import { ValidationError } from '../lib/errors.js';
@@ -34,8 +35,25 @@ export function cannotRead(file: string, error: unknown): string {
   return `cannot read ${file}: ${reason}`;
 }
 
-/** Reads an input file, turning a missing or unreadable file into an error that names it. */
+/**
+ * The largest input file, in bytes. Its text must fit in one JavaScript string, whose maximum length is
+ * buffer.constants.MAX_STRING_LENGTH (2^29 - 24 UTF-16 code units in 64-bit Node.js 20). UTF-8 never
+ * decodes to more code units than bytes.
+ */
+export const MAX_IMPORT_FILE_BYTES = constants.MAX_STRING_LENGTH;
+
+/** Reads an input file, turning a missing, unreadable or too large file into an error that names it. */
 export function readImportFile(file: string): Buffer {
+  let size: number;
+  try {
+    size = fs.statSync(file).size;
+  } catch (error) {
+    throw new ValidationError('file', cannotRead(file, error));
+  }
+  // Checked before reading, so a huge file is not loaded into memory only to fail when it is decoded.
+  if (size > MAX_IMPORT_FILE_BYTES) {
+    throw new ValidationError('file', `${file} is ${size} bytes, more than the ${MAX_IMPORT_FILE_BYTES} bytes an import reads; split it into smaller files`);
+  }
   try {
     return fs.readFileSync(file);
   } catch (error) {

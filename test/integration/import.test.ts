@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { readHead } from '../../src/audit/audit.repository.js';
+import { MAX_IMPORT_FILE_BYTES } from '../../src/import/import-report.js';
 import { localCaller } from '../../src/tokens/caller.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { testDialects } from '../helpers/databases.js';
@@ -270,6 +271,25 @@ for (const dialect of await testDialects()) {
       assert.equal(result.code, 0, result.stderr);
       assert.doesNotMatch(result.stdout, /[\u0000-\u0008\u000b-\u001f\u007f]/);
       assert.match(result.stdout, /^ {2}skipped {2}\\u001b\]0;title\\u0007\\u001b\[2J Controls: missing or invalid type$/m);
+    });
+
+    it('rejects a file too large to read', async () => {
+      const file = path.join(t.dir, 'huge.env');
+      // A sparse file, so the test writes no data. Node.js cannot hold its text in one string.
+      fs.closeSync(fs.openSync(file, 'w'));
+      fs.truncateSync(file, MAX_IMPORT_FILE_BYTES + 1);
+      try {
+        for (const format of ['dotenv', 'n8n']) {
+          const result = await aegis(['import', format, file, '--dry-run']);
+          assert.equal(result.code, 1, format);
+          assert.equal(
+            result.stderr.trim(),
+            `aegis: file: ${file} is ${MAX_IMPORT_FILE_BYTES + 1} bytes, more than the ${MAX_IMPORT_FILE_BYTES} bytes an import reads; split it into smaller files`,
+          );
+        }
+      } finally {
+        fs.rmSync(file, { force: true });
+      }
     });
 
     it('keeps values out of output', () => {
