@@ -112,8 +112,9 @@ function describeProblem(entry: N8nExportedCredential): string | null {
 
 /**
  * Replaces characters a credential name cannot hold with `-` (accents are dropped first, so `Café`
- * becomes `Cafe`), and adds the n8n id when two names in one export collide. The mapping depends only on
- * the file, so importing the same export again yields the same names.
+ * becomes `Cafe`), and adds the n8n id when two names in one export collide, then `-2`, `-3` and so on
+ * when an earlier entry already has that name too. The mapping depends only on the file, so importing the
+ * same export again yields the same names.
  */
 export function safeName(n8nName: string, id: string | number, usedNames: ReadonlySet<string>): string {
   const base =
@@ -124,6 +125,17 @@ export function safeName(n8nName: string, id: string | number, usedNames: Readon
       .replace(/\.{2,}/g, '.')
       .replace(/^[-/]+|[-/]+$/g, '')
       .slice(0, 100) || 'n8n-credential';
-  const name = usedNames.has(base) ? `${base}-${String(id)}` : base;
-  return isValidCredentialName(name) ? name : `n8n-credential-${String(id)}`;
+  if (!usedNames.has(base) && isValidCredentialName(base)) return base;
+  const fallback = `n8n-credential-${String(id)}`;
+  // n8n sync passes ids unchecked. An id that no name can contain gives an invalid name, which the caller reports.
+  if (!isValidCredentialName(fallback)) return fallback;
+  const withId = isValidCredentialName(`${base}-${String(id)}`) ? `${base}-${String(id)}` : fallback;
+  // An earlier entry may carry this name as its own, as "Mailer-c2" before two entries named "Mailer".
+  let name = withId;
+  for (let count = 2; usedNames.has(name) || !isValidCredentialName(name); count += 1) {
+    name = isValidCredentialName(`${withId}-${count}`) ? `${withId}-${count}` : `${fallback}-${count}`;
+    // A long id leaves no room for the counter, and the caller reports the invalid name.
+    if (!isValidCredentialName(name)) return name;
+  }
+  return name;
 }

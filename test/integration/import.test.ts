@@ -292,6 +292,25 @@ for (const dialect of await testDialects()) {
       }
     });
 
+    it('names every colliding n8n entry apart', async () => {
+      const file = path.join(t.dir, 'n8n-collisions.json');
+      const entry = (id: string, name: string) => ({ id, name, type: 'smtp', data: { password: `collision-${id}` } });
+      // The first entry's own name is what the third one would get by adding its id.
+      fs.writeFileSync(file, JSON.stringify([entry('c3', 'Mailer-c2'), entry('c1', 'Mailer'), entry('c2', 'Mailer')]));
+      const expected = ['Mailer', 'Mailer-c2', 'Mailer-c2-2'];
+
+      const dryRun = await aegis(['import', 'n8n', file, '--dry-run']);
+      assert.equal(dryRun.code, 0, dryRun.stderr);
+      assert.deepEqual(reportLines(dryRun.stdout).created.sort(), expected);
+
+      const result = await aegis(['import', 'n8n', file]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(reportLines(result.stdout).created.sort(), expected);
+      assert.equal(reportLines(result.stdout).skipped.size, 0);
+      const bound = await t.vault.db.kysely.selectFrom('aegis_credentials').select('provider_credential_id').where('name', '=', 'Mailer-c2-2').executeTakeFirst();
+      assert.equal(bound?.provider_credential_id, 'c2');
+    });
+
     it('keeps values out of output', () => {
       assert.ok(outputs.length >= 8);
       for (const secret of exampleSecrets()) {
