@@ -28,6 +28,7 @@ const expectedValues: Record<string, Record<number, string>> = {
   'empty-value': { 1: '' },
   'whitespace-value': { 1: ' \t\n ' },
   'big-64k': { 1: 'é'.repeat(32 * 1024) },
+  'notes-with-value': { 1: 'sk-notes-Vt5q8Jw' },
 };
 const tooBigValue = `${'z'.repeat(64 * 1024)}!`;
 const tamperedValue = 'tampered-secret-Wd2LpQ';
@@ -83,6 +84,14 @@ const fixtures: LegacyCredentialFixture[] = [
   { name: 'empty-value', provider: 'api', value: '' },
   { name: 'whitespace-value', provider: 'api', versions: [{ version: 1, value: expectedValues['whitespace-value']![1]!, reason: 'initial', isCurrent: true }] },
   { name: 'big-64k', provider: 'api', versions: [{ version: 1, value: expectedValues['big-64k']![1]!, reason: 'initial', isCurrent: true }] },
+  {
+    // Read tokens see description and metadata, so the legacy service's copies of the value must not come along.
+    name: 'notes-with-value',
+    provider: 'api',
+    description: `copy of ${expectedValues['notes-with-value']![1]!}`,
+    metadata: { backup: expectedValues['notes-with-value']![1]!, nested: [{ [expectedValues['notes-with-value']![1]!]: 'as a key' }] },
+    versions: [{ version: 1, value: expectedValues['notes-with-value']![1]!, reason: 'initial', isCurrent: true }],
+  },
   {
     name: 'n8n-slack',
     provider: 'n8n',
@@ -266,6 +275,13 @@ describe('aegis import legacy', () => {
         const n8n = await t.vault.registry.versions(caller, 'n8n-slack');
         assert.equal(n8n.credential.providerCredentialId, 'Ab12Cd34Ef56');
         assert.deepEqual(n8n.versions.map((version) => [version.version, version.providerCredentialId, version.encryptedValue]), [[2, 'Ab12Cd34Ef56', null], [1, 'Old111', null]]);
+      });
+
+      it('removes values from description and metadata', async () => {
+        const { credential } = await t.vault.registry.versions(caller, 'notes-with-value');
+        assert.equal(credential.description, 'copy of [REDACTED]');
+        assert.equal(credential.metadata.backup, '[REDACTED]');
+        assert.deepEqual(credential.metadata.nested, [{ '[REDACTED]': 'as a key' }]);
       });
 
       it('second apply changes nothing', async () => {

@@ -119,7 +119,15 @@ function buildPlan(row: LegacyCredentialRow, data: LegacyData, context: PlanCont
   const versions = planVersions(row, data.versions.get(row.id) ?? [], context);
   const tags = checkTags(row.tags);
   const origin: LegacyOrigin = { legacy_id: row.id, fingerprint: legacyFingerprint(row, data.versions.get(row.id) ?? []) };
-  const metadata = { ...legacyMetadata(row.metadata), [LEGACY_METADATA_KEY]: origin };
+  // Description and metadata are shown to every token that can read the credential, so a value the
+  // legacy service kept there is removed, as from the rotation history.
+  const secrets = versions.flatMap((version) => (version.value === null ? [] : [version.value]));
+  const description = row.description === null ? null : scrubSecrets(row.description, secrets);
+  if (description !== row.description) notes.push('the description contained a value of this credential, which was replaced with [REDACTED]');
+  const legacyFields = legacyMetadata(row.metadata);
+  const scrubbedFields = scrubStrings(legacyFields, secrets) as Record<string, unknown>;
+  if (JSON.stringify(scrubbedFields) !== JSON.stringify(legacyFields)) notes.push('the metadata contained a value of this credential, which was replaced with [REDACTED]');
+  const metadata = { ...scrubbedFields, [LEGACY_METADATA_KEY]: origin };
   wrapCheck('metadata', () => checkMetadata(metadata));
   const providerConfig = resolveProviderConfig(row.name, provider, context);
 
@@ -135,7 +143,7 @@ function buildPlan(row: LegacyCredentialRow, data: LegacyData, context: PlanCont
     name: row.name,
     credentialType: row.credential_type,
     provider,
-    description: row.description,
+    description,
     encryptedValue: null,
     encryptionKeyId: null,
     providerCredentialId: row.provider_credential_id ?? current.providerCredentialId,
@@ -162,7 +170,6 @@ function buildPlan(row: LegacyCredentialRow, data: LegacyData, context: PlanCont
   // The legacy schedule is kept when it has one; otherwise AEGIS computes the next rotation from the settings.
   draft.nextRotationAt = draft.rotationEnabled && row.next_rotation_at ? iso(row.next_rotation_at, 'next_rotation_at') : nextRotationAt(draft);
 
-  const secrets = versions.flatMap((version) => (version.value === null ? [] : [version.value]));
   const rotations = (data.rotations.get(row.id) ?? []).map((rotation) => planRotation(rotation, secrets, context.now));
   const healthChecks = planHealthChecks(data.healthChecks.get(row.id) ?? [], secrets, notes, context.now);
   return { origin, credential: draft, versions, rotations, healthChecks, notes };
@@ -266,6 +273,16 @@ function legacyMetadata(metadata: unknown): Record<string, unknown> {
   if (metadata === null || metadata === undefined) return {};
   if (typeof metadata !== 'object' || Array.isArray(metadata)) throw new Rejection('metadata is not a JSON object');
   return { ...(metadata as Record<string, unknown>) };
+}
+
+/** Copies a JSON value with the secrets removed from every string in it, keys included. */
+function scrubStrings(node: unknown, secrets: string[]): unknown {
+  if (typeof node === 'string') return scrubSecrets(node, secrets);
+  if (Array.isArray(node)) return node.map((item) => scrubStrings(item, secrets));
+  if (node !== null && typeof node === 'object') {
+    return Object.fromEntries(Object.entries(node).map(([key, value]) => [scrubSecrets(key, secrets), scrubStrings(value, secrets)]));
+  }
+  return node;
 }
 
 function planRotation(row: LegacyRotationRow, secrets: string[], now: string): PlannedRotation {
