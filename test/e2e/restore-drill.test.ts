@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import pg from 'pg';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { dropSchema, postgresReachable, testPostgresUrl } from '../helpers/databases.js';
-import { startServer, stopServer, type ServerProcess } from '../helpers/server-process.js';
+import { callServer, type ServerProcess, startServer, stopServer } from '../helpers/server-process.js';
 
 const passphrase = 'drill passphrase: amber-heron-93-cliff';
 /** Known values, each stressing another part of the round trip: ASCII, random bytes in base64, Unicode, JSON-like text. */
@@ -48,26 +48,17 @@ async function aegis(drill: Drill, args: string[], extraEnv: Record<string, stri
   return result;
 }
 
-async function request(server: ServerProcess, token: string, method: string, url: string, body?: unknown) {
-  const response = await fetch(`${server.url}${url}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: response.status, text: await response.text() };
-}
-
 /** Starts AEGIS, creates the known credentials (one with two versions) and returns the admin token. */
 async function createCredentials(drill: Drill): Promise<{ server: ServerProcess; token: string }> {
   const server = await startServer({ env: { ...drill.env, AEGIS_LOG_LEVEL: 'info' }, cwd: drill.root, expectToken: true });
   const token = server.adminToken!;
-  const first = await request(server, token, 'POST', '/credentials', { name: 'drill-ascii', credential_type: 'apiKey', provider: 'api', value: firstVersion });
+  const first = await callServer(server, token, 'POST', '/credentials', { name: 'drill-ascii', credential_type: 'apiKey', provider: 'api', value: firstVersion });
   assert.equal(first.status, 201, first.text);
-  const changed = await request(server, token, 'PATCH', '/credentials/drill-ascii', { value: credentials['drill-ascii'] });
+  const changed = await callServer(server, token, 'PATCH', '/credentials/drill-ascii', { value: credentials['drill-ascii'] });
   assert.equal(changed.status, 200, changed.text);
   for (const [name, value] of Object.entries(credentials)) {
     if (name === 'drill-ascii') continue;
-    const created = await request(server, token, 'POST', '/credentials', { name, credential_type: 'apiKey', provider: 'api', value });
+    const created = await callServer(server, token, 'POST', '/credentials', { name, credential_type: 'apiKey', provider: 'api', value });
     assert.equal(created.status, 201, created.text);
   }
   return { server, token };
@@ -92,12 +83,12 @@ async function checkRestoredVault(drill: Drill, token: string): Promise<void> {
   const server = await startServer({ env: { ...drill.env, AEGIS_LOG_LEVEL: 'info' }, cwd: drill.root });
   try {
     for (const [name, value] of Object.entries(credentials)) {
-      const revealed = await request(server, token, 'GET', `/credentials/${name}/value`);
+      const revealed = await callServer(server, token, 'GET', `/credentials/${name}/value`);
       assert.equal(revealed.status, 200, `${name}: ${revealed.text}`);
       const restored = Buffer.from((JSON.parse(revealed.text) as { value: string }).value, 'utf8');
       assert.equal(Buffer.compare(restored, Buffer.from(value, 'utf8')), 0, `${name} differs after the restore`);
     }
-    const older = await request(server, token, 'GET', '/credentials/drill-ascii/value?version=1');
+    const older = await callServer(server, token, 'GET', '/credentials/drill-ascii/value?version=1');
     assert.equal(older.status, 200, older.text);
     assert.equal((JSON.parse(older.text) as { value: string }).value, firstVersion);
   } finally {

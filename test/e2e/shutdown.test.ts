@@ -11,7 +11,7 @@ import { openDatabase } from '../../src/db/database.js';
 import type { Caller } from '../../src/tokens/caller.js';
 import { dropSchema, testDialects, testPostgresUrl } from '../helpers/databases.js';
 import { sendJson, startHttpStub, type HttpStub } from '../helpers/http-stub.js';
-import { startServer, stopServer, type ServerProcess } from '../helpers/server-process.js';
+import { callServer, type ServerProcess, startServer, stopServer } from '../helpers/server-process.js';
 import { call, destroyTestVault, openTestVault } from '../helpers/test-vault.js';
 
 const credentialName = 'vendor/held-key';
@@ -68,16 +68,6 @@ function apiCredential(vendorUrl: string, name = credentialName) {
       timeout_ms: 60_000,
     },
   };
-}
-
-async function request(server: ServerProcess, token: string, method: string, url: string, body?: unknown) {
-  const response = await fetch(`${server.url}${url}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await response.text();
-  return { status: response.status, text, json: text ? JSON.parse(text) : undefined };
 }
 
 /** Resolves once the server's output contains `text`, checking after each chunk it writes. */
@@ -186,10 +176,10 @@ for (const dialect of await testDialects()) {
       try {
         server = await startServer({ env, expectToken: true });
         const token = server.adminToken!;
-        const created = await request(server, token, 'POST', '/credentials', apiCredential(vendor.stub.url));
+        const created = await callServer(server, token, 'POST', '/credentials', apiCredential(vendor.stub.url));
         assert.equal(created.status, 201, created.text);
 
-        const rotation = request(server, token, 'POST', `${credentialPath}/rotate`, {});
+        const rotation = callServer(server, token, 'POST', `${credentialPath}/rotate`, {});
         // Awaited below; this keeps a failure before that point from also counting as an unhandled rejection.
         rotation.catch(() => {});
         await vendor.rotationReceived;
@@ -236,10 +226,10 @@ for (const dialect of await testDialects()) {
         const stuck = await startServer({ env: { ...env, AEGIS_SHUTDOWN_TIMEOUT_SECONDS: '1' }, expectToken: true });
         servers.push(stuck);
         const token = stuck.adminToken!;
-        const created = await request(stuck, token, 'POST', '/credentials', apiCredential(vendor.stub.url));
+        const created = await callServer(stuck, token, 'POST', '/credentials', apiCredential(vendor.stub.url));
         assert.equal(created.status, 201, created.text);
 
-        const rotation = request(stuck, token, 'POST', `${credentialPath}/rotate`, {});
+        const rotation = callServer(stuck, token, 'POST', `${credentialPath}/rotate`, {});
         // The request fails when the process exits; this keeps that from counting as an unhandled rejection.
         rotation.catch(() => {});
         await vendor.rotationReceived;
@@ -265,7 +255,7 @@ for (const dialect of await testDialects()) {
         assert.deepEqual(recovered.pendingVersions, []);
         assert.equal(recovered.status, 'active');
 
-        const rotatedAgain = await request(restarted, token, 'POST', `${credentialPath}/rotate`, {});
+        const rotatedAgain = await callServer(restarted, token, 'POST', `${credentialPath}/rotate`, {});
         assert.equal(rotatedAgain.status, 200, rotatedAgain.text);
         const finalExit = await stopAndDrain(restarted, 'SIGTERM', 30_000);
         assert.deepEqual(finalExit, { code: 0, signal: null }, restarted.output());

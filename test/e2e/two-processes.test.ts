@@ -8,26 +8,10 @@ import pg from 'pg';
 import { startSinkStub, type SinkStub } from '../helpers/alert-sinks.js';
 import { runCli } from '../helpers/cli.js';
 import { dropSchema, postgresReachable, testPostgresUrl } from '../helpers/databases.js';
-import { startServer, stopServer, type ServerProcess } from '../helpers/server-process.js';
+import { callServer, type ServerProcess, startServer, stopServer } from '../helpers/server-process.js';
 
 const CREDENTIALS = 20;
 const ROTATIONS = 200;
-
-interface Response {
-  status: number;
-  text: string;
-  json: Record<string, any> | undefined;
-}
-
-async function request(server: ServerProcess, token: string, method: string, url: string, body?: unknown): Promise<Response> {
-  const response = await fetch(`${server.url}${url}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await response.text();
-  return { status: response.status, text, json: text ? JSON.parse(text) : undefined };
-}
 
 /** Polls `check` every 200 ms until it returns a value other than undefined, failing after `timeoutMs`. */
 async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
@@ -71,25 +55,25 @@ function logLines(server: ServerProcess, message: string): Array<Record<string, 
  */
 async function checkCredential(server: ServerProcess, token: string, name: string, file: string, accepted: number, label: string): Promise<number> {
   const encoded = encodeURIComponent(name);
-  const versions = await request(server, token, 'GET', `/credentials/${encoded}/versions`);
+  const versions = await callServer(server, token, 'GET', `/credentials/${encoded}/versions`);
   assert.equal(versions.status, 200, versions.text);
   const list = versions.json!.versions as Array<{ version: number; is_current: boolean; state: string }>;
   const current = list.filter((version) => version.is_current);
   assert.equal(current.length, 1, `${label}: ${versions.text}`);
   assert.deepEqual(list.filter((version) => version.state === 'pending'), [], `${label}: ${versions.text}`);
 
-  const history = await request(server, token, 'GET', `/rotation/history?credential_name=${encoded}&limit=1000`);
+  const history = await callServer(server, token, 'GET', `/rotation/history?credential_name=${encoded}&limit=1000`);
   assert.equal(history.status, 200, history.text);
   const rotations = history.json!.history as Array<{ success: boolean; trigger: string }>;
   assert.equal(rotations.filter((entry) => entry.success).length, accepted, `${label}: ${history.text}`);
   // A rotation that failed, or a recovery run on a credential that was not interrupted, leaves a row too.
   assert.equal(rotations.length, accepted, `${label}: ${history.text}`);
 
-  const detail = await request(server, token, 'GET', `/credentials/${encoded}`);
+  const detail = await callServer(server, token, 'GET', `/credentials/${encoded}`);
   assert.equal(detail.status, 200, detail.text);
   assert.equal(detail.json!.credential_details.status, 'active', `${label}: ${detail.text}`);
 
-  const revealed = await request(server, token, 'GET', `/credentials/${encoded}/value`);
+  const revealed = await callServer(server, token, 'GET', `/credentials/${encoded}/value`);
   assert.equal(revealed.status, 200, revealed.text);
   assert.equal(revealed.json!.version, current[0]!.version);
   assert.equal(fileValue(file), revealed.json!.value, `${label}: the file does not hold the current version's value`);
@@ -134,7 +118,7 @@ describe('two aegis serve processes on one database', { skip: !reachable }, () =
         const name = `two/c${String(index).padStart(2, '0')}`;
         const file = path.join(dir, `c${index}.env`);
         fs.writeFileSync(file, `OTHER=${index}\nAPI_KEY=initial-${index}\n`);
-        const created = await request(index % 2 === 0 ? first : second, token, 'POST', '/credentials', {
+        const created = await callServer(index % 2 === 0 ? first : second, token, 'POST', '/credentials', {
           name,
           credential_type: 'apiKey',
           provider: 'env',
@@ -150,7 +134,7 @@ describe('two aegis serve processes on one database', { skip: !reachable }, () =
       const outcomes = await Promise.all(
         Array.from({ length: ROTATIONS }, async (_, index) => {
           const name = names[index % CREDENTIALS]!;
-          const response = await request(index % 2 === 0 ? first : second, token, 'POST', `/credentials/${encodeURIComponent(name)}/rotate`, {});
+          const response = await callServer(index % 2 === 0 ? first : second, token, 'POST', `/credentials/${encodeURIComponent(name)}/rotate`, {});
           return { name, status: response.status, code: response.json?.code as string | undefined, text: response.text };
         }),
       );
@@ -189,7 +173,7 @@ describe('two aegis serve processes on one database', { skip: !reachable }, () =
       assert.equal(hermes.exchanges.length, outbox.length);
 
       // The scheduler ran on one process: one leader, one lease row, and every job start in its log.
-      const views = await Promise.all([first, second].map(async (server) => (await request(server, token, 'GET', '/scheduler')).json!));
+      const views = await Promise.all([first, second].map(async (server) => (await callServer(server, token, 'GET', '/scheduler')).json!));
       assert.equal(views.filter((view) => view.this_process.is_leader).length, 1, JSON.stringify(views));
       const leader = views[0]!.this_process.is_leader ? first : second;
       const follower = leader === first ? second : first;
@@ -200,12 +184,12 @@ describe('two aegis serve processes on one database', { skip: !reachable }, () =
 
       // A token revoked through one process stops working on the other once the change notice
       // arrives, although the other one had it cached.
-      const agent = await request(first, token, 'POST', '/tokens', { actor: 'two-agent', scopes: ['credentials:read'] });
+      const agent = await callServer(first, token, 'POST', '/tokens', { actor: 'two-agent', scopes: ['credentials:read'] });
       assert.equal(agent.status, 201, agent.text);
-      const readAsAgent = () => request(second, agent.json!.token, 'GET', `/credentials/${encodeURIComponent(names[1]!)}`);
+      const readAsAgent = () => callServer(second, agent.json!.token, 'GET', `/credentials/${encodeURIComponent(names[1]!)}`);
       assert.equal((await readAsAgent()).status, 200);
       assert.equal((await readAsAgent()).status, 200);
-      const revoked = await request(first, token, 'DELETE', `/tokens/${agent.json!.details.id}`);
+      const revoked = await callServer(first, token, 'DELETE', `/tokens/${agent.json!.details.id}`);
       assert.equal(revoked.status, 200, revoked.text);
       let reads = 0;
       await waitFor('the revocation to reach the other process', 2_000, async () => {
@@ -224,13 +208,13 @@ describe('two aegis serve processes on one database', { skip: !reachable }, () =
       servers.push(crashing);
       const victim = names[0]!;
       const before = await checkCredential(leader, token, victim, files.get(victim)!, accepted.get(victim)!, 'before the kill');
-      await assert.rejects(request(crashing, token, 'POST', `/credentials/${encodeURIComponent(victim)}/rotate`, {}));
+      await assert.rejects(callServer(crashing, token, 'POST', `/credentials/${encodeURIComponent(victim)}/rotate`, {}));
       assert.equal((await crashing.exited).signal, 'SIGKILL');
-      const stuck = await request(leader, token, 'GET', `/credentials/${encodeURIComponent(victim)}`);
+      const stuck = await callServer(leader, token, 'GET', `/credentials/${encodeURIComponent(victim)}`);
       assert.equal(stuck.json!.credential_details.status, 'rotating', 'the kill did not interrupt a rotation');
 
       await waitFor('the survivor to recover the rotation', 20_000, async () => {
-        const detail = await request(leader, token, 'GET', `/credentials/${encodeURIComponent(victim)}`);
+        const detail = await callServer(leader, token, 'GET', `/credentials/${encodeURIComponent(victim)}`);
         return detail.json!.credential_details.status === 'rotating' ? undefined : detail;
       });
       const after = await checkCredential(leader, token, victim, files.get(victim)!, accepted.get(victim)! + 1, 'after recovery');

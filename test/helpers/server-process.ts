@@ -95,3 +95,28 @@ export async function stopServer(server: ServerProcess, signal: NodeJS.Signals =
   await waitForExit(server, timeoutMs);
   return server.exited;
 }
+
+/** A response of a server process: its status, its body as text, and the body parsed when it is JSON (undefined otherwise). */
+export interface ServerResponse {
+  status: number;
+  text: string;
+  // Typed loosely, as JSON.parse returns, so tests read the fields they expect.
+  json: any;
+}
+
+/** Sends a request with the bearer `token`, and `body` as JSON when given, to a server process. */
+export async function callServer(server: ServerProcess, token: string, method: string, url: string, body?: unknown): Promise<ServerResponse> {
+  const response = await fetch(`${server.url}${url}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, text, json };
+}
