@@ -7,7 +7,7 @@ import { credentialFromRow, findCredentialForChange, saveCredential } from '../r
 import { listVersions, makeCurrent } from '../registry/versions.repository.js';
 import { insertRotation } from './history.repository.js';
 import { openVersion, releaseRotationLease, type RotationDeps } from './rotation-deps.js';
-import { rotationLeaseName } from './rotation.engine.js';
+import { pausedSentence, rotationLeaseName } from './rotation.engine.js';
 import { nextRotationAt } from './schedule.js';
 
 export interface RecoveryReport {
@@ -135,6 +135,10 @@ async function recoverOne(deps: RotationDeps, credential: Credential, lease: Lea
     const fresh = (await findCredentialForChange(trx, deps.db.dialect, { id: credential.id })) ?? credential;
     await trx.updateTable('aegis_credential_versions').set({ state: 'failed' }).where('credential_id', '=', credential.id).where('state', '=', 'pending').where('version', '!=', complete ? pending!.version : -1).execute();
     let updated: Credential = { ...fresh, status: restoreError === null ? 'active' : 'failed', updatedAt: now.toISOString() };
+    // The provider may hold the attempted value or neither, so automatic rotation pauses as after a
+    // rotation that fails this way. Otherwise the scheduled run that recovered it would rotate it at once.
+    const paused = restoreError !== null && fresh.nextRotationAt !== null;
+    if (paused) updated.nextRotationAt = null;
     if (movedTo !== null && current) {
       updated = { ...updated, providerCredentialId: movedTo };
       await trx
@@ -156,7 +160,7 @@ async function recoverOne(deps: RotationDeps, credential: Credential, lease: Lea
       ? null
       : restoreError === null
         ? 'the process stopped during the rotation; the previous value was restored'
-        : `the process stopped during the rotation, and putting the previous value back failed (${restoreError}); the provider may hold the attempted value or neither, so check it before rotating again`;
+        : `the process stopped during the rotation, and putting the previous value back failed (${restoreError}); the provider may hold the attempted value or neither, so check it before rotating again${paused ? `. ${pausedSentence}` : ''}`;
     await insertRotation(trx, {
       credentialId: credential.id,
       rotatedAt: now.toISOString(),

@@ -63,7 +63,7 @@ const uncertainStates: ReadonlySet<ProviderState> = new Set(['unknown', 'timed_o
 /** States after which a retry must wait until someone has checked or cleaned up the provider, so automatic rotation stops. */
 const pausingStates: ReadonlySet<ProviderState> = new Set([...uncertainStates, 'issued_key_left']);
 
-const pausedSentence = 'Automatic rotation of this credential is paused until a rotation succeeds or its schedule changes.';
+export const pausedSentence = 'Automatic rotation of this credential is paused until a rotation succeeds or its schedule changes.';
 
 export class RotationFailedError extends AegisError {
   constructor(name: string, reason: string, extra: Record<string, unknown>, state: ProviderState = 'restored', note?: string) {

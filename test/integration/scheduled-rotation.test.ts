@@ -82,15 +82,17 @@ for (const dialect of await testDialects()) {
     let t: TestVault;
     let failingFile: string;
     let restorableFile: string;
+    let strandedFile: string;
 
     before(async () => {
       const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-scheduled-')));
       failingFile = path.join(dir, 'failing.env');
       restorableFile = path.join(dir, 'restorable.env');
+      strandedFile = path.join(dir, 'stranded.env');
       // Every write to failing.env fails at its reload command, so each rotation of it fails and so does
       // putting the previous value back. restorable.env reloads only its initial value, so a rotation fails
       // and putting the previous value back succeeds.
-      const reloadCommands = { [failingFile]: 'exit 1', [restorableFile]: `grep -q '^API_KEY=initial-' '${restorableFile}'` };
+      const reloadCommands = { [failingFile]: 'exit 1', [restorableFile]: `grep -q '^API_KEY=initial-' '${restorableFile}'`, [strandedFile]: 'exit 1' };
       t = await openTestVault(dialect, {
         reuse: { dir },
         clock: new ManualClock('2026-03-20T00:00:00.000Z'),
@@ -368,6 +370,29 @@ for (const dialect of await testDialects()) {
       await t.vault.registry.update(setupCaller, 'unsure', { rotation_interval_hours: 6 });
       assert.equal(await nextRotationOf(t, 'unsure'), '2027-05-01T06:00:00.000Z');
       await t.vault.registry.update(setupCaller, 'unsure', { rotation_enabled: false });
+    });
+
+    it('unrestored recovery pauses automatic rotation', async () => {
+      t.clock.set('2027-06-01T00:00:00.000Z');
+      await runScheduled(t);
+      const id = await createEnvCredential(t, 'stranded', { rotation_strategy: 'scheduled', rotation_interval_hours: 1 }, strandedFile);
+
+      // A process stopped mid-rotation (or mid-rollback) once the rotation was due, and putting the
+      // previous value back fails at recovery, so what the provider contains is unknown.
+      t.clock.advanceHours(1);
+      await t.vault.db.kysely.updateTable('aegis_credentials').set({ status: 'rotating' }).where('id', '=', id).execute();
+      const run = await runScheduled(t);
+      assert.deepEqual(run.recovered, [{ credential: 'stranded', outcome: 'failed' }]);
+      // Other tests' credentials fall due too, so only this one's entries count.
+      assert.deepEqual(run.details.filter((detail: { credential: string }) => detail.credential === 'stranded'), []);
+      assert.equal(await nextRotationOf(t, 'stranded'), null);
+      const [history] = await t.vault.db.kysely.selectFrom('aegis_rotation_history').select('error_message').where('credential_id', '=', id).where('trigger', '=', 'recovery').execute();
+      assert.match(history!.error_message!, /Automatic rotation of this credential is paused until a rotation succeeds or its schedule changes\.$/);
+
+      t.clock.advanceHours(1);
+      await runScheduled(t);
+      assert.deepEqual(await scheduledRotations(t, id, '2027-06-01T00:00:00.000Z'), []);
+      await t.vault.registry.update(setupCaller, 'stranded', { rotation_enabled: false });
     });
 
     it('interval keeps its period', async () => {
