@@ -1,5 +1,6 @@
 import type { AuditLog } from '../audit/audit.service.js';
 import { AegisError, ConflictError, NotFoundError } from '../lib/errors.js';
+import { insertPassedCheck } from '../health/health-checks.repository.js';
 import { acquireLease, stillHolds, type Lease } from '../leases/leases.repository.js';
 import { scrubSecrets } from '../lib/redact.js';
 import { loadReachableCredential, runAudited } from '../registry/credential-access.js';
@@ -76,11 +77,15 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
           throw new AegisError(502, 'rollback_failed', `Rollback of "${name}" failed at the provider: ${scrubSecrets((error as Error).message, secrets)}. Version ${current.version} is still current${restored}.`);
         }
       }
+      // The rollback's passed test of the target value, stored as its newest health check like a rotation's.
+      let passedTest: { responseTimeMs: number; details: Record<string, unknown> } | undefined;
       // Whatever stops the rollback after the provider moved the credential to a new id (a failed
       // test, a test that throws, a lost lease), the old id is gone there, so the new one is recorded.
       try {
         if (adapter.test) {
+          const testStarted = performance.now();
           const test = await adapter.test({ ...credential, providerCredentialId: liveProviderId }, targetValue);
+          if (test.healthy && !test.skipped) passedTest = { responseTimeMs: Math.round(performance.now() - testStarted), details: test.details };
           if (!test.healthy && !test.skipped) {
             let restoreError = '';
             if (adapter.setValue && currentValue !== null) {
@@ -104,9 +109,19 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
           await makeCurrent(trx, credential.id, target.version);
           await trx
             .updateTable('aegis_credentials')
-            .set({ encrypted_value: target.encryptedValue, encryption_key_id: target.encryptionKeyId, provider_credential_id: liveProviderId, status: 'active', updated_at: now })
+            .set({
+              encrypted_value: target.encryptedValue,
+              encryption_key_id: target.encryptionKeyId,
+              provider_credential_id: liveProviderId,
+              status: 'active',
+              updated_at: now,
+              ...(passedTest ? { last_health_check: now } : {}),
+            })
             .where('id', '=', credential.id)
             .execute();
+          // Otherwise the newest check would still be one of the replaced version, and a later failure
+          // of this version would count as its repeat and raise no alert.
+          if (passedTest) await insertPassedCheck(trx, credential.id, now, passedTest.responseTimeMs, { ...passedTest.details, rolled_back_to_version: target.version });
           await trx
             .updateTable('aegis_credential_versions')
             .set({ provider_credential_id: liveProviderId })

@@ -144,6 +144,42 @@ for (const dialect of await testDialects()) {
       answer = 200;
     });
 
+    it('failure after rollback alerts', async () => {
+      const rolled = 'billing/rolled-back-key';
+      // This stand-in accepts only the values in `accepted`, so each version passes or fails on its own.
+      const accepted = new Set([`value-of-${rolled}`]);
+      const picky = await startHttpStub((request, response) => {
+        response.writeHead(accepted.has(String(request.headers.authorization).replace(/^Bearer /, '')) ? 200 : 401);
+        response.end();
+      });
+      try {
+        await createApiCredential(t, rolled, picky.url);
+        t.clock.advanceHours(1);
+        const patched = await call(t.app, 'PATCH', `/credentials/${encodeURIComponent(rolled)}`, { token: t.adminToken, body: { value: 'second-value' } });
+        assert.equal(patched.status, 200, patched.body);
+        t.clock.advanceHours(1);
+        assert.equal((await test(rolled)).status, 'unhealthy');
+        assert.equal((await alertsOf(t, 'health_check_failed', rolled)).length, 1);
+
+        // Version 1 passes the rollback's test, so the failure of version 2 has ended.
+        t.clock.advanceHours(1);
+        const rollback = await call(t.app, 'POST', `/credentials/${encodeURIComponent(rolled)}/rollback`, { token: t.adminToken, body: { version: 1 } });
+        assert.equal(rollback.status, 200, rollback.body);
+        assert.equal(await storedStatus(t, rolled), 'active');
+
+        // Version 1 then stops working: a rotation fails and keeps it, and its check fails, a new failure.
+        accepted.clear();
+        t.clock.advanceHours(1);
+        const rotation = await call(t.app, 'POST', `/credentials/${encodeURIComponent(rolled)}/rotate`, { token: t.adminToken, body: { value: 'rejected-value' } });
+        assert.equal(rotation.status, 502, rotation.body);
+        t.clock.advanceHours(1);
+        assert.equal((await test(rolled)).status, 'unhealthy');
+        assert.equal((await alertsOf(t, 'health_check_failed', rolled)).length, 2);
+      } finally {
+        await picky.close();
+      }
+    });
+
     it('recovery keeps the expiry status', async () => {
       const expiring = 'billing/expiring-key';
       await createApiCredential(t, expiring, stub.url, { expires_at: new Date(t.clock.now().getTime() + 10 * 3_600_000).toISOString() });
