@@ -615,6 +615,19 @@ describe('web dashboard', { skip: skipReason }, () => {
     }
   });
 
+  it('unreached credential loads nothing more', async () => {
+    const token = await tokenWith(t, 'dashboard-team-a', ['credentials:read', 'audit:read'], { namePatterns: ['team-a/*'] });
+    await switchToken(token);
+    // The token gets 403 for a name outside its limits whether or not it exists, as for svc/healthy here.
+    const requested = await requestsDuring(async () => {
+      await page.goto(`${baseUrl}/ui/#/credential/svc%2Fhealthy`);
+      await page.getByRole('alert').filter({ hasText: '403' }).waitFor(wait);
+    });
+    assert.ok(requested.includes('/credentials/svc%2Fhealthy'), requested.join(', '));
+    assert.deepEqual(requested.filter((request) => /\/versions|\/health-checks|\/rotation\/history|\/audit\/log/.test(request)), []);
+    assert.equal(await page.getByRole('alert').count(), 1);
+  });
+
   it('clears results of a rejected filter', async () => {
     await switchToken(t.adminToken);
     await pauseClock();

@@ -356,7 +356,8 @@ export function credentialView(name: string): View {
       renderDetails(data);
     }, (error) => {
       replaceContent(details, message('error', errorText(error)));
-      missing = error instanceof ApiError && error.status === 404;
+      // A token limited to other names gets 403 for a name whether or not it exists, and every section would be denied too.
+      missing = error instanceof ApiError && (error.status === 404 || error.status === 403);
     });
     if (missing) return;
     await Promise.all([
