@@ -37,7 +37,7 @@ import {
   type CredentialListPage,
   type CredentialPage,
 } from './credentials.repository.js';
-import { checkCronSchedule, checkExpiryLifetime, nextRotationAt, scheduleChanged } from '../rotation/schedule.js';
+import { canonicalTimeZone, checkCronSchedule, checkExpiryLifetime, nextRotationAt, scheduleChanged } from '../rotation/schedule.js';
 import { generationProblem, rejectWhileRotating, unattendedRotationProblem } from '../rotation/rotation.engine.js';
 import { checkValuePolicy } from '../rotation/value-policy.js';
 import { effectiveStatus } from './status.js';
@@ -144,7 +144,7 @@ export class RegistryService {
         tags,
         metadata: input.metadata ?? {},
         rotationCron: input.rotation_cron ?? null,
-        rotationTimezone: input.rotation_timezone ?? null,
+        rotationTimezone: canonicalTimeZone(input.rotation_timezone ?? null),
         valuePolicy: input.value_policy ?? null,
       };
       checkCronSchedule(draft.rotationCron, draft.rotationTimezone);
@@ -201,7 +201,7 @@ export class RegistryService {
           tags: patch.tags ?? existing.tags,
           metadata: patch.metadata ?? existing.metadata,
           rotationCron: patch.rotation_cron !== undefined ? patch.rotation_cron : existing.rotationCron,
-          rotationTimezone: patch.rotation_timezone !== undefined ? patch.rotation_timezone : existing.rotationTimezone,
+          rotationTimezone: patch.rotation_timezone !== undefined ? canonicalTimeZone(patch.rotation_timezone) : existing.rotationTimezone,
           valuePolicy: patch.value_policy !== undefined ? patch.value_policy : existing.valuePolicy,
           providerCredentialId: patch.provider_credential_id !== undefined ? patch.provider_credential_id : existing.providerCredentialId,
           providerConfig: patch.provider_config !== undefined ? this.checkProviderConfig(existing.provider, patch.provider_config) : existing.providerConfig,

@@ -124,6 +124,20 @@ function cronErrorMessage(error: unknown): string {
   });
 }
 
+/**
+ * Returns a time zone name in its canonical IANA form (`europe/berlin` and `Europe/Berlin` are the same
+ * zone), so a stored zone compares and displays one way. A name that is not a zone is returned as given,
+ * for checkCronSchedule to reject.
+ */
+export function canonicalTimeZone<T extends string | null | undefined>(name: T): T {
+  if (name === null || name === undefined) return name;
+  try {
+    return new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone as T;
+  } catch {
+    return name;
+  }
+}
+
 function isTimeZone(name: string): boolean {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: name });

@@ -148,6 +148,15 @@ for (const dialect of await testDialects()) {
       await t.vault.registry.update(setupCaller, 'changing', { rotation_cron: '0 14 * * *', rotation_timezone: 'UTC' });
       assert.equal(await nextRotationOf(t, 'changing'), '2026-11-02T14:00:00.000Z');
 
+      // Another spelling of the same zone is stored in canonical form and is no schedule change.
+      const respelled = await call(t.app, 'PATCH', '/credentials/changing', { token: t.adminToken, body: { rotation_timezone: 'Etc/UTC' } });
+      assert.equal(respelled.status, 200, respelled.body);
+      assert.equal(respelled.json.credential.rotation_timezone, 'UTC');
+      const lowercase = await call(t.app, 'PATCH', '/credentials/changing', { token: t.adminToken, body: { rotation_timezone: 'europe/berlin' } });
+      assert.equal(lowercase.json.credential.rotation_timezone, 'Europe/Berlin');
+      await t.vault.registry.update(setupCaller, 'changing', { rotation_timezone: 'UTC' });
+      assert.equal(await nextRotationOf(t, 'changing'), '2026-11-02T14:00:00.000Z');
+
       const since = t.clock.now().toISOString();
       await tickHourly(t, '2026-11-05T00:00:00.000Z');
       const runs = await scheduledRotations(t, id, since);
