@@ -156,11 +156,14 @@ async function recoverOne(deps: RotationDeps, credential: Credential, lease: Lea
     await saveCredential(trx, updated);
     const previousVersion = current?.version ?? null;
     const newVersion = pending?.version ?? null;
+    // A rotation writes its pending version in the transaction that marks the credential rotating, and
+    // a rollback writes none, so a credential left rotating without one was stopped during a rollback.
+    const interrupted = pending === undefined ? 'a rollback' : 'the rotation';
     const error = complete
       ? null
       : restoreError === null
-        ? 'the process stopped during the rotation; the previous value was restored'
-        : `the process stopped during the rotation, and putting the previous value back failed (${restoreError}); the provider may hold the attempted value or neither, so check it before rotating again${paused ? `. ${pausedSentence}` : ''}`;
+        ? `the process stopped during ${interrupted}; the previous value was restored`
+        : `the process stopped during ${interrupted}, and putting the previous value back failed (${restoreError}); the provider may hold the attempted value or neither, so check it before rotating again${paused ? `. ${pausedSentence}` : ''}`;
     await insertRotation(trx, {
       credentialId: credential.id,
       rotatedAt: now.toISOString(),
@@ -171,7 +174,7 @@ async function recoverOne(deps: RotationDeps, credential: Credential, lease: Lea
       success: complete,
       errorMessage: error,
       actor: 'system',
-      reason: 'recovery after an interrupted rotation',
+      reason: `recovery after an interrupted ${pending === undefined ? 'rollback' : 'rotation'}`,
       attempts: 1,
     });
     await deps.audit.recordIn(trx, {

@@ -51,6 +51,10 @@ for (const dialect of await testDialects()) {
         const credential = await callServer(restarted, token, 'GET', '/credentials/service');
         assert.equal(credential.status, 200, credential.text);
         assert.equal(credential.json.credential_details.status, 'active');
+        const history = await callServer(restarted, token, 'GET', '/rotation/history?credential_name=service');
+        const recovery = history.json.history.find((entry: { trigger: string }) => entry.trigger === 'recovery');
+        assert.equal(recovery?.error_message, 'the process stopped during a rollback; the previous value was restored', history.text);
+        assert.equal(recovery?.reason, 'recovery after an interrupted rollback', history.text);
 
         const rolledBack = await callServer(restarted, token, 'POST', '/credentials/service/rollback', {});
         assert.equal(rolledBack.status, 200, rolledBack.text);
