@@ -30,7 +30,8 @@ export function checkValuePolicy(policy: ValuePolicy): void {
 
 /** Resolves a named alphabet, or `chars:<characters>` for a custom one of at least 16 distinct printable characters. */
 function alphabetOf(name: string): string {
-  if (alphabets[name]) return alphabets[name];
+  // A plain lookup would also find inherited members, so "constructor" would return a function instead of characters.
+  if (Object.hasOwn(alphabets, name)) return alphabets[name]!;
   if (name.startsWith('chars:')) {
     const characters = [...new Set(name.slice('chars:'.length))].join('');
     if (characters.length >= 16 && /^[\x21-\x7e]+$/.test(characters)) return characters;
