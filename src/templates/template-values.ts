@@ -93,7 +93,8 @@ export function checkValues(template: CredentialTemplate, values: Record<string,
   if (!validate(copy)) throw valuesError(template, validate.errors?.[0]);
   for (const [field, value] of Object.entries(copy)) {
     // A placeholder inside a value would be filled again when the provider_config is built or used.
-    if (field !== template.schema.secret_field && typeof value === 'string' && value.includes('{{')) {
+    // Arrays and objects are checked as JSON text, because a placeholder turns them into strings too.
+    if (field !== template.schema.secret_field && JSON.stringify(value).includes('{{')) {
       throw new ValidationError(`values.${field}`, 'must not contain "{{"');
     }
   }

@@ -298,6 +298,22 @@ for (const dialect of await testDialects()) {
       assert.equal(valid.status, 201, valid.body);
     });
 
+    it('placeholder in array value is rejected', async () => {
+      const fields = { type: 'object', properties: { key: { type: 'string' }, host: {} }, required: ['key'] };
+      const provider_config = { test: { method: 'GET', url: 'http://{{values.host}}/ping', headers: { 'x-key': '{{value}}' } } };
+      const added = await call(t.app, 'POST', '/templates', { token: t.adminToken, body: { name: 'any-host', credential_type: 'httpHeaderAuth', provider: 'api', schema: { fields, secret_field: 'key', provider_config } } });
+      assert.equal(added.status, 201, added.body);
+
+      // String(['{{value}}']) is '{{value}}', so the secret would be put into the test URL.
+      for (const host of [['{{value}}'], { name: '{{value}}' }]) {
+        const response = await call(t.app, 'POST', '/import/template', { token: t.adminToken, body: { template_name: 'any-host', values: { key: 'any-host-secret', host }, name: 'any-host/one' } });
+        assert.equal(response.status, 400, response.body);
+        assert.equal(response.json.field, 'values.host');
+      }
+      const stored = await t.vault.db.kysely.selectFrom('aegis_credentials').select('id').where('name', '=', 'any-host/one').executeTakeFirst();
+      assert.equal(stored, undefined);
+    });
+
     it('built-in name cannot be reused', async () => {
       const response = await call(t.app, 'POST', '/templates', {
         token: t.adminToken,
