@@ -98,6 +98,8 @@ export function checkValues(template: CredentialTemplate, values: Record<string,
       throw new ValidationError(`values.${field}`, 'must not contain "{{"');
     }
   }
+  // metadata.template records where a credential came from, and a repeated import compares it with the template name.
+  if (Object.hasOwn(copy, 'template')) throw new ValidationError('values.template', 'is reserved for the template name in metadata. Rename the field.');
   if (typeof copy[template.schema.secret_field] !== 'string') {
     throw new ValidationError(`values.${template.schema.secret_field}`, 'is required and must be a string');
   }

@@ -188,6 +188,7 @@ function checkNewTemplate(input: NewTemplate): void {
   checkFieldPatterns('schema.fields', fields);
   compileFields('schema.fields', fields);
   const properties = (fields.properties ?? {}) as Record<string, unknown>;
+  if (Object.hasOwn(properties, 'template')) throw new ValidationError('schema.fields.properties.template', 'is reserved for the template name in metadata. Rename the field.');
   const required = Array.isArray(fields.required) ? (fields.required as unknown[]) : [];
   if (!(input.schema.secret_field in properties) || !required.includes(input.schema.secret_field)) {
     throw new ValidationError('schema.secret_field', `must name a required field of schema.fields, got "${input.schema.secret_field}"`);

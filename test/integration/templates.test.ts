@@ -314,6 +314,25 @@ for (const dialect of await testDialects()) {
       assert.equal(stored, undefined);
     });
 
+    it('field named template is rejected', async () => {
+      const provider_config = { test: { method: 'GET', url: 'https://api.example.com/me', headers: { 'x-key': '{{value}}' } } };
+      const declared = { type: 'object', properties: { key: { type: 'string' }, template: { type: 'string' } }, required: ['key'] };
+      const rejected = await call(t.app, 'POST', '/templates', { token: t.adminToken, body: { name: 'named-template', credential_type: 'httpHeaderAuth', provider: 'api', schema: { fields: declared, secret_field: 'key', provider_config } } });
+      assert.equal(rejected.status, 400, rejected.body);
+      assert.equal(rejected.json.field, 'schema.fields.properties.template');
+
+      // A template that allows any extra field would let values.template replace metadata.template, and a
+      // later openai import of the same name would then return this credential as its own.
+      const open = { type: 'object', properties: { key: { type: 'string' } }, required: ['key'] };
+      const added = await call(t.app, 'POST', '/templates', { token: t.adminToken, body: { name: 'open-fields', credential_type: 'httpHeaderAuth', provider: 'api', schema: { fields: open, secret_field: 'key', provider_config } } });
+      assert.equal(added.status, 201, added.body);
+      const imported = await call(t.app, 'POST', '/import/template', { token: t.adminToken, body: { template_name: 'open-fields', values: { key: 'open-fields-secret', template: 'openai' }, name: 'open-fields/one' } });
+      assert.equal(imported.status, 400, imported.body);
+      assert.equal(imported.json.field, 'values.template');
+      const stored = await t.vault.db.kysely.selectFrom('aegis_credentials').select('id').where('name', '=', 'open-fields/one').executeTakeFirst();
+      assert.equal(stored, undefined);
+    });
+
     it('built-in name cannot be reused', async () => {
       const response = await call(t.app, 'POST', '/templates', {
         token: t.adminToken,
