@@ -193,6 +193,11 @@ function checkNewTemplate(input: NewTemplate): void {
   if (!(input.schema.secret_field in properties) || !required.includes(input.schema.secret_field)) {
     throw new ValidationError('schema.secret_field', `must name a required field of schema.fields, got "${input.schema.secret_field}"`);
   }
+  // A default would be a secret kept in plain text in aegis_templates, shown by GET /templates and shared by every import.
+  const secretSchema = properties[input.schema.secret_field];
+  if (secretSchema !== null && typeof secretSchema === 'object' && Object.hasOwn(secretSchema, 'default')) {
+    throw new ValidationError(`schema.fields.properties.${input.schema.secret_field}.default`, 'is not allowed on the secret field: each import must send its own secret. Remove the default.');
+  }
   const unknown = referencedFields(input.schema.provider_config).find((field) => !(field in properties) || field === input.schema.secret_field);
   if (unknown !== undefined) {
     throw new ValidationError('schema.provider_config', `refers to {{values.${unknown}}}, which is not a non-secret field of schema.fields (use {{value}} for the secret)`);

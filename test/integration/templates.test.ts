@@ -333,6 +333,17 @@ for (const dialect of await testDialects()) {
       assert.equal(stored, undefined);
     });
 
+    it('secret field default is rejected', async () => {
+      const fields = { type: 'object', properties: { key: { type: 'string', default: 'shared-default-secret' } }, required: ['key'] };
+      const provider_config = { test: { method: 'GET', url: 'https://api.example.com/me', headers: { 'x-key': '{{value}}' } } };
+      const response = await call(t.app, 'POST', '/templates', { token: t.adminToken, body: { name: 'default-secret', credential_type: 'httpHeaderAuth', provider: 'api', schema: { fields, secret_field: 'key', provider_config } } });
+      assert.equal(response.status, 400, response.body);
+      assert.equal(response.json.field, 'schema.fields.properties.key.default');
+      assert.ok(!response.body.includes('shared-default-secret'), response.body);
+      const listed = await call(t.app, 'GET', '/templates', { token: t.adminToken });
+      assert.ok(!listed.body.includes('shared-default-secret'), 'the default secret is listed');
+    });
+
     it('built-in name cannot be reused', async () => {
       const response = await call(t.app, 'POST', '/templates', {
         token: t.adminToken,
