@@ -2,7 +2,10 @@ import crypto from 'node:crypto';
 import { ValidationError } from '../lib/errors.js';
 import type { ValuePolicy } from '../registry/credential.types.js';
 
-/** Named alphabets. `symbols` leaves out quotes, backslash, `#`, `$` and space so values sit safely in .env files and URLs. */
+/**
+ * Named alphabets. `symbols` leaves out quotes, backslash, `#`, `$` and space, so values need no quoting in
+ * .env files. It keeps `%`, `&`, `?`, `/`, `@` and `:`, so a value placed in a URL must be URL-encoded.
+ */
 const alphabets: Record<string, string> = {
   alphanumeric: 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789',
   hex: '0123456789abcdef',
