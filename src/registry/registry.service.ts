@@ -324,7 +324,7 @@ export class RegistryService {
   }
 
   /** Rejects an automatic rotation schedule for a credential that can only rotate to a value given in the request. */
-  #checkUnattendedRotation(credential: Credential): void {
+  #checkUnattendedRotation(credential: Pick<Credential, 'name' | 'provider' | 'providerConfig' | 'rotationEnabled' | 'rotationStrategy'>): void {
     if (!credential.rotationEnabled || credential.rotationStrategy === 'manual') return;
     const problem = unattendedRotationProblem(credential, this.#deps.adapters[credential.provider]);
     if (problem === undefined) return;
@@ -335,6 +335,14 @@ export class RegistryService {
   #checkProviderValue(credential: Credential, value: string): void {
     const adapter = this.#deps.adapters[credential.provider];
     if (adapter.checkValueOnStore) adapter.checkValue?.(value, credential);
+  }
+
+  /**
+   * Rejects automatic rotation settings that a credential of this provider and provider_config could
+   * never carry out, as a create would. Templates check their defaults with it. The error names `rotation_strategy`.
+   */
+  checkRotationSettings(settings: Pick<Credential, 'name' | 'provider' | 'providerConfig' | 'rotationEnabled' | 'rotationStrategy'>): void {
+    this.#checkUnattendedRotation(settings);
   }
 
   /** Checks and normalizes provider settings as a create would; errors name the field under `provider_config`. */

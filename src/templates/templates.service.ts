@@ -80,6 +80,21 @@ export class TemplateService {
         throw new ValidationError(`schema.${error.field}`, error.message.slice(error.field.length + 2));
       }
     }
+    // Whether a rotation can get a new value depends on the provider and on provider_config having a
+    // rotate request, not on the values an import fills in, so defaults that fail would fail every import.
+    const rotation = input.rotation_defaults ?? defaultRotation;
+    try {
+      this.#deps.registry.checkRotationSettings({
+        name: input.name,
+        provider: input.provider,
+        providerConfig: input.schema.provider_config as Record<string, unknown>,
+        rotationEnabled: rotation.rotation_enabled,
+        rotationStrategy: rotation.rotation_strategy,
+      });
+    } catch (error) {
+      if (!(error instanceof ValidationError) || error.field === undefined) throw error;
+      throw new ValidationError(`rotation_defaults.${error.field}`, error.message.slice(error.field.length + 2));
+    }
     if (builtinTemplates.some((template) => template.name === input.name)) {
       throw new ConflictError('template_exists', `"${input.name}" is a built-in template. Choose another name.`);
     }

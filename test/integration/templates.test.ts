@@ -344,6 +344,28 @@ for (const dialect of await testDialects()) {
       assert.ok(!listed.body.includes('shared-default-secret'), 'the default secret is listed');
     });
 
+    it('impossible rotation defaults are rejected', async () => {
+      const fields = { type: 'object', properties: { key: { type: 'string' } }, required: ['key'] };
+      const test = { method: 'GET', url: 'https://api.example.com/me', headers: { 'x-key': '{{value}}' } };
+      const body = (name: string, provider_config: Record<string, unknown>) => ({
+        name,
+        credential_type: 'httpHeaderAuth',
+        provider: 'api',
+        schema: { fields, secret_field: 'key', provider_config },
+        rotation_defaults: { rotation_enabled: true, rotation_strategy: 'scheduled', rotation_interval_hours: 24 },
+      });
+      // Without a rotate request, an api credential gets no new value unless the request brings one.
+      const rejected = await call(t.app, 'POST', '/templates', { token: t.adminToken, body: body('no-rotate', { test }) });
+      assert.equal(rejected.status, 400, rejected.body);
+      assert.equal(rejected.json.field, 'rotation_defaults.rotation_strategy');
+      const missing = await call(t.app, 'GET', '/templates', { token: t.adminToken });
+      assert.ok(!missing.json.templates.some((template: { name: string }) => template.name === 'no-rotate'), missing.body);
+
+      const rotate = { method: 'POST', url: 'https://api.example.com/keys', headers: { 'x-key': '{{value}}' }, value_pointer: '/key' };
+      const accepted = await call(t.app, 'POST', '/templates', { token: t.adminToken, body: body('with-rotate', { test, rotate }) });
+      assert.equal(accepted.status, 201, accepted.body);
+    });
+
     it('built-in name cannot be reused', async () => {
       const response = await call(t.app, 'POST', '/templates', {
         token: t.adminToken,
