@@ -14,6 +14,7 @@ import { AegisError } from '../../lib/errors.js';
 import { escapeControls } from '../../lib/text.js';
 import type { Vault } from '../../vault.js';
 import { CommandError, cliCaller, printJson, printTable, withVault } from '../context.js';
+import { checkOutputPath, writeOutputFile } from '../output-file.js';
 
 export function registerAuditCommands(program: Command): void {
   const audit = program.command('audit').description('Check, report on, prune and export the audit log');
@@ -121,11 +122,12 @@ export function registerAuditCommands(program: Command): void {
     .option('--actor <actor>', 'only entries by this actor')
     .option('--action <action>', 'only entries with this action, e.g. revealed')
     .option('--success <true|false>', 'only successful entries (true), or only failed and denied ones (false)', parseSuccess)
-    .option('--output <file>', 'write to this file (created with mode 0600, replaced if it exists) instead of standard output')
+    .option('--output <file>', 'write to this file instead of standard output: mode 0600, replaced if it exists, only once the export is complete')
     .action(async (options: { format: ExportFormat; startDate?: Date; endDate?: Date; credential?: string; actor?: string; action?: string; success?: boolean; output?: string }) => {
       const startDate = options.startDate?.toISOString();
       const endDate = options.endDate?.toISOString();
       if (startDate && endDate && startDate > endDate) throw new CommandError(`--start-date (${startDate}) must not be after --end-date (${endDate}).`);
+      if (options.output !== undefined) checkOutputPath(options.output);
       await withVault(async (vault) => {
         const caller = cliCaller();
         await vault.audit.record({
@@ -144,15 +146,14 @@ export function registerAuditCommands(program: Command): void {
             to_file: options.output !== undefined,
           },
         });
-        const out: Writable = options.output ? fs.createWriteStream(options.output, { mode: 0o600 }) : process.stdout;
         const filter = { startDate, endDate, credentialName: options.credential, actor: options.actor, action: options.action, success: options.success };
-        for await (const chunk of exportLines(vault.db.kysely, filter, options.format)) {
-          if (!out.write(chunk)) await once(out, 'drain');
-        }
-        if (options.output) {
-          out.end();
-          await once(out, 'finish');
-        }
+        const writeLines = async (out: Writable) => {
+          for await (const chunk of exportLines(vault.db.kysely, filter, options.format)) {
+            if (!out.write(chunk)) await once(out, 'drain');
+          }
+        };
+        if (options.output) await writeOutputFile(options.output, writeLines);
+        else await writeLines(process.stdout);
       });
     });
 }

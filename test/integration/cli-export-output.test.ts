@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { runCli, tsxLoader } from '../helpers/cli.js';
+import { destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
+
+const cliEntry = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/bin.ts');
+
+/** Returns the audit log's head sequence number, which grows with every entry written. */
+async function auditHead(t: TestVault): Promise<number> {
+  const head = await t.vault.db.kysely.selectFrom('aegis_audit_head').select('seq').executeTakeFirstOrThrow();
+  return Number(head.seq);
+}
+
+/** Resolves once `check` returns true, testing it on every turn of the event loop. */
+async function waitFor(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((resolve) => setImmediate(resolve));
+}
+
+// The file handling does not depend on the database, so SQLite alone is tested.
+describe('audit export --output', () => {
+  let t: TestVault;
+
+  before(async () => {
+    t = await openTestVault('sqlite');
+    // Enough entries that the export is still writing when the test interrupts it.
+    for (let round = 0; round < 10; round++) {
+      const entries = Array.from({ length: 5_000 }, (_, index) => ({ credentialName: 'alpha', action: 'read', actor: 'ARIA', success: true, details: { index } }));
+      await t.vault.audit.record(...entries);
+    }
+  });
+  after(async () => destroyTestVault(t));
+
+  it('missing folder fails before any work', async () => {
+    const headBefore = await auditHead(t);
+    const file = path.join(t.dir, 'missing', 'audit.jsonl');
+
+    const result = await runCli(['audit', 'export', '--format', 'jsonl', '--output', file], t.env);
+
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(result.stderr, `aegis: The folder ${path.dirname(file)} does not exist; create it first. Nothing was written.\n`);
+    assert.equal(await auditHead(t), headBefore, 'no audit_exported entry for an export that never ran');
+  });
+
+  it('folder as output fails with a message', async () => {
+    const result = await runCli(['audit', 'export', '--format', 'jsonl', '--output', t.dir], t.env);
+
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(result.stderr, `aegis: ${t.dir} is a folder; give the path of a file. Nothing was written.\n`);
+  });
+
+  it('replaced file gets mode 0600', async () => {
+    const file = path.join(t.dir, 'replaced.jsonl');
+    fs.writeFileSync(file, 'earlier export\n', { mode: 0o644 });
+
+    const result = await runCli(['audit', 'export', '--format', 'jsonl', '--output', file], t.env);
+
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    assert.notEqual(fs.readFileSync(file, 'utf8'), 'earlier export\n');
+  });
+
+  it('SIGINT midway keeps the previous file', async () => {
+    const folder = fs.mkdtempSync(path.join(t.dir, 'interrupted-'));
+    const file = path.join(folder, 'audit.jsonl');
+    const previous = 'a complete earlier export\n';
+    fs.writeFileSync(file, previous, { mode: 0o600 });
+    const child = spawn(process.execPath, ['--import', tsxLoader, cliEntry, 'audit', 'export', '--format', 'jsonl', '--output', file], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...t.env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const exited = once(child, 'exit');
+
+    // The export has started once it opened a file: a temporary one, or the target itself.
+    await waitFor(() => fs.readdirSync(folder).length > 1 || fs.statSync(file).size !== previous.length);
+    child.kill('SIGINT');
+    const [code] = (await exited) as [number | null];
+
+    assert.equal(code, 130, stderr);
+    assert.equal(fs.readFileSync(file, 'utf8'), previous);
+    assert.deepEqual(fs.readdirSync(folder), ['audit.jsonl'], 'no partial file is left behind');
+  });
+});
