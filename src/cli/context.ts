@@ -136,7 +136,10 @@ export function collectTag(value: string, previous: string[] = []): string[] {
 
 export function parseInteger(value: string): number {
   if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError('Expected an integer.');
-  return Number(value);
+  const parsed = Number(value);
+  // Past 2^53 a JavaScript number loses digits, and SQLite fails a LIMIT or OFFSET past 2^63 with an error.
+  if (!Number.isSafeInteger(parsed)) throw new InvalidArgumentError(`Expected an integer between ${Number.MIN_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER}.`);
+  return parsed;
 }
 
 /** Returns an option parser for whole numbers of at least `min`, such as a count or a batch size. */

@@ -169,6 +169,29 @@ describe('aegis help', () => {
     assert.equal(result.code, 1);
     assert.match(result.stderr, /^error: option '--limit <count>' argument 'ten' is invalid\. Expected an integer\./);
   });
+
+  it('rejects an integer past 2^53', async () => {
+    // Such a --limit or --offset reached SQLite, which failed with a stack trace.
+    const cases = [
+      ['credentials', 'list', '--limit', '99999999999999999999'],
+      ['credentials', 'list', '--offset', '99999999999999999999'],
+      ['rotation', 'history', '--limit', '9007199254740992'],
+    ];
+    for (const args of cases) {
+      const result = await parseInProcess(args);
+      assert.equal(result.exitCode, 1, args.join(' '));
+      assert.match(result.output, /^error: option '--(limit|offset) <count>' argument '\d+' is invalid\. Expected an integer between -9007199254740991 and 9007199254740991\./);
+    }
+  });
+
+  it('rejects rollback to version 0', async () => {
+    // Versions start at 1, so 0 and -1 are mistakes, not versions removed by retention.
+    for (const version of ['0', '-1']) {
+      const result = await parseInProcess(['rollback', 'stripe/live', '--version', version]);
+      assert.equal(result.exitCode, 1, version);
+      assert.match(result.output, new RegExp(`^error: option '--version <number>' argument '${version}' is invalid\\. Expected an integer of at least 1\\.`));
+    }
+  });
 });
 
 for (const dialect of await testDialects()) {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { cliCaller, integerAtLeast, parseInteger, printJson, printTable, readStdin, withVault } from '../context.js';
+import { cliCaller, integerAtLeast, printJson, printTable, readStdin, withVault } from '../context.js';
 
 export function registerRotationCommands(program: Command): void {
   program
@@ -33,7 +33,7 @@ export function registerRotationCommands(program: Command): void {
   program
     .command('rollback <name>')
     .description('Make an earlier version current again, at the provider too (the previous version by default)')
-    .option('--version <number>', 'the version to go back to', parseInteger)
+    .option('--version <number>', 'the version to go back to', integerAtLeast(1))
     .option('--json', 'print JSON')
     .action(async (name: string, options: { version?: number; json?: boolean }) => {
       await withVault(async (vault) => {
