@@ -60,7 +60,8 @@ export function reportFailure(error: unknown): void {
     process.stderr.write(`aegis: ${error.message}\n`);
     process.exitCode = error.exitCode;
   } else if (error instanceof AegisError) {
-    process.stderr.write(`aegis: ${cliMessage(error)}\n`);
+    // The message quotes what the user typed, such as a credential name, which may hold terminal escapes.
+    process.stderr.write(`aegis: ${escapeControls(cliMessage(error))}\n`);
     process.exitCode = 1;
   } else if (error instanceof StartupError) {
     process.stderr.write(`aegis: ${error.message}\n`);

@@ -176,6 +176,13 @@ for (const dialect of await testDialects()) {
       for (const result of results) assertOneLineError(result, expected);
     });
 
+    it('escapes control characters in errors', async () => {
+      const result = await aegis(['credentials', 'get', 'ghost\u001b[2J']);
+
+      assertOneLineError(result, /^aegis: Credential "ghost\\u001b\[2J" not found\./);
+      assert.ok(!result.stderr.includes('\u001b'), 'no raw escape character reaches the terminal');
+    });
+
     it('rejects two value sources', async () => {
       const result = await runCli(['credentials', 'create', 'two/sources', '--type', 'apiKey', '--provider', 'api', '--value-stdin', '--value-env', 'TWO_SOURCES'], { ...t.env, TWO_SOURCES: 'from-env' }, { input: 'from-stdin\n' });
       assert.equal(result.code, 2);
