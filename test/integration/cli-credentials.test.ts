@@ -183,6 +183,14 @@ for (const dialect of await testDialects()) {
       assert.ok(!result.stderr.includes('\u001b'), 'no raw escape character reaches the terminal');
     });
 
+    it('rejects an unknown provider filter', async () => {
+      const result = await aegis(['credentials', 'list', '--provider', 'vault']);
+
+      assert.equal(result.code, 2);
+      assert.equal(result.stderr, 'aegis: --provider must be one of n8n, supabase, api, env, postgres\n');
+      assert.equal(result.stdout, '');
+    });
+
     it('rejects two value sources', async () => {
       const result = await runCli(['credentials', 'create', 'two/sources', '--type', 'apiKey', '--provider', 'api', '--value-stdin', '--value-env', 'TWO_SOURCES'], { ...t.env, TWO_SOURCES: 'from-env' }, { input: 'from-stdin\n' });
       assert.equal(result.code, 2);

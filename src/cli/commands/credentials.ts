@@ -106,6 +106,9 @@ export function registerCredentialCommands(program: Command): void {
       if (options.status !== undefined && !(STATUSES as ReadonlyArray<string>).includes(options.status)) {
         throw new CommandError(`--status must be one of ${STATUSES.join(', ')}`, 2);
       }
+      if (options.provider !== undefined && !(PROVIDERS as ReadonlyArray<string>).includes(options.provider)) {
+        throw new CommandError(`--provider must be one of ${PROVIDERS.join(', ')}`, 2);
+      }
       await withVault(async (vault) => {
         const page = await vault.registry.list(
           cliCaller(),
