@@ -152,6 +152,15 @@ export function integerAtLeast(min: number): (value: string) => number {
   };
 }
 
+/** Returns an option parser for whole numbers from `min` to `max`, such as a TCP port. */
+export function integerBetween(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const parsed = parseInteger(value);
+    if (parsed < min || parsed > max) throw new InvalidArgumentError(`Expected an integer from ${min} to ${max}.`);
+    return parsed;
+  };
+}
+
 /** Recognizes SQLite's errors for a damaged file or something that is not a database at all. */
 /** Tells whether the server could not listen: the address is in use, or the port needs privileges. */
 function isListenError(error: unknown): error is Error {

@@ -184,6 +184,27 @@ describe('aegis help', () => {
     }
   });
 
+  it('rejects a port past 65535', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-port-'));
+    try {
+      const result = await runCli(['serve', '--port', '70000'], { AEGIS_DATA_DIR: dir });
+
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^error: option '--port <number>' argument '70000' is invalid\. Expected an integer from 0 to 65535\./);
+      assert.deepEqual(fs.readdirSync(dir), [], 'no vault is created for a rejected start');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects a settle time past 2^31 ms', async () => {
+    // A longer timer fires after 1 ms, so the rotation would skip its wait without a word.
+    const result = await parseInProcess(['keys', 'rotate', '--settle-ms', '2147483648']);
+
+    assert.equal(result.exitCode, 1);
+    assert.match(result.output, /^error: option '--settle-ms <ms>' argument '2147483648' is invalid\. Expected an integer from 0 to 2147483647\./);
+  });
+
   it('rejects rollback to version 0', async () => {
     // Versions start at 1, so 0 and -1 are mistakes, not versions removed by retention.
     for (const version of ['0', '-1']) {

@@ -14,7 +14,7 @@ import { generateMasterKey, rejectWeakPassphrase } from '../../crypto/key-materi
 import { listMasterKeys } from '../../crypto/master-keys.repository.js';
 import { rotateMasterKey } from '../../crypto/master-key-rotation.js';
 import { StartupError } from '../../lib/errors.js';
-import { CommandError, cliCaller, integerAtLeast, printJson, printTable, withVault } from '../context.js';
+import { CommandError, cliCaller, integerAtLeast, integerBetween, printJson, printTable, withVault } from '../context.js';
 import { recordWithoutVault } from '../database-audit.js';
 
 export function registerKeyCommands(program: Command): void {
@@ -24,7 +24,8 @@ export function registerKeyCommands(program: Command): void {
     .command('rotate')
     .description('Add a new master key, make it current and re-wrap every data key under it while servers keep serving')
     .option('--batch-size <rows>', 'rows re-wrapped per transaction', integerAtLeast(1), 200)
-    .option('--settle-ms <ms>', 'wait before the final pass, so writes begun under the old key are caught', integerAtLeast(0), 2000)
+    // Node's timers hold at most 2^31-1 ms and fire after 1 ms when given more.
+    .option('--settle-ms <ms>', 'wait before the final pass, so writes begun under the old key are caught', integerBetween(0, 2_147_483_647), 2000)
     .option('--json', 'print JSON')
     .action(async (options: { batchSize: number; settleMs: number; json?: boolean }) => {
       await withVault(async (vault) => {

@@ -7,14 +7,14 @@ import { createShutdown } from '../../http/shutdown.js';
 import { checkListenAddress, describeCertificate, loadTlsPairAtStartup, reloadTlsPair, warnAboutCertificateValidity } from '../../http/tls.js';
 import { createLogger } from '../../lib/logger.js';
 import { openVault } from '../../vault.js';
-import { parseInteger } from '../context.js';
+import { integerBetween } from '../context.js';
 
 export function registerServeCommand(program: Command): void {
   program
     .command('serve')
     .description('Start the AEGIS HTTP API (default 127.0.0.1:8012, SQLite at ./data/aegis.db); HTTPS when AEGIS_TLS_CERT_FILE and AEGIS_TLS_KEY_FILE are set')
     .option('--host <address>', 'address to listen on (overrides AEGIS_HOST); a non-loopback address needs TLS or AEGIS_ALLOW_INSECURE_LISTEN=on')
-    .option('--port <number>', 'TCP port (overrides AEGIS_PORT)', parseInteger)
+    .option('--port <number>', 'TCP port, 0 to 65535 (overrides AEGIS_PORT)', integerBetween(0, 65_535))
     .action(async (options: { host?: string; port?: number }) => {
       const config = loadConfig();
       const host = options.host ?? config.host;
