@@ -3,6 +3,7 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { CommandError } from '../cli/context.js';
 import { processIsGone } from '../lib/process.js';
+import { removeOnSignal } from '../cli/output-file.js';
 import { publishFile } from './secret-file.js';
 
 export interface SqliteBackupResult {
@@ -23,6 +24,15 @@ export async function backupSqlite(source: string, file: string, force: boolean)
   removeStalePartials(folder, path.basename(file));
   const database = new BetterSqlite3(source, { fileMustExist: true });
   const temporary = path.join(folder, `.${path.basename(file)}.${process.pid}.partial`);
+  const stopRemoving = removeOnSignal(['', '-wal', '-shm', '-journal'].map((suffix) => `${temporary}${suffix}`), file);
+  try {
+    return await copyAndPublish(database, source, temporary, file, force);
+  } finally {
+    stopRemoving();
+  }
+}
+
+async function copyAndPublish(database: BetterSqlite3.Database, source: string, temporary: string, file: string, force: boolean): Promise<SqliteBackupResult> {
   try {
     database.pragma('busy_timeout = 5000');
     const table = database.prepare("select name from sqlite_master where type = 'table' and name = 'aegis_master_keys'").get();

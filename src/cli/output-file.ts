@@ -20,14 +20,7 @@ export function checkOutputPath(file: string): void {
  */
 export async function writeOutputFile(file: string, write: (out: Writable) => Promise<void>): Promise<void> {
   const temporary = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.partial`);
-  const onSignal = (signal: NodeJS.Signals) => {
-    fs.rmSync(temporary, { force: true });
-    process.stderr.write(`aegis: stopped by ${signal}; ${file} was not written.\n`);
-    // The shell's convention for a process ended by a signal: 128 plus the signal's number.
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const stopRemoving = removeOnSignal([temporary], file);
   // `wx` fails on an existing file or symbolic link, and `flush` syncs the data to disk before the close.
   const out = fs.createWriteStream(temporary, { flags: 'wx', mode: 0o600, flush: true });
   try {
@@ -41,7 +34,25 @@ export async function writeOutputFile(file: string, write: (out: Writable) => Pr
     fs.rmSync(temporary, { force: true });
     throw error;
   } finally {
+    stopRemoving();
+  }
+}
+
+/**
+ * Removes `paths` and exits when SIGINT or SIGTERM arrives, until the returned function is called, so
+ * a command stopped while it writes `file` leaves no partial file behind.
+ */
+export function removeOnSignal(paths: string[], file: string): () => void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    for (const partial of paths) fs.rmSync(partial, { force: true });
+    process.stderr.write(`aegis: stopped by ${signal}; ${file} was not written.\n`);
+    // The shell's convention for a process ended by a signal: 128 plus the signal's number.
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return () => {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-  }
+  };
 }
