@@ -137,6 +137,26 @@ for (const dialect of await testDialects()) {
       assert.match(list.stdout, new RegExp(`^${readerTokenId} .*revoked$`, 'm'));
     });
 
+    it('token errors name the option', async () => {
+      const cases: Array<[string[], string]> = [
+        [['--actor', 'ops', '--scope', 'everything'], '--scope'],
+        [['--actor', 'two words', '--scope', 'admin'], '--actor'],
+        [['--actor', 'ops', '--scope', 'admin', '--expires-at', '2020-01-01T00:00:00Z'], '--expires-at'],
+        [['--actor', 'ops', '--scope', 'admin', '--name-pattern', '../x'], '--name-pattern'],
+        [['--actor', 'ops', '--scope', 'admin', '--tag', 'two words'], '--tag'],
+      ];
+      const tokensBefore = await t.vault.db.kysely.selectFrom('aegis_tokens').select('id').execute();
+
+      for (const [args, option] of cases) {
+        const result = await aegis(['tokens', 'create', ...args]);
+        assert.equal(result.code, 2, result.stderr);
+        assert.ok(result.stderr.startsWith(`aegis: invalid ${option}: `), result.stderr);
+      }
+
+      const tokensAfter = await t.vault.db.kysely.selectFrom('aegis_tokens').select('id').execute();
+      assert.equal(tokensAfter.length, tokensBefore.length);
+    });
+
     it('rejects an unknown token id', async () => {
       assertOneLineError(await aegis(['tokens', 'revoke', '000000000000']), /^aegis: Token 000000000000 not found\. List tokens with `aegis tokens list`\.$/);
     });

@@ -1,7 +1,27 @@
 import type { Command } from 'commander';
 import { SCOPES } from '../../tokens/scopes.js';
 import { tokenView } from '../../tokens/tokens.routes.js';
-import { cliCaller, collect, printJson, printTable, withVault } from '../context.js';
+import { ValidationError } from '../../lib/errors.js';
+import { cliCaller, collect, CommandError, printJson, printTable, withVault } from '../context.js';
+
+/** The option of `aegis tokens create` for each request field, so an error names what the user typed. */
+const createOptionNames: Record<string, string> = {
+  actor: '--actor',
+  scopes: '--scope',
+  name_patterns: '--name-pattern',
+  tags: '--tag',
+  description: '--description',
+  expires_at: '--expires-at',
+};
+
+/** Rethrows a validation error of a token field with the option's name in place of the field's. */
+function nameOption(error: unknown): never {
+  if (!(error instanceof ValidationError) || error.field === undefined) throw error;
+  const option = createOptionNames[error.field];
+  if (option === undefined) throw error;
+  // ValidationError's message is the field, a colon and a space, then the problem.
+  throw new CommandError(`invalid ${option}: ${error.message.slice(error.field.length + 2)}`, 2);
+}
 
 export function registerTokenCommands(program: Command): void {
   const tokens = program.command('tokens').description('Create, list and revoke API tokens');
@@ -19,14 +39,16 @@ export function registerTokenCommands(program: Command): void {
     .action(
       async (options: { actor: string; scope: string[]; namePattern?: string[]; tag?: string[]; description?: string; expiresAt?: string; json?: boolean }) => {
         await withVault(async (vault) => {
-          const { token, view } = await vault.tokens.create(cliCaller(), {
-            actor: options.actor,
-            scopes: options.scope,
-            namePatterns: options.namePattern ?? [],
-            tags: options.tag ?? [],
-            description: options.description ?? null,
-            expiresAt: options.expiresAt ?? null,
-          });
+          const { token, view } = await vault.tokens
+            .create(cliCaller(), {
+              actor: options.actor,
+              scopes: options.scope,
+              namePatterns: options.namePattern ?? [],
+              tags: options.tag ?? [],
+              description: options.description ?? null,
+              expiresAt: options.expiresAt ?? null,
+            })
+            .catch(nameOption);
           if (options.json) return printJson({ token, details: tokenView(view) });
           process.stdout.write(`token ${view.id} for ${view.actor} (${view.scopes.join(', ')}); shown once:\n${token}\n`);
         });
