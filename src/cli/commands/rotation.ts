@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { escapeControls } from '../../lib/text.js';
 import { cliCaller, integerAtLeast, printJson, printTable, readStdin, withVault } from '../context.js';
 
 export function registerRotationCommands(program: Command): void {
@@ -12,11 +13,13 @@ export function registerRotationCommands(program: Command): void {
     .action(async (name: string, options: { emergency?: boolean; reason?: string; valueStdin?: boolean; json?: boolean }) => {
       const value = options.valueStdin ? await readStdin() : undefined;
       await withVault(async (vault) => {
-        const outcome = await vault.rotation.engine.rotate(cliCaller(), name, {
-          trigger: options.emergency ? 'emergency' : 'manual',
-          reason: options.reason,
-          value,
-        });
+        const outcome = await finishBeforeExit(`the rotation of ${name}`, () =>
+          vault.rotation.engine.rotate(cliCaller(), name, {
+            trigger: options.emergency ? 'emergency' : 'manual',
+            reason: options.reason,
+            value,
+          }),
+        );
         const result = {
           status: 'rotated',
           previous_version: outcome.previousVersion,
@@ -37,7 +40,7 @@ export function registerRotationCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (name: string, options: { version?: number; json?: boolean }) => {
       await withVault(async (vault) => {
-        const outcome = await vault.rotation.rollback(cliCaller(), name, options.version);
+        const outcome = await finishBeforeExit(`the rollback of ${name}`, () => vault.rotation.rollback(cliCaller(), name, options.version));
         if (options.json) return printJson({ status: 'rolled_back', from_version: outcome.fromVersion, to_version: outcome.toVersion });
         process.stdout.write(`rolled back ${name}: version ${outcome.fromVersion} -> ${outcome.toVersion}\n`);
       });
@@ -101,4 +104,29 @@ export function registerRotationCommands(program: Command): void {
         process.stdout.write(`removed ${result.versionsRemoved} versions and ${result.historyRemoved} history rows\n`);
       });
     });
+}
+
+/**
+ * Runs `operation` with the first SIGINT or SIGTERM held back until it ends. A rotation or rollback
+ * stopped between its steps leaves the credential `rotating`, and every retry fails as "already in
+ * progress" until the rotation lease expires (AEGIS_ROTATION_LEASE_SECONDS). A second signal exits at once.
+ */
+async function finishBeforeExit<T>(what: string, operation: () => Promise<T>): Promise<T> {
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals === 1) {
+      process.stderr.write(`aegis: ${signal} received; finishing ${escapeControls(what)} first. Send it again to stop now and leave the credential rotating until its lease expires.\n`);
+      return;
+    }
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await operation();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
