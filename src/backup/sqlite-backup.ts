@@ -3,7 +3,7 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { CommandError } from '../cli/context.js';
 import { processIsGone } from '../lib/process.js';
-import { removeOnSignal } from '../cli/output-file.js';
+import { removeOnSignal } from '../lib/remove-on-signal.js';
 import { publishFile } from './secret-file.js';
 
 export interface SqliteBackupResult {

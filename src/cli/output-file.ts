@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { publishFile } from '../backup/secret-file.js';
+import { removeOnSignal } from '../lib/remove-on-signal.js';
 import { CommandError } from './context.js';
 
 /** Rejects an output path whose folder is missing or that names a folder, before any work starts. */
@@ -36,23 +37,4 @@ export async function writeOutputFile(file: string, write: (out: Writable) => Pr
   } finally {
     stopRemoving();
   }
-}
-
-/**
- * Removes `paths` and exits when SIGINT or SIGTERM arrives, until the returned function is called, so
- * a command stopped while it writes `file` leaves no partial file behind.
- */
-export function removeOnSignal(paths: string[], file: string): () => void {
-  const onSignal = (signal: NodeJS.Signals) => {
-    for (const partial of paths) fs.rmSync(partial, { force: true });
-    process.stderr.write(`aegis: stopped by ${signal}; ${file} was not written.\n`);
-    // The shell's convention for a process ended by a signal: 128 plus the signal's number.
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
 }
