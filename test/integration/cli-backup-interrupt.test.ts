@@ -1,19 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { tsxLoader } from '../helpers/cli.js';
+import { startCli, waitFor } from '../helpers/cli.js';
 import { destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
-
-const cliEntry = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/bin.ts');
-
-/** Resolves once `check` returns true, testing it on every turn of the event loop. */
-async function waitFor(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((resolve) => setImmediate(resolve));
-}
 
 // `aegis backup` copies SQLite databases only.
 describe('backup interrupted by SIGINT', () => {
@@ -32,19 +22,13 @@ describe('backup interrupted by SIGINT', () => {
   it('leaves no partial copy', async () => {
     const folder = fs.mkdtempSync(path.join(path.dirname(t.dir), 'aegis-backup-'));
     try {
-      const child = spawn(process.execPath, ['--import', tsxLoader, cliEntry, 'backup', '--to', path.join(folder, 'vault.db')], {
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...t.env },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      let stderr = '';
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-      const exited = once(child, 'exit');
+      const backup = startCli(['backup', '--to', path.join(folder, 'vault.db')], t.env);
 
-      await waitFor(() => fs.readdirSync(folder).length > 0);
-      child.kill('SIGINT');
-      const [code] = (await exited) as [number | null];
+      await waitFor(() => fs.readdirSync(folder).length > 0 || backup.ended());
+      backup.child.kill('SIGINT');
+      const code = await backup.exited;
 
-      assert.equal(code, 130, stderr);
+      assert.equal(code, 130, backup.stderr());
       assert.deepEqual(fs.readdirSync(folder), [], 'no partial copy or journal is left behind');
     } finally {
       fs.rmSync(folder, { recursive: true, force: true });

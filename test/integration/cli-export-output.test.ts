@@ -1,24 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { runCli, tsxLoader } from '../helpers/cli.js';
+import { runCli, startCli, waitFor } from '../helpers/cli.js';
 import { destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
-
-const cliEntry = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/bin.ts');
 
 /** Returns the audit log's head sequence number, which grows with every entry written. */
 async function auditHead(t: TestVault): Promise<number> {
   const head = await t.vault.db.kysely.selectFrom('aegis_audit_head').select('seq').executeTakeFirstOrThrow();
   return Number(head.seq);
-}
-
-/** Resolves once `check` returns true, testing it on every turn of the event loop. */
-async function waitFor(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((resolve) => setImmediate(resolve));
 }
 
 // The file handling does not depend on the database, so SQLite alone is tested.
@@ -69,20 +59,14 @@ describe('audit export --output', () => {
     const file = path.join(folder, 'audit.jsonl');
     const previous = 'a complete earlier export\n';
     fs.writeFileSync(file, previous, { mode: 0o600 });
-    const child = spawn(process.execPath, ['--import', tsxLoader, cliEntry, 'audit', 'export', '--format', 'jsonl', '--output', file], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...t.env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    const exited = once(child, 'exit');
+    const exported = startCli(['audit', 'export', '--format', 'jsonl', '--output', file], t.env);
 
     // The export has started once it opened a file: a temporary one, or the target itself.
-    await waitFor(() => fs.readdirSync(folder).length > 1 || fs.statSync(file).size !== previous.length);
-    child.kill('SIGINT');
-    const [code] = (await exited) as [number | null];
+    await waitFor(() => fs.readdirSync(folder).length > 1 || fs.statSync(file).size !== previous.length || exported.ended());
+    exported.child.kill('SIGINT');
+    const code = await exported.exited;
 
-    assert.equal(code, 130, stderr);
+    assert.equal(code, 130, exported.stderr());
     assert.equal(fs.readFileSync(file, 'utf8'), previous);
     assert.deepEqual(fs.readdirSync(folder), ['audit.jsonl'], 'no partial file is left behind');
   });
