@@ -60,7 +60,7 @@ export function reportFailure(error: unknown): void {
     process.stderr.write(`aegis: ${error.message}\n`);
     process.exitCode = error.exitCode;
   } else if (error instanceof AegisError) {
-    // The message quotes what the user typed, such as a credential name, which may hold terminal escapes.
+    // The message quotes what the user typed, such as a credential name, which may contain terminal escapes.
     process.stderr.write(`aegis: ${escapeControls(cliMessage(error))}\n`);
     process.exitCode = 1;
   } else if (error instanceof StartupError) {

@@ -28,9 +28,9 @@ export interface FinishedCheck {
  *   was unhealthy as well, so each failure alerts once;
  * - a healthy check moves a failed credential back to the status its expiry date gives;
  * - rotating and retired credentials keep their status, and an unknown result changes nothing;
- * - a check of a version that is no longer current is stored as unknown, because a rotation, rollback
- *   or new value committed while it ran (or while check-all kept it in its read-ahead page), so its
- *   result does not describe the current value.
+ * - a check of a version that is no longer current is stored as unknown. A rotation, rollback or new
+ *   value committed while it ran (or while check-all kept it in its read-ahead page), so its result
+ *   does not describe the current value.
  * Every check sets `last_health_check` and gets an audit entry (action `tested`) in the same transaction.
  * The statements work on the whole batch, so a batch of 50 costs about as much as a batch of one.
  */

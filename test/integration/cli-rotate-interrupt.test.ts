@@ -30,7 +30,7 @@ describe('rotate interrupted by SIGINT', () => {
   });
 
   it('finishes the rotation first', async () => {
-    // The stand-in holds its response to the new value's test request, so the signal arrives mid-rotation.
+    // The stand-in delays its response to the new value's test request, so the signal arrives mid-rotation.
     let pendingResponse: http.ServerResponse | undefined;
     const requested = new Promise<void>((resolve) => {
       stub.handle((_request, response) => {
