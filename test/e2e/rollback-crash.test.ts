@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runCli } from '../helpers/cli.js';
-import { apiKeyIn, createEnvService, envServiceFixture, type EnvServiceFixture } from '../helpers/env-service.js';
+import { apiKeyIn, createEnvService, envServiceFixture, recoveredService, type EnvServiceFixture } from '../helpers/env-service.js';
 import { callServer, startServer, stopServer, waitForExit } from '../helpers/server-process.js';
 import { testDialects } from '../helpers/databases.js';
 
@@ -37,20 +37,9 @@ for (const dialect of await testDialects()) {
 
         const restarted = await startServer({ env });
         servers.push(restarted);
-        const versions = await callServer(restarted, token, 'GET', '/credentials/service/versions');
-        assert.equal(versions.status, 200, versions.text);
-        const current = versions.json.versions.filter((version: { is_current: boolean }) => version.is_current);
-        assert.equal(current.length, 1, versions.text);
-        assert.equal(current[0].version, 2);
-
-        const revealed = await callServer(restarted, token, 'GET', '/credentials/service/value');
-        assert.equal(revealed.status, 200, revealed.text);
-        assert.equal(revealed.json.value, rotatedValue);
-        assert.equal(apiKeyIn(file), rotatedValue);
-
-        const credential = await callServer(restarted, token, 'GET', '/credentials/service');
-        assert.equal(credential.status, 200, credential.text);
-        assert.equal(credential.json.credential_details.status, 'active');
+        const recovered = await recoveredService(restarted, token, file);
+        assert.equal(recovered.version, 2);
+        assert.equal(recovered.value, rotatedValue);
         const history = await callServer(restarted, token, 'GET', '/rotation/history?credential_name=service');
         const recovery = history.json.history.find((entry: { trigger: string }) => entry.trigger === 'recovery');
         assert.equal(recovery?.error_message, 'the process stopped during a rollback; the previous value was restored', history.text);

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { runCli } from '../helpers/cli.js';
-import { apiKeyIn, createEnvService, envServiceFixture } from '../helpers/env-service.js';
+import { apiKeyIn, createEnvService, envServiceFixture, recoveredService } from '../helpers/env-service.js';
 import { callServer, startServer, waitForExit } from '../helpers/server-process.js';
 import { testDialects } from '../helpers/databases.js';
 
@@ -26,25 +26,10 @@ for (const dialect of await testDialects()) {
 
           const restarted = await startServer({ env });
           servers.push(restarted);
-          const versions = await callServer(restarted, token, 'GET', '/credentials/service/versions');
-          assert.equal(versions.status, 200, versions.text);
-          const current = versions.json.versions.filter((version: { is_current: boolean }) => version.is_current);
-          assert.equal(current.length, 1, versions.text);
-          const states = versions.json.versions.map((version: { state: string }) => version.state);
-          assert.ok(!states.includes('pending'), versions.text);
-
-          const revealed = await callServer(restarted, token, 'GET', '/credentials/service/value');
-          assert.equal(revealed.status, 200, revealed.text);
-          assert.equal(revealed.json.version, current[0].version);
-          assert.equal(apiKeyIn(file), revealed.json.value);
+          const recovered = await recoveredService(restarted, token, file);
           assert.equal(fs.readFileSync(file, 'utf8').split('\n')[0], 'OTHER=1');
           // Before the provider was set, recovery restores version 1; afterwards it completes version 2.
-          assert.equal(revealed.json.version, crashPoint === 'after_pending' ? 1 : 2);
-
-          const credential = await callServer(restarted, token, 'GET', '/credentials/service');
-          assert.equal(credential.status, 200, credential.text);
-          assert.notEqual(credential.json.credential_details.status, 'rotating');
-          assert.equal(credential.json.credential_details.status, 'active');
+          assert.equal(recovered.version, crashPoint === 'after_pending' ? 1 : 2);
 
           const rotatedAgain = await callServer(restarted, token, 'POST', '/credentials/service/rotate', {});
           assert.equal(rotatedAgain.status, 200, rotatedAgain.text);

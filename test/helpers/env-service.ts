@@ -63,3 +63,26 @@ export function apiKeyIn(file: string): string | undefined {
   const line = fs.readFileSync(file, 'utf8').split('\n').find((text) => text.startsWith('API_KEY='));
   return line?.slice('API_KEY='.length);
 }
+
+/**
+ * Checks `service` after a restart that recovered it: one current version and no pending one, the
+ * current value revealed and in the `.env` file, status `active`. Returns the current version and value.
+ */
+export async function recoveredService(server: ServerProcess, token: string, file: string): Promise<{ version: number; value: string }> {
+  const versions = await callServer(server, token, 'GET', '/credentials/service/versions');
+  assert.equal(versions.status, 200, versions.text);
+  const current = versions.json.versions.filter((version: { is_current: boolean }) => version.is_current);
+  assert.equal(current.length, 1, versions.text);
+  const states = versions.json.versions.map((version: { state: string }) => version.state);
+  assert.ok(!states.includes('pending'), versions.text);
+
+  const revealed = await callServer(server, token, 'GET', '/credentials/service/value');
+  assert.equal(revealed.status, 200, revealed.text);
+  assert.equal(revealed.json.version, current[0].version);
+  assert.equal(apiKeyIn(file), revealed.json.value);
+
+  const credential = await callServer(server, token, 'GET', '/credentials/service');
+  assert.equal(credential.status, 200, credential.text);
+  assert.equal(credential.json.credential_details.status, 'active');
+  return { version: revealed.json.version, value: revealed.json.value };
+}

@@ -127,3 +127,17 @@ export async function tokenWith(test: TestVault, actor: string, scopes: string[]
   );
   return token;
 }
+
+/** Appends `count` read entries for credential `alpha`, 5,000 per group commit, so a vault has a large file or log to work on. */
+export async function seedReadEntries(test: TestVault, count: number): Promise<void> {
+  for (let start = 0; start < count; start += 5_000) {
+    const entries = Array.from({ length: Math.min(5_000, count - start) }, (_, index) => ({
+      credentialName: 'alpha',
+      action: 'read',
+      actor: 'ARIA',
+      success: true,
+      details: { index: start + index },
+    }));
+    await test.vault.audit.record(...entries);
+  }
+}

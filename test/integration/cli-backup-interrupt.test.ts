@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startCli, waitFor } from '../helpers/cli.js';
-import { destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
+import { destroyTestVault, openTestVault, seedReadEntries, type TestVault } from '../helpers/test-vault.js';
 
 // `aegis backup` copies SQLite databases only.
 describe('backup interrupted by SIGINT', () => {
@@ -12,10 +12,7 @@ describe('backup interrupted by SIGINT', () => {
   before(async () => {
     t = await openTestVault('sqlite');
     // Enough pages that SQLite's backup takes several steps, and the signal arrives between two of them.
-    for (let round = 0; round < 10; round++) {
-      const entries = Array.from({ length: 5_000 }, (_, index) => ({ credentialName: 'alpha', action: 'read', actor: 'ARIA', success: true, details: { index } }));
-      await t.vault.audit.record(...entries);
-    }
+    await seedReadEntries(t, 50_000);
   });
   after(async () => destroyTestVault(t));
 

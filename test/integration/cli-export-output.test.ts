@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli, startCli, waitFor } from '../helpers/cli.js';
-import { destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
+import { destroyTestVault, openTestVault, seedReadEntries, type TestVault } from '../helpers/test-vault.js';
 
 /** Returns the audit log's head sequence number, which grows with every entry written. */
 async function auditHead(t: TestVault): Promise<number> {
@@ -18,10 +18,7 @@ describe('audit export --output', () => {
   before(async () => {
     t = await openTestVault('sqlite');
     // Enough entries that the export is still writing when the test interrupts it.
-    for (let round = 0; round < 10; round++) {
-      const entries = Array.from({ length: 5_000 }, (_, index) => ({ credentialName: 'alpha', action: 'read', actor: 'ARIA', success: true, details: { index } }));
-      await t.vault.audit.record(...entries);
-    }
+    await seedReadEntries(t, 50_000);
   });
   after(async () => destroyTestVault(t));
 
