@@ -104,10 +104,10 @@ function leaseLost(): ConflictError {
 /** Takes the rotation lease, or over from a holder on this host whose process is gone (a rotation killed part-way); 409 while another rotation runs. */
 async function takeRotationLease(db: Db, clock: Clock): Promise<Lease> {
   const owner = processOwner();
-  const lease = await acquireLease(db, rotationLeaseName, owner, rotationLeaseMs, clock.now());
+  const lease = await acquireLease(db.kysely, rotationLeaseName, owner, rotationLeaseMs, clock.now());
   if (lease) return lease;
   const holder = await findLease(db.kysely, rotationLeaseName);
-  const takenOver = holder !== undefined && ownerProcessIsGone(holder.owner) ? await takeOverLease(db, holder, owner, rotationLeaseMs, clock.now()) : null;
+  const takenOver = holder !== undefined && ownerProcessIsGone(holder.owner) ? await takeOverLease(db.kysely, holder, owner, rotationLeaseMs, clock.now()) : null;
   if (takenOver) return takenOver;
   throw new ConflictError(
     'key_rotation_in_progress',

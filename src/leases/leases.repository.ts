@@ -20,12 +20,12 @@ export interface Lease {
  * another holder's lease runs. Safe under concurrency: the insert and the takeover are single
  * statements, so of two processes racing for one lease only one gets it.
  */
-export async function acquireLease(db: Db, name: string, owner: string, ttlMs: number, now: Date): Promise<Lease | null> {
+export async function acquireLease(db: Executor, name: string, owner: string, ttlMs: number, now: Date): Promise<Lease | null> {
   const at = now.toISOString();
   const expiresAt = new Date(now.getTime() + ttlMs).toISOString();
   // A released lease's row is deleted, so a new row starts at the time in milliseconds rather than 1: a
   // holder that stalled past a release never finds its old token again, even within its own process.
-  const inserted = await db.kysely
+  const inserted = await db
     .insertInto('aegis_leases')
     .values({ name, owner, fencing_token: now.getTime(), acquired_at: at, expires_at: expiresAt, heartbeat_at: at })
     .onConflict((conflict) => conflict.column('name').doNothing())
@@ -33,7 +33,7 @@ export async function acquireLease(db: Db, name: string, owner: string, ttlMs: n
     .executeTakeFirst();
   if (inserted) return { name, owner, fencingToken: toNumber(inserted.fencing_token), expiresAt };
 
-  const takenOver = await db.kysely
+  const takenOver = await db
     .updateTable('aegis_leases')
     .set({ owner, fencing_token: sql`fencing_token + 1`, acquired_at: at, expires_at: expiresAt, heartbeat_at: at })
     .where('name', '=', name)
@@ -48,10 +48,10 @@ export async function acquireLease(db: Db, name: string, owner: string, ttlMs: n
  * `ownerProcessIsGone`). Compares owner and fencing token in the update, so a lease that changed hands
  * meanwhile stays with its new holder and this returns null.
  */
-export async function takeOverLease(db: Db, holder: Lease, owner: string, ttlMs: number, now: Date): Promise<Lease | null> {
+export async function takeOverLease(db: Executor, holder: Lease, owner: string, ttlMs: number, now: Date): Promise<Lease | null> {
   const at = now.toISOString();
   const expiresAt = new Date(now.getTime() + ttlMs).toISOString();
-  const takenOver = await db.kysely
+  const takenOver = await db
     .updateTable('aegis_leases')
     .set({ owner, fencing_token: sql`fencing_token + 1`, acquired_at: at, expires_at: expiresAt, heartbeat_at: at })
     .where('name', '=', holder.name)
@@ -65,8 +65,23 @@ export async function takeOverLease(db: Db, holder: Lease, owner: string, ttlMs:
 /** Reads the current holder of a lease, or undefined when the lease is free. */
 export async function findLease(db: Executor, name: string): Promise<Lease | undefined> {
   const row = await db.selectFrom('aegis_leases').select(['name', 'owner', 'fencing_token', 'expires_at']).where('name', '=', name).executeTakeFirst();
-  if (!row) return undefined;
-  return { name: row.name, owner: row.owner, fencingToken: toNumber(row.fencing_token), expiresAt: new Date(row.expires_at as string | Date).toISOString() };
+  return row ? leaseFromRow(row) : undefined;
+}
+
+/**
+ * Reads the current holder of a lease inside a transaction. On PostgreSQL its row stays locked until the
+ * commit, so the holder can neither commit under the lease nor release it meanwhile. A free lease has
+ * no row to lock, so another process may still take it, which `acquireLease` then finds.
+ */
+export async function findLeaseForChange(trx: Transaction<Database>, dialect: Db['dialect'], name: string): Promise<Lease | undefined> {
+  let query = trx.selectFrom('aegis_leases').select(['name', 'owner', 'fencing_token', 'expires_at']).where('name', '=', name);
+  if (dialect === 'postgres') query = query.forUpdate();
+  const row = await query.executeTakeFirst();
+  return row ? leaseFromRow(row) : undefined;
+}
+
+function leaseFromRow(row: { name: string; owner: string; fencing_token: string | number | bigint; expires_at: string | Date }): Lease {
+  return { name: row.name, owner: row.owner, fencingToken: toNumber(row.fencing_token), expiresAt: new Date(row.expires_at).toISOString() };
 }
 
 /** Builds a lease owner name that is unique per process: host name, process id and a random suffix. */

@@ -1,9 +1,10 @@
 import { alertMessages } from '../alerts/alert-types.js';
 import { enqueueAlert } from '../alerts/outbox.repository.js';
-import { acquireLease, findLease, ownerProcessIsGone, releaseLease, stillHolds, takeOverLease, type Lease } from '../leases/leases.repository.js';
+import type { Executor } from '../db/database.js';
+import { acquireLease, findLeaseForChange, ownerProcessIsGone, releaseLease, stillHolds, takeOverLease, type Lease } from '../leases/leases.repository.js';
 import { scrubSecrets } from '../lib/redact.js';
 import type { Credential } from '../registry/credential.types.js';
-import { credentialFromRow, findCredentialForChange, saveCredential } from '../registry/credentials.repository.js';
+import { findCredentialForChange, saveCredential } from '../registry/credentials.repository.js';
 import { listVersions, makeCurrent } from '../registry/versions.repository.js';
 import { insertRotation } from './history.repository.js';
 import { openVersion, releaseRotationLease, type RotationDeps } from './rotation-deps.js';
@@ -27,26 +28,22 @@ export interface RecoveryReport {
 export async function recoverRotations(deps: RotationDeps): Promise<RecoveryReport> {
   const report: RecoveryReport = { completed: [], restored: [], failed: [], skipped: [] };
   await releaseUnreleasedLeases(deps);
-  const rows = await findInterrupted(deps);
+  const rows = await findInterrupted(deps.db.kysely);
   for (const row of rows) {
-    const lease = await leaseForRecovery(deps, credentialFromRow(row));
-    if (!lease) {
+    const claim = await leaseForRecovery(deps, row.id);
+    if (claim === 'finished') continue;
+    if (claim === 'busy') {
       report.skipped.push(row.name);
       continue;
     }
     try {
-      // The row was read before the lease was taken, so the rotation may have finished in between (in
-      // another process, or in this one). Read it again under the lease and leave a finished one alone.
-      const [current] = await findInterrupted(deps, row.id);
-      if (!current) continue;
-      const credential = credentialFromRow(current);
-      const outcome = await recoverOne(deps, credential, lease);
-      report[outcome].push(credential.name);
+      const outcome = await recoverOne(deps, claim.credential, claim.lease);
+      report[outcome].push(claim.credential.name);
     } catch (error) {
       deps.log.error({ credentialId: row.id, error: (error as Error).message }, 'recovering an interrupted rotation failed; it is tried again at the next start');
       report.skipped.push(row.name);
     } finally {
-      await releaseRotationLease(deps, lease);
+      await releaseRotationLease(deps, claim.lease);
     }
   }
   if (rows.length > 0) deps.log.info({ ...report }, 'recovered interrupted rotations');
@@ -70,9 +67,9 @@ async function releaseUnreleasedLeases(deps: RotationDeps): Promise<void> {
   }
 }
 
-/** Reads the credentials still `rotating` or with a pending version, all of them or the one with `id`. */
-function findInterrupted(deps: RotationDeps, id?: string) {
-  let query = deps.db.kysely
+/** Reads the credentials still `rotating` or with a pending version. */
+function findInterrupted(db: Executor) {
+  return db
     .selectFrom('aegis_credentials')
     .selectAll()
     .where((eb) =>
@@ -82,23 +79,43 @@ function findInterrupted(deps: RotationDeps, id?: string) {
           eb.selectFrom('aegis_credential_versions as v').select('v.id').whereRef('v.credential_id', '=', 'aegis_credentials.id').where('v.state', '=', 'pending'),
         ),
       ]),
-    );
-  if (id !== undefined) query = query.where('id', '=', id);
-  return query.execute();
+    )
+    .execute();
 }
 
 /**
- * Takes the credential's rotation lease when it is free or expired, or when its holder was a process on
- * this host that has stopped, because a server killed mid-rotation restarts well before its lease expires.
+ * Takes the rotation lease of a credential that is still interrupted, and returns the lease with the
+ * credential as read under it. The lease is taken when it is free or expired, or when its holder was a
+ * process on this host that has stopped, because a server killed mid-rotation restarts well before its
+ * lease expires. Returns `busy` while a live holder has the lease, and `finished` when the credential
+ * is no longer interrupted.
+ *
+ * The credential was listed before this runs, so its rotation may have finished since then and
+ * released the lease. The lease and the credential are therefore read in the transaction that takes
+ * the lease, with their rows locked in the order a rotation's commit locks them. A finished rotation
+ * gets no lease, which would turn away changes to the credential (409) until recovery released it.
  */
-async function leaseForRecovery(deps: RotationDeps, credential: Credential): Promise<Lease | null> {
-  const name = rotationLeaseName(credential.id);
-  const lease = await acquireLease(deps.db, name, deps.owner, deps.leaseTtlMs, deps.clock.now());
-  if (lease) return lease;
-  const holder = await findLease(deps.db.kysely, name);
-  if (!holder || !ownerProcessIsGone(holder.owner)) return null;
-  deps.log.info({ credentialId: credential.id, previousOwner: holder.owner }, 'taking over the rotation lease of a stopped process');
-  return takeOverLease(deps.db, holder, deps.owner, deps.leaseTtlMs, deps.clock.now());
+async function leaseForRecovery(deps: RotationDeps, credentialId: string): Promise<{ lease: Lease; credential: Credential } | 'busy' | 'finished'> {
+  const name = rotationLeaseName(credentialId);
+  return deps.db.kysely.transaction().execute(async (trx) => {
+    const holder = await findLeaseForChange(trx, deps.db.dialect, name);
+    const credential = await findCredentialForChange(trx, deps.db.dialect, { id: credentialId });
+    if (credential === undefined || !(await isInterrupted(trx, credential))) return 'finished';
+
+    let lease = await acquireLease(trx, name, deps.owner, deps.leaseTtlMs, deps.clock.now());
+    if (!lease && holder !== undefined && ownerProcessIsGone(holder.owner)) {
+      deps.log.info({ credentialId, previousOwner: holder.owner }, 'taking over the rotation lease of a stopped process');
+      lease = await takeOverLease(trx, holder, deps.owner, deps.leaseTtlMs, deps.clock.now());
+    }
+    return lease ? { lease, credential } : 'busy';
+  });
+}
+
+/** Tells whether the credential is still `rotating` or has a pending version, as `findInterrupted` selects them. */
+async function isInterrupted(trx: Executor, credential: Credential): Promise<boolean> {
+  if (credential.status === 'rotating') return true;
+  const pending = await trx.selectFrom('aegis_credential_versions').select('id').where('credential_id', '=', credential.id).where('state', '=', 'pending').executeTakeFirst();
+  return pending !== undefined;
 }
 
 async function recoverOne(deps: RotationDeps, credential: Credential, lease: Lease): Promise<'completed' | 'restored' | 'failed'> {

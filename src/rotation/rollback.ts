@@ -33,7 +33,7 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
     // running would make that rotation fail after it changed the provider.
     if (found.status === 'rotating') throw rotatingError(name);
 
-    const lease = await acquireLease(deps.db, rotationLeaseName(found.id), deps.owner, deps.leaseTtlMs, deps.clock.now());
+    const lease = await acquireLease(deps.db.kysely, rotationLeaseName(found.id), deps.owner, deps.leaseTtlMs, deps.clock.now());
     if (!lease) throw new ConflictError('rotation_in_progress', `A rotation or rollback of "${name}" is in progress. Retry the rollback once it has finished.`);
     let committed = false;
     // The status before the rollback marked the credential `rotating`, put back unless it commits.

@@ -125,7 +125,7 @@ export class RotationEngine {
         checkValue(request.value);
         adapter.checkValue?.(request.value, credential);
       }
-      const lease = await acquireLease(this.#deps.db, rotationLeaseName(credential.id), this.#deps.owner, this.#deps.leaseTtlMs, this.#deps.clock.now());
+      const lease = await acquireLease(this.#deps.db.kysely, rotationLeaseName(credential.id), this.#deps.owner, this.#deps.leaseTtlMs, this.#deps.clock.now());
       if (!lease) {
         throw new ConflictError('rotation_in_progress', `A rotation of "${name}" is already in progress. Retry once it has finished.`);
       }

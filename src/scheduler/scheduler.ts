@@ -288,9 +288,9 @@ export class Scheduler {
     const holder = await findLease(this.#db.kysely, SCHEDULER_LEASE);
     let lease: Lease | null = null;
     if (!holder || new Date(holder.expiresAt).getTime() < now.getTime()) {
-      lease = await acquireLease(this.#db, SCHEDULER_LEASE, this.owner, ttl, now);
+      lease = await acquireLease(this.#db.kysely, SCHEDULER_LEASE, this.owner, ttl, now);
     } else if (ownerProcessIsGone(holder.owner)) {
-      lease = await takeOverLease(this.#db, holder, this.owner, ttl, now);
+      lease = await takeOverLease(this.#db.kysely, holder, this.owner, ttl, now);
     }
     if (!lease) return false;
 

@@ -668,7 +668,7 @@ for (const dialect of await testDialects()) {
         const rollback = call(t.app, 'POST', '/credentials/slack%2Fbot/rollback', { token: t.adminToken, body: {} });
         while (deletes() === deletesBefore) await new Promise((resolve) => setImmediate(resolve));
         t.clock.advanceMs(t.config.rotationLeaseSeconds * 1000 + 1);
-        assert.ok(await acquireLease(t.vault.db, rotationLeaseName(id), 'another-process', 60_000, t.clock.now()));
+        assert.ok(await acquireLease(t.vault.db.kysely, rotationLeaseName(id), 'another-process', 60_000, t.clock.now()));
         release();
         const rolledBack = await rollback;
 

@@ -298,7 +298,7 @@ for (const dialect of await testDialects()) {
 
     it('expired lease is taken over', async () => {
       const { id } = await createEnvCredential(t, 'svc-c', 'initial-value-c');
-      const otherLease = await acquireLease(t.vault.db, rotationLeaseName(id), 'other-process', 60_000, t.clock.now());
+      const otherLease = await acquireLease(t.vault.db.kysely, rotationLeaseName(id), 'other-process', 60_000, t.clock.now());
       assert.ok(otherLease);
 
       const blocked = await call(t.app, 'POST', '/credentials/svc-c/rotate', { token: t.adminToken, body: {} });
@@ -351,7 +351,7 @@ for (const dialect of await testDialects()) {
       await t.vault.db.kysely.updateTable('aegis_credentials').set({ status: 'rotating' }).where('id', '=', id).execute();
 
       // A live process on this host (the test runner's parent) keeps its lease until it expires.
-      assert.ok(await acquireLease(t.vault.db, leaseName, `${os.hostname()}:${process.ppid}:abcdef`, 60_000, t.clock.now()));
+      assert.ok(await acquireLease(t.vault.db.kysely, leaseName, `${os.hostname()}:${process.ppid}:abcdef`, 60_000, t.clock.now()));
       const whileAlive = await t.vault.rotation.recover();
       assert.deepEqual(whileAlive.skipped, ['svc-i']);
 
@@ -369,7 +369,7 @@ for (const dialect of await testDialects()) {
       const stopped = spawnSync(process.execPath, ['-e', '']);
       for (const credentialId of [id, hidden.id]) {
         await t.vault.db.kysely.updateTable('aegis_credentials').set({ status: 'rotating' }).where('id', '=', credentialId).execute();
-        assert.ok(await acquireLease(t.vault.db, rotationLeaseName(credentialId), `${os.hostname()}:${stopped.pid}:abcdef`, 60_000, t.clock.now()));
+        assert.ok(await acquireLease(t.vault.db.kysely, rotationLeaseName(credentialId), `${os.hostname()}:${stopped.pid}:abcdef`, 60_000, t.clock.now()));
       }
       // The response of a token limited to svc-* names only svc-j among the recovered credentials.
       const limited = await call(t.app, 'POST', '/tokens', { token: t.adminToken, body: { actor: 'svc-rotator', scopes: ['credentials:rotate'], name_patterns: ['svc-*'] } });
@@ -638,7 +638,7 @@ for (const dialect of await testDialects()) {
       for (let index = 0; index < 3; index += 1) assert.equal((await call(t.app, 'POST', '/credentials/svc-busy-r/rotate', { token: t.adminToken, body: {} })).status, 200);
 
       t.clock.advanceHours(91 * 24);
-      const lease = await acquireLease(t.vault.db, rotationLeaseName(busy.id), 'rollback-in-another-process', 60_000, t.clock.now());
+      const lease = await acquireLease(t.vault.db.kysely, rotationLeaseName(busy.id), 'rollback-in-another-process', 60_000, t.clock.now());
       assert.ok(lease);
       const result = await t.vault.rotation.retention();
       assert.ok(result.versionsRemoved >= 2);
