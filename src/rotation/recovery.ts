@@ -1,10 +1,12 @@
 import { alertMessages } from '../alerts/alert-types.js';
 import { enqueueAlert } from '../alerts/outbox.repository.js';
 import type { Executor } from '../db/database.js';
+import { latestHealthStatuses } from '../health/health-checks.repository.js';
 import { acquireLease, findLeaseForChange, ownerProcessIsGone, releaseLease, stillHolds, takeOverLease, type Lease } from '../leases/leases.repository.js';
 import { scrubSecrets } from '../lib/redact.js';
-import type { Credential } from '../registry/credential.types.js';
+import type { Credential, CredentialStatus } from '../registry/credential.types.js';
 import { findCredentialForChange, saveCredential } from '../registry/credentials.repository.js';
+import { expiryStatus } from '../registry/status.js';
 import { listVersions, makeCurrent } from '../registry/versions.repository.js';
 import { insertRotation } from './history.repository.js';
 import { openVersion, releaseRotationLease, type RotationDeps } from './rotation-deps.js';
@@ -151,7 +153,11 @@ async function recoverOne(deps: RotationDeps, credential: Credential, lease: Lea
     // only status, value and rotation times over it.
     const fresh = (await findCredentialForChange(trx, deps.db.dialect, { id: credential.id })) ?? credential;
     await trx.updateTable('aegis_credential_versions').set({ state: 'failed' }).where('credential_id', '=', credential.id).where('state', '=', 'pending').where('version', '!=', complete ? pending!.version : -1).execute();
-    let updated: Credential = { ...fresh, status: restoreError === null ? 'active' : 'failed', updatedAt: now.toISOString() };
+    let status: CredentialStatus;
+    if (complete) status = 'active';
+    else if (restoreError !== null) status = 'failed';
+    else status = await statusOfKeptVersion(trx, fresh, now);
+    let updated: Credential = { ...fresh, status, updatedAt: now.toISOString() };
     // The provider may hold the attempted value or neither, so automatic rotation pauses as after a
     // rotation that fails this way. Otherwise the scheduled run that recovered it would rotate it at once.
     const paused = restoreError !== null && fresh.nextRotationAt !== null;
@@ -221,3 +227,14 @@ async function recoverOne(deps: RotationDeps, credential: Credential, lease: Lea
   return complete ? 'completed' : restoreError === null ? 'restored' : 'failed';
 }
 
+/**
+ * Derives the status of a credential whose current version was kept, as health checks and expiry runs
+ * set it: `failed` while its newest health check is unhealthy, otherwise the status its expiry date
+ * gives. The interrupted rotation or rollback had marked it `rotating` over that status.
+ * NOTE: a credential that a failed rotation left `failed` while its health checks pass gets the status
+ * of its expiry date, because the status from before the interruption is not stored.
+ */
+async function statusOfKeptVersion(trx: Executor, credential: Credential, now: Date): Promise<CredentialStatus> {
+  const newest = (await latestHealthStatuses(trx, [credential.id])).get(credential.id);
+  return newest === 'unhealthy' ? 'failed' : expiryStatus(credential, now);
+}

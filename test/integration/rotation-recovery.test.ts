@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { InsertQueryNode, TableNode, UpdateQueryNode, type KyselyPlugin, type QueryId, type RootOperationNode } from 'kysely';
 import { openDatabase } from '../../src/db/database.js';
+import { acquireLease } from '../../src/leases/leases.repository.js';
 import type { ProviderAdapter } from '../../src/providers/adapter.js';
 import { recoverRotations } from '../../src/rotation/recovery.js';
+import { rotationLeaseName } from '../../src/rotation/rotation.engine.js';
 import { testDialects } from '../helpers/databases.js';
 import { call, destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
 
@@ -21,6 +24,25 @@ async function createEnvCredential(t: TestVault, name: string, value: string): P
   assert.equal(created.status, 201, created.body);
   const row = await t.vault.db.kysely.selectFrom('aegis_credentials').select('id').where('name', '=', name).executeTakeFirstOrThrow();
   return { file, id: row.id };
+}
+
+/** Reads API_KEY from a `.env` file. */
+function fileValue(file: string): string | undefined {
+  const line = fs.readFileSync(file, 'utf8').split('\n').find((text) => text.startsWith('API_KEY='));
+  return line?.slice('API_KEY='.length);
+}
+
+/**
+ * Leaves the credential as a rollback killed after its provider write leaves it: the file contains the
+ * rollback's target value, the credential is `rotating`, and its lease belongs to a stopped process.
+ */
+async function leaveKilledRollback(t: TestVault, credential: { file: string; id: string }, targetValue: string): Promise<void> {
+  fs.writeFileSync(credential.file, `API_KEY=${targetValue}\n`);
+  await t.vault.db.kysely.updateTable('aegis_credentials').set({ status: 'rotating' }).where('id', '=', credential.id).execute();
+  const stopped = spawnSync(process.execPath, ['-e', '']);
+  assert.equal(stopped.status, 0);
+  const lease = await acquireLease(t.vault.db.kysely, rotationLeaseName(credential.id), `${os.hostname()}:${stopped.pid}:abcdef`, 60_000, t.clock.now());
+  assert.ok(lease);
 }
 
 /** Runs `afterSet` after each value the env adapter writes for one credential; returns a function that undoes the wrap. */
@@ -75,6 +97,95 @@ for (const dialect of await testDialects()) {
       t = await openTestVault(dialect, { reuse: { dir: fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-recovery-'))) } });
     });
     after(async () => destroyTestVault(t));
+
+    // Each case makes the credential's state give the status, then leaves a killed rollback to recover.
+    const statusCases: Array<{ expected: string; setUp: (name: string, file: string) => Promise<void> }> = [
+      { expected: 'active', setUp: async () => {} },
+      {
+        expected: 'expiring',
+        setUp: async (name) => {
+          const expiresAt = new Date(t.clock.now().getTime() + 24 * 3_600_000).toISOString();
+          const patched = await call(t.app, 'PATCH', `/credentials/${name}`, { token: t.adminToken, body: { expires_at: expiresAt } });
+          assert.equal(patched.status, 200, patched.body);
+        },
+      },
+      {
+        expected: 'expired',
+        setUp: async (name) => {
+          const expiresAt = new Date(t.clock.now().getTime() - 3_600_000).toISOString();
+          const patched = await call(t.app, 'PATCH', `/credentials/${name}`, { token: t.adminToken, body: { expires_at: expiresAt } });
+          assert.equal(patched.status, 200, patched.body);
+        },
+      },
+      {
+        expected: 'failed',
+        setUp: async (name, file) => {
+          fs.writeFileSync(file, 'API_KEY=changed-outside-aegis\n');
+          const tested = await call(t.app, 'POST', `/credentials/${name}/test`, { token: t.adminToken });
+          assert.equal(tested.status, 200, tested.body);
+          assert.equal(tested.json.status, 'unhealthy', tested.body);
+        },
+      },
+    ];
+    for (const { expected, setUp } of statusCases) {
+      it(`restores ${expected} after killed rollback`, async () => {
+        const name = `svc-killed-${expected}`;
+        const credential = await createEnvCredential(t, name, `initial-value-${expected}`);
+        const rotated = await call(t.app, 'POST', `/credentials/${name}/rotate`, { token: t.adminToken, body: {} });
+        assert.equal(rotated.status, 200, rotated.body);
+        const rotatedValue = fileValue(credential.file);
+        await setUp(name, credential.file);
+        await leaveKilledRollback(t, credential, `initial-value-${expected}`);
+
+        const report = await t.vault.rotation.recover();
+        assert.deepEqual(report.restored, [name]);
+        assert.equal(fileValue(credential.file), rotatedValue);
+        const row = await t.vault.db.kysely.selectFrom('aegis_credentials').select('status').where('id', '=', credential.id).executeTakeFirstOrThrow();
+        assert.equal(row.status, expected);
+        const detail = await call(t.app, 'GET', `/credentials/${name}`, { token: t.adminToken });
+        assert.equal(detail.json.credential_details.status, expected, detail.body);
+      });
+    }
+
+    it('restores failed after killed rotation', async () => {
+      const credential = await createEnvCredential(t, 'svc-killed-rotation', 'initial-value-rotation');
+      fs.writeFileSync(credential.file, 'API_KEY=changed-outside-aegis\n');
+      const tested = await call(t.app, 'POST', '/credentials/svc-killed-rotation/test', { token: t.adminToken });
+      assert.equal(tested.json.status, 'unhealthy', tested.body);
+
+      // The rotation stops before its provider write until its lease has expired, as a killed one would.
+      // Then its write fails, so it puts the current value back and records nothing, having lost the lease.
+      const adapter = t.vault.adapters.env as { setValue: NonNullable<ProviderAdapter['setValue']> };
+      const original = adapter.setValue;
+      let entered = () => {};
+      const inSetValue = new Promise<void>((resolve) => (entered = resolve));
+      let release = () => {};
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let stalled = false;
+      adapter.setValue = async (target, value, previous) => {
+        if (target.id !== credential.id || stalled) return original(target, value, previous);
+        stalled = true;
+        entered();
+        await released;
+        throw new Error('the write was cut off');
+      };
+      try {
+        const rotation = call(t.app, 'POST', '/credentials/svc-killed-rotation/rotate', { token: t.adminToken, body: { value: 'next-value-rotation' } });
+        await inSetValue;
+        t.clock.advanceMs(t.config.rotationLeaseSeconds * 1000 + 1000);
+
+        const report = await t.vault.rotation.recover();
+        assert.deepEqual(report.restored, ['svc-killed-rotation']);
+        release();
+        assert.equal((await rotation).status, 502);
+      } finally {
+        release();
+        adapter.setValue = original;
+      }
+      assert.equal(fileValue(credential.file), 'initial-value-rotation');
+      const row = await t.vault.db.kysely.selectFrom('aegis_credentials').select('status').where('id', '=', credential.id).executeTakeFirstOrThrow();
+      assert.equal(row.status, 'failed');
+    });
 
     it('skips a rotation that just finished', async () => {
       const { id } = await createEnvCredential(t, 'svc-race', 'initial-value-race');
