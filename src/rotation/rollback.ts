@@ -67,8 +67,7 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
       if (adapter.setValue && targetValue !== null) {
         // Written before the provider changes, so a process killed before the commit leaves the
         // credential `rotating`, and recovery puts the current version's value back at the provider.
-        await setStatusUnderLease(deps, lease, credential.id, 'rotating');
-        statusBefore = credential.status;
+        statusBefore = await markRotatingUnderLease(deps, lease, credential.id);
         try {
           const move = await adapter.setValue(credential, targetValue, currentValue);
           if (move) liveProviderId = move.providerCredentialId;
@@ -217,6 +216,21 @@ async function restoreAfterFailedWrite(
     deps.log.error({ credentialId: credential.id, error: message }, 'restoring the current value after a failed rollback write failed');
     return ` in AEGIS, but putting its value back at the provider failed too (${message}): check the provider`;
   }
+}
+
+/**
+ * Marks the credential `rotating` while `lease` is still held, and returns the status it replaced, read
+ * under the row lock in the same transaction. Health checks and expiry runs change the status without
+ * the lease, so a status read earlier could be stale by now. Returns undefined when the lease was lost.
+ */
+async function markRotatingUnderLease(deps: RotationDeps, lease: Lease, credentialId: string): Promise<CredentialStatus | undefined> {
+  return deps.db.kysely.transaction().execute(async (trx) => {
+    if (!(await stillHolds(trx, deps.db.dialect, lease))) return undefined;
+    const credential = await findCredentialForChange(trx, deps.db.dialect, { id: credentialId });
+    if (credential === undefined) return undefined;
+    await trx.updateTable('aegis_credentials').set({ status: 'rotating' }).where('id', '=', credentialId).execute();
+    return credential.status;
+  });
 }
 
 /**

@@ -187,6 +187,50 @@ for (const dialect of await testDialects()) {
       assert.equal(row.status, 'failed');
     });
 
+    it('failed rollback keeps a newer status', async () => {
+      const credential = await createEnvCredential(t, 'svc-checked', 'initial-value-checked');
+      const rotated = await call(t.app, 'POST', '/credentials/svc-checked/rotate', { token: t.adminToken, body: {} });
+      assert.equal(rotated.status, 200, rotated.body);
+      const rotatedValue = fileValue(credential.file)!;
+
+      // A failed health check commits while the rollback decrypts the versions' values, which is after it
+      // read the credential and before it marks it rotating. Health checks take no lease.
+      const keyring = t.vault.keyring;
+      const open = keyring.open.bind(keyring);
+      let checked = false;
+      keyring.open = async (envelope, context, db) => {
+        if (!checked && context.credentialId === credential.id) {
+          checked = true;
+          fs.writeFileSync(credential.file, 'API_KEY=changed-outside-aegis\n');
+          const tested = await call(t.app, 'POST', '/credentials/svc-checked/test', { token: t.adminToken });
+          assert.equal(tested.json.status, 'unhealthy', tested.body);
+          fs.writeFileSync(credential.file, `API_KEY=${rotatedValue}\n`);
+        }
+        return open(envelope, context, db);
+      };
+      // The first write to the provider fails after it landed, so the rollback puts the current value
+      // back and does not commit.
+      let failed = false;
+      const undo = wrapSetValue(t, credential.id, async () => {
+        if (failed) return;
+        failed = true;
+        throw new Error('the reload command failed');
+      });
+      try {
+        const rolledBack = await call(t.app, 'POST', '/credentials/svc-checked/rollback', { token: t.adminToken, body: {} });
+        assert.equal(rolledBack.status, 502, rolledBack.body);
+        assert.equal(rolledBack.json.code, 'rollback_failed');
+      } finally {
+        undo();
+        keyring.open = open;
+      }
+
+      assert.ok(checked, 'the rollback decrypted no value of svc-checked');
+      assert.equal(fileValue(credential.file), rotatedValue);
+      const row = await t.vault.db.kysely.selectFrom('aegis_credentials').select('status').where('id', '=', credential.id).executeTakeFirstOrThrow();
+      assert.equal(row.status, 'failed');
+    });
+
     it('skips a rotation that just finished', async () => {
       const { id } = await createEnvCredential(t, 'svc-race', 'initial-value-race');
       let entered = () => {};
