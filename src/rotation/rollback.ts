@@ -68,6 +68,9 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
         // Written before the provider changes, so a process killed before the commit leaves the
         // credential `rotating`, and recovery puts the current version's value back at the provider.
         statusBefore = await markRotatingUnderLease(deps, lease, credential.id);
+        // Without the mark, recovery would not know to undo the write, so a rollback that lost its lease
+        // leaves the provider alone.
+        if (statusBefore === undefined) throw new ConflictError('lease_lost', `The rotation lease of "${name}" was taken over, so the rollback did not change the provider.`);
         try {
           const move = await adapter.setValue(credential, targetValue, currentValue);
           if (move) liveProviderId = move.providerCredentialId;

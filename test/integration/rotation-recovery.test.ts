@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { InsertQueryNode, TableNode, UpdateQueryNode, type KyselyPlugin, type QueryId, type RootOperationNode } from 'kysely';
+import { InsertQueryNode, sql, TableNode, UpdateQueryNode, type KyselyPlugin, type QueryId, type RootOperationNode } from 'kysely';
 import { openDatabase } from '../../src/db/database.js';
 import { acquireLease } from '../../src/leases/leases.repository.js';
 import type { ProviderAdapter } from '../../src/providers/adapter.js';
@@ -229,6 +229,48 @@ for (const dialect of await testDialects()) {
       assert.equal(fileValue(credential.file), rotatedValue);
       const row = await t.vault.db.kysely.selectFrom('aegis_credentials').select('status').where('id', '=', credential.id).executeTakeFirstOrThrow();
       assert.equal(row.status, 'failed');
+    });
+
+    it('rollback that lost its lease leaves the provider alone', async () => {
+      const credential = await createEnvCredential(t, 'svc-lost', 'initial-value-lost');
+      const rotated = await call(t.app, 'POST', '/credentials/svc-lost/rotate', { token: t.adminToken, body: {} });
+      assert.equal(rotated.status, 200, rotated.body);
+      const rotatedValue = fileValue(credential.file)!;
+
+      // Another process takes the lease over while the rollback decrypts the versions' values, before it
+      // marks the credential rotating.
+      const keyring = t.vault.keyring;
+      const open = keyring.open.bind(keyring);
+      let takenOver = false;
+      keyring.open = async (envelope, context, db) => {
+        if (!takenOver && context.credentialId === credential.id) {
+          takenOver = true;
+          await t.vault.db.kysely
+            .updateTable('aegis_leases')
+            .set({ owner: 'another-host:1:taken', fencing_token: sql`fencing_token + 1` })
+            .where('name', '=', rotationLeaseName(credential.id))
+            .execute();
+        }
+        return open(envelope, context, db);
+      };
+      let writes = 0;
+      const undo = wrapSetValue(t, credential.id, async () => {
+        writes += 1;
+      });
+      try {
+        const rolledBack = await call(t.app, 'POST', '/credentials/svc-lost/rollback', { token: t.adminToken, body: {} });
+        assert.equal(rolledBack.status, 409, rolledBack.body);
+        assert.equal(rolledBack.json.code, 'lease_lost');
+      } finally {
+        undo();
+        keyring.open = open;
+      }
+
+      assert.ok(takenOver, 'the rollback decrypted no value of svc-lost');
+      assert.equal(writes, 0);
+      assert.equal(fileValue(credential.file), rotatedValue);
+      const row = await t.vault.db.kysely.selectFrom('aegis_credentials').select('status').where('id', '=', credential.id).executeTakeFirstOrThrow();
+      assert.equal(row.status, 'active');
     });
 
     it('skips a rotation that just finished', async () => {
