@@ -18,7 +18,8 @@ import type { Caller } from '../tokens/caller.js';
 import { insertRotation, type RotationTrigger } from './history.repository.js';
 import { InFlightRotations } from './in-flight.js';
 import { crashPoint, openVersion, releaseRotationLease, sealVersion, type RotationDeps } from './rotation-deps.js';
-import { isRotationDue, nextIntervalAfterDue, nextRotationAt } from './schedule.js';
+import { rotatedCredential } from './rotated-credential.js';
+import { isRotationDue } from './schedule.js';
 import { generateValue } from './value-policy.js';
 
 export interface RotateRequest {
@@ -577,32 +578,4 @@ function checkStoredConfig(credential: Credential, adapter: ProviderAdapter): vo
       `"${credential.name}" cannot be rotated by this server: ${error.message.replace(/\.$/, '')}. Change provider_config with PATCH /credentials/${encodeURIComponent(credential.name)}, or the server's settings.`,
     );
   }
-}
-
-/** Builds the credential after a committed rotation: active, new timestamps and schedule, expiry moved on where it applies. */
-function rotatedCredential(loaded: Credential, now: Date, envelope: string | null, keyId: string | null, trigger: RotateRequest['trigger']): Credential {
-  const nowIso = now.toISOString();
-  let expiresAt = loaded.expiresAt;
-  if (loaded.valuePolicy?.validity_hours !== undefined) {
-    expiresAt = new Date(now.getTime() + loaded.valuePolicy.validity_hours * 3_600_000).toISOString();
-  } else if (loaded.rotationStrategy === 'on_expiry' && loaded.expiresAt !== null) {
-    // Without a stated validity, the new value gets as long as the old one had.
-    const lifetime = new Date(loaded.expiresAt).getTime() - new Date(loaded.lastRotatedAt ?? loaded.createdAt).getTime();
-    expiresAt = new Date(now.getTime() + Math.max(lifetime, 3_600_000)).toISOString();
-  }
-  const credential: Credential = {
-    ...loaded,
-    status: 'active',
-    encryptedValue: envelope,
-    encryptionKeyId: keyId,
-    lastRotatedAt: nowIso,
-    updatedAt: nowIso,
-    expiresAt,
-    alertSent: expiresAt === loaded.expiresAt ? loaded.alertSent : false,
-  };
-  const due = loaded.nextRotationAt === null ? null : new Date(loaded.nextRotationAt);
-  if (trigger === 'scheduled' && loaded.rotationCron === null && due !== null && due <= now) {
-    return { ...credential, nextRotationAt: nextIntervalAfterDue(due, loaded.rotationIntervalHours, now) };
-  }
-  return { ...credential, nextRotationAt: nextRotationAt(credential) };
 }
