@@ -11,7 +11,7 @@ import { listVersions, makeCurrent } from '../registry/versions.repository.js';
 import { insertRotation } from './history.repository.js';
 import { openVersion, releaseRotationLease, type RotationDeps } from './rotation-deps.js';
 import { pausedSentence, rotationLeaseName } from './rotation.engine.js';
-import { nextRotationAt } from './schedule.js';
+import { rotatedCredential } from './rotated-credential.js';
 
 export interface RecoveryReport {
   completed: string[];
@@ -173,8 +173,8 @@ async function recoverOne(deps: RotationDeps, credential: Credential, lease: Lea
     }
     if (complete && pending) {
       await makeCurrent(trx, credential.id, pending.version);
-      updated = { ...updated, encryptedValue: pending.encryptedValue, encryptionKeyId: pending.encryptionKeyId, lastRotatedAt: now.toISOString() };
-      updated.nextRotationAt = nextRotationAt(updated);
+      // As the rotation's own commit would have: expiry moved on where it applies, schedule from now.
+      updated = rotatedCredential(updated, now, pending.encryptedValue, pending.encryptionKeyId, 'recovery');
     }
     await saveCredential(trx, updated);
     const previousVersion = current?.version ?? null;

@@ -187,6 +187,50 @@ for (const dialect of await testDialects()) {
       assert.equal(row.status, 'failed');
     });
 
+    it('completed rotation moves the expiry on', async () => {
+      const credential = await createEnvCredential(t, 'svc-completed', 'initial-value-completed');
+      const expiresAt = new Date(t.clock.now().getTime() + 2 * 3_600_000).toISOString();
+      const patched = await call(t.app, 'PATCH', '/credentials/svc-completed', { token: t.adminToken, body: { expires_at: expiresAt, value_policy: { validity_hours: 48 } } });
+      assert.equal(patched.status, 200, patched.body);
+      await t.vault.db.kysely.updateTable('aegis_credentials').set({ alert_sent: true }).where('id', '=', credential.id).execute();
+
+      // The rotation's provider write lands, then the rotation stops until its lease has expired, as a
+      // killed one would, so recovery finds the new value at the provider and completes it.
+      let entered = () => {};
+      const inSetValue = new Promise<void>((resolve) => (entered = resolve));
+      let release = () => {};
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let stalled = false;
+      const undo = wrapSetValue(t, credential.id, async () => {
+        if (stalled) return;
+        stalled = true;
+        entered();
+        await released;
+      });
+      let recoveredAt: Date;
+      try {
+        const rotation = call(t.app, 'POST', '/credentials/svc-completed/rotate', { token: t.adminToken, body: { value: 'next-value-completed' } });
+        await inSetValue;
+        t.clock.advanceMs(t.config.rotationLeaseSeconds * 1000 + 1000);
+        recoveredAt = t.clock.now();
+
+        const report = await t.vault.rotation.recover();
+        assert.deepEqual(report.completed, ['svc-completed']);
+        release();
+        const stopped = await rotation;
+        assert.equal(stopped.status, 409, stopped.body);
+        assert.equal(stopped.json.code, 'lease_lost');
+      } finally {
+        release();
+        undo();
+      }
+      assert.equal(fileValue(credential.file), 'next-value-completed');
+      const row = await t.vault.db.kysely.selectFrom('aegis_credentials').select(['status', 'expires_at', 'alert_sent']).where('id', '=', credential.id).executeTakeFirstOrThrow();
+      assert.equal(row.status, 'active');
+      assert.equal(new Date(row.expires_at as string | Date).toISOString(), new Date(recoveredAt.getTime() + 48 * 3_600_000).toISOString());
+      assert.equal(Boolean(row.alert_sent), false);
+    });
+
     it('failed rollback keeps a newer status', async () => {
       const credential = await createEnvCredential(t, 'svc-checked', 'initial-value-checked');
       const rotated = await call(t.app, 'POST', '/credentials/svc-checked/rotate', { token: t.adminToken, body: {} });
