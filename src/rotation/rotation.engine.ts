@@ -219,6 +219,11 @@ export class RotationEngine {
       if (timedOut || leftChanged) break;
     }
 
+    // A holder whose lease was taken over leaves the provider to the new holder, whose recovery has
+    // already put a value there: a restore now would write over it.
+    if (changedAtProvider && !leftChanged && !(await this.#stillHolds(lease))) {
+      throw new ConflictError('lease_lost', `The rotation lease of "${loaded.name}" was taken over by another process, so this rotation left the provider to it.`);
+    }
     const restoreError = leftChanged
       ? null
       : changedAtProvider
@@ -359,6 +364,11 @@ export class RotationEngine {
       }
     }
     return { credential: committed, previousVersion: current.version, newVersion, durationMs: run.durationMs, attempts: run.attempts, revoked };
+  }
+
+  async #stillHolds(lease: Lease): Promise<boolean> {
+    const holder = await findLease(this.#deps.db.kysely, lease.name);
+    return holder !== undefined && holder.owner === lease.owner && holder.fencingToken === lease.fencingToken;
   }
 
   async #restore(credential: Credential, currentVersion: number, adapter: ProviderAdapter, oldValue: string | null, secrets: string[]): Promise<string | null> {

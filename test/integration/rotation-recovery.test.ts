@@ -177,7 +177,9 @@ for (const dialect of await testDialects()) {
         const report = await t.vault.rotation.recover();
         assert.deepEqual(report.restored, ['svc-killed-rotation']);
         release();
-        assert.equal((await rotation).status, 502);
+        const stopped = await rotation;
+        assert.equal(stopped.status, 409, stopped.body);
+        assert.equal(stopped.json.code, 'lease_lost');
       } finally {
         release();
         adapter.setValue = original;
@@ -229,6 +231,41 @@ for (const dialect of await testDialects()) {
       assert.equal(row.status, 'active');
       assert.equal(new Date(row.expires_at as string | Date).toISOString(), new Date(recoveredAt.getTime() + 48 * 3_600_000).toISOString());
       assert.equal(Boolean(row.alert_sent), false);
+    });
+
+    it('stopped rotation leaves the recovered value alone', async () => {
+      const credential = await createEnvCredential(t, 'svc-overtaken', 'initial-value-overtaken');
+      // The rotation's provider write lands and stalls until recovery has completed the rotation in
+      // another process, then fails, as a write whose reload command exits non-zero does.
+      let entered = () => {};
+      const inSetValue = new Promise<void>((resolve) => (entered = resolve));
+      let release = () => {};
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let stalled = false;
+      const undo = wrapSetValue(t, credential.id, async () => {
+        if (stalled) return;
+        stalled = true;
+        entered();
+        await released;
+        throw new Error('the reload command failed');
+      });
+      try {
+        const rotation = call(t.app, 'POST', '/credentials/svc-overtaken/rotate', { token: t.adminToken, body: { value: 'next-value-overtaken' } });
+        await inSetValue;
+        t.clock.advanceMs(t.config.rotationLeaseSeconds * 1000 + 1000);
+        const report = await t.vault.rotation.recover();
+        assert.deepEqual(report.completed, ['svc-overtaken']);
+        release();
+        const stopped = await rotation;
+        assert.equal(stopped.status, 409, stopped.body);
+        assert.equal(stopped.json.code, 'lease_lost');
+      } finally {
+        release();
+        undo();
+      }
+      assert.equal(fileValue(credential.file), 'next-value-overtaken');
+      const value = await call(t.app, 'GET', '/credentials/svc-overtaken/value', { token: t.adminToken });
+      assert.equal(value.json.value, 'next-value-overtaken', value.body);
     });
 
     it('failed rollback keeps a newer status', async () => {
