@@ -30,6 +30,8 @@ interface PendingRecord {
   json: string;
   count: number;
   timestamp: string;
+  /** The entry ids the call chose (`AuditEntryInput.entryId`), one per input, or undefined when it chose none. */
+  entryIds: Array<string | undefined> | undefined;
   resolve: (entries: AuditEntry[]) => void;
   reject: (error: unknown) => void;
 }
@@ -76,8 +78,9 @@ export class AuditLog {
   /** Appends entries in a transaction of their own, shared with the calls that arrive at the same time. */
   record(...inputs: AuditEntryInput[]): Promise<AuditEntry[]> {
     const timestamp = this.#clock.now().toISOString();
+    const entryIds = inputs.some((input) => input.entryId !== undefined) ? inputs.map((input) => input.entryId) : undefined;
     return new Promise((resolve, reject) => {
-      this.#queue.push({ json: inputsJson(inputs), count: inputs.length, timestamp, resolve, reject });
+      this.#queue.push({ json: inputsJson(inputs), count: inputs.length, timestamp, entryIds, resolve, reject });
       // setImmediate lets the requests already read from their sockets queue their entries first.
       this.#committing ??= new Promise<void>((done) => setImmediate(done)).then(() => this.#commitQueued());
     });
@@ -165,7 +168,10 @@ export class AuditLog {
     const timestamps = group.flatMap((pending) => Array<string>(pending.count).fill(pending.timestamp));
     const writer = this.#writer;
     if (this.#db.dialect === 'sqlite' && writer?.ready) {
-      const entryIds = timestamps.map(() => uuid7());
+      const entryIds: string[] = [];
+      for (const pending of group) {
+        for (let index = 0; index < pending.count; index += 1) entryIds.push(pending.entryIds?.[index] ?? uuid7());
+      }
       try {
         // The thread parses the inputs itself, which keeps that work off the event loop too.
         const entries = await writer.append(

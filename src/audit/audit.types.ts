@@ -1,5 +1,11 @@
 /** What a caller records: one access to AEGIS, allowed, denied or failed. */
 export interface AuditEntryInput {
+  /**
+   * The entry's id (a UUIDv7), when the caller chose it before recording so that it can find the entry
+   * after a crash. Otherwise the log assigns one. The id is the primary key, so the log rejects a second
+   * entry with the same id.
+   */
+  entryId?: string;
   credentialId?: string | null;
   /** The credential the call was about, or `*` for calls about no single credential (lists, tokens, keys). */
   credentialName: string;

@@ -77,7 +77,8 @@ export interface ChainHead {
 
 /**
  * Links entries into the chain after `head`, giving each its sequence number, id and hash. `ids`, when
- * given, contains one id per entry, chosen by the caller. Otherwise each entry gets a new UUIDv7.
+ * given, contains one id per entry, chosen by the caller. Otherwise each entry gets its input's
+ * `entryId`, or a new UUIDv7.
  */
 export function chainEntries(
   head: ChainHead,
@@ -91,7 +92,7 @@ export function chainEntries(
   for (const [index, input] of inputs.entries()) {
     seq += 1;
     const unhashed = {
-      id: ids?.[index] ?? uuid7(),
+      id: ids?.[index] ?? input.entryId ?? uuid7(),
       seq,
       timestamp: typeof timestamp === 'string' ? timestamp : timestamp[index]!,
       credentialId: input.credentialId ?? null,

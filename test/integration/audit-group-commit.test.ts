@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { AuditLog } from '../../src/audit/audit.service.js';
 import type { AuditEntry, AuditEntryInput } from '../../src/audit/audit.types.js';
 import { verifyAuditChain } from '../../src/audit/verify.js';
+import { uuid7 } from '../../src/lib/uuid7.js';
 import { testDialects } from '../helpers/databases.js';
 import { call, destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
 
@@ -109,6 +110,38 @@ for (const dialect of await testDialects()) {
         assert.equal(Boolean(row.success), text.length % 2 === 0);
         assert.deepEqual(typeof row.details === 'string' ? JSON.parse(row.details) : row.details, { text, [text]: [text, null] });
       }
+      assert.equal((await verifyAuditChain(t.vault.db.kysely, t.vault.keyring)).ok, true);
+    });
+
+    it('stores chosen entry ids once', async () => {
+      const audit = t.vault.audit;
+      const chosen = Array.from({ length: 10 }, () => uuid7());
+      // Half the calls choose their id. On SQLite the second batch goes through the writer thread.
+      for (const batch of [0, 1]) {
+        if (batch === 1 && dialect === 'sqlite') await until(() => audit.writerState === 'ready');
+        const groupsBefore = audit.writerGroups;
+        const calls = Array.from({ length: 10 }, (_, index) => {
+          const input = entry(12_000 + batch * 100 + index);
+          return audit.record(index % 2 === 0 ? { ...input, entryId: chosen[batch * 5 + index / 2]! } : input);
+        });
+        const results = await Promise.all(calls);
+        for (const [index, [stored]] of results.entries()) {
+          if (index % 2 === 0) assert.equal(stored!.id, chosen[batch * 5 + index / 2]);
+          else assert.ok(!chosen.includes(stored!.id));
+        }
+        if (batch === 1 && dialect === 'sqlite') assert.ok(audit.writerGroups > groupsBefore, 'no group went through the writer thread');
+      }
+      const rows = await t.vault.db.kysely.selectFrom('aegis_audit_log').select('id').where('id', 'in', chosen).execute();
+      assert.equal(rows.length, 10);
+
+      // A second entry with a used id is rejected, and the calls committed with it are stored.
+      const outcomes = await Promise.allSettled([audit.record(entry(12_300)), audit.record({ ...entry(12_301), entryId: chosen[0]! }), audit.record(entry(12_302))]);
+      assert.deepEqual(
+        outcomes.map((outcome) => outcome.status),
+        ['fulfilled', 'rejected', 'fulfilled'],
+      );
+      const reused = await t.vault.db.kysely.selectFrom('aegis_audit_log').select('credential_name').where('id', '=', chosen[0]!).execute();
+      assert.deepEqual(reused, [{ credential_name: 'group-12000' }]);
       assert.equal((await verifyAuditChain(t.vault.db.kysely, t.vault.keyring)).ok, true);
     });
 
