@@ -14,6 +14,7 @@ import { VaultMetrics } from './metrics/vault-metrics.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { createAdapters } from './providers/registry.js';
 import type { N8nSettings } from './providers/n8n/n8n-client.js';
+import { applyAbandonAfterMs } from './providers/n8n/apply-intents.js';
 import { N8nService } from './providers/n8n/n8n.service.js';
 import type { AdapterRegistry } from './providers/adapter.js';
 import { RegistryService } from './registry/registry.service.js';
@@ -99,8 +100,9 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       supabaseAccessToken: config.supabaseAccessToken,
       supabaseApiUrl: config.supabaseApiUrl,
     });
+    const owner = processOwner();
     const rotation = new Rotation(
-      { db, clock, keyring, audit, log: options.log, adapters, owner: processOwner(), leaseTtlMs: config.rotationLeaseSeconds * 1000, unreleasedLeases: new Map(), attempts: config.rotationAttempts, metrics },
+      { db, clock, keyring, audit, log: options.log, adapters, owner, leaseTtlMs: config.rotationLeaseSeconds * 1000, unreleasedLeases: new Map(), attempts: config.rotationAttempts, metrics },
       { concurrency: config.rotationConcurrency, versionRetentionDays: config.versionRetentionDays, historyRetentionDays: config.historyRetentionDays },
     );
     const registry = new RegistryService({ db, log: options.log, clock, keyring, audit, adapters });
@@ -118,7 +120,7 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       health: new HealthMonitor({ db, clock, log: options.log, keyring, adapters, audit, config, metrics }),
       alerts: new AlertService({ db, clock, log: options.log, config }),
       authFailures: new AuthFailureLimiter({ limit: config.authFailureLimit, windowSeconds: config.authFailureWindowSeconds, clock }),
-      n8n: new N8nService({ db, clock, log: options.log, audit, registry, settings: n8nSettings(config) }),
+      n8n: new N8nService({ db, clock, log: options.log, audit, registry, settings: n8nSettings(config), owner, applyAbandonAfterMs: applyAbandonAfterMs(config) }),
       metrics,
       appliedMigrations: applied,
       close: () => db.close(),

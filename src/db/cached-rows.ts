@@ -6,9 +6,10 @@
 
 /**
  * Tables whose writes leave cached reads valid. Every audited request appends to the audit log and
- * moves its head, so counting those as changes would empty every cache on every request.
+ * moves its head, so counting those as changes would empty every cache on every request. Every n8n
+ * apply writes and deletes its intent, which no cache reads either.
  */
-const tablesOutsideCaches = new Set(['aegis_audit_log', 'aegis_audit_head']);
+const tablesOutsideCaches = new Set(['aegis_audit_log', 'aegis_audit_head', 'aegis_apply_intents']);
 
 const writeTarget = /\b(?:insert\s+into|update|delete\s+from)\s+"?([a-z_0-9]+)\b"?/gi;
 const transactionControl = /^\s*(?:begin|start\s+transaction|commit|end|rollback|savepoint|release)\b/i;
@@ -24,8 +25,8 @@ const lastUseTouch = /^update "(?:aegis_tokens|aegis_credentials)" set "last_use
 
 /**
  * Tells whether a statement may change rows a cache holds, from its text alone: anything but a SELECT,
- * transaction control, the last-use update or a write that touches only the audit tables. Unknown statements (DDL, raw SQL)
- * count as changes. A data-modifying WITH counts unless every table it writes is an audit table. When a
+ * transaction control, the last-use update or a write that touches only the tables above. Unknown statements (DDL, raw SQL)
+ * count as changes. A data-modifying WITH counts unless every table it writes is one of them. When a
  * transaction's changes become visible to other connections is the PostgreSQL adapter's concern.
  */
 export function mayChangeCachedRows(sql: string): boolean {

@@ -12,6 +12,7 @@ import * as auditPrevHash from './migrations/0009_audit_prev_hash.js';
 import * as changeNotices from './migrations/0010_change_notices.js';
 import * as dropUnusedAuditIndexes from './migrations/0011_drop_unused_audit_indexes.js';
 import * as changeCount from './migrations/0012_change_count.js';
+import * as applyIntents from './migrations/0013_apply_intents.js';
 
 interface DialectMigration {
   up(db: Kysely<any>, dialect: DialectName): Promise<void>;
@@ -31,6 +32,7 @@ const migrations: Record<string, DialectMigration> = {
   '0010_change_notices': changeNotices,
   '0011_drop_unused_audit_indexes': dropUnusedAuditIndexes,
   '0012_change_count': changeCount,
+  '0013_apply_intents': applyIntents,
 };
 
 /** The name of the newest migration, which a database brought up to date has applied last. */

@@ -190,6 +190,22 @@ export interface SchedulerJobsTable {
   last_duration_ms: number | null;
 }
 
+/** An n8n apply under way, or left by a process that stopped during one; see migration 0013_apply_intents. */
+export interface ApplyIntentsTable {
+  audit_entry_id: string;
+  credential_id: string;
+  credential_name: string;
+  credential_type: string;
+  n8n_credential_id: string;
+  workflow_id: string;
+  node_name: string;
+  requested_by: string | null;
+  actor: string;
+  ip_address: string | null;
+  owner: string;
+  started_at: Instant;
+}
+
 /** A signed record of one audit prune; see migration 0005_audit_checkpoints. */
 export interface AuditCheckpointsTable {
   /** Sequence number of the last entry the prune removed. */
@@ -218,5 +234,6 @@ export interface Database {
   aegis_alert_deliveries: AlertDeliveriesTable;
   aegis_leases: LeasesTable;
   aegis_scheduler_jobs: SchedulerJobsTable;
+  aegis_apply_intents: ApplyIntentsTable;
 }
 

@@ -28,7 +28,8 @@ export function requireReachable(caller: Caller, name: string, credential: Crede
 /**
  * Runs a call and, when it fails, writes the failure to the audit log (with the credential's id when
  * it exists) before passing the error on. `mapError` may turn a driver error into a clearer one first.
- * `failureEntry` adds the target and details a successful call's entry would have.
+ * `failureEntry` adds the target and details a successful call's entry would have, and the entry id
+ * when the call chose one.
  */
 export async function runAudited<T>(
   deps: { audit: AuditLog; db: Executor },
@@ -37,7 +38,7 @@ export async function runAudited<T>(
   name: string,
   run: () => Promise<T>,
   mapError: (error: unknown) => unknown = (error) => error,
-  failureEntry: { target?: string; details?: Record<string, unknown> } = {},
+  failureEntry: { target?: string; details?: Record<string, unknown>; entryId?: string } = {},
 ): Promise<T> {
   try {
     return await run();

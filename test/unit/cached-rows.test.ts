@@ -18,7 +18,7 @@ describe('mayChangeCachedRows', () => {
     }
   });
 
-  it('skips reads, control, last use and audit', () => {
+  it('skips reads, control, last use, audit and apply intents', () => {
     for (const sql of [
       'select "id" from "aegis_tokens" where "id" = $1',
       '(select 1) union (select 2)',
@@ -32,6 +32,8 @@ describe('mayChangeCachedRows', () => {
       'with moved as (update aegis_audit_head set seq = 2 where id = 1 returning id) insert into aegis_audit_log (id) select 1 where exists (select 1 from moved)',
       'update "aegis_tokens" set "last_used_at" = ? where "id" = ?',
       'update "aegis_credentials" set "last_used_at" = $1 where "id" = $2',
+      'insert into "aegis_apply_intents" ("audit_entry_id") values (?)',
+      'delete from "aegis_apply_intents" where "audit_entry_id" = $1',
     ]) {
       assert.equal(mayChangeCachedRows(sql), false, sql);
     }

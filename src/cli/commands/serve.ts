@@ -29,8 +29,10 @@ export function registerServeCommand(program: Command): void {
       const log = createLogger(config.logLevel, destination);
       const vault = await openVault(config, { log });
       const adminToken = await vault.tokens.createInitialAdmin();
-      // Rotations a crash interrupted are finished or undone before the first request.
+      // Rotations a crash interrupted are finished or undone, and n8n applies it interrupted get their
+      // audit entries, before the first request.
       await vault.rotation.recover();
+      await vault.n8n.recoverApplies();
       const app = await buildApp(vault, tlsPair ? { https: tlsPair } : {});
       // Created before listening, so it receives every request and can close kept-alive connections on shutdown.
       const shutdown = createShutdown({

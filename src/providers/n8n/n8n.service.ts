@@ -1,12 +1,14 @@
 import type { Logger } from 'pino';
 import { enqueueAlert } from '../../alerts/outbox.repository.js';
 import type { AuditLog } from '../../audit/audit.service.js';
+import { wasAudited } from '../../audit/audited-errors.js';
 import type { Db } from '../../db/database.js';
 import { toJson } from '../../db/values.js';
 import { safeName } from '../../import/n8n-import.js';
 import { plainTextPattern } from '../../http/shared-schemas.js';
 import type { Clock } from '../../lib/clock.js';
 import { KeyedQueue } from '../../lib/keyed-queue.js';
+import { uuid7 } from '../../lib/uuid7.js';
 import { AegisError, ConflictError, ForbiddenError, NotFoundError } from '../../lib/errors.js';
 import { CREDENTIAL_NAME_PATTERN, CREDENTIAL_TYPE_MAX_LENGTH, CREDENTIAL_TYPE_PATTERN, isValidCredentialName, isValidCredentialType } from '../../lib/names.js';
 import { loadReachableCredential, runAudited } from '../../registry/credential-access.js';
@@ -15,6 +17,7 @@ import { credentialFromRow, findCredentialByName, findCredentialForChange } from
 import type { RegistryService } from '../../registry/registry.service.js';
 import type { Caller } from '../../tokens/caller.js';
 import { ProviderError } from '../adapter.js';
+import { ApplyIntents, applyCrashPoint, applyTarget, type ApplyRecoveryReport } from './apply-intents.js';
 import { N8nClient, N8nRequestError, N8nResponseError, N8nUnsupportedError, shortenN8nText, type N8nCredentialSummary, type N8nSettings } from './n8n-client.js';
 import { n8nName } from './n8n.adapter.js';
 
@@ -40,55 +43,103 @@ interface N8nServiceDeps {
   audit: AuditLog;
   registry: RegistryService;
   settings: N8nSettings | undefined;
+  /** This process's name as lease owners are named (`processOwner`), recorded on apply intents. */
+  owner: string;
+  /** See `applyAbandonAfterMs`. */
+  applyAbandonAfterMs: number;
 }
 
 /** Applies n8n credentials to workflow nodes and syncs AEGIS's register with n8n's credential list. */
 export class N8nService {
   readonly #deps: N8nServiceDeps;
   readonly #client: N8nClient | null;
+  readonly #intents: ApplyIntents;
 
   constructor(deps: N8nServiceDeps) {
     this.#deps = deps;
     this.#client = deps.settings ? new N8nClient(deps.settings) : null;
+    this.#intents = new ApplyIntents({ db: deps.db, clock: deps.clock, log: deps.log, audit: deps.audit, owner: deps.owner, abandonAfterMs: deps.applyAbandonAfterMs });
   }
 
   /**
    * Sets the named node's credential entry for the credential's n8n type to {id, name} and writes the
    * workflow back. Other nodes, connections and settings stay as n8n returned them. No value is read.
-   * NOTE: the audit entry is committed after n8n saved the workflow, so a process killed in between
-   * leaves the change without its entry (seen in crash trials, a few per hundred applies killed).
+   *
+   * Before contacting n8n the apply writes an intent (see ApplyIntents), deleted once the audit entry is
+   * committed. The entry's id is chosen here, and the success entry, the failure entry and recovery's
+   * entry after a crash all use it, so each apply gets one entry.
    */
   async apply(caller: Caller, name: string, request: ApplyRequest): Promise<{ status: 'applied'; credential: string; workflow_id: string; node: string }> {
-    const target = `n8n workflow ${request.workflow_id}`;
+    const target = applyTarget(request.workflow_id);
     const details = { workflow_id: request.workflow_id, node_name: request.node_name, requested_by: request.requested_by ?? null };
-    return runAudited(
-      { audit: this.#deps.audit, db: this.#deps.db.kysely },
-      caller,
-      'applied',
-      name,
-      async () => {
-        const credential = await loadReachableCredential(this.#deps.db.kysely, caller, name);
-        const n8nId = checkApplicable(credential);
-        const client = this.#requireClient();
-        // Applies to one workflow take turns: each reads the workflow and writes all of it back, so two
-        // at once would each write over the other's node.
-        await workflowUpdates.run(`${client.url} ${request.workflow_id}`, () => setNodeCredential(client, credential, n8nId, request));
-        await this.#deps.audit.record({
-          credentialId: credential.id,
-          credentialName: credential.name,
-          action: 'applied',
-          actor: caller.actor,
-          target,
-          ipAddress: caller.ipAddress,
-          success: true,
-          details,
-        });
-        this.#deps.log.info({ credentialId: credential.id, workflowId: request.workflow_id, node: request.node_name, actor: caller.actor }, 'credential applied to an n8n workflow node');
-        return { status: 'applied' as const, credential: credential.name, workflow_id: request.workflow_id, node: request.node_name };
-      },
-      providerProblem,
-      { target, details },
-    );
+    const entryId = uuid7();
+    let entryCommitted = false;
+    try {
+      const result = await runAudited(
+        { audit: this.#deps.audit, db: this.#deps.db.kysely },
+        caller,
+        'applied',
+        name,
+        async () => {
+          const credential = await loadReachableCredential(this.#deps.db.kysely, caller, name);
+          const n8nId = checkApplicable(credential);
+          const client = this.#requireClient();
+          const intent = {
+            auditEntryId: entryId,
+            credentialId: credential.id,
+            credentialName: credential.name,
+            credentialType: credential.credentialType,
+            n8nCredentialId: n8nId,
+            workflowId: request.workflow_id,
+            nodeName: request.node_name,
+            requestedBy: request.requested_by ?? null,
+            actor: caller.actor,
+            ipAddress: caller.ipAddress,
+          };
+          // Applies to one workflow take turns: each reads the workflow and writes all of it back, so two
+          // at once would each write over the other's node. The intent is written in its turn, so that
+          // the wait for earlier applies does not count towards the time after which it is abandoned.
+          await workflowUpdates.run(`${client.url} ${request.workflow_id}`, async () => {
+            await this.#intents.begin(intent);
+            applyCrashPoint('apply_after_intent');
+            await setNodeCredential(client, credential, n8nId, request);
+          });
+          applyCrashPoint('apply_after_n8n');
+          await this.#deps.audit.record({
+            entryId,
+            credentialId: credential.id,
+            credentialName: credential.name,
+            action: 'applied',
+            actor: caller.actor,
+            target,
+            ipAddress: caller.ipAddress,
+            success: true,
+            details,
+          });
+          applyCrashPoint('apply_after_audit');
+          this.#deps.log.info({ credentialId: credential.id, workflowId: request.workflow_id, node: request.node_name, actor: caller.actor }, 'credential applied to an n8n workflow node');
+          return { status: 'applied' as const, credential: credential.name, workflow_id: request.workflow_id, node: request.node_name };
+        },
+        providerProblem,
+        { target, details, entryId },
+      );
+      entryCommitted = true;
+      return result;
+    } catch (error) {
+      // runAudited marks the error once the failure entry is committed.
+      entryCommitted = wasAudited(error);
+      throw error;
+    } finally {
+      await this.#intents.finish(entryId, entryCommitted);
+    }
+  }
+
+  /**
+   * Writes the audit entries of applies that stopped processes left without one, reading from n8n
+   * whether each node uses its credential now. Runs at start and before each scheduled rotation run.
+   */
+  recoverApplies(): Promise<ApplyRecoveryReport> {
+    return this.#intents.recover(this.#client);
   }
 
   /**
