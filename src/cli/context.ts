@@ -11,6 +11,12 @@ import { escapeControls } from '../lib/text.js';
 import { localCaller, type Caller } from '../tokens/caller.js';
 import { openVault, type Vault } from '../vault.js';
 
+/**
+ * Exit code of an invalid command line: an option given twice, or an option or argument value that a
+ * command rejects before it starts its work. README.md documents it.
+ */
+export const USAGE_EXIT_CODE = 2;
+
 /** Thrown by a command to end with a message and an exit code, without a stack trace. */
 export class CommandError extends Error {
   constructor(message: string, readonly exitCode = 1) {

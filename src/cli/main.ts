@@ -12,6 +12,7 @@ import { registerRotationCommands } from './commands/rotation.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerTokenCommands } from './commands/tokens.js';
 import { reportFailure } from './context.js';
+import { rejectRepeatedOptions } from './repeated-options.js';
 
 export function buildProgram(): Command {
   const program = new Command('aegis')
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerRotationCommands(program);
   registerDoctorCommand(program);
   registerMigrateCommand(program);
+  rejectRepeatedOptions(program);
   return program;
 }
 

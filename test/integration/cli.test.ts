@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CommanderError, type Command } from 'commander';
+import { collect, collectTag } from '../../src/cli/context.js';
 import { buildProgram } from '../../src/cli/main.js';
 import { runCli } from '../helpers/cli.js';
 import { dropSchema, testDialects, testPostgresUrl } from '../helpers/databases.js';
@@ -211,6 +212,70 @@ describe('aegis help', () => {
       const result = await parseInProcess(['rollback', 'stripe/live', '--version', version]);
       assert.equal(result.exitCode, 1, version);
       assert.match(result.output, new RegExp(`^error: option '--version <number>' argument '${version}' is invalid\\. Expected an integer of at least 1\\.`));
+    }
+  });
+});
+
+describe('aegis repeated options', () => {
+  // Each case ends with --help, which commander handles after reading every option: a rejected
+  // repeat fails first, and an accepted one prints the help, so no command runs against a vault.
+  it('rejects a single-value option twice', async () => {
+    const cases: Array<[string[], string]> = [
+      [['tokens', 'create', '--actor', 'ops', '--actor', 'ARIA', '--scope', 'admin'], '--actor'],
+      [['credentials', 'list', '--limit', '5', '--limit=6'], '--limit'],
+      [['credentials', 'list', '--tag', 'prod', '--tag', 'billing'], '--tag'],
+      [['audit', 'export', '--format', 'csv', '--format', 'jsonl'], '--format'],
+      [['--config', 'a.yaml', '--config', 'b.yaml', 'doctor'], '--config'],
+    ];
+    for (const [args, option] of cases) {
+      const result = await parseInProcess([...args, '--help']);
+      const label = args.join(' ');
+      assert.equal(result.exitCode, 2, `${label}: ${result.output}`);
+      assert.match(result.output.split('\n')[0]!, new RegExp(`^error: option ${option} is given more than once, but it takes one value\\. Give it once\\.`), label);
+    }
+  });
+
+  it('rejects both forms of a negatable option', async () => {
+    const result = await parseInProcess(['credentials', 'update', 'stripe/live', '--rotation', '--no-rotation', '--help']);
+
+    assert.equal(result.exitCode, 2, result.output);
+    assert.match(result.output.split('\n')[0]!, /^error: options --rotation and --no-rotation contradict each other\. Give one of them\./);
+  });
+
+  it('accepts collecting options and repeated flags', async () => {
+    const cases = [
+      ['tokens', 'create', '--actor', 'ops', '--scope', 'credentials:read', '--scope', 'credentials:apply', '--tag', 'n8n', '--tag', 'prod', '--name-pattern', 'a/*', '--name-pattern', 'b/*'],
+      ['credentials', 'create', 'stripe/live', '--type', 'apiKey', '--tag', 'prod', '--tag', 'billing'],
+      ['import', 'dotenv', 'app.env', '--tag', 'prod', '--tag', 'billing'],
+      ['credentials', 'list', '--json', '--json'],
+    ];
+    for (const args of cases) {
+      const result = await parseInProcess([...args, '--help']);
+      assert.equal(result.exitCode, 0, `${args.join(' ')}: ${result.output}`);
+    }
+  });
+
+  it('help names every repeatable option', () => {
+    // The README states that the help of each option that collects values says so.
+    for (const command of allCommands(buildProgram())) {
+      for (const option of command.options) {
+        const collects = option.parseArg === collect || option.parseArg === collectTag;
+        assert.equal(/\brepeat(able)?\b/.test(option.description), collects, `${command.name()} ${option.flags}: ${option.description}`);
+      }
+    }
+  });
+
+  it('rejects a repeat from the binary', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-repeat-'));
+    try {
+      const result = await runCli(['tokens', 'create', '--actor', 'ops', '--actor', 'ARIA', '--scope', 'admin'], { AEGIS_DATA_DIR: dir });
+
+      assert.equal(result.code, 2);
+      assert.match(result.stderr, /^error: option --actor is given more than once/);
+      assert.equal(result.stdout, '');
+      assert.deepEqual(fs.readdirSync(dir), []);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
