@@ -13,6 +13,7 @@ import { registerServeCommand } from './commands/serve.js';
 import { registerTokenCommands } from './commands/tokens.js';
 import { reportFailure } from './context.js';
 import { rejectRepeatedOptions } from './repeated-options.js';
+import { reportUsageErrors } from './usage-errors.js';
 
 export function buildProgram(): Command {
   const program = new Command('aegis')
@@ -23,11 +24,9 @@ export function buildProgram(): Command {
       const file = command.opts<{ config?: string }>().config;
       if (file !== undefined) process.env.AEGIS_CONFIG = file;
     })
-    .showHelpAfterError()
     // Program options count only before the command, so `rollback NAME --version 2` reaches rollback
     // instead of printing the program's version.
-    .enablePositionalOptions()
-    .exitOverride();
+    .enablePositionalOptions();
   registerServeCommand(program);
   registerInitCommand(program);
   registerCredentialCommands(program);
@@ -39,8 +38,16 @@ export function buildProgram(): Command {
   registerRotationCommands(program);
   registerDoctorCommand(program);
   registerMigrateCommand(program);
-  rejectRepeatedOptions(program);
+  // Applied to every command once all are registered, so each new command follows the same rules.
+  for (const command of commandTree(program)) {
+    rejectRepeatedOptions(command);
+    reportUsageErrors(command);
+  }
   return program;
+}
+
+function commandTree(command: Command): Command[] {
+  return [command, ...command.commands.flatMap(commandTree)];
 }
 
 export async function main(argv: string[]): Promise<void> {

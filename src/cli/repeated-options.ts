@@ -9,23 +9,17 @@ import { collect, collectTag, USAGE_EXIT_CODE } from './context.js';
 const collectingParsers: ReadonlySet<unknown> = new Set([collect, collectTag]);
 
 /**
- * Makes every command of `program` reject an option given more than once, because commander keeps only
- * the last value. Variadic options and options with a collecting parser may repeat. The two forms of a
- * negatable option (`--rotation` and `--no-rotation`) set one value, so giving both is rejected too. A
- * repeated flag that takes no value, such as `--json --json`, loses nothing and is accepted.
+ * Makes `command` reject an option given more than once, because commander keeps only the last value.
+ * Variadic options and options with a collecting parser may repeat. The two forms of a negatable option
+ * (`--rotation` and `--no-rotation`) set one value, so giving both is rejected too. A repeated flag that
+ * takes no value, such as `--json --json`, loses nothing and is accepted.
  */
-export function rejectRepeatedOptions(program: Command): void {
-  for (const command of commandTree(program)) {
-    // The flag that last set each option value on this command line, by attribute name.
-    const givenFlags = new Map<string, string>();
-    for (const option of command.options) {
-      if (!option.variadic && !collectingParsers.has(option.parseArg)) watchOption(command, option, givenFlags);
-    }
+export function rejectRepeatedOptions(command: Command): void {
+  // The flag that last set each option value on this command line, by attribute name.
+  const givenFlags = new Map<string, string>();
+  for (const option of command.options) {
+    if (!option.variadic && !collectingParsers.has(option.parseArg)) watchOption(command, option, givenFlags);
   }
-}
-
-function commandTree(command: Command): Command[] {
-  return [command, ...command.commands.flatMap(commandTree)];
 }
 
 function watchOption(command: Command, option: Option, givenFlags: Map<string, string>): void {

@@ -72,14 +72,41 @@ describe('aegis help', () => {
 
   it('rejects an unknown option', async () => {
     const result = await runCli(['credentials', 'list', '--colour'], {});
-    assert.equal(result.code, 1);
-    assert.match(result.stderr, /^error: unknown option '--colour'/);
+    assert.equal(result.code, 2);
+    assert.equal(result.stderr, "aegis: unknown option '--colour'. See `aegis credentials list --help`.\n");
+    assert.equal(result.stdout, '');
   });
 
   it('rejects an unknown command', async () => {
     const result = await runCli(['credential'], {});
-    assert.notEqual(result.code, 0);
-    assert.match(result.stderr, /unknown command 'credential'/);
+    assert.equal(result.code, 2);
+    assert.equal(result.stderr, "aegis: unknown command 'credential' (did you mean credentials?). See `aegis --help`.\n");
+  });
+
+  it('reports usage errors in one line', async () => {
+    const cases: Array<[string[], string]> = [
+      [['credentials', 'get'], "missing required argument 'name'. See `aegis credentials get --help`."],
+      [['credentials', 'get', 'a', 'b'], "too many arguments for 'get'. Expected 1 argument but got 2. See `aegis credentials get --help`."],
+      [['tokens', 'create', '--scope', 'admin'], "required option '--actor <name>' not specified. See `aegis tokens create --help`."],
+      [['tokens', 'create', '--actor'], "option '--actor <name>' argument missing. See `aegis tokens create --help`."],
+      [['credentials', 'list', '--stauts', 'active'], "unknown option '--stauts' (did you mean --status?). See `aegis credentials list --help`."],
+      [['--colour', 'doctor'], "unknown option '--colour'. See `aegis --help`."],
+      [['credentials', 'list', '--\u001b[2J'], "unknown option '--\\u001b[2J'. See `aegis credentials list --help`."],
+    ];
+    for (const [args, message] of cases) {
+      const result = await parseInProcess(args);
+      assert.equal(result.exitCode, 2, args.join(' '));
+      assert.equal(result.output, `aegis: ${message}\n`);
+    }
+  });
+
+  it('prints help for a bare command group', async () => {
+    // A group such as `aegis credentials` without its command is a usage error too, and its help lists the commands.
+    for (const args of [[], ['credentials']]) {
+      const result = await parseInProcess(args);
+      assert.equal(result.exitCode, 2, args.join(' '));
+      assert.match(result.output, new RegExp(`^Usage: ${['aegis', ...args].join(' ')} \\[options\\] \\[command\\]`));
+    }
   });
 
   it('names a damaged database without a stack trace', async () => {
@@ -167,8 +194,8 @@ describe('aegis help', () => {
 
   it('rejects a non-integer option', async () => {
     const result = await runCli(['credentials', 'list', '--limit', 'ten'], {});
-    assert.equal(result.code, 1);
-    assert.match(result.stderr, /^error: option '--limit <count>' argument 'ten' is invalid\. Expected an integer\./);
+    assert.equal(result.code, 2);
+    assert.equal(result.stderr, "aegis: option '--limit <count>' argument 'ten' is invalid. Expected an integer. See `aegis credentials list --help`.\n");
   });
 
   it('rejects an integer past 2^53', async () => {
@@ -180,8 +207,8 @@ describe('aegis help', () => {
     ];
     for (const args of cases) {
       const result = await parseInProcess(args);
-      assert.equal(result.exitCode, 1, args.join(' '));
-      assert.match(result.output, /^error: option '--(limit|offset) <count>' argument '\d+' is invalid\. Expected an integer between -9007199254740991 and 9007199254740991\./);
+      assert.equal(result.exitCode, 2, args.join(' '));
+      assert.match(result.output, /^aegis: option '--(limit|offset) <count>' argument '\d+' is invalid\. Expected an integer between -9007199254740991 and 9007199254740991\./);
     }
   });
 
@@ -190,8 +217,8 @@ describe('aegis help', () => {
     try {
       const result = await runCli(['serve', '--port', '70000'], { AEGIS_DATA_DIR: dir });
 
-      assert.equal(result.code, 1);
-      assert.match(result.stderr, /^error: option '--port <number>' argument '70000' is invalid\. Expected an integer from 0 to 65535\./);
+      assert.equal(result.code, 2);
+      assert.match(result.stderr, /^aegis: option '--port <number>' argument '70000' is invalid\. Expected an integer from 0 to 65535\./);
       assert.deepEqual(fs.readdirSync(dir), [], 'no vault is created for a rejected start');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -202,16 +229,16 @@ describe('aegis help', () => {
     // A longer timer fires after 1 ms, so the rotation would skip its wait without a word.
     const result = await parseInProcess(['keys', 'rotate', '--settle-ms', '2147483648']);
 
-    assert.equal(result.exitCode, 1);
-    assert.match(result.output, /^error: option '--settle-ms <ms>' argument '2147483648' is invalid\. Expected an integer from 0 to 2147483647\./);
+    assert.equal(result.exitCode, 2);
+    assert.match(result.output, /^aegis: option '--settle-ms <ms>' argument '2147483648' is invalid\. Expected an integer from 0 to 2147483647\./);
   });
 
   it('rejects rollback to version 0', async () => {
     // Versions start at 1, so 0 and -1 are mistakes, not versions removed by retention.
     for (const version of ['0', '-1']) {
       const result = await parseInProcess(['rollback', 'stripe/live', '--version', version]);
-      assert.equal(result.exitCode, 1, version);
-      assert.match(result.output, new RegExp(`^error: option '--version <number>' argument '${version}' is invalid\\. Expected an integer of at least 1\\.`));
+      assert.equal(result.exitCode, 2, version);
+      assert.match(result.output, new RegExp(`^aegis: option '--version <number>' argument '${version}' is invalid\\. Expected an integer of at least 1\\.`));
     }
   });
 });
@@ -231,7 +258,7 @@ describe('aegis repeated options', () => {
       const result = await parseInProcess([...args, '--help']);
       const label = args.join(' ');
       assert.equal(result.exitCode, 2, `${label}: ${result.output}`);
-      assert.match(result.output.split('\n')[0]!, new RegExp(`^error: option ${option} is given more than once, but it takes one value\\. Give it once\\.`), label);
+      assert.equal(result.output, `aegis: option ${option} is given more than once, but it takes one value. Give it once. See \`aegis ${args[0] === '--config' ? '' : `${args.slice(0, 2).join(' ')} `}--help\`.\n`, label);
     }
   });
 
@@ -239,7 +266,7 @@ describe('aegis repeated options', () => {
     const result = await parseInProcess(['credentials', 'update', 'stripe/live', '--rotation', '--no-rotation', '--help']);
 
     assert.equal(result.exitCode, 2, result.output);
-    assert.match(result.output.split('\n')[0]!, /^error: options --rotation and --no-rotation contradict each other\. Give one of them\./);
+    assert.equal(result.output, 'aegis: options --rotation and --no-rotation contradict each other. Give one of them. See `aegis credentials update --help`.\n');
   });
 
   it('accepts collecting options and repeated flags', async () => {
@@ -271,7 +298,7 @@ describe('aegis repeated options', () => {
       const result = await runCli(['tokens', 'create', '--actor', 'ops', '--actor', 'ARIA', '--scope', 'admin'], { AEGIS_DATA_DIR: dir });
 
       assert.equal(result.code, 2);
-      assert.match(result.stderr, /^error: option --actor is given more than once/);
+      assert.equal(result.stderr, 'aegis: option --actor is given more than once, but it takes one value. Give it once. See `aegis tokens create --help`.\n');
       assert.equal(result.stdout, '');
       assert.deepEqual(fs.readdirSync(dir), []);
     } finally {
