@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { requireCaller } from '../http/auth.js';
-import { errorResponses, plainTextPattern, problemSchema } from '../http/shared-schemas.js';
+import { errorResponses, problemSchema } from '../http/shared-schemas.js';
 import { CREDENTIAL_NAME_PATTERN } from '../lib/names.js';
-import { MAX_VALUE_BYTES } from '../registry/credential.types.js';
 import { checkValue } from '../registry/credential-input.js';
+import { rotateBody } from './rotation.schemas.js';
 import type { Rotation } from './rotation.service.js';
 
 const nameParams = {
@@ -53,16 +53,7 @@ export function registerRotationRoutes(app: FastifyInstance, rotation: Rotation)
         tags: ['rotation'],
         summary: 'Rotate now (manual or emergency); the new value is generated, issued by the provider, or given',
         params: nameParams,
-        body: {
-          type: ['object', 'null'],
-          additionalProperties: false,
-          properties: {
-            trigger: { type: 'string', enum: ['manual', 'emergency'], default: 'manual' },
-            reason: { type: 'string', maxLength: 500, pattern: plainTextPattern },
-            // The byte limit is checked after parsing (413 naming `value`), as for credentials.
-            value: { type: 'string', description: `At most ${MAX_VALUE_BYTES} bytes of UTF-8` },
-          },
-        },
+        body: rotateBody,
         response: {
           200: {
             type: 'object',

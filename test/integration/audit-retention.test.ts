@@ -172,8 +172,8 @@ for (const dialect of await testDialects()) {
       // The CLI reads the real clock, and every seeded entry is more than a year old by then.
       const tooLate = new Date(Date.now() + 86_400_000).toISOString();
       const early = await runCli(['audit', 'prune', '--before', tooLate], t.env);
-      assert.equal(early.code, 1);
-      assert.match(early.stderr, /before: must be on or before .*AEGIS_AUDIT_RETENTION_DAYS/);
+      assert.equal(early.code, 2);
+      assert.match(early.stderr, /^aegis: invalid --before: must be on or before .*AEGIS_AUDIT_RETENTION_DAYS/);
       const rejected = await lastPruneEntry();
       assert.equal(rejected.success, false);
       assert.match(rejected.actor, /^cli:/);

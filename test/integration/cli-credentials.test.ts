@@ -11,8 +11,8 @@ import { call, destroyTestVault, openTestVault, type TestVault } from '../helper
 // Kept apart from cli.test.ts because each command starts a child process, and the two files together
 // take longer than the runner's per-file time limit on a busy machine.
 
-function assertOneLineError(result: CliResult, pattern: RegExp): void {
-  assert.equal(result.code, 1, result.stdout);
+function assertOneLineError(result: CliResult, pattern: RegExp, code = 1): void {
+  assert.equal(result.code, code, result.stdout);
   const lines = result.stderr.trim().split('\n');
   assert.equal(lines.length, 1, result.stderr);
   assert.match(lines[0]!, pattern);
@@ -164,7 +164,7 @@ for (const dialect of await testDialects()) {
     it('revoke of a whole token echoes no secret', async () => {
       const adminSecret = t.adminToken.slice('aegis_'.length + 13);
       const result = await aegis(['tokens', 'revoke', t.adminToken]);
-      assertOneLineError(result, /^aegis: id: must be a token id, not a token or other text\. This is a whole token: pass only its id/);
+      assertOneLineError(result, /^aegis: invalid ID: must be a token id, not a token or other text\. This is a whole token: pass only its id/, 2);
       assert.ok(!result.stderr.includes(adminSecret), 'the error repeats the token secret');
       const entries = await t.vault.db.kysely.selectFrom('aegis_audit_log').selectAll().execute();
       assert.ok(!JSON.stringify(entries).includes(adminSecret), 'the audit log holds the token secret');
@@ -245,14 +245,14 @@ for (const dialect of await testDialects()) {
       assert.equal(afterDetails.value_policy, null);
 
       const badCron = await aegis(['credentials', 'update', 'cron/cli', '--rotation-cron', 'every day']);
-      assert.equal(badCron.code, 1, badCron.stderr);
-      assert.match(badCron.stderr, /rotation_cron/);
+      assert.equal(badCron.code, 2, badCron.stderr);
+      assert.match(badCron.stderr, /^aegis: invalid --rotation-cron: "every day" must have five fields/);
     });
 
     it('rejects an empty value', async () => {
-      const message = 'aegis: value: must not be empty or only white space (an unset shell variable gives an empty value)\n';
+      const message = 'aegis: invalid value: must not be empty or only white space (an unset shell variable gives an empty value)\n';
       const created = await runCli(['credentials', 'create', 'empty/value', '--type', 'apiKey', '--provider', 'api', '--value-env', 'EMPTY_VALUE'], { ...t.env, EMPTY_VALUE: '' });
-      assert.equal(created.code, 1, created.stderr);
+      assert.equal(created.code, 2, created.stderr);
       assert.equal(created.stderr, message);
       const stored = await t.vault.db.kysely.selectFrom('aegis_credentials').select('id').where('name', '=', 'empty/value').execute();
       assert.equal(stored.length, 0);
@@ -260,8 +260,31 @@ for (const dialect of await testDialects()) {
       const live = await runCli(['credentials', 'create', 'empty/rotated', '--type', 'apiKey', '--provider', 'api', '--value-env', 'FIRST_VALUE'], { ...t.env, FIRST_VALUE: 'first-value' });
       assert.equal(live.code, 0, live.stderr);
       const rotated = await aegis(['rotate', 'empty/rotated', '--value-stdin'], '\n');
-      assert.equal(rotated.code, 1, rotated.stderr);
+      assert.equal(rotated.code, 2, rotated.stderr);
       assert.equal(rotated.stderr, message);
+    });
+
+    it('service errors name the option', async () => {
+      // The registry checks these after the schema, so its messages name the API's fields.
+      const created = await aegis(['credentials', 'create', 'named/option', '--type', 'apiKey', '--provider', 'api', '--provider-config', apiConfig]);
+      assert.equal(created.code, 0, created.stderr);
+      const cases: Array<[string[], string]> = [
+        [['credentials', 'update', 'named/option', '--rotation-timezone', 'Mars/Base'], 'aegis: invalid --rotation-timezone: "Mars/Base" is not an IANA time zone (e.g. Europe/Berlin)\n'],
+        [['credentials', 'create', 'named/env', '--type', 'env_var', '--provider', 'env', '--provider-config', '{}'], 'aegis: invalid --provider-config (file): is required for env credentials: the absolute path of the .env file\n'],
+      ];
+      const settingsBefore = await t.vault.registry.get(caller, 'named/option');
+
+      for (const [args, expected] of cases) {
+        const result = await aegis(args);
+        const label = args.join(' ');
+        assert.equal(result.code, 2, `${label}: ${result.stderr}`);
+        assert.equal(result.stderr, expected, label);
+      }
+
+      const settingsAfter = await t.vault.registry.get(caller, 'named/option');
+      assert.deepEqual(settingsAfter.credential, settingsBefore.credential);
+      const env = await t.vault.db.kysely.selectFrom('aegis_credentials').select('id').where('name', '=', 'named/env').execute();
+      assert.equal(env.length, 0);
     });
 
     it('keeps the value out of output', () => {

@@ -243,6 +243,38 @@ describe('aegis help', () => {
   });
 });
 
+describe('aegis invalid option values', () => {
+  // Each is rejected before the vault opens, so a folder without a vault is enough: a check that ran
+  // later would fail with "No vault at ..." and exit code 1 instead.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-invalid-'));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('rejects dates in the wrong order', async () => {
+    const cases = [
+      ['audit', 'report', '--start-date', '2025-02-01', '--end-date', '2025-01-01'],
+      ['audit', 'export', '--format', 'jsonl', '--start-date', '2025-02-01', '--end-date', '2025-01-01'],
+    ];
+    for (const args of cases) {
+      const result = await runCli(args, { AEGIS_DATA_DIR: dir });
+      assert.equal(result.code, 2, args.join(' '));
+      assert.equal(result.stderr, 'aegis: --start-date (2025-02-01T00:00:00.000Z) must not be after --end-date (2025-01-01T00:00:00.000Z).\n');
+    }
+  });
+
+  it('rejects a rotation reason the API rejects', async () => {
+    const cases: Array<[string, string]> = [
+      ['line\u001b[2Jbreak', 'aegis: invalid --reason: must not contain control characters\n'],
+      ['x'.repeat(501), 'aegis: invalid --reason: must NOT have more than 500 characters\n'],
+    ];
+    for (const [reason, message] of cases) {
+      const result = await runCli(['rotate', 'stripe/live', '--reason', reason], { AEGIS_DATA_DIR: dir });
+      assert.equal(result.code, 2, result.stderr);
+      assert.equal(result.stderr, message);
+    }
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
 describe('aegis repeated options', () => {
   // Each case ends with --help, which commander handles after reading every option: a rejected
   // repeat fails first, and an accepted one prints the help, so no command runs against a vault.

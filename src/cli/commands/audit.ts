@@ -13,7 +13,8 @@ import { cannotRead } from '../../import/import-report.js';
 import { AegisError } from '../../lib/errors.js';
 import { escapeControls } from '../../lib/text.js';
 import type { Vault } from '../../vault.js';
-import { CommandError, cliCaller, printJson, printTable, withVault } from '../context.js';
+import { CommandError, USAGE_EXIT_CODE, cliCaller, printJson, printTable, withVault } from '../context.js';
+import { rethrowWithOptionName } from '../input-check.js';
 import { checkOutputPath, writeOutputFile } from '../output-file.js';
 
 export function registerAuditCommands(program: Command): void {
@@ -69,7 +70,7 @@ export function registerAuditCommands(program: Command): void {
           });
         } catch (error) {
           await recordPruneOutcome(vault, { actor, success: false, errorMessage: pruneFailureText(error), details: requested });
-          throw error;
+          rethrowWithOptionName({ before: '--before' }, error);
         }
         // A prune that removed something appended its own audit_pruned entry with the range.
         if (result.removed === 0) {
@@ -96,7 +97,7 @@ export function registerAuditCommands(program: Command): void {
     .action(async (options: { startDate: Date; endDate: Date; json?: boolean }) => {
       const start = options.startDate.toISOString();
       const end = options.endDate.toISOString();
-      if (start > end) throw new CommandError(`--start-date (${start}) must not be after --end-date (${end}).`);
+      if (start > end) throw new CommandError(`--start-date (${start}) must not be after --end-date (${end}).`, USAGE_EXIT_CODE);
       await withVault(async (vault) => {
         const report = await buildAuditReport(vault.db, { start, end }, { anomalies: vault.config.audit.anomalies, clock: vault.clock });
         await vault.audit.record({
@@ -126,7 +127,7 @@ export function registerAuditCommands(program: Command): void {
     .action(async (options: { format: ExportFormat; startDate?: Date; endDate?: Date; credential?: string; actor?: string; action?: string; success?: boolean; output?: string }) => {
       const startDate = options.startDate?.toISOString();
       const endDate = options.endDate?.toISOString();
-      if (startDate && endDate && startDate > endDate) throw new CommandError(`--start-date (${startDate}) must not be after --end-date (${endDate}).`);
+      if (startDate && endDate && startDate > endDate) throw new CommandError(`--start-date (${startDate}) must not be after --end-date (${endDate}).`, USAGE_EXIT_CODE);
       if (options.output !== undefined) checkOutputPath(options.output);
       await withVault(async (vault) => {
         const caller = cliCaller();

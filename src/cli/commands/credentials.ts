@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { CreateCredentialInput, UpdateCredentialInput } from '../../registry/credential-input.js';
 import { PROVIDERS, ROTATION_STRATEGIES, STATUSES, type CredentialStatus, type Provider, type RotationStrategy } from '../../registry/credential.types.js';
 import { credentialView } from '../../registry/credential-view.js';
-import { checkCreateInput, checkUpdateInput } from '../input-check.js';
+import { checkCreateInput, checkUpdateInput, nameCredentialOption } from '../input-check.js';
 import { cliCaller, collectTag, CommandError, integerAtLeast, parseInteger, printJson, printTable, readStdin, withVault } from '../context.js';
 
 interface SettingOptions {
@@ -157,7 +157,7 @@ export function registerCredentialCommands(program: Command): void {
     };
     checkCreateInput(input);
     await withVault(async (vault) => {
-      const credential = await vault.registry.create(cliCaller(), input);
+      const credential = await vault.registry.create(cliCaller(), input).catch(nameCredentialOption);
       if (options.json) return printJson(credentialView(credential));
       process.stdout.write(`created ${credential.name} (${credential.id})${input.value !== undefined ? ', value sealed as version 1' : ''}\n`);
     });
@@ -169,7 +169,7 @@ export function registerCredentialCommands(program: Command): void {
       if (Object.keys(settings).length === 0) throw new CommandError('nothing to change: give at least one option, e.g. --description or --value-stdin', 2);
       checkUpdateInput(settings);
       await withVault(async (vault) => {
-        const { credential, updatedFields } = await vault.registry.update(cliCaller(), name, settings);
+        const { credential, updatedFields } = await vault.registry.update(cliCaller(), name, settings).catch(nameCredentialOption);
         if (options.json) return printJson({ credential: credentialView(credential), updated_fields: updatedFields });
         process.stdout.write(`updated ${credential.name}: ${updatedFields.join(', ')}\n`);
       });

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { escapeControls } from '../../lib/text.js';
 import { cliCaller, integerAtLeast, printJson, printTable, readStdin, withVault } from '../context.js';
+import { checkRotateInput, nameCredentialOption } from '../input-check.js';
 
 export function registerRotationCommands(program: Command): void {
   program
@@ -12,14 +13,14 @@ export function registerRotationCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (name: string, options: { emergency?: boolean; reason?: string; valueStdin?: boolean; json?: boolean }) => {
       const value = options.valueStdin ? await readStdin() : undefined;
+      const request = {
+        trigger: options.emergency ? ('emergency' as const) : ('manual' as const),
+        ...(options.reason !== undefined ? { reason: options.reason } : {}),
+        ...(value !== undefined ? { value } : {}),
+      };
+      checkRotateInput(request);
       await withVault(async (vault) => {
-        const outcome = await finishBeforeExit(`the rotation of ${name}`, () =>
-          vault.rotation.engine.rotate(cliCaller(), name, {
-            trigger: options.emergency ? 'emergency' : 'manual',
-            reason: options.reason,
-            value,
-          }),
-        );
+        const outcome = await finishBeforeExit(`the rotation of ${name}`, () => vault.rotation.engine.rotate(cliCaller(), name, request)).catch(nameCredentialOption);
         const result = {
           status: 'rotated',
           previous_version: outcome.previousVersion,

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { SCOPES } from '../../tokens/scopes.js';
 import { tokenView } from '../../tokens/tokens.routes.js';
-import { ValidationError } from '../../lib/errors.js';
-import { cliCaller, collect, CommandError, printJson, printTable, withVault } from '../context.js';
+import { cliCaller, collect, printJson, printTable, withVault } from '../context.js';
+import { rethrowWithOptionName } from '../input-check.js';
 
 /** The option of `aegis tokens create` for each request field, so an error names what the user typed. */
 const createOptionNames: Record<string, string> = {
@@ -13,15 +13,6 @@ const createOptionNames: Record<string, string> = {
   description: '--description',
   expires_at: '--expires-at',
 };
-
-/** Rethrows a validation error of a token field with the option's name in place of the field's. */
-function nameOption(error: unknown): never {
-  if (!(error instanceof ValidationError) || error.field === undefined) throw error;
-  const option = createOptionNames[error.field];
-  if (option === undefined) throw error;
-  // ValidationError's message is the field, a colon and a space, then the problem.
-  throw new CommandError(`invalid ${option}: ${error.message.slice(error.field.length + 2)}`, 2);
-}
 
 export function registerTokenCommands(program: Command): void {
   const tokens = program.command('tokens').description('Create, list and revoke API tokens');
@@ -48,7 +39,7 @@ export function registerTokenCommands(program: Command): void {
               description: options.description ?? null,
               expiresAt: options.expiresAt ?? null,
             })
-            .catch(nameOption);
+            .catch((error: unknown) => rethrowWithOptionName(createOptionNames, error));
           if (options.json) return printJson({ token, details: tokenView(view) });
           process.stdout.write(`token ${view.id} for ${view.actor} (${view.scopes.join(', ')}); shown once:\n${token}\n`);
         });
@@ -83,7 +74,7 @@ export function registerTokenCommands(program: Command): void {
     .description('Revoke a token by its id (the 12 hex characters after aegis_)')
     .action(async (id: string) => {
       await withVault(async (vault) => {
-        const token = await vault.tokens.revoke(cliCaller(), id);
+        const token = await vault.tokens.revoke(cliCaller(), id).catch((error: unknown) => rethrowWithOptionName({ id: 'ID' }, error));
         process.stdout.write(`revoked token ${token.id} of ${token.actor}\n`);
       });
     });
