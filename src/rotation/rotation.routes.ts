@@ -3,6 +3,7 @@ import { requireCaller } from '../http/auth.js';
 import { errorResponses, problemSchema } from '../http/shared-schemas.js';
 import { CREDENTIAL_NAME_PATTERN } from '../lib/names.js';
 import { checkValue } from '../registry/credential-input.js';
+import { historyEntryView } from './history-view.js';
 import { rotateBody } from './rotation.schemas.js';
 import type { Rotation } from './rotation.service.js';
 
@@ -200,25 +201,7 @@ export function registerRotationRoutes(app: FastifyInstance, rotation: Rotation)
         limit: request.query.limit,
         offset: request.query.offset,
       });
-      return {
-        total,
-        history: history.map((entry) => ({
-          id: entry.id,
-          credential_name: entry.credentialName,
-          rotated_at: entry.rotatedAt,
-          previous_version: entry.previousVersion,
-          new_version: entry.newVersion,
-          trigger: entry.trigger,
-          duration_ms: entry.durationMs,
-          success: entry.success,
-          error_message: entry.errorMessage,
-          rolled_back: entry.rolledBack,
-          rollback_at: entry.rollbackAt,
-          actor: entry.actor,
-          reason: entry.reason,
-          attempts: entry.attempts,
-        })),
-      };
+      return { total, history: history.map(historyEntryView) };
     },
   );
 }

@@ -78,23 +78,26 @@ async function schemaNames(): Promise<string[]> {
   }
 }
 
-function parseJson(result: CliResult): { ok: boolean; checks: CheckResult[] } {
+/** A check as `aegis doctor --json` prints it. */
+type CheckJson = Omit<CheckResult, 'dependsOn'> & { depends_on?: string };
+
+function parseJson(result: CliResult): { ok: boolean; checks: CheckJson[] } {
   assert.equal(result.stderr, '', 'doctor wrote to stderr');
   return JSON.parse(result.stdout);
 }
 
-function findCheck(checks: CheckResult[], name: string): CheckResult {
+function findCheck(checks: CheckJson[], name: string): CheckJson {
   const check = checks.find((entry) => entry.name === name);
   assert.ok(check, `no "${name}" check in ${JSON.stringify(checks.map((entry) => entry.name))}`);
   return check;
 }
 
 /** Asserts that each named check was skipped, without a fix, because the check `dependsOn` failed. */
-function assertSkipped(checks: CheckResult[], names: string[], dependsOn: string): void {
+function assertSkipped(checks: CheckJson[], names: string[], dependsOn: string): void {
   for (const name of names) {
     const check = findCheck(checks, name);
     assert.equal(check.status, 'skip', `${name}: ${JSON.stringify(check)}`);
-    assert.equal(check.dependsOn, dependsOn, `${name}: ${JSON.stringify(check)}`);
+    assert.equal(check.depends_on, dependsOn, `${name}: ${JSON.stringify(check)}`);
     assert.equal(check.message, `not run, because the ${dependsOn} check failed`, name);
     assert.equal(check.fix, undefined, `${name} has a fix`);
   }
@@ -184,7 +187,7 @@ for (const dialect of await testDialects()) {
     const outputs: string[] = [];
 
     /** Runs `aegis doctor --json` against the deployment with extra environment settings. */
-    async function doctor(env: Record<string, string> = {}, args: string[] = []): Promise<{ result: CliResult; checks: CheckResult[]; ok: boolean }> {
+    async function doctor(env: Record<string, string> = {}, args: string[] = []): Promise<{ result: CliResult; checks: CheckJson[]; ok: boolean }> {
       const result = await runCli([...args, 'doctor', '--json'], { AEGIS_CONFIG: deployment.configFile, ...env }, { cwd: deployment.dir });
       outputs.push(result.stdout, result.stderr);
       const report = parseJson(result);

@@ -371,7 +371,7 @@ for (const dialect of await testDialects()) {
           for (const result of results) assert.equal(result.code, 0, result.stderr);
           const listed = await runCli(['keys', 'list', '--json'], env);
           assert.equal(listed.code, 0, listed.stderr);
-          assert.equal(JSON.parse(listed.stdout).length, 1, listed.stdout);
+          assert.equal(JSON.parse(listed.stdout).keys.length, 1, listed.stdout);
         } finally {
           if (dialect === 'postgres') await dropSchema(schema);
           fs.rmSync(dir, { recursive: true, force: true });

@@ -132,7 +132,13 @@ export function registerCredentialCommands(program: Command): void {
       await withVault(async (vault) => {
         const detail = await vault.registry.get(cliCaller(), name);
         const view = credentialView(detail.credential);
-        if (options.json) return printJson({ ...view, current_version: detail.currentVersion, version_count: detail.versionCount, health: detail.health });
+        const health = {
+          status: detail.health.status,
+          checked_at: detail.health.checkedAt,
+          response_time_ms: detail.health.responseTimeMs,
+          error_message: detail.health.errorMessage,
+        };
+        if (options.json) return printJson({ ...view, current_version: detail.currentVersion, version_count: detail.versionCount, health });
         for (const [key, value] of Object.entries({ ...view, current_version: detail.currentVersion, health: detail.health.status })) {
           process.stdout.write(`${key.padEnd(24)} ${typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)}\n`);
         }

@@ -11,7 +11,7 @@ import { readStoredKeyChecks } from '../../backup/stored-key-checks.js';
 import { loadConfig, type Config } from '../../config/config.js';
 import { KeyBackupError, RECOVERY_PASSPHRASE_VARIABLE, openKeyBackup, sealKeyBackup, type KeyBackupContents } from '../../crypto/key-backup.js';
 import { generateMasterKey, rejectWeakPassphrase } from '../../crypto/key-material.js';
-import { listMasterKeys } from '../../crypto/master-keys.repository.js';
+import { listMasterKeys, type MasterKeyRecord } from '../../crypto/master-keys.repository.js';
 import { rotateMasterKey } from '../../crypto/master-key-rotation.js';
 import { StartupError } from '../../lib/errors.js';
 import { CommandError, cliCaller, integerAtLeast, integerBetween, printJson, printTable, withVault } from '../context.js';
@@ -53,7 +53,7 @@ export function registerKeyCommands(program: Command): void {
           success: true,
           details: { new_key_id: result.newKeyId, rewrapped: result.rewrapped, retired_key_ids: result.retiredKeyIds },
         });
-        if (options.json) return printJson(result);
+        if (options.json) return printJson({ new_key_id: result.newKeyId, rewrapped: result.rewrapped, retired_key_ids: result.retiredKeyIds });
         process.stdout.write(
           `master key ${result.newKeyId} is current; ${result.rewrapped} values re-wrapped; retired ${result.retiredKeyIds.join(', ') || 'none'}\n`,
         );
@@ -72,7 +72,7 @@ export function registerKeyCommands(program: Command): void {
     .action(async (options: { json?: boolean }) => {
       await withVault(async (vault) => {
         const records = await listMasterKeys(vault.db.kysely);
-        if (options.json) return printJson(records.map(({ kdfSalt: _salt, ...record }) => record));
+        if (options.json) return printJson({ keys: records.map(masterKeyView) });
         printTable(
           ['KEY ID', 'STATE', 'SOURCE', 'CHECK VALUE', 'CREATED', 'RETIRED'],
           records.map((record) => [record.keyId, record.state, record.source, `${record.checkValue.slice(0, 12)}...`, record.createdAt, record.retiredAt]),
@@ -89,6 +89,18 @@ export function registerKeyCommands(program: Command): void {
 
   registerBackupCommand(keys);
   registerRestoreCommand(keys);
+}
+
+/** Converts a master key record to snake_case JSON, without its scrypt salt. */
+function masterKeyView(record: MasterKeyRecord) {
+  return {
+    key_id: record.keyId,
+    state: record.state,
+    source: record.source,
+    check_value: record.checkValue,
+    created_at: record.createdAt,
+    retired_at: record.retiredAt,
+  };
 }
 
 function registerBackupCommand(keys: Command): void {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { escapeControls } from '../../lib/text.js';
+import { historyEntryView } from '../../rotation/history-view.js';
 import { cliCaller, integerAtLeast, printJson, printTable, readStdin, withVault } from '../context.js';
 import { checkRotateInput, nameCredentialOption } from '../input-check.js';
 
@@ -86,7 +87,7 @@ export function registerRotationCommands(program: Command): void {
     .action(async (options: { credential?: string; limit: number; json?: boolean }) => {
       await withVault(async (vault) => {
         const { history, total } = await vault.rotation.history(cliCaller(), { credentialName: options.credential, limit: options.limit, offset: 0 });
-        if (options.json) return printJson({ history, total });
+        if (options.json) return printJson({ history: history.map(historyEntryView), total });
         printTable(
           ['WHEN', 'CREDENTIAL', 'TRIGGER', 'FROM', 'TO', 'RESULT', 'MS'],
           history.map((entry) => [entry.rotatedAt, entry.credentialName, entry.trigger, entry.previousVersion, entry.newVersion, entry.success ? (entry.rolledBack ? 'rolled back' : 'ok') : `failed: ${entry.errorMessage}`, entry.durationMs]),
@@ -101,7 +102,7 @@ export function registerRotationCommands(program: Command): void {
     .action(async (options: { json?: boolean }) => {
       await withVault(async (vault) => {
         const result = await vault.rotation.retention();
-        if (options.json) return printJson(result);
+        if (options.json) return printJson({ versions_removed: result.versionsRemoved, history_removed: result.historyRemoved });
         process.stdout.write(`removed ${result.versionsRemoved} versions and ${result.historyRemoved} history rows\n`);
       });
     });
