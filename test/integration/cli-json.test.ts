@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Command } from 'commander';
 import { buildProgram } from '../../src/cli/main.js';
+import { localCaller } from '../../src/tokens/caller.js';
 import { runCli } from '../helpers/cli.js';
 import { testDialects } from '../helpers/databases.js';
 import { destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
@@ -52,6 +53,7 @@ for (const dialect of await testDialects()) {
     let safe: string;
     const covered = new Set<string>();
     const passphrase = 'recovery phrase: json-otter-12-birch';
+    const caller = localCaller('cli-json-test');
 
     before(async () => {
       t = await openTestVault(dialect);
@@ -100,8 +102,12 @@ for (const dialect of await testDialects()) {
     });
 
     it('token commands', async () => {
-      await jsonKeys('tokens create', ['--actor', 'json-test', '--scope', 'credentials:read']);
+      const created = await jsonKeys('tokens create', ['--actor', 'json-test', '--scope', 'credentials:read']);
+      const id = (await t.vault.tokens.list(caller)).find((token) => token.actor === 'json-test')!.id;
+      assert.ok(created.includes('details.name_patterns'), created.join(' '));
       await jsonKeys('tokens list', []);
+      const revoked = await jsonKeys('tokens revoke', [id]);
+      assert.ok(revoked.includes('revoked_at'), revoked.join(' '));
     });
 
     it('audit commands', async () => {

@@ -72,9 +72,11 @@ export function registerTokenCommands(program: Command): void {
   tokens
     .command('revoke <id>')
     .description('Revoke a token by its id (the 12 hex characters after aegis_)')
-    .action(async (id: string) => {
+    .option('--json', 'print JSON')
+    .action(async (id: string, options: { json?: boolean }) => {
       await withVault(async (vault) => {
         const token = await vault.tokens.revoke(cliCaller(), id).catch((error: unknown) => rethrowWithOptionName({ id: 'ID' }, error));
+        if (options.json) return printJson(tokenView(token));
         process.stdout.write(`revoked token ${token.id} of ${token.actor}\n`);
       });
     });
