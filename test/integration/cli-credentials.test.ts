@@ -81,6 +81,21 @@ for (const dialect of await testDialects()) {
       assert.equal(JSON.parse(json.stdout).credential_type, 'openAiApi');
     });
 
+    it('get escapes control characters', async () => {
+      // The API accepts line breaks and C1 characters such as CSI (U+009B) in a description.
+      const body = { name: 'escape/desc', credential_type: 'apiKey', provider: 'api', description: 'first\nname  forged\u009b2J' };
+      const created = await call(t.app, 'POST', '/credentials', { token: t.adminToken, body });
+      assert.equal(created.status, 201, created.body);
+
+      const result = await aegis(['credentials', 'get', 'escape/desc']);
+
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /^description {2,}first\\u000aname {2}forged\\u009b2J$/m);
+      assert.doesNotMatch(result.stdout, /^name {2,}forged/m, 'the description adds no field line');
+      assert.ok(!result.stdout.includes('\u009b'), 'no raw CSI reaches the terminal');
+      await t.vault.registry.retire(caller, 'escape/desc');
+    });
+
     it('updates a description', async () => {
       const result = await aegis(['credentials', 'update', 'openai/prod', '--description', 'x']);
       assert.equal(result.code, 0, result.stderr);

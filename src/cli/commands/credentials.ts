@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { CreateCredentialInput, UpdateCredentialInput } from '../../registry/credential-input.js';
 import { PROVIDERS, ROTATION_STRATEGIES, STATUSES, type CredentialStatus, type Provider, type RotationStrategy } from '../../registry/credential.types.js';
 import { credentialView } from '../../registry/credential-view.js';
+import { escapeControls } from '../../lib/text.js';
 import { checkCreateInput, checkUpdateInput, nameCredentialOption } from '../input-check.js';
 import { cliCaller, collectTag, CommandError, integerAtLeast, parseInteger, printJson, printTable, readStdin, withVault } from '../context.js';
 
@@ -140,7 +141,10 @@ export function registerCredentialCommands(program: Command): void {
         };
         if (options.json) return printJson({ ...view, current_version: detail.currentVersion, version_count: detail.versionCount, health });
         for (const [key, value] of Object.entries({ ...view, current_version: detail.currentVersion, health: detail.health.status })) {
-          process.stdout.write(`${key.padEnd(24)} ${typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)}\n`);
+          const text = typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
+          // A description may contain line breaks and C1 control characters, which would break the
+          // one-line-per-field layout or move the cursor, so they are escaped as printTable does.
+          process.stdout.write(`${key.padEnd(24)} ${escapeControls(text)}\n`);
         }
       });
     });
