@@ -12,8 +12,8 @@ import { localCaller, type Caller } from '../tokens/caller.js';
 import { openVault, type Vault } from '../vault.js';
 
 /**
- * Exit code of an invalid command line: an unknown command or option, a missing or extra argument, an
- * option given twice, or a value that a command rejects before it starts its work. README.md documents it.
+ * Exit code of a command called wrongly: an unknown command or option, a missing or extra argument, an
+ * option given twice, or an input that a command rejects before it does its work. README.md lists the cases.
  */
 export const USAGE_EXIT_CODE = 2;
 
