@@ -28,6 +28,14 @@ import { checkQueryParameters } from './query-check.js';
 import { parseJsonBodies } from './json-body.js';
 import { clientErrorHandler } from './client-errors.js';
 
+/**
+ * Maximum time a client may take to send a whole request, headers and body. Fastify's default of 0
+ * turns Node's limit off, so a client that sent its headers and then stalled the body kept its
+ * connection open for good. Node checks every 30 s, so such a client gets 408 between 30 and 60 s
+ * after it started. 30 s still lets a client send the largest body (512 KiB by default) at 18 KB/s.
+ */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
 export interface BuildAppOptions {
   /** Called with the options of each route as Fastify registers it; tests use it to list every route. */
   onRoute?: (route: RouteOptions) => void;
@@ -43,6 +51,7 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
     // The onResponse hook below writes one line per request instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: vault.config.bodyLimitBytes,
+    requestTimeout: REQUEST_TIMEOUT_MS,
     // request.ip, which the failed-authentication limit and the audit log use, follows X-Forwarded-For
     // only through these proxies. With none, it is the socket's peer address.
     trustProxy: vault.config.trustedProxies.length > 0 ? [...vault.config.trustedProxies] : false,
@@ -64,6 +73,8 @@ export async function buildApp(vault: Vault, options: BuildAppOptions = {}): Pro
     // Fastify types an HTTPS instance apart from an HTTP one; callers use only what both have.
     ...((options.https ? { https: options.https } : {}) as object),
   });
+  // Node's limit for the headers alone (60 s by default) may not exceed the limit for the whole request.
+  app.server.headersTimeout = REQUEST_TIMEOUT_MS;
   if (options.onRoute) app.addHook('onRoute', options.onRoute);
   rejectUnexpectedBodies(app);
   checkQueryParameters(app);

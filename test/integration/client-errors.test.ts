@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/http/app.js';
+import { buildApp, REQUEST_TIMEOUT_MS } from '../../src/http/app.js';
 import { destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
 
 /** Sends raw bytes to the server and returns everything it writes back before it closes the connection. */
@@ -56,5 +56,12 @@ describe('requests the HTTP parser rejects', () => {
     assert.equal(response.body.code, 'headers_too_large');
     assert.equal(response.body.field, 'headers');
     assert.equal(response.body.title, 'Request Header Fields Too Large');
+  });
+
+  // Node checks these limits every 30 s of real time, so the test reads the settings instead of waiting.
+  it('limit the time to send a request', () => {
+    assert.equal(app.server.requestTimeout, REQUEST_TIMEOUT_MS);
+    assert.ok(REQUEST_TIMEOUT_MS > 0);
+    assert.ok(app.server.headersTimeout <= app.server.requestTimeout);
   });
 });
