@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Db } from '../db/database.js';
 import { isDatabaseUnavailable } from '../db/database-errors.js';
 import type { Clock } from '../lib/clock.js';
-import { listCredentials } from '../registry/credentials.repository.js';
+import { HealthCounts } from './health-counts.js';
 import { databaseUnavailableProblem, sendProblem } from './problem.js';
 import { problemSchema } from './shared-schemas.js';
 
@@ -11,9 +11,11 @@ export const AEGIS_VERSION = '0.1.0';
 /**
  * `GET /health`: liveness, database state and counts, the one route without a token. It reads no
  * credential names. While the database is unreachable it returns 503 `database_unavailable` with
- * `database_state: "unreachable"`, so a load balancer can take the process out of rotation.
+ * `database_state: "unreachable"`, so a load balancer can take the process out of rotation. The counts
+ * may be up to a second old (see HealthCounts).
  */
 export function registerHealthRoute(app: FastifyInstance, deps: { db: Db; clock: Clock }): void {
+  const healthCounts = new HealthCounts(deps);
   app.get(
     '/health',
     {
@@ -40,9 +42,9 @@ export function registerHealthRoute(app: FastifyInstance, deps: { db: Db; clock:
       },
     },
     async (_request, reply) => {
-      let byStatus: Awaited<ReturnType<typeof listCredentials>>['byStatus'];
+      let byStatus: Awaited<ReturnType<HealthCounts['read']>>;
       try {
-        ({ byStatus } = await listCredentials(deps.db.kysely, deps.db.dialect, {}, { limit: 0, offset: 0 }, deps.clock.now()));
+        byStatus = await healthCounts.read();
       } catch (error) {
         if (!isDatabaseUnavailable(error)) throw error;
         return sendProblem(reply, { ...databaseUnavailableProblem(), agent: 'AEGIS', version: AEGIS_VERSION, database: deps.db.dialect, database_state: 'unreachable' });
