@@ -93,9 +93,22 @@ function validationProblem(issues: ValidationIssue[], context: string): Problem 
   return problem(400, 'invalid_input', `${first.field}: ${first.message}`, { field: first.field, errors });
 }
 
+/**
+ * An unknown field's name is repeated only when it looks like a field name, short and lowercase, so
+ * that neither a token pasted by mistake (aegis_..., 62 characters) nor a control character reaches
+ * the response or the audit log. Missing fields are named by the schema and always repeated.
+ */
+const repeatableFieldName = /^[a-z][a-z0-9_]{0,31}$/;
+
+/** Returns the unknown field's name when it may be repeated, or undefined. */
+function repeatableUnknownField(issue: ValidationIssue): string | undefined {
+  const name = issue.params.additionalProperty;
+  return typeof name === 'string' && repeatableFieldName.test(name) ? name : undefined;
+}
+
 function issueField(issue: ValidationIssue, context: string): string {
   const path = issue.instancePath.split('/').filter(Boolean).join('.');
-  const child = (issue.params.missingProperty ?? issue.params.additionalProperty) as string | undefined;
+  const child = (issue.params.missingProperty as string | undefined) ?? repeatableUnknownField(issue);
   const parts = [path, child].filter((part) => part !== undefined && part !== '');
   if (parts.length === 0) return context;
   return context === 'body' ? parts.join('.') : `${context}.${parts.join('.')}`;
@@ -106,7 +119,7 @@ function issueMessage(issue: ValidationIssue): string {
     case 'required':
       return 'is required';
     case 'additionalProperties':
-      return 'is not a known field';
+      return repeatableUnknownField(issue) === undefined ? 'contains a field that is not known. Send only the fields that /openapi.json lists.' : 'is not a known field';
     case 'enum':
       return `must be one of ${(issue.params.allowedValues as unknown[]).join(', ')}`;
     case 'pattern':

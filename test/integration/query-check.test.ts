@@ -87,6 +87,27 @@ describe('query parameters', () => {
     assert.ok(entries.every((entry) => !String(entry.error_message).includes(tokenName)), 'the token reached the audit log');
   });
 
+  it('unknown names like tokens are not repeated', async () => {
+    // Routes with a schema reject unknown names through the validator, which named them in the problem.
+    const token = t.adminToken;
+    const query = await call(app, 'GET', `/credentials?${token}`, { token });
+    assert.equal(query.status, 400, query.body);
+    assert.equal(query.json.field, 'querystring');
+    assert.ok(!query.body.includes(token), query.body);
+
+    const body = await call(app, 'POST', '/tokens', { token, body: { actor: 'pasted', scopes: ['admin'], [token]: true } });
+    assert.equal(body.status, 400, body.body);
+    assert.equal(body.json.field, 'body');
+    assert.match(body.json.detail, /contains a field that is not known/);
+    assert.ok(!body.body.includes(token), body.body);
+
+    const entries = await t.vault.db.kysely.selectFrom('aegis_audit_log').select('error_message').execute();
+    assert.ok(entries.every((entry) => !String(entry.error_message).includes(token)), 'the token reached the audit log');
+
+    const known = await call(app, 'GET', '/credentials?colour=red', { token });
+    assert.equal(known.json.field, 'querystring.colour');
+  });
+
   it('takes integers only in decimal digits', async () => {
     for (const text of ['%20', '1e2', '0x10', '%2B1', '1.5', '']) {
       const response = await call(app, 'GET', `/credentials?limit=${text}`, { token: t.adminToken });
