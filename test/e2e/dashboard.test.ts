@@ -439,6 +439,25 @@ describe('web dashboard', { skip: skipReason }, () => {
     assert.deepEqual(cspViolations, []);
   });
 
+  it('lists the 100 newest versions', async () => {
+    await createCredential({ name: 'svc/many-versions', credential_type: 'apiKey', provider: 'api', value: 'version-value-1' });
+    for (let version = 2; version <= 101; version += 1) {
+      const response = await t.app.inject({
+        method: 'PATCH',
+        url: '/credentials/svc%2Fmany-versions',
+        headers: { authorization: `Bearer ${t.adminToken}`, 'content-type': 'application/json' },
+        payload: JSON.stringify({ value: `version-value-${version}` }),
+      });
+      assert.equal(response.statusCode, 200, response.body);
+    }
+
+    await page.goto(`${baseUrl}/ui/#/credential/svc%2Fmany-versions`);
+    await page.getByRole('cell', { name: '101 (current)' }).waitFor(wait);
+    await page.getByText('The 100 newest of 101 versions.').waitFor(wait);
+    assert.equal(await page.getByRole('cell', { name: '1', exact: true }).count(), 0);
+    assert.equal(await page.getByLabel('Version to roll back to').locator('option[value="2"]').count(), 1);
+  });
+
   it('lists where it is applied', async () => {
     await createApiCredential(t, 'svc/applied', stub.url);
     const credential = await t.vault.db.kysely.selectFrom('aegis_credentials').select('id').where('name', '=', 'svc/applied').executeTakeFirstOrThrow();

@@ -53,6 +53,18 @@ for (const dialect of await testDialects()) {
       assert.equal(versions.json.versions[1].is_current, false);
     });
 
+    it('pages the versions', async () => {
+      const page = await call(t.app, 'GET', '/credentials/openai%2Fprod/versions?limit=1&offset=1', { token: t.adminToken });
+      assert.equal(page.status, 200, page.body);
+      assert.equal(page.json.total, 2);
+      assert.deepEqual(page.json.versions.map((version: { version: number }) => version.version), [1]);
+      assert.equal(page.json.versions[0].has_value, true);
+
+      const tooMany = await call(t.app, 'GET', '/credentials/openai%2Fprod/versions?limit=1001', { token: t.adminToken });
+      assert.equal(tooMany.status, 400);
+      assert.equal(tooMany.json.field, 'querystring.limit');
+    });
+
     it('reveals current and earlier values', async () => {
       const current = await call(t.app, 'GET', '/credentials/openai%2Fprod/value', { token: t.adminToken });
       assert.equal(current.status, 200);

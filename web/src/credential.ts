@@ -95,6 +95,9 @@ function rotationOutcome(entry: HistoryEntry): string {
   return entry.rolled_back ? 'succeeded, later rolled back' : 'succeeded';
 }
 
+/** Versions the page lists and offers for rollback, newest first. */
+const versionsShown = 100;
+
 /**
  * Builds the page of one credential: details, versions, rotation history, the latest health check with the 50 newest
  * checks as a chart and a table, the workflow nodes it was applied to, recent audit entries, and the actions. The server decides what the token may do; a refused action shows its problem.
@@ -104,6 +107,7 @@ export function credentialView(name: string): View {
   const path = `/credentials/${namePath(name)}`;
   let current: CredentialDetails | null = null;
   let versions: Version[] = [];
+  let versionsTotal = 0;
 
   const heading = h('h1', { id: 'credential-title', tabindex: '-1' }, name);
   const badge = h('span', { class: 'heading-status' });
@@ -339,7 +343,9 @@ export function credentialView(name: string): View {
       utc(version.created_at),
       version.created_by ?? '—',
       version.reason ?? '—',
-    ])));
+    ])), versionsTotal > versions.length
+      ? h('p', { class: 'muted' }, `The ${versions.length} newest of ${versionsTotal} versions. To roll back to an older one, run aegis rotation rollback ${name} --version <number>.`)
+      : null);
   }
 
   const rejected = new RejectedRequests();
@@ -361,8 +367,9 @@ export function credentialView(name: string): View {
     });
     if (missing) return;
     await Promise.all([
-      section<{ versions: Version[] }>(versionsArea, `${path}/versions`, reloading, (data) => {
+      section<{ versions: Version[]; total: number }>(versionsArea, `${path}/versions${query({ limit: versionsShown })}`, reloading, (data) => {
         versions = data.versions;
+        versionsTotal = data.total;
         renderVersions();
       }),
       section<{ history: HistoryEntry[] }>(historyArea, `/rotation/history${query({ credential_name: name, limit: 20 })}`, reloading, (data) =>
