@@ -40,8 +40,11 @@ export async function findToken(db: Executor, id: string): Promise<TokenRecord |
   return row ? fromRow(row) : undefined;
 }
 
-export async function listTokens(db: Executor): Promise<TokenRecord[]> {
-  const rows = await db.selectFrom('aegis_tokens').selectAll().orderBy('created_at').orderBy('id').execute();
+/** Lists tokens, oldest first, and only one page of them when `page` is given. */
+export async function listTokens(db: Executor, page?: { limit: number; offset: number }): Promise<TokenRecord[]> {
+  let query = db.selectFrom('aegis_tokens').selectAll().orderBy('created_at').orderBy('id');
+  if (page !== undefined) query = query.limit(page.limit).offset(page.offset);
+  const rows = await query.execute();
   return rows.map(fromRow);
 }
 

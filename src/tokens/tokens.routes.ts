@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { AuditAction } from '../audit/audit.types.js';
 import { requireCaller } from '../http/auth.js';
-import { errorResponses, nullableDateTime, plainTextPattern } from '../http/shared-schemas.js';
+import { errorResponses, nullableDateTime, pagingQuery, plainTextPattern } from '../http/shared-schemas.js';
 import { TAG_PATTERN } from '../lib/names.js';
 import { SCOPES } from './scopes.js';
 import type { TokenService, TokenView } from './tokens.service.js';
@@ -50,17 +50,21 @@ interface CreateTokenBody {
 
 /** Token management for admins: create (the plaintext is returned once), list, revoke. */
 export function registerTokenRoutes(app: FastifyInstance, tokens: TokenService): void {
-  app.get(
+  app.get<{ Querystring: { limit: number; offset: number } }>(
     '/tokens',
     {
       config: { scope: 'admin', action: AuditAction.tokensListed },
       schema: {
         tags: ['tokens'],
-        summary: 'List tokens (never their secrets)',
-        response: { 200: { type: 'object', properties: { tokens: { type: 'array', items: tokenSchema } } }, ...errorResponses },
+        summary: 'List tokens, oldest first, revoked ones included (never their secrets); `total` counts them all',
+        querystring: { type: 'object', additionalProperties: false, properties: { ...pagingQuery } },
+        response: { 200: { type: 'object', properties: { tokens: { type: 'array', items: tokenSchema }, total: { type: 'integer' } } }, ...errorResponses },
       },
     },
-    async (request) => ({ tokens: (await tokens.list(requireCaller(request))).map(tokenView) }),
+    async (request) => {
+      const page = await tokens.list(requireCaller(request), { limit: request.query.limit, offset: request.query.offset });
+      return { tokens: page.tokens.map(tokenView), total: page.total };
+    },
   );
 
   app.post<{ Body: CreateTokenBody }>(

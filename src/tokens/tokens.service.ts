@@ -124,17 +124,19 @@ export class TokenService {
     return created?.token ?? null;
   }
 
-  async list(caller: Caller): Promise<TokenView[]> {
-    const tokens = await listTokens(this.#db.kysely);
+  /** Lists tokens, revoked and expired ones included, oldest first: one page when `page` is given, else all. */
+  async list(caller: Caller, page?: { limit: number; offset: number }): Promise<{ tokens: TokenView[]; total: number }> {
+    const tokens = await listTokens(this.#db.kysely, page);
+    const total = page === undefined ? tokens.length : await countTokens(this.#db.kysely);
     await this.#audit.record({
       credentialName: '*',
       action: AuditAction.tokensListed,
       actor: caller.actor,
       ipAddress: caller.ipAddress,
       success: true,
-      details: { count: tokens.length },
+      details: { count: tokens.length, total },
     });
-    return tokens.map(toView);
+    return { tokens: tokens.map(toView), total };
   }
 
   async revoke(caller: Caller, id: string): Promise<TokenView> {

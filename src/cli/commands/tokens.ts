@@ -52,7 +52,7 @@ export function registerTokenCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }) => {
       await withVault(async (vault) => {
-        const list = await vault.tokens.list(cliCaller());
+        const { tokens: list } = await vault.tokens.list(cliCaller());
         if (options.json) return printJson({ tokens: list.map(tokenView) });
         printTable(
           ['ID', 'ACTOR', 'SCOPES', 'LIMITS', 'CREATED', 'LAST USED', 'STATE'],
