@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { testDialects } from '../helpers/databases.js';
 import { alertsOf, createApiCredential, setupCaller } from '../helpers/health-fixtures.js';
+import { startHttpStub, type HttpStub } from '../helpers/http-stub.js';
 import { call, destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
 
 const credentialCount = 300;
@@ -89,6 +90,46 @@ for (const dialect of await testDialects()) {
       assert.equal(response.status, 200, response.body);
       assert.equal((await alertsOf(t, 'health_check_failed')).length, before);
       assert.ok(api.stats.maxInFlight <= concurrency);
+    });
+  });
+}
+
+for (const dialect of await testDialects()) {
+  describe(`one check-all at a time on ${dialect}`, () => {
+    let t: TestVault;
+    let api: HttpStub;
+    /** Responses the stand-in API holds until the test releases them. */
+    const heldResponses: http.ServerResponse[] = [];
+
+    before(async () => {
+      api = await startHttpStub((_request, response) => heldResponses.push(response));
+      t = await openTestVault(dialect);
+      await createApiCredential(t, 'held/key', api.url);
+    });
+    after(async () => {
+      await destroyTestVault(t);
+      await api.close();
+    });
+
+    it('rejects a second run', async () => {
+      const first = call(t.app, 'POST', '/health/check-all', { token: t.adminToken });
+      while (heldResponses.length === 0) await new Promise((resolve) => setImmediate(resolve));
+
+      const second = await call(t.app, 'POST', '/health/check-all', { token: t.adminToken });
+      assert.equal(second.status, 409, second.body);
+      assert.equal(second.json.code, 'check_all_in_progress');
+      const entries = await t.vault.db.kysely.selectFrom('aegis_audit_log').select('error_message').where('action', '=', 'checked_all').execute();
+      assert.deepEqual(entries.map((entry) => entry.error_message?.split(':')[0]), ['check_all_in_progress']);
+
+      heldResponses.shift()!.writeHead(200).end();
+      const finished = await first;
+      assert.equal(finished.status, 200, finished.body);
+      assert.equal(finished.json.checked, 1);
+
+      const third = call(t.app, 'POST', '/health/check-all', { token: t.adminToken });
+      while (heldResponses.length === 0) await new Promise((resolve) => setImmediate(resolve));
+      heldResponses.shift()!.writeHead(200).end();
+      assert.equal((await third).status, 200);
     });
   });
 }
