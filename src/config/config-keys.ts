@@ -87,6 +87,7 @@ export const FILE_KEYS: ReadonlyArray<FileKey> = [
   { key: 'alerts.delivery_seconds', variable: 'AEGIS_ALERT_DELIVERY_SECONDS', kind: 'integer' },
 
   { key: 'health.concurrency', variable: 'AEGIS_HEALTH_CONCURRENCY', kind: 'integer' },
+  { key: 'health.check_retention_days', variable: 'AEGIS_HEALTH_CHECK_RETENTION_DAYS', kind: 'integer' },
 
   { key: 'scheduler.enabled', variable: 'AEGIS_SCHEDULER', kind: 'on-off' },
   { key: 'scheduler.lease_seconds', variable: 'AEGIS_SCHEDULER_LEASE_SECONDS', kind: 'integer' },

@@ -81,6 +81,8 @@ export interface Config {
   alertLeadHours: number[];
   /** Health checks run at once by `check-all`. */
   healthConcurrency: number;
+  /** Age in days after which stored health checks are removed, except each credential's newest. */
+  healthCheckRetentionDays: number;
   /** Whether `aegis serve` runs the scheduler (it still takes the leader lease first). */
   schedulerEnabled: boolean;
   /** How long the scheduler leader lease lasts without renewal; the leader renews it every third of that. */
@@ -181,6 +183,7 @@ function readSettings(env: Env, cwd: string): Config {
     webhooks: readWebhooks(env),
     alertLeadHours: readIntegerList(env, 'AEGIS_ALERT_LEAD_HOURS', [168], 1, 87_600),
     healthConcurrency: readInteger(env, 'AEGIS_HEALTH_CONCURRENCY', 50, 1, 1000),
+    healthCheckRetentionDays: readInteger(env, 'AEGIS_HEALTH_CHECK_RETENTION_DAYS', 90, 1, 36_500),
     schedulerEnabled: readOnOff(env, 'AEGIS_SCHEDULER', true),
     schedulerLeaseSeconds: readInteger(env, 'AEGIS_SCHEDULER_LEASE_SECONDS', 30, 3, 3600),
     schedules: readSchedules(env),

@@ -8,6 +8,7 @@ import { callerReaches, type Caller } from '../tokens/caller.js';
 import { healthDashboard, expiringCredentials, type DashboardPage, type Dashboard, type ExpiringList } from './dashboard.js';
 import { evaluateExpiry } from './expiry.js';
 import { CheckBatcher, recordChecks } from './check-recorder.js';
+import { pruneHealthChecks } from './check-retention.js';
 import { listHealthChecks, type HealthCheckEntry } from './health-checks.repository.js';
 import type { CheckAllResult, ExpiryRun, HealthCheckResult, HealthMonitorDeps } from './health.types.js';
 import { runProviderTest, testLimitMs, type ProviderTestOutcome } from './provider-test.js';
@@ -129,6 +130,11 @@ export class HealthMonitor {
       await this.#auditFailure(caller, 'health_checks_read', name, error);
       throw error;
     }
+  }
+
+  /** Removes health checks older than `AEGIS_HEALTH_CHECK_RETENTION_DAYS`, except each credential's newest, and returns how many. */
+  retention(): Promise<number> {
+    return pruneHealthChecks(this.#deps, this.#deps.config.healthCheckRetentionDays);
   }
 
   /** Moves stored statuses to expiring or expired as time passes and raises the expiry alerts that are due. */

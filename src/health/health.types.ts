@@ -16,7 +16,7 @@ export interface HealthMonitorDeps {
   keyring: Keyring;
   adapters: AdapterRegistry;
   audit: AuditLog;
-  config: Pick<Config, 'alertLeadHours' | 'healthConcurrency' | 'providerTimeoutMs'>;
+  config: Pick<Config, 'alertLeadHours' | 'healthConcurrency' | 'healthCheckRetentionDays' | 'providerTimeoutMs'>;
   /** Counts each stored check by result; absent where nothing is scraped. */
   metrics?: HealthCheckMetrics;
 }

@@ -20,7 +20,7 @@ export interface SchedulerServices {
   config: Config;
   keyring: Keyring;
   rotation: { runScheduled(caller: ReturnType<typeof localCaller>): Promise<unknown>; retention(): Promise<unknown> };
-  health?: { checkAll(caller: ReturnType<typeof localCaller>): Promise<unknown>; evaluateExpiry(): Promise<unknown> } | undefined;
+  health?: { checkAll(caller: ReturnType<typeof localCaller>): Promise<unknown>; evaluateExpiry(): Promise<unknown>; retention(): Promise<unknown> } | undefined;
   alerts?: { deliverDue(): Promise<unknown> } | undefined;
   n8n?: { recoverApplies(): Promise<unknown> } | undefined;
 }
@@ -39,6 +39,7 @@ export function vaultJobs(services: SchedulerServices): SchedulerJobs {
     retention: async () => ({
       rotation: await services.rotation.retention(),
       audit: await pruneAudit(services.db, services.keyring, services.clock, { retentionDays: services.config.audit.retentionDays, actor: SCHEDULER_ACTOR }),
+      ...(health ? { healthChecksRemoved: await health.retention() } : {}),
     }),
     dailyReport: () => enqueueDailyReport(services.db, services.clock, services.config.reportTimezone, services.config.audit.anomalies),
     ...(health ? { healthChecks: () => health.checkAll(caller), expiryChecks: () => health.evaluateExpiry() } : {}),

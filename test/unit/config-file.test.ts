@@ -99,6 +99,7 @@ alerts:
   delivery_seconds: 10
 health:
   concurrency: 20
+  check_retention_days: 45
 scheduler:
   enabled: false
   lease_seconds: 60
@@ -168,6 +169,7 @@ describe('configuration file', () => {
       webhooks: [{ url: 'https://hooks.internal/aegis', secret: webhookSecret }],
       alertLeadHours: [168, 72, 24],
       healthConcurrency: 20,
+      healthCheckRetentionDays: 45,
       schedulerEnabled: false,
       schedulerLeaseSeconds: 60,
       schedules: { healthChecks: '5 * * * *', rotations: '35 * * * *', expiryChecks: '*/10 * * * *', dailyReport: '0 7 * * *', retention: '20 3 * * *' },
