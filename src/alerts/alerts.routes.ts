@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AuditLog } from '../audit/audit.service.js';
 import { requireCaller } from '../http/auth.js';
 import { errorResponses, plainTextPattern } from '../http/shared-schemas.js';
-import { CREDENTIAL_NAME_PATTERN } from '../lib/names.js';
+import { CREDENTIAL_NAME_FILTER_PATTERN } from '../lib/names.js';
 import type { AlertService } from './alert.service.js';
 import type { DeliveryState } from './deliveries.repository.js';
 
@@ -57,7 +57,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: { alerts: AlertS
           additionalProperties: false,
           properties: {
             alert_type: { type: 'string', minLength: 1, maxLength: 64, pattern: plainTextPattern },
-            credential_name: { type: 'string', pattern: CREDENTIAL_NAME_PATTERN, maxLength: 128 },
+            credential_name: { type: 'string', pattern: CREDENTIAL_NAME_FILTER_PATTERN, maxLength: 128 },
             state: { type: 'string', enum: ['pending', 'delivered', 'dead'] },
             limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
             offset: { type: 'integer', minimum: 0, maximum: 1_000_000_000, default: 0 },

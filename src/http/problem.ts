@@ -2,7 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../db/database-errors.js';
 import { KeyUnavailableError } from '../crypto/keyring.js';
 import { AegisError } from '../lib/errors.js';
-import { CREDENTIAL_NAME_PATTERN, TAG_PATTERN } from '../lib/names.js';
+import { CREDENTIAL_NAME_FILTER_PATTERN, CREDENTIAL_NAME_PATTERN, TAG_PATTERN } from '../lib/names.js';
 import { multilineTextPattern, plainTextPattern } from './shared-schemas.js';
 
 /** An RFC 9457 problem document, plus AEGIS's stable `code` and, for bad input, the `field`. */
@@ -151,6 +151,7 @@ function typeNames(type: unknown): string {
  */
 export const patternDescriptions: Record<string, string> = {
   [CREDENTIAL_NAME_PATTERN]: 'must be 1 to 128 letters, digits, ".", "_", "-" or "/", without ".."',
+  [CREDENTIAL_NAME_FILTER_PATTERN]: 'must be * or 1 to 128 letters, digits, ".", "_", "-" or "/", without ".."',
   [TAG_PATTERN]: 'must be 1 to 64 letters, digits, ".", "_", ":", "/" or "-"',
   [plainTextPattern]: 'must not contain control characters (such as NUL or ESC) or unpaired surrogates',
   [multilineTextPattern]: 'must not contain control characters other than tab and line breaks, or unpaired surrogates',

@@ -10,6 +10,12 @@ export function isValidCredentialName(name: string): boolean {
   return credentialNameRegex.test(name);
 }
 
+/**
+ * Pattern of a `credential_name` filter: a credential name, or `*`, which alerts and audit entries about no
+ * single credential carry (a daily report, a request with an invalid name).
+ */
+export const CREDENTIAL_NAME_FILTER_PATTERN = '^(?:\\*|(?!.*\\.\\.)[A-Za-z0-9._/-]{1,128})$';
+
 /** Credential types (an n8n type such as `slackApi`): 1 to 128 letters, digits, `.`, `_`, `:`, `/` and `-`. */
 export const CREDENTIAL_TYPE_PATTERN = '^[A-Za-z0-9._:/-]+$';
 export const CREDENTIAL_TYPE_MAX_LENGTH = 128;

@@ -175,6 +175,21 @@ for (const dialect of await testDialects()) {
       assert.deepEqual(await listed(reader), { total: 4, names: ['*', 'team-b/api-6', 'team-b/api-5', 'team-a/api-1'] });
     });
 
+    it('filters vault-wide alerts by *', async () => {
+      const reader = await tokenWith(t, 'star-reader', ['audit:read']);
+      assert.deepEqual(await listed(reader, '?credential_name=*'), { total: 1, names: ['*'] });
+      const limited = await tokenWith(t, 'star-team-a', ['audit:read'], { namePatterns: ['team-a/*'] });
+      assert.deepEqual(await listed(limited, '?credential_name=*'), { total: 0, names: [] });
+    });
+
+    it('rejects a name pattern as filter', async () => {
+      const reader = await tokenWith(t, 'glob-reader', ['audit:read']);
+      const response = await call(t.app, 'GET', '/alerts?credential_name=team-a%2F*', { token: reader });
+      assert.equal(response.status, 400, response.body);
+      assert.equal(response.json.field, 'querystring.credential_name');
+      assert.match(response.json.detail, /must be \* or 1 to 128 letters/);
+    });
+
     it('name-limited token lists its alerts', async () => {
       const token = await tokenWith(t, 'team-a-names', ['audit:read'], { namePatterns: ['team-a/*'] });
       assert.deepEqual(await listed(token), { total: 1, names: ['team-a/api-1'] });

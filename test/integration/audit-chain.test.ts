@@ -444,6 +444,15 @@ for (const dialect of await testDialects()) {
       assert.equal(entry.details.requested_name, `"${'x'.repeat(100)}\\u007f${'y'.repeat(27)}"`);
     });
 
+    it('log filters by the * name', async () => {
+      const response = await call(t.app, 'GET', '/audit/log?credential_name=*', { token: t.adminToken });
+      assert.equal(response.status, 200, response.body);
+      const names = new Set(response.json.log.map((entry: { credential_name: string }) => entry.credential_name));
+      assert.deepEqual([...names], ['*']);
+      const requested = response.json.log.map((entry: { details: { requested_name?: string } }) => entry.details.requested_name);
+      assert.ok(requested.includes('"\\u001b[31mEVIL\\nfake"'), response.body);
+    });
+
     it('valid name recorded as is', async () => {
       assert.equal((await call(t.app, 'GET', '/credentials/team%2Fghost', { token: 'aegis_000000000000_not-a-real-token' })).status, 401);
       const entry = await lastEntry();
