@@ -1,6 +1,7 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { ValidationError } from '../lib/errors.js';
+import { CREDENTIAL_TYPE_RULE } from '../lib/names.js';
 import { escapeControls } from '../lib/text.js';
 import { createCredentialBody, updateCredentialBody } from '../registry/credentials.schemas.js';
 import { rotateBody } from '../rotation/rotation.schemas.js';
@@ -75,7 +76,7 @@ export function rethrowWithOptionName(names: Record<string, string>, error: unkn
 /** What a value must look like, in words, for the fields whose schema rule is a regular expression. */
 const patternRules: Record<string, string> = {
   name: 'use 1 to 128 letters, digits, . _ - /, without ..',
-  credential_type: 'use 1 to 128 letters, digits or . _ : / -',
+  credential_type: `use ${CREDENTIAL_TYPE_RULE}`,
   tags: 'use 1 to 64 letters, digits or . _ : / -',
   description: 'must not contain control characters other than tab and newline',
   provider_credential_id: 'must not contain control characters',

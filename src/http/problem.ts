@@ -2,7 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../db/database-errors.js';
 import { KeyUnavailableError } from '../crypto/keyring.js';
 import { AegisError } from '../lib/errors.js';
-import { CREDENTIAL_NAME_FILTER_PATTERN, CREDENTIAL_NAME_PATTERN, TAG_PATTERN } from '../lib/names.js';
+import { CREDENTIAL_NAME_FILTER_PATTERN, CREDENTIAL_NAME_PATTERN, CREDENTIAL_TYPE_PATTERN, CREDENTIAL_TYPE_RULE, TAG_PATTERN } from '../lib/names.js';
 import { multilineTextPattern, plainTextPattern } from './shared-schemas.js';
 
 /** An RFC 9457 problem document, plus AEGIS's stable `code` and, for bad input, the `field`. */
@@ -156,7 +156,7 @@ export const patternDescriptions: Record<string, string> = {
   [plainTextPattern]: 'must not contain control characters (such as NUL or ESC) or unpaired surrogates',
   [multilineTextPattern]: 'must not contain control characters other than tab and line breaks, or unpaired surrogates',
   '^[A-Za-z0-9._:@/-]+$': 'must be letters, digits, ".", "_", ":", "@", "/" or "-"',
-  '^[A-Za-z0-9._:/-]+$': 'must be letters, digits, ".", "_", ":", "/" or "-"',
+  [CREDENTIAL_TYPE_PATTERN]: `must be ${CREDENTIAL_TYPE_RULE}`,
   '^[A-Za-z0-9_+/-]+$': 'must be an IANA time zone name, such as Europe/Berlin',
   '^[0-9a-f]{12}$': 'must be a token id: 12 lowercase hexadecimal digits, as GET /tokens lists them',
   '^(?!.*\\.\\.)[A-Za-z0-9._/*-]{1,128}$': 'must be 1 to 128 name characters or *, without ".."',

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import path from 'node:path';
 import { AegisError, ValidationError } from '../lib/errors.js';
-import { isValidCredentialName } from '../lib/names.js';
+import { isValidCredentialName, isValidCredentialType } from '../lib/names.js';
 import { describeJsonError } from '../lib/json.js';
 import type { Caller } from '../tokens/caller.js';
 import { credentialExists, emptyReport, readImportFile, recordImport, type ImportReport, type ImportTarget } from './import-report.js';
@@ -104,7 +104,7 @@ function describeProblem(entry: N8nExportedCredential): string | null {
     return 'missing or invalid id';
   }
   if (typeof entry.name !== 'string' || entry.name.trim() === '') return 'missing name';
-  if (typeof entry.type !== 'string' || !/^[A-Za-z0-9._:/-]{1,128}$/.test(entry.type)) return 'missing or invalid type';
+  if (typeof entry.type !== 'string' || !isValidCredentialType(entry.type)) return 'missing or invalid type';
   if (typeof entry.data === 'string') return 'data is encrypted; export again with `n8n export:credentials --all --decrypted`';
   if (typeof entry.data !== 'object' || entry.data === null || Array.isArray(entry.data)) return 'missing data';
   return null;

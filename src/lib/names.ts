@@ -16,9 +16,17 @@ export function isValidCredentialName(name: string): boolean {
  */
 export const CREDENTIAL_NAME_FILTER_PATTERN = '^(?:\\*|(?!.*\\.\\.)[A-Za-z0-9._/-]{1,128})$';
 
-/** Credential types (an n8n type such as `slackApi`): 1 to 128 letters, digits, `.`, `_`, `:`, `/` and `-`. */
-export const CREDENTIAL_TYPE_PATTERN = '^[A-Za-z0-9._:/-]+$';
+/**
+ * Credential types: a type name such as n8n's `slackApi` or `n8n-nodes-base.httpRequest`, at most 128
+ * characters. Parts of letters, digits, `_` and `-`, each starting with a letter, digit or `_`, are joined by
+ * single `.`, `:` or `/`, so a type is never a path or an option: `..`, `/etc`, `a//b`, `x/` and `-x` fail.
+ */
+export const CREDENTIAL_TYPE_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_-]*(?:[.:/][A-Za-z0-9_][A-Za-z0-9_-]*)*$';
 export const CREDENTIAL_TYPE_MAX_LENGTH = 128;
+
+/** The credential type rule in words, for error messages. */
+export const CREDENTIAL_TYPE_RULE =
+  'a type name such as slackApi, of up to 128 characters: parts of letters, digits, "_" and "-", each starting with a letter, digit or "_", joined by single ".", ":" or "/"';
 
 const credentialTypeRegex = new RegExp(CREDENTIAL_TYPE_PATTERN);
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { requireCaller } from '../http/auth.js';
 import { errorResponses, multilineTextPattern, plainTextPattern } from '../http/shared-schemas.js';
-import { CREDENTIAL_NAME_PATTERN, TAG_PATTERN } from '../lib/names.js';
+import { CREDENTIAL_NAME_PATTERN, CREDENTIAL_TYPE_MAX_LENGTH, CREDENTIAL_TYPE_PATTERN, TAG_PATTERN } from '../lib/names.js';
 import { credentialView } from '../registry/credential-view.js';
 import { credentialView as credentialViewSchema } from '../registry/credentials.schemas.js';
 import { PROVIDERS, ROTATION_STRATEGIES } from '../registry/credential.types.js';
@@ -78,7 +78,7 @@ export function registerTemplateRoutes(app: FastifyInstance, templates: Template
           required: ['name', 'credential_type', 'provider', 'schema'],
           properties: {
             name: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,63}$' },
-            credential_type: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:/-]+$' },
+            credential_type: { type: 'string', minLength: 1, maxLength: CREDENTIAL_TYPE_MAX_LENGTH, pattern: CREDENTIAL_TYPE_PATTERN },
             provider: { type: 'string', enum: PROVIDERS },
             description: { type: ['string', 'null'], maxLength: 2000, pattern: multilineTextPattern },
             schema: templateSchemaDocument,

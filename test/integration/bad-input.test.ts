@@ -43,6 +43,9 @@ const badNames = [
   'a'.repeat(129),
 ];
 
+/** Credential types the type rule rejects: path-like text, separators at an end or in a row, a leading `-`, spaces and Unicode. */
+const badTypes = ['..', '.', '/', ':', '../etc/passwd', '/etc/passwd', 'a/../b', 'a//b', 'a..b', 'a.:b', 'slackApi/', 'slackApi.', '.slackApi', '-slackApi', 'a.-b', 'slack Api', 'ключ', 't'.repeat(129)];
+
 /** Date-time strings that are not valid instants, or that PostgreSQL's timestamptz cannot hold. */
 const badInstants = ['2026-02-30T00:00:00Z', 'tomorrow', '2026-06-01', '2026-06-01T25:00:00Z', '', '2026-06-30T23:59:60Z', '0000-01-01T00:00:00Z'];
 
@@ -91,6 +94,7 @@ function corpus(dir: string): BadInput[] {
   create('unknown field', { ...validCreate, colour: 'red' }, 'colour', 400);
   for (const name of badNames) create(`name ${JSON.stringify(name).slice(0, 40)}`, { ...validCreate, name }, 'name', 400);
   create('SQL credential_type', { ...validCreate, credential_type: sqlInjection }, 'credential_type', 400);
+  for (const type of badTypes) create(`credential_type ${JSON.stringify(type).slice(0, 40)}`, { ...validCreate, credential_type: type }, 'credential_type', 400);
   create('empty value', { ...validCreate, value: '' }, 'value', 400);
   create('blank value', { ...validCreate, value: ' \t\n ' }, 'value', 400);
   create('invisible value', { ...validCreate, value: '\u200b\u2060\u180e' }, 'value', 400);
@@ -247,6 +251,7 @@ function corpus(dir: string): BadInput[] {
   list('unknown status', 'status=bogus', 'status');
   list('unknown provider', 'provider=vault9', 'provider');
   list('SQL type', `type=${encodeURIComponent(sqlInjection)}`, 'type');
+  list('path-like type', 'type=..', 'type');
   list('control character tag', 'tag=a%01b', 'tag');
   list('NUL tag', 'tag=a%00b', 'tag');
   list('Unicode tag', `tag=${encodeURIComponent('ключ')}`, 'tag');
@@ -284,6 +289,13 @@ function corpus(dir: string): BadInput[] {
   token('Unicode tag', { actor: 'x', scopes: ['admin'], tags: ['é'] }, 'tags');
   token('repeated name pattern', { actor: 'x', scopes: ['admin'], name_patterns: ['team/*', 'team/*'] }, 'name_patterns');
   token('repeated tag', { actor: 'x', scopes: ['admin'], tags: ['prod', 'prod'] }, 'tags');
+
+  // POST /templates
+  const templateSchema = { fields: { type: 'object', properties: { key: { type: 'string' } }, required: ['key'] }, secret_field: 'key', provider_config: {} };
+  for (const type of badTypes) {
+    const body = { name: 'bad-type', credential_type: type, provider: 'api', schema: templateSchema };
+    cases.push({ title: `template credential_type ${JSON.stringify(type).slice(0, 40)}`, method: 'POST', url: '/templates', body, field: 'credential_type', status: 400 });
+  }
 
   // POST /import/template
   const importTemplate = (title: string, body: unknown) =>

@@ -59,6 +59,15 @@ for (const dialect of await testDialects()) {
       assert.equal(result.stderr, 'aegis: invalid NAME: use 1 to 128 letters, digits, . _ - /, without ..\n');
     });
 
+    it('rejects a path-like type', async () => {
+      const result = await aegis(['credentials', 'create', 'typed/path', '--type', '../etc', '--provider', 'n8n']);
+      assert.equal(result.code, 2);
+      assert.equal(
+        result.stderr,
+        'aegis: invalid --type: use a type name such as slackApi, of up to 128 characters: parts of letters, digits, "_" and "-", each starting with a letter, digit or "_", joined by single ".", ":" or "/"\n',
+      );
+    });
+
     it('lists credentials as JSON', async () => {
       const result = await aegis(['credentials', 'list', '--json']);
       assert.equal(result.code, 0, result.stderr);

@@ -237,6 +237,17 @@ for (const dialect of await testDialects()) {
       assert.equal(bound.length, 1);
     });
 
+    it('skips path-like n8n types', async () => {
+      const file = path.join(t.dir, 'n8n-types.json');
+      const entry = (id: string, type: string) => ({ id, name: `Typed ${id}`, type, data: { token: `typed-value-${id}` } });
+      fs.writeFileSync(file, JSON.stringify([entry('T1', '..'), entry('T2', '../etc/passwd'), entry('T3', 'slackApi/'), entry('T4', 'n8n-nodes-base.slackApi')]));
+      const result = await aegis(['import', 'n8n', file, '--dry-run']);
+      assert.equal(result.code, 0, result.stderr);
+      const lines = reportLines(result.stdout);
+      assert.deepEqual(lines.created, ['Typed-T4']);
+      for (const name of ['Typed T1', 'Typed T2', 'Typed T3']) assert.equal(lines.skipped.get(name), 'missing or invalid type', name);
+    });
+
     it('skips dotenv values that are not UTF-8', async () => {
       const file = path.join(t.dir, 'latin1.env');
       // 0xE9 is é in Latin-1 but starts no valid UTF-8 sequence here. The other values are valid UTF-8.

@@ -43,6 +43,7 @@ const expectedRejections: Record<string, RegExp> = {
   'supabase-unconfigured': /need provider settings/,
   'escape\u001b[2Jname': /invalid name/,
   'never-expires': /^expires_at is infinity; set it to a time or NULL in the legacy database first$/,
+  'path-type': /^invalid credential_type: AEGIS takes a type name such as slackApi/,
 };
 
 const fixtures: LegacyCredentialFixture[] = [
@@ -119,6 +120,7 @@ const fixtures: LegacyCredentialFixture[] = [
   { name: 'escape\u001b[2Jname', provider: 'api', value: 'escape-name-value-Qa9w' },
   // PostgreSQL stores 'infinity', which no JavaScript date can hold.
   { name: 'never-expires', provider: 'api', value: 'never-expires-value-Lm2c', expiresAt: 'infinity' },
+  { name: 'path-type', provider: 'api', credentialType: '../etc/passwd', value: 'path-type-value-Rk4n' },
 ];
 
 /** Every secret of the legacy database; none may appear in any output, log, report or AEGIS row. */
@@ -134,6 +136,7 @@ const secrets = [
   'sb-secret-legacy-Gh7q',
   'escape-name-value-Qa9w',
   'never-expires-value-Lm2c',
+  'path-type-value-Rk4n',
   passphrase,
   fernetKeyText(legacyKey),
   legacyKey.toString('hex'),

@@ -390,6 +390,7 @@ for (const dialect of await testDialects()) {
           { id: '60', name: 'Key 60', type: 'bad type!' },
           { id: '61', name: 'Key 61', type: 'a'.repeat(129) },
           { id: '62', name: 'Key 62', type: 'httpHeaderAuth' },
+          { id: '63', name: 'Key 63', type: '../etc/passwd' },
           // Key-8 is taken, and neither "Key-8-x y" nor "n8n-credential-x y" is a valid name.
           { id: 'x y', name: 'Key 8', type: 'httpHeaderAuth' },
         ];
@@ -402,8 +403,9 @@ for (const dialect of await testDialects()) {
           assert.deepEqual(synced.json.new, [{ name: 'Key-62', n8n_id: '62', type: 'httpHeaderAuth' }]);
           assert.deepEqual(synced.json.updated, []);
           const skipped = Object.fromEntries(synced.json.skipped.map((entry: { n8n_id: string; reason: string }) => [entry.n8n_id, entry.reason]));
-          assert.deepEqual(Object.keys(skipped).sort(), ['60', '61', '7', 'x y']);
+          assert.deepEqual(Object.keys(skipped).sort(), ['60', '61', '63', '7', 'x y']);
           assert.match(skipped['60'], /not a valid credential_type/);
+          assert.match(skipped['63'], /not a valid credential_type/);
           assert.match(skipped['61'], /up to 128 characters/);
           assert.match(skipped['7'], /not a valid credential_type/);
           assert.match(skipped['x y'], /valid AEGIS name/);
@@ -411,7 +413,7 @@ for (const dialect of await testDialects()) {
           assert.ok(!synced.json.missing.some((entry: { n8n_id: string }) => entry.n8n_id === '7'), 'a skipped credential is not missing');
           const slack = await t.vault.db.kysely.selectFrom('aegis_credentials').select('credential_type').where('name', '=', 'slack/bot').executeTakeFirstOrThrow();
           assert.equal(slack.credential_type, 'slackApi');
-          const registered = await t.vault.db.kysely.selectFrom('aegis_credentials').select('provider_credential_id').where('provider_credential_id', 'in', ['60', '61', 'x y']).execute();
+          const registered = await t.vault.db.kysely.selectFrom('aegis_credentials').select('provider_credential_id').where('provider_credential_id', 'in', ['60', '61', '63', 'x y']).execute();
           assert.deepEqual(registered, []);
         } finally {
           stub.credentials.get('7')!.type = 'slackApi';

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { AegisError } from '../../lib/errors.js';
-import { isValidCredentialName, TAG_PATTERN } from '../../lib/names.js';
+import { CREDENTIAL_TYPE_RULE, isValidCredentialName, isValidCredentialType, TAG_PATTERN } from '../../lib/names.js';
 import { scrubSecrets } from '../../lib/redact.js';
 import type { AdapterRegistry } from '../../providers/adapter.js';
 import { checkJsonDocument, checkMetadata, checkProviderConfigDocument } from '../../registry/credential-input.js';
@@ -106,6 +106,7 @@ function buildPlan(row: LegacyCredentialRow, data: LegacyData, context: PlanCont
   const provider = LEGACY_PROVIDERS[row.provider ?? 'n8n'];
   if (!provider) throw new Rejection(`unknown provider "${row.provider}": AEGIS accepts ${Object.keys(LEGACY_PROVIDERS).join(', ')}`);
   if (typeof row.credential_type !== 'string' || row.credential_type.trim() === '') throw new Rejection('missing credential_type');
+  if (!isValidCredentialType(row.credential_type)) throw new Rejection(`invalid credential_type: AEGIS takes ${CREDENTIAL_TYPE_RULE}`);
   const strategy = (row.rotation_strategy ?? 'manual') as RotationStrategy;
   if (!ROTATION_STRATEGIES.includes(strategy)) throw new Rejection(`unknown rotation strategy "${row.rotation_strategy}": AEGIS accepts ${ROTATION_STRATEGIES.join(', ')}`);
   const legacyStatus = row.status ?? 'active';

@@ -10,7 +10,7 @@ import type { Clock } from '../../lib/clock.js';
 import { KeyedQueue } from '../../lib/keyed-queue.js';
 import { uuid7 } from '../../lib/uuid7.js';
 import { AegisError, ConflictError, ForbiddenError, NotFoundError } from '../../lib/errors.js';
-import { CREDENTIAL_NAME_PATTERN, CREDENTIAL_TYPE_MAX_LENGTH, CREDENTIAL_TYPE_PATTERN, isValidCredentialName, isValidCredentialType } from '../../lib/names.js';
+import { CREDENTIAL_NAME_PATTERN, CREDENTIAL_TYPE_RULE, isValidCredentialName, isValidCredentialType } from '../../lib/names.js';
 import { loadReachableCredential, runAudited } from '../../registry/credential-access.js';
 import type { Credential } from '../../registry/credential.types.js';
 import { credentialFromRow, findCredentialByName, findCredentialForChange } from '../../registry/credentials.repository.js';
@@ -347,7 +347,7 @@ function providerProblem(error: unknown): unknown {
  */
 function unstorableReason(entry: N8nCredentialSummary): string | undefined {
   if (!isValidCredentialType(entry.type)) {
-    return `its type is not a valid credential_type (up to ${CREDENTIAL_TYPE_MAX_LENGTH} characters matching ${CREDENTIAL_TYPE_PATTERN})`;
+    return `its type is not a valid credential_type (${CREDENTIAL_TYPE_RULE})`;
   }
   if (entry.id.length > 256 || !plainTextRegex.test(entry.id)) return 'its id is not a valid provider_credential_id (up to 256 characters, no control characters)';
   return undefined;
