@@ -5,6 +5,7 @@ import { AegisError, ValidationError } from '../lib/errors.js';
 import { isValidCredentialName } from '../lib/names.js';
 import { isBlank } from '../registry/credential-input.js';
 import type { Caller } from '../tokens/caller.js';
+import { scanDotenvLines, type DotenvLines } from './dotenv-lines.js';
 import { credentialExists, emptyReport, readImportFile, recordImport, type ImportReport, type ImportTarget } from './import-report.js';
 
 export interface DotenvImportOptions {
@@ -16,9 +17,10 @@ export interface DotenvImportOptions {
 
 /**
  * Registers each variable of a `.env` file as an `env` credential that points back at the file and
- * variable, with the variable's value sealed as version 1. Existing names, empty values and names AEGIS
- * cannot use are skipped with the reason, and a file outside AEGIS_ENV_ALLOWED_DIRS is rejected. A dry run applies
- * the same checks and writes nothing, not even an audit entry.
+ * variable, with the variable's value sealed as version 1. Existing names, empty values, names AEGIS cannot
+ * use, lines dotenv skips and variables it does not read (`__proto__`) are listed as skipped with the reason.
+ * A file outside AEGIS_ENV_ALLOWED_DIRS is rejected. A dry run applies the same checks and writes nothing,
+ * not even an audit entry.
  */
 export async function importDotenv(target: ImportTarget, caller: Caller, file: string, options: DotenvImportOptions = {}): Promise<ImportReport> {
   const absolute = path.resolve(file);
@@ -27,6 +29,7 @@ export async function importDotenv(target: ImportTarget, caller: Caller, file: s
   // U+FFFD would be stored changed. It is skipped, and so is a real U+FFFD in that file.
   const validUtf8 = isUtf8(bytes);
   const variables = parse(bytes);
+  const lines = scanDotenvLines(bytes.toString('utf8'));
   // The file's folder decides for every variable at once, so a file outside the allowed folders is an
   // error rather than a report that skips each variable for the same reason.
   try {
@@ -65,8 +68,27 @@ export async function importDotenv(target: ImportTarget, caller: Caller, file: s
       report.skipped.push({ name, reason: error.code === 'credential_exists' ? 'already exists' : error.message });
     }
   }
+  reportUnread(report, lines, variables, options.prefix ?? '');
   if (!dryRun) await recordImport(target, caller, 'dotenv', report);
   return report;
+}
+
+/**
+ * Adds to the skipped list, by line, what `parse` drops silently: lines that are not
+ * assignments, and assignments of a variable it does not return. dotenv 17 assigns each variable to a
+ * plain object, so `__proto__=...` sets that object's prototype instead, and the variable is lost to
+ * every program that reads the file with dotenv. The line's text is never reported, because it may be a value.
+ */
+function reportUnread(report: ImportReport, lines: DotenvLines, variables: Record<string, string>, prefix: string): void {
+  const unread = new Map<string, number>();
+  for (const { variable, line } of lines.assignments) {
+    if (!Object.hasOwn(variables, variable)) unread.set(variable, line);
+  }
+  const entries = [
+    ...[...unread].map(([variable, line]) => ({ name: `${prefix}${variable}`, line, reason: `dotenv does not read a variable named ${variable}, so AEGIS could not read it from the file either. Rename it to import it` })),
+    ...lines.unparsed.map((line) => ({ name: `line ${line}`, line, reason: 'not an assignment (NAME=value) that dotenv reads, so nothing was imported from it' })),
+  ];
+  report.skipped.push(...entries.sort((a, b) => a.line - b.line));
 }
 
 async function describeProblem(target: ImportTarget, name: string, variable: string, value: string, file: string): Promise<string | null> {

@@ -12,7 +12,8 @@ export interface ImportReport {
   /** True when nothing was written: `created` then lists what a real run would create. */
   dry_run: boolean;
   created: Array<{ name: string; detail?: string }>;
-  skipped: Array<{ name: string; reason: string }>;
+  /** `line` is the line of the input file, for entries that have one. */
+  skipped: Array<{ name: string; reason: string; line?: number }>;
 }
 
 /** The parts of an open vault an import uses. */
@@ -81,7 +82,7 @@ export async function recordImport(target: ImportTarget, caller: Caller, format:
     details: {
       format,
       created: report.created.map((entry) => entry.name),
-      skipped: report.skipped.map((entry) => ({ name: entry.name, reason: entry.reason })),
+      skipped: report.skipped.map((entry) => ({ name: entry.name, reason: entry.reason, ...(entry.line === undefined ? {} : { line: entry.line }) })),
     },
   });
 }

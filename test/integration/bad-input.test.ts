@@ -135,6 +135,7 @@ function corpus(dir: string): BadInput[] {
   create('env file a number', env(123), 'provider_config.file', 400);
   create('env file NUL', env(`${dir}/a\u0000.env`), 'provider_config', 400);
   create('env variable invalid', env(path.join(dir, 'app.env'), '1BAD'), 'provider_config.variable', 400);
+  create('env variable __proto__', env(path.join(dir, 'app.env'), '__proto__'), 'provider_config.variable', 400);
   const apiTest = (headers: Record<string, string>) => ({ ...validCreate, provider_config: { test: { method: 'GET', url: 'http://127.0.0.1:9/me', headers } } });
   create('api header set by the client', apiTest({ 'Transfer-Encoding': 'chunked' }), 'provider_config.test.headers.Transfer-Encoding', 400);
   create('api header with a line break', apiTest({ 'x-key': 'a\r\nX-Injected: 1' }), 'provider_config.test.headers.x-key', 400);

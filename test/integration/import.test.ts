@@ -248,6 +248,45 @@ for (const dialect of await testDialects()) {
       for (const name of ['Typed T1', 'Typed T2', 'Typed T3']) assert.equal(lines.skipped.get(name), 'missing or invalid type', name);
     });
 
+    it('reports dotenv lines it cannot read', async () => {
+      const file = path.join(t.dir, 'odd-names.env');
+      const lines = [
+        'PLAIN_VALUE=plain-value-5k2',
+        '__proto__=proto-value-8d1',
+        'constructor=constructor-value-3q7',
+        'prototype=prototype-value-6w4',
+        'stray-value-1m9 without a name',
+        '# comment',
+        'export LONELY',
+      ];
+      fs.writeFileSync(file, `${lines.join('\n')}\n`);
+      const result = await aegis(['import', 'dotenv', file, '--prefix', 'odd/', '--json']);
+      assert.equal(result.code, 0, result.stderr);
+      for (const value of ['proto-value-8d1', 'stray-value-1m9', 'plain-value-5k2', 'constructor-value-3q7']) assert.ok(!result.stdout.includes(value), value);
+      const report = JSON.parse(result.stdout) as { created: Array<{ name: string }>; skipped: Array<{ name: string; reason: string; line?: number }> };
+      assert.deepEqual(report.created.map((entry) => entry.name).sort(), ['odd/PLAIN_VALUE', 'odd/constructor', 'odd/prototype']);
+      assert.deepEqual(report.skipped, [
+        { name: 'odd/__proto__', line: 2, reason: 'dotenv does not read a variable named __proto__, so AEGIS could not read it from the file either. Rename it to import it' },
+        { name: 'line 5', line: 5, reason: 'not an assignment (NAME=value) that dotenv reads, so nothing was imported from it' },
+        { name: 'line 7', line: 7, reason: 'not an assignment (NAME=value) that dotenv reads, so nothing was imported from it' },
+      ]);
+      assert.equal((await t.vault.registry.reveal(caller, 'odd/constructor')).value, 'constructor-value-3q7');
+      assert.equal((await t.vault.registry.reveal(caller, 'odd/prototype')).value, 'prototype-value-6w4');
+
+      const summary = await t.vault.db.kysely.selectFrom('aegis_audit_log').select('details').where('action', '=', 'imported').where('target', '=', file).executeTakeFirstOrThrow();
+      const details = (typeof summary.details === 'string' ? JSON.parse(summary.details) : summary.details) as { skipped: unknown[] };
+      assert.deepEqual(details.skipped, report.skipped);
+    });
+
+    it('checks a constructor variable', async () => {
+      const file = path.join(t.dir, 'constructor.env');
+      fs.writeFileSync(file, 'OTHER=1\n');
+      await t.vault.registry.create(caller, { name: 'odd/missing-constructor', credential_type: 'env_var', provider: 'env', provider_config: { file, variable: 'constructor' }, value: 'constructor-value-7h3' });
+      const checked = await t.vault.health.checkOne(caller, 'odd/missing-constructor');
+      assert.equal(checked.status, 'unhealthy');
+      assert.match(checked.error ?? '', /^constructor is missing from /);
+    });
+
     it('skips dotenv values that are not UTF-8', async () => {
       const file = path.join(t.dir, 'latin1.env');
       // 0xE9 is é in Latin-1 but starts no valid UTF-8 sequence here. The other values are valid UTF-8.

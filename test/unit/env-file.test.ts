@@ -110,6 +110,20 @@ describe('writeVariable layout', () => {
   });
 });
 
+describe('readVariable', () => {
+  it('misses Object property names', () => {
+    const file = envFile('API_KEY=key\n');
+    for (const variable of ['constructor', 'toString', 'hasOwnProperty', 'prototype']) assert.equal(readVariable(file, variable), undefined, variable);
+  });
+
+  it('reads a variable named constructor', () => {
+    const file = envFile('constructor=built\n');
+    assert.equal(readVariable(file, 'constructor'), 'built');
+    writeVariable(file, 'constructor', 'rebuilt');
+    assert.equal(readVariable(file, 'constructor'), 'rebuilt');
+  });
+});
+
 describe('writeVariable file metadata', () => {
   it('keeps the file mode', () => {
     const file = envFile('SECRET=old\n', 0o640);

@@ -21,7 +21,9 @@ export function readVariable(file: string, variable: string): string | undefined
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
-  return parse(text)[variable];
+  const variables = parse(text);
+  // parse returns a plain object, so a missing `constructor` or `toString` would read as Object's own function.
+  return Object.hasOwn(variables, variable) ? variables[variable] : undefined;
 }
 
 /**

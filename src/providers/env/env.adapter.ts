@@ -45,6 +45,8 @@ export function createEnvAdapter(options: EnvAdapterOptions): ProviderAdapter {
       if (typeof variable !== 'string' || !variablePattern.test(variable)) {
         throw new ValidationError('provider_config.variable', 'must be an environment variable name (letters, digits and _, not starting with a digit)');
       }
+      // dotenv 17 assigns variables to a plain object, where __proto__ sets the prototype, so it reads no such variable.
+      if (variable === '__proto__') throw new ValidationError('provider_config.variable', 'must not be __proto__, a variable that dotenv does not read. Rename it in the .env file.');
       const unknown = Object.keys(config).filter((key) => key !== 'file' && key !== 'variable');
       if (unknown.length > 0) throw new ValidationError(`provider_config.${unknown[0]}`, 'is not a setting of env credentials (file, variable)');
       const resolved = resolveAllowedPath(file, options.allowedDirs);
