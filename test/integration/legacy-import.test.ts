@@ -25,8 +25,6 @@ const sourceUrl = (() => {
 const expectedValues: Record<string, Record<number, string>> = {
   'openai/prod': { 1: 'sk-legacy-v1-Qm3rT8wZ', 2: 'sk-legacy-v2-Hb5nL1xC', 3: 'sk-legacy-v3-Pz9dF4kJ' },
   'billing/env-unicode': { 1: 'Ünïcødé-pässwörd-🔐-日本語-1', 2: 'Ünïcødé-pässwörd-🔐-日本語-2' },
-  'empty-value': { 1: '' },
-  'whitespace-value': { 1: ' \t\n ' },
   'big-64k': { 1: 'é'.repeat(32 * 1024) },
   'notes-with-value': { 1: 'sk-notes-Vt5q8Jw' },
 };
@@ -44,6 +42,11 @@ const expectedRejections: Record<string, RegExp> = {
   'escape\u001b[2Jname': /invalid name/,
   'never-expires': /^expires_at is infinity; set it to a time or NULL in the legacy database first$/,
   'path-type': /^invalid credential_type: AEGIS takes a type name such as slackApi/,
+  'empty-value': /^the credential row has an empty value \(or only white space\), which AEGIS does not store; give it a value in the legacy database first$/,
+  'whitespace-value': /^version 1 has an empty value \(or only white space\)/,
+  'old-version-empty': /^version 1 has an empty value \(or only white space\)/,
+  'n8n-empty-id': /^the credential row has an empty provider_credential_id; set it to the provider's id or NULL in the legacy database first$/,
+  'n8n-version-empty-id': /^version 1 has an empty provider_credential_id/,
 };
 
 const fixtures: LegacyCredentialFixture[] = [
@@ -82,8 +85,28 @@ const fixtures: LegacyCredentialFixture[] = [
       { version: 2, value: expectedValues['billing/env-unicode']![2]!, reason: 'manual_update', isCurrent: true },
     ],
   },
+  // AEGIS stores no empty value and no empty provider id, so these rows are reported, in any version.
   { name: 'empty-value', provider: 'api', value: '' },
-  { name: 'whitespace-value', provider: 'api', versions: [{ version: 1, value: expectedValues['whitespace-value']![1]!, reason: 'initial', isCurrent: true }] },
+  { name: 'whitespace-value', provider: 'api', versions: [{ version: 1, value: ' \t\n ', reason: 'initial', isCurrent: true }] },
+  {
+    name: 'old-version-empty',
+    provider: 'api',
+    versions: [
+      { version: 1, value: '', reason: 'initial', isCurrent: false },
+      { version: 2, value: 'old-version-empty-v2-Ds6t', reason: 'rotation', isCurrent: true },
+    ],
+  },
+  { name: 'n8n-empty-id', provider: 'n8n', credentialType: 'slackApi', providerCredentialId: '' },
+  {
+    name: 'n8n-version-empty-id',
+    provider: 'n8n',
+    credentialType: 'slackApi',
+    providerCredentialId: 'Cd34Ef56Gh78',
+    versions: [
+      { version: 1, value: null, providerCredentialId: '', reason: 'initial', isCurrent: false },
+      { version: 2, value: null, providerCredentialId: 'Cd34Ef56Gh78', reason: 'rotation', isCurrent: true },
+    ],
+  },
   { name: 'big-64k', provider: 'api', versions: [{ version: 1, value: expectedValues['big-64k']![1]!, reason: 'initial', isCurrent: true }] },
   {
     // Read tokens see description and metadata, so the legacy service's copies of the value must not come along.
@@ -137,6 +160,7 @@ const secrets = [
   'escape-name-value-Qa9w',
   'never-expires-value-Lm2c',
   'path-type-value-Rk4n',
+  'old-version-empty-v2-Ds6t',
   passphrase,
   fernetKeyText(legacyKey),
   legacyKey.toString('hex'),
@@ -298,11 +322,11 @@ describe('aegis import legacy', () => {
       });
 
       it('changed legacy row is reported', async () => {
-        await legacy.query(`update "${legacy.schema}".aegis_credentials set description = $1 where name = 'whitespace-value'`, [`changed before the ${dialect} run`]);
+        await legacy.query(`update "${legacy.schema}".aegis_credentials set description = $1 where name = 'big-64k'`, [`changed before the ${dialect} run`]);
         const before = await snapshotDatabase(t.vault.db);
         const report = parseReport(await importLegacy([...withPassphrase, '--apply', '--json']));
         assert.deepEqual(await snapshotDatabase(t.vault.db), before);
-        const changed = report.skipped.find((entry) => entry.name === 'whitespace-value')!;
+        const changed = report.skipped.find((entry) => entry.name === 'big-64k')!;
         assert.match(changed.reason, /^changed in the legacy database since it was imported; not overwritten/);
         legacyBefore = await legacy.snapshot();
       });

@@ -3,7 +3,8 @@ import { AegisError } from '../../lib/errors.js';
 import { CREDENTIAL_TYPE_RULE, isValidCredentialName, isValidCredentialType, TAG_PATTERN } from '../../lib/names.js';
 import { scrubSecrets } from '../../lib/redact.js';
 import type { AdapterRegistry } from '../../providers/adapter.js';
-import { checkJsonDocument, checkMetadata, checkProviderConfigDocument } from '../../registry/credential-input.js';
+import { plainTextPattern } from '../../http/shared-schemas.js';
+import { checkJsonDocument, checkMetadata, checkProviderConfigDocument, isBlank } from '../../registry/credential-input.js';
 import {
   MAX_VALUE_BYTES,
   ROTATION_STRATEGIES,
@@ -83,6 +84,7 @@ export interface PlanContext {
 }
 
 const tagRegex = new RegExp(TAG_PATTERN);
+const plainTextRegex = new RegExp(plainTextPattern);
 const maxHealthDetailsBytes = 16 * 1024;
 
 /** Thrown inside planning to reject the credential with one reason. */
@@ -147,7 +149,7 @@ function buildPlan(row: LegacyCredentialRow, data: LegacyData, context: PlanCont
     description,
     encryptedValue: null,
     encryptionKeyId: null,
-    providerCredentialId: row.provider_credential_id ?? current.providerCredentialId,
+    providerCredentialId: checkProviderCredentialId(row.provider_credential_id, 'the credential row') ?? current.providerCredentialId,
     providerConfig,
     status,
     createdAt: iso(row.created_at, 'created_at') ?? context.now,
@@ -202,7 +204,7 @@ function planVersions(row: LegacyCredentialRow, rows: LegacyVersionRow[], contex
     return {
       version: version.version,
       value: decryptValue(context.key, version.encrypted_value, `version ${version.version}`),
-      providerCredentialId: version.provider_credential_id,
+      providerCredentialId: checkProviderCredentialId(version.provider_credential_id, `version ${version.version}`),
       createdAt: iso(version.created_at, `created_at of version ${version.version}`) ?? context.now,
       createdBy: version.created_by,
       reason: version.reason ?? 'import',
@@ -230,13 +232,25 @@ function decryptValue(key: FernetKey, token: string | null, where: string): stri
     throw new Rejection(`${where} failed to decrypt: ${error.message}`);
   }
   if (plaintext.length > MAX_VALUE_BYTES) throw new Rejection(`value over 64 KiB: ${where} is ${plaintext.length} bytes, AEGIS stores at most ${MAX_VALUE_BYTES}`);
+  let value: string;
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(plaintext);
+    value = new TextDecoder('utf-8', { fatal: true }).decode(plaintext);
   } catch {
     throw new Rejection(`${where} is not valid UTF-8, so AEGIS cannot store it as text`);
   } finally {
     plaintext.fill(0);
   }
+  // The API rejects such a value too: it is almost always a variable that was never set.
+  if (isBlank(value)) throw new Rejection(`${where} has an empty value (or only white space), which AEGIS does not store; give it a value in the legacy database first`);
+  return value;
+}
+
+/** Checks a legacy provider_credential_id against the rule of POST /credentials (1 to 256 characters, no control characters) and returns it. */
+function checkProviderCredentialId(id: string | null, where: string): string | null {
+  if (id === null) return null;
+  if (id === '') throw new Rejection(`${where} has an empty provider_credential_id; set it to the provider's id or NULL in the legacy database first`);
+  if (id.length > 256 || !plainTextRegex.test(id)) throw new Rejection(`${where} has an invalid provider_credential_id: AEGIS takes 1 to 256 characters without control characters`);
+  return id;
 }
 
 function resolveProviderConfig(name: string, provider: Provider, context: PlanContext): Record<string, unknown> {
