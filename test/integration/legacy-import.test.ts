@@ -26,6 +26,10 @@ const expectedValues: Record<string, Record<number, string>> = {
   'openai/prod': { 1: 'sk-legacy-v1-Qm3rT8wZ', 2: 'sk-legacy-v2-Hb5nL1xC', 3: 'sk-legacy-v3-Pz9dF4kJ' },
   'billing/env-unicode': { 1: 'Ünïcødé-pässwörd-🔐-日本語-1', 2: 'Ünïcødé-pässwörd-🔐-日本語-2' },
   'big-64k': { 1: 'é'.repeat(32 * 1024) },
+  // Names of Object's properties, which the --provider-config file lacks.
+  toString: { 1: 'to-string-value-Pw3k' },
+  // A computed key, because `__proto__: ...` in a literal would set the prototype.
+  ['__proto__']: { 1: 'proto-name-value-Jq8v' },
   'notes-with-value': { 1: 'sk-notes-Vt5q8Jw' },
 };
 const tooBigValue = `${'z'.repeat(64 * 1024)}!`;
@@ -47,6 +51,7 @@ const expectedRejections: Record<string, RegExp> = {
   'old-version-empty': /^version 1 has an empty value \(or only white space\)/,
   'n8n-empty-id': /^the credential row has an empty provider_credential_id; set it to the provider's id or NULL in the legacy database first$/,
   'n8n-version-empty-id': /^version 1 has an empty provider_credential_id/,
+  'provider-constructor': /^unknown provider "constructor"/,
 };
 
 const fixtures: LegacyCredentialFixture[] = [
@@ -96,6 +101,9 @@ const fixtures: LegacyCredentialFixture[] = [
       { version: 2, value: 'old-version-empty-v2-Ds6t', reason: 'rotation', isCurrent: true },
     ],
   },
+  { name: 'toString', provider: 'api', value: 'to-string-value-Pw3k' },
+  { name: '__proto__', provider: 'api', value: 'proto-name-value-Jq8v' },
+  { name: 'provider-constructor', provider: 'constructor', value: 'provider-constructor-value-Zt5r' },
   { name: 'n8n-empty-id', provider: 'n8n', credentialType: 'slackApi', providerCredentialId: '' },
   {
     name: 'n8n-version-empty-id',
@@ -161,6 +169,7 @@ const secrets = [
   'never-expires-value-Lm2c',
   'path-type-value-Rk4n',
   'old-version-empty-v2-Ds6t',
+  'provider-constructor-value-Zt5r',
   passphrase,
   fernetKeyText(legacyKey),
   legacyKey.toString('hex'),

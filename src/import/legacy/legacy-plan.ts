@@ -105,7 +105,8 @@ export function planCredential(row: LegacyCredentialRow, data: LegacyData, conte
 
 function buildPlan(row: LegacyCredentialRow, data: LegacyData, context: PlanContext): CredentialPlan {
   if (!isValidCredentialName(row.name)) throw new Rejection('invalid name: AEGIS names are 1 to 128 letters, digits, . _ - or /, without ..');
-  const provider = LEGACY_PROVIDERS[row.provider ?? 'n8n'];
+  // Own keys only, so a provider named "constructor" or "__proto__" is unknown rather than Object's function or prototype.
+  const provider = Object.hasOwn(LEGACY_PROVIDERS, row.provider ?? 'n8n') ? LEGACY_PROVIDERS[row.provider ?? 'n8n'] : undefined;
   if (!provider) throw new Rejection(`unknown provider "${row.provider}": AEGIS accepts ${Object.keys(LEGACY_PROVIDERS).join(', ')}`);
   if (typeof row.credential_type !== 'string' || row.credential_type.trim() === '') throw new Rejection('missing credential_type');
   if (!isValidCredentialType(row.credential_type)) throw new Rejection(`invalid credential_type: AEGIS takes ${CREDENTIAL_TYPE_RULE}`);
@@ -254,7 +255,7 @@ function checkProviderCredentialId(id: string | null, where: string): string | n
 }
 
 function resolveProviderConfig(name: string, provider: Provider, context: PlanContext): Record<string, unknown> {
-  const configured = context.providerConfigs[name];
+  const configured = Object.hasOwn(context.providerConfigs, name) ? context.providerConfigs[name] : undefined;
   if (configured === undefined && (provider === 'env' || provider === 'supabase')) {
     const fields = provider === 'env' ? 'file, variable' : 'project_ref, key_type, project_url';
     throw new Rejection(`${provider} credentials need provider settings (${fields}): add an entry for "${name}" to the --provider-config file`);

@@ -87,7 +87,7 @@ export function createPostgresAdapter(options: PostgresAdapterOptions): Provider
 
   function adminUrl(credential: Credential): string {
     const name = String(credential.providerConfig.connection ?? 'default');
-    const url = options.adminConnections[name];
+    const url = Object.hasOwn(options.adminConnections, name) ? options.adminConnections[name] : undefined;
     if (!url) throw new ProviderError(`no administrative connection named "${name}" is configured (AEGIS_POSTGRES_ADMIN_URL or AEGIS_POSTGRES_CONNECTIONS)`);
     return url;
   }
@@ -114,7 +114,8 @@ export function createPostgresAdapter(options: PostgresAdapterOptions): Provider
         throw new ValidationError('provider_config.connection', 'must name an administrative connection of the server configuration');
       }
       const name = (connection as string | undefined) ?? 'default';
-      if (!options.adminConnections[name]) {
+      // Own keys only: a connection named "constructor" must not find Object's function.
+      if (!Object.hasOwn(options.adminConnections, name) || !options.adminConnections[name]) {
         throw new ValidationError('provider_config.connection', `the server has no administrative connection named "${name}" (AEGIS_POSTGRES_ADMIN_URL or AEGIS_POSTGRES_CONNECTIONS)`);
       }
       if (database !== undefined && (typeof database !== 'string' || !rolePattern.test(database))) {
