@@ -127,25 +127,53 @@ function valuesError(template: CredentialTemplate, error: ErrorObject | undefine
 const valuePlaceholder = /\{\{values\.([A-Za-z_][A-Za-z0-9_]*)\}\}/g;
 const wholePlaceholder = /^\{\{values\.([A-Za-z_][A-Za-z0-9_]*)\}\}$/;
 
+/** A template's provider_config filled from an import's values. */
+export interface FilledProviderConfig {
+  config: Record<string, unknown>;
+  /** Fields without a value whose placeholder members were left out, by the member's path (`provider_config.test.url`). */
+  omitted: Map<string, string>;
+}
+
 /**
  * Fills `{{values.FIELD}}` in every string of a template's provider_config. A member that is only a
- * placeholder for a field the import left out is dropped, so optional settings stay unset.
+ * placeholder for a field the import left out is dropped, so optional settings stay unset. A placeholder
+ * inside a longer string needs its field: the error names `values.FIELD`, because an empty part would
+ * change the string's meaning. `https://{{values.host}}/x` would become `https:///x`, which the WHATWG
+ * URL parser reads as `https://x/`.
  */
-export function fillProviderConfig(node: unknown, values: Record<string, unknown>): unknown {
+export function fillProviderConfig(config: Record<string, unknown>, values: Record<string, unknown>): FilledProviderConfig {
+  const omitted = new Map<string, string>();
+  const filled = fillNode(config, values, 'provider_config', omitted) as Record<string, unknown>;
+  return { config: filled, omitted };
+}
+
+function fillNode(node: unknown, values: Record<string, unknown>, path: string, omitted: Map<string, string>): unknown {
   if (typeof node === 'string') {
-    return node.replace(valuePlaceholder, (_match, field: string) => (values[field] === undefined ? '' : String(values[field])));
+    return node.replace(valuePlaceholder, (_match, field: string) => {
+      const value = valueOf(values, field);
+      if (value === undefined) throw new ValidationError(`values.${field}`, `is required, because the template's ${path} uses it`);
+      return String(value);
+    });
   }
-  if (Array.isArray(node)) return node.map((entry) => fillProviderConfig(entry, values));
+  if (Array.isArray(node)) return node.map((entry, index) => fillNode(entry, values, `${path}.${index}`, omitted));
   if (node !== null && typeof node === 'object') {
     const filled: Record<string, unknown> = {};
     for (const [key, entry] of Object.entries(node)) {
       const whole = typeof entry === 'string' ? wholePlaceholder.exec(entry) : null;
-      if (whole && values[whole[1]!] === undefined) continue;
-      filled[key] = fillProviderConfig(entry, values);
+      if (whole && valueOf(values, whole[1]!) === undefined) {
+        omitted.set(`${path}.${key}`, whole[1]!);
+        continue;
+      }
+      filled[key] = fillNode(entry, values, `${path}.${key}`, omitted);
     }
     return filled;
   }
   return node;
+}
+
+/** Reads a field of the values, own keys only, so a field named `constructor` that was left out stays undefined. */
+function valueOf(values: Record<string, unknown>, field: string): unknown {
+  return Object.hasOwn(values, field) ? values[field] : undefined;
 }
 
 /** The `{{values.FIELD}}` names a provider_config refers to. */

@@ -5,7 +5,8 @@ import { AuditAction } from '../audit/audit.types.js';
 import type { Db } from '../db/database.js';
 import { fromJson, toIso, toJson } from '../db/values.js';
 import type { Clock } from '../lib/clock.js';
-import { ConflictError, NotFoundError, ValidationError } from '../lib/errors.js';
+import { markAudited, wasAudited } from '../audit/audited-errors.js';
+import { AegisError, ConflictError, NotFoundError, PayloadTooLargeError, ValidationError } from '../lib/errors.js';
 import { findCredentialByName } from '../registry/credentials.repository.js';
 import { PROVIDERS, ROTATION_STRATEGIES, type Credential, type Provider } from '../registry/credential.types.js';
 import type { RegistryService } from '../registry/registry.service.js';
@@ -150,22 +151,43 @@ export class TemplateService {
       return { credential: detail.credential, created: false };
     }
 
-    const providerConfig = fillProviderConfig(template.schema.provider_config, settings) as Record<string, unknown>;
-    const credential = await this.#deps.registry.create(caller, {
-      name,
-      credential_type: template.credential_type,
-      provider: template.provider,
-      description: template.description,
-      provider_config: providerConfig,
-      value: secret as string,
-      tags: request.tags ?? [],
-      metadata: { template: template.name, ...settings },
-      rotation_enabled: template.rotation_defaults.rotation_enabled,
-      rotation_strategy: template.rotation_defaults.rotation_strategy,
-      rotation_interval_hours: template.rotation_defaults.rotation_interval_hours,
-    });
+    const { config: providerConfig, omitted } = fillProviderConfig(template.schema.provider_config, settings);
+    this.#checkOmittedSettings(template, providerConfig, omitted);
+    let credential: Credential;
+    try {
+      credential = await this.#deps.registry.create(caller, {
+        name,
+        credential_type: template.credential_type,
+        provider: template.provider,
+        description: template.description,
+        provider_config: providerConfig,
+        value: secret as string,
+        tags: request.tags ?? [],
+        metadata: { template: template.name, ...settings },
+        rotation_enabled: template.rotation_defaults.rotation_enabled,
+        rotation_strategy: template.rotation_defaults.rotation_strategy,
+        rotation_interval_hours: template.rotation_defaults.rotation_interval_hours,
+      });
+    } catch (error) {
+      throw namedAfterSecretField(error, secretField);
+    }
     await this.#recordImport(caller, credential, template.name, true);
     return { credential, created: true };
+  }
+
+  /**
+   * Rejects, naming `values.FIELD`, a provider_config that lacks a setting the provider requires because the
+   * import left out the field of that setting's placeholder. Any other problem is left for the create to report.
+   */
+  #checkOmittedSettings(template: CredentialTemplate, providerConfig: Record<string, unknown>, omitted: Map<string, string>): void {
+    if (omitted.size === 0) return;
+    try {
+      this.#deps.registry.checkProviderConfig(template.provider, providerConfig);
+    } catch (error) {
+      if (!(error instanceof ValidationError) || error.field === undefined) return;
+      const field = omitted.get(error.field);
+      if (field !== undefined) throw new ValidationError(`values.${field}`, `is required, because the template's ${error.field} uses it`);
+    }
   }
 
   async #recordImport(caller: Caller, credential: Credential, templateName: string, created: boolean): Promise<void> {
@@ -179,6 +201,21 @@ export class TemplateService {
       details: { template: templateName, created },
     });
   }
+}
+
+/**
+ * Renames `value` to `values.SECRET_FIELD` in a create's bad-input error, because the import's request
+ * has no `value`: the secret comes from that field. The audit entry the create wrote is kept.
+ */
+function namedAfterSecretField(error: unknown, secretField: string): unknown {
+  if (!(error instanceof AegisError) || error.field !== 'value') return error;
+  const message = error.message.slice('value: '.length);
+  let renamed: AegisError;
+  if (error instanceof PayloadTooLargeError) renamed = new PayloadTooLargeError(`values.${secretField}`, message);
+  else if (error instanceof ValidationError) renamed = new ValidationError(`values.${secretField}`, message, error.code);
+  else return error;
+  if (wasAudited(error)) markAudited(renamed);
+  return renamed;
 }
 
 function templateFromRow(row: { name: string; credential_type: string; provider: string; description: string | null; schema: unknown; rotation_defaults: unknown; created_at: Date | string }): CredentialTemplate {
@@ -205,7 +242,8 @@ function checkNewTemplate(input: NewTemplate): void {
   const properties = (fields.properties ?? {}) as Record<string, unknown>;
   if (Object.hasOwn(properties, 'template')) throw new ValidationError('schema.fields.properties.template', 'is reserved for the template name in metadata. Rename the field.');
   const required = Array.isArray(fields.required) ? (fields.required as unknown[]) : [];
-  if (!(input.schema.secret_field in properties) || !required.includes(input.schema.secret_field)) {
+  // Own keys only, so a field named `constructor` or `toString` counts only when the schema declares it.
+  if (!Object.hasOwn(properties, input.schema.secret_field) || !required.includes(input.schema.secret_field)) {
     throw new ValidationError('schema.secret_field', `must name a required field of schema.fields, got "${input.schema.secret_field}"`);
   }
   // A default would be a secret kept in plain text in aegis_templates, shown by GET /templates and shared by every import.
@@ -213,7 +251,7 @@ function checkNewTemplate(input: NewTemplate): void {
   if (secretSchema !== null && typeof secretSchema === 'object' && Object.hasOwn(secretSchema, 'default')) {
     throw new ValidationError(`schema.fields.properties.${input.schema.secret_field}.default`, 'is not allowed on the secret field: each import must send its own secret. Remove the default.');
   }
-  const unknown = referencedFields(input.schema.provider_config).find((field) => !(field in properties) || field === input.schema.secret_field);
+  const unknown = referencedFields(input.schema.provider_config).find((field) => !Object.hasOwn(properties, field) || field === input.schema.secret_field);
   if (unknown !== undefined) {
     throw new ValidationError('schema.provider_config', `refers to {{values.${unknown}}}, which is not a non-secret field of schema.fields (use {{value}} for the secret)`);
   }

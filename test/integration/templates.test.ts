@@ -314,6 +314,73 @@ for (const dialect of await testDialects()) {
       assert.equal(stored, undefined);
     });
 
+    it('unfilled placeholder names its field', async () => {
+      const fields = { type: 'object', properties: { key: { type: 'string' }, host: { type: 'string' }, url: { type: 'string' }, team: { type: 'string' } }, required: ['key'] };
+      const add = (name: string, url: string) =>
+        call(t.app, 'POST', '/templates', {
+          token: t.adminToken,
+          body: { name, credential_type: 'httpHeaderAuth', provider: 'api', schema: { fields, secret_field: 'key', provider_config: { test: { method: 'GET', url, headers: { 'x-key': '{{value}}', 'x-team': '{{values.team}}' } } } } },
+        });
+      assert.equal((await add('partial-host', 'https://{{values.host}}/ping')).status, 201);
+      assert.equal((await add('whole-url', '{{values.url}}')).status, 201);
+
+      const partial = await call(t.app, 'POST', '/import/template', { token: t.adminToken, body: { template_name: 'partial-host', values: { key: 'partial-host-secret' }, name: 'unfilled/partial' } });
+      assert.equal(partial.status, 400, partial.body);
+      assert.equal(partial.json.field, 'values.host');
+      assert.equal(partial.json.detail, "values.host: is required, because the template's provider_config.test.url uses it");
+      const whole = await call(t.app, 'POST', '/import/template', { token: t.adminToken, body: { template_name: 'whole-url', values: { key: 'whole-url-secret' }, name: 'unfilled/whole' } });
+      assert.equal(whole.status, 400, whole.body);
+      assert.equal(whole.json.field, 'values.url');
+      assert.equal(whole.json.detail, "values.url: is required, because the template's provider_config.test.url uses it");
+      const stored = await t.vault.db.kysely.selectFrom('aegis_credentials').select('name').where('name', 'like', 'unfilled/%').execute();
+      assert.deepEqual(stored, []);
+
+      // An optional setting that is only a placeholder is still left out.
+      const filled = await call(t.app, 'POST', '/import/template', { token: t.adminToken, body: { template_name: 'partial-host', values: { key: 'partial-host-secret', host: 'api.example.com' }, name: 'filled/partial' } });
+      assert.equal(filled.status, 201, filled.body);
+      assert.deepEqual(filled.json.credential.provider_config.test, { method: 'GET', url: 'https://api.example.com/ping', headers: { 'x-key': '{{value}}' } });
+    });
+
+    it('Object property names are not fields', async () => {
+      const provider_config = (field: string) => ({ test: { method: 'GET', url: `https://api.example.com/{{values.${field}}}`, headers: { 'x-key': '{{value}}' } } });
+      const undeclared = await call(t.app, 'POST', '/templates', {
+        token: t.adminToken,
+        body: { name: 'undeclared-constructor', credential_type: 'httpHeaderAuth', provider: 'api', schema: { fields: { type: 'object', properties: { key: { type: 'string' } }, required: ['key'] }, secret_field: 'key', provider_config: provider_config('constructor') } },
+      });
+      assert.equal(undeclared.status, 400, undeclared.body);
+      assert.equal(undeclared.json.field, 'schema.provider_config');
+
+      const fields = { type: 'object', properties: { key: { type: 'string' }, constructor: { type: 'string' } }, required: ['key'] };
+      const declared = await call(t.app, 'POST', '/templates', {
+        token: t.adminToken,
+        body: { name: 'declared-constructor', credential_type: 'httpHeaderAuth', provider: 'api', schema: { fields, secret_field: 'key', provider_config: provider_config('constructor') } },
+      });
+      assert.equal(declared.status, 201, declared.body);
+      const imported = await call(t.app, 'POST', '/import/template', { token: t.adminToken, body: { template_name: 'declared-constructor', values: { key: 'declared-constructor-secret' }, name: 'declared/constructor' } });
+      assert.equal(imported.status, 400, imported.body);
+      assert.equal(imported.json.field, 'values.constructor');
+    });
+
+    it('bad secret names its field', async () => {
+      const fields = { type: 'object', properties: { key: { type: 'string' } }, required: ['key'] };
+      const provider_config = { test: { method: 'GET', url: 'https://api.example.com/me', headers: { 'x-key': '{{value}}' } } };
+      const added = await call(t.app, 'POST', '/templates', { token: t.adminToken, body: { name: 'plain-secret', credential_type: 'httpHeaderAuth', provider: 'api', schema: { fields, secret_field: 'key', provider_config } } });
+      assert.equal(added.status, 201, added.body);
+      const cases = [
+        { key: '', status: 400, detail: /^values\.key: must not be empty/ },
+        { key: 'line\nbreak', status: 400, detail: /^values\.key: cannot be sent in provider_config\.test\.headers\.x-key/ },
+        { key: 'k'.repeat(65_537), status: 413, detail: /^values\.key: must be at most 65536 bytes/ },
+      ];
+      for (const { key, status, detail } of cases) {
+        const response = await call(t.app, 'POST', '/import/template', { token: t.adminToken, body: { template_name: 'plain-secret', values: { key }, name: 'plain-secret/one' } });
+        assert.equal(response.status, status, response.body);
+        assert.equal(response.json.field, 'values.key');
+        assert.match(response.json.detail, detail);
+      }
+      const failures = await t.vault.db.kysely.selectFrom('aegis_audit_log').select('id').where('credential_name', '=', 'plain-secret/one').execute();
+      assert.equal(failures.length, cases.length, 'one audit entry per failed import');
+    });
+
     it('field named template is rejected', async () => {
       const provider_config = { test: { method: 'GET', url: 'https://api.example.com/me', headers: { 'x-key': '{{value}}' } } };
       const declared = { type: 'object', properties: { key: { type: 'string' }, template: { type: 'string' } }, required: ['key'] };
