@@ -103,7 +103,7 @@ for (const dialect of await testDialects()) {
 
     it('token commands', async () => {
       const created = await jsonKeys('tokens create', ['--actor', 'json-test', '--scope', 'credentials:read']);
-      const id = (await t.vault.tokens.list(caller)).find((token) => token.actor === 'json-test')!.id;
+      const id = (await t.vault.tokens.list(caller)).tokens.find((token) => token.actor === 'json-test')!.id;
       assert.ok(created.includes('details.name_patterns'), created.join(' '));
       await jsonKeys('tokens list', []);
       const revoked = await jsonKeys('tokens revoke', [id]);
