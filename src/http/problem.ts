@@ -94,11 +94,12 @@ function validationProblem(issues: ValidationIssue[], context: string): Problem 
 }
 
 /**
- * An unknown field's name is repeated only when it looks like a field name, short and lowercase, so
- * that neither a token pasted by mistake (aegis_..., 62 characters) nor a control character reaches
- * the response or the audit log. Missing fields are named by the schema and always repeated.
+ * An unknown field's name is repeated only when it looks like a field name: a letter, then at most 31
+ * letters, digits or underscores. So neither a token pasted by mistake (aegis_..., 62 characters) nor a
+ * control character reaches the response or the audit log, while a misspelt `credentialType` is still
+ * named. Missing fields are named by the schema and always repeated.
  */
-const repeatableFieldName = /^[a-z][a-z0-9_]{0,31}$/;
+const repeatableFieldName = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
 
 /** Returns the unknown field's name when it may be repeated, or undefined. */
 function repeatableUnknownField(issue: ValidationIssue): string | undefined {

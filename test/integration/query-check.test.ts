@@ -106,6 +106,8 @@ describe('query parameters', () => {
 
     const known = await call(app, 'GET', '/credentials?colour=red', { token });
     assert.equal(known.json.field, 'querystring.colour');
+    const camel = await call(app, 'POST', '/tokens', { token, body: { actor: 'pasted', scopes: ['admin'], tokenScopes: [] } });
+    assert.equal(camel.json.field, 'tokenScopes', camel.body);
   });
 
   it('takes integers only in decimal digits', async () => {
