@@ -1,7 +1,8 @@
-import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
+import { sql, type Kysely, type SelectQueryBuilder, type Transaction } from 'kysely';
 import type { DialectName, Executor } from '../db/database.js';
 import type { Database } from '../db/schema.js';
 import { toBool, toNumber } from '../db/values.js';
+import { narrowAuditReach, type AuditReach } from './audit-reach.js';
 import { auditRow } from './audit-row.js';
 import { chainEntries, type ChainHead } from './chain.js';
 import type { AuditEntry, AuditEntryInput, StoredAuditEntry } from './audit.types.js';
@@ -170,10 +171,32 @@ export interface AuditQuery {
   startDate?: string | undefined;
   endDate?: string | undefined;
   success?: boolean | undefined;
-  /** Condition from `auditReachCondition` that keeps only the entries a limited token may read. */
-  reach?: RawBuilder<boolean> | undefined;
+  /** The entries a limited token may read, from `auditReach`; the query keeps only those. */
+  reach?: AuditReach | undefined;
   limit: number;
   offset: number;
+}
+
+/**
+ * Reads a limited token's page in two steps: the sequence numbers of the page, then its rows. Where an
+ * index contains the filter's and the condition's columns, the first step reads only that index, so
+ * rows that fail the condition are never read. PostgreSQL reads a row before it checks a condition that
+ * is not part of the index lookup, which took 0.2 s for `success=false` over 1,000,000 entries when the
+ * token reached few failures.
+ *
+ * With `sortMatches`, the database looks up the matching entries in the index and sorts their sequence
+ * numbers, instead of walking the filter's entries in `seq` order until the page is full. For an actor's
+ * entries about the reached names, that walk read all 50,000 of the actor's entries when the token
+ * reached none of them: 0.1 to 0.3 s on SQLite, about 1 s on PostgreSQL (on a loaded machine). The unary
+ * plus keeps the database from taking `seq` order from an index.
+ */
+async function readPageBySeq(db: Executor, filtered: SelectQueryBuilder<Database, 'aegis_audit_log', {}>, sortMatches: boolean, page: { limit: number; offset: number }) {
+  const seqs = filtered
+    .select('seq')
+    .orderBy(sortMatches ? sql`+seq` : sql.ref('seq'), 'desc')
+    .limit(page.limit)
+    .offset(page.offset);
+  return db.selectFrom('aegis_audit_log').selectAll().where('seq', 'in', seqs).orderBy('seq', 'desc').execute();
 }
 
 function successLiteral(dialect: DialectName, success: boolean): string {
@@ -195,9 +218,15 @@ export async function queryEntries(db: Executor, dialect: DialectName, query: Au
   if (query.endDate !== undefined) filtered = filtered.where('timestamp', '<=', query.endDate);
   // Written as a literal: SQLite uses the partial indexes on failed entries only for this exact text.
   if (query.success !== undefined) filtered = filtered.where(sql.raw<boolean>(successLiteral(dialect, query.success)));
-  if (query.reach !== undefined) filtered = filtered.where(query.reach);
+  const reach = query.reach === undefined ? undefined : await narrowAuditReach(db, query.reach, query);
+  if (reach !== undefined && reach.kind !== 'all') filtered = filtered.where(reach.condition);
 
-  const rows = await filtered.selectAll().orderBy('seq', 'desc').limit(query.limit).offset(query.offset).execute();
+  let rows;
+  if (reach === undefined || reach.kind === 'all') {
+    rows = await filtered.selectAll().orderBy('seq', 'desc').limit(query.limit).offset(query.offset).execute();
+  } else {
+    rows = await readPageBySeq(db, filtered, reach.kind === 'names', query);
+  }
   // NOTE: the total is an exact count, so a request with no filter, or only success=true, counts most of
   // the log: on SQLite, 36 ms unfiltered and 127 ms for success=true over 1,000,000 entries (one measurement).
   const count = await filtered.select(sql<string | number>`count(*)`.as('count')).executeTakeFirstOrThrow();

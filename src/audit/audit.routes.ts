@@ -8,7 +8,7 @@ import type { Keyring } from '../crypto/keyring.js';
 import type { Clock } from '../lib/clock.js';
 import { ForbiddenError, ValidationError } from '../lib/errors.js';
 import type { AuditLog } from './audit.service.js';
-import { auditReachCondition } from './audit-reach.js';
+import { auditReach, auditReachCondition } from './audit-reach.js';
 import { AuditAction, type StoredAuditEntry } from './audit.types.js';
 import { storedFields } from './chain.js';
 import { exportContentTypes, exportLines, type ExportFormat } from './export.js';
@@ -104,7 +104,7 @@ export function registerAuditRoutes(app: FastifyInstance, deps: AuditRouteDeps):
         startDate,
         endDate,
         success: query.success,
-        reach: auditReachCondition(deps.db.dialect, caller),
+        reach: auditReach(deps.db.dialect, caller),
         limit: query.limit,
         offset: query.offset,
       });
@@ -287,7 +287,8 @@ function registerExportRoute(app: FastifyInstance, deps: AuditRouteDeps, text: o
       const caller = requireCaller(request);
       const query = request.query;
       const { startDate, endDate } = readDateRange(query);
-      const filter = { startDate, endDate, credentialName: query.credential_name, actor: query.actor, action: query.action, success: query.success, reach: auditReachCondition(deps.db.dialect, caller) };
+      const reach = auditReach(deps.db.dialect, caller);
+      const filter = { startDate, endDate, credentialName: query.credential_name, actor: query.actor, action: query.action, success: query.success, reach: reach && auditReachCondition(reach) };
       // The export is recorded before it starts: once the first line is sent, the status can no longer change.
       await deps.audit.record({
         credentialName: query.credential_name ?? '*',
