@@ -1,4 +1,4 @@
-import { sql, type Kysely, type SelectQueryBuilder, type Transaction } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder, type Transaction } from 'kysely';
 import type { DialectName, Executor } from '../db/database.js';
 import type { Database } from '../db/schema.js';
 import { toBool, toNumber } from '../db/values.js';
@@ -199,6 +199,31 @@ async function readPageBySeq(db: Executor, filtered: SelectQueryBuilder<Database
   return db.selectFrom('aegis_audit_log').selectAll().where('seq', 'in', seqs).orderBy('seq', 'desc').execute();
 }
 
+/**
+ * Lists the entries of a condition split into two disjoint parts. The page is the newest entries of
+ * both parts together, so each part gives its newest `offset + limit`, and the total is the sum of the
+ * parts' counts.
+ */
+async function queryParts(
+  db: Executor,
+  filtered: SelectQueryBuilder<Database, 'aegis_audit_log', {}>,
+  parts: { names: RawBuilder<boolean>; ownOthers: RawBuilder<boolean> },
+  page: { limit: number; offset: number },
+): Promise<{ entries: StoredAuditEntry[]; total: number }> {
+  const named = filtered.where(parts.names);
+  const own = filtered.where(parts.ownOthers);
+  const newest = page.offset + page.limit;
+  // As in readPageBySeq, the unary plus makes the database look up each reached name and sort the matches.
+  const namedSeqs = db.selectFrom(named.select('seq').orderBy(sql`+seq`, 'desc').limit(newest).as('named')).select('seq');
+  const ownSeqs = db.selectFrom(own.select('seq').orderBy('seq', 'desc').limit(newest).as('own')).select('seq');
+  const seqs = db.selectFrom(namedSeqs.unionAll(ownSeqs).as('parts')).select('seq').orderBy('seq', 'desc').limit(page.limit).offset(page.offset);
+  const rows = await db.selectFrom('aegis_audit_log').selectAll().where('seq', 'in', seqs).orderBy('seq', 'desc').execute();
+
+  const count = sql<string | number>`count(*)`.as('count');
+  const counts = await db.selectNoFrom([named.select(count).as('named'), own.select(count).as('own')]).executeTakeFirstOrThrow();
+  return { entries: rows.map(fromRow), total: Number(counts.named) + Number(counts.own) };
+}
+
 function successLiteral(dialect: DialectName, success: boolean): string {
   if (dialect === 'sqlite') return success ? 'success = 1' : 'success = 0';
   return success ? 'success = true' : 'success = false';
@@ -206,8 +231,8 @@ function successLiteral(dialect: DialectName, success: boolean): string {
 
 /**
  * Lists entries newest first, with the total that matches the filters. The filters by actor, by
- * credential, by action with actor and by failure have indexes ending in `seq` (migrations 0006 and
- * 0007), so their pages are read in order without sorting every match.
+ * credential, by action with actor and by failure have indexes with `seq` right after the filter's
+ * columns (migrations 0006, 0007 and 0014), so their pages are read in order without sorting every match.
  */
 export async function queryEntries(db: Executor, dialect: DialectName, query: AuditQuery): Promise<{ entries: StoredAuditEntry[]; total: number }> {
   let filtered = db.selectFrom('aegis_audit_log');
@@ -219,6 +244,7 @@ export async function queryEntries(db: Executor, dialect: DialectName, query: Au
   // Written as a literal: SQLite uses the partial indexes on failed entries only for this exact text.
   if (query.success !== undefined) filtered = filtered.where(sql.raw<boolean>(successLiteral(dialect, query.success)));
   const reach = query.reach === undefined ? undefined : await narrowAuditReach(db, query.reach, query);
+  if (reach?.kind === 'split') return queryParts(db, filtered, reach, query);
   if (reach !== undefined && reach.kind !== 'all') filtered = filtered.where(reach.condition);
 
   let rows;

@@ -13,6 +13,7 @@ import * as changeNotices from './migrations/0010_change_notices.js';
 import * as dropUnusedAuditIndexes from './migrations/0011_drop_unused_audit_indexes.js';
 import * as changeCount from './migrations/0012_change_count.js';
 import * as applyIntents from './migrations/0013_apply_intents.js';
+import * as auditReachIndexes from './migrations/0014_audit_reach_indexes.js';
 
 interface DialectMigration {
   up(db: Kysely<any>, dialect: DialectName): Promise<void>;
@@ -33,6 +34,7 @@ const migrations: Record<string, DialectMigration> = {
   '0011_drop_unused_audit_indexes': dropUnusedAuditIndexes,
   '0012_change_count': changeCount,
   '0013_apply_intents': applyIntents,
+  '0014_audit_reach_indexes': auditReachIndexes,
 };
 
 /** The name of the newest migration, which a database brought up to date has applied last. */
