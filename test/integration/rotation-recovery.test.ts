@@ -58,6 +58,26 @@ function wrapSetValue(t: TestVault, credentialId: string, afterSet: () => Promis
   };
 }
 
+/**
+ * Lets the env adapter's first write for one credential land, then holds it until `release` is called,
+ * and then fails it with `failure` when one is given. `inSetValue` settles once the write has landed.
+ */
+function stallFirstWrite(t: TestVault, credentialId: string, failure?: string): { inSetValue: Promise<void>; release: () => void; undo: () => void } {
+  let entered = () => {};
+  const inSetValue = new Promise<void>((resolve) => (entered = resolve));
+  let release = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let stalled = false;
+  const undo = wrapSetValue(t, credentialId, async () => {
+    if (stalled) return;
+    stalled = true;
+    entered();
+    await released;
+    if (failure !== undefined) throw new Error(failure);
+  });
+  return { inSetValue, release: () => release(), undo };
+}
+
 /** Tells whether a query inserts or updates a row of `aegis_leases`, as taking a lease does. */
 function writesLease(node: RootOperationNode): boolean {
   const table = InsertQueryNode.is(node) ? node.into : UpdateQueryNode.is(node) ? node.table : undefined;
@@ -198,17 +218,7 @@ for (const dialect of await testDialects()) {
 
       // The rotation's provider write lands, then the rotation stops until its lease has expired, as a
       // killed one would, so recovery finds the new value at the provider and completes it.
-      let entered = () => {};
-      const inSetValue = new Promise<void>((resolve) => (entered = resolve));
-      let release = () => {};
-      const released = new Promise<void>((resolve) => (release = resolve));
-      let stalled = false;
-      const undo = wrapSetValue(t, credential.id, async () => {
-        if (stalled) return;
-        stalled = true;
-        entered();
-        await released;
-      });
+      const { inSetValue, release, undo } = stallFirstWrite(t, credential.id);
       let recoveredAt: Date;
       try {
         const rotation = call(t.app, 'POST', '/credentials/svc-completed/rotate', { token: t.adminToken, body: { value: 'next-value-completed' } });
@@ -237,18 +247,7 @@ for (const dialect of await testDialects()) {
       const credential = await createEnvCredential(t, 'svc-overtaken', 'initial-value-overtaken');
       // The rotation's provider write lands and stalls until recovery has completed the rotation in
       // another process, then fails, as a write whose reload command exits non-zero does.
-      let entered = () => {};
-      const inSetValue = new Promise<void>((resolve) => (entered = resolve));
-      let release = () => {};
-      const released = new Promise<void>((resolve) => (release = resolve));
-      let stalled = false;
-      const undo = wrapSetValue(t, credential.id, async () => {
-        if (stalled) return;
-        stalled = true;
-        entered();
-        await released;
-        throw new Error('the reload command failed');
-      });
+      const { inSetValue, release, undo } = stallFirstWrite(t, credential.id, 'the reload command failed');
       try {
         const rotation = call(t.app, 'POST', '/credentials/svc-overtaken/rotate', { token: t.adminToken, body: { value: 'next-value-overtaken' } });
         await inSetValue;
