@@ -6,6 +6,7 @@ import { deriveLegacyKey, readLegacyKeyFile } from '../../import/legacy/legacy-k
 import { importLegacy, type LegacyImportReport } from '../../import/legacy/legacy-import.js';
 import { readProviderConfigs } from '../../import/legacy/provider-configs.js';
 import type { FernetKey } from '../../import/legacy/fernet.js';
+import { escapeControls } from '../../lib/text.js';
 import { CommandError, cliCaller, collectTag, printJson, withVault } from '../context.js';
 
 function printReport(report: ImportReport, json: boolean | undefined): void {
@@ -36,10 +37,6 @@ function printLegacyReport(report: LegacyImportReport, json: boolean | undefined
   // Rejected names and providers come from the legacy rows unchecked, so control characters are escaped before they reach a terminal.
   for (const entry of report.not_carried_over) process.stdout.write(`  not carried over  ${escapeControls(entry.name)}: ${escapeControls(entry.reason)}\n`);
   for (const note of report.notes) process.stdout.write(`  note: ${note}\n`);
-}
-
-function escapeControls(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 interface LegacyOptions {

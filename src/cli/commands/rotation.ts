@@ -73,7 +73,7 @@ export function registerRotationCommands(program: Command): void {
         const run = await vault.rotation.runScheduled(cliCaller());
         if (options.json) return printJson(run);
         process.stdout.write(`${run.rotated} rotated, ${run.failed} failed, ${run.skipped} skipped\n`);
-        for (const detail of run.details) process.stdout.write(`  ${detail.status.padEnd(8)} ${detail.credential}${detail.error ? `: ${detail.error}` : ''}\n`);
+        for (const detail of run.details) process.stdout.write(`  ${detail.status.padEnd(8)} ${escapeControls(detail.credential)}${detail.error ? `: ${escapeControls(detail.error)}` : ''}\n`);
         if (run.failed > 0) process.exitCode = 1;
       });
     });
