@@ -184,7 +184,7 @@ async function measureLog(token: string): Promise<number[]> {
     const started = performance.now();
     const response = await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
     latencies.push(performance.now() - started);
-    if (response.statusCode !== 200) throw new Error(`GET ${url} gave ${response.statusCode}: ${response.body}`);
+    if (response.statusCode !== 200) throw new Error(`GET ${url} returned ${response.statusCode}: ${response.body}`);
   }
   return latencies;
 }

@@ -94,9 +94,8 @@ describe(`sustained load: ${rate} requests/s for ${seconds} s, reads and applies
     assert.equal(result.timeouts, 0, 'no timeouts');
     assert.equal(result.non2xx, 0, 'no response outside 2xx');
     assert.equal(sent, rate * seconds, 'every request was answered');
-    // The generator keeps the rate unless AEGIS falls behind. npm test runs this file alone, but the
-    // generator and the n8n stand-in share the two cores with AEGIS, so only a large shortfall fails;
-    // the printed rate is the figure.
+    // The generator keeps the rate unless AEGIS falls behind. The generator and the n8n stand-in share
+    // the two cores with AEGIS, so only a large shortfall fails. The printed rate is the figure.
     assert.ok(achieved >= rate * 0.5, `AEGIS kept up with only ${Math.round(achieved)} of ${rate} requests/s`);
 
     const after = await settledAuditCount(database);

@@ -315,7 +315,7 @@ describe('aegis repeated options', () => {
   });
 
   it('help names every repeatable option', () => {
-    // The README states that the help of each option that collects values says so.
+    // The README states that the help of every option that collects values mentions that it repeats.
     for (const command of allCommands(buildProgram())) {
       for (const option of command.options) {
         const collects = option.parseArg === collect || option.parseArg === collectTag;

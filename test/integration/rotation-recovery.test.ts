@@ -59,8 +59,8 @@ function wrapSetValue(t: TestVault, credentialId: string, afterSet: () => Promis
 }
 
 /**
- * Lets the env adapter's first write for one credential land, then holds it until `release` is called,
- * and then fails it with `failure` when one is given. `inSetValue` settles once the write has landed.
+ * Stalls the env adapter's first write for one credential after it lands, until `release` is called,
+ * then fails it with `failure` when one is given. `inSetValue` settles once the write has landed.
  */
 function stallFirstWrite(t: TestVault, credentialId: string, failure?: string): { inSetValue: Promise<void>; release: () => void; undo: () => void } {
   let entered = () => {};
@@ -76,6 +76,23 @@ function stallFirstWrite(t: TestVault, credentialId: string, failure?: string): 
     if (failure !== undefined) throw new Error(failure);
   });
   return { inSetValue, release: () => release(), undo };
+}
+
+/** Runs `action` once, before the keyring first decrypts a value of one credential. Returns a function that undoes the wrap. */
+function beforeFirstOpen(t: TestVault, credentialId: string, action: () => Promise<void>): () => void {
+  const keyring = t.vault.keyring;
+  const open = keyring.open.bind(keyring);
+  let ran = false;
+  keyring.open = async (envelope, context, db) => {
+    if (!ran && context.credentialId === credentialId) {
+      ran = true;
+      await action();
+    }
+    return open(envelope, context, db);
+  };
+  return () => {
+    keyring.open = open;
+  };
 }
 
 /** Tells whether a query inserts or updates a row of `aegis_leases`, as taking a lease does. */
@@ -209,7 +226,7 @@ for (const dialect of await testDialects()) {
       assert.equal(row.status, 'failed');
     });
 
-    it('completed rotation moves the expiry on', async () => {
+    it('completed rotation moves expiry', async () => {
       const credential = await createEnvCredential(t, 'svc-completed', 'initial-value-completed');
       const expiresAt = new Date(t.clock.now().getTime() + 2 * 3_600_000).toISOString();
       const patched = await call(t.app, 'PATCH', '/credentials/svc-completed', { token: t.adminToken, body: { expires_at: expiresAt, value_policy: { validity_hours: 48 } } });
@@ -243,7 +260,7 @@ for (const dialect of await testDialects()) {
       assert.equal(Boolean(row.alert_sent), false);
     });
 
-    it('stopped rotation leaves the recovered value alone', async () => {
+    it('stopped rotation keeps recovered value', async () => {
       const credential = await createEnvCredential(t, 'svc-overtaken', 'initial-value-overtaken');
       // The rotation's provider write lands and stalls until recovery has completed the rotation in
       // another process, then fails, as a write whose reload command exits non-zero does.
@@ -275,19 +292,14 @@ for (const dialect of await testDialects()) {
 
       // A failed health check commits while the rollback decrypts the versions' values, which is after it
       // read the credential and before it marks it rotating. Health checks take no lease.
-      const keyring = t.vault.keyring;
-      const open = keyring.open.bind(keyring);
       let checked = false;
-      keyring.open = async (envelope, context, db) => {
-        if (!checked && context.credentialId === credential.id) {
-          checked = true;
-          fs.writeFileSync(credential.file, 'API_KEY=changed-outside-aegis\n');
-          const tested = await call(t.app, 'POST', '/credentials/svc-checked/test', { token: t.adminToken });
-          assert.equal(tested.json.status, 'unhealthy', tested.body);
-          fs.writeFileSync(credential.file, `API_KEY=${rotatedValue}\n`);
-        }
-        return open(envelope, context, db);
-      };
+      const undoOpen = beforeFirstOpen(t, credential.id, async () => {
+        checked = true;
+        fs.writeFileSync(credential.file, 'API_KEY=changed-outside-aegis\n');
+        const tested = await call(t.app, 'POST', '/credentials/svc-checked/test', { token: t.adminToken });
+        assert.equal(tested.json.status, 'unhealthy', tested.body);
+        fs.writeFileSync(credential.file, `API_KEY=${rotatedValue}\n`);
+      });
       // The first write to the provider fails after it landed, so the rollback puts the current value
       // back and does not commit.
       let failed = false;
@@ -302,7 +314,7 @@ for (const dialect of await testDialects()) {
         assert.equal(rolledBack.json.code, 'rollback_failed');
       } finally {
         undo();
-        keyring.open = open;
+        undoOpen();
       }
 
       assert.ok(checked, 'the rollback decrypted no value of svc-checked');
@@ -311,7 +323,7 @@ for (const dialect of await testDialects()) {
       assert.equal(row.status, 'failed');
     });
 
-    it('rollback that lost its lease leaves the provider alone', async () => {
+    it('rollback without its lease skips provider', async () => {
       const credential = await createEnvCredential(t, 'svc-lost', 'initial-value-lost');
       const rotated = await call(t.app, 'POST', '/credentials/svc-lost/rotate', { token: t.adminToken, body: {} });
       assert.equal(rotated.status, 200, rotated.body);
@@ -319,20 +331,15 @@ for (const dialect of await testDialects()) {
 
       // Another process takes the lease over while the rollback decrypts the versions' values, before it
       // marks the credential rotating.
-      const keyring = t.vault.keyring;
-      const open = keyring.open.bind(keyring);
       let takenOver = false;
-      keyring.open = async (envelope, context, db) => {
-        if (!takenOver && context.credentialId === credential.id) {
-          takenOver = true;
-          await t.vault.db.kysely
-            .updateTable('aegis_leases')
-            .set({ owner: 'another-host:1:taken', fencing_token: sql`fencing_token + 1` })
-            .where('name', '=', rotationLeaseName(credential.id))
-            .execute();
-        }
-        return open(envelope, context, db);
-      };
+      const undoOpen = beforeFirstOpen(t, credential.id, async () => {
+        takenOver = true;
+        await t.vault.db.kysely
+          .updateTable('aegis_leases')
+          .set({ owner: 'another-host:1:taken', fencing_token: sql`fencing_token + 1` })
+          .where('name', '=', rotationLeaseName(credential.id))
+          .execute();
+      });
       let writes = 0;
       const undo = wrapSetValue(t, credential.id, async () => {
         writes += 1;
@@ -343,7 +350,7 @@ for (const dialect of await testDialects()) {
         assert.equal(rolledBack.json.code, 'lease_lost');
       } finally {
         undo();
-        keyring.open = open;
+        undoOpen();
       }
 
       assert.ok(takenOver, 'the rollback decrypted no value of svc-lost');
