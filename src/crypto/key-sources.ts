@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { KeySource } from '../config/config.js';
@@ -97,11 +98,25 @@ function unreadableKeyFile(file: string): StartupError {
   return new StartupError(`Key file ${file} cannot be read by this user${user}: permission denied. Run AEGIS as the user that owns the file, or give that user the file with chown (mode 600).`);
 }
 
-/** Creates a key file with one new random key, mode 0600. Fails if the file exists. */
+/**
+ * Creates a key file with one new random key, mode 0600. Fails with EEXIST if the file exists. The key
+ * is written to a temporary file that is then linked to the name, so a process starting at the same
+ * time never reads the file empty.
+ */
 export function createKeyFile(file: string): void {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const text = `# AEGIS master keys, one base64 key per line. Keep this file apart from the database and backed up.\n${generateMasterKey().toString('base64')}\n`;
-  fs.writeFileSync(file, text, { mode: 0o600, flag: 'wx' });
+  const temporary = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  fs.writeFileSync(temporary, text, { mode: 0o600, flag: 'wx' });
+  try {
+    fs.linkSync(temporary, file);
+  } catch (error) {
+    // A file system without hard links gets the direct write, which a simultaneous start may read empty.
+    if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    fs.writeFileSync(file, text, { mode: 0o600, flag: 'wx' });
+  } finally {
+    fs.rmSync(temporary, { force: true });
+  }
 }
 
 /**
