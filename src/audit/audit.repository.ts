@@ -3,6 +3,7 @@ import type { DialectName, Executor } from '../db/database.js';
 import type { Database } from '../db/schema.js';
 import { toBool, toNumber } from '../db/values.js';
 import { narrowAuditReach, type AuditReach } from './audit-reach.js';
+import { choosesActionLookup, countLookup, pageLookup, type ActionLookup } from './action-lookup.js';
 import { auditRow } from './audit-row.js';
 import { chainEntries, type ChainHead } from './chain.js';
 import type { AuditEntry, AuditEntryInput, StoredAuditEntry } from './audit.types.js';
@@ -235,26 +236,61 @@ function successLiteral(dialect: DialectName, success: boolean): string {
  * columns (migrations 0006, 0007 and 0014), so their pages are read in order without sorting every match.
  */
 export async function queryEntries(db: Executor, dialect: DialectName, query: AuditQuery): Promise<{ entries: StoredAuditEntry[]; total: number }> {
+  if (choosesActionLookup(dialect, query)) return queryByAction(db, dialect, query);
+  const filtered = filterEntries(db, dialect, query, 'indexed');
+  const reach = query.reach === undefined ? undefined : await narrowAuditReach(db, query.reach, query);
+  if (reach?.kind === 'split') return queryParts(db, filtered, reach, query);
+  const narrowed = reach !== undefined && reach.kind !== 'all' ? filtered.where(reach.condition) : filtered;
+
+  let rows;
+  if (reach === undefined || reach.kind === 'all') {
+    rows = await narrowed.selectAll().orderBy('seq', 'desc').limit(query.limit).offset(query.offset).execute();
+  } else {
+    rows = await readPageBySeq(db, narrowed, reach.kind === 'names', query);
+  }
+  return { entries: rows.map(fromRow), total: await countEntries(db, dialect, narrowed, query) };
+}
+
+/** Applies the request's filters, with `action` looked up as `lookup` says (see ActionLookup). */
+function filterEntries(db: Executor, dialect: DialectName, query: AuditQuery, lookup: ActionLookup) {
   let filtered = db.selectFrom('aegis_audit_log');
   if (query.credentialName !== undefined) filtered = filtered.where('credential_name', '=', query.credentialName);
-  if (query.action !== undefined) filtered = filtered.where('action', '=', query.action);
+  if (query.action !== undefined) filtered = filtered.where(lookup === 'indexed' ? sql.ref('action') : sql`+action`, '=', query.action);
   if (query.actor !== undefined) filtered = filtered.where('actor', '=', query.actor);
   if (query.startDate !== undefined) filtered = filtered.where('timestamp', '>=', query.startDate);
   if (query.endDate !== undefined) filtered = filtered.where('timestamp', '<=', query.endDate);
   // Written as a literal: SQLite uses the partial indexes on failed entries only for this exact text.
   if (query.success !== undefined) filtered = filtered.where(sql.raw<boolean>(successLiteral(dialect, query.success)));
-  const reach = query.reach === undefined ? undefined : await narrowAuditReach(db, query.reach, query);
-  if (reach?.kind === 'split') return queryParts(db, filtered, reach, query);
-  if (reach !== undefined && reach.kind !== 'all') filtered = filtered.where(reach.condition);
+  return filtered;
+}
 
-  let rows;
-  if (reach === undefined || reach.kind === 'all') {
-    rows = await filtered.selectAll().orderBy('seq', 'desc').limit(query.limit).offset(query.offset).execute();
-  } else {
-    rows = await readPageBySeq(db, filtered, reach.kind === 'names', query);
+/** Lists one action's entries on SQLite, counting them first to choose how to read the page (see pageLookup). */
+async function queryByAction(db: Executor, dialect: DialectName, query: AuditQuery): Promise<{ entries: StoredAuditEntry[]; total: number }> {
+  const total = await countEntries(db, dialect, filterEntries(db, dialect, query, countLookup(query)), query);
+  const head = await readHead(db);
+  const page = filterEntries(db, dialect, query, pageLookup(query, total, head.seq));
+  const rows = await page.selectAll().orderBy('seq', 'desc').limit(query.limit).offset(query.offset).execute();
+  return { entries: rows.map(fromRow), total };
+}
+
+function filtersOnlySuccess(query: AuditQuery): boolean {
+  const { credentialName, action, actor, startDate, endDate, reach } = query;
+  return [credentialName, action, actor, startDate, endDate, reach].every((value) => value === undefined);
+}
+
+/**
+ * Counts the entries that match. With `success=true` alone, the count is all entries less the failed
+ * ones, which the partial index of migration 0007 holds: over 1,000,000 entries on SQLite, 12 ms instead
+ * of 130 ms for checking `success` in every entry of an index.
+ * NOTE: the total is an exact count, so other filters that match most of the log count most of it:
+ * 50 ms for the most common action over 1,000,000 entries on SQLite (one measurement).
+ */
+async function countEntries(db: Executor, dialect: DialectName, filtered: SelectQueryBuilder<Database, 'aegis_audit_log', {}>, query: AuditQuery): Promise<number> {
+  const count = sql<string | number>`count(*)`.as('count');
+  if (query.success === true && filtersOnlySuccess(query)) {
+    const all = await db.selectFrom('aegis_audit_log').select(count).executeTakeFirstOrThrow();
+    const failed = await filterEntries(db, dialect, { ...query, success: false }, 'indexed').select(count).executeTakeFirstOrThrow();
+    return Number(all.count) - Number(failed.count);
   }
-  // NOTE: the total is an exact count, so a request with no filter, or only success=true, counts most of
-  // the log: on SQLite, 36 ms unfiltered and 127 ms for success=true over 1,000,000 entries (one measurement).
-  const count = await filtered.select(sql<string | number>`count(*)`.as('count')).executeTakeFirstOrThrow();
-  return { entries: rows.map(fromRow), total: Number(count.count) };
+  return Number((await filtered.select(count).executeTakeFirstOrThrow()).count);
 }
