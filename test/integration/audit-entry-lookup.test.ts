@@ -1,15 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CompiledQuery, type KyselyPlugin, type RootOperationNode } from 'kysely';
-import { pageLookup } from '../../src/audit/action-lookup.js';
+import { auditReach } from '../../src/audit/audit-reach.js';
+import { pageLookup } from '../../src/audit/entry-lookup.js';
 import { queryEntries, type AuditQuery } from '../../src/audit/audit.repository.js';
 import type { StoredAuditEntry } from '../../src/audit/audit.types.js';
 import { testDialects } from '../helpers/databases.js';
+import { setupCaller } from '../helpers/health-fixtures.js';
 import { destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
 
 /**
- * On SQLite, GET /audit/log by action alone chooses how to read the page and count the matches, and by
- * `success=true` alone counts the failures instead (src/audit/action-lookup.ts). Every query here is compared with the whole log
+ * On SQLite, GET /audit/log by action alone, and a limited token's request without an actor or a
+ * credential, choose how to read the page and count the matches, and `success=true` alone counts the
+ * failures instead (src/audit/entry-lookup.ts). Every query here is compared with the whole log
  * filtered in this file, so each way of reading must return the same page and total.
  */
 const start = Date.parse('2026-04-01T00:00:00.000Z');
@@ -22,6 +25,9 @@ function actionAt(hour: number): string {
 
 const hourIso = (hour: number) => new Date(start + hour * 3_600_000).toISOString();
 
+/** A token limited to six of the nine credentials, whose actor also records entries. */
+const limited = { actor: 'agent-0', namePatterns: ['service/key-1', 'service/key-2', 'service/key-3', 'service/key-4', 'service/key-5', 'service/key-6'], tags: [] };
+
 const queries: Record<string, Omit<AuditQuery, 'limit' | 'offset'>> = {
   'a common action': { action: 'read' },
   'a rare action': { action: 'rotated' },
@@ -32,13 +38,25 @@ const queries: Record<string, Omit<AuditQuery, 'limit' | 'offset'>> = {
   'successes': { success: true },
 };
 
+const limitedQueries: Record<string, Omit<AuditQuery, 'limit' | 'offset'>> = {
+  'no filter': {},
+  'a common action': { action: 'read' },
+  'a rare action': { action: 'rotated' },
+  'successes': { success: true },
+  'entries since a time': { startDate: hourIso(120) },
+  'a time range': { startDate: hourIso(100), endDate: hourIso(160) },
+};
+
 for (const dialect of await testDialects()) {
-  describe(`audit queries by action on ${dialect}`, () => {
+  describe(`audit entry lookups on ${dialect}`, () => {
     let t: TestVault;
     let all: StoredAuditEntry[];
 
     before(async () => {
       t = await openTestVault(dialect);
+      for (let key = 0; key < 9; key += 1) {
+        await t.vault.registry.create(setupCaller, { name: `service/key-${key}`, credential_type: 'apiKey', provider: 'api', value: `value-of-key-${key}` });
+      }
       for (let hour = 0; hour < hours; hour += 1) {
         t.clock.set(new Date(start + hour * 3_600_000));
         await t.vault.audit.record({ credentialName: `service/key-${hour % 9}`, action: actionAt(hour), actor: `agent-${hour % 4}`, success: hour % 7 !== 3, errorMessage: null });
@@ -48,8 +66,9 @@ for (const dialect of await testDialects()) {
     });
     after(async () => destroyTestVault(t));
 
-    function expected(filter: Omit<AuditQuery, 'limit' | 'offset'>): number[] {
+    function expected(filter: Omit<AuditQuery, 'limit' | 'offset'>, reached = (_entry: StoredAuditEntry) => true): number[] {
       return all
+        .filter(reached)
         .filter((entry) => filter.action === undefined || entry.action === filter.action)
         .filter((entry) => filter.success === undefined || entry.success === filter.success)
         .filter((entry) => filter.startDate === undefined || entry.timestamp >= filter.startDate)
@@ -68,10 +87,23 @@ for (const dialect of await testDialects()) {
       });
     }
 
+    for (const [name, filter] of Object.entries(limitedQueries)) {
+      it(`lists ${name} for a limited token`, async () => {
+        const reaches = (entry: StoredAuditEntry) => entry.actor === limited.actor || limited.namePatterns.includes(entry.credentialName);
+        const seqs = expected(filter, reaches);
+        const reach = auditReach(dialect, limited);
+        for (const page of [{ limit: 10, offset: 0 }, { limit: 7, offset: 12 }, { limit: 500, offset: 0 }]) {
+          const read = await t.vault.audit.query({ ...filter, reach, ...page });
+          assert.deepEqual(read.entries.map((entry) => entry.seq), seqs.slice(page.offset, page.offset + page.limit), `${JSON.stringify(page)}`);
+          assert.equal(read.total, seqs.length);
+        }
+      });
+    }
+
     it('takes both page lookups', () => {
       // Guards the cases above: both ways of reading a page are taken with this log.
       const query = { limit: 10, offset: 0 };
-      assert.equal(pageLookup(query, expected({ action: 'read' }).length, all.length), 'unindexed');
+      assert.equal(pageLookup(query, expected({ action: 'read' }).length, all.length), 'newest-first');
       assert.equal(pageLookup(query, expected({ action: 'rotated' }).length, all.length), 'indexed');
     });
 
@@ -107,6 +139,15 @@ for (const dialect of await testDialects()) {
         const sent = await plans({ action: 'read', startDate: hourIso(100), endDate: hourIso(160), limit: 10, offset: 0 });
         assert.ok(sent.length > 0);
         for (const plan of sent) assert.doesNotMatch(plan, /idx_audit_action_actor_seq/, plan);
+      });
+
+      it('pages a limited token unsorted', async () => {
+        const reach = auditReach('sqlite', limited);
+        for (const filter of [{}, { startDate: hourIso(120) }, { success: true }]) {
+          const sent = await plans({ ...filter, reach, limit: 10, offset: 0 });
+          assert.ok(sent.length > 0);
+          for (const plan of sent) assert.doesNotMatch(plan, /TEMP B-TREE/, `${JSON.stringify(filter)}: ${plan}`);
+        }
       });
 
       it('counts successes from failures', async () => {
