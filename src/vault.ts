@@ -22,6 +22,7 @@ import type { Scheduler } from './scheduler/scheduler.js';
 import { createVaultScheduler } from './scheduler/vault-scheduler.js';
 import { processOwner, Rotation } from './rotation/rotation.service.js';
 import { AuthFailureLimiter } from './tokens/auth-failures.js';
+import { recordBlockedRequests } from './tokens/rate-limit-audit.js';
 import { TokenService } from './tokens/tokens.service.js';
 
 /** One open vault: the database, the keyring and the services on top of them. The server and the CLI both use it. */
@@ -119,7 +120,12 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       rotation,
       health: new HealthMonitor({ db, clock, log: options.log, keyring, adapters, audit, config, metrics }),
       alerts: new AlertService({ db, clock, log: options.log, config }),
-      authFailures: new AuthFailureLimiter({ limit: config.authFailureLimit, windowSeconds: config.authFailureWindowSeconds, clock }),
+      authFailures: new AuthFailureLimiter({
+        limit: config.authFailureLimit,
+        windowSeconds: config.authFailureWindowSeconds,
+        clock,
+        onBlockEnded: recordBlockedRequests(audit, options.log),
+      }),
       n8n: new N8nService({ db, clock, log: options.log, audit, registry, settings: n8nSettings(config), owner, applyAbandonAfterMs: applyAbandonAfterMs(config) }),
       metrics,
       appliedMigrations: applied,
@@ -132,6 +138,8 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       scheduler,
       close: async () => {
         await scheduler.stop();
+        // Before the audit log closes, so a graceful stop writes the 429s counted for blocked addresses.
+        services.authFailures.flushAllWindows();
         await audit.close();
         await db.close();
       },

@@ -6,6 +6,7 @@ import { ForbiddenError, RateLimitedError, UnauthorizedError } from '../lib/erro
 import { isValidCredentialName } from '../lib/names.js';
 import { escapeControls } from '../lib/text.js';
 import type { AuthFailureLimiter } from '../tokens/auth-failures.js';
+import { RATE_LIMITED_MESSAGE } from '../tokens/rate-limit-audit.js';
 import type { Caller } from '../tokens/caller.js';
 import { hasScope, type Scope } from '../tokens/scopes.js';
 import type { TokenService } from '../tokens/tokens.service.js';
@@ -45,23 +46,35 @@ export function auditedCredentialName(request: FastifyRequest): { credentialName
 }
 
 /**
+ * How often the limiter's ended windows are flushed, so that the 429 count of a blocked address is
+ * written soon after its window ends, also when no further request arrives.
+ */
+const windowFlushIntervalMs = 10_000;
+
+/**
  * Authenticates every route that declares a scope, before its body is read: a missing or bad token is
- * 401, a token without the scope 403, and an address with too many failures 429. Each of these
- * is written to the audit log with the address and what was attempted.
+ * 401, a token without the scope 403, and an address with too many failures 429. Each 401 and 403 is
+ * written to the audit log with the address and what was attempted. The 429s of one window get two
+ * entries at most: the first one's, and one with the count of the rest when the window ends.
  */
 export function registerAuthentication(
   app: FastifyInstance,
   deps: { tokens: TokenService; audit: AuditLog; limiter: AuthFailureLimiter },
 ): void {
   app.decorateRequest('caller', null);
+  const flushTimer = setInterval(() => deps.limiter.flushEndedWindows(), windowFlushIntervalMs);
+  flushTimer.unref();
+  app.addHook('onClose', async () => clearInterval(flushTimer));
   app.addHook('onRequest', async (request) => {
     const { scope, action } = request.routeOptions.config;
     if (!scope) return;
     const address = request.ip;
-    const deny = async (error: Error, actor: string, reason: string, attempted: string) => {
+    const deny = async (error: Error, actor: string, reason: string, attempted: string, details?: Record<string, unknown>) => {
+      const named = auditedCredentialName(request);
       try {
         await deps.audit.record({
-          ...auditedCredentialName(request),
+          ...named,
+          details: { ...named.details, ...details },
           action: attempted,
           actor,
           target: requestLabel(request),
@@ -79,12 +92,15 @@ export function registerAuthentication(
 
     const blockedFor = deps.limiter.blockedFor(address);
     if (blockedFor > 0) {
-      await deny(
-        new RateLimitedError(`Too many failed authentications from ${address}; try again in ${blockedFor} seconds.`, blockedFor),
-        'anonymous',
-        'rate_limited: too many failed authentications',
-        AuditAction.authenticate,
-      );
+      const error = new RateLimitedError(`Too many failed authentications from ${address}; try again in ${blockedFor} seconds.`, blockedFor);
+      const rejection = deps.limiter.countRejection(address);
+      // Only the window's first 429 gets an entry here. The limiter counts the rest, and one entry with
+      // their count is written when the window ends, so a flood cannot grow the audit log per request.
+      if (!rejection.first) throw error;
+      await deny(error, 'anonymous', RATE_LIMITED_MESSAGE, AuditAction.authenticate, {
+        rejected_requests: 1,
+        blocked_until: rejection.blockedUntil.toISOString(),
+      });
     }
 
     const header = request.headers.authorization;
