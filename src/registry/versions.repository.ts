@@ -39,17 +39,6 @@ export async function insertVersion(db: Executor, version: CredentialVersion): P
     .execute();
 }
 
-/** Counts a credential's versions and finds the current one's number, without reading their values. */
-export async function listVersions(db: Executor, credentialId: string): Promise<CredentialVersion[]> {
-  const rows = await db
-    .selectFrom('aegis_credential_versions')
-    .selectAll()
-    .where('credential_id', '=', credentialId)
-    .orderBy('version', 'desc')
-    .execute();
-  return rows.map(fromRow);
-}
-
 /**
  * Lists one page of a credential's versions, newest first, and counts them all. The ciphertexts stay in
  * the database: with 1,500 versions of a 64 KiB value, reading them all made four listings at once
@@ -102,6 +91,24 @@ export async function findCurrentVersion(db: Executor, credentialId: string): Pr
     .selectAll()
     .where('credential_id', '=', credentialId)
     .where('is_current', '=', true)
+    .executeTakeFirst();
+  return row ? fromRow(row) : undefined;
+}
+
+/**
+ * Finds the newest version in `state`, below version `below` when given: the version a rollback without a
+ * version number goes back to (`committed`, below the current one), or the one an interrupted rotation
+ * wrote (`pending`). It reads that one row however many versions the credential has.
+ */
+export async function findNewestVersion(db: Executor, credentialId: string, state: VersionState, below?: number): Promise<CredentialVersion | undefined> {
+  const row = await db
+    .selectFrom('aegis_credential_versions')
+    .selectAll()
+    .where('credential_id', '=', credentialId)
+    .where('state', '=', state)
+    .$if(below !== undefined, (query) => query.where('version', '<', below!))
+    .orderBy('version', 'desc')
+    .limit(1)
     .executeTakeFirst();
   return row ? fromRow(row) : undefined;
 }

@@ -7,7 +7,7 @@ import { scrubSecrets } from '../lib/redact.js';
 import type { Credential, CredentialStatus } from '../registry/credential.types.js';
 import { findCredentialForChange, saveCredential } from '../registry/credentials.repository.js';
 import { expiryStatus } from '../registry/status.js';
-import { listVersions, makeCurrent } from '../registry/versions.repository.js';
+import { findCurrentVersion, findNewestVersion, makeCurrent } from '../registry/versions.repository.js';
 import { insertRotation } from './history.repository.js';
 import { openVersion, releaseRotationLease, type RotationDeps } from './rotation-deps.js';
 import { pausedSentence, rotationLeaseName } from './rotation.engine.js';
@@ -122,9 +122,8 @@ async function isInterrupted(trx: Executor, credential: Credential): Promise<boo
 
 async function recoverOne(deps: RotationDeps, credential: Credential, lease: Lease): Promise<'completed' | 'restored' | 'failed'> {
   const adapter = deps.adapters[credential.provider];
-  const versions = await listVersions(deps.db.kysely, credential.id);
-  const current = versions.find((entry) => entry.isCurrent);
-  const pending = versions.find((entry) => entry.state === 'pending');
+  const current = await findCurrentVersion(deps.db.kysely, credential.id);
+  const pending = await findNewestVersion(deps.db.kysely, credential.id, 'pending');
   const pendingValue = pending ? await openVersion(deps, deps.db.kysely, credential, pending) : null;
   const currentValue = current ? await openVersion(deps, deps.db.kysely, credential, current) : null;
 

@@ -1,4 +1,5 @@
 import type { AuditLog } from '../audit/audit.service.js';
+import type { Executor } from '../db/database.js';
 import { AegisError, ConflictError, NotFoundError } from '../lib/errors.js';
 import { insertPassedCheck } from '../health/health-checks.repository.js';
 import { acquireLease, stillHolds, type Lease } from '../leases/leases.repository.js';
@@ -7,7 +8,7 @@ import { loadReachableCredential, runAudited } from '../registry/credential-acce
 import { findCredentialForChange } from '../registry/credentials.repository.js';
 import type { Credential, CredentialStatus, CredentialVersion } from '../registry/credential.types.js';
 import { effectOf, type ProviderEffect } from '../providers/adapter.js';
-import { listVersions, makeCurrent } from '../registry/versions.repository.js';
+import { findCurrentVersion, findNewestVersion, findVersion, highestVersionNumber, makeCurrent } from '../registry/versions.repository.js';
 import type { Caller } from '../tokens/caller.js';
 import { insertRotation, markRolledBack } from './history.repository.js';
 import { openVersion, releaseRotationLease, type RotationDeps } from './rotation-deps.js';
@@ -41,15 +42,15 @@ export async function rollback(deps: RotationDeps & { audit: AuditLog }, caller:
     try {
       // Read under the row lock, once the lease is held: a change that started before the lease was
       // taken has committed by then, and no other change starts until the lease is released.
-      const { credential, versions } = await deps.db.kysely.transaction().execute(async (trx) => ({
-        credential: await findCredentialForChange(trx, deps.db.dialect, { id: found.id }),
-        versions: await listVersions(trx, found.id),
-      }));
-      if (credential === undefined || credential.status === 'retired') throw retiredError(name);
-      if (credential.status === 'rotating') throw rotatingError(name);
-      const current = versions.find((entry) => entry.isCurrent);
-      if (!current) throw new AegisError(500, 'no_current_version', `Credential "${name}" has no current version.`);
-      const target = pickTarget(name, versions, current, version);
+      // Only the current and the target version are read, because a credential rotated hourly keeps thousands of versions.
+      const { credential, current, target } = await deps.db.kysely.transaction().execute(async (trx) => {
+        const credential = await findCredentialForChange(trx, deps.db.dialect, { id: found.id });
+        if (credential === undefined || credential.status === 'retired') throw retiredError(name);
+        if (credential.status === 'rotating') throw rotatingError(name);
+        const current = await findCurrentVersion(trx, credential.id);
+        if (!current) throw new AegisError(500, 'no_current_version', `Credential "${name}" has no current version.`);
+        return { credential, current, target: await pickTarget(trx, name, current, version) };
+      });
       if (target.encryptedValue === null && current.encryptedValue !== null) {
         // Nothing could be put back at the provider, so it would keep the current value while AEGIS had none.
         throw new ConflictError(
@@ -247,15 +248,15 @@ async function setStatusUnderLease(deps: RotationDeps, lease: Lease, credentialI
   });
 }
 
-function pickTarget(name: string, versions: CredentialVersion[], current: CredentialVersion, requested: number | undefined): CredentialVersion {
+async function pickTarget(db: Executor, name: string, current: CredentialVersion, requested: number | undefined): Promise<CredentialVersion> {
   if (requested === undefined) {
-    const previous = versions.find((entry) => entry.state === 'committed' && entry.version < current.version);
+    const previous = await findNewestVersion(db, current.credentialId, 'committed', current.version);
     if (!previous) throw new NotFoundError(`Credential "${name}" has no earlier committed version to roll back to.`, 'version_not_found');
     return previous;
   }
-  const target = versions.find((entry) => entry.version === requested);
+  const target = await findVersion(db, current.credentialId, requested);
   if (!target) {
-    const highest = Math.max(...versions.map((entry) => entry.version));
+    const highest = await highestVersionNumber(db, current.credentialId);
     if (requested <= highest) {
       throw new AegisError(410, 'version_purged', `Version ${requested} of "${name}" was removed by retention and cannot be restored.`);
     }

@@ -1,16 +1,20 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { InsertQueryNode, sql, TableNode, UpdateQueryNode, type KyselyPlugin, type QueryId, type RootOperationNode } from 'kysely';
+import { currentMasterKeyId } from '../../src/crypto/master-keys.repository.js';
 import { openDatabase } from '../../src/db/database.js';
 import { acquireLease } from '../../src/leases/leases.repository.js';
 import type { ProviderAdapter } from '../../src/providers/adapter.js';
+import { insertVersion } from '../../src/registry/versions.repository.js';
 import { recoverRotations } from '../../src/rotation/recovery.js';
 import { rotationLeaseName } from '../../src/rotation/rotation.engine.js';
 import { testDialects } from '../helpers/databases.js';
+import { rotationDepsOn, VersionValueReads } from '../helpers/rotation-deps.js';
 import { call, destroyTestVault, openTestVault, type TestVault } from '../helpers/test-vault.js';
 
 /** Writes `name.env` containing API_KEY=`value`, and creates an env credential for it. */
@@ -109,18 +113,7 @@ function writesLease(node: RootOperationNode): boolean {
 async function recoverInAnotherProcess(t: TestVault, plugin: KyselyPlugin) {
   const db = await openDatabase(t.config);
   try {
-    return await recoverRotations({
-      db: { ...db, kysely: db.kysely.withPlugin(plugin) },
-      clock: t.clock,
-      keyring: t.vault.keyring,
-      audit: t.vault.audit,
-      log: t.vault.log,
-      adapters: t.vault.adapters,
-      owner: 'leader-process',
-      leaseTtlMs: t.config.rotationLeaseSeconds * 1000,
-      unreleasedLeases: new Map(),
-      attempts: t.config.rotationAttempts,
-    });
+    return await recoverRotations(rotationDepsOn(t, { ...db, kysely: db.kysely.withPlugin(plugin) }, 'leader-process'));
   } finally {
     await db.close();
   }
@@ -282,6 +275,41 @@ for (const dialect of await testDialects()) {
       assert.equal(fileValue(credential.file), 'next-value-overtaken');
       const value = await call(t.app, 'GET', '/credentials/svc-overtaken/value', { token: t.adminToken });
       assert.equal(value.json.value, 'next-value-overtaken', value.body);
+    });
+
+    it('recovery reads only two versions', async () => {
+      const credential = await createEnvCredential(t, 'svc-many', 'initial-value-many');
+      for (let index = 0; index < 20; index += 1) {
+        const rotated = await call(t.app, 'POST', '/credentials/svc-many/rotate', { token: t.adminToken, body: {} });
+        assert.equal(rotated.status, 200, rotated.body);
+      }
+      // The state a rotation killed after its provider write leaves: pending version 22, whose value the file
+      // contains, and the credential `rotating`.
+      const db = t.vault.db.kysely;
+      const keyId = await currentMasterKeyId(db);
+      const sealed = await t.vault.keyring.seal('pending-value-many', { credentialId: credential.id, version: 22 }, keyId, db);
+      await insertVersion(db, {
+        id: crypto.randomUUID(),
+        credentialId: credential.id,
+        version: 22,
+        encryptedValue: sealed,
+        encryptionKeyId: keyId,
+        providerCredentialId: null,
+        createdAt: t.clock.now().toISOString(),
+        createdBy: 'recovery-test',
+        reason: null,
+        isCurrent: false,
+        state: 'pending',
+      });
+      await leaveKilledRollback(t, credential, 'pending-value-many');
+
+      const reads = new VersionValueReads();
+      const report = await recoverRotations(rotationDepsOn(t, { ...t.vault.db, kysely: db.withPlugin(reads) }, 'recovery-test-process'));
+      assert.deepEqual(report.completed, ['svc-many']);
+      assert.equal(reads.count, 2);
+      const value = await call(t.app, 'GET', '/credentials/svc-many/value', { token: t.adminToken });
+      assert.equal(value.json.version, 22, value.body);
+      assert.equal(value.json.value, 'pending-value-many');
     });
 
     it('failed rollback keeps a newer status', async () => {

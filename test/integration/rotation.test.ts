@@ -7,9 +7,12 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { acquireLease, releaseLease } from '../../src/leases/leases.repository.js';
 import type { ProviderAdapter } from '../../src/providers/adapter.js';
+import { rollback } from '../../src/rotation/rollback.js';
 import { rotationLeaseName } from '../../src/rotation/rotation.engine.js';
+import { localCaller } from '../../src/tokens/caller.js';
 import { runCli } from '../helpers/cli.js';
 import { testDialects } from '../helpers/databases.js';
+import { rotationDepsOn, VersionValueReads } from '../helpers/rotation-deps.js';
 import { call, destroyTestVault, openTestVault, tokenWith, type TestVault } from '../helpers/test-vault.js';
 
 const otherLines = '# service settings\nDB_HOST=db.internal\n\nexport LOG_LEVEL=debug\n';
@@ -464,6 +467,30 @@ for (const dialect of await testDialects()) {
       assert.equal(typeof undone.rollback_at, 'string');
       const rollbacks = history.json.history.filter((entry: { trigger: string }) => entry.trigger === 'rollback');
       assert.equal(rollbacks.length, 2);
+    });
+
+    it('rollback reads only two versions', async () => {
+      const { file, id } = await createEnvCredential(t, 'svc-long-history', 'initial-value-long-history');
+      for (let index = 0; index < 20; index += 1) {
+        const rotated = await call(t.app, 'POST', '/credentials/svc-long-history/rotate', { token: t.adminToken, body: {} });
+        assert.equal(rotated.status, 200, rotated.body);
+      }
+      assert.equal(await currentVersion(t, id), 21);
+      const reads = new VersionValueReads();
+      const deps = rotationDepsOn(t, { ...t.vault.db, kysely: t.vault.db.kysely.withPlugin(reads) }, 'rollback-test-process');
+      const caller = localCaller('rollback-test');
+
+      assert.deepEqual(await rollback(deps, caller, 'svc-long-history', 3), { fromVersion: 21, toVersion: 3 });
+      assert.equal(reads.count, 2);
+      assert.deepEqual(await reveal(t, 'svc-long-history'), { name: 'svc-long-history', version: 3, value: fileValue(file) });
+
+      reads.count = 0;
+      assert.deepEqual(await rollback(deps, caller, 'svc-long-history'), { fromVersion: 3, toVersion: 2 });
+      assert.equal(reads.count, 2);
+
+      reads.count = 0;
+      await assert.rejects(rollback(deps, caller, 'svc-long-history', 99), { code: 'version_not_found' });
+      assert.equal(reads.count, 1);
     });
 
     it('emergency rotation alerts as critical', async () => {
