@@ -102,11 +102,13 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
       supabaseApiUrl: config.supabaseApiUrl,
     });
     const owner = processOwner();
+    const registry = new RegistryService({ db, log: options.log, clock, keyring, audit, adapters });
+    const n8n = new N8nService({ db, clock, log: options.log, audit, registry, settings: n8nSettings(config), owner, applyAbandonAfterMs: applyAbandonAfterMs(config) });
     const rotation = new Rotation(
       { db, clock, keyring, audit, log: options.log, adapters, owner, leaseTtlMs: config.rotationLeaseSeconds * 1000, unreleasedLeases: new Map(), attempts: config.rotationAttempts, metrics },
       { concurrency: config.rotationConcurrency, versionRetentionDays: config.versionRetentionDays, historyRetentionDays: config.historyRetentionDays },
+      n8n,
     );
-    const registry = new RegistryService({ db, log: options.log, clock, keyring, audit, adapters });
     const services = {
       config,
       db,
@@ -126,7 +128,7 @@ export async function openVault(config: Config, options: { log: Logger; clock?: 
         clock,
         onBlockEnded: recordBlockedRequests(audit, options.log),
       }),
-      n8n: new N8nService({ db, clock, log: options.log, audit, registry, settings: n8nSettings(config), owner, applyAbandonAfterMs: applyAbandonAfterMs(config) }),
+      n8n,
       metrics,
       appliedMigrations: applied,
       close: () => db.close(),

@@ -14,15 +14,22 @@ export interface RotationSettings {
   historyRetentionDays: number;
 }
 
-/** The rotation feature as the HTTP API and the CLI use it. */
+/** The recovery of interrupted n8n applies, which each scheduled run starts with. */
+export interface ApplyRecovery {
+  recoverApplies(): Promise<unknown>;
+}
+
+/** The rotation feature as the HTTP API, the CLI and the scheduler use it. */
 export class Rotation {
   readonly engine: RotationEngine;
   readonly #deps: RotationDeps;
   readonly #settings: RotationSettings;
+  readonly #applyRecovery: ApplyRecovery;
 
-  constructor(deps: RotationDeps, settings: RotationSettings) {
+  constructor(deps: RotationDeps, settings: RotationSettings, applyRecovery: ApplyRecovery) {
     this.#deps = deps;
     this.#settings = settings;
+    this.#applyRecovery = applyRecovery;
     this.engine = new RotationEngine(deps);
   }
 
@@ -30,8 +37,14 @@ export class Rotation {
     return rollback(this.#deps, caller, name, version);
   }
 
-  /** Runs every due rotation; first finishes rotations interrupted by a crash, so none stays `rotating`. */
+  /**
+   * Runs one scheduler pass, the same whether the scheduler's leader, POST /rotation/run-scheduled or
+   * `aegis rotation run` starts it. It first writes the audit entries of n8n applies that stopped
+   * processes left, then finishes rotations and rollbacks they interrupted, so none stays `rotating`.
+   * Then it runs every due rotation.
+   */
   async runScheduled(caller: Caller): Promise<ScheduledRun> {
+    await this.#applyRecovery.recoverApplies();
     const recovery = await recoverRotations(this.#deps);
     const recovered: ScheduledRun['recovered'] = [];
     for (const [outcome, names] of [['completed', recovery.completed], ['restored', recovery.restored], ['failed', recovery.failed]] as const) {

@@ -22,20 +22,16 @@ export interface SchedulerServices {
   rotation: { runScheduled(caller: ReturnType<typeof localCaller>): Promise<unknown>; retention(): Promise<unknown> };
   health?: { checkAll(caller: ReturnType<typeof localCaller>): Promise<unknown>; evaluateExpiry(): Promise<unknown>; retention(): Promise<unknown> } | undefined;
   alerts?: { deliverDue(): Promise<unknown> } | undefined;
-  n8n?: { recoverApplies(): Promise<unknown> } | undefined;
 }
 
 /** Maps each scheduler job to the vault service that does the work, acting as the local caller `scheduler`. */
 export function vaultJobs(services: SchedulerServices): SchedulerJobs {
   const caller = localCaller(SCHEDULER_ACTOR);
-  const { health, alerts, n8n } = services;
+  const { health, alerts } = services;
   return {
-    // Rotation recovery runs at the start of each scheduled run, and the recovery of interrupted n8n
-    // applies runs beside it, so the leader finishes what stopped processes left.
-    rotations: async () => {
-      await n8n?.recoverApplies();
-      return services.rotation.runScheduled(caller);
-    },
+    // A scheduled run starts with the recovery of interrupted n8n applies and rotations, so the leader
+    // finishes what stopped processes left.
+    rotations: () => services.rotation.runScheduled(caller),
     retention: async () => ({
       rotation: await services.rotation.retention(),
       audit: await pruneAudit(services.db, services.keyring, services.clock, { retentionDays: services.config.audit.retentionDays, actor: SCHEDULER_ACTOR }),

@@ -230,6 +230,22 @@ for (const dialect of await testDialects()) {
       assert.equal(parsedDetails(entries[0]!.details).outcome, 'applied');
     });
 
+    it('run-scheduled route recovers applies', async () => {
+      stub.addWorkflow(workflow(slackEntry.slackApi));
+      const left = intent(stoppedOwner());
+      await insertApplyIntent(t.vault.db.kysely, left);
+
+      const run = await call(t.app, 'POST', '/rotation/run-scheduled', { token: t.adminToken });
+
+      assert.equal(run.status, 200, run.body);
+      assert.deepEqual(await intentIds(), []);
+      const entries = await appliedEntries();
+      assert.equal(entries.length, 1);
+      assert.equal(entries[0]!.id, left.auditEntryId);
+      assert.equal(parsedDetails(entries[0]!.details).outcome, 'applied');
+      await assertChainVerifies();
+    });
+
     it('stopped apply before n8n saved', async () => {
       await insertApplyIntent(t.vault.db.kysely, intent(stoppedOwner()));
 
