@@ -1,6 +1,7 @@
 import { alertMessages } from '../alerts/alert-types.js';
 import { enqueueAlert } from '../alerts/outbox.repository.js';
 import type { Executor } from '../db/database.js';
+import { toBool, toIso } from '../db/values.js';
 import { latestHealthStatuses } from '../health/health-checks.repository.js';
 import { acquireLease, findLeaseForChange, ownerProcessIsGone, releaseLease, stillHolds, takeOverLease, type Lease } from '../leases/leases.repository.js';
 import { scrubSecrets } from '../lib/redact.js';
@@ -227,13 +228,35 @@ async function recoverOne(deps: RotationDeps, credential: Credential, lease: Lea
 }
 
 /**
- * Derives the status of a credential whose current version was kept, as health checks and expiry runs
- * set it: `failed` while its newest health check is unhealthy, otherwise the status its expiry date
- * gives. The interrupted rotation or rollback had marked it `rotating` over that status.
- * NOTE: a credential that a failed rotation left `failed` while its health checks pass gets the status
- * of its expiry date, because the status from before the interruption is not stored.
+ * Derives the status of a credential whose current version was kept, which the interrupted rotation or
+ * rollback had marked `rotating`. It is `failed` while its newest health check is unhealthy, and while a
+ * failed rotation is newer than that check with no successful rotation or rollback since. Otherwise it
+ * is the status its expiry date gives.
  */
 async function statusOfKeptVersion(trx: Executor, credential: Credential, now: Date): Promise<CredentialStatus> {
   const newest = (await latestHealthStatuses(trx, [credential.id])).get(credential.id);
-  return newest === 'unhealthy' ? 'failed' : expiryStatus(credential, now);
+  if (newest === 'unhealthy') return 'failed';
+  const failedAt = await failedRotationTime(trx, credential.id);
+  if (failedAt !== undefined && (credential.lastHealthCheck === null || Date.parse(credential.lastHealthCheck) <= failedAt)) return 'failed';
+  return expiryStatus(credential, now);
+}
+
+/**
+ * Returns when the credential's newest rotation failed, or undefined when its newest rotation or rollback
+ * succeeded or it has none. Recovery entries that failed are passed over, because a recovery that put
+ * the previous value back leaves the status the credential had.
+ * NOTE: that also passes over a recovery that could not put the value back and left the credential
+ * `failed`, so a later interrupted rollback of that credential may recover it as `active`.
+ */
+async function failedRotationTime(trx: Executor, credentialId: string): Promise<number | undefined> {
+  const row = await trx
+    .selectFrom('aegis_rotation_history')
+    .select(['success', 'rotated_at'])
+    .where('credential_id', '=', credentialId)
+    .where((eb) => eb.or([eb('success', '=', true), eb('trigger', '!=', 'recovery')]))
+    .orderBy('rotated_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (row === undefined || toBool(row.success)) return undefined;
+  return Date.parse(toIso(row.rotated_at));
 }

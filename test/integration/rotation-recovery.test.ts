@@ -49,6 +49,22 @@ async function leaveKilledRollback(t: TestVault, credential: { file: string; id:
   assert.ok(lease);
 }
 
+/**
+ * Leaves a killed rollback of the credential to `targetValue`, recovers it, and checks that the file
+ * contains `currentValue` again and that the credential's stored and shown status is `expected`.
+ */
+async function recoverKilledRollback(t: TestVault, name: string, credential: { file: string; id: string }, values: { targetValue: string; currentValue: string | undefined }, expected: string): Promise<void> {
+  await leaveKilledRollback(t, credential, values.targetValue);
+
+  const report = await t.vault.rotation.recover();
+  assert.deepEqual(report.restored, [name]);
+  assert.equal(fileValue(credential.file), values.currentValue);
+  const row = await t.vault.db.kysely.selectFrom('aegis_credentials').select('status').where('id', '=', credential.id).executeTakeFirstOrThrow();
+  assert.equal(row.status, expected);
+  const detail = await call(t.app, 'GET', `/credentials/${name}`, { token: t.adminToken });
+  assert.equal(detail.json.credential_details.status, expected, detail.body);
+}
+
 /** Runs `afterSet` after each value the env adapter writes for one credential; returns a function that undoes the wrap. */
 function wrapSetValue(t: TestVault, credentialId: string, afterSet: () => Promise<void>): () => void {
   const adapter = t.vault.adapters.env as { setValue: NonNullable<ProviderAdapter['setValue']> };
@@ -165,15 +181,52 @@ for (const dialect of await testDialects()) {
         assert.equal(rotated.status, 200, rotated.body);
         const rotatedValue = fileValue(credential.file);
         await setUp(name, credential.file);
-        await leaveKilledRollback(t, credential, `initial-value-${expected}`);
+        await recoverKilledRollback(t, name, credential, { targetValue: `initial-value-${expected}`, currentValue: rotatedValue }, expected);
+      });
+    }
 
-        const report = await t.vault.rotation.recover();
-        assert.deepEqual(report.restored, [name]);
-        assert.equal(fileValue(credential.file), rotatedValue);
-        const row = await t.vault.db.kysely.selectFrom('aegis_credentials').select('status').where('id', '=', credential.id).executeTakeFirstOrThrow();
-        assert.equal(row.status, expected);
-        const detail = await call(t.app, 'GET', `/credentials/${name}`, { token: t.adminToken });
-        assert.equal(detail.json.credential_details.status, expected, detail.body);
+    // Each case fails a rotation, so the credential is `failed` while its health checks pass, and then
+    // does what may follow before a rollback of it is killed.
+    const failedRotationCases: Array<{ title: string; expected: string; afterFailure: (name: string) => Promise<void> }> = [
+      { title: 'failed rotation survives recovery', expected: 'failed', afterFailure: async () => {} },
+      {
+        title: 'later health check clears failure',
+        expected: 'active',
+        afterFailure: async (name) => {
+          const tested = await call(t.app, 'POST', `/credentials/${name}/test`, { token: t.adminToken });
+          assert.equal(tested.json.status, 'healthy', tested.body);
+        },
+      },
+      {
+        title: 'later rotation clears failure',
+        expected: 'active',
+        afterFailure: async (name) => {
+          const rotated = await call(t.app, 'POST', `/credentials/${name}/rotate`, { token: t.adminToken, body: {} });
+          assert.equal(rotated.status, 200, rotated.body);
+        },
+      },
+    ];
+    for (const [index, { title, expected, afterFailure }] of failedRotationCases.entries()) {
+      it(title, async () => {
+        const name = `svc-failed-rotation-${index}`;
+        const credential = await createEnvCredential(t, name, `initial-value-failed-${index}`);
+        const rotated = await call(t.app, 'POST', `/credentials/${name}/rotate`, { token: t.adminToken, body: {} });
+        assert.equal(rotated.status, 200, rotated.body);
+
+        // A missing file fails the rotation without changing the provider, and the file comes back unchanged.
+        const moved = `${credential.file}.moved`;
+        fs.renameSync(credential.file, moved);
+        const failed = await call(t.app, 'POST', `/credentials/${name}/rotate`, { token: t.adminToken, body: {} });
+        fs.renameSync(moved, credential.file);
+        assert.equal(failed.status, 502, failed.body);
+        assert.equal(failed.json.provider_state, 'unchanged', failed.body);
+        const afterRotation = await t.vault.db.kysely.selectFrom('aegis_credentials').select('status').where('id', '=', credential.id).executeTakeFirstOrThrow();
+        assert.equal(afterRotation.status, 'failed');
+
+        t.clock.advanceMs(60_000);
+        await afterFailure(name);
+        const currentValue = fileValue(credential.file);
+        await recoverKilledRollback(t, name, credential, { targetValue: `initial-value-failed-${index}`, currentValue }, expected);
       });
     }
 
