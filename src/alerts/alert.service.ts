@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
 import type { Db } from '../db/database.js';
 import type { Clock } from '../lib/clock.js';
 import {
@@ -14,6 +15,7 @@ import {
   type AttemptOutcome,
   type DueDelivery,
 } from './deliveries.repository.js';
+import { pruneAlerts } from './alert-retention.js';
 import { createSinks, SinkError, type AlertSink, type SinkConfig } from './sinks/index.js';
 
 /** When a failed delivery is tried again, and when it is given up. */
@@ -52,7 +54,7 @@ export interface AlertServiceDeps {
   db: Db;
   clock: Clock;
   log: Logger;
-  config: SinkConfig;
+  config: SinkConfig & Pick<Config, 'alertRetentionDays' | 'audit'>;
   retry?: Partial<RetryPolicy>;
   /** Replaces the sinks built from `config`. */
   sinks?: AlertSink[];
@@ -72,6 +74,7 @@ export class AlertService {
   readonly #sinks: AlertSink[];
   readonly #retry: RetryPolicy;
   readonly #concurrency: number;
+  readonly #retention: { retentionDays: number; auditRetentionDays: number };
   /** Maximum time a SQLite run reserves a delivery for: one request's time limit plus a margin. */
   readonly #reservationMs: number;
 
@@ -82,6 +85,7 @@ export class AlertService {
     this.#sinks = deps.sinks ?? createSinks(deps.config, deps.clock);
     this.#retry = { ...DEFAULT_RETRY_POLICY, ...deps.retry };
     this.#concurrency = deps.concurrency ?? DEFAULT_CONCURRENCY;
+    this.#retention = { retentionDays: deps.config.alertRetentionDays, auditRetentionDays: deps.config.audit.retentionDays };
     this.#reservationMs = deps.config.providerTimeoutMs + 60_000;
   }
 
@@ -134,6 +138,11 @@ export class AlertService {
   /** Lists alerts newest first with their delivery to each sink. The caller audits the read. */
   list(filter: AlertFilter): Promise<{ alerts: AlertRecord[]; total: number }> {
     return listAlerts(this.#db.kysely, this.#db.dialect, filter);
+  }
+
+  /** Removes finished alerts older than `AEGIS_ALERT_RETENTION_DAYS`, with their deliveries, and returns how many. */
+  retention(): Promise<number> {
+    return pruneAlerts({ db: this.#db, clock: this.#clock, log: this.#log }, this.#retention);
   }
 
   /** Claims, sends and records one due delivery; returns undefined when none is due. */

@@ -85,6 +85,7 @@ export const FILE_KEYS: ReadonlyArray<FileKey> = [
 
   { key: 'alerts.lead_hours', variable: 'AEGIS_ALERT_LEAD_HOURS', kind: 'integer-list' },
   { key: 'alerts.delivery_seconds', variable: 'AEGIS_ALERT_DELIVERY_SECONDS', kind: 'integer' },
+  { key: 'alerts.retention_days', variable: 'AEGIS_ALERT_RETENTION_DAYS', kind: 'integer' },
 
   { key: 'health.concurrency', variable: 'AEGIS_HEALTH_CONCURRENCY', kind: 'integer' },
   { key: 'health.check_retention_days', variable: 'AEGIS_HEALTH_CHECK_RETENTION_DAYS', kind: 'integer' },

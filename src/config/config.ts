@@ -79,6 +79,8 @@ export interface Config {
   webhooks: Array<{ url: string; secret: string }>;
   /** Hours before expiry at which a `credential_expiring` alert is raised, one per lead time. */
   alertLeadHours: number[];
+  /** Age in days after which delivered and given-up alerts are removed; see src/alerts/alert-retention.ts for the ones kept. */
+  alertRetentionDays: number;
   /** Health checks run at once by `check-all`. */
   healthConcurrency: number;
   /** Age in days after which stored health checks are removed, except each credential's newest. */
@@ -182,6 +184,7 @@ function readSettings(env: Env, cwd: string): Config {
     eventBusUrl: readUrl(env, 'EVENT_BUS_URL'),
     webhooks: readWebhooks(env),
     alertLeadHours: readIntegerList(env, 'AEGIS_ALERT_LEAD_HOURS', [168], 1, 87_600),
+    alertRetentionDays: readInteger(env, 'AEGIS_ALERT_RETENTION_DAYS', 90, 1, 36_500),
     healthConcurrency: readInteger(env, 'AEGIS_HEALTH_CONCURRENCY', 50, 1, 1000),
     healthCheckRetentionDays: readInteger(env, 'AEGIS_HEALTH_CHECK_RETENTION_DAYS', 90, 1, 36_500),
     schedulerEnabled: readOnOff(env, 'AEGIS_SCHEDULER', true),

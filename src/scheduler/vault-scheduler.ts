@@ -21,7 +21,7 @@ export interface SchedulerServices {
   keyring: Keyring;
   rotation: { runScheduled(caller: ReturnType<typeof localCaller>): Promise<unknown>; retention(): Promise<unknown> };
   health?: { checkAll(caller: ReturnType<typeof localCaller>): Promise<unknown>; evaluateExpiry(): Promise<unknown>; retention(): Promise<unknown> } | undefined;
-  alerts?: { deliverDue(): Promise<unknown> } | undefined;
+  alerts?: { deliverDue(): Promise<unknown>; retention(): Promise<unknown> } | undefined;
 }
 
 /** Maps each scheduler job to the vault service that does the work, acting as the local caller `scheduler`. */
@@ -36,6 +36,7 @@ export function vaultJobs(services: SchedulerServices): SchedulerJobs {
       rotation: await services.rotation.retention(),
       audit: await pruneAudit(services.db, services.keyring, services.clock, { retentionDays: services.config.audit.retentionDays, actor: SCHEDULER_ACTOR }),
       ...(health ? { healthChecksRemoved: await health.retention() } : {}),
+      ...(alerts ? { alertsRemoved: await alerts.retention() } : {}),
     }),
     dailyReport: () => enqueueDailyReport(services.db, services.clock, services.config.reportTimezone, services.config.audit.anomalies),
     ...(health ? { healthChecks: () => health.checkAll(caller), expiryChecks: () => health.evaluateExpiry() } : {}),

@@ -97,6 +97,7 @@ rotation:
 alerts:
   lead_hours: [24, 168, 72]
   delivery_seconds: 10
+  retention_days: 30
 health:
   concurrency: 20
   check_retention_days: 45
@@ -168,6 +169,7 @@ describe('configuration file', () => {
       eventBusUrl: 'https://bus.internal',
       webhooks: [{ url: 'https://hooks.internal/aegis', secret: webhookSecret }],
       alertLeadHours: [168, 72, 24],
+      alertRetentionDays: 30,
       healthConcurrency: 20,
       healthCheckRetentionDays: 45,
       schedulerEnabled: false,
@@ -319,6 +321,18 @@ describe('configuration file errors', () => {
   it('bad audit value names file key', () => {
     const file = writeConfig('audit:\n  retention_days: 30\n');
     assert.match(startupError({ AEGIS_CONFIG: file }).message, new RegExp(`^audit\\.retention_days in ${file} \\(or AEGIS_AUDIT_RETENTION_DAYS\\) must be at least 365`));
+  });
+
+  it('alert retention is range-checked', () => {
+    assert.equal(loadConfig({}, root).alertRetentionDays, 90);
+    assert.equal(startupError({ AEGIS_ALERT_RETENTION_DAYS: '0' }).message, 'AEGIS_ALERT_RETENTION_DAYS must be between 1 and 36500, got 0.');
+    assert.equal(startupError({ AEGIS_ALERT_RETENTION_DAYS: '36501' }).message, 'AEGIS_ALERT_RETENTION_DAYS must be between 1 and 36500, got 36501.');
+    assert.equal(startupError({ AEGIS_ALERT_RETENTION_DAYS: 'ninety' }).message, 'AEGIS_ALERT_RETENTION_DAYS must be an integer, got "ninety".');
+    const file = writeConfig('alerts:\n  retention_days: 0\n');
+    assert.equal(
+      startupError({ AEGIS_CONFIG: file }).message,
+      `alerts.retention_days in ${file} (or AEGIS_ALERT_RETENTION_DAYS) must be between 1 and 36500, got 0.`,
+    );
   });
 
   it('bad webhook URL names the list item', () => {
