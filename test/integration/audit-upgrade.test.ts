@@ -1,37 +1,17 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { describe, it } from 'node:test';
-import { sql } from 'kysely';
 import { appendEntries } from '../../src/audit/audit.repository.js';
 import { verifyAuditChain } from '../../src/audit/verify.js';
 import { Keyring } from '../../src/crypto/keyring.js';
-import { openDatabase, type Db } from '../../src/db/database.js';
 import { migrateTo, migrateToLatest } from '../../src/db/migrate.js';
-import { dropSchema, testDialects, testPostgresUrl } from '../helpers/databases.js';
-
-async function indexNames(db: Db): Promise<string[]> {
-  const rows =
-    db.dialect === 'sqlite'
-      ? await sql<{ name: string }>`select name from sqlite_master where type = 'index' and tbl_name = 'aegis_audit_log' and sql is not null`.execute(db.kysely)
-      : await sql<{ name: string }>`select indexname as name from pg_indexes where tablename = 'aegis_audit_log' and schemaname = ${db.schema} and indexname like 'idx_%'`.execute(db.kysely);
-  return rows.rows.map((row) => row.name).sort();
-}
+import { testDialects } from '../helpers/databases.js';
+import { indexNames, withEmptyDatabase } from '../helpers/upgrade-database.js';
 
 for (const dialect of await testDialects()) {
   describe(`audit log upgrade to 0009 (${dialect})`, () => {
     it('keeps every entry, index and the chain', async () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-upgrade-'));
-      const schema = `aegis_t_${crypto.randomBytes(6).toString('hex')}`;
-      const db = await openDatabase({
-        databaseUrl: dialect === 'postgres' ? testPostgresUrl : undefined,
-        databaseSchema: dialect === 'postgres' ? schema : undefined,
-        databasePoolMax: 2,
-        sqlitePath: path.join(dir, 'aegis.db'),
-      });
-      try {
+      await withEmptyDatabase(dialect, async (db) => {
         await migrateTo(db, '0008_drop_audit_indexes');
         const entries = Array.from({ length: 40 }, (_, index) => ({
           credentialName: `upgrade-${index % 4}`,
@@ -42,13 +22,13 @@ for (const dialect of await testDialects()) {
         }));
         await db.kysely.transaction().execute((trx) => appendEntries(trx, db.dialect, entries, '2026-06-01T12:00:00.000Z'));
         const before = await db.kysely.selectFrom('aegis_audit_log').selectAll().orderBy('seq').execute();
-        const indexesBefore = await indexNames(db);
+        const indexesBefore = await indexNames(db, 'aegis_audit_log');
 
         assert.deepEqual(await migrateTo(db, '0009_audit_prev_hash'), ['0009_audit_prev_hash']);
 
         const after = await db.kysely.selectFrom('aegis_audit_log').selectAll().orderBy('seq').execute();
         assert.deepEqual(after, before);
-        assert.deepEqual(await indexNames(db), indexesBefore);
+        assert.deepEqual(await indexNames(db, 'aegis_audit_log'), indexesBefore);
         const report = await verifyAuditChain(db.kysely, new Keyring(new Map()));
         assert.equal(report.ok, true, JSON.stringify(report.problem));
         assert.equal(report.checked, 40);
@@ -58,11 +38,7 @@ for (const dialect of await testDialects()) {
         const insert = db.kysely.insertInto('aegis_audit_log').values(duplicate).execute();
         if (dialect === 'sqlite') await insert;
         else await assert.rejects(insert, /unique|duplicate/i);
-      } finally {
-        await db.close();
-        if (dialect === 'postgres') await dropSchema(schema);
-        fs.rmSync(dir, { recursive: true, force: true });
-      }
+      });
     });
   });
 }
