@@ -207,7 +207,8 @@ export async function listAlerts(db: Executor, dialect: DialectName, filter: Ale
   if (reach !== undefined) base = base.where(reach);
 
   const counted = await base.select((eb) => eb.fn.countAll<string | number>().as('count')).executeTakeFirstOrThrow();
-  const rows = await base.selectAll().orderBy('created_at', 'desc').orderBy('id').limit(filter.limit).offset(filter.offset).execute();
+  // Both keys descend, so the (created_at, id) indexes return a page in order when read backwards.
+  const rows = await base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit).offset(filter.offset).execute();
 
   const deliveries = new Map<string, DeliveryRecord[]>();
   if (rows.length > 0) {

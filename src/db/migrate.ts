@@ -14,6 +14,7 @@ import * as dropUnusedAuditIndexes from './migrations/0011_drop_unused_audit_ind
 import * as changeCount from './migrations/0012_change_count.js';
 import * as applyIntents from './migrations/0013_apply_intents.js';
 import * as auditReachIndexes from './migrations/0014_audit_reach_indexes.js';
+import * as alertListIndexes from './migrations/0015_alert_list_indexes.js';
 
 interface DialectMigration {
   up(db: Kysely<any>, dialect: DialectName): Promise<void>;
@@ -35,6 +36,7 @@ const migrations: Record<string, DialectMigration> = {
   '0012_change_count': changeCount,
   '0013_apply_intents': applyIntents,
   '0014_audit_reach_indexes': auditReachIndexes,
+  '0015_alert_list_indexes': alertListIndexes,
 };
 
 /** The name of the newest migration, which a database brought up to date has applied last. */
