@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Kysely, PostgresDialect, SqliteAdapter as KyselySqliteAdapter, SqliteDialect, sql, type Transaction } from 'kysely';
+import { Kysely, SqliteAdapter as KyselySqliteAdapter, SqliteDialect, sql, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { isDatabaseUnavailable, isUniqueViolation } from './database-errors.js';
 import { poolConfig, resolvePoolSettings, type PoolSettings } from './pool-settings.js';
+import { MigrationPostgresDialect } from './postgres-migration-dialect.js';
 import type { Database } from './schema.js';
 import { SqliteAdapter } from './sqlite-adapter.js';
 import { openSqliteConnection } from './sqlite-connection.js';
@@ -124,7 +125,7 @@ async function openPostgres(url: string, schema: string | undefined, settings: P
   });
   pool.on('acquire', (client) => changes.checkedOut(client));
   pool.on('error', () => {});
-  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const kysely = new Kysely<Database>({ dialect: new MigrationPostgresDialect({ pool }) });
   if (schema && createsSchema) await createSchemaIfMissing(kysely, schema);
   const current = await sql<{ schema: string }>`select current_schema() as schema`.execute(kysely);
   const currentSchema = current.rows[0]?.schema ?? schema ?? 'public';

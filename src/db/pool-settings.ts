@@ -21,8 +21,8 @@ export interface PoolSettings {
 
 /**
  * Defaults of the time limits, for callers that pass none (the configuration sets them in `aegis serve`).
- * NOTE: statement_timeout also applies to migrations, which run on this pool. An index built on a very
- * large audit log could need more than 60 s.
+ * Migrations run without statement_timeout (see postgres-migration-dialect.ts), because an index built
+ * on a very large audit log can need more than 60 s.
  */
 export const DEFAULT_POOL_SETTINGS: Omit<PoolSettings, 'max'> = {
   connectionTimeoutMs: 5_000,

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { openDatabase, type Db } from '../../src/db/database.js';
+import { LATEST_MIGRATION, migrateTo, migrateToLatest } from '../../src/db/migrate.js';
+import { dropSchema, testDialects, testPostgresUrl } from '../helpers/databases.js';
+
+/** The statement_timeout of the migrating pool, in milliseconds. */
+const statementTimeoutMs = 200;
+
+/** The advisory lock id with which Kysely 0.28 serializes migrations (PostgresAdapter's LOCK_ID). */
+const kyselyMigrationLockId = '3853314791062309107';
+
+const onPostgres = (await testDialects()).includes('postgres');
+
+/**
+ * Resolves once a statement that `blocker` blocks has been running for twice the statement timeout, and
+ * rejects when `migration` settles first. Without the lifted limit, PostgreSQL cancels the statement
+ * after the timeout, so the migration fails before the wait is over. `observer` reads the server's
+ * activity outside any transaction, because a transaction reads one snapshot of pg_stat_activity.
+ */
+async function waitForBlockedStatement(blocker: pg.Client, observer: pg.Client, migration: Promise<unknown>): Promise<void> {
+  let settled: unknown;
+  migration.then(
+    () => (settled = 'the migration finished while it should still wait'),
+    (error: unknown) => (settled = error),
+  );
+  const blockerPid = (await blocker.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+  const deadline = performance.now() + 10_000;
+  for (;;) {
+    if (settled !== undefined) throw settled;
+    const waiting = await observer.query(
+      `select 1 from pg_stat_activity where $1 = any(pg_blocking_pids(pid)) and clock_timestamp() - query_start > make_interval(secs => $2::float8 / 1000)`,
+      [blockerPid, 2 * statementTimeoutMs],
+    );
+    if (waiting.rowCount) return;
+    if (performance.now() > deadline) assert.fail('no migration statement waited on the blocking session within 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('migrations under statement_timeout on PostgreSQL', { skip: onPostgres ? false : 'PostgreSQL is not reachable' }, () => {
+  const schemas: string[] = [];
+  let blocker: pg.Client;
+  let observer: pg.Client;
+
+  before(async () => {
+    blocker = new pg.Client({ connectionString: testPostgresUrl });
+    observer = new pg.Client({ connectionString: testPostgresUrl });
+    await blocker.connect();
+    await observer.connect();
+  });
+
+  after(async () => {
+    await blocker.end();
+    await observer.end();
+    for (const schema of schemas) await dropSchema(schema);
+  });
+
+  /** Opens a new schema migrated to `name` through a pool of one connection with the short statement timeout. */
+  async function openSchemaAt(name: string): Promise<{ db: Db; schema: string }> {
+    const schema = `aegis_t_${crypto.randomBytes(6).toString('hex')}`;
+    schemas.push(schema);
+    const settings = { databaseUrl: testPostgresUrl, databaseSchema: schema, databasePoolMax: 1, sqlitePath: '' };
+    const db = await openDatabase(settings, { pool: { statementTimeoutMs } });
+    await migrateTo(db, name);
+    return { db, schema };
+  }
+
+  it('index build outlasts the timeout', async () => {
+    const { db, schema } = await openSchemaAt('0013_apply_intents');
+    try {
+      // The open transaction's lock keeps migration 0014 from changing the audit log's indexes until
+      // it commits, so the migration's statement runs longer than statement_timeout.
+      await blocker.query('begin');
+      await blocker.query(`lock table "${schema}".aegis_audit_log in row exclusive mode`);
+      const migration = migrateToLatest(db);
+      try {
+        await waitForBlockedStatement(blocker, observer, migration);
+      } finally {
+        await blocker.query('commit');
+      }
+
+      assert.deepEqual(await migration, ['0014_audit_reach_indexes']);
+      const timeout = await sql<{ statement_timeout: string }>`show statement_timeout`.execute(db.kysely);
+      assert.equal(timeout.rows[0]!.statement_timeout, `${statementTimeoutMs}ms`);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('second process outwaits the timeout', async () => {
+    const { db } = await openSchemaAt('0013_apply_intents');
+    try {
+      // Holding Kysely's migration lock acts as another process that is still migrating.
+      await blocker.query(`select pg_advisory_lock(${kyselyMigrationLockId})`);
+      const migration = migrateToLatest(db);
+      try {
+        await waitForBlockedStatement(blocker, observer, migration);
+      } finally {
+        await blocker.query(`select pg_advisory_unlock(${kyselyMigrationLockId})`);
+      }
+
+      assert.deepEqual(await migration, [LATEST_MIGRATION]);
+      const timeout = await sql<{ statement_timeout: string }>`show statement_timeout`.execute(db.kysely);
+      assert.equal(timeout.rows[0]!.statement_timeout, `${statementTimeoutMs}ms`);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('other statements keep the timeout', async () => {
+    const { db } = await openSchemaAt(LATEST_MIGRATION);
+    try {
+      await assert.rejects(sql`select pg_sleep(1)`.execute(db.kysely), /statement timeout/);
+    } finally {
+      await db.close();
+    }
+  });
+});
