@@ -1,5 +1,6 @@
-import { Migrator, type Kysely, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
-import type { Db, DialectName } from './database.js';
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+import { StartupError } from '../lib/errors.js';
+import { tableExists, type Db, type DialectName } from './database.js';
 import * as initial from './migrations/0001_initial.js';
 import * as rotation from './migrations/0002_rotation.js';
 import * as alertDeliveries from './migrations/0003_alert_deliveries.js';
@@ -76,6 +77,8 @@ export async function migrateTo(db: Db, name: string): Promise<string[]> {
 }
 
 async function migrate(db: Db, run: (migrator: Migrator) => Promise<MigrationResultSet>): Promise<string[]> {
+  const unknown = await unknownAppliedMigrations(db);
+  if (unknown.length > 0) throw new StartupError(`${describeNewerSchema(db, unknown)} ${newerSchemaFix}`);
   const migrator = migratorFor(db);
   let { error, results } = await run(migrator);
   // Trying again is safe: the race fails the catalog read before any migration runs.
@@ -109,3 +112,21 @@ export async function pendingMigrations(db: Db): Promise<string[]> {
     }
   }
 }
+
+/**
+ * Lists the migrations the database has applied that this build does not have, which means a newer
+ * build migrated it. Kysely would reject such a database with "corrupted migrations", naming no cause.
+ */
+export async function unknownAppliedMigrations(db: Db): Promise<string[]> {
+  if (!(await tableExists(db, 'aegis_migrations'))) return [];
+  const applied = await sql<{ name: string }>`select name from aegis_migrations order by name`.execute(db.kysely);
+  return applied.rows.map((row) => row.name).filter((name) => !Object.hasOwn(migrations, name));
+}
+
+/** Explains a database migrated by a newer build, for start-up and `aegis doctor`. */
+export function describeNewerSchema(db: Pick<Db, 'location'>, unknown: string[]): string {
+  return `The database ${db.location} was migrated by a newer AEGIS build: it has applied ${unknown.join(', ')}, which this build does not have (its newest is ${LATEST_MIGRATION}).`;
+}
+
+/** The fix for a database migrated by a newer build. */
+export const newerSchemaFix = 'Migrations cannot be undone, so start the newer build again, or restore the backup taken before the upgrade (see docs/deployment.md).';

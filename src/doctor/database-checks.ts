@@ -5,7 +5,7 @@ import { verifyKeyring } from '../crypto/keyring-loader.js';
 import { listMasterKeys } from '../crypto/master-keys.repository.js';
 import { describeKeySource } from '../crypto/key-sources.js';
 import type { Db } from '../db/database.js';
-import { pendingMigrations } from '../db/migrate.js';
+import { describeNewerSchema, newerSchemaFix, pendingMigrations, unknownAppliedMigrations } from '../db/migrate.js';
 import type { Clock } from '../lib/clock.js';
 import { StartupError } from '../lib/errors.js';
 import { errorText, fail, ok, setting, skip, warn, type CheckResult } from './check.js';
@@ -77,6 +77,8 @@ async function checkMigrations(db: Db): Promise<CheckResult> {
       );
     }
   }
+  const unknown = await unknownAppliedMigrations(db);
+  if (unknown.length > 0) return fail('migrations', describeNewerSchema(db, unknown), newerSchemaFix);
   const pending = await pendingMigrations(db);
   if (pending.length === 0) return ok('migrations', 'every migration is applied');
   return fail(

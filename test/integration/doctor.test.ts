@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { loadConfig } from '../../src/config/config.js';
 import { keyCheckValue } from '../../src/crypto/key-material.js';
@@ -327,6 +328,28 @@ for (const dialect of await testDialects()) {
         if (dialect === 'postgres') assert.ok(!(await schemaNames()).includes(emptyDatabase.AEGIS_DATABASE_SCHEMA!), 'doctor created the schema');
       } finally {
         if (dialect === 'sqlite') fs.rmSync(emptyDatabase.AEGIS_SQLITE_PATH!);
+      }
+    });
+
+    it('newer schema fails', async () => {
+      // A deployment of its own, because this test changes the database.
+      const own = await createDeployment(dialect);
+      const db = await openDatabase(loadConfig({ AEGIS_CONFIG: own.configFile }, own.dir));
+      try {
+        await sql`insert into aegis_migrations (name, timestamp) values ('9999_from_a_newer_build', '2027-01-01T00:00:00.000Z')`.execute(db.kysely);
+        const result = await runCli(['doctor', '--json'], { AEGIS_CONFIG: own.configFile }, { cwd: own.dir });
+        outputs.push(result.stdout, result.stderr);
+        assert.equal(result.code, 1);
+        const check = findCheck(parseJson(result).checks, 'migrations');
+        assert.equal(check.status, 'fail');
+        assert.match(check.message, /was migrated by a newer AEGIS build: it has applied 9999_from_a_newer_build, which this build does not have/);
+        assert.match(check.fix!, /start the newer build again, or restore the backup taken before the upgrade/);
+      } finally {
+        await db.close();
+        await own.sinks.close();
+        await own.n8n.close();
+        if (dialect === 'postgres') await dropSchema(own.schema);
+        fs.rmSync(own.dir, { recursive: true, force: true });
       }
     });
 
