@@ -76,7 +76,7 @@ export function reportFailure(error: unknown): void {
     process.stderr.write(`aegis: cannot listen (${error.message}). Stop the process that uses the address, or set AEGIS_HOST and AEGIS_PORT to another.\n`);
     process.exitCode = 1;
   } else if (isSqliteLockTimeout(error)) {
-    process.stderr.write('aegis: the SQLite database file stayed locked by another process (a long backup, prune or key rotation) past the busy timeout. Run the command again once that has finished.\n');
+    process.stderr.write('aegis: the SQLite database file stayed locked by another process (a start applying migrations, a long backup, prune or key rotation) past the busy timeout. Run the command again once that has finished.\n');
     process.exitCode = 1;
   } else if (isConnectionRejected(error)) {
     // PostgreSQL's message names the database or role, never the password.

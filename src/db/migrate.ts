@@ -1,6 +1,7 @@
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import { StartupError } from '../lib/errors.js';
 import { tableExists, type Db, type DialectName } from './database.js';
+import { isConnectionRejected, isDatabaseUnavailable } from './database-errors.js';
 import * as initial from './migrations/0001_initial.js';
 import * as rotation from './migrations/0002_rotation.js';
 import * as alertDeliveries from './migrations/0003_alert_deliveries.js';
@@ -86,8 +87,11 @@ async function migrate(db: Db, run: (migrator: Migrator) => Promise<MigrationRes
     ({ error, results } = await run(migrator));
   }
   if (error) {
+    // A busy SQLite file or an unreachable database is no fault of the migrations, so its own error
+    // goes to the caller, which reports it with what to do (reportFailure in src/cli/context.ts).
+    if (isDatabaseUnavailable(error) || isConnectionRejected(error)) throw error;
     const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? 'unknown';
-    throw new Error(`Database migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`Database migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
   return (results ?? []).filter((result) => result.status === 'Success').map((result) => result.migrationName);
 }

@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { openDatabase, type Db } from '../../src/db/database.js';
 import { LATEST_MIGRATION, migrateTo, migrateToLatest } from '../../src/db/migrate.js';
+import { waitForBlockedStatement } from '../helpers/blocked-statement.js';
 import { dropSchema, testDialects, testPostgresUrl } from '../helpers/databases.js';
 
 /** The statement_timeout of the migrating pool, in milliseconds. */
@@ -14,32 +15,6 @@ const statementTimeoutMs = 200;
 const kyselyMigrationLockId = '3853314791062309107';
 
 const onPostgres = (await testDialects()).includes('postgres');
-
-/**
- * Resolves once a statement that `blocker` blocks has been running for twice the statement timeout, and
- * rejects when `migration` settles first. Without the lifted limit, PostgreSQL cancels the statement
- * after the timeout, so the migration fails before the wait is over. `observer` reads the server's
- * activity outside any transaction, because a transaction reads one snapshot of pg_stat_activity.
- */
-async function waitForBlockedStatement(blocker: pg.Client, observer: pg.Client, migration: Promise<unknown>): Promise<void> {
-  let settled: unknown;
-  migration.then(
-    () => (settled = 'the migration finished while it should still wait'),
-    (error: unknown) => (settled = error),
-  );
-  const blockerPid = (await blocker.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
-  const deadline = performance.now() + 10_000;
-  for (;;) {
-    if (settled !== undefined) throw settled;
-    const waiting = await observer.query(
-      `select 1 from pg_stat_activity where $1 = any(pg_blocking_pids(pid)) and clock_timestamp() - query_start > make_interval(secs => $2::float8 / 1000)`,
-      [blockerPid, 2 * statementTimeoutMs],
-    );
-    if (waiting.rowCount) return;
-    if (performance.now() > deadline) assert.fail('no migration statement waited on the blocking session within 10 s');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 describe('migrations under statement_timeout on PostgreSQL', { skip: onPostgres ? false : 'PostgreSQL is not reachable' }, () => {
   const schemas: string[] = [];
@@ -78,7 +53,9 @@ describe('migrations under statement_timeout on PostgreSQL', { skip: onPostgres 
       await blocker.query(`lock table "${schema}".aegis_audit_log in row exclusive mode`);
       const migration = migrateToLatest(db);
       try {
-        await waitForBlockedStatement(blocker, observer, migration);
+        // Without the lifted limit, PostgreSQL cancels the statement after the timeout and the migration
+        // fails before this wait is over.
+        await waitForBlockedStatement(blocker, observer, migration, 2 * statementTimeoutMs);
       } finally {
         await blocker.query('commit');
       }
@@ -98,7 +75,9 @@ describe('migrations under statement_timeout on PostgreSQL', { skip: onPostgres 
       await blocker.query(`select pg_advisory_lock(${kyselyMigrationLockId})`);
       const migration = migrateToLatest(db);
       try {
-        await waitForBlockedStatement(blocker, observer, migration);
+        // Without the lifted limit, PostgreSQL cancels the statement after the timeout and the migration
+        // fails before this wait is over.
+        await waitForBlockedStatement(blocker, observer, migration, 2 * statementTimeoutMs);
       } finally {
         await blocker.query(`select pg_advisory_unlock(${kyselyMigrationLockId})`);
       }
