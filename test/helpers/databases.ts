@@ -1,6 +1,9 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
+import { openDatabase, type Db } from '../../src/db/database.js';
 
 /** The PostgreSQL server the tests use; the machine's local one by default. */
 export const testPostgresUrl = process.env.AEGIS_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -60,6 +63,27 @@ export async function dropSchema(schema: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Opens an empty database of `dialect`: a SQLite file in a new folder, or a new PostgreSQL schema.
+ * `remove` closes it and deletes the folder or drops the schema.
+ */
+export async function openScratchDatabase(dialect: DialectName): Promise<{ db: Db; remove: () => Promise<void> }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-scratch-'));
+  const schema = `aegis_t_${crypto.randomBytes(6).toString('hex')}`;
+  const db = await openDatabase({
+    databaseUrl: dialect === 'postgres' ? testPostgresUrl : undefined,
+    databaseSchema: dialect === 'postgres' ? schema : undefined,
+    databasePoolMax: 2,
+    sqlitePath: path.join(dir, 'aegis.db'),
+  });
+  const remove = async () => {
+    await db.close();
+    if (dialect === 'postgres') await dropSchema(schema);
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  return { db, remove };
 }
 
 /**

@@ -171,6 +171,14 @@ providers:
   return { dir, configFile, keyFile, key, schema, tls, sqlitePath: config.sqlitePath, sinks, n8n };
 }
 
+/** Stops a deployment's stubs and deletes its folder, and its schema on PostgreSQL. */
+async function removeDeployment(deployment: Deployment, dialect: DialectName): Promise<void> {
+  await deployment.sinks.close();
+  await deployment.n8n.close();
+  if (dialect === 'postgres') await dropSchema(deployment.schema);
+  fs.rmSync(deployment.dir, { recursive: true, force: true });
+}
+
 async function databaseSnapshot(deployment: Deployment): Promise<TableSnapshot> {
   const db = await openDatabase(loadConfig({ AEGIS_CONFIG: deployment.configFile }, deployment.dir));
   try {
@@ -210,10 +218,7 @@ for (const dialect of await testDialects()) {
     });
 
     after(async () => {
-      await deployment.sinks.close();
-      await deployment.n8n.close();
-      if (dialect === 'postgres') await dropSchema(deployment.schema);
-      fs.rmSync(deployment.dir, { recursive: true, force: true });
+      await removeDeployment(deployment, dialect);
     });
 
     it('healthy deployment passes', async () => {
@@ -283,10 +288,7 @@ for (const dialect of await testDialects()) {
         assert.match(noCurrent.check.message, /none is current/);
       } finally {
         await db.close();
-        await own.sinks.close();
-        await own.n8n.close();
-        if (dialect === 'postgres') await dropSchema(own.schema);
-        fs.rmSync(own.dir, { recursive: true, force: true });
+        await removeDeployment(own, dialect);
       }
     });
 
@@ -346,10 +348,7 @@ for (const dialect of await testDialects()) {
         assert.match(check.fix!, /start the newer build again, or restore the backup taken before the upgrade/);
       } finally {
         await db.close();
-        await own.sinks.close();
-        await own.n8n.close();
-        if (dialect === 'postgres') await dropSchema(own.schema);
-        fs.rmSync(own.dir, { recursive: true, force: true });
+        await removeDeployment(own, dialect);
       }
     });
 

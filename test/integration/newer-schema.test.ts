@@ -1,26 +1,14 @@
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { describe, it } from 'node:test';
 import { sql } from 'kysely';
-import { openDatabase } from '../../src/db/database.js';
 import { LATEST_MIGRATION, migrateToLatest } from '../../src/db/migrate.js';
 import { StartupError } from '../../src/lib/errors.js';
-import { dropSchema, testDialects, testPostgresUrl } from '../helpers/databases.js';
+import { openScratchDatabase, testDialects } from '../helpers/databases.js';
 
 for (const dialect of await testDialects()) {
   describe(`database migrated by a newer build (${dialect})`, () => {
     it('start names the unknown migration', async () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-newer-'));
-      const schema = `aegis_t_${crypto.randomBytes(6).toString('hex')}`;
-      const db = await openDatabase({
-        databaseUrl: dialect === 'postgres' ? testPostgresUrl : undefined,
-        databaseSchema: dialect === 'postgres' ? schema : undefined,
-        databasePoolMax: 2,
-        sqlitePath: path.join(dir, 'aegis.db'),
-      });
+      const { db, remove } = await openScratchDatabase(dialect);
       try {
         await migrateToLatest(db);
         // A newer build's migration sorts after every one this build has.
@@ -38,9 +26,7 @@ for (const dialect of await testDialects()) {
         const applied = await sql<{ count: number | string }>`select count(*) as count from aegis_migrations`.execute(db.kysely);
         assert.equal(Number(applied.rows[0]!.count), Number(LATEST_MIGRATION.slice(0, 4)) + 1);
       } finally {
-        await db.close();
-        if (dialect === 'postgres') await dropSchema(schema);
-        fs.rmSync(dir, { recursive: true, force: true });
+        await remove();
       }
     });
   });
