@@ -27,6 +27,22 @@ export async function latestHealthStatuses(db: Executor, credentialIds: Readonly
 }
 
 /**
+ * Finds a credential's newest `healthy` or `unhealthy` check, passing over `unknown` ones, because an
+ * `unknown` result leaves the credential's status as it was. Returns undefined when it has none.
+ */
+export async function findNewestDecisiveCheck(db: Executor, credentialId: string): Promise<{ status: HealthStatus; checkedAt: string } | undefined> {
+  const row = await db
+    .selectFrom('aegis_health_checks')
+    .select(['status', 'checked_at'])
+    .where('credential_id', '=', credentialId)
+    .where('status', '!=', 'unknown')
+    .orderBy('checked_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row ? { status: row.status as HealthStatus, checkedAt: toIso(row.checked_at) } : undefined;
+}
+
+/**
  * Stores one passed test of a credential's current value that was not a health check run: a rotation's
  * test of the value it committed. Health checks store theirs with their audit entries (see recordChecks).
  */

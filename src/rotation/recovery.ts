@@ -2,7 +2,7 @@ import { alertMessages } from '../alerts/alert-types.js';
 import { enqueueAlert } from '../alerts/outbox.repository.js';
 import type { Executor } from '../db/database.js';
 import { toBool, toIso } from '../db/values.js';
-import { latestHealthStatuses } from '../health/health-checks.repository.js';
+import { findNewestDecisiveCheck } from '../health/health-checks.repository.js';
 import { acquireLease, findLeaseForChange, ownerProcessIsGone, releaseLease, stillHolds, takeOverLease, type Lease } from '../leases/leases.repository.js';
 import { scrubSecrets } from '../lib/redact.js';
 import type { Credential, CredentialStatus } from '../registry/credential.types.js';
@@ -231,13 +231,14 @@ async function recoverOne(deps: RotationDeps, credential: Credential, lease: Lea
  * Derives the status of a credential whose current version was kept, which the interrupted rotation or
  * rollback had marked `rotating`. It is `failed` while its newest health check is unhealthy, and while a
  * failed rotation is newer than that check with no successful rotation or rollback since. Otherwise it
- * is the status its expiry date gives.
+ * is the status its expiry date gives. Checks with an `unknown` result are passed over, because they
+ * leave the status as it was.
  */
 async function statusOfKeptVersion(trx: Executor, credential: Credential, now: Date): Promise<CredentialStatus> {
-  const newest = (await latestHealthStatuses(trx, [credential.id])).get(credential.id);
-  if (newest === 'unhealthy') return 'failed';
+  const check = await findNewestDecisiveCheck(trx, credential.id);
+  if (check?.status === 'unhealthy') return 'failed';
   const failedAt = await failedRotationTime(trx, credential.id);
-  if (failedAt !== undefined && (credential.lastHealthCheck === null || Date.parse(credential.lastHealthCheck) <= failedAt)) return 'failed';
+  if (failedAt !== undefined && (check === undefined || Date.parse(check.checkedAt) <= failedAt)) return 'failed';
   return expiryStatus(credential, now);
 }
 

@@ -198,6 +198,24 @@ for (const dialect of await testDialects()) {
         },
       },
       {
+        // A provider that skips its test gives `unknown`, which leaves the status as it was.
+        title: 'unknown health check keeps failure',
+        expected: 'failed',
+        afterFailure: async (name) => {
+          const adapter = t.vault.adapters.env as { test: NonNullable<ProviderAdapter['test']> };
+          const original = adapter.test;
+          adapter.test = async () => ({ healthy: false, skipped: true, responseTimeMs: 0, details: {}, error: 'no test configured' });
+          try {
+            const tested = await call(t.app, 'POST', `/credentials/${name}/test`, { token: t.adminToken });
+            assert.equal(tested.json.status, 'unknown', tested.body);
+          } finally {
+            adapter.test = original;
+          }
+          const row = await t.vault.db.kysely.selectFrom('aegis_credentials').select('status').where('name', '=', name).executeTakeFirstOrThrow();
+          assert.equal(row.status, 'failed');
+        },
+      },
+      {
         title: 'later rotation clears failure',
         expected: 'active',
         afterFailure: async (name) => {
