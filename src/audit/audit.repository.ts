@@ -312,9 +312,12 @@ async function countEntries(
   const count = sql<string | number>`count(*)`.as('count');
   if (filter === undefined && query.reach === undefined) filter = (changed) => filterEntries(db, dialect, changed, 'indexed');
   if (query.success === true && filtersOnlySuccess(query) && filter !== undefined) {
-    const all = await filter({ ...query, success: undefined }).select(count).executeTakeFirstOrThrow();
-    const failed = await filter({ ...query, success: false }).select(count).executeTakeFirstOrThrow();
-    return Number(all.count) - Number(failed.count);
+    // One statement reads both counts from one snapshot, so a failure appended meanwhile is not
+    // subtracted from a count that does not contain it.
+    const counts = await db
+      .selectNoFrom([filter({ ...query, success: undefined }).select(count).as('all'), filter({ ...query, success: false }).select(count).as('failed')])
+      .executeTakeFirstOrThrow();
+    return Number(counts.all) - Number(counts.failed);
   }
   return Number((await filtered.select(count).executeTakeFirstOrThrow()).count);
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CompiledQuery, type KyselyPlugin, type RootOperationNode } from 'kysely';
+import { openDatabase } from '../../src/db/database.js';
 import { auditReach } from '../../src/audit/audit-reach.js';
 import { pageLookup } from '../../src/audit/entry-lookup.js';
 import { queryEntries, type AuditQuery } from '../../src/audit/audit.repository.js';
@@ -105,6 +106,33 @@ for (const dialect of await testDialects()) {
       const query = { limit: 10, offset: 0 };
       assert.equal(pageLookup(query, expected({ action: 'read' }).length, all.length), 'newest-first');
       assert.equal(pageLookup(query, expected({ action: 'rotated' }).length, all.length), 'indexed');
+    });
+
+    it('counts successes in one snapshot', async () => {
+      const successes = expected({ success: true }).length;
+      // The request runs on a connection of its own, so the vault's connection can append a failed
+      // entry after the request's first count has returned and before it counts the failures.
+      let appended = false;
+      const appendAfterFirstCount: KyselyPlugin = {
+        transformQuery: (args) => args.node,
+        transformResult: async ({ result }) => {
+          // The page's rows carry `seq`, and counts do not.
+          if (!appended && result.rows.length > 0 && !('seq' in result.rows[0]!)) {
+            appended = true;
+            await t.vault.audit.record({ credentialName: 'service/key-0', action: 'read', actor: 'agent-0', success: false, errorMessage: 'denied while counting' });
+          }
+          return result;
+        },
+      };
+      const db = await openDatabase(t.config);
+      try {
+        const read = await queryEntries(db.kysely.withPlugin(appendAfterFirstCount), dialect, { success: true, limit: 10, offset: 0 });
+        assert.equal(appended, true);
+        assert.equal(read.total, successes);
+      } finally {
+        await db.close();
+      }
+      all = (await t.vault.audit.query({ limit: 10_000, offset: 0 })).entries;
     });
 
     if (dialect === 'sqlite') {
