@@ -214,7 +214,9 @@ async function recoverOne(deps: RotationDeps, credential: Credential, lease: Lea
         trx,
         {
           type: 'rotation_failed',
-          conditionKey: `rotation_failed:${credential.id}:${newVersion ?? 'recovery'}`,
+          // An interrupted rollback attempted no new version, so its key names the recovery's time: each
+          // rollback left unrestored is a condition of its own and alerts.
+          conditionKey: `rotation_failed:${credential.id}:${newVersion ?? `recovery:${now.toISOString()}`}`,
           credentialId: credential.id,
           credentialName: credential.name,
           message: alertMessages.rotationFailed(credential.name, scrubSecrets(error!, [pendingValue ?? '', currentValue ?? ''])),

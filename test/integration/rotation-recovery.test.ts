@@ -422,6 +422,32 @@ for (const dialect of await testDialects()) {
       assert.equal(row.status, 'failed');
     });
 
+    it('alerts each unrestored rollback', async () => {
+      const credential = await createEnvCredential(t, 'svc-unrestored', 'initial-value-unrestored');
+      const rotated = await call(t.app, 'POST', '/credentials/svc-unrestored/rotate', { token: t.adminToken, body: {} });
+      assert.equal(rotated.status, 200, rotated.body);
+      const adapter = t.vault.adapters.env as { setValue: NonNullable<ProviderAdapter['setValue']> };
+      const original = adapter.setValue;
+      adapter.setValue = async (target, value, previous) => {
+        if (target.id === credential.id) throw new Error('the .env file is read-only');
+        return original(target, value, previous);
+      };
+      try {
+        // Two rollbacks killed after their provider write, each at a later time, whose value cannot be put back.
+        for (let round = 0; round < 2; round += 1) {
+          t.clock.advanceMs(3_600_000);
+          await leaveKilledRollback(t, credential, 'initial-value-unrestored');
+          const report = await t.vault.rotation.recover();
+          assert.deepEqual(report.failed, ['svc-unrestored']);
+        }
+      } finally {
+        adapter.setValue = original;
+      }
+
+      const alerts = await t.vault.db.kysely.selectFrom('aegis_alert_outbox').select('condition_key').where('credential_name', '=', 'svc-unrestored').where('alert_type', '=', 'rotation_failed').execute();
+      assert.equal(alerts.length, 2, JSON.stringify(alerts));
+    });
+
     it('rollback without its lease skips provider', async () => {
       const credential = await createEnvCredential(t, 'svc-lost', 'initial-value-lost');
       const rotated = await call(t.app, 'POST', '/credentials/svc-lost/rotate', { token: t.adminToken, body: {} });
