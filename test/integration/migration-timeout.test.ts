@@ -8,8 +8,12 @@ import { LATEST_MIGRATION, migrateTo, migrateToLatest } from '../../src/db/migra
 import { waitForBlockedStatement } from '../helpers/blocked-statement.js';
 import { dropSchema, testDialects, testPostgresUrl } from '../helpers/databases.js';
 
-/** The statement_timeout of the migrating pool, in milliseconds. */
-const statementTimeoutMs = 200;
+/**
+ * The statement_timeout of the migrating pool, in milliseconds. Kysely reads the catalog before it takes
+ * its migration lock, under this limit, which took over 200 ms on a loaded machine with the schemas of
+ * a whole test run.
+ */
+const statementTimeoutMs = 1_500;
 
 /** The advisory lock id with which Kysely 0.28 serializes migrations (PostgresAdapter's LOCK_ID). */
 const kyselyMigrationLockId = '3853314791062309107';
@@ -34,14 +38,21 @@ describe('migrations under statement_timeout on PostgreSQL', { skip: onPostgres 
     for (const schema of schemas) await dropSchema(schema);
   });
 
-  /** Opens a new schema migrated to `name` through a pool of one connection with the short statement timeout. */
+  /**
+   * Creates a new schema migrated to `name` with the default limits, then opens it through a pool of
+   * one connection with the short statement timeout.
+   */
   async function openSchemaAt(name: string): Promise<{ db: Db; schema: string }> {
     const schema = `aegis_t_${crypto.randomBytes(6).toString('hex')}`;
     schemas.push(schema);
     const settings = { databaseUrl: testPostgresUrl, databaseSchema: schema, databasePoolMax: 1, sqlitePath: '' };
-    const db = await openDatabase(settings, { pool: { statementTimeoutMs } });
-    await migrateTo(db, name);
-    return { db, schema };
+    const setup = await openDatabase(settings);
+    try {
+      await migrateTo(setup, name);
+    } finally {
+      await setup.close();
+    }
+    return { db: await openDatabase(settings, { pool: { statementTimeoutMs } }), schema };
   }
 
   it('index build outlasts the timeout', async () => {
@@ -95,7 +106,7 @@ describe('migrations under statement_timeout on PostgreSQL', { skip: onPostgres 
   it('other statements keep the timeout', async () => {
     const { db } = await openSchemaAt(LATEST_MIGRATION);
     try {
-      await assert.rejects(sql`select pg_sleep(1)`.execute(db.kysely), /statement timeout/);
+      await assert.rejects(sql`select pg_sleep(${(2 * statementTimeoutMs) / 1000})`.execute(db.kysely), /statement timeout/);
     } finally {
       await db.close();
     }
