@@ -4,14 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import type { Transaction } from 'kysely';
-import { entryHash } from '../src/audit/chain.js';
-import { GENESIS_HASH, type AuditEntry } from '../src/audit/audit.types.js';
 import { loadConfig } from '../src/config/config.js';
 import type { Database } from '../src/db/schema.js';
 import { buildApp } from '../src/http/app.js';
 import { ManualClock } from '../src/lib/clock.js';
 import { localCaller } from '../src/tokens/caller.js';
 import { openVault } from '../src/vault.js';
+import { actors, createLimitedAuditor, credentials, days, periodEnd, periodStart, seedAuditEntries } from './audit-seed.js';
 
 /**
  * B5 on SQLite: appends per second through the audit log (hash chain, group commit), the p95
@@ -23,12 +22,6 @@ import { openVault } from '../src/vault.js';
 const short = process.env.AEGIS_BENCH_SHORT === '1';
 const entryCount = Number(process.env.BENCH_AUDIT_ENTRIES ?? (short ? 100_000 : 1_000_000));
 const durationMs = Number(process.env.BENCH_DURATION_MS ?? (short ? 1_000 : 3_000));
-const days = 30;
-const periodEnd = new Date('2026-07-01T00:00:00.000Z');
-const periodStart = new Date(periodEnd.getTime() - days * 86_400_000);
-const actors = Array.from({ length: 20 }, (_, index) => `agent-${index}`);
-const credentials = Array.from({ length: 500 }, (_, index) => `service-${index % 50}/key-${index}`);
-const actions = ['read', 'read', 'read', 'read', 'listed', 'versions_read', 'rotated', 'updated', 'revealed', 'authenticate'];
 const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memory_gib: Math.round(os.totalmem() / 2 ** 30), node: process.version };
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aegis-bench-audit-'));
@@ -83,66 +76,6 @@ async function measurePlainInserts(): Promise<number> {
   return inserted / ((performance.now() - started) / 1000);
 }
 
-/** Writes `count` entries spread evenly over the 30 days, with a valid chain, in batched inserts. */
-async function seed(count: number): Promise<void> {
-  const head = await vault.db.kysely.selectFrom('aegis_audit_head').select(['seq', 'entry_hash']).executeTakeFirstOrThrow();
-  let seq = Number(head.seq);
-  let prevHash = head.entry_hash ?? GENESIS_HASH;
-  const stepMs = (days * 86_400_000) / count;
-  const batch = 50_000;
-  for (let done = 0; done < count; done += batch) {
-    const rows: AuditEntry[] = [];
-    for (let i = done; i < Math.min(count, done + batch); i += 1) {
-      seq += 1;
-      const action = actions[i % actions.length]!;
-      const unhashed = {
-        id: crypto.randomUUID(),
-        seq,
-        timestamp: new Date(periodStart.getTime() + Math.floor(i * stepMs)).toISOString(),
-        credentialId: null,
-        credentialName: action === 'listed' || action === 'authenticate' ? '*' : credentials[(i * 7) % credentials.length]!,
-        action,
-        actor: actors[(i * 13) % actors.length]!,
-        target: null,
-        details: action === 'rotated' ? { trigger: i % 5_000 === 0 ? 'emergency' : 'scheduled' } : {},
-        ipAddress: `10.0.${(i * 3) % 16}.${i % 200}`,
-        success: i % 50 !== 0,
-        errorMessage: i % 50 === 0 ? 'forbidden: missing scope' : null,
-        prevHash,
-      };
-      const entry = { ...unhashed, entryHash: entryHash(unhashed) };
-      prevHash = entry.entryHash;
-      rows.push(entry);
-    }
-    await vault.db.kysely.transaction().execute(async (trx) => {
-      for (let start = 0; start < rows.length; start += 1_000) {
-        await trx
-          .insertInto('aegis_audit_log')
-          .values(
-            rows.slice(start, start + 1_000).map((entry) => ({
-              id: entry.id,
-              seq: entry.seq,
-              timestamp: entry.timestamp,
-              credential_id: null,
-              credential_name: entry.credentialName,
-              action: entry.action,
-              actor: entry.actor,
-              target: null,
-              details: JSON.stringify(entry.details),
-              ip_address: entry.ipAddress,
-              success: entry.success,
-              error_message: entry.errorMessage,
-              prev_hash: entry.prevHash,
-              entry_hash: entry.entryHash,
-            })),
-          )
-          .execute();
-      }
-      await trx.updateTable('aegis_audit_head').set({ seq, entry_hash: prevHash }).where('id', '=', 1).execute();
-    });
-  }
-}
-
 const appendCallers = 64;
 const appendsPerSecond = await measureAppends(appendCallers);
 const sequentialPerSecond = await measureAppends(1);
@@ -159,7 +92,7 @@ emit({
 });
 
 const seedStarted = performance.now();
-await seed(entryCount);
+await seedAuditEntries(vault.db.kysely, entryCount);
 process.stderr.write(`seeded ${entryCount} entries in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s\n`);
 
 clock.set(new Date(periodEnd.getTime() + 3_600_000));
@@ -225,17 +158,9 @@ emit({
   baseline_note: 'B5.3 has no baseline; the slowest of three runs is reported.',
 });
 
-// B5.4: the 500 credentials the entries name are stored, with 1,500 more. The token's pattern reaches
-// 440 of them (service-1 and service-10 to service-19) and its tag 40 more, so it reaches about 22 % of
-// the entries about a credential, and none of the failures, which all name service-0 credentials.
-const setup = localCaller('bench-setup');
-for (let index = 0; index < 2_000; index += 1) {
-  const name = index < credentials.length ? credentials[index]! : `service-${index % 50}/spare-${index}`;
-  const tags = index % 40 === 3 ? ['audited'] : ['other'];
-  await vault.registry.create(setup, { name, credential_type: 'apiKey', provider: 'api', value: crypto.randomBytes(24).toString('base64url'), tags });
-}
-const limited = await vault.tokens.create(setup, { actor: 'team-1-auditor', scopes: ['audit:read'], namePatterns: ['service-1*'], tags: ['audited'] });
-const limitedLatencies = await measureLog(limited.token);
+// B5.4: a token limited to a name pattern and a tag (see createLimitedAuditor).
+const limitedToken = await createLimitedAuditor(vault, localCaller('bench-setup'));
+const limitedLatencies = await measureLog(limitedToken);
 const limitedP95 = percentile(limitedLatencies, 0.95);
 const limitedMedian = percentile(limitedLatencies, 0.5);
 const unlimitedP95 = percentile(await measureLog(token), 0.95);
