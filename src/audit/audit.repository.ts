@@ -241,6 +241,9 @@ export async function queryEntries(db: Executor, dialect: DialectName, query: Au
   const reach = query.reach === undefined ? undefined : await narrowAuditReach(db, query.reach, query);
   if (reach?.kind === 'split') return queryParts(db, filtered, reach, query);
   if (reach?.kind === 'either' && dialect === 'sqlite') return queryCountedFirst(db, dialect, query, reach);
+  if (dialect === 'postgres' && (reach === undefined ? choosesPostgresLookup(query) : reach.kind === 'either')) {
+    return queryPostgresCountedFirst(db, query, reach?.kind === 'either' ? reach : undefined);
+  }
   const narrowed = reach !== undefined && reach.kind !== 'all' ? filtered.where(reach.condition) : filtered;
 
   let rows;
@@ -287,6 +290,45 @@ async function queryCountedFirst(db: Executor, dialect: DialectName, query: Audi
     rows = await readPageBySeq(db, within(lookup, query), false, query);
   }
   return { entries: rows.map(fromRow), total };
+}
+
+/**
+ * Lists entries on PostgreSQL by counting them first, to choose how to read the page (see pageLookup):
+ * a request with an end date and without an actor or a credential, or a limited token's request that
+ * narrowAuditReach leaves `either`. With statistics PostgreSQL reads a common action's entries newest
+ * first, but it expects a time range's entries to be spread over the whole log. For one day of a common
+ * action, 30 days back, it read 960,000 newest entries before the first match: 0.23 to 0.44 s over
+ * 1,000,000 entries. Ordered by `+seq`, it looks the filters up in an index and sorts the matches instead.
+ */
+async function queryPostgresCountedFirst(db: Executor, query: AuditQuery, reach: Extract<NarrowedReach, { kind: 'either' }> | undefined): Promise<{ entries: StoredAuditEntry[]; total: number }> {
+  const filtered = filterEntries(db, 'postgres', query, 'indexed');
+  const total = reach === undefined ? await countEntries(db, 'postgres', filtered, query) : await countEntries(db, 'postgres', filtered.where(reach.condition), query);
+  const laterEntries = query.endDate === undefined ? undefined : await countLater(db, query.endDate, total);
+  const lookup = pageLookup(query, total, (await readHead(db)).seq, laterEntries);
+
+  let rows;
+  if (reach === undefined && lookup === 'newest-first') {
+    rows = await filtered.selectAll().orderBy('seq', 'desc').limit(query.limit).offset(query.offset).execute();
+  } else {
+    rows = await readPageBySeq(db, reach === undefined ? filtered : filtered.where(reach.condition), lookup !== 'newest-first', query);
+  }
+  return { entries: rows.map(fromRow), total };
+}
+
+/** Tells whether an unlimited query on PostgreSQL counts first: an end date, without an actor or a credential. */
+function choosesPostgresLookup(query: AuditQuery): boolean {
+  return query.endDate !== undefined && query.actor === undefined && query.credentialName === undefined;
+}
+
+/**
+ * Counts the entries later than `endDate`, stopping at `atMost`. The order by time makes PostgreSQL read
+ * the time index from the end date. Otherwise it may scan the table from its oldest rows, which are all
+ * earlier, expecting to meet `atMost` later ones soon.
+ */
+async function countLater(db: Executor, endDate: string, atMost: number): Promise<number> {
+  const later = db.selectFrom('aegis_audit_log').select(sql.lit(1).as('later')).where('timestamp', '>', endDate).orderBy('timestamp').limit(atMost).as('later');
+  const row = await db.selectFrom(later).select(sql<string | number>`count(*)`.as('count')).executeTakeFirstOrThrow();
+  return Number(row.count);
 }
 
 function filtersOnlySuccess(query: AuditQuery): boolean {

@@ -28,10 +28,12 @@ export function countLookup(query: AuditQuery): EntryLookup {
  * Returns the lookup for reading the page, once the matches are counted. Reading newest first passes
  * about `(offset + limit) * entries / matches` rows before the page is full, while an index lookup
  * reads and sorts all `matches`. The cheaper of the two wins, so common entries are read newest first
- * and rare ones through an index. With an end date, the newest entries may all be later than the
- * range, so the page is looked up by time.
+ * and rare ones through an index. With an end date, reading newest first also passes every entry later
+ * than the range: `laterEntries` is their count, which may stop at `matches`. Without it, as on
+ * SQLite, a page with an end date is looked up by time.
  */
-export function pageLookup(query: AuditQuery, matches: number, entries: number): EntryLookup {
-  if (query.endDate === undefined && matches > 0 && ((query.offset + query.limit) * entries) / matches < matches) return 'newest-first';
+export function pageLookup(query: AuditQuery, matches: number, entries: number, laterEntries?: number): EntryLookup {
+  const passedFirst = query.endDate === undefined ? 0 : laterEntries;
+  if (passedFirst !== undefined && matches > 0 && passedFirst + ((query.offset + query.limit) * entries) / matches < matches) return 'newest-first';
   return countLookup(query);
 }

@@ -13,8 +13,9 @@ import { destroyTestVault, openTestVault, type TestVault } from '../helpers/test
 /**
  * On SQLite, GET /audit/log by action alone, and a limited token's request without an actor or a
  * credential, choose how to read the page and count the matches, and `success=true` alone counts the
- * failures instead (src/audit/entry-lookup.ts). Every query here is compared with the whole log
- * filtered in this file, so each way of reading must return the same page and total.
+ * failures instead (src/audit/entry-lookup.ts). On PostgreSQL, a request with an end date does so too.
+ * Every query here is compared with the whole log filtered in this file, so each way of reading must
+ * return the same page and total.
  */
 const start = Date.parse('2026-04-01T00:00:00.000Z');
 const hours = 300;
@@ -37,6 +38,8 @@ const queries: Record<string, Omit<AuditQuery, 'limit' | 'offset'>> = {
   'a rare action since a time': { action: 'rotated', startDate: hourIso(120) },
   'a common action that succeeded': { action: 'read', success: true },
   'successes': { success: true },
+  'entries until a recent time': { endDate: hourIso(290) },
+  'a common action until a time': { action: 'read', endDate: hourIso(200) },
 };
 
 const limitedQueries: Record<string, Omit<AuditQuery, 'limit' | 'offset'>> = {
@@ -46,6 +49,9 @@ const limitedQueries: Record<string, Omit<AuditQuery, 'limit' | 'offset'>> = {
   'successes': { success: true },
   'entries since a time': { startDate: hourIso(120) },
   'a time range': { startDate: hourIso(100), endDate: hourIso(160) },
+  'entries until a recent time': { endDate: hourIso(290) },
+  'a common action in a time range': { action: 'read', startDate: hourIso(100), endDate: hourIso(160) },
+  'successes until a time': { success: true, endDate: hourIso(200) },
 };
 
 for (const dialect of await testDialects()) {
@@ -135,22 +141,35 @@ for (const dialect of await testDialects()) {
       all = (await t.vault.audit.query({ limit: 10_000, offset: 0 })).entries;
     });
 
+    it('takes both page lookups with an end date', () => {
+      // Guards the cases above: PostgreSQL reads pages with an end date both ways with this log.
+      const later = (endDate: string) => all.filter((entry) => entry.timestamp > endDate).length;
+      const recent = { endDate: hourIso(290), limit: 10, offset: 0 };
+      assert.equal(pageLookup(recent, expected(recent).length, all.length, later(recent.endDate)), 'newest-first');
+      const range = { action: 'read', startDate: hourIso(100), endDate: hourIso(160), limit: 10, offset: 0 };
+      assert.equal(pageLookup(range, expected(range).length, all.length, later(range.endDate)), 'by-time');
+    });
+
+    /** Runs the query and returns each statement it sent, compiled. */
+    async function statements(query: AuditQuery): Promise<CompiledQuery[]> {
+      const sent: Array<{ node: RootOperationNode; queryId: Parameters<KyselyPlugin['transformQuery']>[0]['queryId'] }> = [];
+      const recording: KyselyPlugin = {
+        transformQuery: (args) => {
+          sent.push(args);
+          return args.node;
+        },
+        transformResult: async (args) => args.result,
+      };
+      await queryEntries(t.vault.db.kysely.withPlugin(recording), dialect, query);
+      const executor = t.vault.db.kysely.getExecutor();
+      return sent.map(({ node, queryId }) => executor.compileQuery(node, queryId));
+    }
+
     if (dialect === 'sqlite') {
       /** Runs the query and returns SQLite's plan of each statement it sent. */
       async function plans(query: AuditQuery): Promise<string[]> {
-        const sent: Array<{ node: RootOperationNode; queryId: Parameters<KyselyPlugin['transformQuery']>[0]['queryId'] }> = [];
-        const recording: KyselyPlugin = {
-          transformQuery: (args) => {
-            sent.push(args);
-            return args.node;
-          },
-          transformResult: async (args) => args.result,
-        };
-        await queryEntries(t.vault.db.kysely.withPlugin(recording), 'sqlite', query);
-        const executor = t.vault.db.kysely.getExecutor();
         const result: string[] = [];
-        for (const { node, queryId } of sent) {
-          const compiled = executor.compileQuery(node, queryId);
+        for (const compiled of await statements(query)) {
           const plan = await t.vault.db.kysely.executeQuery<{ detail: string }>(CompiledQuery.raw(`explain query plan ${compiled.sql}`, [...compiled.parameters]));
           result.push(plan.rows.map((row) => row.detail).join('; '));
         }
@@ -182,6 +201,22 @@ for (const dialect of await testDialects()) {
         const sent = await plans({ success: true, limit: 10, offset: 0 });
         const scans = sent.filter((plan) => /SCAN aegis_audit_log USING COVERING INDEX idx_audit_report/.test(plan));
         assert.deepEqual(scans, []);
+      });
+    }
+
+    if (dialect === 'postgres') {
+      // PostgreSQL's plans depend on its statistics, so these tests check the statements sent instead.
+      const sortedPage = /order by \+seq desc/;
+
+      it('sorts the matches of a time range', async () => {
+        const sent = await statements({ action: 'read', startDate: hourIso(100), endDate: hourIso(160), limit: 10, offset: 0 });
+        assert.ok(sent.some((compiled) => sortedPage.test(compiled.sql)), sent.map((compiled) => compiled.sql).join('\n'));
+      });
+
+      it('pages a recent end date newest first', async () => {
+        const sent = await statements({ endDate: hourIso(290), limit: 10, offset: 0 });
+        assert.ok(sent.length > 0);
+        for (const compiled of sent) assert.doesNotMatch(compiled.sql, sortedPage);
       });
     }
   });
