@@ -2,7 +2,7 @@ import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder, type Transa
 import type { DialectName, Executor } from '../db/database.js';
 import type { Database } from '../db/schema.js';
 import { toBool, toNumber } from '../db/values.js';
-import { narrowAuditReach, type AuditReach, type NarrowedReach } from './audit-reach.js';
+import { narrowAuditReach, type AuditReach, type NarrowedReach, type ReachParts } from './audit-reach.js';
 import { choosesActionLookup, countLookup, pageLookup, type EntryLookup } from './entry-lookup.js';
 import { auditRow } from './audit-row.js';
 import { chainEntries, type ChainHead } from './chain.js';
@@ -302,7 +302,7 @@ async function queryCountedFirst(db: Executor, dialect: DialectName, query: Audi
  */
 async function queryPostgresCountedFirst(db: Executor, query: AuditQuery, reach: Extract<NarrowedReach, { kind: 'either' }> | undefined): Promise<{ entries: StoredAuditEntry[]; total: number }> {
   const filtered = filterEntries(db, 'postgres', query, 'indexed');
-  const total = reach === undefined ? await countEntries(db, 'postgres', filtered, query) : await countEntries(db, 'postgres', filtered.where(reach.condition), query);
+  const total = reach === undefined ? await countEntries(db, 'postgres', filtered, query) : await countParts(db, query, reach.parts);
   const laterEntries = query.endDate === undefined ? undefined : await countLater(db, query.endDate, total);
   const lookup = pageLookup(query, total, (await readHead(db)).seq, laterEntries);
 
@@ -318,6 +318,16 @@ async function queryPostgresCountedFirst(db: Executor, query: AuditQuery, reach:
 /** Tells whether an unlimited query on PostgreSQL counts first: an end date, without an actor or a credential. */
 function choosesPostgresLookup(query: AuditQuery): boolean {
   return query.endDate !== undefined && query.actor === undefined && query.credentialName === undefined;
+}
+
+/** Counts a limited token's matches as the sum of its condition's two disjoint parts (see ReachParts). */
+async function countParts(db: Executor, query: AuditQuery, parts: ReachParts): Promise<number> {
+  let total = 0;
+  for (const part of [parts.names, parts.ownOthers]) {
+    const filter = (changed: AuditQuery) => filterEntries(db, 'postgres', changed, 'indexed').where(part);
+    total += await countEntries(db, 'postgres', filter(query), query, filter);
+  }
+  return total;
 }
 
 /**

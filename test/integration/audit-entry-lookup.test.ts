@@ -13,9 +13,9 @@ import { destroyTestVault, openTestVault, type TestVault } from '../helpers/test
 /**
  * On SQLite, GET /audit/log by action alone, and a limited token's request without an actor or a
  * credential, choose how to read the page and count the matches, and `success=true` alone counts the
- * failures instead (src/audit/entry-lookup.ts). On PostgreSQL, a request with an end date does so too.
- * Every query here is compared with the whole log filtered in this file, so each way of reading must
- * return the same page and total.
+ * failures instead (src/audit/entry-lookup.ts). On PostgreSQL, a request with an end date does so too,
+ * and a limited token's matches are counted in two parts. Every query here is compared with the whole
+ * log filtered in this file, so each way of reading must return the same page and total.
  */
 const start = Date.parse('2026-04-01T00:00:00.000Z');
 const hours = 300;
@@ -207,6 +207,7 @@ for (const dialect of await testDialects()) {
     if (dialect === 'postgres') {
       // PostgreSQL's plans depend on its statistics, so these tests check the statements sent instead.
       const sortedPage = /order by \+seq desc/;
+      const counts = async (query: AuditQuery) => (await statements(query)).map((compiled) => compiled.sql).filter((text) => text.startsWith('select count(*)'));
 
       it('sorts the matches of a time range', async () => {
         const sent = await statements({ action: 'read', startDate: hourIso(100), endDate: hourIso(160), limit: 10, offset: 0 });
@@ -217,6 +218,23 @@ for (const dialect of await testDialects()) {
         const sent = await statements({ endDate: hourIso(290), limit: 10, offset: 0 });
         assert.ok(sent.length > 0);
         for (const compiled of sent) assert.doesNotMatch(compiled.sql, sortedPage);
+      });
+
+      it('counts a limited token by reached name', async () => {
+        const reach = auditReach('postgres', limited);
+        for (const filter of [{}, { startDate: hourIso(120) }, { success: true }]) {
+          const sent = await counts({ ...filter, reach, limit: 10, offset: 0 });
+          assert.ok(sent.length > 0, JSON.stringify(filter));
+          assert.ok(sent.some((text) => text.includes('"credential_name" = any(array(')), `${JSON.stringify(filter)}: ${sent.join('\n')}`);
+          // The full condition, which PostgreSQL counted in a scan of the whole table.
+          for (const text of sent) assert.doesNotMatch(text, /"aegis_audit_log"\."actor" = \$\d+ or /, JSON.stringify(filter));
+        }
+      });
+
+      it('counts a limited action without name arrays', async () => {
+        const sent = await counts({ action: 'read', reach: auditReach('postgres', limited), limit: 10, offset: 0 });
+        assert.ok(sent.length > 0);
+        for (const text of sent) assert.doesNotMatch(text, /any\(array\(/, text);
       });
     }
   });

@@ -53,6 +53,9 @@ const filters: Record<string, Omit<AuditQuery, 'limit' | 'offset' | 'reach'>> = 
   'failures since': { success: false, startDate: new Date(start + 40 * 3_600_000).toISOString() },
   successes: { success: true },
   'time range': { startDate: new Date(start + 30 * 3_600_000).toISOString(), endDate: new Date(start + 90 * 3_600_000).toISOString() },
+  'action in a time range': { action: 'read', startDate: new Date(start + 30 * 3_600_000).toISOString(), endDate: new Date(start + 90 * 3_600_000).toISOString() },
+  'successes until a time': { success: true, endDate: new Date(start + 80 * 3_600_000).toISOString() },
+  'action since a time': { action: 'revealed', startDate: new Date(start + 60 * 3_600_000).toISOString() },
 };
 
 for (const dialect of await testDialects()) {
