@@ -297,8 +297,9 @@ async function queryCountedFirst(db: Executor, dialect: DialectName, query: Audi
  * a request with an end date and without an actor or a credential, or a limited token's request that
  * narrowAuditReach leaves `either`. With statistics PostgreSQL reads a common action's entries newest
  * first, but it expects a time range's entries to be spread over the whole log. For one day of a common
- * action, 30 days back, it read 960,000 newest entries before the first match: 0.23 to 0.44 s over
- * 1,000,000 entries. Ordered by `+seq`, it looks the filters up in an index and sorts the matches instead.
+ * action, 30 days back, it read 960,000 newest entries before the first match: p95 0.22 to 0.44 s
+ * over 1,000,000 entries, depending on the machine's load. Ordered by `+seq`, it looks the filters up
+ * in an index and sorts the matches instead.
  */
 async function queryPostgresCountedFirst(db: Executor, query: AuditQuery, reach: Extract<NarrowedReach, { kind: 'either' }> | undefined): Promise<{ entries: StoredAuditEntry[]; total: number }> {
   const filtered = filterEntries(db, 'postgres', query, 'indexed');
@@ -352,7 +353,9 @@ function filtersOnlySuccess(query: AuditQuery): boolean {
  * `success` in every entry of an index: 95 ms instead of 8 ms over 1,000,000 entries for an unlimited token. `filter` builds the query of a changed request as `filtered` was built, and is needed for a
  * limited token.
  * NOTE: the total is an exact count, so other filters that match most of the log count most of it:
- * 40 ms for an action with 400,000 of 1,000,000 entries on SQLite (one measurement).
+ * 40 ms for an action with 400,000 of 1,000,000 entries on SQLite (one measurement). PostgreSQL counts
+ * more slowly: requests that counted all 1,000,000 entries took 45 to 75 ms at p50, and 833,000 after a
+ * start date 75 to 150 ms, on a 2-core machine at load 1 to 7 (bench/audit-shapes.measure.ts).
  */
 async function countEntries(
   db: Executor,
