@@ -90,8 +90,10 @@ export function registerAuthentication(
       throw error;
     };
 
-    const blockedFor = deps.limiter.blockedFor(address);
-    if (blockedFor > 0) {
+    /** Rejects the request with 429 while the address is blocked, and returns otherwise. */
+    const rejectIfBlocked = async () => {
+      const blockedFor = deps.limiter.blockedFor(address);
+      if (blockedFor <= 0) return;
       const error = new RateLimitedError(`Too many failed authentications from ${address}; try again in ${blockedFor} seconds.`, blockedFor);
       const rejection = deps.limiter.countRejection(address);
       // Only the window's first 429 gets an entry here. The limiter counts the rest, and one entry with
@@ -101,7 +103,9 @@ export function registerAuthentication(
         rejected_requests: 1,
         blocked_until: rejection.blockedUntil.toISOString(),
       });
-    }
+    };
+
+    await rejectIfBlocked();
 
     const header = request.headers.authorization;
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
@@ -122,6 +126,10 @@ export function registerAuthentication(
       caller = await deps.tokens.authenticate(match[1]!, address);
     } catch (error) {
       if (!(error instanceof UnauthorizedError)) throw error;
+      // Requests sent at once all pass the first check before any of their lookups fails. Those that
+      // fail after the address got blocked are 429s as well, so they add no entry each. The check and
+      // the count run without a pause between them, so concurrent failures cannot all pass the check.
+      if (deps.limiter.blockedFor(address) > 0) await rejectIfBlocked();
       deps.limiter.recordFailure(address);
       await deny(error, 'anonymous', 'unauthorized: invalid or expired token', AuditAction.authenticate);
       return;

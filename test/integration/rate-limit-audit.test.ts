@@ -58,6 +58,19 @@ for (const dialect of await testDialects()) {
       assert.equal(rows[0]!.target, 'GET /credentials');
     });
 
+    it('bounds a concurrent burst', async () => {
+      // Sent at once, all the requests pass the limiter before any token lookup has failed.
+      const address = '203.0.113.23';
+      const responses = await Promise.all(Array.from({ length: 200 }, () => call(t.app, 'GET', '/credentials', { remoteAddress: address, token: badToken })));
+      await t.vault.audit.settled();
+
+      const statuses = responses.map((response) => response.status);
+      assert.equal(statuses.filter((status) => status === 401).length, limit);
+      assert.equal(statuses.filter((status) => status === 429).length, 200 - limit);
+      const entries = await t.vault.db.kysely.selectFrom('aegis_audit_log').select('error_message').where('ip_address', '=', address).execute();
+      assert.equal(entries.length, limit + 1);
+    });
+
     it('counts a second address separately', async () => {
       t.clock.advanceMs(10_000);
       await block(t, otherAttacker);
