@@ -135,10 +135,10 @@ for (const dialect of await testDialects()) {
     it('reads AEGIS_ALERT_RETENTION_DAYS', async () => {
       const t = await open({ AEGIS_ALERT_RETENTION_DAYS: '30' });
       await storeAlert(t, { type: 'rotation_success', credentialName: 'app/one', daysAgo: 31, state: 'delivered' });
-      const kept = await storeAlert(t, { type: 'rotation_success', credentialName: 'app/one', daysAgo: 29, state: 'delivered' });
+      const withinRetention = await storeAlert(t, { type: 'rotation_success', credentialName: 'app/one', daysAgo: 29, state: 'delivered' });
 
       assert.equal(await t.vault.alerts.retention(), 1);
-      assert.deepEqual(await storedAlertIds(t), [kept]);
+      assert.deepEqual(await storedAlertIds(t), [withinRetention]);
     });
 
     it('removes in several pages', async () => {
